@@ -1,0 +1,215 @@
+"""Configuration: a TOML file, embedded defaults, and environment overrides.
+
+Where the file comes from, in order: the path in ``TAOYUAN_CONFIG``; ``./config.toml``; none
+(embedded defaults only). Secrets may also come from environment variables
+(``TAOYUAN_WECHAT_APP_SECRET`` and the others in :data:`ENV_OVERRIDES`).
+
+Every key is checked at start; a bad one raises :class:`ConfigError` whose message names the
+key, e.g. ``wechat.encoding_aes_key: must be 43 characters``.
+"""
+from __future__ import annotations
+
+import copy
+import os
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+DEFAULT_TOKEN = "taoyuandevtoken"
+
+#: Embedded defaults: enough to run the webhook on 127.0.0.1 with SQLite and an
+#: in-process Redis stand-in. Production overrides them in a TOML file.
+DEFAULTS: dict[str, Any] = {
+    "app": {
+        "instance_dir": "instance",
+        "secret_key": "",           # Flask session key; generated per instance when empty
+        "timezone": "Asia/Shanghai",
+        "federation_phone": "",     # county federation phone; empty = unknown, say "请致电县妇联"
+        "log_level": "INFO",
+    },
+    "wechat": {
+        "token": DEFAULT_TOKEN,
+        "app_id": "wx0000000000000000",
+        "app_secret": "",           # empty = dry run: outbound messages go to the outbox table
+        "encoding_aes_key": "",
+        "previous_encoding_aes_key": "",
+        "account": "gh_taoyuanjiemei",
+        "api_base_url": "https://api.weixin.qq.com/cgi-bin/",
+        "timeout": 5.0,
+        "templates": {},
+    },
+    "database": {"url": ""},        # empty = SQLite file in the instance folder
+    "redis": {"url": "", "prefix": "taoyuan:"},  # empty url = in-process fakeredis
+    "menu": {"button": []},
+}
+
+#: Environment variables that override a key: variable -> (section, key).
+ENV_OVERRIDES = {
+    "TAOYUAN_WECHAT_TOKEN": ("wechat", "token"),
+    "TAOYUAN_WECHAT_APP_ID": ("wechat", "app_id"),
+    "TAOYUAN_WECHAT_APP_SECRET": ("wechat", "app_secret"),
+    "TAOYUAN_WECHAT_ENCODING_AES_KEY": ("wechat", "encoding_aes_key"),
+    "TAOYUAN_WECHAT_PREVIOUS_ENCODING_AES_KEY": ("wechat", "previous_encoding_aes_key"),
+    "TAOYUAN_WECHAT_API_BASE_URL": ("wechat", "api_base_url"),
+    "TAOYUAN_DATABASE_URL": ("database", "url"),
+    "TAOYUAN_REDIS_URL": ("redis", "url"),
+    "TAOYUAN_REDIS_PREFIX": ("redis", "prefix"),
+    "TAOYUAN_SECRET_KEY": ("app", "secret_key"),
+}
+
+
+class ConfigError(ValueError):
+    """A configuration value is missing or wrong; the message starts with the key's name."""
+
+
+@dataclass
+class Config:
+    """The validated configuration: one dict per TOML section in :attr:`data`.
+
+    Access sections as ``config.wechat["token"]``; unknown sections from later features
+    (``[scheduler]``, ``[help]`` ...) are kept as they are in :attr:`data`.
+    """
+
+    data: dict[str, Any] = field(default_factory=dict)
+    source: str = "embedded defaults"
+
+    def section(self, name: str) -> dict[str, Any]:
+        """Return section ``name`` (an empty dict when absent)."""
+        return self.data.get(name, {})
+
+    @property
+    def app(self) -> dict[str, Any]:
+        return self.section("app")
+
+    @property
+    def wechat(self) -> dict[str, Any]:
+        return self.section("wechat")
+
+    @property
+    def database(self) -> dict[str, Any]:
+        return self.section("database")
+
+    @property
+    def redis(self) -> dict[str, Any]:
+        return self.section("redis")
+
+    @property
+    def menu(self) -> dict[str, Any]:
+        return self.section("menu")
+
+    @property
+    def instance_dir(self) -> Path:
+        return Path(self.app["instance_dir"]).resolve()
+
+    @property
+    def database_url(self) -> str:
+        """The SQLAlchemy URL; the embedded default is ``sqlite:///<instance>/taoyuan.db``."""
+        url = self.database.get("url") or ""
+        if not url:
+            url = f"sqlite:///{self.instance_dir / 'taoyuan.db'}"
+        return url
+
+    @property
+    def dry_run(self) -> bool:
+        """True when no app_secret is set: nothing is sent to WeChat, all goes to the outbox."""
+        return not self.wechat.get("app_secret")
+
+    def aes_keys(self) -> list[str]:
+        """The EncodingAESKeys to try, current first, then the previous one (rotation)."""
+        keys = [self.wechat.get("encoding_aes_key"), self.wechat.get("previous_encoding_aes_key")]
+        return [k for k in keys if k]
+
+
+def _merge(base: dict, extra: dict) -> dict:
+    out = copy.deepcopy(base)
+    for key, value in extra.items():
+        if isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = _merge(out[key], value)
+        else:
+            out[key] = value
+    return out
+
+
+def _require_str(data: dict, section: str, key: str, *, allow_empty: bool = True) -> str:
+    value = data.get(section, {}).get(key)
+    if not isinstance(value, str):
+        raise ConfigError(f"{section}.{key}: must be a string, got {type(value).__name__}")
+    if not allow_empty and not value:
+        raise ConfigError(f"{section}.{key}: must not be empty")
+    return value
+
+
+def validate(data: dict[str, Any]) -> None:
+    """Check every key this module knows; raise :class:`ConfigError` naming the first bad one."""
+    for section in ("app", "wechat", "database", "redis"):
+        if not isinstance(data.get(section), dict):
+            raise ConfigError(f"{section}: must be a table")
+    _require_str(data, "wechat", "token", allow_empty=False)
+    token = data["wechat"]["token"]
+    if not (3 <= len(token) <= 32) or not (token.isascii() and token.isalnum()):
+        raise ConfigError("wechat.token: must be 3-32 letters or digits (WeChat's rule)")
+    _require_str(data, "wechat", "app_id", allow_empty=False)
+    _require_str(data, "wechat", "app_secret")
+    _require_str(data, "wechat", "account")
+    for key in ("encoding_aes_key", "previous_encoding_aes_key"):
+        value = _require_str(data, "wechat", key)
+        if value and len(value) != 43:
+            raise ConfigError(f"wechat.{key}: must be 43 characters (WeChat's EncodingAESKey)")
+    base = _require_str(data, "wechat", "api_base_url", allow_empty=False)
+    if not base.startswith(("http://", "https://")):
+        raise ConfigError("wechat.api_base_url: must start with http:// or https://")
+    timeout = data["wechat"].get("timeout")
+    if not isinstance(timeout, (int, float)) or not 0 < timeout <= 60:
+        raise ConfigError("wechat.timeout: must be a number of seconds between 0 and 60")
+    if not isinstance(data["wechat"].get("templates", {}), dict):
+        raise ConfigError("wechat.templates: must be a table")
+    url = _require_str(data, "database", "url")
+    if url and "://" not in url:
+        raise ConfigError("database.url: must be a SQLAlchemy URL such as postgresql://...")
+    url = _require_str(data, "redis", "url")
+    if url and not url.startswith(("redis://", "rediss://", "unix://")):
+        raise ConfigError("redis.url: must start with redis://, rediss:// or unix://")
+    _require_str(data, "redis", "prefix")
+    _require_str(data, "app", "timezone", allow_empty=False)
+    try:
+        from zoneinfo import ZoneInfo
+
+        ZoneInfo(data["app"]["timezone"])
+    except Exception as exc:  # noqa: BLE001 - any lookup failure is a config error
+        raise ConfigError(f"app.timezone: unknown time zone ({exc})") from None
+    if not isinstance(data.get("menu", {}).get("button", []), list):
+        raise ConfigError("menu.button: must be an array of tables")
+
+
+def load_config(path: str | os.PathLike | None = None, *, overrides: dict | None = None,
+                environ: dict[str, str] | None = None) -> Config:
+    """Load, merge and validate the configuration.
+
+    ``path`` wins over ``TAOYUAN_CONFIG``, which wins over ``./config.toml``. ``overrides`` is a
+    nested dict merged last (tests use it). Raises :class:`ConfigError` for a missing file named
+    explicitly, invalid TOML, or a bad key.
+    """
+    env = os.environ if environ is None else environ
+    data = copy.deepcopy(DEFAULTS)
+    source = "embedded defaults"
+    chosen = path or env.get("TAOYUAN_CONFIG")
+    if chosen is None and Path("config.toml").is_file():
+        chosen = "config.toml"
+    if chosen:
+        p = Path(chosen)
+        if not p.is_file():
+            raise ConfigError(f"TAOYUAN_CONFIG: file not found: {p}")
+        try:
+            with p.open("rb") as fh:
+                data = _merge(data, tomllib.load(fh))
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError(f"{p}: invalid TOML: {exc}") from None
+        source = str(p)
+    for var, (section, key) in ENV_OVERRIDES.items():
+        if env.get(var):
+            data.setdefault(section, {})[key] = env[var]
+    if overrides:
+        data = _merge(data, overrides)
+    validate(data)
+    return Config(data=data, source=source)

@@ -1,0 +1,263 @@
+"""The dispatcher: which handler answers an :class:`~bot.updates.Update`. No Flask, no XML.
+
+Order of a dispatch (first answer wins):
+
+1. interceptors (``router.intercept``), e.g. danger words that must be answered before anything;
+2. 「更多」 when earlier pages are waiting (see :meth:`Context.set_more`);
+3. the active conversation, for messages she sends (cancel words end it);
+4. database keyword replies with ``match = exact`` (staff's deliberate choice wins);
+5. code rules by priority (higher first), then registration order;
+6. database keyword replies with ``match = contains``;
+7. the default: a short help for messages, ``None`` (``success``) for events.
+
+A rule "decides" (``check``) before it "does" (``handler``), as in python-telegram-bot.
+A handler gets a :class:`Context` and returns a reply, a ``str`` (text) or ``None``.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import re
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Callable, Iterable
+
+from sqlalchemy.orm import Session
+
+from bot.replies import NewsReply, Reply, TextReply
+from bot.services import Services
+from bot.updates import Update
+from handlers.conversation import CANCEL_WORDS, ConversationState, ConversationStore
+from handlers.text import compact, normalize
+from models.base import utcnow
+
+log = logging.getLogger(__name__)
+
+Handler = Callable[["Context"], "Reply | str | None"]
+ConversationHandler = Callable[["Context", ConversationState], "Reply | str | None"]
+
+#: How long 「更多」 pages wait in Redis (seconds).
+MORE_TTL = 900
+MORE_WORDS = frozenset({"更多", "more", "下一页", "继续"})
+
+
+@dataclass
+class Context:
+    """Everything a handler may use for one update.
+
+    ``text`` is the normalised text (NFKC, simplified, spaces folded); ``compact_text`` the same
+    without spaces. ``session`` is a SQLAlchemy session whose transaction the webhook commits
+    after the handler returns. ``now`` is aware UTC.
+    """
+
+    update: Update
+    services: Services
+    session: Session
+    now: datetime = field(default_factory=utcnow)
+
+    def __post_init__(self) -> None:
+        self.text = normalize(self.update.text)
+        self.compact_text = self.text.replace(" ", "")
+        self.conversation = ConversationStore(self.services.redis, self.services.keys,
+                                              self.update.openid)
+        self._follower = None
+
+    @property
+    def openid(self) -> str:
+        return self.update.openid
+
+    @property
+    def follower(self):
+        """Her :class:`models.follower.Follower` row (created on first use)."""
+        if self._follower is None:
+            from models.follower import get_or_create
+
+            self._follower = get_or_create(self.session, self.openid)
+        return self._follower
+
+    def local_now(self) -> datetime:
+        """``now`` in the account's time zone (Asia/Shanghai by default)."""
+        return self.now.astimezone(self.services.tz)
+
+    # -- 「更多」 pages -------------------------------------------------------------
+    def set_more(self, pages: list[str]) -> None:
+        """Keep ``pages`` (texts) for her next 「更多」; an empty list forgets them."""
+        key = self.services.keys("more", self.openid)
+        if pages:
+            self.services.redis.set(key, json.dumps(pages, ensure_ascii=False), ex=MORE_TTL)
+        else:
+            self.services.redis.delete(key)
+
+    def pop_more(self) -> str | None:
+        """The next waiting page, or None."""
+        key = self.services.keys("more", self.openid)
+        raw = self.services.redis.get(key)
+        if not raw:
+            return None
+        try:
+            pages = json.loads(raw)
+        except ValueError:
+            pages = []
+        if not pages:
+            self.services.redis.delete(key)
+            return None
+        page, rest = pages[0], pages[1:]
+        self.set_more(rest)
+        return page
+
+
+@dataclass
+class Rule:
+    """A check (``Context -> bool``) and the handler to run when it holds."""
+
+    check: Callable[[Context], bool]
+    handler: Handler
+    priority: int = 0
+    name: str = ""
+    order: int = 0
+
+
+def _as_set(values: str | Iterable[str] | None) -> frozenset[str]:
+    if values is None:
+        return frozenset()
+    if isinstance(values, str):
+        values = [values]
+    return frozenset(compact(v) for v in values)
+
+
+class Router:
+    """Rules on message type, event, menu EventKey (exact/prefix) and text (exact, prefix,
+    contains, regex), with priorities. See the module docstring for the dispatch order."""
+
+    def __init__(self) -> None:
+        self.rules: list[Rule] = []
+        self.interceptors: list[Rule] = []
+        self.conversations: dict[str, ConversationHandler] = {}
+        self.default_message: Handler | None = None
+        self.cancel_reply: str = "好的，已退出。需要时随时再来，回复「帮助」查看能做什么。"
+
+    # -- registration --------------------------------------------------------------------
+    def add(self, check: Callable[[Context], bool], handler: Handler, *, priority: int = 0,
+            name: str = "") -> Handler:
+        """Register ``handler`` for updates where ``check(ctx)`` is true."""
+        self.rules.append(Rule(check, handler, priority, name or handler.__name__, len(self.rules)))
+        return handler
+
+    def intercept(self, check: Callable[[Context], bool], *, priority: int = 0):
+        """Decorator: run before everything else (conversations included) when ``check`` holds."""
+        def deco(fn: Handler) -> Handler:
+            self.interceptors.append(Rule(check, fn, priority, fn.__name__, len(self.interceptors)))
+            return fn
+        return deco
+
+    def on(self, check: Callable[[Context], bool], *, priority: int = 0):
+        """Decorator form of :meth:`add`."""
+        def deco(fn: Handler) -> Handler:
+            return self.add(check, fn, priority=priority)
+        return deco
+
+    def on_text(self, *, exact=None, prefix=None, contains=None, regex: str | None = None,
+                priority: int = 0):
+        """Decorator: text (or voice recognition) that equals / starts with / contains one of
+        the given words after normalising (spaces ignored), or matches ``regex`` (searched in
+        the compact text)."""
+        ex, pre, con = _as_set(exact), _as_set(prefix), _as_set(contains)
+        pattern = re.compile(regex) if regex else None
+
+        def check(ctx: Context) -> bool:
+            t = ctx.compact_text
+            if not t or ctx.update.msg_type not in ("text", "voice"):
+                return False
+            return (t in ex or any(t.startswith(p) for p in pre) or any(c in t for c in con)
+                    or bool(pattern and pattern.search(t)))
+        return self.on(check, priority=priority)
+
+    def on_message(self, *msg_types: str, priority: int = 0):
+        """Decorator: messages of these MsgTypes (``location``, ``image`` ...)."""
+        types = frozenset(msg_types)
+        return self.on(lambda ctx: ctx.update.msg_type in types, priority=priority)
+
+    def on_event(self, *events: str, key: str | None = None, key_prefix: str | None = None,
+                 priority: int = 0):
+        """Decorator: events by name (lower case: ``subscribe``, ``scan``, ``click`` ...),
+        optionally with EventKey equal to ``key`` or starting with ``key_prefix``."""
+        names = frozenset(e.lower() for e in events)
+
+        def check(ctx: Context) -> bool:
+            u = ctx.update
+            if not u.is_event or (names and u.event not in names):
+                return False
+            if key is not None and u.event_key != key:
+                return False
+            return key_prefix is None or u.event_key.startswith(key_prefix)
+        return self.on(check, priority=priority)
+
+    def on_click(self, key: str | None = None, *, prefix: str | None = None, priority: int = 0):
+        """Decorator: a menu button (CLICK, or a scancode/pic/location_select button) by EventKey."""
+        return self.on_event("click", "scancode_push", "scancode_waitmsg", "pic_sysphoto",
+                             "pic_photo_or_album", "pic_weixin", "location_select",
+                             key=key, key_prefix=prefix, priority=priority)
+
+    def on_conversation(self, name: str):
+        """Decorator: the step handler of conversation ``name``."""
+        def deco(fn: ConversationHandler) -> ConversationHandler:
+            self.conversations[name] = fn
+            return fn
+        return deco
+
+    # -- dispatch --------------------------------------------------------------------------
+    def dispatch(self, ctx: Context) -> Reply | None:
+        """Find and run the handler for ``ctx.update``; return its reply (None = ``success``)."""
+        for rule in sorted(self.interceptors, key=lambda r: (-r.priority, r.order)):
+            if rule.check(ctx):
+                reply = _as_reply(rule.handler(ctx))
+                if reply is not None:
+                    return reply
+        if ctx.update.is_message and ctx.compact_text.lower() in MORE_WORDS:
+            page = ctx.pop_more()
+            if page is not None:
+                return TextReply(page)
+        if ctx.update.is_message:
+            state = ctx.conversation.get()
+            if state is not None and state.name in self.conversations:
+                if ctx.compact_text in CANCEL_WORDS:
+                    ctx.conversation.end()
+                    return TextReply(self.cancel_reply)
+                return _as_reply(self.conversations[state.name](ctx, state))
+        if ctx.update.msg_type in ("text", "voice") and ctx.compact_text:
+            reply = _keyword_reply(ctx, exact=True)
+            if reply is not None:
+                return reply
+        for rule in sorted(self.rules, key=lambda r: (-r.priority, r.order)):
+            if rule.check(ctx):
+                return _as_reply(rule.handler(ctx))
+        if ctx.update.msg_type in ("text", "voice") and ctx.compact_text:
+            reply = _keyword_reply(ctx, exact=False)
+            if reply is not None:
+                return reply
+        if ctx.update.is_message and self.default_message is not None:
+            return _as_reply(self.default_message(ctx))
+        return None
+
+
+def _as_reply(value) -> Reply | None:
+    if value is None or isinstance(value, (TextReply, NewsReply)):
+        return value
+    if isinstance(value, str):
+        return TextReply(value) if value else None
+    raise TypeError(f"handler returned {type(value).__name__}, not a reply")
+
+
+def _keyword_reply(ctx: Context, *, exact: bool) -> Reply | None:
+    from models.keyword import MATCH_CONTAINS, MATCH_EXACT, find_keyword_reply
+
+    if not hasattr(ctx, "_keyword_row"):  # one lookup per update, shared by both stages
+        ctx._keyword_row = find_keyword_reply(ctx.session, ctx.compact_text)
+    row = ctx._keyword_row
+    if row is None or row.match != (MATCH_EXACT if exact else MATCH_CONTAINS):
+        return None
+    if row.article_url:
+        return NewsReply(title=row.article_title or row.keyword,
+                         description=row.article_description or "",
+                         pic_url=row.article_pic_url or "", url=row.article_url)
+    return TextReply(row.reply_text) if row.reply_text else None
