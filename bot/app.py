@@ -1,0 +1,52 @@
+"""The Flask app factory: ``create_app()`` wires the webhook, health check and console."""
+from __future__ import annotations
+
+import logging
+import secrets
+
+from flask import Flask, jsonify
+
+from bot.config import Config, load_config
+from bot.services import Services, build_services
+
+log = logging.getLogger(__name__)
+
+#: Blueprints/initialisers: modules with ``init_app(app, services)``, loaded in order.
+APP_MODULES = [
+    "bot.webhook",
+]
+
+
+def _instance_secret(services: Services) -> str:
+    """A session key kept in the instance folder, so every worker process shares it."""
+    path = services.config.instance_dir / "secret_key"
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            with open(path, "x") as fh:  # first process wins; others read its key
+                fh.write(secrets.token_hex(32))
+        except FileExistsError:
+            pass
+    return path.read_text().strip()
+
+
+def create_app(config: Config | None = None, *, services: Services | None = None) -> Flask:
+    """Build the app. ``services`` wins over ``config``; neither = load_config()."""
+    from importlib import import_module
+
+    if services is None:
+        services = build_services(config or load_config())
+    app = Flask(__name__, instance_path=str(services.config.instance_dir))
+    app.config["SECRET_KEY"] = services.config.app.get("secret_key") or _instance_secret(services)
+    app.config["MAX_CONTENT_LENGTH"] = None  # the webhook enforces its own 64 KiB cap
+    app.extensions["taoyuan"] = services
+
+    @app.get("/healthz")
+    def healthz():
+        db_ok, redis_ok = services.db.ping(), services.redis_ok()
+        body = {"database": "ok" if db_ok else "down", "redis": "ok" if redis_ok else "down"}
+        return jsonify(body), 200 if db_ok and redis_ok else 503
+
+    for name in APP_MODULES:
+        import_module(name).init_app(app, services)
+    return app

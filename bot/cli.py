@@ -1,0 +1,62 @@
+"""The ``taoyuan`` command line.
+
+Every command gets the shared :class:`~bot.services.Services` through ``click`` context:
+``services = ctx.obj.services`` (built on first use from ``--config`` / ``TAOYUAN_CONFIG``).
+Feature commands live in their own modules listed in :data:`COMMAND_MODULES`; each exposes
+``register(main: click.Group) -> None``.
+"""
+from __future__ import annotations
+
+import logging
+import sys
+from importlib import import_module
+
+import click
+
+from bot.config import ConfigError, load_config
+
+#: Modules that add commands to ``taoyuan`` (each has ``register(main)``).
+COMMAND_MODULES = [
+    "bot.commands.core",
+]
+
+
+class CliState:
+    """Lazily built configuration and services for one CLI invocation."""
+
+    def __init__(self, config_path: str | None):
+        self.config_path = config_path
+        self._config = None
+        self._services = None
+
+    @property
+    def config(self):
+        if self._config is None:
+            try:
+                self._config = load_config(self.config_path)
+            except ConfigError as exc:
+                raise click.ClickException(f"配置错误 / configuration error: {exc}") from None
+        return self._config
+
+    @property
+    def services(self):
+        if self._services is None:
+            from bot.services import build_services
+
+            self._services = build_services(self.config)
+        return self._services
+
+
+@click.group()
+@click.option("--config", "config_path", envvar="TAOYUAN_CONFIG", default=None,
+              help="TOML configuration file (default: ./config.toml, else embedded defaults).")
+@click.pass_context
+def main(ctx: click.Context, config_path: str | None) -> None:
+    """桃源姐妹 公众号后台 (Yongchun County Women's Federation WeChat backend)."""
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+                        stream=sys.stderr)
+    ctx.obj = CliState(config_path)
+
+
+for _name in COMMAND_MODULES:
+    import_module(_name).register(main)

@@ -1,0 +1,149 @@
+"""Shared fixtures: real PostgreSQL and Redis, a SQLite file, and the fake WeChat API.
+
+Each test run creates its own PostgreSQL database (dropped at the end) and uses its own Redis key
+prefix, so two runs never see each other's data. Tables are emptied after every test.
+Environment: ``TAOYUAN_TEST_PG`` (admin URL, default postgresql://postgres@127.0.0.1:5432/test),
+``TAOYUAN_TEST_REDIS`` (default redis://127.0.0.1:6379/0).
+"""
+from __future__ import annotations
+
+import os
+import uuid
+
+import pytest
+import redis as redis_lib
+from sqlalchemy import create_engine, text
+
+import models
+from bot.config import load_config
+from bot.db import upgrade
+from bot.services import build_services
+
+PG_ADMIN = os.environ.get("TAOYUAN_TEST_PG", "postgresql://postgres@127.0.0.1:5432/test")
+REDIS_URL = os.environ.get("TAOYUAN_TEST_REDIS", "redis://127.0.0.1:6379/0")
+RUN_ID = f"{os.getpid()}_{uuid.uuid4().hex[:8]}"
+BACKENDS = ["sqlite", "postgresql"]
+
+
+@pytest.fixture(scope="session")
+def pg_url():
+    """URL of a PostgreSQL database made for this run, schema upgraded; dropped at the end."""
+    name = f"taoyuan_test_{RUN_ID}"
+    admin = create_engine(PG_ADMIN, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    url = PG_ADMIN.rsplit("/", 1)[0] + "/" + name
+    upgrade(url)
+    yield url
+    with admin.connect() as conn:
+        conn.execute(text(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = :n"), {"n": name})
+        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}"'))
+    admin.dispose()
+
+
+@pytest.fixture(scope="session")
+def sqlite_url(tmp_path_factory):
+    """URL of a SQLite file made for this run, schema upgraded."""
+    path = tmp_path_factory.mktemp("db") / "taoyuan.db"
+    url = f"sqlite:///{path}"
+    upgrade(url)
+    return url
+
+
+@pytest.fixture(params=BACKENDS)
+def db_url(request):
+    """Each test using this runs twice: on SQLite and on PostgreSQL."""
+    return request.getfixturevalue(f"{request.param}_url")
+
+
+@pytest.fixture
+def redis_prefix():
+    """A Redis key prefix unique to this test; its keys are deleted afterwards."""
+    prefix = f"taoyuan-test:{RUN_ID}:{uuid.uuid4().hex[:8]}:"
+    yield prefix
+    client = redis_lib.Redis.from_url(REDIS_URL)
+    keys = list(client.scan_iter(match=prefix + "*", count=1000))
+    if keys:
+        client.delete(*keys)
+    client.close()
+
+
+def make_config(db_url: str, redis_prefix: str, tmp_path, **sections):
+    """A validated Config for tests: the given database, real Redis under ``redis_prefix``,
+    instance folder in ``tmp_path``; ``sections`` are merged over it (``wechat={...}``)."""
+    overrides = {
+        "app": {"instance_dir": str(tmp_path / "instance"), "secret_key": "test-secret"},
+        "database": {"url": db_url},
+        "redis": {"url": REDIS_URL, "prefix": redis_prefix},
+    }
+    for name, values in sections.items():
+        overrides.setdefault(name, {}).update(values)
+    return load_config(overrides=overrides, environ={})
+
+
+def _empty_tables(services) -> None:
+    with services.db.engine.begin() as conn:
+        for table in reversed(models.Base.metadata.sorted_tables):
+            conn.execute(table.delete())
+
+
+@pytest.fixture
+def config(db_url, redis_prefix, tmp_path):
+    """Test configuration in dry run (no app_secret): outbound messages go to the outbox."""
+    return make_config(db_url, redis_prefix, tmp_path)
+
+
+@pytest.fixture
+def services(config):
+    """Services on the parametrised database and real Redis; tables emptied afterwards."""
+    svc = build_services(config)
+    _empty_tables(svc)
+    yield svc
+    _empty_tables(svc)
+    svc.db.dispose()
+
+
+@pytest.fixture(scope="session")
+def fake_wechat_server():
+    """The fake WeChat API, a real HTTP server on 127.0.0.1 (see tests/fake_wechat.py)."""
+    from tests.fake_wechat import FakeWeChat
+
+    server = FakeWeChat()
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def fake_wechat(fake_wechat_server):
+    """The fake WeChat API, reset (no calls, no scripted errors) for this test."""
+    fake_wechat_server.reset()
+    return fake_wechat_server
+
+
+@pytest.fixture
+def live_services(db_url, redis_prefix, tmp_path, fake_wechat):
+    """Services that really call the (fake) WeChat API: app_secret set, base URL pointed at it."""
+    cfg = make_config(db_url, redis_prefix, tmp_path, wechat={
+        "app_id": fake_wechat.app_id, "app_secret": fake_wechat.app_secret,
+        "api_base_url": fake_wechat.base_url, "timeout": 3.0})
+    svc = build_services(cfg)
+    _empty_tables(svc)
+    yield svc
+    _empty_tables(svc)
+    svc.db.dispose()
+
+
+@pytest.fixture
+def app(services):
+    """The Flask app on ``services``."""
+    from bot.app import create_app
+
+    return create_app(services=services)
+
+
+@pytest.fixture
+def client(app):
+    """Flask test client."""
+    return app.test_client()
