@@ -11,6 +11,7 @@ MODEL_MODULES = [
     "models.follower",
     "models.keyword",
     "models.outbox",
+    "models.service_point",
 ]
 
 for _name in MODEL_MODULES:
