@@ -1,0 +1,68 @@
+"""Retry de-duplication shared by every worker process (被动回复: 消息排重).
+
+WeChat retries a push after 5 s, three tries in all. The first try to arrive claims the key
+(``SET NX``) and runs the handlers; the reply it produced is stored under the same key, and a
+retry — or a concurrent copy on another worker — waits for it and answers the *same* reply, so
+side effects happen once and the woman still sees an answer if the first try was the one that
+timed out.
+"""
+from __future__ import annotations
+
+import logging
+import time
+
+import redis
+
+from bot.kv import Keys
+
+log = logging.getLogger(__name__)
+
+PENDING = "\x00pending"
+#: How long a key lives, in seconds: longer than WeChat's three tries (about 15 s).
+KEY_TTL = 60
+#: How long a retry waits for a first try still running, in seconds (WeChat gives up at 5 s).
+WAIT_SECONDS = 4.0
+
+
+class Deduplicator:
+    """Claim a push, then publish its reply for retries."""
+
+    def __init__(self, client: redis.Redis, keys: Keys, *, ttl: int = KEY_TTL,
+                 wait_seconds: float = WAIT_SECONDS):
+        self.redis, self.keys, self.ttl, self.wait_seconds = client, keys, ttl, wait_seconds
+
+    def claim(self, dedup_key: str) -> tuple[bool, str | None]:
+        """Try to become the one that handles ``dedup_key``.
+
+        Returns ``(True, None)`` for the first try; ``(False, reply)`` for a copy, where
+        ``reply`` is the first try's stored reply body (``""`` = success), or None if it did not
+        finish within :data:`WAIT_SECONDS`. If Redis is down, everyone handles (``(True, None)``):
+        a duplicate side effect is better than no answer.
+        """
+        key = self.keys("dedup", dedup_key)
+        try:
+            if self.redis.set(key, PENDING, nx=True, ex=self.ttl):
+                return True, None
+            deadline = time.monotonic() + self.wait_seconds
+            delay = 0.02
+            while True:
+                value = self.redis.get(key)
+                if value is None:  # expired or released after a failure: handle it ourselves
+                    if self.redis.set(key, PENDING, nx=True, ex=self.ttl):
+                        return True, None
+                elif value != PENDING:
+                    return False, value
+                if time.monotonic() >= deadline:
+                    return False, None
+                time.sleep(delay)
+                delay = min(delay * 1.5, 0.2)
+        except redis.RedisError as exc:
+            log.warning("dedup unavailable (%s); handling without it", type(exc).__name__)
+            return True, None
+
+    def publish(self, dedup_key: str, reply_body: str) -> None:
+        """Store the reply body the first try produced (``""`` for ``success``)."""
+        try:
+            self.redis.set(self.keys("dedup", dedup_key), reply_body, ex=self.ttl)
+        except redis.RedisError as exc:
+            log.warning("could not store reply for retries (%s)", type(exc).__name__)

@@ -1,0 +1,74 @@
+"""Follower lifecycle and the first words: welcome, help, and the default answer.
+
+Also records, before any other handler runs, what every update says about the follower:
+subscribe/unsubscribe, the QR scene, her last position, her last message (48-hour window).
+"""
+from __future__ import annotations
+
+from handlers.router import Context, Router
+from models import follower as followers
+
+WELCOME = (
+    "欢迎关注「桃源姐妹」！这里是永春县妇联的“近邻娘家”，服务妇女零距离。\n"
+    "· 附近服务：点菜单「附近服务」或发送位置，找最近的妇女微家、调解室、志愿服务队\n"
+    "· 活动报名：回复「活动」看近期活动，回复「报名 编号」报名\n"
+    "· 志愿者：回复「志愿者」登记成为巾帼志愿者\n"
+    "· 求助留言：回复「求助」，工作人员会尽快回复您\n"
+    "· 爱心义剪：每月17日是免费理发日，回复「义剪」了解\n"
+    "遇到危险请立即拨打110，妇女维权热线12338。"
+)
+
+HELP = (
+    "您可以这样用「桃源姐妹」：\n"
+    "· 发送位置或回复「附近」：找最近的服务点\n"
+    "· 回复乡镇名（如「桃城」）或需要（如「调解」「早教」「义剪」）\n"
+    "· 回复「活动」看活动，「报名 编号」报名，「我的报名」查看\n"
+    "· 回复「志愿者」登记志愿者，「求助」留言咨询\n"
+    "也可以点下方菜单。遇到危险请拨打110或12338。"
+)
+
+NOT_UNDERSTOOD = "抱歉，没太明白您的意思。\n" + HELP
+
+HELP_WORDS = ["帮助", "?", "help", "菜单", "使用帮助", "你好", "您好", "在吗", "hi", "hello"]
+
+
+def record_update(ctx: Context):
+    """Interceptor that never answers: keep the follower table in step with what she did."""
+    u, session = ctx.update, ctx.session
+    if u.event == "subscribe":
+        followers.subscribe(session, u.openid, u.scene or None, now=ctx.now)
+    elif u.event == "unsubscribe":
+        followers.unsubscribe(session, u.openid, now=ctx.now)
+    else:
+        followers.touch(session, u.openid, user_message=u.is_message, now=ctx.now)
+    if u.location is not None and u.msg_type in ("location", "event"):
+        followers.record_location(session, u.openid, u.location.lat, u.location.lng, now=ctx.now)
+    return None
+
+
+def welcome(ctx: Context) -> str:
+    """subscribe → what the account offers and how to use the menu."""
+    return WELCOME
+
+
+def usage(ctx: Context) -> str:
+    """帮助 / ? / the menu's 使用帮助 → a short help."""
+    return HELP
+
+
+def not_understood(ctx: Context) -> str:
+    """Any message no rule answered: a short help, never silence."""
+    if ctx.update.msg_type in ("text", "voice") and ctx.compact_text:
+        return NOT_UNDERSTOOD
+    if ctx.update.msg_type == "voice":
+        return "抱歉，这条语音没能识别成文字，麻烦您打字告诉我们。\n" + HELP
+    return "收到啦！" + HELP
+
+
+def register(router: Router) -> None:
+    """Rules of this module (see handlers.router for the dispatch order)."""
+    router.intercept(lambda ctx: True, priority=1000)(record_update)
+    router.on_event("subscribe")(welcome)
+    router.on_text(exact=HELP_WORDS)(usage)
+    router.on_click("HELP_USAGE")(usage)
+    router.default_message = not_understood
