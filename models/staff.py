@@ -1,0 +1,118 @@
+"""Staff accounts of the console (管理员 admin / 工作人员 staff) and the operations on them.
+
+Passwords are stored only as salted hashes (werkzeug's scrypt). Nothing here knows Flask: the
+console wraps a :class:`StaffUser` for Flask-Login itself.
+"""
+from __future__ import annotations
+
+import re
+from datetime import datetime
+
+from sqlalchemy import Boolean, Integer, String, select
+from sqlalchemy.orm import Mapped, Session, mapped_column
+from werkzeug.security import check_password_hash, generate_password_hash
+
+from models.base import AwareDateTime, Base, utcnow
+
+ROLE_ADMIN = "admin"
+ROLE_STAFF = "staff"
+#: Role -> the Chinese name shown in the console.
+ROLES = {ROLE_ADMIN: "管理员", ROLE_STAFF: "工作人员"}
+MIN_PASSWORD = 8
+_USERNAME = re.compile(r"^[A-Za-z0-9_.\-]{2,32}$")
+#: A hash of a random password: checked when the username is unknown so timing does not tell.
+_DUMMY_HASH = generate_password_hash("not-a-real-password-0")
+
+
+class StaffError(ValueError):
+    """A staff operation was refused; ``str(err)`` is a Chinese sentence for the operator."""
+
+
+class StaffExists(StaffError):
+    """The username is taken."""
+
+
+class WeakPassword(StaffError):
+    """The password is shorter than :data:`MIN_PASSWORD` characters."""
+
+
+class BadRole(StaffError):
+    """The role is not ``admin`` or ``staff``."""
+
+
+class StaffUser(Base):
+    """One console account.
+
+    ``openid`` is the staff member's own WeChat openid (for 群发 previews); ``role`` is
+    ``admin`` (everything) or ``staff`` (no staff/settings pages). ``session_version`` changes
+    when the password changes, which logs out every open console session of the account.
+    """
+
+    __tablename__ = "staff_users"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    username: Mapped[str] = mapped_column(String(32), unique=True)
+    display_name: Mapped[str] = mapped_column(String(64), default="")
+    password_hash: Mapped[str] = mapped_column(String(256))
+    role: Mapped[str] = mapped_column(String(16), default=ROLE_STAFF)
+    openid: Mapped[str | None] = mapped_column(String(64))
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    session_version: Mapped[int] = mapped_column(Integer, default=1)
+    created_at: Mapped[datetime] = mapped_column(AwareDateTime(), default=utcnow)
+    last_login_at: Mapped[datetime | None] = mapped_column(AwareDateTime())
+
+    @property
+    def is_admin(self) -> bool:
+        return self.role == ROLE_ADMIN
+
+    @property
+    def role_name(self) -> str:
+        return ROLES.get(self.role, self.role)
+
+    def set_password(self, password: str) -> None:
+        """Hash and store ``password``; raises :class:`WeakPassword`; logs out old sessions."""
+        if len(password or "") < MIN_PASSWORD:
+            raise WeakPassword(f"密码至少 {MIN_PASSWORD} 位")
+        self.password_hash = generate_password_hash(password)
+        self.session_version = (self.session_version or 0) + 1
+
+    def check_password(self, password: str) -> bool:
+        return bool(password) and check_password_hash(self.password_hash, password)
+
+    def __str__(self) -> str:  # shown in console select boxes
+        return self.display_name or self.username
+
+
+def add_staff(session: Session, username: str, password: str, role: str = ROLE_STAFF, *,
+              display_name: str = "", openid: str | None = None) -> StaffUser:
+    """Create an account. Raises :class:`StaffExists`, :class:`WeakPassword`, :class:`BadRole`,
+    or :class:`StaffError` for a username that is not 2-32 letters, digits, ``_.-``."""
+    username = (username or "").strip()
+    if not _USERNAME.match(username):
+        raise StaffError("用户名须为 2-32 位字母、数字或 _ . -")
+    if role not in ROLES:
+        raise BadRole("角色只能是 admin（管理员）或 staff（工作人员）")
+    if session.scalar(select(StaffUser.id).where(StaffUser.username == username)) is not None:
+        raise StaffExists(f"用户名 {username} 已存在")
+    user = StaffUser(username=username, role=role, display_name=display_name or "",
+                     openid=openid or None, active=True, session_version=0, created_at=utcnow())
+    user.set_password(password)
+    session.add(user)
+    session.flush()
+    return user
+
+
+def authenticate(session: Session, username: str, password: str,
+                 now: datetime | None = None) -> StaffUser | None:
+    """The active account for ``username``/``password`` (and stamp ``last_login_at``), or None.
+
+    Takes the same time whether or not the username exists.
+    """
+    user = session.scalar(select(StaffUser).where(StaffUser.username == (username or "").strip()))
+    if user is None:
+        check_password_hash(_DUMMY_HASH, password or "x")
+        return None
+    if not user.check_password(password) or not user.active:
+        return None
+    user.last_login_at = now or utcnow()
+    return user
