@@ -11,6 +11,7 @@ from handlers.router import Router
 
 FEATURES = [
     "handlers.welcome",
+    "handlers.columns",
 ]
 
 

@@ -11,7 +11,14 @@ MODEL_MODULES = [
     "models.follower",
     "models.keyword",
     "models.outbox",
+    "models.staff",
+    "models.audit",
+    "models.article",
+    "models.broadcast",
     "models.service_point",
+    "models.activity",
+    "models.volunteer",
+    "models.notice",
 ]
 
 for _name in MODEL_MODULES:
