@@ -1,0 +1,120 @@
+"""Personal data: masking for replies and logs, and 「删除我的信息」 across every feature.
+
+Each feature that stores personal fields registers an *eraser*::
+
+    from models.privacy import register_eraser
+
+    @register_eraser
+    def erase_help_requests(session, openid) -> dict[str, int]:
+        ...  # blank or delete her rows; return {"help_requests": n}
+
+:func:`erase_personal_data` runs them all in the caller's transaction and returns the merged
+counts. Erasers keep anonymous counts (a signup row stays, without name, phone or openid) so the
+federation's monthly figures do not change when a woman asks to be forgotten.
+"""
+from __future__ import annotations
+
+import logging
+import re
+import uuid
+from typing import Callable
+
+from sqlalchemy.orm import Session
+
+log = logging.getLogger(__name__)
+
+Eraser = Callable[[Session, str], "dict[str, int] | None"]
+
+_ERASERS: list[Eraser] = []
+
+#: A mainland mobile number: 11 digits starting 1[3-9] (the signup and volunteer forms' rule).
+MOBILE_RE = re.compile(r"^1[3-9]\d{9}$")
+_PHONE_IN_TEXT = re.compile(r"(?<!\d)(1[3-9]\d)\d{4}(\d{4})(?!\d)")
+_SEPARATORS = re.compile(r"[\s\-—–_.()（）+]")
+
+
+def mask_phone(phone: str | None) -> str:
+    """``"13812341234"`` -> ``"138****1234"``; other lengths keep at most the last 2 digits.
+
+    ``None`` or empty gives ``""``. Use it for every phone number shown in a reply or a log line.
+    """
+    if not phone:
+        return ""
+    digits = str(phone)
+    if len(digits) >= 7:
+        return digits[:3] + "*" * 4 + digits[-4:]
+    return "*" * max(len(digits) - 2, 0) + digits[-2:]
+
+
+def mask_phones_in(text: str) -> str:
+    """Mask every mobile number found inside free text (for log lines that quote a message)."""
+    return _PHONE_IN_TEXT.sub(r"\1****\2", text or "")
+
+
+def mask_name(name: str | None) -> str:
+    """``"王秀英"`` -> ``"王**"``: the family name only (for logs and staff lists)."""
+    if not name:
+        return ""
+    return name[0] + "*" * (len(name) - 1)
+
+
+def normalize_mobile(text: str) -> str | None:
+    """The 11-digit mobile number in ``text`` (spaces, dashes, a +86/86 prefix allowed), or None.
+
+    ``"138 1234 1234"`` -> ``"13812341234"``; ``"12345"`` -> None.
+    """
+    digits = _SEPARATORS.sub("", text or "")
+    if digits.startswith("86") and len(digits) == 13:
+        digits = digits[2:]
+    return digits if MOBILE_RE.match(digits) else None
+
+
+def anonymous_openid() -> str:
+    """A placeholder that replaces an erased openid: unique, not linkable to her (``erased:<hex>``)."""
+    return "erased:" + uuid.uuid4().hex
+
+
+def register_eraser(fn: Eraser) -> Eraser:
+    """Add ``fn(session, openid) -> {name: count}`` to what 「删除我的信息」 runs (decorator)."""
+    if fn not in _ERASERS:
+        _ERASERS.append(fn)
+    return fn
+
+
+def erasers() -> list[Eraser]:
+    """The registered erasers, in registration order."""
+    return list(_ERASERS)
+
+
+def erase_personal_data(session: Session, openid: str) -> dict[str, int]:
+    """Erase everything personal about ``openid`` in every registered feature.
+
+    Runs in the caller's transaction (commit or roll back as one). Returns counts by kind, e.g.
+    ``{"signups": 2, "volunteers": 1}``. An eraser that fails makes the whole call fail (the
+    caller rolls back), so she is never told her data is gone when some of it is not.
+    """
+    import models  # noqa: F401 - every feature module registers its eraser on import
+
+    counts: dict[str, int] = {}
+    for fn in _ERASERS:
+        for key, value in (fn(session, openid) or {}).items():
+            counts[key] = counts.get(key, 0) + int(value)
+    session.flush()
+    log.info("personal data erased: %s", counts)
+    return counts
+
+
+@register_eraser
+def erase_follower_details(session: Session, openid: str) -> dict[str, int]:
+    """Blank the personal fields of her follower row (last position, town, QR scene).
+
+    The row itself stays: it records whether she follows the account, which WeChat needs.
+    """
+    from models.follower import Follower
+
+    follower = session.get(Follower, openid)
+    if follower is None:
+        return {"followers": 0}
+    follower.last_lat = follower.last_lng = follower.last_location_at = None
+    follower.town = follower.scene = None
+    return {"followers": 1}
