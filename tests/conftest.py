@@ -54,7 +54,7 @@ def sqlite_url(tmp_path_factory):
 @pytest.fixture(params=BACKENDS)
 def db_url(request):
     """Each test using this runs twice: on SQLite and on PostgreSQL."""
-    return request.getfixturevalue(f"{request.param}_url")
+    return request.getfixturevalue({"sqlite": "sqlite_url", "postgresql": "pg_url"}[request.param])
 
 
 @pytest.fixture
