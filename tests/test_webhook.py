@@ -1,0 +1,425 @@
+"""The webhook at the edge: verification, modes, bad input, retries, replies."""
+from __future__ import annotations
+
+import threading
+from urllib.parse import urlencode
+
+import pytest
+
+from bot.app import create_app
+from bot.protocol import AesKey, decrypt, parse_xml, sha1_signature
+from bot.replies import TextReply
+from bot.services import build_services
+from bot.simulator import (Simulator, event_fields, fields_xml, flask_transport, location_fields,
+                           reply_text, text_fields)
+from bot.webhook import FALLBACK_TEXT, Webhook
+from handlers import build_router
+from handlers.router import Router
+from models.follower import Follower
+from tests.conftest import make_config
+
+TOKEN = "taoyuandevtoken"
+
+# Tencent's official sample (WXBizMsgCrypt, Python): compat-mode push.
+VECTOR = dict(
+    token="spamtest", aes_key="abcdefghijklmnopqrstuvwxyz0123456789ABCDEFG",
+    app_id="wx2c2769f8efd9abc2", timestamp="1409735669", nonce="1320562132",
+    msg_signature="5d197aaffba7e9b25a30732f161a50dee96bd5fa",
+    encrypt=("hyzAe4OzmOMbd6TvGdIOO6uBmdJoD0Fk53REIHvxYtJlE2B655HuD0m8KUePWB3+LrPXo87wzQ1QLvbeUg"
+             "mBM4x6F8PGHQHFVAFmOD2LdJF9FrXpbUAh0B5GIItb52sn896wVsMSHGuPE328HnRGBcrS7C41IzDWyWNlZk"
+             "yyXwon8T332jisa+h6tEDYsVticbSnyU8dKOIbgU6ux5VTjg3yt+WGzjlpKn6NPhRjpA912xMezR4kw6KWwM"
+             "rCVKSVCZciVGCgavjIQ6X8tCOp3yZbGpy0VxpAe+77TszTfRd5RJSVO/HTnifJpXgCSUdUue1v6h0EIBYYI1"
+             "BD1DlD+C0CR8e6OewpusjZ4uBl9FyJvnhvQl+q5rv1ixrcpCumEPo5MJSgM9ehVsNPfUM669WuMyVWQLCzpu"
+             "9GhglF2PE="),
+)
+
+
+@pytest.fixture
+def sim():
+    return Simulator(token=TOKEN)
+
+
+@pytest.fixture
+def post(client, sim):
+    transport = flask_transport(client)
+    return lambda fields: sim.send(transport, fields)
+
+
+def signed(query: dict | None = None, token: str = TOKEN) -> str:
+    q = Simulator(token=token).signed_query(query)
+    return urlencode(q)
+
+
+# -- URL verification --------------------------------------------------------------------------
+@pytest.mark.parametrize("path", ["/wechat", "/wechat/"])
+def test_get_echoes_echostr_exactly(client, path):
+    resp = client.get(f"{path}?{signed({'echostr': '1234567890abc'})}")
+    assert resp.status_code == 200
+    assert resp.data == b"1234567890abc"
+
+
+@pytest.mark.parametrize("query", [{}, {"signature": "0" * 40, "timestamp": "1", "nonce": "2"}])
+def test_get_with_bad_signature_is_403(client, query):
+    resp = client.get("/wechat?" + urlencode({**query, "echostr": "x"}))
+    assert resp.status_code == 403
+
+
+def test_healthz_reports_database_and_redis(client):
+    resp = client.get("/healthz")
+    assert resp.status_code == 200
+    assert resp.json == {"database": "ok", "redis": "ok"}
+
+
+# -- signatures and sizes ----------------------------------------------------------------------
+def test_unsigned_post_is_403_and_stores_nothing(client, services):
+    body = fields_xml(text_fields("oNoSig", "你好")).encode()
+    assert client.post("/wechat", data=body).status_code == 403
+    assert client.post("/wechat?signature=bad&timestamp=1&nonce=2", data=body).status_code == 403
+    with services.db.session() as s:
+        assert s.get(Follower, "oNoSig") is None
+
+
+def test_body_over_64_kib_is_413(client):
+    body = b"<xml>" + b"<a>x</a>" * 10000 + b"</xml>"
+    assert client.post(f"/wechat?{signed()}", data=body).status_code == 413
+
+
+def test_posting_to_trailing_slash_is_not_redirected(client, sim):
+    path, body = sim.build(text_fields("oSlash", "帮助"))
+    resp = client.post(path.replace("/wechat?", "/wechat/?"), data=body)
+    assert resp.status_code == 200 and "帮助" not in resp.get_data(as_text=True)[:5]
+
+
+# -- bad input after the signature: always 200 ---------------------------------------------------
+BAD_BODIES = {
+    "empty": b"",
+    "not xml": b"hello",
+    "truncated": b"<xml><ToUserName><![CDATA[gh]]></ToUserName><FromUser",
+    "json": b'{"MsgType": "text"}',
+    "wrong root": b"<root><MsgType>text</MsgType></root>",
+    "no MsgType": b"<xml><FromUserName>o1</FromUserName></xml>",
+    "billion laughs": (b'<?xml version="1.0"?><!DOCTYPE lolz [<!ENTITY lol "lol">'
+                       b'<!ENTITY lol2 "&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;">]>'
+                       b"<xml><Content>&lol2;</Content></xml>"),
+    "xxe": (b'<?xml version="1.0"?><!DOCTYPE x [<!ENTITY e SYSTEM "file:///etc/passwd">]>'
+            b"<xml><FromUserName>o1</FromUserName><MsgType>text</MsgType><Content>&e;</Content></xml>"),
+    "bad utf-8": b"<xml><FromUserName>o1</FromUserName><MsgType>text</MsgType><Content>\xff\xfe</Content></xml>",
+}
+
+
+@pytest.mark.parametrize("name", list(BAD_BODIES))
+def test_malformed_signed_push_gets_200(client, name):
+    resp = client.post(f"/wechat?{signed()}", data=BAD_BODIES[name])
+    assert resp.status_code == 200
+    text = resp.get_data(as_text=True)
+    assert text == "success" or parse_xml(text)["MsgType"] == "text"
+    assert "passwd" not in text and "root:" not in text
+
+
+def test_control_characters_do_not_lose_the_message(post):
+    reply = post(text_fields("oCtl", "帮\x01助\x08"))
+    assert "您可以这样用" in reply_text(reply)
+
+
+def test_unknown_msg_type_gets_a_helpful_sentence(post):
+    fields = text_fields("oUnknown", "")
+    fields["MsgType"] = "hologram"
+    assert "帮助" in reply_text(post(fields)) or "收到" in reply_text(post(fields))
+
+
+def test_encrypted_push_without_configured_key_gets_success(client):
+    query = signed({"encrypt_type": "aes", "msg_signature": "x"})
+    body = b"<xml><ToUserName>gh</ToUserName><Encrypt>AAAA</Encrypt></xml>"
+    resp = client.post(f"/wechat?{query}", data=body)
+    assert resp.status_code in (200, 403)  # msg_signature wrong -> 403; never 500
+
+
+# -- every push type -------------------------------------------------------------------------
+PUSHES = {
+    "text": text_fields("oT", "你好"),
+    "image": {"MsgType": "image", "PicUrl": "http://p/1.jpg", "MediaId": "m1", "MsgId": 11},
+    "voice": {"MsgType": "voice", "MediaId": "m2", "Format": "amr", "Recognition": "", "MsgId": 12},
+    "voice recognised": {"MsgType": "voice", "MediaId": "m2", "Format": "amr", "Recognition": "帮助", "MsgId": 13},
+    "video": {"MsgType": "video", "MediaId": "m3", "ThumbMediaId": "t3", "MsgId": 14},
+    "shortvideo": {"MsgType": "shortvideo", "MediaId": "m4", "ThumbMediaId": "t4", "MsgId": 15},
+    "location": location_fields("oT", 25.32, 118.29, label="桃城镇"),
+    "link": {"MsgType": "link", "Title": "t", "Description": "d", "Url": "http://x", "MsgId": 16},
+    "subscribe": event_fields("oT", "subscribe"),
+    "subscribe qr": event_fields("oT", "subscribe", EventKey="qrscene_poster1", Ticket="tk"),
+    "unsubscribe": event_fields("oT", "unsubscribe"),
+    "scan": event_fields("oT", "SCAN", EventKey="poster1", Ticket="tk"),
+    "LOCATION": event_fields("oT", "LOCATION", Latitude="25.32", Longitude="118.29", Precision="30"),
+    "click": event_fields("oT", "CLICK", EventKey="HELP_USAGE"),
+    "view": event_fields("oT", "VIEW", EventKey="https://example.org", MenuId="1"),
+    "scancode_push": event_fields("oT", "scancode_push", EventKey="k",
+                                  ScanCodeInfo={"ScanType": "qrcode", "ScanResult": "r"}),
+    "scancode_waitmsg": event_fields("oT", "scancode_waitmsg", EventKey="k",
+                                     ScanCodeInfo={"ScanType": "qrcode", "ScanResult": "r"}),
+    "pic_sysphoto": event_fields("oT", "pic_sysphoto", EventKey="k", SendPicsInfo={
+        "Count": 1, "PicList": {"item": {"PicMd5Sum": "abc"}}}),
+    "pic_photo_or_album": event_fields("oT", "pic_photo_or_album", EventKey="k", SendPicsInfo={
+        "Count": 2, "PicList": {"item": [{"PicMd5Sum": "a"}, {"PicMd5Sum": "b"}]}}),
+    "pic_weixin": event_fields("oT", "pic_weixin", EventKey="k", SendPicsInfo={"Count": 0}),
+    "location_select": event_fields("oT", "location_select", EventKey="k", SendLocationInfo={
+        "Location_X": "25.32", "Location_Y": "118.29", "Scale": "15", "Label": "桃城", "Poiname": ""}),
+    "TEMPLATESENDJOBFINISH": event_fields("oT", "TEMPLATESENDJOBFINISH", MsgID=200, Status="success"),
+    "MASSSENDJOBFINISH": event_fields("oT", "MASSSENDJOBFINISH", MsgID=300, Status="send success",
+                                      TotalCount=10, FilterCount=9, SentCount=8, ErrorCount=1),
+    "subscribe_msg_popup_event": event_fields("oT", "subscribe_msg_popup_event", SubscribeMsgPopupEvent={
+        "List": [{"TemplateId": "t1", "SubscribeStatusString": "accept", "PopupScene": "0"},
+                 {"TemplateId": "t2", "SubscribeStatusString": "reject", "PopupScene": "0"}]}),
+    "subscribe_msg_change_event": event_fields("oT", "subscribe_msg_change_event", SubscribeMsgChangeEvent={
+        "List": {"TemplateId": "t1", "SubscribeStatusString": "reject"}}),
+    "subscribe_msg_sent_event": event_fields("oT", "subscribe_msg_sent_event", SubscribeMsgSentEvent={
+        "List": {"TemplateId": "t1", "MsgID": "1", "ErrorCode": "0", "ErrorStatus": "success"}}),
+    "PUBLISHJOBFINISH": event_fields("oT", "PUBLISHJOBFINISH", PublishEventInfo={
+        "publish_id": "1", "publish_status": "0", "article_id": "a1"}),
+    "view_miniprogram": event_fields("oT", "view_miniprogram", EventKey="pages/index", MenuId="1"),
+}
+
+SILENT = {"unsubscribe", "LOCATION", "TEMPLATESENDJOBFINISH", "MASSSENDJOBFINISH", "view",
+          "subscribe_msg_popup_event", "subscribe_msg_change_event", "subscribe_msg_sent_event",
+          "PUBLISHJOBFINISH", "view_miniprogram", "scan"}
+
+
+@pytest.mark.parametrize("name", list(PUSHES))
+def test_every_push_type_gets_200_and_a_valid_answer(post, name):
+    fields = {"ToUserName": "gh_taoyuanjiemei", "FromUserName": f"o_{name}", "CreateTime": 1700000000,
+              **PUSHES[name]}
+    fields["FromUserName"] = f"o_{name.replace(' ', '_')}"
+    reply = post(fields)
+    if name in SILENT:
+        assert reply is None
+    elif reply is not None:
+        assert reply["ToUserName"] == fields["FromUserName"]
+        assert reply["MsgType"] in ("text", "news")
+        assert reply_text(reply)
+
+
+def test_update_fields_are_typed():
+    from bot.updates import update_from_fields
+
+    u = update_from_fields(parse_xml(fields_xml({"FromUserName": "o1", **PUSHES["subscribe_msg_popup_event"]})))
+    assert u.event == "subscribe_msg_popup_event" and [m["TemplateId"] for m in u.subscribe_msgs] == ["t1", "t2"]
+    u = update_from_fields(parse_xml(fields_xml({"FromUserName": "o1", **PUSHES["MASSSENDJOBFINISH"]})))
+    assert (u.msg_id, u.total_count, u.sent_count, u.error_count) == ("300", 10, 8, 1)
+    u = update_from_fields(parse_xml(fields_xml({"FromUserName": "o1", **PUSHES["location_select"]})))
+    assert u.location.lat == 25.32 and u.location.label == "桃城"
+    u = update_from_fields(parse_xml(fields_xml({"FromUserName": "o1", **PUSHES["pic_photo_or_album"]})))
+    assert u.pic_count == 2 and u.pic_md5s == ("a", "b")
+    u = update_from_fields(parse_xml(fields_xml({"FromUserName": "o1", **PUSHES["PUBLISHJOBFINISH"]})))
+    assert u.publish_info["article_id"] == "a1"
+    u = update_from_fields(parse_xml(fields_xml({"FromUserName": "o1", **PUSHES["subscribe qr"]})))
+    assert u.scene == "poster1"
+
+
+# -- followers ---------------------------------------------------------------------------------
+def test_subscribe_welcome_records_scene_and_unsubscribe_marks(post, services):
+    reply = post(event_fields("oF1", "subscribe", EventKey="qrscene_market"))
+    text = reply_text(reply)
+    for word in ("附近服务", "活动", "志愿者", "求助", "17日", "义剪"):
+        assert word in text
+    with services.db.session() as s:
+        f = s.get(Follower, "oF1")
+        assert f.subscribed and f.scene == "market" and f.in_service_window()
+    assert post(event_fields("oF1", "unsubscribe")) is None
+    with services.db.session() as s:
+        assert not s.get(Follower, "oF1").subscribed
+
+
+def test_location_event_is_stored_and_answered_success(post, services):
+    assert post(event_fields("oLoc", "LOCATION", Latitude="25.31", Longitude="118.28", Precision="20")) is None
+    with services.db.session() as s:
+        f = s.get(Follower, "oLoc")
+        assert (f.last_lat, f.last_lng) == (25.31, 118.28) and f.last_location_at is not None
+
+
+@pytest.mark.parametrize("text", ["帮助", "?", "？", "幫助", "　帮助　", "ＨＥＬＰ"])
+def test_help_words_after_normalising(post, text):
+    assert "您可以这样用" in reply_text(post(text_fields("oHelp", text)))
+
+
+@pytest.mark.parametrize("text", ["😀", "   ", "asdfgh", "。"])
+def test_unexpected_text_gets_a_helpful_sentence(post, text):
+    reply = reply_text(post(text_fields("oOdd", text)))
+    assert reply and ("帮助" in reply or "您可以" in reply or "收到" in reply)
+
+
+# -- official encryption vector and AES modes --------------------------------------------------
+def test_official_vector_decrypts():
+    plain, _ = decrypt([AesKey(VECTOR["aes_key"], VECTOR["app_id"])], VECTOR["encrypt"])
+    fields = parse_xml(plain)
+    assert fields["Content"] == "abcdteT" and fields["MsgId"] == "6054768590064713728"
+    assert sha1_signature(VECTOR["token"], VECTOR["timestamp"], VECTOR["nonce"],
+                          VECTOR["encrypt"]) == VECTOR["msg_signature"]
+
+
+def _aes_app(db_url, redis_prefix, tmp_path, **wechat):
+    cfg = make_config(db_url, redis_prefix, tmp_path, wechat=wechat)
+    svc = build_services(cfg)
+    return svc, create_app(services=svc).test_client()
+
+
+def test_official_vector_through_the_webhook(db_url, redis_prefix, tmp_path):
+    svc, client = _aes_app(db_url, redis_prefix, tmp_path, token=VECTOR["token"],
+                           encoding_aes_key=VECTOR["aes_key"], app_id=VECTOR["app_id"])
+    body = (f"<xml><ToUserName><![CDATA[gh_10f6c3c3ac5a]]></ToUserName><Encrypt><![CDATA["
+            f"{VECTOR['encrypt']}]]></Encrypt></xml>")
+    query = urlencode({"signature": sha1_signature(VECTOR["token"], VECTOR["timestamp"], VECTOR["nonce"]),
+                       "timestamp": VECTOR["timestamp"], "nonce": VECTOR["nonce"],
+                       "encrypt_type": "aes", "msg_signature": VECTOR["msg_signature"]})
+    resp = client.post(f"/wechat?{query}", data=body.encode())
+    assert resp.status_code == 200
+    sim = Simulator(token=VECTOR["token"], aes_key=AesKey(VECTOR["aes_key"], VECTOR["app_id"]), mode="safe")
+    reply = sim.read_reply(resp.get_data(as_text=True))
+    assert reply["ToUserName"] == "oyORnuP8q7ou2gfYjqLzSIWZf0rs" and reply_text(reply)
+    # A tampered msg_signature is refused.
+    bad = query.replace(VECTOR["msg_signature"], "0" * 40)
+    assert client.post(f"/wechat?{bad}", data=body.encode()).status_code == 403
+    svc.db.dispose()
+
+
+KEY_NEW = "A" * 42 + "Q"
+KEY_OLD = "abcdefghijklmnopqrstuvwxyz0123456789ABCDEFG"
+
+
+@pytest.mark.parametrize("mode", ["safe", "compat"])
+def test_aes_modes_and_key_rotation(db_url, redis_prefix, tmp_path, mode):
+    svc, client = _aes_app(db_url, redis_prefix, tmp_path, token=TOKEN, app_id="wxapp000000000001",
+                           encoding_aes_key=KEY_NEW, previous_encoding_aes_key=KEY_OLD)
+    transport = flask_transport(client)
+    for key in (KEY_NEW, KEY_OLD):
+        sim = Simulator(token=TOKEN, aes_key=AesKey(key, "wxapp000000000001"), mode=mode)
+        reply = sim.send(transport, text_fields(f"oAes{mode}", "帮助"))  # decrypts with the same key
+        assert "您可以这样用" in reply_text(reply)
+    wrong_app = Simulator(token=TOKEN, aes_key=AesKey(KEY_NEW, "wxsomebodyelse00"), mode=mode)
+    assert wrong_app.send(transport, text_fields("oAesX", "帮助")) is None  # AppID mismatch: success
+    svc.db.dispose()
+
+
+# -- replies: CDATA, length, paging ----------------------------------------------------------
+def _custom_client(services, handler):
+    router = Router()
+    router.on_text(prefix="")(handler)  # everything
+    router.add(lambda ctx: True, handler)
+    hook = Webhook(services, router)
+    return hook
+
+
+def test_user_text_with_cdata_end_cannot_break_the_reply(services):
+    hook = _custom_client(services, lambda ctx: TextReply("你说：" + ctx.update.content))
+    sim = Simulator(token=TOKEN)
+    path, body = sim.build(text_fields("oCdata", "a]]></Content><MsgType>evil</MsgType>b"))
+    query = dict(p.split("=", 1) for p in path.split("?", 1)[1].split("&"))
+    result = hook.handle(query, body)
+    reply = parse_xml(result.body)
+    assert reply["MsgType"] == "text"
+    assert reply["Content"] == "你说：a]]></Content><MsgType>evil</MsgType>b"
+
+
+def test_long_text_is_paged_within_2048_bytes(services):
+    long_text = "\n".join(f"第{i}条：永春县妇联近邻娘家服务点信息" for i in range(200))
+    hook = _custom_client(services, lambda ctx: long_text if ctx.compact_text != "更多" else "没有了")
+    sim = Simulator(token=TOKEN)
+    pages = []
+    for word in ["列表", "更多", "更多", "更多"]:
+        path, body = sim.build(text_fields("oLong", word))
+        query = dict(p.split("=", 1) for p in path.split("?", 1)[1].split("&"))
+        pages.append(parse_xml(hook.handle(query, body).body)["Content"])
+    for page in pages:
+        assert len(page.encode("utf-8")) <= 2048
+    assert "回复「更多」" in pages[0]
+    joined = "".join(p.replace("\n（回复「更多」查看后续）", "\n") for p in pages)
+    assert "第0条" in joined and "第60条" in joined
+
+
+def test_handler_exception_gives_fallback_sentence_and_200(services):
+    def boom(ctx):
+        raise RuntimeError("bug")
+    hook = _custom_client(services, boom)
+    sim = Simulator(token=TOKEN)
+    path, body = sim.build(text_fields("oBoom", "hi"))
+    query = dict(p.split("=", 1) for p in path.split("?", 1)[1].split("&"))
+    result = hook.handle(query, body)
+    assert result.status == 200 and parse_xml(result.body)["Content"] == FALLBACK_TEXT
+    path, body = sim.build(event_fields("oBoom", "CLICK", EventKey="X"))
+    query = dict(p.split("=", 1) for p in path.split("?", 1)[1].split("&"))
+    assert hook.handle(query, body).body == "success"
+
+
+def test_database_down_still_answers(db_url, redis_prefix, tmp_path):
+    cfg = make_config("postgresql://nobody@127.0.0.1:1/none", redis_prefix, tmp_path)
+    client = create_app(services=build_services(cfg)).test_client()
+    reply = Simulator(token=TOKEN).send(flask_transport(client), text_fields("oDbDown", "帮助"))
+    assert reply_text(reply) == FALLBACK_TEXT
+    assert client.get("/healthz").status_code == 503
+
+
+def test_redis_down_still_answers(db_url, tmp_path, services):
+    cfg = make_config(db_url, "x:", tmp_path, redis={"url": "redis://127.0.0.1:1/0"})
+    client = create_app(services=build_services(cfg)).test_client()
+    reply = Simulator(token=TOKEN).send(flask_transport(client), text_fields("oRedisDown", "帮助"))
+    assert reply_text(reply)  # help, or the fallback sentence: never a 500
+
+
+# -- retries -----------------------------------------------------------------------------------
+def test_retry_gets_the_same_reply_and_side_effect_happens_once(services):
+    calls = []
+
+    def counting(ctx):
+        calls.append(ctx.update.msg_id)
+        return f"第{len(calls)}次处理"
+    hook = _custom_client(services, counting)
+    sim = Simulator(token=TOKEN)
+    fields = text_fields("oRetry", "报名", msg_id=987654321)
+    replies = []
+    for _ in range(3):  # WeChat's three tries, each with a fresh signature
+        path, body = sim.build(fields)
+        query = dict(p.split("=", 1) for p in path.split("?", 1)[1].split("&"))
+        replies.append(hook.handle(query, body).body)
+    assert calls == ["987654321"]
+    assert len(set(replies)) == 1 and "第1次处理" in replies[0]
+
+
+def test_concurrent_copies_wait_for_the_first(services):
+    import time as _time
+    calls = []
+
+    def slow(ctx):
+        calls.append(1)
+        _time.sleep(0.5)
+        return "处理完成"
+    hook = _custom_client(services, slow)
+    sim = Simulator(token=TOKEN)
+    fields = text_fields("oConc", "x", msg_id=55555)
+    results = []
+
+    def one():
+        path, body = sim.build(fields)
+        query = dict(p.split("=", 1) for p in path.split("?", 1)[1].split("&"))
+        results.append(hook.handle(query, body).body)
+    threads = [threading.Thread(target=one) for _ in range(4)]
+    [t.start() for t in threads]
+    [t.join() for t in threads]
+    assert len(calls) == 1 and len(results) == 4 and len(set(results)) == 1
+    assert "处理完成" in results[0]
+
+
+def test_events_dedup_on_openid_createtime_event_key(services):
+    calls = []
+    router = Router()
+    router.on_event("click")(lambda ctx: calls.append(1) or "ok")
+    hook = Webhook(services, router)
+    sim = Simulator(token=TOKEN)
+    fields = event_fields("oEv", "CLICK", EventKey="A")
+    fields["CreateTime"] = 1700000001
+    for key in ("A", "A", "B"):
+        path, body = sim.build({**fields, "EventKey": key})
+        query = dict(p.split("=", 1) for p in path.split("?", 1)[1].split("&"))
+        hook.handle(query, body)
+    assert len(calls) == 2
+
+
+def test_real_router_builds():
+    router = build_router()
+    assert router.rules and router.default_message is not None
