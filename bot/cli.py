@@ -18,6 +18,7 @@ from bot.config import ConfigError, load_config
 #: Modules that add commands to ``taoyuan`` (each has ``register(main)``).
 COMMAND_MODULES = [
     "bot.commands.core",
+    "bot.commands.chat",
 ]
 
 
