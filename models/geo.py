@@ -1,0 +1,104 @@
+"""Distances and sanity checks for coordinates (GCJ-02 degrees, as WeChat's map sends them).
+
+Pure functions, no database: the haversine great-circle distance, a bounding box for index
+prefilters, and :func:`check_coordinates`, which refuses positions that would give a wrong
+answer rather than a useful one (0,0, latitude and longitude swapped, outside China).
+
+GCJ-02 differs from WGS-84 by a few hundred metres in China; over the short distances this
+directory deals in, the haversine on GCJ-02 degrees is as good as on WGS-84.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+#: Mean Earth radius in metres (IUGG), the usual radius for haversine.
+EARTH_RADIUS_M = 6_371_008.8
+
+#: A generous box around China (incl. Hainan and the South China Sea islands), degrees.
+CHINA_LAT = (3.5, 54.0)
+CHINA_LNG = (73.0, 135.5)
+
+#: 永春县's extent (from /work/shared/data/README.md), degrees; used to warn, never to refuse.
+COUNTY_LAT = (25.22, 25.56)
+COUNTY_LNG = (117.69, 118.52)
+
+
+class BadCoordinates(ValueError):
+    """A position that must not be used; ``reason`` is a short Chinese sentence for her."""
+
+    def __init__(self, reason: str):
+        super().__init__(reason)
+        self.reason = reason
+
+
+class ZeroCoordinates(BadCoordinates):
+    """0,0 (or missing): the phone did not really have a position."""
+
+
+class SwappedCoordinates(BadCoordinates):
+    """Latitude and longitude given the wrong way round."""
+
+
+class OutsideChina(BadCoordinates):
+    """A position outside China, where GCJ-02 and this directory do not apply."""
+
+
+def _in(value: float, bounds: tuple[float, float]) -> bool:
+    return bounds[0] <= value <= bounds[1]
+
+
+def check_coordinates(lat: float | None, lng: float | None) -> tuple[float, float]:
+    """Return ``(lat, lng)`` as floats when they are a usable position in China.
+
+    Raises :class:`ZeroCoordinates` (missing, not a number, or 0,0), :class:`SwappedCoordinates`
+    (the pair only makes sense the other way round) or :class:`OutsideChina`.
+    """
+    try:
+        lat_f, lng_f = float(lat), float(lng)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        raise ZeroCoordinates("没有收到有效的位置。") from None
+    if not (math.isfinite(lat_f) and math.isfinite(lng_f)) or (abs(lat_f) < 1e-6 and abs(lng_f) < 1e-6):
+        raise ZeroCoordinates("没有收到有效的位置（经纬度为0）。")
+    if _in(lat_f, CHINA_LAT) and _in(lng_f, CHINA_LNG):
+        return lat_f, lng_f
+    if _in(lng_f, CHINA_LAT) and _in(lat_f, CHINA_LNG):
+        raise SwappedCoordinates("这个位置的纬度和经度好像填反了。")
+    raise OutsideChina("这个位置不在中国境内，本服务只覆盖永春县。")
+
+
+def in_county(lat: float, lng: float, margin: float = 0.0) -> bool:
+    """True when the point lies in 永春县's extent, widened by ``margin`` degrees."""
+    return (COUNTY_LAT[0] - margin <= lat <= COUNTY_LAT[1] + margin
+            and COUNTY_LNG[0] - margin <= lng <= COUNTY_LNG[1] + margin)
+
+
+def haversine_m(lat1: float, lng1: float, lat2: float, lng2: float) -> float:
+    """Great-circle distance in metres between two points given in degrees."""
+    p1, p2 = math.radians(lat1), math.radians(lat2)
+    dp, dl = p2 - p1, math.radians(lng2 - lng1)
+    a = math.sin(dp / 2) ** 2 + math.cos(p1) * math.cos(p2) * math.sin(dl / 2) ** 2
+    return 2 * EARTH_RADIUS_M * math.asin(min(1.0, math.sqrt(a)))
+
+
+@dataclass(frozen=True)
+class BoundingBox:
+    """Degrees: ``min_lat <= lat <= max_lat`` and ``min_lng <= lng <= max_lng``."""
+
+    min_lat: float
+    max_lat: float
+    min_lng: float
+    max_lng: float
+
+
+def bounding_box(lat: float, lng: float, radius_m: float) -> BoundingBox:
+    """The smallest lat/lng box holding every point within ``radius_m`` metres of (lat, lng).
+
+    Valid away from the poles and the 180° meridian (true everywhere in China).
+    """
+    dlat = math.degrees(radius_m / EARTH_RADIUS_M)
+    # Use the poleward edge's latitude: the circle's widest point lies slightly poleward of
+    # its centre, so the centre's cosine would make the box a hair too narrow.
+    cos_lat = max(math.cos(math.radians(min(90.0, abs(lat) + dlat))), 1e-6)
+    dlng = math.degrees(radius_m / (EARTH_RADIUS_M * cos_lat))
+    return BoundingBox(lat - dlat, lat + dlat, lng - dlng, lng + dlng)

@@ -1,0 +1,184 @@
+"""What a woman types, mapped to the service directory: towns, platforms, kinds and needs.
+
+The words live in ``models/data/synonyms.json`` (staff extend it from the unmatched-query list);
+this module only loads them and parses a text into a :class:`Query`. Matching is exact, after
+stripping wrapper words (附近 / 哪里有 / 在哪里 / 我想找 ...), so the directory never swallows
+other features' words (活动, 报名, 志愿者, 求助 ...: listed under ``others`` in the JSON).
+"""
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
+
+DATA_DIR = Path(__file__).resolve().parent / "data"
+SYNONYMS_FILE = DATA_DIR / "synonyms.json"
+
+#: The four platforms of the seed article (“334”近邻工作法: 四类平台).
+PLATFORMS = ("邻里守望", "纠纷化解", "志愿服务", "女性成长")
+
+#: Wrapper words around the real query, tried longest first. ``near`` ones ask for distance;
+#: ``asking`` ones show the text was a where-is question (so an unknown core is logged).
+_NEAR_PREFIXES = ("离我最近的", "离我近的", "我附近的", "我附近", "附近的", "附近有", "附近",
+                  "最近的", "就近的", "周边的", "周边")
+_ASK_PREFIXES = ("在哪里可以", "哪里可以", "哪里能", "哪里有", "哪儿有", "哪有", "哪个地方有",
+                 "去哪里", "去哪")
+_PLAIN_PREFIXES = ("请问一下", "请问", "我想要", "我想找", "我要找", "想找", "我想", "我要", "帮我找",
+                   "找一下", "找", "查一下", "查", "有没有", "我需要", "需要")
+_ASK_SUFFIXES = ("在哪里", "在哪儿", "在什么地方", "在哪", "哪里有", "怎么走", "地址", "位置",
+                 "电话")
+_PLAIN_SUFFIXES = ("有什么服务", "有什么", "有哪些", "有没有", "的服务点", "服务点", "服务站",
+                   "的地方", "的服务", "服务", "的", "吗", "呢", "呀", "啊")
+_PUNCT = re.compile(r"^[\s\W_]+|[\s\W_]+$")
+
+
+@dataclass(frozen=True)
+class Query:
+    """A parsed directory question. All fields optional; ``near`` asks for the nearest points.
+
+    ``everything``: she asked for the directory itself (附近 / 近邻娘家 / 服务点).
+    ``unknown``: a where-is question about something the directory does not know (logged).
+    """
+
+    town: str | None = None
+    platform: str | None = None
+    kind: str | None = None
+    need: str | None = None
+    near: bool = False
+    everything: bool = False
+    unknown: str | None = None
+    core: str = ""
+
+    @property
+    def filtered(self) -> bool:
+        return bool(self.town or self.platform or self.kind or self.need)
+
+
+@dataclass
+class Synonyms:
+    """Lookup tables built from the JSON: word -> canonical town/platform/kind/need."""
+
+    towns: dict[str, str] = field(default_factory=dict)
+    platforms: dict[str, str] = field(default_factory=dict)
+    kinds: dict[str, str] = field(default_factory=dict)
+    needs: dict[str, str] = field(default_factory=dict)
+    need_tags: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    everything: frozenset[str] = frozenset()
+    others: tuple[str, ...] = ()
+
+    def town_for(self, word: str) -> str | None:
+        """The canonical town for ``word`` (桃城 → 桃城镇), or None."""
+        return self.towns.get(word.replace(" ", ""))
+
+    def _lookup(self, word: str) -> Query | None:
+        if not word:
+            return None
+        if word in self.everything:
+            return Query(everything=True, core=word)
+        if word in self.towns:
+            return Query(town=self.towns[word], core=word)
+        if word in self.platforms:
+            return Query(platform=self.platforms[word], core=word)
+        if word in self.kinds:
+            return Query(kind=self.kinds[word], core=word)
+        if word in self.needs:
+            return Query(need=self.needs[word], core=word)
+        # A town followed by what she wants there: 坑仔口调解, 桃城镇的早教.
+        for alias in sorted(self.towns, key=len, reverse=True):
+            if word.startswith(alias) and len(word) > len(alias):
+                rest = self._lookup(word[len(alias):].lstrip("的"))
+                if rest is not None and not rest.town and not rest.everything:
+                    return Query(town=self.towns[alias], platform=rest.platform, kind=rest.kind,
+                                 need=rest.need, core=word)
+        return None
+
+    def is_other_feature(self, text: str) -> bool:
+        """True when ``text`` contains a word another feature answers (活动, 报名 ...)."""
+        return any(w in text for w in self.others)
+
+    def parse(self, compact_text: str) -> Query | None:
+        """Parse a compact normalised text (no spaces, simplified) into a :class:`Query`.
+
+        Returns None when the text is not a directory question; a Query with ``unknown`` when
+        it is a where-is question about something unknown. Never raises.
+        """
+        text = _PUNCT.sub("", compact_text or "")
+        if not text or len(text) > 30 or self.is_other_feature(text):
+            return None
+        seen: set[str] = set()
+        frontier = [(text, False, False)]
+        best_unknown: tuple[str, bool] | None = None
+        for _ in range(4):
+            nxt = []
+            for word, near, asking in frontier:
+                if word in seen:
+                    continue
+                seen.add(word)
+                hit = self._lookup(word)
+                if hit is not None:
+                    return _with(hit, near=near or hit.everything)
+                if not word and (near or asking):
+                    return Query(everything=True, near=True, core=text)
+                if len(word) >= 2 and (near or asking) and (best_unknown is None or len(word) < len(best_unknown[0])):
+                    best_unknown = (word, near)
+                nxt.extend(_strip_once(word, near, asking))
+            frontier = nxt
+        if best_unknown is not None:
+            word, near = best_unknown
+            return Query(unknown=word, near=near, core=text)
+        return None
+
+
+def _with(q: Query, *, near: bool) -> Query:
+    return Query(town=q.town, platform=q.platform, kind=q.kind, need=q.need, near=near,
+                 everything=q.everything, core=q.core)
+
+
+def _strip_once(word: str, near: bool, asking: bool) -> list[tuple[str, bool, bool]]:
+    out = []
+    for group, is_near, is_ask in ((_NEAR_PREFIXES, True, False), (_ASK_PREFIXES, False, True),
+                                   (_PLAIN_PREFIXES, False, False)):
+        for p in group:
+            if word.startswith(p):
+                out.append((word[len(p):], near or is_near, asking or is_ask))
+                break
+    for group, is_ask in ((_ASK_SUFFIXES, True), (_PLAIN_SUFFIXES, False)):
+        for s in group:
+            if word.endswith(s):
+                out.append((word[: -len(s)], near, asking or is_ask))
+                break
+    return out
+
+
+def _build(data: dict) -> Synonyms:
+    syn = Synonyms()
+    for town, aliases in data.get("towns", {}).items():
+        for word in [town, *aliases]:
+            syn.towns[word] = town
+    for platform, aliases in data.get("platforms", {}).items():
+        for word in [platform, *aliases]:
+            syn.platforms[word] = platform
+    for kind, aliases in data.get("kinds", {}).items():
+        for word in [kind, *aliases]:
+            syn.kinds[word] = kind
+    for need, spec in data.get("needs", {}).items():
+        syn.need_tags[need] = tuple(spec.get("tags") or [need])
+        for word in [need, *spec.get("words", [])]:
+            syn.needs.setdefault(word, need)
+    syn.everything = frozenset(data.get("everything", []))
+    syn.others = tuple(data.get("others", []))
+    return syn
+
+
+def load_synonyms(path: str | Path = SYNONYMS_FILE) -> Synonyms:
+    """Read a synonyms JSON file (see ``models/data/synonyms.json`` for the shape)."""
+    with open(path, encoding="utf-8") as fh:
+        return _build(json.load(fh))
+
+
+@lru_cache(maxsize=1)
+def synonyms() -> Synonyms:
+    """The shipped synonyms (cached for the process)."""
+    return load_synonyms()
