@@ -1,0 +1,55 @@
+"""Configuration: defaults, files, environment, and errors that name the key."""
+from __future__ import annotations
+
+import pytest
+
+from bot.config import ConfigError, load_config
+
+
+def test_embedded_defaults_are_valid(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    cfg = load_config(environ={})
+    assert cfg.source == "embedded defaults" and cfg.dry_run
+    assert cfg.database_url.startswith("sqlite:///") and cfg.redis["url"] == ""
+
+
+def test_file_and_environment(tmp_path):
+    path = tmp_path / "c.toml"
+    path.write_text('[wechat]\ntoken = "abc123"\n[database]\nurl = "postgresql://u@h/db"\n')
+    cfg = load_config(environ={"TAOYUAN_CONFIG": str(path), "TAOYUAN_WECHAT_APP_SECRET": "s3"})
+    assert cfg.wechat["token"] == "abc123" and cfg.wechat["app_secret"] == "s3" and not cfg.dry_run
+    assert cfg.database_url == "postgresql://u@h/db" and cfg.source == str(path)
+
+
+@pytest.mark.parametrize("toml,key", [
+    ('[wechat]\ntoken = "a b"', "wechat.token"),
+    ('[wechat]\ntoken = 5', "wechat.token"),
+    ('[wechat]\nencoding_aes_key = "short"', "wechat.encoding_aes_key"),
+    ('[wechat]\napi_base_url = "ftp://x"', "wechat.api_base_url"),
+    ('[wechat]\ntimeout = -1', "wechat.timeout"),
+    ('[database]\nurl = "nonsense"', "database.url"),
+    ('[redis]\nurl = "http://x"', "redis.url"),
+    ('[app]\ntimezone = "Mars/Base"', "app.timezone"),
+    ('wechat = 3', "wechat"),
+])
+def test_bad_keys_are_named(tmp_path, toml, key):
+    path = tmp_path / "c.toml"
+    path.write_text(toml)
+    with pytest.raises(ConfigError) as err:
+        load_config(path, environ={})
+    assert str(err.value).startswith(key)
+
+
+def test_missing_and_invalid_files(tmp_path):
+    with pytest.raises(ConfigError, match="not found"):
+        load_config(tmp_path / "nope.toml", environ={})
+    bad = tmp_path / "bad.toml"
+    bad.write_text("[wechat\n")
+    with pytest.raises(ConfigError, match="invalid TOML"):
+        load_config(bad, environ={})
+
+
+def test_example_config_is_valid():
+    from pathlib import Path
+
+    load_config(Path(__file__).resolve().parent.parent / "config.example.toml", environ={})

@@ -1,0 +1,122 @@
+"""The dispatcher: normalising, rule order, database keyword replies, conversations, 「更多」."""
+from __future__ import annotations
+
+import pytest
+
+from bot.replies import NewsReply, TextReply
+from bot.updates import Update
+from handlers.router import Context, Router
+from handlers.text import compact, normalize
+from models.keyword import KeywordReply
+
+
+def text_update(text: str, openid: str = "oR1") -> Update:
+    return Update(msg_type="text", openid=openid, content=text, msg_id="1")
+
+
+def run(services, router: Router, update: Update):
+    with services.db.session() as s:
+        return router.dispatch(Context(update=update, services=services, session=s))
+
+
+@pytest.mark.parametrize("raw,expected", [
+    ("报名３", "报名3"), ("ＡＢＣ１２３", "ABC123"), ("\u3000报名\u3000 3 ", "报名 3"),
+    ("我要報名義剪", "我要报名义剪"), ("想不開", "想不开"), ("", ""), ("😀", "😀"),
+])
+def test_normalize(raw, expected):
+    assert normalize(raw) == expected
+
+
+def test_compact_drops_spaces():
+    assert compact(" 报名 ３ ") == "报名3"
+
+
+def test_rule_order_priority_then_registration(services):
+    router = Router()
+    router.on_text(contains="义剪")(lambda ctx: "low")
+    router.on_text(exact="义剪", priority=5)(lambda ctx: "high")
+    router.on_text(regex=r"^报名(\d+)$")(lambda ctx: "signup")
+    assert run(services, router, text_update("义剪")).content == "high"
+    assert run(services, router, text_update("我要义剪")).content == "low"
+    assert run(services, router, text_update("报名 ３")).content == "signup"
+
+
+def test_click_and_event_rules(services):
+    router = Router()
+    router.on_click("ACTIVITIES")(lambda ctx: "list")
+    router.on_click(prefix="COLUMN_")(lambda ctx: "column")
+    click = Update(msg_type="event", openid="o", event="click", event_key="ACTIVITIES", create_time=1)
+    assert run(services, router, click).content == "list"
+    col = Update(msg_type="event", openid="o", event="click", event_key="COLUMN_1", create_time=1)
+    assert run(services, router, col).content == "column"
+    other = Update(msg_type="event", openid="o", event="click", event_key="NOPE", create_time=1)
+    assert run(services, router, other) is None  # events nobody handles: success
+
+
+def test_database_keywords_exact_beats_code_contains_after(services):
+    with services.db.session() as s:
+        s.add(KeywordReply(keyword="妇女节", match="exact", reply_text="三八节快乐", priority=0, active=True))
+        s.add(KeywordReply(keyword="最美家庭", match="contains", reply_text="", article_title="最美家庭评选",
+                           article_url="https://example.org/a", priority=0, active=True))
+        s.add(KeywordReply(keyword="停用", match="exact", reply_text="x", priority=0, active=False))
+    router = Router()
+    router.on_text(exact="妇女节")(lambda ctx: "code")
+    router.default_message = lambda ctx: "default"
+    assert run(services, router, text_update("婦女節")).content == "三八节快乐"
+    reply = run(services, router, text_update("我想参加最美家庭"))
+    assert isinstance(reply, NewsReply) and reply.url == "https://example.org/a"
+    assert run(services, router, text_update("停用")).content == "default"
+
+
+def test_conversation_steps_cancel_and_expiry(services):
+    router = Router()
+
+    @router.on_text(exact="开始")
+    def start(ctx):
+        ctx.conversation.start("demo", "name")
+        return "请问您的名字？"
+
+    @router.on_conversation("demo")
+    def step(ctx, state):
+        if state.step == "name":
+            ctx.conversation.update(state, step="done", name=ctx.text)
+            return f"好的，{ctx.text}"
+        ctx.conversation.end()
+        return "结束"
+
+    assert run(services, router, text_update("开始")).content == "请问您的名字？"
+    assert run(services, router, text_update("小美")).content == "好的，小美"
+    assert run(services, router, text_update("取消")).content.startswith("好的，已退出")
+    assert run(services, router, text_update("小美")) is None  # no conversation, no default
+    run(services, router, text_update("开始"))
+    services.redis.delete(services.keys("conv", "oR1"))  # ten minutes of silence
+    assert run(services, router, text_update("小美")) is None
+
+
+def test_interceptor_runs_before_conversation(services):
+    router = Router()
+    router.intercept(lambda ctx: "救命" in ctx.compact_text, priority=100)(lambda ctx: "拨打110")
+    router.on_conversation("demo")(lambda ctx, st: "step")
+    with services.db.session() as s:
+        Context(update=text_update("x"), services=services, session=s).conversation.start("demo", "a")
+    assert run(services, router, text_update("救命啊")).content == "拨打110"
+    assert run(services, router, text_update("嗯")).content == "step"
+
+
+def test_more_pages(services):
+    router = Router()
+
+    @router.on_text(exact="列表")
+    def listing(ctx):
+        ctx.set_more(["第二页", "第三页"])
+        return "第一页"
+    router.default_message = lambda ctx: "default"
+    assert [run(services, router, text_update(w)).content for w in ["列表", "更多", "更多", "更多"]] == \
+        ["第一页", "第二页", "第三页", "default"]
+
+
+def test_handler_returning_wrong_type_is_an_error(services):
+    router = Router()
+    router.on_text(exact="x")(lambda ctx: 42)
+    with pytest.raises(TypeError):
+        run(services, router, text_update("x"))
