@@ -19,6 +19,7 @@ MODEL_MODULES = [
     "models.activity",
     "models.volunteer",
     "models.notice",
+    "models.reminder",
 ]
 
 for _name in MODEL_MODULES:

@@ -1,0 +1,307 @@
+"""Scheduled reminders (爱心义剪 on the 17th, activity reminders), their runs, the delivery log,
+and topic subscriptions (订阅义剪 / 订阅活动提醒), with the operations that change them.
+
+A :class:`Reminder` is data staff can edit: a cron-style schedule in Asia/Shanghai, a weekend
+policy, an audience, the template-message fields and the 客服消息 text. Every send attempt is a
+:class:`DeliveryLog` row, unique per (reminder, occurrence, openid), so a run that crashed and is
+started again sends only what is missing. :class:`ReminderRun` records one occurrence's run.
+:class:`SchedulerJob` maps APScheduler's own job table (SQLAlchemyJobStore) so the migrated
+schema and the models agree.
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import (Boolean, Float, ForeignKey, Integer, LargeBinary, String, Text,
+                        UniqueConstraint, Unicode, delete, select)
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Mapped, Session, mapped_column
+
+from models.base import AwareDateTime, Base, utcnow
+
+# -- topics ------------------------------------------------------------------------------------
+TOPIC_HAIRCUT = "haircut"
+TOPIC_ACTIVITIES = "activities"
+#: Topic -> its Chinese name (what she types after 订阅/退订).
+TOPICS = {TOPIC_HAIRCUT: "义剪", TOPIC_ACTIVITIES: "活动提醒"}
+
+# -- reminder kinds ------------------------------------------------------------------------------
+KIND_SCHEDULED = "scheduled"   # fires on its cron schedule, to its audience
+KIND_ACTIVITY = "activity"     # built-in: the day before each activity, to confirmed signups
+KIND_NOTICE = "notice"         # built-in: pending Notice rows (e.g. waiting-list promotions)
+
+# -- weekend policies (the event day falls on Saturday or Sunday) -----------------------------------
+WEEKEND_KEEP = "keep"          # no change
+WEEKEND_SKIP = "skip"          # no reminder that month
+WEEKEND_FRIDAY = "friday"      # the event moves to the Friday before
+WEEKEND_MONDAY = "monday"      # the event moves to the Monday after
+WEEKEND_POLICIES = (WEEKEND_KEEP, WEEKEND_SKIP, WEEKEND_FRIDAY, WEEKEND_MONDAY)
+
+# -- run and delivery statuses ----------------------------------------------------------------------
+RUN_RUNNING, RUN_DONE, RUN_STOPPED, RUN_MISSED = "running", "done", "stopped", "missed"
+PENDING, SENDING, SENT = "pending", "sending", "sent"
+DELIVERED, BLOCKED, FAILED = "delivered", "blocked", "failed"
+SKIPPED, UNKNOWN = "skipped", "unknown"
+#: Statuses that mean "this recipient is finished with" (never sent again).
+FINAL_STATUSES = frozenset({SENT, DELIVERED, BLOCKED, FAILED, SKIPPED, UNKNOWN})
+
+HAIRCUT_PLACE = "助困公益协会妇联"
+
+
+class ReminderError(ValueError):
+    """A reminder operation was refused; the message is Chinese, for staff."""
+
+
+class UnknownReminder(ReminderError):
+    """No reminder has that name."""
+
+
+class Reminder(Base):
+    """One reminder, editable by staff.
+
+    ``schedule``: 5-field cron ``"minute hour day month day_of_week"`` in local time
+    (Asia/Shanghai), e.g. ``"0 18 16 * *"``. ``event_offset_days``: days from the fire date to
+    the event it announces (1 for "the day before"). ``weekend``: what happens when the *event*
+    date is a Saturday or Sunday (see ``WEEKEND_POLICIES``). ``audience``: ``topic:haircut``,
+    ``town:桃城镇`` or ``activity:<number>``. ``template``: logical template name, looked up in
+    config ``[wechat.templates]`` (template message) and ``<name>_subscribe`` (订阅通知);
+    ``fields``: JSON object of template field -> text with ``{title}``/``{when}``/``{place}``
+    placeholders, overriding config ``[reminders.fields]``. ``text``: the 客服消息 text.
+    ``place_name``: a service point's name, looked up in the directory when rendering.
+    ``grace_seconds``: how late a missed run may still fire (None = config, default same day).
+    """
+
+    __tablename__ = "reminders"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(64), unique=True)
+    kind: Mapped[str] = mapped_column(String(16), default=KIND_SCHEDULED)
+    title: Mapped[str] = mapped_column(String(64), default="")
+    schedule: Mapped[str] = mapped_column(String(64), default="")
+    event_offset_days: Mapped[int] = mapped_column(Integer, default=0)
+    weekend: Mapped[str] = mapped_column(String(16), default=WEEKEND_KEEP)
+    audience: Mapped[str] = mapped_column(String(128), default="")
+    place_name: Mapped[str] = mapped_column(String(128), default="")
+    template: Mapped[str] = mapped_column(String(32), default="reminder")
+    fields: Mapped[str] = mapped_column(Text, default="{}")
+    text: Mapped[str] = mapped_column(Text, default="")
+    url: Mapped[str] = mapped_column(String(1024), default="")
+    enabled: Mapped[bool] = mapped_column(Boolean, default=True)
+    grace_seconds: Mapped[int | None] = mapped_column(Integer)
+    created_at: Mapped[datetime] = mapped_column(AwareDateTime(), default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(AwareDateTime(), default=utcnow, onupdate=utcnow)
+
+    def field_map(self) -> dict[str, str]:
+        """``fields`` as a dict (empty when blank or not a JSON object)."""
+        try:
+            value = json.loads(self.fields or "{}")
+        except ValueError:
+            return {}
+        return {str(k): str(v) for k, v in value.items()} if isinstance(value, dict) else {}
+
+
+class ReminderRun(Base):
+    """One occurrence of a reminder being delivered (or recorded as missed).
+
+    ``occurrence``: the key, e.g. ``"2026-12-17T00:00Z"`` (scheduled fire time in UTC),
+    ``"activity:12"``, ``"notice:5"`` or ``"manual:2026-11-29"``. Unique per reminder, so an
+    occurrence is never run twice. ``status``: running, done, stopped (45009 quota; ``note``
+    says so) or missed (outside the grace time). Counters are filled at the end of a run.
+    """
+
+    __tablename__ = "reminder_runs"
+    __table_args__ = (UniqueConstraint("reminder_id", "occurrence",
+                                       name="uq_reminder_runs_reminder_occurrence"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    reminder_id: Mapped[int] = mapped_column(ForeignKey("reminders.id", ondelete="CASCADE"))
+    occurrence: Mapped[str] = mapped_column(String(40))
+    scheduled_for: Mapped[datetime | None] = mapped_column(AwareDateTime())
+    status: Mapped[str] = mapped_column(String(16), default=RUN_RUNNING)
+    started_at: Mapped[datetime] = mapped_column(AwareDateTime(), default=utcnow)
+    finished_at: Mapped[datetime | None] = mapped_column(AwareDateTime())
+    total: Mapped[int] = mapped_column(Integer, default=0)
+    sent: Mapped[int] = mapped_column(Integer, default=0)
+    failed: Mapped[int] = mapped_column(Integer, default=0)
+    skipped: Mapped[int] = mapped_column(Integer, default=0)
+    note: Mapped[str] = mapped_column(String(255), default="")
+
+
+class DeliveryLog(Base):
+    """One recipient of one occurrence: the attempt, its channel and what WeChat said.
+
+    ``channel``: template / subscribe / custom ('' before the first attempt). ``status``:
+    pending → sending → sent → (TEMPLATESENDJOBFINISH) delivered / blocked / failed; or skipped
+    (unsubscribed, invalid, no channel), unknown (a 客服消息 interrupted by a crash: never
+    resent). ``msg_id``: WeChat's msgid of a template message. ``client_msg_id``: the
+    idempotency key sent with template messages, the same on every retry.
+    """
+
+    __tablename__ = "delivery_log"
+    __table_args__ = (UniqueConstraint("reminder_id", "occurrence", "openid",
+                                       name="uq_delivery_log_reminder_occurrence_openid"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    reminder_id: Mapped[int] = mapped_column(ForeignKey("reminders.id", ondelete="CASCADE"))
+    occurrence: Mapped[str] = mapped_column(String(40))
+    openid: Mapped[str] = mapped_column(String(64), index=True)
+    channel: Mapped[str] = mapped_column(String(16), default="")
+    status: Mapped[str] = mapped_column(String(16), default=PENDING)
+    msg_id: Mapped[str | None] = mapped_column(String(64), index=True)
+    client_msg_id: Mapped[str] = mapped_column(String(64), default="")
+    errcode: Mapped[int | None] = mapped_column(Integer)
+    detail: Mapped[str] = mapped_column(String(255), default="")
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    created_at: Mapped[datetime] = mapped_column(AwareDateTime(), default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(AwareDateTime(), default=utcnow)
+
+
+class TopicSubscription(Base):
+    """She asked for reminders on ``topic`` (``haircut`` / ``activities``) by 订阅义剪 etc."""
+
+    __tablename__ = "topic_subscriptions"
+
+    openid: Mapped[str] = mapped_column(String(64), primary_key=True)
+    topic: Mapped[str] = mapped_column(String(32), primary_key=True)
+    created_at: Mapped[datetime] = mapped_column(AwareDateTime(), default=utcnow)
+
+
+class SchedulerJob(Base):
+    """APScheduler 3's SQLAlchemyJobStore table, declared here so migrations create it.
+
+    Same columns as APScheduler's own definition; it never changes them.
+    """
+
+    __tablename__ = "apscheduler_jobs"
+
+    id: Mapped[str] = mapped_column(Unicode(191), primary_key=True)
+    next_run_time: Mapped[float | None] = mapped_column(Float(25), index=True)
+    job_state: Mapped[bytes] = mapped_column(LargeBinary)
+
+
+# -- operations --------------------------------------------------------------------------------
+def subscribe_topic(session: Session, openid: str, topic: str) -> bool:
+    """Opt ``openid`` in to ``topic``. Returns False when she already was. Raises
+    :class:`ReminderError` for an unknown topic."""
+    if topic not in TOPICS:
+        raise ReminderError(f"没有这个订阅：{topic}")
+    if session.get(TopicSubscription, (openid, topic)) is not None:
+        return False
+    try:
+        with session.begin_nested():
+            session.add(TopicSubscription(openid=openid, topic=topic, created_at=utcnow()))
+    except IntegrityError:  # a concurrent 订阅 from the same woman
+        return False
+    return True
+
+
+def unsubscribe_topic(session: Session, openid: str, topic: str) -> bool:
+    """Opt ``openid`` out of ``topic``. Returns False when she was not subscribed."""
+    result = session.execute(delete(TopicSubscription).where(
+        TopicSubscription.openid == openid, TopicSubscription.topic == topic))
+    return bool(result.rowcount)
+
+
+def is_subscribed(session: Session, openid: str, topic: str) -> bool:
+    """True when ``openid`` is opted in to ``topic``."""
+    return session.get(TopicSubscription, (openid, topic)) is not None
+
+
+def get_reminder(session: Session, name: str) -> Reminder:
+    """The reminder called ``name``; raises :class:`UnknownReminder`."""
+    row = session.scalar(select(Reminder).where(Reminder.name == name))
+    if row is None:
+        raise UnknownReminder(f"没有名为「{name}」的提醒")
+    return row
+
+
+@dataclass(frozen=True)
+class DefaultReminder:
+    """A reminder shipped with the account (see :data:`DEFAULT_REMINDERS`)."""
+
+    name: str
+    kind: str
+    title: str = ""
+    schedule: str = ""
+    event_offset_days: int = 0
+    audience: str = ""
+    place_name: str = ""
+    text: str = ""
+
+
+#: Shipped by default: 爱心义剪 on the 17th of every month (the 巾帼义务理发服务队 of
+#: 助困公益协会妇联, per the seed article), the day before at 18:00 and the morning at 08:00;
+#: plus the built-in activity-reminder and notice deliveries.
+DEFAULT_REMINDERS = (
+    DefaultReminder(
+        name="义剪-前一天", kind=KIND_SCHEDULED, title="爱心义剪", schedule="0 18 16 * *",
+        event_offset_days=1, audience=f"topic:{TOPIC_HAIRCUT}", place_name=HAIRCUT_PLACE,
+        text="【爱心义剪】明天（{when}）是每月17日的固定义剪日，巾帼义务理发服务队为大家免费理发。"
+             "\n地点：{place}\n回复「退订义剪」不再接收此提醒。"),
+    DefaultReminder(
+        name="义剪-当天", kind=KIND_SCHEDULED, title="爱心义剪", schedule="0 8 17 * *",
+        event_offset_days=0, audience=f"topic:{TOPIC_HAIRCUT}", place_name=HAIRCUT_PLACE,
+        text="【爱心义剪】今天（{when}）是固定义剪日，巾帼义务理发服务队免费理发，欢迎前来。"
+             "\n地点：{place}\n回复「退订义剪」不再接收此提醒。"),
+    DefaultReminder(
+        name="活动提醒", kind=KIND_ACTIVITY, title="活动提醒", schedule="0 18 * * *",
+        text="【活动提醒】您报名的「{title}」将于{when}开始，地点：{place}。"
+             "\n如不能参加，请回复「取消报名 {number}」，把名额留给其他姐妹。"),
+    DefaultReminder(name="待发通知", kind=KIND_NOTICE, title="通知", text="{text}"),
+)
+
+
+def ensure_default_reminders(session: Session) -> int:
+    """Insert the shipped reminders that are missing (by name); returns how many were added.
+
+    Never changes a reminder staff edited. Idempotent; safe to call at every start.
+    """
+    existing = set(session.scalars(select(Reminder.name)))
+    added = 0
+    for d in DEFAULT_REMINDERS:
+        if d.name in existing:
+            continue
+        session.add(Reminder(name=d.name, kind=d.kind, title=d.title, schedule=d.schedule,
+                             event_offset_days=d.event_offset_days, audience=d.audience,
+                             place_name=d.place_name, text=d.text, weekend=WEEKEND_KEEP,
+                             template="reminder", fields="{}", enabled=True))
+        added += 1
+    if added:
+        session.flush()
+    return added
+
+
+def erase_reminder_data(session: Session, openid: str) -> dict[str, int]:
+    """「删除我的信息」: her topic subscriptions and delivery-log rows."""
+    subs = session.execute(delete(TopicSubscription).where(TopicSubscription.openid == openid))
+    logs = session.execute(delete(DeliveryLog).where(DeliveryLog.openid == openid))
+    return {"topic_subscriptions": subs.rowcount or 0, "delivery_log": logs.rowcount or 0}
+
+
+try:  # the privacy registry belongs to the activities feature
+    from models.privacy import register_eraser
+
+    register_eraser(erase_reminder_data)
+except ImportError:  # pragma: no cover
+    pass
+
+
+def record_template_finish(session: Session, msg_id: str, status: str) -> int:
+    """Apply a TEMPLATESENDJOBFINISH event (模板消息 送达通知) to the delivery log.
+
+    ``status``: WeChat's Status — ``success`` → delivered, ``failed:user block`` → blocked,
+    ``failed: system failed`` (or anything else) → failed. Returns the number of rows changed
+    (0 for an unknown msg_id).
+    """
+    if not msg_id:
+        return 0
+    s = (status or "").strip().lower()
+    new = DELIVERED if s == "success" else BLOCKED if "block" in s else FAILED
+    rows = session.scalars(select(DeliveryLog).where(DeliveryLog.msg_id == msg_id)).all()
+    for row in rows:
+        row.status = new
+        row.detail = status[:255]
+        row.updated_at = utcnow()
+    return len(rows)
