@@ -66,11 +66,17 @@ class ActivityFull(ActivityError):
 
 
 class AlreadySignedUp(ActivityError):
-    """She already has a confirmed, waiting or attended signup in this role (``signup``)."""
+    """She already has a confirmed, waiting or attended signup in this role.
+
+    ``signup`` is the row (usable only inside the session that raised); ``signup_id`` and
+    ``status`` stay readable after the rollback.
+    """
 
     def __init__(self, message: str = "", activity=None, signup: "Signup | None" = None):
         super().__init__(message, activity)
         self.signup = signup
+        self.signup_id = signup.id if signup is not None else None
+        self.status = signup.status if signup is not None else None
 
 
 class NotSignedUp(ActivityError):

@@ -1,0 +1,216 @@
+"""Activities: the list, 「我的报名」, 「取消报名 N」, 爱心义剪 day, and QR check-in.
+
+Menu keys (contract with bot/menu.py): ACTIVITIES, MY_SIGNUPS, HAIRCUT_DAY. Check-in QR
+scene ``checkin:<activity number>`` arrives as SCAN (EventKey = scene) or as subscribe
+(EventKey ``qrscene_checkin:<n>``), WeChat doc 生成带参数的二维码 / 扫描带参数二维码事件.
+The signup conversation itself is in handlers/signup.py.
+"""
+from __future__ import annotations
+
+import logging
+import re
+from contextlib import contextmanager
+from datetime import datetime
+from typing import Iterator
+
+from sqlalchemy.orm import Session
+
+from handlers.router import Context, Router
+from models import activity as acts
+from models.notice import KIND_PROMOTED, notify
+
+log = logging.getLogger(__name__)
+
+LIST_WORDS = ["活动", "近期活动", "活动报名", "活动列表", "看活动", "有什么活动", "最近有什么活动",
+              "查看活动", "报名活动"]
+MY_WORDS = ["我的报名", "我的活动", "查看报名", "报名记录"]
+HAIRCUT_WORDS = ["义剪", "爱心义剪", "义剪日", "免费理发", "义务理发", "理发"]
+HAIRCUT_CATEGORY = "爱心义剪"
+HAIRCUT_DAY_OF_MONTH = 17
+MAX_LISTED = 15
+_WEEKDAYS = "一二三四五六日"
+_CANCEL_RE = re.compile(r"^(?:我要)?取消(?:志愿者?)?报名(\d{1,6})?$")
+
+
+# -- formatting (shared with handlers/signup.py and handlers/volunteer.py) -----------------------
+def fmt_time(when: datetime, tz) -> str:
+    """``12月17日（周四）09:00`` in local time (Asia/Shanghai)."""
+    d = when.astimezone(tz)
+    return f"{d.month}月{d.day}日（周{_WEEKDAYS[d.weekday()]}）{d:%H:%M}"
+
+
+def place_of(session: Session, activity: acts.Activity) -> str:
+    """Where: the activity's place, else its host service point's name and address."""
+    if activity.place:
+        return activity.place
+    if activity.point_id is not None:
+        from models.service_point import ServicePoint
+
+        point = session.get(ServicePoint, activity.point_id)
+        if point is not None:
+            return " ".join(x for x in (point.name, point.address) if x)
+    return "待定（请留意通知）"
+
+
+def seats_text(session: Session, activity: acts.Activity, role: str = acts.PARTICIPANT) -> str:
+    """``剩余名额 5`` / ``名额不限`` / ``名额已满，可排候补``."""
+    left = acts.seats_left(session, activity, role)
+    if left is None:
+        return "名额不限"
+    return f"剩余名额 {left}" if left > 0 else "名额已满，可排候补"
+
+
+def activity_block(session: Session, activity: acts.Activity, tz, *, volunteers: bool = False) -> str:
+    """A few lines describing one activity, headed by its number."""
+    lines = [f"【{activity.number}】{activity.title}",
+             f"  时间：{fmt_time(activity.starts_at, tz)}",
+             f"  地点：{place_of(session, activity)}",
+             f"  {seats_text(session, activity)}"]
+    if volunteers or activity.volunteers_needed:
+        lines.append(f"  志愿者：{seats_text(session, activity, acts.VOLUNTEER).replace('名额', '岗位')}")
+    return "\n".join(lines)
+
+
+@contextmanager
+def locked_session(ctx: Context) -> Iterator[Session]:
+    """A write session for seat-changing operations (BEGIN IMMEDIATE on SQLite).
+
+    Commits the webhook's session first: on SQLite it may hold the write lock (follower
+    bookkeeping), and a second connection would then wait for it forever.
+    """
+    ctx.session.commit()
+    with ctx.services.db.write_session() as session:
+        yield session
+
+
+def tell_promoted(ctx: Context, activity: acts.Activity, promoted: list[acts.Signup]) -> None:
+    """Tell each promoted woman she has a seat now (客服消息 or a Notice for later)."""
+    tz = ctx.services.tz
+    for signup in promoted:
+        role = "志愿者岗位" if signup.role == acts.VOLUNTEER else "名额"
+        text = (f"好消息！您候补的活动「{activity.title}」（编号 {activity.number}）有{role}空出，"
+                f"已为您确认报名。\n时间：{fmt_time(activity.starts_at, tz)}\n"
+                f"地点：{place_of(ctx.session, activity)}\n不能参加请回复「取消报名 {activity.number}」。")
+        notify(ctx.services, ctx.session, signup.openid, KIND_PROMOTED, text, now=ctx.now)
+
+
+# -- handlers ---------------------------------------------------------------------------------
+def list_activities(ctx: Context) -> str:
+    """「活动」 / menu ACTIVITIES → upcoming activities, nearest first."""
+    upcoming = acts.upcoming_activities(ctx.session, ctx.now, limit=MAX_LISTED)
+    if not upcoming:
+        return ("近期暂无可报名的活动，新活动发布后会在这里显示。\n"
+                f"每月{HAIRCUT_DAY_OF_MONTH}日是爱心义剪日，回复「义剪」了解。")
+    tz = ctx.services.tz
+    blocks = [activity_block(ctx.session, a, tz) for a in upcoming]
+    return ("近期活动（回复「报名 编号」报名，如「报名 " + str(upcoming[0].number) + "」）：\n\n"
+            + "\n\n".join(blocks))
+
+
+def my_signups(ctx: Context) -> str:
+    """「我的报名」 / menu MY_SIGNUPS → her signups, with how to cancel."""
+    rows = acts.my_signups(ctx.session, ctx.openid, ctx.now)
+    if not rows:
+        return "您还没有报名近期的活动。回复「活动」看看有哪些活动。"
+    tz = ctx.services.tz
+    lines = ["您的报名："]
+    for signup, activity in rows:
+        role = "（志愿者）" if signup.role == acts.VOLUNTEER else ""
+        if signup.status == acts.WAITING:
+            state = f"候补第 {acts.waiting_position(ctx.session, signup)} 位"
+        elif signup.status == acts.ATTENDED:
+            state = "已签到"
+        elif activity.status == acts.CANCELLED:
+            state = "活动已取消"
+        else:
+            state = "已确认"
+        lines.append(f"【{activity.number}】{activity.title}{role}\n  {fmt_time(activity.starts_at, tz)}"
+                     f"　{state}　报名号 {signup.id}")
+    lines.append("取消请回复「取消报名 编号」。")
+    return "\n".join(lines)
+
+
+def cancel(ctx: Context) -> str:
+    """「取消报名 3」 → cancel; the first on the waiting list gets the seat and is told."""
+    m = _CANCEL_RE.match(ctx.compact_text)
+    if not m or not m.group(1):
+        return "请告诉我要取消哪个活动，例如回复「取消报名 3」。\n\n" + my_signups(ctx)
+    number = int(m.group(1))
+    role = acts.VOLUNTEER if "志愿" in ctx.compact_text else None
+    try:
+        with locked_session(ctx) as s:
+            result = acts.cancel_signup(s, number, ctx.openid, role=role, now=ctx.now)
+            activity, promoted = result.activity, result.promoted
+    except acts.ActivityNotFound:
+        return f"没有找到编号为 {number} 的活动。回复「我的报名」查看您的报名。"
+    except acts.NotSignedUp:
+        return f"您没有报名活动 {number}，不需要取消。回复「我的报名」查看您的报名。"
+    except acts.SignupClosed:
+        return f"活动 {number} 已经开始，无法在线取消，如有需要请联系活动负责人。"
+    tell_promoted(ctx, activity, promoted)
+    return f"已取消您在「{activity.title}」（编号 {number}）的报名。欢迎下次参加！"
+
+
+def haircut_day(ctx: Context) -> str:
+    """Menu HAIRCUT_DAY / 「义剪」 → the next 爱心义剪 activity, or the monthly rule."""
+    upcoming = acts.upcoming_activities(ctx.session, ctx.now, category=HAIRCUT_CATEGORY, limit=3)
+    intro = (f"爱心义剪：助困公益协会妇联巾帼义务理发服务队每月{HAIRCUT_DAY_OF_MONTH}日为固定义剪日，"
+             "免费为群众理发。")
+    if not upcoming:
+        return intro + "\n下一场的时间地点发布后，回复「活动」即可查看和报名。"
+    tz = ctx.services.tz
+    blocks = "\n\n".join(activity_block(ctx.session, a, tz) for a in upcoming)
+    return f"{intro}\n\n{blocks}\n\n回复「报名 {upcoming[0].number}」报名。"
+
+
+def _checkin_number(ctx: Context) -> int | None:
+    scene = ctx.update.scene
+    if not scene.startswith("checkin:"):
+        return None
+    try:
+        return int(scene.split(":", 1)[1])
+    except ValueError:
+        return None
+
+
+def check_in(ctx: Context) -> str:
+    """SCAN / subscribe with scene ``checkin:<n>`` → attendance, volunteer hours."""
+    number = _checkin_number(ctx)
+    prefix = ""
+    if ctx.update.event == "subscribe":
+        from handlers.welcome import WELCOME
+
+        prefix = WELCOME + "\n\n"
+    if number is None:
+        return prefix + "这个签到二维码无法识别，请联系现场工作人员。"
+    try:
+        with locked_session(ctx) as s:
+            result = acts.check_in(s, number, ctx.openid, now=ctx.now)
+            title, hours, walk_in, already = (result.activity.title, result.hours, result.walk_in,
+                                              result.already)
+            total = acts.volunteer_hours(s, ctx.openid)[0] if hours else 0.0
+    except acts.ActivityNotFound:
+        return prefix + "没有找到这个活动，请联系现场工作人员。"
+    except acts.CheckInNotOpen:
+        return prefix + f"活动 {number} 现在不在签到时间（活动开始前2小时到结束后2小时）。"
+    if already:
+        return prefix + f"您已经签到过「{title}」了，祝活动愉快！"
+    text = f"签到成功！欢迎参加「{title}」。"
+    if walk_in:
+        text += "\n（您没有提前报名，已为您现场登记。）"
+    if hours:
+        text += f"\n感谢您的志愿服务！本次计入志愿时长 {hours:g} 小时，累计 {total:g} 小时。"
+    return prefix + text
+
+
+def register(router: Router) -> None:
+    """Rules of this module."""
+    router.on_text(exact=LIST_WORDS)(list_activities)
+    router.on_click("ACTIVITIES")(list_activities)
+    router.on_text(exact=MY_WORDS)(my_signups)
+    router.on_click("MY_SIGNUPS")(my_signups)
+    router.on_text(regex=_CANCEL_RE.pattern)(cancel)
+    router.on_text(exact=HAIRCUT_WORDS)(haircut_day)
+    router.on_click("HAIRCUT_DAY")(haircut_day)
+    router.on_event("scan", key_prefix="checkin:", priority=10)(check_in)
+    router.on_event("subscribe", key_prefix="qrscene_checkin:", priority=10)(check_in)

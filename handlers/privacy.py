@@ -1,0 +1,53 @@
+"""「删除我的信息」: confirm, then erase her personal data in every feature.
+
+Conversation ``privacy``: 删除我的信息 ──► confirm ──「确认删除」──► erased (counts shown).
+What is erased is decided by the erasers registered in models/privacy.py; anonymous counts stay.
+"""
+from __future__ import annotations
+
+import logging
+
+from handlers.conversation import ConversationState
+from handlers.router import Context, Router
+from models.privacy import erase_personal_data
+
+log = logging.getLogger(__name__)
+
+NAME = "privacy"
+ENTRY_WORDS = ["删除我的信息", "删除信息", "删除我的资料", "删除个人信息", "注销我的信息",
+               "清除我的信息"]
+CONFIRM_WORDS = frozenset({"确认删除", "确定删除", "删除"})
+KEEP_WORDS = frozenset({"不删", "不删除", "保留", "否", "不"})
+LABELS = {"signups": "条报名记录的姓名和手机号", "volunteers": "份志愿者登记",
+          "notices": "条待发通知", "help_requests": "条求助留言"}
+
+
+def entry(ctx: Context) -> str:
+    """Explain what will be deleted and ask for 「确认删除」."""
+    ctx.conversation.start(NAME, "confirm")
+    return ("将删除您在「桃源姐妹」留下的个人信息：报名时填写的姓名和手机号、志愿者登记、求助留言内容等。"
+            "已参加活动的人数只保留匿名统计，删除后无法恢复。\n"
+            "确定请回复「确认删除」，不删除请回复「取消」。")
+
+
+def step(ctx: Context, state: ConversationState) -> str:
+    """「确认删除」 → erase; 「取消」 is handled by the router; anything else re-asks."""
+    answer = ctx.compact_text
+    if answer in KEEP_WORDS:
+        ctx.conversation.end()
+        return "好的，没有删除任何信息。"
+    if answer not in CONFIRM_WORDS:
+        return "请回复「确认删除」删除您的个人信息，或回复「取消」保留。"
+    ctx.conversation.end()
+    counts = erase_personal_data(ctx.session, ctx.openid)
+    ctx.set_more([])
+    done = [f"{n} {LABELS[k]}" for k, n in counts.items() if n and k in LABELS]
+    detail = "：" + "、".join(done) if done else ""
+    return (f"已删除您的个人信息{detail}。\n"
+            "以后报名活动或登记志愿者时需要重新填写。感谢您对「桃源姐妹」的信任。")
+
+
+def register(router: Router) -> None:
+    """Rules of this module."""
+    router.on_text(exact=ENTRY_WORDS, priority=5)(entry)
+    router.on_conversation(NAME)(step)
