@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Callable, Iterable
 
+import redis
 from sqlalchemy.orm import Session
 
 from bot.replies import NewsReply, Reply, TextReply
@@ -214,11 +215,14 @@ class Router:
                 if reply is not None:
                     return reply
         if ctx.update.is_message and ctx.compact_text.lower() in MORE_WORDS:
-            page = ctx.pop_more()
+            try:
+                page = ctx.pop_more()
+            except redis.RedisError:
+                page = None
             if page is not None:
                 return TextReply(page)
         if ctx.update.is_message:
-            state = ctx.conversation.get()
+            state = _active_conversation(ctx)
             if state is not None and state.name in self.conversations:
                 if ctx.compact_text in CANCEL_WORDS:
                     ctx.conversation.end()
@@ -237,6 +241,15 @@ class Router:
                 return reply
         if ctx.update.is_message and self.default_message is not None:
             return _as_reply(self.default_message(ctx))
+        return None
+
+
+def _active_conversation(ctx: Context) -> ConversationState | None:
+    """Her conversation, or None — also when Redis is down (she gets a fresh answer instead)."""
+    try:
+        return ctx.conversation.get()
+    except redis.RedisError as exc:
+        log.warning("conversation state unavailable (%s)", type(exc).__name__)
         return None
 
 

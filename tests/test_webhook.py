@@ -359,7 +359,7 @@ def test_redis_down_still_answers(db_url, tmp_path, services):
     cfg = make_config(db_url, "x:", tmp_path, redis={"url": "redis://127.0.0.1:1/0"})
     client = create_app(services=build_services(cfg)).test_client()
     reply = Simulator(token=TOKEN).send(flask_transport(client), text_fields("oRedisDown", "帮助"))
-    assert reply_text(reply)  # help, or the fallback sentence: never a 500
+    assert "您可以这样用" in reply_text(reply)  # no dedup, no conversation, still the right answer
 
 
 # -- retries -----------------------------------------------------------------------------------
