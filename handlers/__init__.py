@@ -10,15 +10,12 @@ from importlib import import_module
 from handlers.router import Router
 
 FEATURES = [
-    "handlers.danger",
-    "handlers.help_requests",
     "handlers.welcome",
     "handlers.columns",
     "handlers.activities",
     "handlers.volunteer",
     "handlers.signup",
     "handlers.privacy",
-    "handlers.services",
 ]
 
 
