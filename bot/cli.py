@@ -7,8 +7,6 @@ Feature commands live in their own modules listed in :data:`COMMAND_MODULES`; ea
 """
 from __future__ import annotations
 
-import logging
-import sys
 from importlib import import_module
 
 import click
@@ -54,8 +52,9 @@ class CliState:
 @click.pass_context
 def main(ctx: click.Context, config_path: str | None) -> None:
     """桃源姐妹 公众号后台 (Yongchun County Women's Federation WeChat backend)."""
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-                        stream=sys.stderr)
+    from bot.logsetup import configure_logging
+
+    configure_logging("INFO")
     ctx.obj = CliState(config_path)
 
 

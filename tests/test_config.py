@@ -53,3 +53,15 @@ def test_example_config_is_valid():
     from pathlib import Path
 
     load_config(Path(__file__).resolve().parent.parent / "config.example.toml", environ={})
+
+
+def test_log_safety_net_masks_phones_and_ids(caplog):
+    import logging
+
+    from bot.logsetup import MaskingFilter, mask_personal
+
+    assert mask_personal("电话13812341234，身份证350525199001011234") == "电话138****1234，身份证350525********1234"
+    assert mask_personal("MsgId 6054768590064713728") == "MsgId 6054768590064713728"
+    record = logging.LogRecord("x", logging.INFO, "f", 1, "call %s", ("15900001111",), None)
+    MaskingFilter().filter(record)
+    assert record.getMessage() == "call 159****1111"
