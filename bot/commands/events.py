@@ -1,0 +1,159 @@
+"""``taoyuan events add|list|show|close``: staff manage activities (活动) from the command line.
+
+Times are typed in local time (Asia/Shanghai, ``app.timezone``) as ``YYYY-MM-DD HH:MM`` and
+stored as aware UTC.
+"""
+from __future__ import annotations
+
+from datetime import datetime
+
+import click
+
+
+def register(main: click.Group) -> None:
+    """Add the ``events`` group to ``main``."""
+    main.add_command(events)
+
+
+def _parse_local(value: str | None, tz, label: str) -> datetime | None:
+    """``"2026-12-17 09:00"`` (local) -> aware datetime; None stays None."""
+    if not value:
+        return None
+    for fmt in ("%Y-%m-%d %H:%M", "%Y-%m-%d"):
+        try:
+            return datetime.strptime(value.strip(), fmt).replace(tzinfo=tz)
+        except ValueError:
+            continue
+    raise click.BadParameter(f"{label}格式应为 YYYY-MM-DD HH:MM，例如 2026-12-17 09:00")
+
+
+def _fmt(when: datetime | None, tz) -> str:
+    return when.astimezone(tz).strftime("%Y-%m-%d %H:%M") if when else "-"
+
+
+@click.group()
+def events() -> None:
+    """活动：新建、列出、查看、截止报名 (activities)."""
+
+
+@events.command("add")
+@click.option("--title", required=True, help="活动名称")
+@click.option("--category", required=True, help="类别：家政培训、电商直播培训、近邻课堂、亲子早教、爱心义剪 …")
+@click.option("--start", "start", required=True, help='开始时间（当地时间）"2026-12-17 09:00"')
+@click.option("--end", "end", default=None, help="结束时间（默认开始后 2 小时）")
+@click.option("--capacity", type=click.IntRange(min=0), default=None, help="名额（不填 = 不限）")
+@click.option("--deadline", default=None, help="报名截止时间（默认为开始时间）")
+@click.option("--point", "point_name", default=None, help="承办服务点名称（近邻娘家目录中的名称）")
+@click.option("--place", default="", help="地点（不填则用服务点名称和地址）")
+@click.option("--volunteers", type=click.IntRange(min=0), default=0, help="需要的志愿者人数")
+@click.option("--description", default="", help="活动介绍")
+@click.pass_obj
+def add(state, title, category, start, end, capacity, deadline, point_name, place, volunteers,
+        description) -> None:
+    """新建活动，打印活动编号 (prints the new activity's number)."""
+    from sqlalchemy import select
+
+    from models.activity import add_activity
+    from models.service_point import ServicePoint
+
+    services = state.services
+    tz = services.tz
+    starts_at = _parse_local(start, tz, "--start")
+    ends_at = _parse_local(end, tz, "--end")
+    deadline_at = _parse_local(deadline, tz, "--deadline")
+    with services.db.session() as s:
+        point_id = None
+        if point_name:
+            points = list(s.scalars(select(ServicePoint).where(ServicePoint.name == point_name.strip())))
+            if not points:
+                raise click.ClickException(f"服务点「{point_name}」不存在，请用 taoyuan points 查看名称")
+            if len(points) > 1:
+                raise click.ClickException(f"有 {len(points)} 个服务点叫「{point_name}」，请改用 --place")
+            point_id = points[0].id
+        try:
+            act = add_activity(s, title=title, category=category, starts_at=starts_at,
+                               ends_at=ends_at, capacity=capacity, deadline=deadline_at,
+                               volunteers_needed=volunteers, place=place, point_id=point_id,
+                               description=description)
+        except ValueError as exc:
+            raise click.ClickException(str(exc)) from None
+        number = act.number
+    click.echo(f"已新建活动 {number}：{title}（签到二维码场景值 checkin:{number}）", err=True)
+    click.echo(number)
+
+
+@events.command("list")
+@click.option("--all", "show_all", is_flag=True, help="包括已结束、已截止、已取消的活动")
+@click.pass_obj
+def list_(state, show_all: bool) -> None:
+    """列出活动 (upcoming ones; --all for every activity)."""
+    from sqlalchemy import select
+
+    from models.activity import Activity, signup_counts
+    from models.base import utcnow
+
+    services = state.services
+    tz = services.tz
+    with services.db.session() as s:
+        stmt = select(Activity).order_by(Activity.starts_at, Activity.number)
+        if not show_all:
+            stmt = stmt.where(Activity.starts_at > utcnow(), Activity.status.in_(("open", "full")))
+        rows = list(s.scalars(stmt))
+        if not rows:
+            click.echo("没有活动 (no activities)")
+            return
+        click.echo("编号  开始时间          状态       已确认/名额  候补  类别  名称")
+        for a in rows:
+            c = signup_counts(s, a)["participant"]
+            seats = "不限" if a.capacity is None else str(a.capacity)
+            click.echo(f"{a.number:>4}  {_fmt(a.starts_at, tz)}  {a.status:<9}  "
+                       f"{c['confirmed'] + c['attended']:>4}/{seats:<5}  {c['waiting']:>4}  "
+                       f"{a.category}  {a.title}")
+
+
+@events.command("show")
+@click.argument("number", type=int)
+@click.pass_obj
+def show(state, number: int) -> None:
+    """查看活动 N：确认、候补、签到人数 (confirmed, waiting and attended counts)."""
+    from models.activity import get_activity, signup_counts
+
+    services = state.services
+    tz = services.tz
+    with services.db.session() as s:
+        a = get_activity(s, number)
+        if a is None:
+            raise click.ClickException(f"没有编号为 {number} 的活动")
+        counts = signup_counts(s, a)
+        click.echo(f"活动 {a.number}：{a.title}（{a.category}）")
+        click.echo(f"时间：{_fmt(a.starts_at, tz)} 至 {_fmt(a.ends_at, tz)}　报名截止：{_fmt(a.signup_deadline(), tz)}")
+        place = a.place
+        if not place and a.point_id is not None:
+            from models.service_point import ServicePoint
+
+            point = s.get(ServicePoint, a.point_id)
+            place = f"{point.name} {point.address}".strip() if point else ""
+        click.echo(f"地点：{place or '-'}　状态：{a.status}　名额：{'不限' if a.capacity is None else a.capacity}"
+                   f"　志愿者：{a.volunteers_needed}")
+        for role, label in (("participant", "参加者"), ("volunteer", "志愿者")):
+            c = counts[role]
+            click.echo(f"{label}：confirmed {c['confirmed']}  waiting {c['waiting']}  "
+                       f"attended {c['attended']}  cancelled {c['cancelled']}")
+        click.echo(f"签到二维码场景值：checkin:{a.number}")
+
+
+@events.command("close")
+@click.argument("number", type=int)
+@click.pass_obj
+def close(state, number: int) -> None:
+    """截止活动 N 的报名 (status closed; signups already made stay)."""
+    from models.activity import ActivityNotFound, close_activity
+
+    services = state.services
+    with services.db.write_session() as s:
+        try:
+            a = close_activity(s, number)
+        except ActivityNotFound:
+            raise click.ClickException(f"没有编号为 {number} 的活动") from None
+        title = a.title
+    click.echo(f"活动 {number}「{title}」已截止报名")
