@@ -17,6 +17,7 @@ from bot.config import ConfigError, load_config
 COMMAND_MODULES = [
     "bot.commands.core",
     "bot.commands.chat",
+    "bot.commands.events",
 ]
 
 
