@@ -101,4 +101,5 @@ def bounding_box(lat: float, lng: float, radius_m: float) -> BoundingBox:
     # its centre, so the centre's cosine would make the box a hair too narrow.
     cos_lat = max(math.cos(math.radians(min(90.0, abs(lat) + dlat))), 1e-6)
     dlng = math.degrees(radius_m / (EARTH_RADIUS_M * cos_lat))
+    dlat, dlng = dlat + 1e-9, dlng + 1e-9  # ~0.1 mm of slack against float rounding
     return BoundingBox(lat - dlat, lat + dlat, lng - dlng, lng + dlng)

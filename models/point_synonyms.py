@@ -118,7 +118,7 @@ class Synonyms:
                 seen.add(word)
                 hit = self._lookup(word)
                 if hit is not None:
-                    return _with(hit, near=near or hit.everything)
+                    return _with(hit, near=near)
                 if not word and (near or asking):
                     return Query(everything=True, near=True, core=text)
                 if len(word) >= 2 and (near or asking) and (best_unknown is None or len(word) < len(best_unknown[0])):

@@ -141,15 +141,16 @@ def nearest(session: Session, lat: float, lng: float, limit: int = 3,
     """
     for radius in radii_m:
         rows = session.scalars(nearest_statement(lat, lng, radius)).all()
-        found = _by_distance(rows, lat, lng)
+        found = by_distance(rows, lat, lng)
         inside = [f for f in found if f.distance_m <= radius]
         if len(inside) >= limit:
             return inside[:limit]
     rows = session.scalars(select(ServicePoint).where(ServicePoint.active.is_(True))).all()
-    return _by_distance(rows, lat, lng)[:limit]
+    return by_distance(rows, lat, lng)[:limit]
 
 
-def _by_distance(rows: Iterable[ServicePoint], lat: float, lng: float) -> list[Found]:
+def by_distance(rows: Iterable[ServicePoint], lat: float, lng: float) -> list[Found]:
+    """``rows`` with their haversine distance (metres) from (lat, lng), nearest first."""
     found = [Found(p, haversine_m(lat, lng, p.lat, p.lng)) for p in rows]
     found.sort(key=lambda f: (f.distance_m, f.point.id))
     return found
@@ -177,7 +178,7 @@ def search(session: Session, *, town: str | None = None, platform: str | None = 
         wanted = set(tags)
         rows = [p for p in rows if wanted.intersection(p.tags)]
     if near is not None:
-        return _by_distance(rows, *near)
+        return by_distance(rows, *near)
     rows.sort(key=lambda p: (p.town == "", p.town, p.name))
     return [Found(p, None) for p in rows]
 
