@@ -10,6 +10,8 @@ from importlib import import_module
 from handlers.router import Router
 
 FEATURES = [
+    "handlers.danger",
+    "handlers.help_requests",
     "handlers.welcome",
     "handlers.columns",
     "handlers.activities",

@@ -19,6 +19,7 @@ MODEL_MODULES = [
     "models.activity",
     "models.volunteer",
     "models.notice",
+    "models.help_request",
     "models.reminder",
 ]
 

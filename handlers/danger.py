@@ -1,0 +1,219 @@
+"""Danger words: a woman who writes 家暴, 打我, 救命, 想不开 ... anywhere, at any time, is answered
+at once with 110 and 12338 (and 12356 for distress), before any other rule or conversation.
+
+The words are data: models/data/danger_words.txt plus staff additions in the database
+(``taoyuan help words add``). They are matched anywhere in the normalised message (NFKC,
+traditional -> simplified, spaces and punctuation removed); a short list of harmless phrases
+(``benign``: 打我电话 "call me") is blanked out first, so anything else in the message still counts.
+The message is saved in an urgent help request and on-duty staff are notified at once
+(models/help_request.py). Registered with ``router.intercept(..., priority=100)``.
+"""
+from __future__ import annotations
+
+import logging
+import re
+import time
+import unicodedata
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+
+from handlers.router import Context, Router
+from handlers.text import compact
+
+log = logging.getLogger(__name__)
+
+DATA_FILE = Path(__file__).resolve().parent.parent / "models" / "data" / "danger_words.txt"
+KINDS = ("danger", "distress", "benign")
+#: Seconds a matcher (file + database words) is reused before the database is read again.
+CACHE_SECONDS = 60
+#: Characters kept in the third matching form: CJK, letters and digits (so 救~命 still matches).
+_NOT_WORD = re.compile(r"[^\w\u3400-\u9fff]+")
+
+
+@dataclass(frozen=True)
+class DangerMatch:
+    """A match: ``kind`` is ``distress`` when any distress word matched, else ``danger``;
+    ``words`` the (normalised) words found."""
+
+    kind: str
+    words: tuple[str, ...]
+
+    @property
+    def distress(self) -> bool:
+        return self.kind == "distress"
+
+
+def load_words(path: Path = DATA_FILE) -> list[tuple[str, str]]:
+    """``[(kind, word), ...]`` from the data file; ``#`` comments and blank lines skipped.
+
+    Raises ``ValueError`` naming the line for an unknown kind (a broken file must fail loudly).
+    """
+    entries = []
+    for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+        line = line.strip()
+        if not line or line.startswith("#"):
+            continue
+        kind, _, word = line.partition(" ")
+        if kind not in KINDS or not word.strip():
+            raise ValueError(f"{path.name}:{n}: expected 'KIND WORD' with KIND in {KINDS}")
+        entries.append((kind, word.strip()))
+    return entries
+
+
+def _pattern(word: str) -> str:
+    """A word as a regex: ``*`` stands for up to 4 characters (``被*打`` matches 被老公打)."""
+    return ".{0,4}?".join(re.escape(part) for part in word.split("*"))
+
+
+def _alternation(words) -> re.Pattern | None:
+    words = sorted(set(words), key=len, reverse=True)
+    return re.compile("|".join(_pattern(w) for w in words)) if words else None
+
+
+def _variants(word: str) -> set[str]:
+    """The forms a word is matched in: simplified, as written, and in traditional characters."""
+    plain = _plain(word)
+    return {f for f in (compact(word), plain, _to_traditional(plain)) if f}
+
+
+@lru_cache(maxsize=1)
+def _s2t():
+    from opencc import OpenCC
+
+    return OpenCC("s2t")
+
+
+def _to_traditional(text: str) -> str:
+    return text if text.isascii() else _s2t().convert(text)
+
+
+class DangerMatcher:
+    """Matches danger and distress words in a message (see the module docstring).
+
+    A word may contain ``*`` (up to 4 characters): ``被*打`` matches 被他打, 被老公打.
+    """
+
+    def __init__(self, entries: list[tuple[str, str]]):
+        by_kind: dict[str, set[str]] = {k: set() for k in KINDS}
+        for kind, word in entries:
+            by_kind[kind] |= _variants(word)
+        self.words = {k: frozenset(v) for k, v in by_kind.items()}
+        self._benign = _alternation(by_kind["benign"])
+        self._distress = _alternation(by_kind["distress"])
+        self._danger = _alternation(by_kind["danger"])
+
+    def match(self, text: str) -> DangerMatch | None:
+        """The danger words found in ``text`` (raw or normalised), or None."""
+        if not text:
+            return None
+        danger: set[str] = set()
+        distress: set[str] = set()
+        for form in _forms(text):
+            if self._benign is not None:
+                form = self._benign.sub("□", form)
+            if self._distress is not None:
+                distress.update(compact(m) for m in self._distress.findall(form))
+            if self._danger is not None:
+                danger.update(compact(m) for m in self._danger.findall(form))
+        if not danger and not distress:
+            return None
+        return DangerMatch("distress" if distress else "danger", tuple(sorted(danger | distress)))
+
+
+def _plain(text: str) -> str:
+    """NFKC without the traditional -> simplified step, spaces removed."""
+    return "".join(unicodedata.normalize("NFKC", text).split())
+
+
+def _forms(text: str) -> list[str]:
+    simplified = compact(text)
+    forms = [simplified, _plain(text), _NOT_WORD.sub("", simplified)]
+    return list(dict.fromkeys(f for f in forms if f))
+
+
+def matcher_for(ctx: Context) -> DangerMatcher:
+    """The matcher for this deployment: file words + active database words, cached
+    :data:`CACHE_SECONDS` seconds per process. A database error falls back to the file alone."""
+    from models.help_request import active_danger_words
+
+    cache = ctx.services.extras
+    cached = cache.get("danger_matcher")
+    if cached and cached[0] > time.monotonic():
+        return cached[1]
+    entries = list(_file_words())
+    try:
+        with ctx.session.begin_nested():
+            entries += active_danger_words(ctx.session)
+    except Exception:  # noqa: BLE001 - never let a table problem silence the file words
+        log.exception("danger words: database additions unavailable, using the file only")
+    matcher = DangerMatcher(entries)
+    cache["danger_matcher"] = (time.monotonic() + CACHE_SECONDS, matcher)
+    return matcher
+
+
+_FILE_CACHE: list[tuple[str, str]] | None = None
+
+
+def _file_words() -> list[tuple[str, str]]:
+    global _FILE_CACHE
+    if _FILE_CACHE is None:
+        _FILE_CACHE = load_words()
+    return _FILE_CACHE
+
+
+def danger_reply_text(match: DangerMatch, *, ref: str, federation_phone: str = "",
+                      in_help: bool = False) -> str:
+    """The immediate Chinese reply to a danger message (hotlines first)."""
+    lines = ["您的安全最要紧！"]
+    if match.distress:
+        lines.append("如果您很难受、有轻生的念头，请马上拨打心理援助热线 12356，有人愿意听您说。")
+    lines.append("如果正在遭受暴力或有危险，请立即拨打 110 报警。")
+    lines.append("全国妇联妇女维权热线：12338")
+    if federation_phone:
+        lines.append(f"永春县妇联电话：{federation_phone}")
+    lines.append(f"我们已把您的消息标为紧急（编号 {ref}），县妇联工作人员会尽快联系您。")
+    if in_help:
+        lines.append("您可以继续补充，说完请回复「提交」。")
+    else:
+        lines.append("方便的话，请直接发您的手机号码和所在乡镇；还想说的也可以继续发，我们都会转给工作人员。")
+    return "\n".join(lines)
+
+
+def register(router: Router) -> None:
+    """Add the danger-word interceptor (priority 100: before conversations and every rule)."""
+
+    def check(ctx: Context) -> bool:
+        if ctx.update.msg_type not in ("text", "voice") or not ctx.compact_text:
+            return False
+        try:
+            found = matcher_for(ctx).match(ctx.update.text)
+        except Exception:  # noqa: BLE001 - a broken data file must not break every message
+            log.exception("danger word matching failed")
+            return False
+        ctx.danger_match = found
+        return found is not None
+
+    @router.intercept(check, priority=100)
+    def danger_words(ctx: Context):
+        from handlers.help_requests import CONVERSATION, STEP_URGENT_MORE
+        from models.help_request import flag_urgent, help_settings, notify_after_commit
+
+        match: DangerMatch = ctx.danger_match
+        settings = help_settings(ctx.services.config)
+        flag = flag_urgent(ctx.session, ctx.openid, ctx.update.text, distress=match.distress,
+                           now=ctx.now, merge_hours=settings.urgent_merge_hours)
+        row = flag.request
+        if flag.notify:
+            notify_after_commit(ctx.services, ctx.session, row.id)
+        state = ctx.conversation.get()
+        in_help = state is not None and state.name == CONVERSATION and state.step != STEP_URGENT_MORE
+        if in_help:
+            ctx.conversation.update(state, urgent_id=row.id)
+        elif state is None or state.name == CONVERSATION:
+            ctx.conversation.start(CONVERSATION, STEP_URGENT_MORE, urgent_id=row.id)
+        log.warning("danger words in a message: help request %s (%s)", row.id, match.kind)
+        return danger_reply_text(match, ref=row.ref,
+                                 federation_phone=ctx.services.config.app.get("federation_phone", ""),
+                                 in_help=in_help)
+

@@ -1,0 +1,298 @@
+"""求助/留言: the conversation that turns what a woman needs into a help request.
+
+States (conversation ``help``, Redis, 10 minutes; 「取消」 leaves at any step)::
+
+    求助 / 留言 / 我要咨询 / menu HELP
+        -> category  (1-6 or words: 政策法律, 婚姻家庭/矛盾调解, 家庭教育指导, 关爱帮扶, 就业创业, 其他)
+        -> message   (any number of texts, voices, images, videos; 「提交」/「好了」 ends it)
+        -> contact   (1 微信回复 / 2 电话 -> phone / 3 不需要联系; a phone number is taken directly)
+        -> phone     (mainland mobile or landline with area code)
+        => request saved: reference number + expected answer time
+
+    a danger word (handlers/danger.py) outside the conversation
+        -> urgent_more (what she adds, and a phone number, go to the urgent request)
+
+Also 「查看回复」 (her answers) and 「我的留言」 (her requests and their status).
+"""
+from __future__ import annotations
+
+import logging
+
+from handlers.router import Context, Router
+from handlers.text import compact
+from models import help_request as hr
+from models.privacy import mask_phone
+
+log = logging.getLogger(__name__)
+
+CONVERSATION = "help"
+STEP_CATEGORY = "category"
+STEP_MESSAGE = "message"
+STEP_CONTACT = "contact"
+STEP_PHONE = "phone"
+STEP_URGENT_MORE = "urgent_more"
+
+START_WORDS = ["求助", "留言", "我要咨询", "我要求助", "我要留言", "求助留言", "咨询", "我想咨询",
+               "我要反映", "反映问题"]
+DONE_WORDS = frozenset({"提交", "好了", "好", "完成", "说完了", "没有了", "没了", "就这些", "发送",
+                        "确定", "确认", "ok", "OK"})
+ANSWER_WORDS = ["查看回复", "查看答复", "看回复", "回复", "我的回复", "查回复"]
+MY_WORDS = ["我的留言", "我的求助", "留言进度", "求助进度"]
+#: After this many messages the message step ends on its own.
+MAX_PARTS = 20
+
+SAFETY_LINE = "如遇危险请立即拨打110，妇女维权热线12338。"
+
+#: Words that pick a category, checked in order (家庭教育 before 家庭).
+_CATEGORY_WORDS = [
+    ("家庭教育", "education"), ("教育", "education"), ("孩子", "education"), ("亲子", "education"),
+    ("政策", "law"), ("法律", "law"), ("法规", "law"), ("维权", "law"), ("律师", "law"),
+    ("婚姻", "family"), ("家庭", "family"), ("矛盾", "family"), ("调解", "family"),
+    ("离婚", "family"), ("纠纷", "family"), ("夫妻", "family"), ("婆媳", "family"),
+    ("关爱", "care"), ("帮扶", "care"), ("困难", "care"), ("救助", "care"), ("慰问", "care"),
+    ("就业", "jobs"), ("创业", "jobs"), ("工作", "jobs"), ("培训", "jobs"), ("找活", "jobs"),
+    ("其他", "other"), ("其它", "other"), ("别的", "other"),
+]
+_NUMERALS = {"一": 1, "二": 2, "三": 3, "四": 4, "五": 5, "六": 6}
+
+
+def parse_category(text: str) -> str | None:
+    """Category code from what she answered: a number 1-6 (一..六, ①..⑥ after NFKC) or words."""
+    t = compact(text).strip("。.!!??、,,")
+    if not t:
+        return None
+    first = t[0]
+    number = int(first) if first in "0123456789" else _NUMERALS.get(first)
+    if number and 1 <= number <= len(hr.CATEGORIES) and (len(t) == 1 or t[1] not in "0123456789"):
+        return hr.CATEGORIES[number - 1][0]
+    for word, code in _CATEGORY_WORDS:
+        if word in t:
+            return code
+    return None
+
+
+def category_prompt() -> str:
+    lines = ["请问是哪方面的事？回复数字即可："]
+    lines += [f"{i}. {label}" for i, (_code, label) in enumerate(hr.CATEGORIES, 1)]
+    return "\n".join(lines)
+
+
+CONTACT_PROMPT = ("希望我们怎样联系您？回复数字：\n1. 微信回复（答复发到公众号里）\n"
+                  "2. 电话（也可以直接发手机号码）\n3. 不需要联系")
+MESSAGE_PROMPT = ("请说说具体情况：文字、语音、图片都可以，可以分几条发。\n"
+                  "说完请回复「提交」。")
+
+
+def start(ctx: Context):
+    """Begin the conversation at the category step."""
+    ctx.conversation.start(CONVERSATION, STEP_CATEGORY, parts=[], media=[])
+    return ("您好，这里是「桃源姐妹」求助留言，您说的内容只有县妇联工作人员能看到。\n"
+            f"{category_prompt()}\n（随时回复「取消」退出。{SAFETY_LINE}）")
+
+
+def _part_from(ctx: Context) -> tuple[str | None, dict | None]:
+    """What one message adds: (text, media item); both None for what cannot be kept."""
+    u = ctx.update
+    if u.msg_type == "text":
+        return (u.content.strip() or None), None
+    if u.msg_type == "voice":
+        media = {"type": "voice", "media_id": u.media_id} if u.media_id else None
+        return (u.recognition.strip() or None), media
+    if u.msg_type in ("image", "video", "shortvideo"):
+        kind = "image" if u.msg_type == "image" else "video"
+        return None, ({"type": kind, "media_id": u.media_id} if u.media_id else None)
+    if u.msg_type == "location" and u.location is not None:
+        loc = u.location
+        return f"[位置] {loc.label or ''} ({loc.lat:.5f},{loc.lng:.5f})".strip(), None
+    if u.msg_type == "link":
+        return f"[链接] {u.title} {u.url}".strip(), None
+    return None, None
+
+
+#: An answer this long at the category step is her story, not a choice: it is kept.
+STORY_CHARS = 10
+
+
+def _step_category(ctx: Context, state):
+    code = parse_category(ctx.compact_text)
+    text, media = _part_from(ctx)
+    if (text and len(ctx.compact_text) >= STORY_CHARS) or media:
+        # She started telling her story: keep it, file it under the category it names or 其他.
+        code = code or "other"
+        ctx.conversation.update(state, step=STEP_MESSAGE, category=code, count=1,
+                                parts=state.data.get("parts", []) + ([text] if text else []),
+                                media=state.data.get("media", []) + ([media] if media else []))
+        return (f"已记下您的话（归入「{hr.CATEGORY_LABELS[code]}」）。还有要补充的请继续发送；"
+                "说完请回复「提交」。")
+    if code is None:
+        return f"没看懂您选的是哪一项。\n{category_prompt()}"
+    ctx.conversation.update(state, step=STEP_MESSAGE, category=code)
+    return f"好的，「{hr.CATEGORY_LABELS[code]}」。\n{MESSAGE_PROMPT}"
+
+
+def _step_message(ctx: Context, state):
+    parts, media = state.data.get("parts", []), state.data.get("media", [])
+    if ctx.compact_text in DONE_WORDS:
+        if not parts and not media and state.data.get("urgent_id") is None:
+            return "您还没有说具体情况哦。请把想说的发给我们，说完再回复「提交」。"
+        ctx.conversation.update(state, step=STEP_CONTACT)
+        return CONTACT_PROMPT
+    text, item = _part_from(ctx)
+    if text is None and item is None:
+        return "这种消息暂时记不下来，请用文字、语音或图片发送。说完请回复「提交」。"
+    parts = parts + ([text] if text else [])
+    media = media + ([item] if item else [])
+    count = state.data.get("count", 0) + 1
+    if count >= MAX_PARTS or sum(len(p) for p in parts) >= hr.MAX_BODY_CHARS:
+        ctx.conversation.update(state, step=STEP_CONTACT, parts=parts, media=media, count=count)
+        return f"已记下您说的内容。\n{CONTACT_PROMPT}"
+    ctx.conversation.update(state, parts=parts, media=media, count=count)
+    what = {"voice": "语音", "image": "图片", "video": "视频", "shortvideo": "视频"}.get(
+        ctx.update.msg_type, "内容")
+    return f"{what}已收到（共{count}条）。还有补充请继续发送；说完请回复「提交」。"
+
+
+def _contact_choice(t: str) -> str | None:
+    if t in ("1", "微信", "微信回复", "微信联系", "公众号"):
+        return hr.CONTACT_WECHAT
+    if t in ("2", "电话", "打电话", "电话联系", "手机"):
+        return hr.CONTACT_PHONE
+    if t in ("3", "不需要", "不用", "不需要联系", "不用联系", "不要联系", "不用了", "不需要了"):
+        return hr.CONTACT_NONE
+    return None
+
+
+def _step_contact(ctx: Context, state):
+    t = ctx.compact_text
+    phone = hr.normalize_phone(t) if any(ch.isdigit() for ch in t) and len(t) >= 7 else None
+    if phone:
+        return _finish(ctx, state, hr.CONTACT_PHONE, phone)
+    choice = _contact_choice(t)
+    if choice == hr.CONTACT_PHONE:
+        ctx.conversation.update(state, step=STEP_PHONE)
+        return "请发您的手机号码（或带区号的座机号码，如 0595-23881234）："
+    if choice is not None:
+        return _finish(ctx, state, choice, None)
+    return f"请回复 1、2 或 3。\n{CONTACT_PROMPT}"
+
+
+def _step_phone(ctx: Context, state):
+    t = ctx.compact_text
+    choice = _contact_choice(t)
+    if choice in (hr.CONTACT_WECHAT, hr.CONTACT_NONE) and t not in ("1", "3"):
+        return _finish(ctx, state, choice, None)
+    phone = hr.normalize_phone(t)
+    if phone is None:
+        return ("这个号码好像不对。请发11位手机号码，或带区号的座机号码（如 0595-23881234）。\n"
+                "不方便留电话的话，回复「微信」改为微信回复。")
+    return _finish(ctx, state, hr.CONTACT_PHONE, phone)
+
+
+def _finish(ctx: Context, state, contact: str, phone: str | None):
+    data = state.data
+    settings = hr.help_settings(ctx.services.config)
+    try:
+        row = hr.submit_request(ctx.session, ctx.openid, category=data.get("category", "other"),
+                                parts=data.get("parts", []), media=data.get("media", []),
+                                contact=contact, phone=phone, urgent_id=data.get("urgent_id"),
+                                now=ctx.now)
+    except hr.EmptyMessage:
+        ctx.conversation.update(state, step=STEP_MESSAGE)
+        return "您还没有说具体情况哦。请把想说的发给我们，说完再回复「提交」。"
+    except hr.InvalidPhone:
+        ctx.conversation.update(state, step=STEP_PHONE)
+        return "这个号码好像不对，请再发一次手机号码，或回复「微信」改为微信回复。"
+    ctx.conversation.end()
+    if contact == hr.CONTACT_PHONE:
+        how = f"工作人员会打电话 {mask_phone(phone)} 联系您，答复也会发到这里。"
+    elif contact == hr.CONTACT_NONE:
+        how = "您选择了不需要联系，答复会留在这里，回复「查看回复」即可查看。"
+    else:
+        how = "答复会发到公众号里，也可以随时回复「查看回复」查看。"
+    return (f"已收到您的留言，编号 {row.ref}（{row.category_label}）。\n{settings.answer_time}\n"
+            f"{how}\n{SAFETY_LINE}")
+
+
+def _step_urgent_more(ctx: Context, state):
+    """After a danger word: what she adds goes to the urgent request; a number is her phone."""
+    urgent_id = state.data.get("urgent_id")
+    t = ctx.compact_text
+    if t in START_WORDS:  # she wants the full request form: keep the urgent request
+        reply = start(ctx)
+        ctx.conversation.update(ctx.conversation.get(), urgent_id=urgent_id)
+        return reply
+    if t in ANSWER_WORDS or t in MY_WORDS:
+        ctx.conversation.end()
+        return show_answers(ctx) if t in ANSWER_WORDS else show_mine(ctx)
+    if t in DONE_WORDS:
+        ctx.conversation.end()
+        return f"好的，工作人员会尽快联系您。{SAFETY_LINE}"
+    phone = hr.normalize_phone(t) if any(ch.isdigit() for ch in t) and len(t) >= 7 else None
+    text, item = _part_from(ctx)
+    try:
+        hr.add_to_urgent(ctx.session, urgent_id, ctx.openid, text=text, media=item, phone=phone,
+                         now=ctx.now)
+    except hr.RequestNotFound:  # erased meanwhile (「删除我的信息」)
+        ctx.conversation.end()
+        return f"已收到。需要帮助请回复「求助」给我们留言。{SAFETY_LINE}"
+    ctx.conversation.update(state)
+    if phone:
+        return f"已记下您的电话 {mask_phone(phone)}，工作人员会尽快联系您。{SAFETY_LINE}"
+    return ("已收到，已转给工作人员。还想说的请继续发送，说完回复「好了」。\n"
+            "如有危险请立即拨打110。")
+
+
+STEPS = {
+    STEP_CATEGORY: _step_category,
+    STEP_MESSAGE: _step_message,
+    STEP_CONTACT: _step_contact,
+    STEP_PHONE: _step_phone,
+    STEP_URGENT_MORE: _step_urgent_more,
+}
+
+
+def show_answers(ctx: Context):
+    """「查看回复」: her answered requests, unread first; marks them read."""
+    rows = hr.answers_for(ctx.session, ctx.openid)
+    if not rows:
+        waiting = hr.open_requests_of(ctx.session, ctx.openid)
+        if waiting:
+            refs = "、".join(r.ref for r in waiting[:3])
+            return f"您的留言（编号 {refs}）还在处理中。{hr.help_settings(ctx.services.config).answer_time}"
+        return "您还没有收到答复。需要帮助请回复「求助」给我们留言。"
+    blocks = []
+    for row in rows:
+        when = row.answered_at.astimezone(ctx.services.tz).strftime("%m月%d日") if row.answered_at else ""
+        new = "【新】" if row.answer_seen_at is None else ""
+        blocks.append(f"{new}编号 {row.ref}（{row.category_label}）{when}答复：\n{row.answer}")
+    hr.mark_seen(ctx.session, rows, ctx.now)
+    return "\n\n".join(blocks) + "\n\n还有问题请回复「求助」继续留言。"
+
+
+def show_mine(ctx: Context):
+    """「我的留言」: her requests and their status (no contents)."""
+    rows = hr.requests_of(ctx.session, ctx.openid)
+    if not rows:
+        return "您还没有留言。需要帮助请回复「求助」。"
+    lines = ["您的留言："]
+    for row in rows[:10]:
+        day = row.created_at.astimezone(ctx.services.tz).strftime("%m月%d日")
+        lines.append(f"{row.ref} {day} {row.category_label}：{hr.STATUS_LABELS.get(row.status, row.status)}")
+    lines.append("回复「查看回复」查看答复。")
+    return "\n".join(lines)
+
+
+def register(router: Router) -> None:
+    """Add the 求助 conversation, 「查看回复」 and 「我的留言」."""
+    router.on_text(exact=START_WORDS)(start)
+    router.on_click("HELP")(start)
+    router.on_text(exact=ANSWER_WORDS)(show_answers)
+    router.on_text(exact=MY_WORDS)(show_mine)
+
+    @router.on_conversation(CONVERSATION)
+    def help_step(ctx: Context, state):
+        step = STEPS.get(state.step)
+        if step is None:
+            ctx.conversation.end()
+            return start(ctx)
+        return step(ctx, state)

@@ -1,0 +1,798 @@
+"""Help requests (求助/留言): what a woman asks the federation, and the staff's answer.
+
+The 事务联商 and 纠纷化解 work of the seed article starts from what women say they need. A request
+is made by the 「求助」 conversation (handlers/help_requests.py) or, marked urgent, by a danger
+word in any message (handlers/danger.py). Staff answer with :func:`answer_and_deliver` (console
+and ``taoyuan help reply``): inside WeChat's 48-hour window as a 客服消息, otherwise a 模板消息
+says an answer is waiting and 「查看回复」 shows it.
+
+Privacy: ``body``, ``media``, ``phone`` and ``answer`` are personal. They are never logged (log
+lines carry the request id only), erased by 「删除我的信息」 (:func:`erase_help_requests`), and
+blanked by :func:`anonymise_finished` once a finished request is older than ``retention_days``.
+
+Staff notifications: urgent requests at once (:func:`notify_after_commit`, run after the
+webhook's commit, in a background thread so the reply is never late), the others in a digest
+(:func:`send_digest`, called by the scheduler and ``taoyuan help digest``).
+"""
+from __future__ import annotations
+
+import json
+import logging
+import threading
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import Boolean, Integer, String, Text, delete, func, or_, select
+from sqlalchemy.orm import Mapped, Session, mapped_column
+
+from bot.config import ConfigError
+from models.base import AwareDateTime, Base, utcnow
+
+log = logging.getLogger(__name__)
+
+#: Categories: (code, label shown to her and to staff). The order is the menu numbering 1-6.
+CATEGORIES: list[tuple[str, str]] = [
+    ("law", "政策法律"),
+    ("family", "婚姻家庭/矛盾调解"),
+    ("education", "家庭教育指导"),
+    ("care", "关爱帮扶"),
+    ("jobs", "就业创业"),
+    ("other", "其他"),
+]
+CATEGORY_LABELS = dict(CATEGORIES)
+#: Category of a request made by a danger word before she chose one.
+CATEGORY_URGENT = "urgent"
+CATEGORY_LABELS[CATEGORY_URGENT] = "紧急求助"
+
+STATUS_NEW = "new"
+STATUS_ANSWERED = "answered"
+STATUS_CLOSED = "closed"
+STATUS_LABELS = {STATUS_NEW: "待答复", STATUS_ANSWERED: "已答复", STATUS_CLOSED: "已关闭"}
+
+CONTACT_WECHAT = "wechat"
+CONTACT_PHONE = "phone"
+CONTACT_NONE = "none"
+CONTACT_LABELS = {CONTACT_WECHAT: "微信回复", CONTACT_PHONE: "电话", CONTACT_NONE: "不需要联系"}
+
+#: How an answer reached her: 客服消息, a template message pointing at 「查看回复」, or not yet.
+DELIVERY_CUSTOMER_SERVICE = "custom"
+DELIVERY_TEMPLATE = "template"
+DELIVERY_PENDING = "pending"
+
+#: Limits on what is stored (characters).
+MAX_BODY_CHARS = 4000
+MAX_ANSWER_CHARS = 3000
+MAX_MEDIA = 20
+
+
+# -- errors ------------------------------------------------------------------------------
+class HelpError(Exception):
+    """Base of the named errors raised by help-request operations."""
+
+
+class RequestNotFound(HelpError):
+    """No help request with that id (or it was erased)."""
+
+
+class EmptyMessage(HelpError):
+    """A request with neither words nor media, or an empty answer."""
+
+
+class InvalidCategory(HelpError):
+    """A category code that is not one of :data:`CATEGORIES`."""
+
+
+class InvalidPhone(HelpError):
+    """Contact by phone without a valid mainland mobile or landline number."""
+
+
+class RequestAnonymised(HelpError):
+    """The request's content was removed by the retention period; it cannot be answered."""
+
+
+# -- settings ----------------------------------------------------------------------------
+@dataclass(frozen=True)
+class HelpSettings:
+    """The ``[help]`` config section, validated.
+
+    ``digest_times`` are local ``HH:MM`` strings (Asia/Shanghai); ``retention_days`` is in days;
+    ``urgent_merge_hours`` is how long danger messages keep adding to one urgent request.
+    """
+
+    on_duty_openids: tuple[str, ...] = ()
+    staff_template_id: str = ""
+    answer_template_id: str = ""
+    digest_times: tuple[str, ...] = ("09:00", "17:00")
+    retention_days: int = 365
+    answer_time: str = "工作人员一般会在2个工作日内答复（节假日顺延）。"
+    urgent_merge_hours: int = 24
+    notify_in_background: bool = True
+    template_url: str = ""
+
+
+def help_settings(config) -> HelpSettings:
+    """Read and check ``config.section("help")``; raise ``ConfigError`` naming the bad key."""
+    raw = dict(config.section("help") or {})
+    defaults = HelpSettings()
+    openids = raw.get("on_duty_openids", [])
+    if not isinstance(openids, list) or not all(isinstance(o, str) and o for o in openids):
+        raise ConfigError("help.on_duty_openids: must be a list of openid strings")
+    for key in ("staff_template_id", "answer_template_id", "answer_time", "template_url"):
+        if not isinstance(raw.get(key, ""), str):
+            raise ConfigError(f"help.{key}: must be a string")
+    times = raw.get("digest_times", list(defaults.digest_times))
+    if not isinstance(times, list) or not all(_is_hhmm(t) for t in times):
+        raise ConfigError("help.digest_times: must be a list of local times like \"09:00\"")
+    for key, low in (("retention_days", 1), ("urgent_merge_hours", 0)):
+        value = raw.get(key, getattr(defaults, key))
+        if not isinstance(value, int) or isinstance(value, bool) or value < low:
+            raise ConfigError(f"help.{key}: must be a whole number >= {low}")
+    background = raw.get("notify_in_background", True)
+    if not isinstance(background, bool):
+        raise ConfigError("help.notify_in_background: must be true or false")
+    return HelpSettings(
+        on_duty_openids=tuple(openids),
+        staff_template_id=raw.get("staff_template_id", ""),
+        answer_template_id=raw.get("answer_template_id", ""),
+        digest_times=tuple(times),
+        retention_days=raw.get("retention_days", defaults.retention_days),
+        answer_time=raw.get("answer_time") or defaults.answer_time,
+        urgent_merge_hours=raw.get("urgent_merge_hours", defaults.urgent_merge_hours),
+        notify_in_background=background,
+        template_url=raw.get("template_url", ""),
+    )
+
+
+def _is_hhmm(value) -> bool:
+    if not isinstance(value, str) or len(value) != 5 or value[2] != ":":
+        return False
+    hh, mm = value[:2], value[3:]
+    return hh.isdigit() and mm.isdigit() and int(hh) < 24 and int(mm) < 60
+
+
+# -- tables ------------------------------------------------------------------------------
+class HelpRequest(Base):
+    """One help request.
+
+    ``category`` is a code of :data:`CATEGORIES` (or ``urgent`` before she chose one);
+    ``body`` her words, one message a line; ``media`` a JSON list of ``{"type": "image"|"voice"|
+    "video", "media_id": ...}`` (WeChat MediaIds, kept 3 days by WeChat); ``contact`` one of
+    ``wechat``/``phone``/``none`` with ``phone`` for ``phone``. ``urgent`` is set by a danger
+    word, ``distress`` when the word was about self-harm. ``staff_notified_at`` is when on-duty
+    staff were told (urgent: at once; others: by the digest). ``answer_delivery`` is
+    ``custom``/``template``/``pending``. ``anonymised_at`` is set when the retention period
+    removed the content (``openid`` is then None).
+    """
+
+    __tablename__ = "help_requests"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    openid: Mapped[str | None] = mapped_column(String(64), index=True)
+    category: Mapped[str] = mapped_column(String(16), default="other")
+    status: Mapped[str] = mapped_column(String(16), default=STATUS_NEW, index=True)
+    urgent: Mapped[bool] = mapped_column(Boolean, default=False, index=True)
+    distress: Mapped[bool] = mapped_column(Boolean, default=False)
+    body: Mapped[str] = mapped_column(Text, default="")
+    media: Mapped[str] = mapped_column(Text, default="[]")
+    contact: Mapped[str] = mapped_column(String(16), default=CONTACT_WECHAT)
+    phone: Mapped[str | None] = mapped_column(String(20))
+    submitted: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_at: Mapped[datetime] = mapped_column(AwareDateTime(), default=utcnow, index=True)
+    updated_at: Mapped[datetime] = mapped_column(AwareDateTime(), default=utcnow)
+    staff_notified_at: Mapped[datetime | None] = mapped_column(AwareDateTime())
+    answer: Mapped[str | None] = mapped_column(Text)
+    answered_by: Mapped[str | None] = mapped_column(String(64))
+    answered_at: Mapped[datetime | None] = mapped_column(AwareDateTime())
+    answer_delivery: Mapped[str | None] = mapped_column(String(16))
+    answer_seen_at: Mapped[datetime | None] = mapped_column(AwareDateTime())
+    closed_at: Mapped[datetime | None] = mapped_column(AwareDateTime())
+    anonymised_at: Mapped[datetime | None] = mapped_column(AwareDateTime())
+
+    @property
+    def ref(self) -> str:
+        """The reference number she is given, e.g. ``"H00012"`` (staff may type 12 or H00012)."""
+        return f"H{self.id:05d}"
+
+    @property
+    def category_label(self) -> str:
+        return CATEGORY_LABELS.get(self.category, self.category)
+
+    @property
+    def media_items(self) -> list[dict]:
+        try:
+            items = json.loads(self.media or "[]")
+        except ValueError:
+            return []
+        return items if isinstance(items, list) else []
+
+
+class DangerWord(Base):
+    """A danger word staff added without a deploy (on top of models/data/danger_words.txt).
+
+    ``kind`` is ``danger``, ``distress`` or ``benign`` (a harmless phrase blanked out before
+    matching). ``word`` is stored normalised (NFKC, simplified, no spaces).
+    """
+
+    __tablename__ = "help_danger_words"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    word: Mapped[str] = mapped_column(String(32), unique=True)
+    kind: Mapped[str] = mapped_column(String(16), default="danger")
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_at: Mapped[datetime] = mapped_column(AwareDateTime(), default=utcnow)
+
+
+# -- helpers -----------------------------------------------------------------------------
+def parse_ref(value: str | int) -> int | None:
+    """``"H00012"``, ``"h12"``, ``"12"`` or ``12`` -> 12; anything else -> None."""
+    text = str(value).strip().upper().lstrip("H#").lstrip("0") or "0"
+    return int(text) if text.isdigit() and int(text) > 0 else None
+
+
+def normalize_phone(text: str) -> str | None:
+    """A contact number she typed, cleaned: a mainland mobile (11 digits, 1[3-9]...) or a
+    landline with area code (0595-2xxxxxxx, 7-8 digit local part); None when neither."""
+    digits = "".join(ch for ch in (text or "") if ch.isdigit())
+    if len(digits) == 13 and digits.startswith("86"):
+        digits = digits[2:]
+    if len(digits) == 11 and digits[0] == "1" and digits[1] in "3456789":
+        return digits
+    if digits.startswith("0") and 10 <= len(digits) <= 12 and digits[1] != "0":
+        return digits
+    return None
+
+
+def _get(session: Session, request_id: int, *, lock: bool = False) -> HelpRequest:
+    stmt = select(HelpRequest).where(HelpRequest.id == request_id)
+    if lock and session.get_bind().dialect.name != "sqlite":
+        stmt = stmt.with_for_update()
+    row = session.scalars(stmt).first()
+    if row is None:
+        raise RequestNotFound(request_id)
+    return row
+
+
+def _append(body: str, parts: list[str]) -> str:
+    lines = [p.strip() for p in parts if p and p.strip()]
+    text = "\n".join(([body] if body else []) + lines)
+    return text[:MAX_BODY_CHARS]
+
+
+def _merge_media(existing: str, extra: list[dict]) -> str:
+    try:
+        items = json.loads(existing or "[]")
+    except ValueError:
+        items = []
+    for item in extra:
+        if isinstance(item, dict) and item.get("media_id") and item not in items:
+            items.append({"type": str(item.get("type", "image")), "media_id": str(item["media_id"])})
+    return json.dumps(items[:MAX_MEDIA], ensure_ascii=False)
+
+
+# -- operations: her side ----------------------------------------------------------------
+@dataclass(frozen=True)
+class UrgentFlag:
+    """What :func:`flag_urgent` did: the request, whether it is new, and whether it just turned
+    into a distress case (both mean: notify on-duty staff now)."""
+
+    request: HelpRequest
+    created: bool
+    escalated: bool
+
+    @property
+    def notify(self) -> bool:
+        return self.created or self.escalated
+
+
+def flag_urgent(session: Session, openid: str, text: str, *, distress: bool,
+                now: datetime | None = None, merge_hours: int = 24) -> UrgentFlag:
+    """Record a danger message: add it to her open urgent request of the last ``merge_hours``
+    hours, or create a new urgent one. When ``flag.notify`` the caller tells on-duty staff
+    (:func:`notify_after_commit`)."""
+    now = now or utcnow()
+    since = now - timedelta(hours=merge_hours)
+    row = session.scalars(
+        select(HelpRequest).where(HelpRequest.openid == openid, HelpRequest.urgent.is_(True),
+                                  HelpRequest.status == STATUS_NEW,
+                                  HelpRequest.created_at >= since)
+        .order_by(HelpRequest.id.desc())).first() if merge_hours > 0 else None
+    created = row is None
+    if created:
+        row = HelpRequest(openid=openid, category=CATEGORY_URGENT, status=STATUS_NEW, urgent=True,
+                          distress=distress, body="", media="[]", contact=CONTACT_WECHAT,
+                          submitted=False, created_at=now)
+        session.add(row)
+    escalated = not created and distress and not row.distress
+    row.body = _append(row.body, [text])
+    row.distress = row.distress or distress
+    row.updated_at = now
+    session.flush()
+    log.info("help request %s flagged urgent (created=%s, distress=%s)", row.id, created, distress)
+    return UrgentFlag(row, created, escalated)
+
+
+def add_to_urgent(session: Session, request_id: int, openid: str, *, text: str | None = None,
+                  media: dict | None = None, phone: str | None = None,
+                  now: datetime | None = None) -> HelpRequest:
+    """Add what she sent after a danger word (words, a MediaId, her phone number) to urgent
+    request ``request_id``. Raises :class:`RequestNotFound` when it is gone or not hers."""
+    row = session.get(HelpRequest, request_id) if request_id else None
+    if row is None or row.openid != openid or row.anonymised_at is not None:
+        raise RequestNotFound(request_id)
+    now = now or utcnow()
+    if phone:
+        row.contact, row.phone = CONTACT_PHONE, phone
+    elif text:
+        row.body = _append(row.body, [text])
+    if media:
+        row.media = _merge_media(row.media, [media])
+    row.updated_at = now
+    session.flush()
+    return row
+
+
+def submit_request(session: Session, openid: str, *, category: str, parts: list[str],
+                   media: list[dict] | None = None, contact: str = CONTACT_WECHAT,
+                   phone: str | None = None, urgent_id: int | None = None,
+                   now: datetime | None = None) -> HelpRequest:
+    """Save what she said in the 「求助」 conversation as one request and return it.
+
+    ``parts`` are her messages (text or voice recognition), ``media`` the MediaIds she sent.
+    With ``urgent_id`` (a danger word was seen during the conversation) her words are added to
+    that urgent request instead of a new one. Raises :class:`InvalidCategory`,
+    :class:`EmptyMessage` (no words and no media), :class:`InvalidPhone`.
+    """
+    now = now or utcnow()
+    if category not in CATEGORY_LABELS or category == CATEGORY_URGENT:
+        raise InvalidCategory(category)
+    media = media or []
+    if not any(p and p.strip() for p in parts) and not media and urgent_id is None:
+        raise EmptyMessage("no words and no media")
+    if contact not in CONTACT_LABELS:
+        raise InvalidPhone(f"unknown contact preference {contact!r}")
+    if contact == CONTACT_PHONE:
+        phone = normalize_phone(phone or "")
+        if phone is None:
+            raise InvalidPhone("contact by phone needs a valid number")
+    else:
+        phone = None
+    row = None
+    if urgent_id is not None:
+        row = session.get(HelpRequest, urgent_id)
+        if row is not None and (row.openid != openid or row.anonymised_at is not None):
+            row = None
+    if row is None:
+        row = HelpRequest(openid=openid, status=STATUS_NEW, urgent=False, distress=False, body="",
+                          media="[]", created_at=now)
+        session.add(row)
+    row.category = category
+    row.body = _append(row.body, parts)
+    row.media = _merge_media(row.media, media)
+    row.contact, row.phone = contact, phone
+    row.submitted = True
+    row.updated_at = now
+    session.flush()
+    log.info("help request %s submitted (category=%s, urgent=%s)", row.id, category, row.urgent)
+    return row
+
+
+def answers_for(session: Session, openid: str, *, limit: int = 5) -> list[HelpRequest]:
+    """Her answered requests, unseen answers first then newest, at most ``limit``."""
+    rows = session.scalars(
+        select(HelpRequest).where(HelpRequest.openid == openid, HelpRequest.answer.is_not(None),
+                                  HelpRequest.anonymised_at.is_(None))
+        .order_by(HelpRequest.answered_at.desc())).all()
+    rows = sorted(rows, key=lambda r: r.answer_seen_at is not None)  # stable: unseen first
+    return rows[:limit]
+
+
+def mark_seen(session: Session, rows: list[HelpRequest], now: datetime | None = None) -> None:
+    """Record that she has read these answers (「查看回复」)."""
+    now = now or utcnow()
+    for row in rows:
+        if row.answer_seen_at is None:
+            row.answer_seen_at = now
+    session.flush()
+
+
+def requests_of(session: Session, openid: str) -> list[HelpRequest]:
+    """All her requests, newest first (「我的留言」)."""
+    return list(session.scalars(select(HelpRequest).where(HelpRequest.openid == openid)
+                                .order_by(HelpRequest.id.desc())))
+
+
+def open_requests_of(session: Session, openid: str) -> list[HelpRequest]:
+    """Her requests still waiting for an answer, newest first."""
+    return list(session.scalars(
+        select(HelpRequest).where(HelpRequest.openid == openid, HelpRequest.status == STATUS_NEW)
+        .order_by(HelpRequest.id.desc())))
+
+
+# -- operations: staff side --------------------------------------------------------------
+def list_requests(session: Session, *, status: str | None = None, urgent_only: bool = False,
+                  limit: int = 50) -> list[HelpRequest]:
+    """Requests for staff, urgent and new first, then newest. ``status`` filters by status."""
+    stmt = select(HelpRequest)
+    if status:
+        stmt = stmt.where(HelpRequest.status == status)
+    if urgent_only:
+        stmt = stmt.where(HelpRequest.urgent.is_(True))
+    stmt = stmt.order_by((HelpRequest.status == STATUS_NEW).desc(), HelpRequest.urgent.desc(),
+                         HelpRequest.id.desc()).limit(limit)
+    return list(session.scalars(stmt))
+
+
+def get_request(session: Session, request_id: int) -> HelpRequest:
+    """The request ``request_id``; raises :class:`RequestNotFound`."""
+    return _get(session, request_id)
+
+
+def record_answer(session: Session, request_id: int, text: str, *, staff: str,
+                  now: datetime | None = None) -> HelpRequest:
+    """Save the staff answer (status ``answered``, delivery ``pending``) and return the request.
+
+    Raises :class:`RequestNotFound`, :class:`EmptyMessage`, :class:`RequestAnonymised`.
+    A second answer replaces the first and is delivered again.
+    """
+    text = (text or "").strip()
+    if not text:
+        raise EmptyMessage("empty answer")
+    row = _get(session, request_id, lock=True)
+    if row.anonymised_at is not None or not row.openid:
+        raise RequestAnonymised(request_id)
+    now = now or utcnow()
+    row.answer = text[:MAX_ANSWER_CHARS]
+    row.answered_by = (staff or "staff")[:64]
+    row.answered_at = now
+    row.answer_seen_at = None
+    row.answer_delivery = DELIVERY_PENDING
+    if row.status == STATUS_NEW:
+        row.status = STATUS_ANSWERED
+    row.updated_at = now
+    session.flush()
+    log.info("help request %s answered by %s", row.id, row.answered_by)
+    return row
+
+
+def close_request(session: Session, request_id: int, now: datetime | None = None) -> HelpRequest:
+    """Mark a request closed (nothing more to do); the retention clock starts now."""
+    row = _get(session, request_id, lock=True)
+    now = now or utcnow()
+    row.status = STATUS_CLOSED
+    row.closed_at = row.closed_at or now
+    row.updated_at = now
+    session.flush()
+    return row
+
+
+def anonymise_finished(session: Session, *, retention_days: int,
+                       now: datetime | None = None) -> int:
+    """Blank the personal content of finished requests older than ``retention_days`` days.
+
+    Finished = closed (by ``closed_at``) or answered (by ``answered_at``). Category, urgency,
+    status and times stay for the monthly figures; openid, words, media, phone and answer go.
+    Returns how many requests were anonymised.
+    """
+    now = now or utcnow()
+    cutoff = now - timedelta(days=retention_days)
+    rows = session.scalars(select(HelpRequest).where(
+        HelpRequest.anonymised_at.is_(None),
+        or_(HelpRequest.closed_at < cutoff,
+            (HelpRequest.status == STATUS_ANSWERED) & (HelpRequest.answered_at < cutoff)))).all()
+    for row in rows:
+        _blank(row)
+        row.anonymised_at = now
+    session.flush()
+    if rows:
+        log.info("help requests anonymised after %s days: %s", retention_days, len(rows))
+    return len(rows)
+
+
+def _blank(row: HelpRequest) -> None:
+    row.openid = None
+    row.body = ""
+    row.media = "[]"
+    row.phone = None
+    row.answer = None if row.answer is None else ""
+
+
+def count_by_status(session: Session) -> dict[str, int]:
+    """``{"new": n, "answered": n, "closed": n, "urgent_new": n}`` for staff summaries."""
+    out = {s: 0 for s in STATUS_LABELS}
+    for status, n in session.execute(select(HelpRequest.status, func.count()).group_by(HelpRequest.status)):
+        out[status] = n
+    out["urgent_new"] = session.scalar(select(func.count()).select_from(HelpRequest).where(
+        HelpRequest.urgent.is_(True), HelpRequest.status == STATUS_NEW)) or 0
+    return out
+
+
+# -- danger words kept in the database -----------------------------------------------------
+def add_danger_word(session: Session, word: str, kind: str = "danger") -> DangerWord:
+    """Add (or re-activate) a danger word; ``word`` is normalised. Raises ``ValueError`` for an
+    empty word or an unknown ``kind``."""
+    from handlers.text import compact
+
+    norm = compact(word)
+    if not norm or len(norm) > 32:
+        raise ValueError("word must be 1-32 characters")
+    if kind not in ("danger", "distress", "benign"):
+        raise ValueError(f"unknown kind {kind!r}")
+    row = session.scalars(select(DangerWord).where(DangerWord.word == norm)).first()
+    if row is None:
+        row = DangerWord(word=norm, kind=kind, active=True, created_at=utcnow())
+        session.add(row)
+    row.kind, row.active = kind, True
+    session.flush()
+    return row
+
+
+def remove_danger_word(session: Session, word: str) -> bool:
+    """Deactivate a database danger word; False when there is none (file words stay)."""
+    from handlers.text import compact
+
+    row = session.scalars(select(DangerWord).where(DangerWord.word == compact(word))).first()
+    if row is None:
+        return False
+    row.active = False
+    session.flush()
+    return True
+
+
+def active_danger_words(session: Session) -> list[tuple[str, str]]:
+    """``[(kind, word), ...]`` of the active database additions."""
+    return [(r.kind, r.word) for r in session.scalars(
+        select(DangerWord).where(DangerWord.active.is_(True)))]
+
+
+# -- notifications: on-duty staff and her answer -------------------------------------------
+@dataclass(frozen=True)
+class DigestResult:
+    """What :func:`send_digest` did: requests reported, how many urgent, staff reached."""
+
+    requests: int
+    urgent: int
+    staff_reached: int
+
+
+@dataclass(frozen=True)
+class AnswerResult:
+    """What :func:`answer_and_deliver` did: the request and how the answer went out
+    (``custom`` 客服消息, ``template`` 模板消息, ``pending`` = she sees it with 「查看回复」)."""
+
+    request_id: int
+    ref: str
+    delivery: str
+
+
+def _short(text: str, limit: int = 20) -> str:
+    """WeChat shows at most 20 characters of a template field."""
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def _send_to_staff(services, settings: HelpSettings, data: dict[str, str], text: str,
+                   msg_key: str) -> int:
+    """Send a template message (or a 客服消息 without a template id) to every on-duty openid.
+
+    Returns how many staff were reached; failures are logged (masked openid) and skipped.
+    """
+    from bot.wechat_client import WeChatAPIError
+
+    reached = 0
+    for i, staff in enumerate(settings.on_duty_openids):
+        try:
+            if settings.staff_template_id:
+                services.wechat.send_template(staff, settings.staff_template_id, data,
+                                              url=settings.template_url or None,
+                                              client_msg_id=f"{msg_key}-{i}")
+            else:
+                services.wechat.send_text(staff, text)
+            reached += 1
+        except WeChatAPIError as exc:
+            log.warning("help notification %s to staff %s failed: %s", msg_key, _mask_openid(staff), exc)
+    return reached
+
+
+def _mask_openid(openid: str) -> str:
+    return openid[:4] + "…" + openid[-4:] if len(openid) > 10 else "…"
+
+
+def notify_urgent(services, request_id: int, now: datetime | None = None) -> int:
+    """Tell the on-duty staff at once about urgent request ``request_id`` (模板消息, or the
+    outbox in dry run). Her words are not sent, only the reference, category and time.
+    Sets ``staff_notified_at`` when someone was reached; returns how many staff were reached.
+    """
+    settings = help_settings(services.config)
+    now = now or utcnow()
+    with services.db.session() as s:
+        row = s.get(HelpRequest, request_id)
+        if row is None:
+            return 0
+        ref, distress, created = row.ref, row.distress, row.created_at
+    if not settings.on_duty_openids:
+        log.warning("urgent help request %s: no on-duty staff configured ([help] on_duty_openids)",
+                    request_id)
+        return 0
+    local = created.astimezone(services.tz).strftime("%m-%d %H:%M")
+    title = "【紧急】有妇女可能有轻生念头" if distress else "【紧急】有妇女可能正遭受暴力"
+    data = {"first": title, "keyword1": ref, "keyword2": "紧急求助", "keyword3": local,
+            "remark": "请立即登录后台查看并联系她"}
+    text = f"{title}\n编号：{ref}\n时间：{local}\n请立即登录后台（或 taoyuan help show {request_id}）查看并联系她。"
+    reached = _send_to_staff(services, settings, {k: _short(v) for k, v in data.items()}, text,
+                             f"help-{request_id}-urgent")
+    if reached:
+        with services.db.session() as s:
+            row = s.get(HelpRequest, request_id)
+            if row is not None:
+                row.staff_notified_at = now
+    log.info("urgent help request %s: %s staff notified", request_id, reached)
+    return reached
+
+
+def _safe_notify(services, request_id: int) -> None:
+    try:
+        notify_urgent(services, request_id)
+    except Exception:  # noqa: BLE001 - a background notification must never crash a worker
+        log.exception("urgent help request %s: notification failed", request_id)
+
+
+def notify_after_commit(services, session: Session, request_id: int) -> None:
+    """Notify on-duty staff about urgent ``request_id`` once ``session`` commits.
+
+    With ``[help] notify_in_background = true`` (the default) the sending runs in a thread, so
+    WeChat's 5-second reply budget is never spent on it; :func:`wait_for_notifications` joins
+    those threads (tests, CLI). Nothing is sent if the transaction rolls back.
+    """
+    from sqlalchemy import event
+
+    background = help_settings(services.config).notify_in_background
+
+    def run(_session) -> None:
+        if not background:
+            _safe_notify(services, request_id)
+            return
+        thread = threading.Thread(target=_safe_notify, args=(services, request_id),
+                                  name=f"help-notify-{request_id}", daemon=True)
+        threads = services.extras.setdefault("help_notify_threads", [])
+        threads[:] = [t for t in threads if t.is_alive()]
+        threads.append(thread)
+        thread.start()
+
+    event.listen(session, "after_commit", run, once=True)
+
+
+def wait_for_notifications(services, timeout: float = 10.0) -> None:
+    """Join the background notification threads started by :func:`notify_after_commit`."""
+    for thread in list(services.extras.get("help_notify_threads", [])):
+        thread.join(timeout)
+
+
+def send_digest(services, now: datetime | None = None) -> DigestResult:
+    """Send on-duty staff one summary of the requests they have not been told about yet.
+
+    Covers submitted requests and urgent ones whose immediate notification failed. The scheduler
+    calls it at ``[help] digest_times``; ``taoyuan help digest`` runs it by hand. Requests are
+    marked notified only when at least one staff member was reached.
+    """
+    settings = help_settings(services.config)
+    now = now or utcnow()
+    with services.db.session() as s:
+        rows = s.scalars(select(HelpRequest).where(
+            HelpRequest.staff_notified_at.is_(None), HelpRequest.status == STATUS_NEW,
+            or_(HelpRequest.submitted.is_(True), HelpRequest.urgent.is_(True)))).all()
+        ids = [r.id for r in rows]
+        urgent = sum(1 for r in rows if r.urgent)
+        cats: dict[str, int] = {}
+        for r in rows:
+            label = CATEGORY_LABELS.get(r.category, "其他").split("/")[0]
+            cats[label] = cats.get(label, 0) + 1
+    if not ids:
+        return DigestResult(0, 0, 0)
+    if not settings.on_duty_openids:
+        log.warning("help digest: %s requests waiting but no on-duty staff configured", len(ids))
+        return DigestResult(len(ids), urgent, 0)
+    summary = " ".join(f"{k}{v}" for k, v in sorted(cats.items(), key=lambda kv: -kv[1]))
+    local = now.astimezone(services.tz).strftime("%m-%d %H:%M")
+    data = {"first": f"求助留言汇总：新{len(ids)}件", "keyword1": f"新{len(ids)}件，紧急{urgent}件",
+            "keyword2": summary, "keyword3": local, "remark": "请登录后台查看并答复"}
+    text = (f"求助留言汇总（{local}）：新{len(ids)}件，其中紧急{urgent}件。\n{summary}\n"
+            "请登录后台（或 taoyuan help list）查看并答复。")
+    reached = _send_to_staff(services, settings, {k: _short(v) for k, v in data.items()}, text,
+                             f"help-digest-{int(now.timestamp())}")
+    if reached:
+        with services.db.session() as s:
+            for row in s.scalars(select(HelpRequest).where(HelpRequest.id.in_(ids))):
+                row.staff_notified_at = now
+    log.info("help digest: %s requests (%s urgent), %s staff reached", len(ids), urgent, reached)
+    return DigestResult(len(ids), urgent, reached)
+
+
+#: A 客服消息 text is cut to this many bytes of UTF-8; longer answers are read with 「查看回复」.
+CUSTOM_TEXT_LIMIT = 1800
+
+
+def answer_message(row: HelpRequest) -> tuple[str, bool]:
+    """The 客服消息 text that carries the answer to her, and whether it is complete."""
+    from bot.replies import cut_utf8
+
+    text = (f"【桃源姐妹】您的留言（编号 {row.ref}）有了答复：\n\n{row.answer}\n\n"
+            "如还有问题，回复「求助」继续留言。")
+    if len(text.encode("utf-8")) <= CUSTOM_TEXT_LIMIT:
+        return text, True
+    tail = "……\n（内容较长，回复「查看回复」查看全文）"
+    return cut_utf8(text, CUSTOM_TEXT_LIMIT - len(tail.encode("utf-8"))) + tail, False
+
+
+def deliver_answer(services, request_id: int, now: datetime | None = None) -> str:
+    """Send her the answer of ``request_id``: a 客服消息 inside WeChat's 48-hour window
+    (客服消息 doc), else a template message (模板消息 doc) saying an answer is waiting and that
+    「查看回复」 shows it. Returns the delivery (``custom``, ``template`` or ``pending`` when
+    neither worked) and records it on the request. Raises :class:`RequestNotFound`.
+    """
+    from bot.wechat_client import OutsideServiceWindow, WeChatAPIError
+    from models.follower import Follower
+
+    settings = help_settings(services.config)
+    now = now or utcnow()
+    with services.db.session() as s:
+        row = _get(s, request_id)
+        if not row.openid or row.answer is None:
+            return row.answer_delivery or DELIVERY_PENDING
+        openid, ref, answered_at = row.openid, row.ref, row.answered_at
+        text, complete = answer_message(row)
+        follower = s.get(Follower, openid)
+        in_window = follower is not None and follower.in_service_window(now)
+    delivery = DELIVERY_PENDING
+    if in_window:
+        try:
+            services.wechat.send_text(openid, text)
+            delivery = DELIVERY_CUSTOMER_SERVICE
+        except OutsideServiceWindow:
+            log.info("help request %s: outside the 48-hour window, trying a template", request_id)
+        except WeChatAPIError as exc:
+            log.warning("help request %s: answer by 客服消息 failed: %s", request_id, exc)
+    if delivery == DELIVERY_PENDING and settings.answer_template_id:
+        local = (answered_at or now).astimezone(services.tz).strftime("%Y-%m-%d %H:%M")
+        data = {"first": "您的留言有答复了", "keyword1": ref, "keyword2": local,
+                "remark": "请回复「查看回复」查看"}
+        try:
+            services.wechat.send_template(openid, settings.answer_template_id, data,
+                                          url=settings.template_url or None,
+                                          client_msg_id=f"help-{request_id}-answer-{int((answered_at or now).timestamp())}")
+            delivery = DELIVERY_TEMPLATE
+        except WeChatAPIError as exc:
+            log.warning("help request %s: answer template failed: %s", request_id, exc)
+    with services.db.session() as s:
+        row = s.get(HelpRequest, request_id)
+        if row is not None:
+            row.answer_delivery = delivery
+            if delivery == DELIVERY_CUSTOMER_SERVICE and complete:
+                row.answer_seen_at = now
+    log.info("help request %s: answer delivery %s", request_id, delivery)
+    return delivery
+
+
+def answer_and_deliver(services, request_id: int, text: str, *, staff: str,
+                       now: datetime | None = None) -> AnswerResult:
+    """Staff answer a request (console and ``taoyuan help reply``): save it in one transaction
+    (:func:`record_answer`, which raises :class:`RequestNotFound`, :class:`EmptyMessage`,
+    :class:`RequestAnonymised`), then deliver it (:func:`deliver_answer`)."""
+    with services.db.session() as s:
+        row = record_answer(s, request_id, text, staff=staff, now=now)
+        ref = row.ref
+    delivery = deliver_answer(services, request_id, now=now)
+    return AnswerResult(request_id, ref, delivery)
+
+
+# -- 「删除我的信息」 -----------------------------------------------------------------------
+def erase_help_requests(session: Session, openid: str) -> dict[str, int]:
+    """Delete every help request of ``openid`` (「删除我的信息」); returns ``{"help_requests": n}``."""
+    result = session.execute(delete(HelpRequest).where(HelpRequest.openid == openid))
+    return {"help_requests": result.rowcount or 0}
+
+
+try:  # models/privacy.py is the shared registry of erasers (issue 4)
+    from models.privacy import register_eraser
+except ImportError:  # pragma: no cover - only while that module is not in the tree
+    pass
+else:
+    register_eraser(erase_help_requests)
