@@ -1,0 +1,19 @@
+"""WSGI module for the webhook benchmark: the real app plus a bare ``/bare`` endpoint.
+
+``gunicorn --pythonpath bench bench_app:app`` (with ``TAOYUAN_CONFIG`` set) serves the real
+webhook at ``/wechat`` and, on the same server settings, ``/bare``: a Flask view that reads the
+body and answers ``success`` with nothing else. The ratio webhook/bare is the cost of our
+pipeline (signature, XML, de-duplication, handlers, database) over Flask + gunicorn themselves.
+"""
+from flask import Response, request
+
+from bot.app import create_app
+
+app = create_app()
+
+
+@app.route("/bare", methods=["GET", "POST"])
+def bare():
+    """Read the request body (like the webhook does) and answer ``success``."""
+    request.get_data()
+    return Response("success", 200, content_type="text/plain; charset=utf-8")

@@ -1,0 +1,85 @@
+-- wrk script for bench/webhook.py: one push per request, every MsgId distinct.
+--
+-- Usage: wrk ... -s bench/webhook.lua <url> -- MODE ARG NTHREADS EXPECT REJECT CONTENT EXTRA
+--   MODE "text": ARG = path with a signed query (plaintext mode signs only token, timestamp and
+--                nonce, so one query serves every body). The body is a text message built per
+--                request: Content = CONTENT, MsgId = EXTRA .. thread(2 digits) .. counter(9
+--                digits), FromUserName from a pool of 500 openids per thread.
+--   MODE "file": ARG = file of pre-encrypted pushes, one per line "path<TAB>body"; thread t
+--                sends lines EXTRA+t, EXTRA+t+NTHREADS, ... and wraps around (reporting it)
+--                when the file runs out.
+--   EXPECT: a substring every 200 answer must contain; REJECT: one it must not ("" = none).
+-- done() prints one line "BENCH_JSON {...}" that bench/webhook.py parses.
+
+local threads = {}
+
+function setup(thread)
+  table.insert(threads, thread)
+  thread:set("tid", #threads)
+end
+
+function init(args)
+  mode, arg, nthreads = args[1], args[2], tonumber(args[3])
+  expect, reject, content, extra = args[4], args[5], args[6] or "", args[7] or "0"
+  counter, bad, wrapped = 0, 0, 0
+  headers = { ["Content-Type"] = "text/xml" }
+  if mode == "file" then
+    offset = tonumber(extra)
+    paths, bodies = {}, {}
+    for line in io.lines(arg) do
+      local tab = string.find(line, "\t", 1, true)
+      table.insert(paths, string.sub(line, 1, tab - 1))
+      table.insert(bodies, string.sub(line, tab + 1))
+    end
+    pool = #paths
+  end
+end
+
+local function text_request()
+  local openid = string.format("obench%02d%020d", tid, counter % 500)
+  local msgid = string.format("%s%02d%09d", extra, tid, counter)
+  local body = "<xml><ToUserName><![CDATA[gh_taoyuanjiemei]]></ToUserName>"
+    .. "<FromUserName><![CDATA[" .. openid .. "]]></FromUserName>"
+    .. "<CreateTime>" .. os.time() .. "</CreateTime><MsgType><![CDATA[text]]></MsgType>"
+    .. "<Content><![CDATA[" .. content .. "]]></Content><MsgId>" .. msgid .. "</MsgId></xml>"
+  return wrk.format("POST", arg, headers, body)
+end
+
+function request()
+  counter = counter + 1
+  if mode == "text" then
+    return text_request()
+  end
+  local index = offset + (tid - 1) + (counter - 1) * nthreads
+  if index >= pool then
+    wrapped = 1
+  end
+  index = index % pool + 1
+  return wrk.format("POST", paths[index], headers, bodies[index])
+end
+
+function response(status, headers, body)
+  if status == 200 then
+    if not string.find(body, expect, 1, true)
+       or (reject ~= "" and string.find(body, reject, 1, true)) then
+      bad = bad + 1
+    end
+  end
+end
+
+function done(summary, latency, requests)
+  local sent, unexpected, wrap = 0, 0, 0
+  for _, t in ipairs(threads) do
+    sent = sent + t:get("counter")
+    unexpected = unexpected + t:get("bad")
+    wrap = math.max(wrap, t:get("wrapped"))
+  end
+  local e = summary.errors
+  io.write(string.format(
+    'BENCH_JSON {"requests": %d, "duration_us": %d, "p50_us": %d, "p90_us": %d, "p99_us": %d, '
+      .. '"max_us": %d, "mean_us": %.1f, "connect": %d, "read": %d, "write": %d, "status": %d, '
+      .. '"timeout": %d, "sent": %d, "unexpected": %d, "wrapped": %d}\n',
+    summary.requests, summary.duration, latency:percentile(50), latency:percentile(90),
+    latency:percentile(99), latency.max, latency.mean, e.connect, e.read, e.write, e.status,
+    e.timeout, sent, unexpected, wrap))
+end

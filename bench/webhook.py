@@ -1,0 +1,425 @@
+"""Webhook throughput and latency under gunicorn, driven by wrk over loopback (issue 2).
+
+One run measures three cases on ONE gunicorn server (same workers, same settings):
+
+* ``bare``  – ``/bare`` from bench/bench_app.py: Flask reads the body and answers ``success``;
+* ``plain`` – ``/wechat`` with a plaintext text message (明文模式), a new MsgId every request;
+* ``aes``   – ``/wechat`` in safe mode (安全模式, 消息加解密说明): pre-encrypted pushes, each
+  with its own MsgId and msg_signature, cycled by wrk; the reply is encrypted too.
+
+The server is production-like: a throwaway PostgreSQL database (created from ``--pg-admin`` and
+dropped afterwards), the real Redis under a unique key prefix (deleted afterwards), the config in
+a TOML file passed with ``TAOYUAN_CONFIG``. Every request carries a distinct MsgId so the retry
+de-duplication never answers from Redis (that would measure the cache, not the webhook).
+
+Targets: plain requests/s ≥ 50 % of bare, plain p99 ≤ 30 ms at 32 connections. The script
+prints a table, the ratio and PASS/FAIL, and exits 0 either way (it is a report); it exits 2
+when wrk or gunicorn is missing. Run from the repository root::
+
+    .venv/bin/python bench/webhook.py                 # 10 s per case, 32 connections
+    .venv/bin/python bench/webhook.py --markdown /tmp/bench.md --worker-class gthread
+
+Note that wrk, PostgreSQL, Redis and the workers all share the machine's cores.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import secrets
+import shutil
+import signal
+import socket
+import string
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import urlencode
+
+ROOT = Path(__file__).resolve().parent.parent
+BENCH_DIR = ROOT / "bench"
+LUA = BENCH_DIR / "webhook.lua"
+sys.path.insert(0, str(ROOT))
+
+TOKEN = "benchtoken"
+APP_ID = "wxbench000000000"
+ACCOUNT = "gh_taoyuanjiemei"
+FALLBACK_MARK = "开了个小差"  # part of bot.webhook.FALLBACK_TEXT: a handler failed
+TARGET_RATIO = 0.5
+TARGET_P99_MS = 30.0
+
+
+@dataclass
+class CaseResult:
+    """One wrk run: figures in requests/s and milliseconds; error counts from wrk."""
+
+    name: str
+    rps: float
+    p50_ms: float
+    p90_ms: float
+    p99_ms: float
+    max_ms: float
+    requests: int
+    errors: int          # socket errors (connect/read/write/timeout)
+    non2xx: int
+    unexpected: int      # 200 answers that were not the expected reply
+    wrapped: bool = False
+    note: str = ""
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 nobody listens on right now."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def require_tools(gunicorn: Path) -> str:
+    """Path of wrk; exit 2 with install advice if wrk or gunicorn is missing."""
+    wrk = shutil.which("wrk")
+    if wrk is None:
+        print("wrk not found. Install it with:  apt-get install -y wrk   (Debian/Ubuntu)\n"
+              "未找到 wrk 压测工具，请先安装：apt-get install -y wrk", file=sys.stderr)
+        sys.exit(2)
+    if not gunicorn.exists():
+        print(f"gunicorn not found at {gunicorn}: .venv/bin/pip install -e .", file=sys.stderr)
+        sys.exit(2)
+    return wrk
+
+
+# -- throwaway PostgreSQL database and Redis prefix ------------------------------------------
+def create_database(admin_url: str) -> str:
+    """Create an empty database next to ``admin_url``, upgrade its schema, return its URL."""
+    from sqlalchemy import create_engine, text
+
+    from bot.db import upgrade
+
+    name = f"taoyuan_bench_{uuid.uuid4().hex[:10]}"
+    admin = create_engine(admin_url, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    admin.dispose()
+    url = admin_url.rsplit("/", 1)[0] + "/" + name
+    upgrade(url)
+    return url
+
+
+def drop_database(admin_url: str, url: str) -> None:
+    """Drop the database at ``url`` (after closing its remaining connections)."""
+    from sqlalchemy import create_engine, text
+
+    name = url.rsplit("/", 1)[1]
+    admin = create_engine(admin_url, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                          "WHERE datname = :n AND pid <> pg_backend_pid()"), {"n": name})
+        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}"'))
+    admin.dispose()
+
+
+def delete_redis_prefix(redis_url: str, prefix: str) -> int:
+    """Delete every key under ``prefix``; return how many there were."""
+    import redis
+
+    client = redis.Redis.from_url(redis_url)
+    count = 0
+    batch = []
+    for key in client.scan_iter(match=prefix + "*", count=1000):
+        batch.append(key)
+        if len(batch) >= 1000:
+            count += client.delete(*batch)
+            batch.clear()
+    if batch:
+        count += client.delete(*batch)
+    client.close()
+    return count
+
+
+def write_config(path: Path, *, db_url: str, redis_url: str, prefix: str, instance: Path,
+                 aes_key: str) -> None:
+    """The server's TOML: PostgreSQL, real Redis, dry-run WeChat, an EncodingAESKey."""
+    path.write_text(
+        f'[app]\ninstance_dir = "{instance}"\nsecret_key = "bench"\nlog_level = "WARNING"\n'
+        f'[wechat]\ntoken = "{TOKEN}"\napp_id = "{APP_ID}"\naccount = "{ACCOUNT}"\n'
+        f'encoding_aes_key = "{aes_key}"\n'
+        f'[database]\nurl = "{db_url}"\n'
+        f'[redis]\nurl = "{redis_url}"\nprefix = "{prefix}"\n', encoding="utf-8")
+
+
+# -- the server ---------------------------------------------------------------------------
+class Gunicorn:
+    """gunicorn serving bench_app:app on a free port; ``stop()`` returns its log."""
+
+    def __init__(self, gunicorn: Path, config: Path, log_path: Path, *, workers: int,
+                 worker_class: str, threads: int):
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.log_path = log_path
+        cmd = [str(gunicorn), "--workers", str(workers), "--worker-class", worker_class,
+               "--bind", f"127.0.0.1:{self.port}", "--pythonpath", str(BENCH_DIR),
+               "--chdir", str(ROOT), "--backlog", "2048", "--timeout", "60",
+               "--log-level", "warning", "bench_app:app"]
+        if worker_class == "gthread":
+            cmd[1:1] = ["--threads", str(threads)]
+        self.command = " ".join(cmd[1:])
+        env = {**os.environ, "TAOYUAN_CONFIG": str(config)}
+        self._log = open(log_path, "wb")
+        self.proc = subprocess.Popen(cmd, env=env, stdout=self._log, stderr=subprocess.STDOUT)
+        self._wait_ready()
+
+    def _wait_ready(self) -> None:
+        import requests
+
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError("gunicorn exited:\n" + self.log_path.read_text(errors="replace"))
+            try:
+                if requests.get(self.url + "/healthz", timeout=1).status_code == 200:
+                    return
+            except requests.RequestException:
+                pass
+            time.sleep(0.3)
+        self.stop()
+        raise RuntimeError("gunicorn did not become healthy:\n" + self.log_path.read_text())
+
+    def stop(self) -> str:
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(20)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self._log.close()
+        return self.log_path.read_text(errors="replace")
+
+
+# -- requests -------------------------------------------------------------------------------
+def signed_path(path: str, extra: dict | None = None) -> str:
+    """``path`` with a valid plaintext-mode query (signature over token, timestamp, nonce)."""
+    from bot.protocol import sha1_signature
+
+    ts, nonce = str(int(time.time())), "".join(random.choices(string.digits, k=10))
+    query = {"signature": sha1_signature(TOKEN, ts, nonce), "timestamp": ts, "nonce": nonce,
+             "openid": "obench"}
+    query.update(extra or {})
+    return f"{path}?{urlencode(query)}"
+
+
+def msgid_base() -> str:
+    """8 leading MsgId digits unique to one wrk run (then thread 2 + counter 9 = 19 digits)."""
+    return "6" + "".join(random.choices(string.digits, k=7))
+
+
+def write_aes_pool(path: Path, aes_key: str, content: str, count: int) -> None:
+    """``count`` safe-mode pushes, one line ``path<TAB>body`` each, every MsgId distinct."""
+    from bot.protocol import AesKey
+    from bot.simulator import Simulator, text_fields
+
+    sim = Simulator(TOKEN, aes_key=AesKey(aes_key, APP_ID), mode="safe")
+    base = int(msgid_base()) * 10**11
+    with open(path, "w", encoding="utf-8") as fh:
+        for i in range(count):
+            fields = text_fields(f"obenchaes{i % 1000:019d}", content, account=ACCOUNT,
+                                 msg_id=base + i)
+            req_path, body = sim.build(fields)
+            fh.write(f"{req_path}\t{body.decode()}\n")
+
+
+def sanity_check(url: str, aes_key: str, content: str) -> str:
+    """One push of each kind through real HTTP; return the plaintext reply's first line.
+
+    Raises RuntimeError if any case does not answer as expected (no point timing an error).
+    """
+    from bot.protocol import AesKey
+    from bot.simulator import Simulator, http_transport, reply_text, text_fields
+
+    transport = http_transport(url)
+    plain = Simulator(TOKEN).send(transport, text_fields("obenchsanity", content, account=ACCOUNT))
+    safe = Simulator(TOKEN, aes_key=AesKey(aes_key, APP_ID), mode="safe").send(
+        transport, text_fields("obenchsanity", content, account=ACCOUNT))
+    status, body = transport("/bare", b"<xml/>")
+    text = reply_text(plain)
+    if not text or FALLBACK_MARK in text or reply_text(safe) != text:
+        raise RuntimeError(f"unexpected webhook reply: plain={plain!r} aes={safe!r}")
+    if (status, body) != (200, "success"):
+        raise RuntimeError(f"/bare answered {status} {body!r}")
+    return text.splitlines()[0]
+
+
+def run_wrk(wrk: str, url: str, args: argparse.Namespace, seconds: float, lua_args: list[str],
+            timeout_s: int = 5) -> dict:
+    """Run wrk once with bench/webhook.lua; return the BENCH_JSON figures it printed."""
+    cmd = [wrk, "-t", str(args.threads), "-c", str(args.connections), "-d", f"{seconds:g}s",
+           "--timeout", f"{timeout_s}s", "--latency", "-s", str(LUA), url, "--",
+           lua_args[0], lua_args[1], str(args.threads), *lua_args[2:]]
+    out = subprocess.run(cmd, capture_output=True, text=True, timeout=seconds + 120)
+    for line in out.stdout.splitlines():
+        if line.startswith("BENCH_JSON "):
+            return json.loads(line[len("BENCH_JSON "):])
+    raise RuntimeError(f"wrk printed no figures (exit {out.returncode}):\n{out.stdout}\n{out.stderr}")
+
+
+def to_result(name: str, fig: dict, **extra) -> CaseResult:
+    seconds = fig["duration_us"] / 1e6
+    return CaseResult(
+        name=name, rps=fig["requests"] / seconds if seconds else 0.0,
+        p50_ms=fig["p50_us"] / 1000, p90_ms=fig["p90_us"] / 1000, p99_ms=fig["p99_us"] / 1000,
+        max_ms=fig["max_us"] / 1000, requests=fig["requests"],
+        errors=fig["connect"] + fig["read"] + fig["write"] + fig["timeout"],
+        non2xx=fig["status"], unexpected=fig["unexpected"], **extra)
+
+
+def text_case(wrk, server, args, name: str, path: str, expect: str, reject: str) -> CaseResult:
+    """Warm up, then measure a case whose bodies wrk builds itself (bare, plain)."""
+    lua = lambda: ["text", path, expect, reject, args.content, msgid_base()]  # noqa: E731
+    run_wrk(wrk, server.url, args, args.warmup, lua())
+    return to_result(name, run_wrk(wrk, server.url, args, args.duration, lua()))
+
+
+def aes_case(wrk, server, args, pool: Path, pool_size: int) -> CaseResult:
+    """Warm up, then measure safe mode from the pre-encrypted pool (never reusing a push)."""
+    warm = run_wrk(wrk, server.url, args, args.warmup, ["file", str(pool), "<Encrypt>", "", "", "0"])
+    offset = warm["sent"]
+    fig = run_wrk(wrk, server.url, args, args.duration,
+                  ["file", str(pool), "<Encrypt>", "", "", str(offset)])
+    wrapped = bool(fig["wrapped"]) or offset + fig["sent"] > pool_size
+    note = (f"pool {pool_size}, used {offset}+{fig['sent']}"
+            + (" — WRAPPED: repeats answered from the dedup cache" if wrapped else ""))
+    return to_result("aes", fig, wrapped=wrapped, note=note)
+
+
+# -- report ---------------------------------------------------------------------------------
+def table(results: list[CaseResult]) -> str:
+    head = f"| {'case':<6} | {'requests/s':>10} | {'p50 ms':>7} | {'p90 ms':>7} | {'p99 ms':>7} | " \
+           f"{'max ms':>7} | {'requests':>8} | {'errors':>6} | {'non-2xx':>7} | {'bad reply':>9} |"
+    sep = "|" + "|".join("-" * (len(c)) for c in head.split("|")[1:-1]) + "|"
+    rows = [head, sep]
+    for r in results:
+        rows.append(f"| {r.name:<6} | {r.rps:>10.0f} | {r.p50_ms:>7.1f} | {r.p90_ms:>7.1f} | "
+                    f"{r.p99_ms:>7.1f} | {r.max_ms:>7.1f} | {r.requests:>8} | {r.errors:>6} | "
+                    f"{r.non2xx:>7} | {r.unexpected:>9} |")
+    return "\n".join(rows)
+
+
+def verdict(results: dict[str, CaseResult]) -> list[str]:
+    bare, plain = results["bare"], results["plain"]
+    ratio = plain.rps / bare.rps if bare.rps else 0.0
+    lines = [
+        f"ratio plain/bare requests/s = {ratio:.2f} (target ≥ {TARGET_RATIO:.2f}): "
+        + ("PASS" if ratio >= TARGET_RATIO else "FAIL"),
+        f"plain p99 = {plain.p99_ms:.1f} ms at {args_global.connections} connections "
+        f"(target ≤ {TARGET_P99_MS:.0f} ms): " + ("PASS" if plain.p99_ms <= TARGET_P99_MS else "FAIL"),
+    ]
+    if "aes" in results and results["plain"].rps:
+        lines.append(f"ratio aes/plain requests/s = {results['aes'].rps / plain.rps:.2f}")
+    bad = [r.name for r in results.values() if r.errors or r.non2xx or r.unexpected]
+    if bad:
+        lines.append("WARNING: errors or unexpected replies in: " + ", ".join(bad))
+    return lines
+
+
+def parse_args(argv=None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--duration", type=float, default=10, help="seconds measured per case (10)")
+    p.add_argument("--warmup", type=float, default=3, help="seconds of warm-up per case (3)")
+    p.add_argument("--connections", type=int, default=32, help="wrk connections (32)")
+    p.add_argument("--threads", type=int, default=2, help="wrk threads (2)")
+    p.add_argument("--workers", type=int, default=2, help="gunicorn workers (2)")
+    p.add_argument("--worker-class", default="sync", choices=["sync", "gthread"],
+                   help="gunicorn worker class (sync)")
+    p.add_argument("--worker-threads", type=int, default=4, help="threads per gthread worker (4)")
+    p.add_argument("--content", default="你好", help="text message Content (你好 → help reply)")
+    p.add_argument("--cases", default="bare,plain,aes", help="comma-separated subset")
+    p.add_argument("--pg-admin", default=os.environ.get(
+        "TAOYUAN_TEST_PG", "postgresql://postgres@127.0.0.1:5432/test"),
+        help="PostgreSQL URL used to create and drop the throwaway database")
+    p.add_argument("--redis", default=os.environ.get("TAOYUAN_TEST_REDIS", "redis://127.0.0.1:6379/0"))
+    p.add_argument("--markdown", type=Path, help="also write the report as Markdown here")
+    p.add_argument("--keep", action="store_true", help="keep the temp folder (config, logs, pool)")
+    return p.parse_args(argv)
+
+
+args_global: argparse.Namespace
+
+
+def main(argv=None) -> int:
+    global args_global
+    args = args_global = parse_args(argv)
+    gunicorn = Path(sys.executable).with_name("gunicorn")
+    wrk = require_tools(gunicorn)
+    cases = [c.strip() for c in args.cases.split(",") if c.strip()]
+    tmp = Path(tempfile.mkdtemp(prefix="taoyuan-bench-"))
+    aes_key = secrets.token_urlsafe(40).replace("-", "a").replace("_", "b")[:43]
+    prefix = f"taoyuan-bench:{uuid.uuid4().hex[:10]}:"
+    load_before = os.getloadavg()
+    print(f"machine: {os.cpu_count()} cores, load average {load_before[0]:.2f} "
+          "(wrk, PostgreSQL, Redis and the workers share them)")
+    db_url = create_database(args.pg_admin)
+    server = None
+    results: dict[str, CaseResult] = {}
+    try:
+        config = tmp / "config.toml"
+        write_config(config, db_url=db_url, redis_url=args.redis, prefix=prefix,
+                     instance=tmp / "instance", aes_key=aes_key)
+        server = Gunicorn(gunicorn, config, tmp / "gunicorn.log", workers=args.workers,
+                          worker_class=args.worker_class, threads=args.worker_threads)
+        print(f"server: gunicorn {server.command}")
+        print(f"        PostgreSQL {db_url.rsplit('/', 1)[1]}, Redis prefix {prefix}")
+        print(f"load:   wrk -t{args.threads} -c{args.connections}, warm-up {args.warmup:g} s, "
+              f"{args.duration:g} s per case, Content {args.content!r}")
+        first = sanity_check(server.url, aes_key, args.content)
+        print(f"reply:  {first}")
+        plain_path = signed_path("/wechat")
+        if "bare" in cases:
+            results["bare"] = text_case(wrk, server, args, "bare", signed_path("/bare"),
+                                        "success", "")
+        if "plain" in cases:
+            results["plain"] = text_case(wrk, server, args, "plain", plain_path,
+                                         "<MsgType><![CDATA[text]]></MsgType>", FALLBACK_MARK)
+        if "aes" in cases:
+            rate = results["plain"].rps if "plain" in results else 1000.0
+            pool_size = int(rate * (args.warmup + args.duration) * 1.3) + 2000
+            pool = tmp / "aes_pool.txt"
+            started = time.monotonic()
+            write_aes_pool(pool, aes_key, args.content, pool_size)
+            print(f"aes:    {pool_size} pushes encrypted in {time.monotonic() - started:.1f} s")
+            results["aes"] = aes_case(wrk, server, args, pool, pool_size)
+    finally:
+        log = server.stop() if server else ""
+        drop_database(args.pg_admin, db_url)
+        deleted = delete_redis_prefix(args.redis, prefix)
+        if not args.keep:
+            shutil.rmtree(tmp, ignore_errors=True)
+        else:
+            print(f"kept {tmp}")
+    tracebacks = log.count("Traceback")
+    load_after = os.getloadavg()
+    report = [table(list(results.values())), ""]
+    report += [r.name + ": " + r.note for r in results.values() if r.note]
+    if "bare" in results and "plain" in results:
+        report += verdict(results)
+    report.append(f"server log: {tracebacks} tracebacks; {deleted} Redis keys deleted; "
+                  f"load average {load_before[0]:.2f} → {load_after[0]:.2f}")
+    print()
+    print("\n".join(report))
+    if args.markdown:
+        cmd = ".venv/bin/python bench/webhook.py " + " ".join(sys.argv[1:] if argv is None else argv)
+        args.markdown.write_text(
+            f"Command: `{cmd.strip()}`\n\nServer: `gunicorn {server.command if server else ''}`"
+            f" (PostgreSQL + Redis), wrk -t{args.threads} -c{args.connections}, "
+            f"{args.duration:g} s per case after {args.warmup:g} s warm-up, "
+            f"{os.cpu_count()} cores shared by wrk and the server.\n\n"
+            + "\n".join(report) + "\n", encoding="utf-8")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
