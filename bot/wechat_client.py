@@ -50,6 +50,8 @@ TAG_BATCH = 50
 #: A temporary parametric QR code lives at most 30 days (seconds).
 QR_MAX_EXPIRE = 30 * 24 * 3600
 DRY_RUN_TOKEN = "dry-run-access-token"
+#: After a Redis error the token lives in process memory; Redis is tried again after this (s).
+REDIS_RETRY_AFTER = 30
 
 
 # ----------------------------------------------------------------------------- errors
@@ -186,7 +188,9 @@ class TokenStore:
         self.fetch = fetch
         self.lock_seconds = lock_seconds
         self._memory: tuple[str, float] | None = None
+        self._redis_down_until = 0.0
         self._local_lock = _local_lock_for(client)
+        self._fallback_lock = threading.Lock()
 
     def get(self) -> str:
         """The current access_token (fetching one if none is cached)."""
@@ -210,34 +214,46 @@ class TokenStore:
             self._store(token, expires_in)
             return token
 
+    def _redis_ok(self) -> bool:
+        return time.monotonic() >= self._redis_down_until
+
+    def _redis_failed(self, exc: Exception) -> None:
+        log.warning("Redis unavailable for access_token (%s): using process memory for %d s",
+                    type(exc).__name__, REDIS_RETRY_AFTER)
+        self._redis_down_until = time.monotonic() + REDIS_RETRY_AFTER
+
     def _cached(self) -> str | None:
-        try:
-            return self.redis.get(self.key)
-        except redis.RedisError as exc:
-            log.warning("Redis unavailable for access_token (%s): using process memory", type(exc).__name__)
-            if self._memory and self._memory[1] > time.time():
-                return self._memory[0]
-            return None
+        if self._redis_ok():
+            try:
+                return self.redis.get(self.key)
+            except redis.RedisError as exc:
+                self._redis_failed(exc)
+        if self._memory and self._memory[1] > time.time():
+            return self._memory[0]
+        return None
 
     def _store(self, token: str, expires_in: int) -> None:
         ttl = max(1, int(expires_in) - min(300, int(expires_in) // 5))
         self._memory = (token, time.time() + ttl)
-        try:
-            self.redis.set(self.key, token, ex=ttl)
-        except redis.RedisError:
-            pass
+        if self._redis_ok():
+            try:
+                self.redis.set(self.key, token, ex=ttl)
+            except redis.RedisError as exc:
+                self._redis_failed(exc)
 
     @contextlib.contextmanager
     def _lock(self) -> Iterator[None]:
-        if self._local_lock is not None:  # in-process fakeredis without Lua: a thread lock does
-            with self._local_lock:
+        if self._local_lock is not None or not self._redis_ok():
+            # in-process fakeredis without Lua, or Redis down: a thread lock is all there is
+            with self._local_lock or self._fallback_lock:
                 yield
             return
         lock = self.redis.lock(self.lock_key, timeout=self.lock_seconds,
                                blocking_timeout=self.lock_seconds)
         try:
             acquired = lock.acquire()
-        except redis.RedisError:
+        except redis.RedisError as exc:
+            self._redis_failed(exc)
             acquired = False
         if not acquired:
             log.warning("access_token lock not acquired: fetching in normal mode without it")
