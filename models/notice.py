@@ -83,7 +83,8 @@ def notify(services, session: Session, openid: str, kind: str, text: str,
         except ImportError:  # pragma: no cover - client not installed yet
             WeChatAPIError = Exception  # noqa: N806
         try:
-            services.wechat.send_text(openid, text)
+            # session=: in dry run the outbox row joins this transaction (no second writer).
+            services.wechat.send_text(openid, text, session=session)
             return "sent"
         except WeChatAPIError as exc:
             log.info("customer-service message refused (%s); notice queued, kind=%s",
