@@ -207,7 +207,7 @@ def preview_broadcast(session: Session, wechat, broadcast_id: int, openid: str, 
     if bc.status in ("sent", "finished"):
         raise AlreadySent("这条群发已经发出，不能再预览")
     msgtype, content = mass_message(bc)
-    wechat.mass_preview(openid, msgtype, content)
+    wechat.mass_preview(openid, msgtype, content, session=session)
     bc.status = "previewed" if bc.status != "failed" else bc.status
     bc.previewed_by, bc.previewed_at = actor, now or utcnow()
     return bc
@@ -240,7 +240,8 @@ def send_broadcast(session: Session, wechat, broadcast_id: int, actor: str, tz: 
         tag_id = tag.tag_id
     msgtype, content = mass_message(bc)
     try:
-        msg_id = wechat.mass_send_all(msgtype, content, tag_id=tag_id, clientmsgid=bc.client_msg_id)
+        msg_id = wechat.mass_send_all(msgtype, content, tag_id=tag_id, clientmsgid=bc.client_msg_id,
+                                      session=session)
     except Exception as exc:
         bc.status, bc.error = "failed", str(exc)[:500]
         raise
@@ -282,7 +283,7 @@ def sync_town_tags(session: Session, wechat, now: datetime | None = None) -> dic
     result = {"tags_created": 0, "tagged": 0, "untagged": 0}
     tags = {t.town: t for t in session.scalars(select(TownTag))}
     for town in sorted(set(wanted.values()) - set(tags)):
-        tag = TownTag(town=town, tag_id=int(wechat.create_tag(town)), synced_at=now)
+        tag = TownTag(town=town, tag_id=int(wechat.create_tag(town, session=session)), synced_at=now)
         session.add(tag)
         tags[town] = tag
         result["tags_created"] += 1
@@ -293,7 +294,7 @@ def sync_town_tags(session: Session, wechat, now: datetime | None = None) -> dic
     for tag_id, oids in leaving.items():
         for i in range(0, len(oids), TAG_BATCH):
             chunk = oids[i:i + TAG_BATCH]
-            wechat.batch_untag(tag_id, chunk)
+            wechat.batch_untag(tag_id, chunk, session=session)
             for oid in chunk:
                 session.delete(held.pop(oid))
             result["untagged"] += len(chunk)
@@ -306,7 +307,7 @@ def sync_town_tags(session: Session, wechat, now: datetime | None = None) -> dic
         tag = tags[town]
         for i in range(0, len(oids), TAG_BATCH):
             chunk = oids[i:i + TAG_BATCH]
-            wechat.batch_tag(tag.tag_id, chunk)
+            wechat.batch_tag(tag.tag_id, chunk, session=session)
             session.add_all(TownTagMember(openid=o, town=town, tag_id=tag.tag_id, synced_at=now)
                             for o in chunk)
             result["tagged"] += len(chunk)

@@ -1,0 +1,74 @@
+"""``taoyuan staff add|list|passwd``: console accounts (管理员 admin / 工作人员 staff)."""
+from __future__ import annotations
+
+import click
+from sqlalchemy import select
+
+
+def register(main: click.Group) -> None:
+    """Add the ``staff`` group to ``main``."""
+    main.add_command(staff)
+
+
+@click.group()
+def staff() -> None:
+    """后台账号 / staff console accounts."""
+
+
+@staff.command("add")
+@click.argument("username")
+@click.option("--role", type=click.Choice(["admin", "staff"]), default="staff", show_default=True,
+              help="admin = 管理员 (all pages), staff = 工作人员 (no staff/audit pages)")
+@click.option("--password", default=None, help="For scripts; omitted = asked twice, hidden.")
+@click.option("--name", "display_name", default="", help="显示名称")
+@click.option("--openid", default=None, help="Her own WeChat openid (for 群发 previews)")
+@click.pass_obj
+def add(state, username: str, role: str, password: str | None, display_name: str,
+        openid: str | None) -> None:
+    """Create a console account USERNAME."""
+    from models import audit
+    from models.staff import StaffError, add_staff
+
+    if password is None:
+        password = click.prompt("密码 / password", hide_input=True, confirmation_prompt=True)
+    try:
+        with state.services.db.session() as s:
+            user = add_staff(s, username, password, role, display_name=display_name, openid=openid)
+            audit.record(s, "cli", "create", "staff_users", user.id, f"创建账号 {username}（{role}）")
+    except StaffError as exc:
+        raise click.ClickException(str(exc)) from None
+    click.echo(f"已创建账号 {username}（{'管理员' if role == 'admin' else '工作人员'}）")
+
+
+@staff.command("passwd")
+@click.argument("username")
+@click.option("--password", default=None, help="For scripts; omitted = asked twice, hidden.")
+@click.pass_obj
+def passwd(state, username: str, password: str | None) -> None:
+    """Set a new password for USERNAME (logs out her open sessions)."""
+    from models import audit
+    from models.staff import StaffError, StaffUser
+
+    if password is None:
+        password = click.prompt("新密码 / new password", hide_input=True, confirmation_prompt=True)
+    with state.services.db.session() as s:
+        user = s.scalar(select(StaffUser).where(StaffUser.username == username))
+        if user is None:
+            raise click.ClickException(f"没有账号 {username}")
+        try:
+            user.set_password(password)
+        except StaffError as exc:
+            raise click.ClickException(str(exc)) from None
+        audit.record(s, "cli", "update", "staff_users", user.id, f"重设 {username} 的密码")
+    click.echo(f"已重设 {username} 的密码")
+
+
+@staff.command("list")
+@click.pass_obj
+def list_staff(state) -> None:
+    """List accounts."""
+    from models.staff import StaffUser
+
+    with state.services.db.session() as s:
+        for u in s.scalars(select(StaffUser).order_by(StaffUser.username)):
+            click.echo(f"{u.username}\t{u.role_name}\t{'启用' if u.active else '停用'}\t{u.display_name}")

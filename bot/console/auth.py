@@ -1,0 +1,204 @@
+"""Console sign-in: Flask-Login users, login rate limit (Redis), idle expiry, roles, audit.
+
+Roles (models.staff): 管理员 ``admin`` sees every page; 工作人员 ``staff`` sees all but the staff
+accounts and the audit log. A view that is not for her role answers 403; anyone not signed in
+is sent to the login page.
+"""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+from flask import (Blueprint, abort, current_app, flash, redirect, render_template, request,
+                   session, url_for)
+from flask_login import LoginManager, UserMixin, current_user, login_user, logout_user
+from flask_wtf import FlaskForm
+from wtforms import PasswordField, StringField
+from wtforms.validators import DataRequired, Length, Optional
+
+from models import audit
+from models.staff import StaffError, StaffUser, authenticate
+
+#: Failed logins allowed per IP and per username within :data:`LOGIN_WINDOW` seconds.
+LOGIN_MAX_FAILURES = 5
+LOGIN_WINDOW = 900
+#: Idle minutes before a console session expires (config ``[console] idle_minutes``).
+DEFAULT_IDLE_MINUTES = 30
+
+bp = Blueprint("console_auth", __name__, url_prefix="/admin", template_folder="templates")
+
+
+@dataclass
+class ConsoleUser(UserMixin):
+    """The signed-in staff member, detached from any database session."""
+
+    id: int
+    username: str
+    display_name: str
+    role: str
+    openid: str | None
+    session_version: int
+
+    @classmethod
+    def from_row(cls, row: StaffUser) -> "ConsoleUser":
+        return cls(row.id, row.username, row.display_name or row.username, row.role, row.openid,
+                   row.session_version)
+
+    def get_id(self) -> str:
+        return f"{self.id}:{self.session_version}"
+
+    @property
+    def is_admin(self) -> bool:
+        return self.role == "admin"
+
+
+def services():
+    """The app's :class:`bot.services.Services`."""
+    return current_app.extensions["taoyuan"]
+
+
+def client_ip() -> str:
+    return request.remote_addr or "?"
+
+
+def audit_log(action: str, target: str = "", target_id: object = "", summary: str = "") -> None:
+    """Write one audit entry for the signed-in staff member, in its own transaction."""
+    actor = current_user.username if current_user.is_authenticated else "anonymous"
+    with services().db.session() as s:
+        audit.record(s, actor, action, target, target_id, summary, ip=client_ip())
+
+
+# -- rate limit ----------------------------------------------------------------------------
+def _failure_keys(username: str) -> list[str]:
+    keys = services().keys
+    return [keys("console", "login_fail", "ip", client_ip()),
+            keys("console", "login_fail", "user", (username or "").lower()[:32])]
+
+
+def login_blocked(username: str) -> bool:
+    """True when this IP or username had too many failed logins lately."""
+    r = services().redis
+    return any(int(r.get(k) or 0) >= LOGIN_MAX_FAILURES for k in _failure_keys(username))
+
+
+def note_failure(username: str) -> None:
+    r = services().redis
+    for key in _failure_keys(username):
+        pipe = r.pipeline()
+        pipe.incr(key)
+        pipe.expire(key, LOGIN_WINDOW)
+        pipe.execute()
+
+
+def clear_failures(username: str) -> None:
+    services().redis.delete(*_failure_keys(username))
+
+
+# -- forms and routes ------------------------------------------------------------------------
+class LoginForm(FlaskForm):
+    username = StringField("用户名", validators=[DataRequired("请填写用户名"), Length(max=32)])
+    password = PasswordField("密码", validators=[DataRequired("请填写密码"), Length(max=128)])
+
+
+class AccountForm(FlaskForm):
+    display_name = StringField("显示名称", validators=[Optional(), Length(max=64)])
+    openid = StringField("我的微信 openid（用于群发预览）", validators=[Optional(), Length(max=64)])
+    password = PasswordField("新密码（不改请留空）", validators=[Optional(), Length(min=8, max=128)])
+
+
+@bp.route("/login", methods=["GET", "POST"])
+def login():
+    """Sign-in page; 5 failures per IP or username in 15 minutes block further tries (429)."""
+    form = LoginForm()
+    status = 200
+    if form.validate_on_submit():
+        username = form.username.data.strip()
+        if login_blocked(username):
+            flash("登录失败次数过多，请 15 分钟后再试。", "error")
+            status = 429
+        else:
+            with services().db.session() as s:
+                user = authenticate(s, username, form.password.data)
+                if user is None:
+                    audit.record(s, username[:32] or "?", "login_failed", "staff_users", "",
+                                 "登录失败", ip=client_ip())
+                else:
+                    audit.record(s, user.username, "login", "staff_users", user.id, "登录",
+                                 ip=client_ip())
+                    console_user = ConsoleUser.from_row(user)
+            if user is None:
+                note_failure(username)
+                flash("用户名或密码不正确。", "error")
+                status = 401
+            else:
+                clear_failures(username)
+                session.clear()
+                login_user(console_user)
+                session["console_seen"] = int(time.time())
+                session.permanent = True
+                target = request.args.get("next") or ""
+                if not target.startswith("/admin") or target.startswith("//"):
+                    target = url_for("admin.index")
+                return redirect(target)
+    return render_template("console/login.html", form=form), status
+
+
+@bp.route("/logout", methods=["POST"])
+def logout():
+    if current_user.is_authenticated:
+        audit_log("logout", "staff_users", current_user.id, "退出登录")
+    logout_user()
+    session.clear()
+    flash("您已退出登录。", "info")
+    return redirect(url_for("console_auth.login"))
+
+
+# -- wiring ----------------------------------------------------------------------------------
+def init_auth(app, svc) -> LoginManager:
+    """Flask-Login with a user loader that checks the account is active and the password
+    has not changed since sign-in; idle expiry for /admin requests."""
+    manager = LoginManager()
+    manager.login_view = "console_auth.login"
+    manager.login_message = "请先登录。"
+    manager.init_app(app)
+    idle = int(svc.config.section("console").get("idle_minutes", DEFAULT_IDLE_MINUTES)) * 60
+
+    @manager.user_loader
+    def load_user(user_id: str):
+        try:
+            uid, version = (int(x) for x in user_id.split(":", 1))
+        except (ValueError, AttributeError):
+            return None
+        with svc.db.session() as s:
+            row = s.get(StaffUser, uid)
+            if row is None or not row.active or row.session_version != version:
+                return None
+            return ConsoleUser.from_row(row)
+
+    @app.before_request
+    def _idle_expiry():
+        if not request.path.startswith("/admin") or request.path.startswith("/admin/static"):
+            return None
+        if "_user_id" not in session:
+            return None
+        now = int(time.time())
+        seen = session.get("console_seen", 0)
+        if now - seen > idle:
+            logout_user()
+            session.clear()
+            flash("登录已超时，请重新登录。", "info")
+            return redirect(url_for("console_auth.login", next=request.full_path.rstrip("?")))
+        session["console_seen"] = now
+        return None
+
+    app.register_blueprint(bp)
+    return manager
+
+
+def require_role(admin_only: bool):
+    """Access check for views: redirect to login, or 403 for the wrong role."""
+    if not current_user.is_authenticated:
+        return redirect(url_for("console_auth.login", next=request.full_path.rstrip("?")))
+    if admin_only and not current_user.is_admin:
+        abort(403)
+    return None

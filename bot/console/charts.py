@@ -1,0 +1,49 @@
+"""Server-rendered SVG bar charts (no JavaScript, no CDN)."""
+from __future__ import annotations
+
+from markupsafe import Markup, escape
+
+PALETTE = ("#d9487c", "#f0a202", "#3a86ff", "#2a9d8f", "#8338ec", "#6c757d", "#e76f51")
+
+
+def bar_chart(labels: list[str], series: list[tuple[str, list[float]]], *, width: int = 760,
+              bar: int = 9, title: str = "") -> Markup:
+    """Horizontal grouped bars: one group per label, one bar per series (name, values).
+
+    Each bar carries its value as text; a legend sits at the top. Returns inline SVG markup.
+    """
+    if not labels or not series:
+        return Markup('<p class="text-muted">本月暂无数据。</p>')
+    left, right, top = 96, 56, 34 + (18 if title else 0)
+    group = bar * len(series) + 8
+    height = top + group * len(labels) + 10
+    peak = max((v for _, values in series for v in values), default=0) or 1
+    scale = (width - left - right) / peak
+    out = [f'<svg xmlns="http://www.w3.org/2000/svg" role="img" width="{width}" height="{height}" '
+           f'viewBox="0 0 {width} {height}" font-family="sans-serif" font-size="12">']
+    if title:
+        out.append(f'<text x="0" y="14" font-size="14" font-weight="bold">{escape(title)}</text>')
+    x = left
+    for i, (name, _) in enumerate(series):
+        y = top - 18
+        out.append(f'<rect x="{x}" y="{y}" width="12" height="12" fill="{PALETTE[i % len(PALETTE)]}"/>')
+        out.append(f'<text x="{x + 16}" y="{y + 11}">{escape(name)}</text>')
+        x += 16 + 13 * len(name) + 18
+    for gi, label in enumerate(labels):
+        gy = top + gi * group
+        out.append(f'<text x="{left - 6}" y="{gy + group / 2 + 2:.0f}" text-anchor="end">{escape(label)}</text>')
+        for si, (name, values) in enumerate(series):
+            value = values[gi] if gi < len(values) else 0
+            w = max(value * scale, 0)
+            y = gy + si * bar
+            out.append(f'<rect x="{left}" y="{y}" width="{w:.1f}" height="{bar - 1}" '
+                       f'fill="{PALETTE[si % len(PALETTE)]}"><title>{escape(label)} {escape(name)}: '
+                       f'{_num(value)}</title></rect>')
+            if value:
+                out.append(f'<text x="{left + w + 3:.1f}" y="{y + bar - 1}" font-size="10">{_num(value)}</text>')
+    out.append("</svg>")
+    return Markup("".join(out))
+
+
+def _num(value: float) -> str:
+    return f"{value:g}" if isinstance(value, float) else str(value)

@@ -1,0 +1,30 @@
+"""Figures on the console home page."""
+from __future__ import annotations
+
+from flask import current_app
+from sqlalchemy import func, select
+
+from models.broadcast import Broadcast
+from models.follower import Follower
+from models.outbox import OutboxMessage
+
+
+def dashboard_figures() -> list[tuple[str, int]]:
+    """(Chinese label, number) pairs: followers, outbox size, broadcasts this month..."""
+    svc = current_app.extensions["taoyuan"]
+    with svc.db.session() as s:
+        out = [
+            ("当前关注者", s.scalar(select(func.count()).select_from(Follower)
+                                   .where(Follower.subscribed.is_(True))) or 0),
+            ("群发记录", s.scalar(select(func.count()).select_from(Broadcast)) or 0),
+            ("发件箱（未发出的消息）", s.scalar(select(func.count()).select_from(OutboxMessage)) or 0),
+        ]
+        try:
+            from models.help_request import HelpRequest
+
+            out.append(("待答复求助", s.scalar(select(func.count()).select_from(HelpRequest)
+                                               .where(HelpRequest.status == "new",
+                                                      HelpRequest.submitted.is_(True))) or 0))
+        except Exception:  # noqa: BLE001 - the help feature may be absent
+            s.rollback()
+    return out

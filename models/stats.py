@@ -1,0 +1,211 @@
+"""Monthly figures (月度数据) per town and per service point, from whatever tables exist.
+
+Figures for local calendar month ``YYYY-MM`` (Asia/Shanghai):
+
+- ``new_followers`` / ``lost_followers``: subscribe / unsubscribe times in the month, by
+  ``Follower.town`` (town unknown = 「未填乡镇」);
+- ``signups``: participant signups made in the month (not cancelled), by the activity's
+  service point (and its town);
+- ``attendance``: signups checked in during the month;
+- ``volunteer_hours``: hours credited to volunteer signups checked in during the month;
+- ``help_answered``: help requests answered in the month, by the asker's town;
+- ``broadcast_reach``: 群发 ``sent_count`` of broadcasts sent in the month, by audience town
+  (a send to everyone is counted under 「全县」).
+
+A feature whose tables are missing (not installed yet) is left out and listed in
+``missing``. Read only; nothing here changes the database.
+"""
+from __future__ import annotations
+
+import re
+from collections import defaultdict
+from dataclasses import dataclass, field
+from datetime import datetime
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import and_, func, inspect, select
+from sqlalchemy.orm import Session
+
+import models
+from models.base import Base
+
+METRICS = {
+    "new_followers": "新增关注",
+    "lost_followers": "取消关注",
+    "signups": "活动报名",
+    "attendance": "到场签到",
+    "volunteer_hours": "志愿服务时长（小时）",
+    "help_answered": "求助已答复",
+    "broadcast_reach": "群发送达人数",
+}
+UNKNOWN_TOWN = "未填乡镇"
+ALL_TOWNS = "全县"
+#: The 22 towns of 永春县 in the county's usual order.
+YONGCHUN_TOWNS = ("桃城镇", "五里街镇", "石鼓镇", "岵山镇", "仙夹镇", "达埔镇", "蓬壶镇", "玉斗镇",
+                  "苏坑镇", "介福乡", "吾峰镇", "东平镇", "东关镇", "湖洋镇", "外山乡", "锦斗镇",
+                  "桂洋镇", "坑仔口镇", "呈祥乡", "下洋镇", "横口乡", "一都镇")
+_MONTH = re.compile(r"^(\d{4})-(\d{1,2})$")
+
+
+class BadMonth(ValueError):
+    """The month is not ``YYYY-MM``."""
+
+
+@dataclass
+class MonthlyFigures:
+    """``towns``: town -> metric -> value; ``points``: one dict per service point (``id``,
+    ``name``, ``town`` and metric values); ``totals``: metric -> value; ``metrics``: the metric
+    keys computed; ``missing``: Chinese names of features whose tables are absent."""
+
+    month: str
+    start: datetime
+    end: datetime
+    metrics: list[str] = field(default_factory=list)
+    towns: dict[str, dict[str, float]] = field(default_factory=dict)
+    points: list[dict] = field(default_factory=list)
+    totals: dict[str, float] = field(default_factory=dict)
+    missing: list[str] = field(default_factory=list)
+
+    def town_rows(self) -> list[tuple[str, dict[str, float]]]:
+        """Towns in county order, then others (全县, 未填乡镇), skipping all-zero rows."""
+        order = {t: i for i, t in enumerate(YONGCHUN_TOWNS)}
+        rows = [(t, v) for t, v in self.towns.items() if any(v.values())]
+        return sorted(rows, key=lambda tv: (order.get(tv[0], 99), tv[0]))
+
+
+def parse_month(month: str, tz: ZoneInfo) -> tuple[datetime, datetime]:
+    """``"2026-11"`` -> (start, end) as aware UTC bounds of that local month; raises
+    :class:`BadMonth`."""
+    m = _MONTH.match((month or "").strip())
+    if not m or not 1 <= int(m.group(2)) <= 12:
+        raise BadMonth("月份格式应为 YYYY-MM，例如 2026-11")
+    year, mon = int(m.group(1)), int(m.group(2))
+    start = datetime(year, mon, 1, tzinfo=tz)
+    end = datetime(year + (mon == 12), mon % 12 + 1, 1, tzinfo=tz)
+    utc = ZoneInfo("UTC")
+    return start.astimezone(utc), end.astimezone(utc)
+
+
+def _tables(session: Session, *names: str):
+    """The Table objects for ``names`` if all are mapped and exist in the database, else None."""
+    meta = Base.metadata.tables
+    if not all(n in meta for n in names):
+        return None
+    insp = inspect(session.connection())
+    if not all(insp.has_table(n) for n in names):
+        return None
+    return [meta[n] for n in names]
+
+
+def monthly_figures(session: Session, month: str, tz: ZoneInfo) -> MonthlyFigures:
+    """Compute :class:`MonthlyFigures` for ``month`` (``YYYY-MM``, local). Raises
+    :class:`BadMonth`."""
+    start, end = parse_month(month, tz)
+    out = MonthlyFigures(month=month, start=start, end=end)
+    towns: dict[str, dict[str, float]] = defaultdict(lambda: defaultdict(float))
+    points: dict[int, dict] = {}
+
+    def in_month(col):
+        return and_(col >= start, col < end)
+
+    fol = _tables(session, "followers")[0]
+    town_col = func.coalesce(func.nullif(fol.c.town, ""), UNKNOWN_TOWN)
+    for metric, col in (("new_followers", fol.c.subscribed_at), ("lost_followers", fol.c.unsubscribed_at)):
+        out.metrics.append(metric)
+        for town, n in session.execute(select(town_col, func.count()).where(in_month(col))
+                                       .group_by(town_col)):
+            towns[town][metric] += n
+
+    act = _tables(session, "activities", "signups")
+    sp = _tables(session, "service_points")
+    if act is None:
+        out.missing.append("活动报名")
+    else:
+        activities, signups = act
+        if sp is not None:
+            for pid, name, town in session.execute(select(sp[0].c.id, sp[0].c.name, sp[0].c.town)):
+                points[pid] = {"id": pid, "name": name, "town": town or UNKNOWN_TOWN}
+        point_town = {pid: p["town"] for pid, p in points.items()}
+        base = select(activities.c.point_id, signups.c.role, func.count(),
+                      func.coalesce(func.sum(signups.c.hours), 0)).select_from(
+            signups.join(activities, signups.c.activity_id == activities.c.id))
+        queries = {
+            "signups": base.where(in_month(signups.c.created_at), signups.c.status != "cancelled",
+                                  signups.c.role == "participant"),
+            "attendance": base.where(in_month(signups.c.attended_at)),
+        }
+        out.metrics += ["signups", "attendance", "volunteer_hours"]
+        for metric, q in queries.items():
+            for pid, role, n, hours in session.execute(
+                    q.group_by(activities.c.point_id, signups.c.role)):
+                town = point_town.get(pid, UNKNOWN_TOWN)
+                values = [(metric, n)]
+                if metric == "attendance" and role == "volunteer":
+                    values.append(("volunteer_hours", float(hours or 0)))
+                for key, value in values:
+                    towns[town][key] += value
+                    if pid in points:
+                        points[pid][key] = points[pid].get(key, 0) + value
+
+    helps = _tables(session, "help_requests")
+    if helps is None:
+        out.missing.append("求助留言")
+    else:
+        hr = helps[0]
+        out.metrics.append("help_answered")
+        q = (select(town_col, func.count()).select_from(hr.outerjoin(fol, hr.c.openid == fol.c.openid))
+             .where(in_month(hr.c.answered_at)).group_by(town_col))
+        for town, n in session.execute(q):
+            towns[town or UNKNOWN_TOWN]["help_answered"] += n
+
+    bc = _tables(session, "broadcasts")[0]
+    out.metrics.append("broadcast_reach")
+    bc_town = func.coalesce(bc.c.town, ALL_TOWNS)
+    for town, n in session.execute(select(bc_town, func.coalesce(func.sum(bc.c.sent_count), 0))
+                                   .where(in_month(bc.c.sent_at)).group_by(bc_town)):
+        towns[town]["broadcast_reach"] += n
+
+    out.towns = {t: {m: v.get(m, 0) for m in out.metrics} for t, v in towns.items()}
+    out.points = sorted(({**p, **{m: p.get(m, 0) for m in out.metrics
+                                  if m in ("signups", "attendance", "volunteer_hours")}}
+                         for p in points.values()),
+                        key=lambda p: (-p.get("signups", 0), p["name"]))
+    out.totals = {m: sum(v[m] for v in out.towns.values()) for m in out.metrics}
+    return out
+
+
+def to_xlsx(figures: MonthlyFigures) -> bytes:
+    """The figures as an XLSX workbook (sheets 乡镇, 服务点), for the export button/CLI."""
+    from io import BytesIO
+
+    from openpyxl import Workbook
+    from openpyxl.styles import Font
+
+    wb = Workbook()
+    ws = wb.active
+    ws.title = "乡镇"
+    ws.append([f"永春县妇联「桃源姐妹」月度数据 {figures.month}"])
+    ws["A1"].font = Font(bold=True, size=13)
+    ws.append(["乡镇"] + [METRICS[m] for m in figures.metrics])
+    for town, values in figures.town_rows():
+        ws.append([town] + [values[m] for m in figures.metrics])
+    ws.append(["合计"] + [figures.totals[m] for m in figures.metrics])
+    if figures.missing:
+        ws.append([])
+        ws.append(["未统计（功能未安装）：" + "、".join(figures.missing)])
+    point_metrics = [m for m in ("signups", "attendance", "volunteer_hours") if m in figures.metrics]
+    ps = wb.create_sheet("服务点")
+    ps.append(["服务点", "乡镇"] + [METRICS[m] for m in point_metrics])
+    for p in figures.points:
+        ps.append([p["name"], p["town"]] + [p.get(m, 0) for m in point_metrics])
+    for sheet in (ws, ps):
+        sheet.column_dimensions["A"].width = 28
+        for row in sheet.iter_rows(min_row=2, max_row=2):
+            for cell in row:
+                cell.font = Font(bold=True)
+    buf = BytesIO()
+    wb.save(buf)
+    return buf.getvalue()
+
+
+_ = models  # every model module imported, so Base.metadata knows all tables
