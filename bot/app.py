@@ -14,6 +14,7 @@ log = logging.getLogger(__name__)
 #: Blueprints/initialisers: modules with ``init_app(app, services)``, loaded in order.
 APP_MODULES = [
     "bot.webhook",
+    "bot.console",
 ]
 
 

@@ -18,6 +18,9 @@ COMMAND_MODULES = [
     "bot.commands.core",
     "bot.commands.chat",
     "bot.commands.events",
+    "bot.commands.reminders",
+    "bot.commands.staff",
+    "bot.commands.stats",
 ]
 
 

@@ -15,12 +15,13 @@ MODEL_MODULES = [
     "models.audit",
     "models.article",
     "models.broadcast",
+    "models.stats",
     "models.service_point",
     "models.activity",
     "models.volunteer",
     "models.notice",
-    "models.help_request",
     "models.reminder",
+    "models.help_request",
 ]
 
 for _name in MODEL_MODULES:
