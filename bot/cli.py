@@ -19,6 +19,7 @@ COMMAND_MODULES = [
     "bot.commands.chat",
     "bot.commands.events",
     "bot.commands.reminders",
+    "bot.commands.reminders",
     "bot.commands.staff",
     "bot.commands.stats",
 ]

@@ -18,6 +18,7 @@ FEATURES = [
     "handlers.volunteer",
     "handlers.signup",
     "handlers.privacy",
+    "handlers.subscriptions",
 ]
 
 

@@ -1,0 +1,249 @@
+"""``taoyuan scheduler``: APScheduler 3 in its own process, jobs stored in the app database.
+
+- Jobs live in APScheduler's SQLAlchemyJobStore (table ``apscheduler_jobs``, created by
+  migration 0300_reminders): one job per enabled reminder (``reminder:<id>``, a
+  :class:`ReminderTrigger` computing fires with :mod:`scheduler.timing`), ``notices`` (pending
+  notices every ``notice_interval`` seconds) and ``sync`` (picks up staff edits every minute).
+- Web workers never start this; only ``taoyuan scheduler`` does, so N web workers never mean N
+  sends. A Redis lock (``services.keys("scheduler-leader")``, renewed every third of its TTL)
+  keeps a second scheduler process idle until the first one stops.
+- Missed runs: APScheduler runs a job that was due while the process was down once
+  (``coalesce``); the job and a catch-up at start call :func:`scheduler.jobs.run_due`, which
+  sends the latest fire only within the grace time and records each fire once.
+"""
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import threading
+from datetime import datetime, timedelta
+
+from apscheduler.triggers.base import BaseTrigger
+
+from models.base import utcnow
+from scheduler.timing import ScheduleSpec, next_fire
+
+log = logging.getLogger(__name__)
+
+#: The services of the scheduler process; set by :func:`run_scheduler` (jobs are stored by
+#: reference and cannot carry live objects).
+_SERVICES = None
+
+DEFAULT_LEADER_TTL = 30        # seconds
+DEFAULT_NOTICE_INTERVAL = 300  # seconds
+SYNC_INTERVAL = 60             # seconds
+
+
+class ReminderTrigger(BaseTrigger):
+    """An APScheduler trigger for a reminder's schedule (cron in ``tz_name`` + offset + weekend
+    policy), picklable for the database job store."""
+
+    def __init__(self, schedule: str, tz_name: str, offset_days: int = 0, weekend: str = "keep"):
+        self.schedule, self.tz_name = schedule, tz_name
+        self.offset_days, self.weekend = offset_days, weekend
+
+    def spec(self) -> ScheduleSpec:
+        from zoneinfo import ZoneInfo
+
+        return ScheduleSpec(self.schedule, ZoneInfo(self.tz_name), self.offset_days, self.weekend)
+
+    def get_next_fire_time(self, previous_fire_time, now):
+        after = previous_fire_time if previous_fire_time is not None else now - timedelta(seconds=1)
+        fire = next_fire(self.spec(), after)
+        return fire.at if fire else None
+
+    def key(self) -> tuple:
+        return (self.schedule, self.tz_name, self.offset_days, self.weekend)
+
+    def __getstate__(self):
+        return {"version": 1, "schedule": self.schedule, "tz_name": self.tz_name,
+                "offset_days": self.offset_days, "weekend": self.weekend}
+
+    def __setstate__(self, state):
+        self.schedule, self.tz_name = state["schedule"], state["tz_name"]
+        self.offset_days, self.weekend = state["offset_days"], state["weekend"]
+
+    def __str__(self) -> str:
+        return f"reminder[{self.schedule} {self.tz_name} +{self.offset_days}d weekend={self.weekend}]"
+
+
+# -- job functions (referenced by name in the job store) -------------------------------------------
+def job_run_reminder(reminder_id: int) -> None:
+    """APScheduler job: run reminder ``reminder_id`` if its latest fire is due (once)."""
+    from scheduler.jobs import run_due
+
+    run_due(_SERVICES, utcnow(), only=reminder_id)
+
+
+def job_catch_up() -> None:
+    """APScheduler job (once at start): run every reminder fire missed within its grace."""
+    from scheduler.jobs import run_due
+
+    run_due(_SERVICES, utcnow())
+
+
+def job_deliver_notices() -> None:
+    """APScheduler job: deliver pending notices."""
+    from scheduler.jobs import deliver_notices
+
+    deliver_notices(_SERVICES)
+
+
+def job_sync() -> None:
+    """APScheduler job: bring reminder jobs in step with the reminders table."""
+    if _SCHEDULER is not None:
+        sync_jobs(_SCHEDULER, _SERVICES)
+
+
+_SCHEDULER = None
+
+
+# -- set-up ---------------------------------------------------------------------------------------
+def build_scheduler(services):
+    """A paused-until-started BackgroundScheduler whose job store is the app database."""
+    from apscheduler.executors.pool import ThreadPoolExecutor
+    from apscheduler.jobstores.sqlalchemy import SQLAlchemyJobStore
+    from apscheduler.schedulers.background import BackgroundScheduler
+
+    return BackgroundScheduler(
+        jobstores={"default": SQLAlchemyJobStore(engine=services.db.engine)},
+        executors={"default": ThreadPoolExecutor(4)},
+        # misfire_grace_time None: a job missed while down still runs (once, coalesced); the
+        # job itself applies the reminder's grace time and the once-only rule.
+        job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": None},
+        timezone=services.tz)
+
+
+def sync_jobs(scheduler, services) -> dict[str, int]:
+    """Add/replace/remove ``reminder:<id>`` jobs to match enabled reminders; add the ``notices``
+    and ``sync`` jobs. A job whose trigger did not change keeps its stored next run time (so a
+    fire missed while the scheduler was down still runs). Returns counts added/removed/kept."""
+    from sqlalchemy import select
+
+    from models.reminder import KIND_ACTIVITY, KIND_SCHEDULED, Reminder, ensure_default_reminders
+
+    with services.db.session() as s:
+        ensure_default_reminders(s)
+        reminders = list(s.scalars(select(Reminder).where(
+            Reminder.enabled.is_(True), Reminder.kind.in_([KIND_SCHEDULED, KIND_ACTIVITY]),
+            Reminder.schedule != "")))
+    tz_name = services.config.app["timezone"]
+    wanted = {}
+    for r in reminders:
+        wanted[f"reminder:{r.id}"] = (r, ReminderTrigger(r.schedule, tz_name, r.event_offset_days or 0,
+                                                         r.weekend))
+    counts = {"added": 0, "removed": 0, "kept": 0}
+    existing = {job.id: job for job in scheduler.get_jobs()}
+    for job_id, job in existing.items():
+        if job_id.startswith("reminder:") and job_id not in wanted:
+            scheduler.remove_job(job_id)
+            counts["removed"] += 1
+    for job_id, (r, trigger) in wanted.items():
+        job = existing.get(job_id)
+        if job is not None and isinstance(job.trigger, ReminderTrigger) and job.trigger.key() == trigger.key():
+            counts["kept"] += 1
+            continue
+        scheduler.add_job("scheduler.runner:job_run_reminder", trigger=trigger, args=[r.id],
+                          id=job_id, name=r.name, replace_existing=True)
+        counts["added"] += 1
+    cfg = services.config.section("reminders")
+    interval = int(cfg.get("notice_interval", DEFAULT_NOTICE_INTERVAL))
+    if "notices" not in existing:
+        scheduler.add_job("scheduler.runner:job_deliver_notices", "interval", seconds=interval,
+                          id="notices", name="待发通知", replace_existing=True)
+    if "sync" not in existing:
+        scheduler.add_job("scheduler.runner:job_sync", "interval", seconds=SYNC_INTERVAL, id="sync",
+                          name="同步提醒", replace_existing=True)
+    return counts
+
+
+class LeaderLock:
+    """The Redis lock that makes one scheduler process active (``scheduler-leader``).
+
+    :meth:`try_acquire` never blocks; :meth:`renew` extends the TTL and returns False when the
+    lock was lost (another process took it after a long pause)."""
+
+    def __init__(self, services, ttl: int | None = None):
+        cfg = services.config.section("reminders")
+        self.ttl = int(ttl or cfg.get("leader_ttl", DEFAULT_LEADER_TTL))
+        self.name = f"{socket.gethostname()}:{os.getpid()}"
+        self._lock = services.redis.lock(services.keys("scheduler-leader"), timeout=self.ttl,
+                                         thread_local=False)
+
+    def try_acquire(self) -> bool:
+        return bool(self._lock.acquire(blocking=False))
+
+    def renew(self) -> bool:
+        try:
+            self._lock.reacquire()
+            return True
+        except Exception:  # noqa: BLE001 - LockNotOwnedError or Redis down: not leader any more
+            return False
+
+    def release(self) -> None:
+        try:
+            self._lock.release()
+        except Exception:  # noqa: BLE001 - already expired
+            pass
+
+
+def run_scheduler(services, stop: threading.Event | None = None, *, poll: float | None = None,
+                  on_state=None) -> None:
+    """Run until ``stop`` is set: wait to become leader, then catch up missed reminders, start
+    APScheduler and renew the lock; step down (shut APScheduler) if the lock is lost.
+
+    ``on_state(str)`` is called with ``"standby"``, ``"leader"`` and ``"stopped"`` (tests,
+    logs).
+    """
+    global _SERVICES, _SCHEDULER
+    stop = stop or threading.Event()
+    leader = LeaderLock(services)
+    poll = poll if poll is not None else leader.ttl / 3
+    notify = on_state or (lambda state: None)
+    _SERVICES = services
+    announced_standby = False
+    try:
+        while not stop.is_set():
+            if not leader.try_acquire():
+                if not announced_standby:
+                    log.info("another scheduler is active; standing by")
+                    notify("standby")
+                    announced_standby = True
+                stop.wait(poll)
+                continue
+            announced_standby = False
+            log.info("scheduler %s is the leader", leader.name)
+            notify("leader")
+            scheduler = build_scheduler(services)
+            _SCHEDULER = scheduler
+            try:
+                scheduler.start(paused=True)
+                sync_jobs(scheduler, services)
+                # catch up fires missed while nobody was leader, in a job thread so the lock
+                # keeps being renewed during a long fan-out
+                scheduler.add_job("scheduler.runner:job_catch_up", "date", run_date=utcnow(),
+                                  id="catch-up", name="补发错过的提醒", replace_existing=True)
+                scheduler.resume()
+                while not stop.wait(poll):
+                    if not leader.renew():
+                        log.error("scheduler lost the leader lock; stepping down")
+                        break
+            finally:
+                scheduler.shutdown(wait=True)
+                _SCHEDULER = None
+                leader.release()
+    finally:
+        notify("stopped")
+
+
+def next_runs(services) -> dict[str, datetime | None]:
+    """Job id -> next run time (aware) as stored in the job store (for ``reminders list``)."""
+    from apscheduler.jobstores.sqlalchemy import SQLAlchemyJobStore
+
+    store = SQLAlchemyJobStore(engine=services.db.engine)
+    try:
+        store.start(None, "default")
+        return {job.id: job.next_run_time for job in store.get_all_jobs()}
+    except Exception:  # noqa: BLE001 - no scheduler has run yet
+        return {}
