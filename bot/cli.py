@@ -19,7 +19,6 @@ COMMAND_MODULES = [
     "bot.commands.chat",
     "bot.commands.events",
     "bot.commands.reminders",
-    "bot.commands.reminders",
     "bot.commands.staff",
     "bot.commands.stats",
 ]
