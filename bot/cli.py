@@ -16,6 +16,7 @@ from bot.config import ConfigError, load_config
 #: Modules that add commands to ``taoyuan`` (each has ``register(main)``).
 COMMAND_MODULES = [
     "bot.commands.core",
+    "bot.commands.menu",
     "bot.commands.chat",
     "bot.commands.events",
     "bot.commands.reminders",
