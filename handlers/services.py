@@ -56,10 +56,17 @@ def format_distance(metres: float) -> str:
 
 
 def map_url(point: points.ServicePoint, referer: str = DEFAULT_REFERER) -> str:
-    """Tencent Maps marker URL (腾讯地图 URI API ``/uri/v1/marker``; GCJ-02), opens in WeChat."""
+    """Tencent Maps marker URL (腾讯地图 URI API ``/uri/v1/marker``; GCJ-02), opens in WeChat.
+
+    Title and address are cut (20 and 30 characters) so the link stays under ~600 bytes.
+    """
     addr = point.address or (point.town + point.village) or "永春县"
-    return MAP_URL.format(lat=point.lat, lng=point.lng, title=quote(point.name, safe=""),
-                          addr=quote(addr, safe=""), referer=quote(referer, safe=""))
+    return MAP_URL.format(lat=point.lat, lng=point.lng, title=quote(point.name[:20], safe=""),
+                          addr=quote(addr[:30], safe=""), referer=quote(referer[:40], safe=""))
+
+
+def _short(value: str, chars: int) -> str:
+    return value if len(value) <= chars else value[: chars - 1] + "…"
 
 
 def _contact(ctx: Context) -> str:
@@ -72,9 +79,13 @@ def _settings(ctx: Context) -> dict:
 
 
 def format_entry(ctx: Context, number: int, found: points.Found) -> str:
-    """One point as a few short lines (name, distance, address, hours, phone, map link)."""
+    """One point as a few short lines (name, distance, address, hours, phone, map link).
+
+    Every field is cut to a few dozen characters, so an entry stays under ~1,400 bytes.
+    """
     p = found.point
-    lines = [f"{number}. {p.name}" + (f"（{p.kind}）" if p.kind and p.kind not in p.name else "")]
+    kind = f"（{_short(p.kind, 16)}）" if p.kind and p.kind not in p.name else ""
+    lines = [f"{number}. {_short(p.name, 40)}{kind}"]
     where = []
     if found.distance_m is not None:
         where.append("距离约" + format_distance(found.distance_m))
@@ -83,13 +94,16 @@ def format_entry(ctx: Context, number: int, found: points.Found) -> str:
     if where:
         lines.append("   " + "，".join(where))
     address = p.address or "".join(x for x in (p.town, p.village) if x)
-    lines.append("   地址：" + (address + ("" if p.address else "（详细地址待核实）") if address
-                                 else "待核实"))
+    if not address:
+        address = "待核实"
+    elif not p.address:
+        address += "（详细地址待核实）"
+    lines.append("   地址：" + _short(address, 60))
     if p.hours:
-        lines.append("   时间：" + p.hours)
-    lines.append("   电话：" + (p.phone or _contact(ctx)))
+        lines.append("   时间：" + _short(p.hours, 40))
+    lines.append("   电话：" + (_short(p.phone, 40) if p.phone else _contact(ctx)))
     if p.tags:
-        lines.append("   服务：" + "、".join(p.tags[:6]))
+        lines.append("   服务：" + _short("、".join(p.tags), 40))
     lines.append("   地图：" + map_url(p, str(_settings(ctx).get("map_referer") or DEFAULT_REFERER)))
     return "\n".join(lines)
 
@@ -106,7 +120,8 @@ def paginate(header: str, entries: list[str], footer: str = "", per_page: int = 
         if count and (count >= per_page or len(candidate.encode()) > room):
             pages.append("\n".join(current))
             current, count = [], 0
-        current.append(cut_utf8(entry, room))
+        used = len("\n".join(current).encode()) + 1 if current else 0
+        current.append(cut_utf8(entry, room - used))  # only bites on absurd data
         count += 1
     pages.append("\n".join(current))
     if footer:
@@ -241,9 +256,11 @@ def on_directory_text(ctx: Context) -> str:
     what = _describe(q)
     if not found:
         return _nothing(ctx, f"暂时没有找到{what}。", pos, q)
-    order = "，按距离排序" if pos else ""
+    limit = int(_settings(ctx).get("max_results") or DEFAULT_MAX_RESULTS)
+    count = f"共{len(found)}处" + (f"，列出{'最近的' if pos else '前'}{limit}处" if len(found) > limit
+                                   else ("，按距离排序" if pos else ""))
     footer = "" if pos else "发送位置可按远近排序。"
-    return _list_reply(ctx, f"{what}（共{len(found)}处{order}）：", found, footer)
+    return _list_reply(ctx, f"{what}（{count}）：", found, footer)
 
 
 def _overview(ctx: Context) -> str:

@@ -156,13 +156,18 @@ def by_distance(rows: Iterable[ServicePoint], lat: float, lng: float) -> list[Fo
     return found
 
 
+#: Kinds that offer a bit of everything; listed after specialised points when unsorted by distance.
+GENERAL_KINDS = ("县妇联", "乡镇妇联")
+
+
 def search(session: Session, *, town: str | None = None, platform: str | None = None,
            kind: str | None = None, tags: Sequence[str] = (),
            near: tuple[float, float] | None = None) -> list[Found]:
     """Active points matching every given filter (``tags``: any of them), as :class:`Found`.
 
-    Nearest first when ``near`` = (lat, lng) is given, else points of a known town first, then
-    by town and name. Filters are exact (canonical town/platform/kind names from synonyms).
+    Nearest first when ``near`` = (lat, lng) is given, else specialised points before the
+    general federations (:data:`GENERAL_KINDS`), points of a known town first, then by town
+    and name. Filters are exact (canonical town/platform/kind names from synonyms).
     """
     stmt = select(ServicePoint).where(ServicePoint.active.is_(True))
     if town:
@@ -179,7 +184,8 @@ def search(session: Session, *, town: str | None = None, platform: str | None = 
         rows = [p for p in rows if wanted.intersection(p.tags)]
     if near is not None:
         return by_distance(rows, *near)
-    rows.sort(key=lambda p: (p.town == "", p.town, p.name))
+    rank = {kind: i + 1 for i, kind in enumerate(GENERAL_KINDS)}
+    rows.sort(key=lambda p: (rank.get(p.kind, 0), p.town == "", p.town, p.name))
     return [Found(p, None) for p in rows]
 
 

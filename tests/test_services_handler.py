@@ -1,0 +1,238 @@
+"""handlers.services: replies to locations, 附近, towns, needs, platforms, 「更多」, limits."""
+from datetime import timedelta
+
+import pytest
+
+import handlers
+from bot.replies import TEXT_LIMIT_BYTES, TextReply
+from bot.updates import Location, Update
+from handlers.router import Context
+from handlers.services import format_distance, is_directory_question
+from models import service_point as sp
+from models.base import utcnow
+from models.service_point import ServicePoint, UnmatchedQuery
+
+OPENID = "o_points_test"
+KENGZAIKOU = (25.33, 117.97)
+
+
+@pytest.fixture
+def router():
+    return handlers.build_router(["handlers.welcome", "handlers.services"])
+
+
+@pytest.fixture
+def seeded(services):
+    with services.db.session() as s:
+        sp.load_seed(s)
+    return services
+
+
+def _dispatch(services, router, update, now=None):
+    with services.db.session() as s:
+        ctx = Context(update=update, services=services, session=s, now=now or utcnow())
+        reply = router.dispatch(ctx)
+    if reply is None:
+        return None
+    assert isinstance(reply, TextReply)
+    assert len(reply.content.encode("utf-8")) <= TEXT_LIMIT_BYTES
+    return reply.content
+
+
+def text(services, router, words, now=None):
+    return _dispatch(services, router, Update(msg_type="text", openid=OPENID, content=words,
+                                              msg_id=str(id(words))), now)
+
+
+def location(services, router, lat, lng, now=None):
+    return _dispatch(services, router, Update(msg_type="location", openid=OPENID,
+                                              location=Location(lat, lng), msg_id="1"), now)
+
+
+def click(services, router, key, loc=None, event="click"):
+    return _dispatch(services, router, Update(msg_type="event", event=event, openid=OPENID,
+                                              event_key=key, location=loc))
+
+
+def test_distance_wording():
+    assert format_distance(0) == "0米"
+    assert format_distance(850.4) == "850米"
+    assert format_distance(999.4) == "999米"
+    assert format_distance(999.6) == "1.0公里"
+    assert format_distance(3240) == "3.2公里"
+    assert format_distance(123_456) == "123.5公里"
+
+
+def test_location_gives_three_nearest_with_details(seeded, router):
+    reply = location(seeded, router, *KENGZAIKOU)
+    assert reply.startswith("离您最近的近邻娘家：")
+    assert "1. 坑仔口镇" in reply and "4." not in reply
+    assert "距离约0米" in reply and "位置为大致位置" in reply
+    assert "电话：请致电县妇联" in reply
+    assert "https://apis.map.qq.com/uri/v1/marker?marker=coord:25.330000,117.970000;title:" in reply
+    assert "&referer=taoyuanjiemei" in reply
+    assert "回复「更多」" in reply
+
+
+def test_more_continues_the_list(seeded, router):
+    first = location(seeded, router, *KENGZAIKOU)
+    second = text(seeded, router, "更多")
+    assert "4. " in second and "1. " not in second and second != first
+    pages = [first, second]
+    while "回复「更多」" in pages[-1]:
+        pages.append(text(seeded, router, "更多"))
+    assert "12. " in pages[-1]  # max_results points in all, 3 a page
+    assert len(pages) == 4
+
+
+def test_metres_and_kilometres_and_real_phone(services, router):
+    with services.db.session() as s:
+        s.add(ServicePoint(name="近处微家", town="桃城镇", lat=25.3245, lng=118.289, phone="0595-1",
+                           hours="每周六上午", address="桃城镇某路1号"))
+        s.add(ServicePoint(name="远处微家", town="坑仔口镇", lat=25.33, lng=117.97))
+    reply = location(services, router, 25.32, 118.289)
+    assert "1. 近处微家\n   距离约500米\n   地址：桃城镇某路1号\n   时间：每周六上午\n   电话：0595-1" in reply
+    assert "2. 远处微家\n   距离约32.1公里\n" in reply
+    assert "大致位置" not in reply
+
+
+@pytest.mark.parametrize("lat, lng, words", [(0, 0, "经纬度为0"), (118.289, 25.32, "填反"),
+                                             (48.85, 2.35, "不在中国境内")])
+def test_bad_coordinates_get_a_clear_sentence(seeded, router, lat, lng, words):
+    reply = location(seeded, router, lat, lng)
+    assert words in reply and "「+」→「位置」" in reply and "距离" not in reply
+
+
+def test_far_away_says_so(seeded, router):
+    assert location(seeded, router, 39.9, 116.4).startswith("您目前不在永春县附近")
+
+
+def test_location_select_then_location_message_answers_once(seeded, router):
+    first = click(seeded, router, "SERVICES_LOCATION", Location(*KENGZAIKOU), event="location_select")
+    assert first.startswith("离您最近的近邻娘家")
+    assert location(seeded, router, *KENGZAIKOU) is None
+    assert location(seeded, router, 25.32, 118.289).startswith("离您最近的近邻娘家")
+
+
+def test_nearby_button_without_location_explains(seeded, router):
+    for reply in (click(seeded, router, "SERVICES_NEARBY"), text(seeded, router, "附近"),
+                  text(seeded, router, "附近服务")):
+        assert "「+」→「位置」" in reply and "距离" not in reply
+
+
+def test_nearby_uses_a_recent_location_only(seeded, router):
+    location(seeded, router, *KENGZAIKOU)
+    assert click(seeded, router, "SERVICES_NEARBY").startswith("离您最近的近邻娘家")
+    assert text(seeded, router, "附近服务").startswith("离您最近的近邻娘家")
+    later = utcnow() + timedelta(hours=2)
+    assert "「+」→「位置」" in text(seeded, router, "附近", now=later)
+
+
+@pytest.mark.parametrize("words, town", [("坑仔口", "坑仔口镇"), ("坑仔口镇", "坑仔口镇"),
+                                         ("桃城", "桃城镇"), ("一都镇", "一都镇"), ("呈祥乡", "呈祥乡")])
+def test_town(seeded, router, words, town):
+    reply = text(seeded, router, words)
+    assert reply.startswith(f"{town}的服务点（共")
+    assert f". {town}妇联" in reply
+    assert "发送位置可按远近排序" in reply
+
+
+@pytest.mark.parametrize("words, expected", [
+    ("调解", "秀丽个人调解室"), ("吵架了", "陈秀美个人评理室"), ("早教", "红玫瑰早教工作室"),
+    ("理发", "巾帼义务理发服务队"), ("义剪", "助困公益协会妇联"), ("电商", "电商园妇联"),
+    ("直播", "永商网红城妇联"), ("法律", "永春县妇联"), ("家庭教育", "临江经典小区妇联"),
+    ("志愿", "坑仔口镇志愿者协会"), ("哪里可以理发?", "巾帼义务理发服务队"),
+    ("附近有调解室吗", "秀丽个人调解室"), ("坑仔口 调解", "坑仔口镇诗元村第二网格党支部妇女微家"),
+])
+def test_needs(seeded, router, words, expected):
+    reply = text(seeded, router, words)
+    pages = [reply]
+    while "回复「更多」" in pages[-1]:
+        pages.append(text(seeded, router, "更多"))
+    assert expected in "".join(pages), pages
+
+
+def test_need_nearest_first_when_location_known(seeded, router):
+    location(seeded, router, *KENGZAIKOU)
+    reply = text(seeded, router, "调解")
+    assert "最近的12处" in reply.split("\n")[0]
+    assert reply.split("\n")[1].startswith("1. 坑仔口镇")
+
+
+def test_platform(seeded, router):
+    reply = text(seeded, router, "纠纷化解")
+    assert reply.startswith("「纠纷化解」平台的服务点（共3处）")
+    assert "秀丽个人调解室" in reply and "陈秀美个人评理室" in reply
+
+
+def test_point_name(seeded, router):
+    assert "红玫瑰早教工作室" in text(seeded, router, "红玫瑰早教工作室在哪里")
+    assert "红玫瑰早教工作室" in text(seeded, router, "红玫瑰早教工作室")
+
+
+def test_unmatched_where_is_question_is_logged_and_helped(seeded, router):
+    reply = text(seeded, router, "附近医院")
+    assert "暂时没有和「医院」有关的服务点信息" in reply and "请致电县妇联" in reply
+    location(seeded, router, *KENGZAIKOU)
+    reply = text(seeded, router, "医院在哪里")
+    assert "离您最近的近邻娘家可以帮您问问" in reply
+    with seeded.db.session() as s:
+        assert {r.text: r.count for r in s.query(UnmatchedQuery)} == {"附近医院": 1, "医院在哪里": 1}
+
+
+def test_known_need_with_no_point_is_helpful(seeded, router):
+    reply = text(seeded, router, "家政")
+    assert "暂时没有找到提供「家政培训」的服务点" in reply and "请致电县妇联" in reply
+
+
+def test_federation_phone_from_config(db_url, redis_prefix, tmp_path, router):
+    from bot.services import build_services
+    from tests.conftest import _empty_tables, make_config
+
+    svc = build_services(make_config(db_url, redis_prefix, tmp_path,
+                                     app={"federation_phone": "0595-00000000"},
+                                     points={"map_referer": "test-ref"}))
+    _empty_tables(svc)
+    try:
+        with svc.db.session() as s:
+            sp.load_seed(s)
+        reply = location(svc, router, *KENGZAIKOU)
+        assert "电话：请致电县妇联0595-00000000" in reply and "referer=test-ref" in reply
+    finally:
+        _empty_tables(svc)
+        svc.db.dispose()
+
+
+@pytest.mark.parametrize("words", ["活动", "报名", "报名 3", "志愿者", "求助", "帮助", "你好",
+                                   "我要报名活动", "附近有什么活动", "取消报名", "我的报名",
+                                   "今天天气怎么样", "家暴", "救命"])
+def test_other_features_words_are_not_swallowed(seeded, router, words):
+    with seeded.db.session() as s:
+        ctx = Context(update=Update(msg_type="text", openid=OPENID, content=words, msg_id="9"),
+                      services=seeded, session=s)
+        assert not is_directory_question(ctx)
+
+
+def test_every_page_fits_2048_bytes_even_with_longest_fields(services, router):
+    with services.db.session() as s:
+        for i in range(8):
+            s.add(ServicePoint(name=("长" * 120) + str(i), kind="妇女微家", platform="邻里守望",
+                               town="桃城镇", village="村" * 64, address="址" * 256,
+                               lat=25.32 + i / 1000, lng=118.289, approximate=True,
+                               phone="1" * 64, hours="时" * 128, services="、".join(["标签"] * 100)))
+    pages = [text(services, router, "邻里守望")]
+    while "回复「更多」" in pages[-1]:
+        pages.append(text(services, router, "更多"))
+    assert len(pages) >= 3
+    assert all(len(p.encode()) <= TEXT_LIMIT_BYTES for p in pages)
+
+
+def test_end_to_end_through_the_webhook(client, seeded):
+    from bot.config import DEFAULT_TOKEN
+    from bot.simulator import Simulator, flask_transport, location_fields, reply_text, text_fields
+
+    sim, transport = Simulator(token=DEFAULT_TOKEN), flask_transport(client)
+    reply = reply_text(sim.send(transport, location_fields("o_e2e", *KENGZAIKOU)))
+    assert reply.startswith("离您最近的近邻娘家") and len(reply.encode()) <= TEXT_LIMIT_BYTES
+    assert "4. " in reply_text(sim.send(transport, text_fields("o_e2e", "更多")))
+    assert "坑仔口镇" in reply_text(sim.send(transport, text_fields("o_e2e", "坑仔口")))
