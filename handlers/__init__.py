@@ -19,6 +19,7 @@ FEATURES = [
     "handlers.signup",
     "handlers.privacy",
     "handlers.subscriptions",
+    "handlers.services",
 ]
 
 
