@@ -22,6 +22,7 @@ COMMAND_MODULES = [
     "bot.commands.reminders",
     "bot.commands.staff",
     "bot.commands.stats",
+    "bot.commands.helpdesk",
 ]
 
 

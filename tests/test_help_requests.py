@@ -195,3 +195,57 @@ def test_settings_validation(services):
         with pytest.raises(ConfigError, match="help."):
             hr.help_settings(cfg)
     cfg.data.pop("help")
+
+
+# -- fixtures shared with tests/test_danger*.py and tests/test_help_*.py -----------------------
+STAFF = ("o_staff_duty_000001", "o_staff_duty_000002")
+HELP_CONFIG = {"on_duty_openids": list(STAFF), "staff_template_id": "TPL_STAFF_NEW_REQUEST",
+               "answer_template_id": "TPL_ANSWER_WAITING", "notify_in_background": False,
+               "retention_days": 180}
+
+
+def _services_with(db_url, redis_prefix, tmp_path, **sections):
+    from bot.services import build_services
+    from tests.conftest import _empty_tables, make_config
+
+    svc = build_services(make_config(db_url, redis_prefix, tmp_path, **sections))
+    _empty_tables(svc)
+    return svc
+
+
+@pytest.fixture
+def help_services(db_url, redis_prefix, tmp_path):
+    """Dry-run services with two on-duty staff and both template ids configured."""
+    from tests.conftest import _empty_tables
+
+    svc = _services_with(db_url, redis_prefix, tmp_path, help=dict(HELP_CONFIG))
+    yield svc
+    hr.wait_for_notifications(svc)
+    _empty_tables(svc)
+    svc.db.dispose()
+
+
+@pytest.fixture
+def live_help_services(db_url, redis_prefix, tmp_path, fake_wechat):
+    """Like ``help_services`` but calling the fake WeChat API over HTTP, notifying in a thread."""
+    from tests.conftest import _empty_tables
+
+    svc = _services_with(db_url, redis_prefix, tmp_path,
+                         help=dict(HELP_CONFIG, notify_in_background=True),
+                         wechat={"app_id": fake_wechat.app_id, "app_secret": fake_wechat.app_secret,
+                                 "api_base_url": fake_wechat.base_url, "timeout": 3.0})
+    yield svc
+    hr.wait_for_notifications(svc)
+    _empty_tables(svc)
+    svc.db.dispose()
+
+
+def outbox(services, api: str | None = None) -> list:
+    """Outbox rows (dry run sends), optionally only those for WeChat path ``api``."""
+    import json
+
+    from models.outbox import OutboxMessage
+
+    with services.db.session() as s:
+        rows = s.scalars(select(OutboxMessage).order_by(OutboxMessage.id)).all()
+        return [(r.api, r.openid, json.loads(r.payload)) for r in rows if api is None or r.api == api]

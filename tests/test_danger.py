@@ -1,0 +1,196 @@
+"""Danger words: answered at once with hotlines, before anything else; urgent request; staff told."""
+from __future__ import annotations
+
+import json
+
+import pytest
+from sqlalchemy import select
+
+from handlers.danger import DangerMatcher, load_words
+from models import help_request as hr
+from tests.test_help_requests import (STAFF, Chat, help_services, live_help_services,  # noqa: F401
+                                      outbox)
+
+
+@pytest.fixture(scope="module")
+def matcher():
+    return DangerMatcher(load_words())
+
+
+@pytest.mark.parametrize("text,kind", [
+    ("家暴", "danger"), ("救命", "danger"), ("他打我", "danger"), ("我被打了", "danger"),
+    ("想不开", "distress"), ("自杀", "distress"),
+    # traditional characters
+    ("我被家暴了，救命", "danger"), ("他威脅我要殺了我", "danger"), ("我真的想不開了", "distress"),
+    ("我想自殺", "distress"), ("被關在家裡出不去", "danger"),
+    # inside a longer sentence, with spaces, punctuation and full-width characters
+    ("昨天晚上我老公喝醉了又动手打我，孩子都吓哭了，我该怎么办", "danger"),
+    ("我 被 他 打 了", "danger"), ("救~命！", "danger"), ("ｗｏ 想 自 杀", "distress"),
+    ("有时候觉得活着没意思，不如死了算了", "distress"),
+    ("我被老公打了", "danger"), ("请打我电话，我老公打我", "danger"),
+])
+def test_danger_words_match(matcher, text, kind):
+    found = matcher.match(text)
+    assert found is not None and found.kind == kind
+
+
+@pytest.mark.parametrize("text", ["求助", "请打我电话 13812345678", "方便的话打我手机",
+                                  "反家暴宣传活动在哪里", "不好意思被打扰了", "想死你们了",
+                                  "我想报名爱心义剪", "我要打疫苗", "打印机坏了"])
+def test_obvious_non_danger_is_not_an_alarm(matcher, text):
+    assert matcher.match(text) is None
+
+
+def test_data_file_is_well_formed():
+    words = load_words()
+    kinds = {k for k, _ in words}
+    assert kinds == {"danger", "distress", "benign"}
+    assert ("distress", "想不开") in words and ("danger", "家暴") in words
+
+
+def test_plain_danger_reply_creates_urgent_request_and_notifies_staff(help_services):
+    chat = Chat(help_services)
+    reply = chat.say("我老公家暴我")
+    assert "110" in reply and "12338" in reply and "12356" not in reply
+    [row] = chat.requests()
+    assert row.urgent and not row.distress and row.status == hr.STATUS_NEW
+    assert row.body == "我老公家暴我" and row.ref in reply
+    sent = outbox(help_services, "message/template/send")
+    assert sorted(o for _, o, _ in sent) == sorted(STAFF)
+    payload = json.dumps([p for _, _, p in sent], ensure_ascii=False)
+    assert "家暴我" not in payload and row.ref in payload  # her words never leave the database
+    with help_services.db.session() as s:
+        assert s.get(hr.HelpRequest, row.id).staff_notified_at is not None
+
+
+def test_distress_adds_12356_and_traditional_is_caught(help_services):
+    reply = Chat(help_services).say("我真的想不開了")
+    assert "12356" in reply and "110" in reply and "12338" in reply
+
+
+def test_voice_recognition_is_checked(help_services):
+    chat = Chat(help_services)
+    reply = chat.push(msg_type="voice", media_id="V1", recognition="救命啊他又在打我")
+    assert "110" in reply
+    assert chat.requests()[0].urgent
+
+
+def test_more_danger_messages_join_one_request_and_notify_once(help_services):
+    chat = Chat(help_services)
+    chat.say("他打我")
+    chat.say("救命")
+    [row] = chat.requests()
+    assert row.body == "他打我\n救命"
+    assert len(outbox(help_services, "message/template/send")) == len(STAFF)
+
+
+def test_distress_after_danger_notifies_again(help_services):
+    chat = Chat(help_services)
+    chat.say("他打我")
+    chat.say("我不想活了")
+    [row] = chat.requests()
+    assert row.distress
+    assert len(outbox(help_services, "message/template/send")) == 2 * len(STAFF)
+
+
+def test_after_danger_her_phone_and_words_go_to_the_urgent_request(help_services):
+    chat = Chat(help_services)
+    chat.say("救命")
+    assert "138****0000" in chat.say("13800000000")
+    assert "已收到" in chat.say("我在五里街镇")
+    assert "工作人员" in chat.say("好了")
+    [row] = chat.requests()
+    assert row.contact == hr.CONTACT_PHONE and row.phone == "13800000000"
+    assert row.body == "救命\n我在五里街镇"
+
+
+def test_danger_mid_help_conversation_makes_that_request_urgent(help_services):
+    chat = Chat(help_services)
+    chat.say("求助")
+    chat.say("2")
+    chat.say("我们经常吵架")
+    reply = chat.say("昨天他又動手打我了")
+    assert "110" in reply and "提交" in reply
+    chat.say("孩子也很害怕")
+    chat.say("提交")
+    done = chat.say("1")
+    assert "编号" in done
+    [row] = chat.requests()
+    assert row.urgent and row.category == "family" and row.submitted
+    assert row.body.splitlines() == ["昨天他又動手打我了", "我们经常吵架", "孩子也很害怕"]
+
+
+def test_danger_mid_other_conversation_is_answered_first(help_services):
+    chat = Chat(help_services)
+    seen = []
+
+    @chat.router.on_conversation("signup")
+    def signup_step(ctx, state):
+        seen.append(ctx.text)
+        return "报名步骤"
+
+    with help_services.db.session() as s:
+        from handlers.router import Context
+        from bot.updates import Update
+
+        ctx = Context(update=Update(msg_type="text", openid=chat.openid, content="x"),
+                      services=help_services, session=s)
+        ctx.conversation.start("signup", "phone")
+    assert "110" in chat.say("他说要杀了我")
+    assert seen == []
+    assert chat.say("王秀英") == "报名步骤"  # her signup goes on afterwards
+
+
+def test_benign_phrase_goes_on_to_the_conversation(help_services):
+    chat = Chat(help_services)
+    chat.say("求助")
+    chat.say("1")
+    chat.say("想了解政策")
+    chat.say("提交")
+    done = chat.say("打我电话 13812345678")
+    assert "110" not in done.split("\n")[0] and "编号" in done
+    [row] = chat.requests()
+    assert not row.urgent and row.phone == "13812345678"
+
+
+def test_staff_added_word_is_matched(help_services):
+    with help_services.db.session() as s:
+        hr.add_danger_word(s, "拿棍子", "danger")
+    help_services.extras.pop("danger_matcher", None)
+    assert "110" in Chat(help_services).say("他拿棍子追着我")
+
+
+def test_notification_reaches_the_fake_wechat_api(live_help_services, fake_wechat):
+    chat = Chat(live_help_services)
+    reply = chat.say("我老公家暴，我不敢回家")
+    assert "110" in reply and "12338" in reply
+    hr.wait_for_notifications(live_help_services)
+    calls = fake_wechat.calls_to("message/template/send")
+    assert sorted(c.json["touser"] for c in calls) == sorted(STAFF)
+    assert all(c.json["template_id"] == "TPL_STAFF_NEW_REQUEST" for c in calls)
+    assert "不敢回家" not in json.dumps([c.json for c in calls], ensure_ascii=False)
+    [row] = chat.requests()
+    with live_help_services.db.session() as s:
+        assert s.get(hr.HelpRequest, row.id).staff_notified_at is not None
+
+
+def test_staff_notification_failure_keeps_request_for_the_digest(live_help_services, fake_wechat):
+    fake_wechat.script("message/template/send", [{"errcode": 43004, "errmsg": "require subscribe"}] * 2)
+    chat = Chat(live_help_services)
+    chat.say("救命")
+    hr.wait_for_notifications(live_help_services)
+    [row] = chat.requests()
+    assert row.staff_notified_at is None
+    result = hr.send_digest(live_help_services)
+    assert result.requests == 1 and result.urgent == 1 and result.staff_reached == 2
+
+
+def test_danger_through_the_webhook(client, services):
+    from bot.simulator import Simulator, flask_transport, reply_text, text_fields
+
+    sim = Simulator(token=services.config.wechat["token"])
+    reply = reply_text(sim.send(flask_transport(client), text_fields("o_web_woman_01", "我想不開，想自殺")))
+    assert "12356" in reply and "110" in reply and "12338" in reply
+    with services.db.session() as s:
+        [row] = s.scalars(select(hr.HelpRequest)).all()
+        assert row.urgent and row.distress
