@@ -7,6 +7,7 @@ that are not installed (their model module is missing) are simply left out.
 from __future__ import annotations
 
 import logging
+import warnings
 from datetime import timedelta
 
 from flask import request
@@ -56,6 +57,9 @@ def init_app(app, services) -> Admin:
     session = scoped_session(services.db.Session)
     app.teardown_appcontext(lambda exc: session.remove())
 
+    # Flask-Admin 2.x prefers a Flask-SQLAlchemy object; our own scoped session still works.
+    warnings.filterwarnings("ignore", message="Passing a session object directly is deprecated",
+                            category=DeprecationWarning)
     admin = Admin(app, name="桃源姐妹 后台", theme=Bootstrap4Theme(base_template="console/master.html"),
                   index_view=IndexView(name="首页", url="/admin"))
     admin.add_view(stats.StatsView(name="月度数据", endpoint="stats"))

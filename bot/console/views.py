@@ -186,7 +186,7 @@ class StaffView(AuditedModelView):
                      "new_password": "新密码（不改请留空）"}
     column_formatters = {"role": lambda v, c, m, n: ROLES.get(m.role, m.role),
                          "openid": short_openid, "last_login_at": local_time}
-    form_columns = ("username", "display_name", "role", "active", "openid")
+    form_columns = ("username", "display_name", "role", "active", "openid", "new_password")
     form_overrides = {"role": SelectField}
     form_args = {"role": {"choices": list(ROLES.items())}}
     form_extra_fields = {"new_password": PasswordField("新密码", validators=[Optional()])}
