@@ -185,6 +185,7 @@ class FakeWeChat:
             self.qrcodes: dict[str, dict] = {}
             self.sent: list[Call] = []           # successful sends (custom, template, mass ...)
             self.clientmsgids: dict[str, int] = {}
+            self.template_msgids: dict[str, int] = {}  # "touser|client_msg_id" -> msgid
             self._seq = 1000
 
     # ------------------------------------------------------------------ test helpers
@@ -259,7 +260,7 @@ class FakeWeChat:
         except WeChatError as exc:
             result = {"errcode": exc.errcode, "errmsg": ERRMSG.get(exc.errcode, "error"), **exc.extra}
         else:
-            if method == "POST" and path in SEND_PATHS:
+            if method == "POST" and path in SEND_PATHS and not result.pop("_duplicate", False):
                 with self._lock:
                     self.sent.append(call)
         return _json(result)
@@ -357,7 +358,14 @@ def _template_send(f: FakeWeChat, q: dict, b: dict) -> dict:
     data = b.get("data")
     if not isinstance(data, dict) or not all(isinstance(v, dict) and "value" in v for v in data.values()):
         raise WeChatError(47001)
-    return {**OK, "msgid": f._next_id()}
+    # client_msg_id (防重入id): the same openid + client_msg_id is sent only once
+    key = f"{b['touser']}|{b['client_msg_id']}" if b.get("client_msg_id") else ""
+    if key and key in f.template_msgids:
+        return {**OK, "msgid": f.template_msgids[key], "_duplicate": True}
+    msgid = f._next_id()
+    if key:
+        f.template_msgids[key] = msgid
+    return {**OK, "msgid": msgid}
 
 
 def _bizsend(f: FakeWeChat, q: dict, b: dict) -> dict:
@@ -638,6 +646,7 @@ SEND_PATHS = {"message/custom/send", "message/template/send", "message/subscribe
 class _Handler(BaseHTTPRequestHandler):
     owner: FakeWeChat
     protocol_version = "HTTP/1.1"
+    disable_nagle_algorithm = True  # else keep-alive answers wait ~40 ms for a delayed ACK
 
     def _serve(self, method: str) -> None:
         length = int(self.headers.get("Content-Length") or 0)
