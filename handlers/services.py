@@ -41,7 +41,7 @@ MAP_URL = "https://apis.map.qq.com/uri/v1/marker?marker=coord:{lat:.6f},{lng:.6f
 SAME_LOCATION_TTL = 10
 FAR_AWAY_M = 100_000
 
-HOW_TO_SEND = ("请发送您的位置：点输入框旁的「+」→「位置」→「发送」，或点菜单「附近服务」→「发送位置」，"
+HOW_TO_SEND = ("请发送您的位置：点输入框旁的「+」→「位置」→「发送」，或点菜单「附近服务」→「发送我的位置」，"
                "我帮您找最近的近邻娘家。")
 TRY_WORDS = "也可以直接回复乡镇名（如「桃城」「坑仔口」）或需要（如「调解」「早教」「义剪」「电商」）。"
 
