@@ -23,6 +23,7 @@ COMMAND_MODULES = [
     "bot.commands.staff",
     "bot.commands.stats",
     "bot.commands.helpdesk",
+    "bot.commands.points",
 ]
 
 
