@@ -52,6 +52,8 @@ QR_MAX_EXPIRE = 30 * 24 * 3600
 DRY_RUN_TOKEN = "dry-run-access-token"
 #: After a Redis error the token lives in process memory; Redis is tried again after this (s).
 REDIS_RETRY_AFTER = 30
+#: How often (seconds) a process waiting for another's token fetch looks for the new token.
+LOCK_POLL = 0.02
 
 
 # ----------------------------------------------------------------------------- errors
@@ -203,7 +205,9 @@ class TokenStore:
         Normal mode first (it never invalidates anyone's token); only if WeChat hands back the very
         token it just rejected is ``force_refresh`` used.
         """
-        with self._lock():
+        with self._lock(stale) as fresh:
+            if fresh:
+                return fresh
             token = self._cached()
             if token and token != stale:
                 return token
@@ -242,27 +246,43 @@ class TokenStore:
                 self._redis_failed(exc)
 
     @contextlib.contextmanager
-    def _lock(self) -> Iterator[None]:
+    def _lock(self, stale: str | None) -> Iterator[str | None]:
+        """Hold the refresh lock; yields None, or a fresh token that appeared while waiting
+        (then the lock is not taken: another process has just fetched)."""
         if self._local_lock is not None or not self._redis_ok():
             # in-process fakeredis without Lua, or Redis down: a thread lock is all there is
             with self._local_lock or self._fallback_lock:
-                yield
+                yield None
             return
-        lock = self.redis.lock(self.lock_key, timeout=self.lock_seconds,
-                               blocking_timeout=self.lock_seconds)
+        lock = self.redis.lock(self.lock_key, timeout=self.lock_seconds, sleep=LOCK_POLL)
+        acquired, fresh = self._acquire(lock, stale)
+        if fresh:
+            yield fresh
+            return
         try:
-            acquired = lock.acquire()
-        except redis.RedisError as exc:
-            self._redis_failed(exc)
-            acquired = False
-        if not acquired:
-            log.warning("access_token lock not acquired: fetching in normal mode without it")
-        try:
-            yield
+            yield None
         finally:
             if acquired:
                 with contextlib.suppress(redis.RedisError):
                     lock.release()
+
+    def _acquire(self, lock, stale: str | None) -> tuple[bool, str | None]:
+        """Wait for the lock, watching Redis: (True, None) when acquired, (False, token) when
+        another process stored a fresh token meanwhile, (False, None) on timeout or Redis error."""
+        deadline = time.monotonic() + self.lock_seconds
+        try:
+            while True:
+                if lock.acquire(blocking_timeout=LOCK_POLL * 2):
+                    return True, None
+                token = self._cached()
+                if token and token != stale:
+                    return False, token
+                if time.monotonic() > deadline:
+                    log.warning("access_token lock not acquired: fetching in normal mode without it")
+                    return False, None
+        except redis.RedisError as exc:
+            self._redis_failed(exc)
+            return False, None
 
 
 _LOCAL_LOCKS: dict[int, threading.Lock] = {}

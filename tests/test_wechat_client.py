@@ -403,3 +403,28 @@ def test_mask_openid():
     assert mask_openid("oTaoyuan0000000000000000001") == "oTao****0001"
     assert mask_openid("short") == "****"
     assert mask_openid(None) == "-"
+
+
+def test_many_threads_hitting_40001_refresh_once(make_api, fake_wechat):
+    apis = [make_api() for _ in range(8)]
+    apis[0].access_token()
+    fake_wechat.revoke_tokens()  # every cached token is now 40001 at WeChat
+    fake_wechat.latency = 0.05
+    barrier = threading.Barrier(len(apis))
+    errors = []
+
+    def run(api):
+        barrier.wait()
+        try:
+            api.send_text(OPENID, "hi")
+        except Exception as exc:  # noqa: BLE001
+            errors.append(exc)
+
+    threads = [threading.Thread(target=run, args=(a,)) for a in apis]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors
+    assert fake_wechat.token_fetches == 2  # the first token, then ONE refresh shared by all
+    assert [c.json["force_refresh"] for c in fake_wechat.calls_to("stable_token")] == [False, False]
