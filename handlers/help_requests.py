@@ -12,7 +12,9 @@ States (conversation ``help``, Redis, 10 minutes; 「取消」 leaves at any ste
     a danger word (handlers/danger.py) outside the conversation
         -> urgent_more (what she adds, and a phone number, go to the urgent request)
 
-Also 「查看回复」 (her answers) and 「我的留言」 (her requests and their status).
+Also 「查看回复」 (her answers), 「我的留言」 (her requests and their status) and 「预约调解」:
+a time at a 纠纷化解 point (秀丽个人调解室, 陈秀美个人评理室 ...), booked as a signup of a staff-made
+activity there (models/activity.py ``sign_up``; conversation ``mediation``: slot -> phone).
 """
 from __future__ import annotations
 
@@ -282,12 +284,94 @@ def show_mine(ctx: Context):
     return "\n".join(lines)
 
 
+# -- 预约调解 ---------------------------------------------------------------------------------
+MEDIATION = "mediation"
+MEDIATION_WORDS = ["预约调解", "调解预约", "我要调解", "预约评理", "我要预约调解"]
+YES_WORDS = frozenset({"是", "是的", "对", "好", "好的", "可以", "用这个", "确认"})
+
+
+def start_mediation(ctx: Context):
+    """「预约调解」: list bookable times at 纠纷化解 points, or say where to go instead."""
+    from handlers.activities import fmt_time, place_of
+
+    slots = hr.mediation_slots(ctx.session, ctx.now)
+    if not slots:
+        names = "、".join(p.name for p in hr.mediation_points(ctx.session)[:4])
+        where = f"也可以到纠纷化解点（{names}等）当面说。" if names else ""
+        return ("暂时没有可在线预约的调解时间。\n回复「求助」留言并选「2 婚姻家庭/矛盾调解」，"
+                f"工作人员会联系您安排；{where}\n{SAFETY_LINE}")
+    lines = ["可预约的调解时间："]
+    for i, act in enumerate(slots, 1):
+        lines.append(f"{i}. {fmt_time(act.starts_at, ctx.services.tz)} {place_of(ctx.session, act)}")
+    lines.append("回复序号预约（调解员会保护您的隐私），回复「取消」退出。")
+    ctx.conversation.start(MEDIATION, "slot", numbers=[a.number for a in slots])
+    return "\n".join(lines)
+
+
+def _mediation_slot(ctx: Context, state):
+    numbers = state.data.get("numbers", [])
+    t = ctx.compact_text
+    if not (t.isdigit() and 1 <= int(t) <= len(numbers)):
+        return f"请回复 1 到 {len(numbers)} 之间的序号，或回复「取消」退出。"
+    phone = hr.known_phone(ctx.session, ctx.openid)
+    if phone and phone.startswith("1"):
+        ctx.conversation.update(state, step="phone_known", number=numbers[int(t) - 1], phone=phone)
+        return f"调解员会打电话和您确认，用 {mask_phone(phone)} 联系您吗？回复「是」，或发新的手机号码。"
+    ctx.conversation.update(state, step="phone", number=numbers[int(t) - 1])
+    return "请发您的手机号码，调解员会打电话和您确认时间。号码只用于这次调解联系。"
+
+
+def _mediation_phone(ctx: Context, state):
+    t = ctx.compact_text
+    if state.step == "phone_known" and t in YES_WORDS:
+        return _book_mediation(ctx, state, state.data["phone"])
+    phone = hr.normalize_phone(t)
+    if phone is None or not phone.startswith("1"):
+        return "请发11位手机号码（调解员需要打电话确认），或回复「取消」退出。"
+    return _book_mediation(ctx, state, phone)
+
+
+def _book_mediation(ctx: Context, state, phone: str):
+    """Take the time with models.activity.sign_up (no waiting list: a time is one meeting)."""
+    from handlers.activities import fmt_time, locked_session, place_of
+    from models import activity as acts
+
+    number = int(state.data["number"])
+    ctx.conversation.end()
+    try:
+        with locked_session(ctx) as s:
+            name, _phone = acts.known_contact(s, ctx.openid)
+            result = acts.sign_up(s, number, ctx.openid, name=name, phone=phone,
+                                  allow_waiting=False, now=ctx.now)
+            activity = result.activity
+            when, where = fmt_time(activity.starts_at, ctx.services.tz), place_of(s, activity)
+    except acts.ActivityFull:
+        return "抱歉，这个时间刚刚被约满了。回复「预约调解」看看其他时间。"
+    except acts.AlreadySignedUp:
+        return "您已经预约过这个时间了，回复「我的报名」查看。"
+    except (acts.ActivityNotFound, acts.SignupClosed):
+        return "抱歉，这个时间已停止预约。回复「预约调解」看看其他时间。"
+    log.info("mediation booked: activity %s", number)
+    return (f"预约成功！\n时间：{when}\n地点：{where}\n调解员会打电话 {mask_phone(phone)} 和您确认。"
+            f"\n去不了请回复「取消报名 {number}」。{SAFETY_LINE}")
+
+
+def mediation_step(ctx: Context, state):
+    """Steps of the 预约调解 conversation: slot -> phone (or phone_known) -> booked."""
+    if state.step == "slot":
+        return _mediation_slot(ctx, state)
+    return _mediation_phone(ctx, state)
+
+
 def register(router: Router) -> None:
     """Add the 求助 conversation, 「查看回复」 and 「我的留言」."""
     router.on_text(exact=START_WORDS)(start)
     router.on_click("HELP")(start)
     router.on_text(exact=ANSWER_WORDS)(show_answers)
     router.on_text(exact=MY_WORDS)(show_mine)
+    router.on_text(exact=MEDIATION_WORDS)(start_mediation)
+    router.on_click("MEDIATION")(start_mediation)
+    router.on_conversation(MEDIATION)(mediation_step)
 
     @router.on_conversation(CONVERSATION)
     def help_step(ctx: Context, state):

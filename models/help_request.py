@@ -506,6 +506,51 @@ def count_by_status(session: Session) -> dict[str, int]:
     return out
 
 
+# -- 预约调解: mediation times at 纠纷化解 points (the activities' signup machinery) --------------
+#: Service-point platform of the mediation rooms (秀丽个人调解室, 陈秀美个人评理室 ...).
+MEDIATION_PLATFORM = "纠纷化解"
+#: Activity categories staff may use for mediation times (any activity at a 纠纷化解 point counts).
+MEDIATION_CATEGORIES = ("调解", "矛盾调解", "纠纷调解", "预约调解", "家事调解", "评理")
+
+
+def mediation_slots(session: Session, now: datetime, *, limit: int = 8) -> list:
+    """Bookable mediation times, soonest first: open activities (seats left, before the
+    deadline) hosted at a 纠纷化解 service point or with a mediation category.
+    Returns ``models.activity.Activity`` rows."""
+    from models.activity import OPEN, Activity
+    from models.service_point import ServicePoint
+
+    points = select(ServicePoint.id).where(ServicePoint.platform == MEDIATION_PLATFORM)
+    stmt = (select(Activity).where(Activity.status == OPEN, Activity.starts_at > now,
+                                   or_(Activity.point_id.in_(points),
+                                       Activity.category.in_(MEDIATION_CATEGORIES)))
+            .order_by(Activity.starts_at, Activity.number).limit(limit * 3))
+    return [a for a in session.scalars(stmt) if now < a.signup_deadline()][:limit]
+
+
+def known_phone(session: Session, openid: str) -> str | None:
+    """Her latest phone number from her signups or help requests (to offer it again), or None."""
+    from models.activity import Signup
+
+    signup = session.scalars(select(Signup.phone).where(Signup.openid == openid,
+                                                        Signup.phone.is_not(None))
+                             .order_by(Signup.created_at.desc()).limit(1)).first()
+    if signup:
+        return signup
+    return session.scalars(select(HelpRequest.phone).where(HelpRequest.openid == openid,
+                                                           HelpRequest.phone.is_not(None))
+                           .order_by(HelpRequest.id.desc()).limit(1)).first()
+
+
+def mediation_points(session: Session, *, limit: int = 11) -> list:
+    """The active 纠纷化解 service points (``models.service_point.ServicePoint``), by name."""
+    from models.service_point import ServicePoint
+
+    return list(session.scalars(select(ServicePoint).where(
+        ServicePoint.platform == MEDIATION_PLATFORM, ServicePoint.active.is_(True))
+        .order_by(ServicePoint.name).limit(limit)))
+
+
 # -- danger words kept in the database -----------------------------------------------------
 def add_danger_word(session: Session, word: str, kind: str = "danger") -> DangerWord:
     """Add (or re-activate) a danger word; ``word`` is normalised. Raises ``ValueError`` for an
