@@ -480,6 +480,11 @@ class WeChatAPI:
         if (method == "GET" and path not in _GET_WRITES) or path in _READ_POSTS:
             return self._canned_read(path, params, data if isinstance(data, dict) else {})
         payload = data if isinstance(data, (dict, list)) else {}
+        if isinstance(payload, dict) and payload.get("clientmsgid") and path.startswith("message/mass/send"):
+            earlier = self._outbox_with(path, json.dumps({"clientmsgid": payload["clientmsgid"]},
+                                                          ensure_ascii=False)[1:-1])
+            if earlier is not None:  # WeChat would answer 45065 with the first msg_id
+                return _canned_write(path, earlier, payload)
         openid = _openid_of(payload, params)
         outbox_id = self._write_outbox(path, openid, payload)
         return _canned_write(path, outbox_id, payload)
@@ -501,6 +506,23 @@ class WeChatAPI:
         log.info("dry run: %s to %s (%s) -> outbox #%s", path, mask_openid(openid),
                  _summary(payload), row.id)
         return int(row.id or 0)
+
+    def _outbox_with(self, path: str, fragment: str) -> int | None:
+        """Id of an earlier outbox row for ``path`` whose payload contains ``fragment``."""
+        if self._services is None:
+            return None
+        from sqlalchemy import select
+
+        from models.outbox import OutboxMessage
+
+        query = (select(OutboxMessage.id).where(OutboxMessage.api == path,
+                                                OutboxMessage.payload.contains(fragment, autoescape=True))
+                 .order_by(OutboxMessage.id).limit(1))
+        session = _outbox_session.get()
+        if session is not None:
+            return session.scalar(query)
+        with self._services.db.session() as s:
+            return s.scalar(query)
 
     def _canned_read(self, path: str, params: dict, data: dict) -> dict:
         if path == "menu/get":
@@ -644,8 +666,9 @@ class WeChatAPI:
             with self._outbox(session):
                 result = self.call("POST", path, data=body)
         except WeChatAPIError as exc:
-            if exc.errcode == 45065 and exc.result.get("msg_id"):  # same clientmsgid: already sent
-                return int(exc.result["msg_id"])
+            first = exc.result.get("msg_id") or exc.result.get("msgid")
+            if exc.errcode == 45065 and first:  # same clientmsgid: already sent, WeChat names it
+                return int(first)
             raise
         return int(result.get("msg_id", 0))
 

@@ -379,6 +379,15 @@ def test_dry_run_writes_outbox_and_makes_no_http_call(services, no_network, capl
     assert mask_openid(OPENID) in caplog.text
 
 
+def test_dry_run_mass_send_is_idempotent_by_clientmsgid(services, no_network):
+    api = services.wechat
+    first = api.mass_send_all("text", "三八节", clientmsgid="march8_100%")
+    assert api.mass_send_all("text", "三八节", clientmsgid="march8_100%") == first
+    assert api.mass_send_all("text", "三八节", clientmsgid="march8_1000") != first
+    with services.db.session() as s:
+        assert len(s.scalars(select(OutboxMessage)).all()) == 2
+
+
 def test_dry_run_menu_roundtrip(services, no_network):
     api = services.wechat
     assert api.get_menu() is None
