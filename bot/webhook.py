@@ -119,7 +119,10 @@ class Webhook:
         started = time.perf_counter()
         reply: Reply | None
         try:
-            with self.services.db.session() as session:
+            # write_session: every push writes the follower row, and on SQLite a read
+            # transaction that later writes fails at once ("database is locked") when another
+            # worker wrote in between; BEGIN IMMEDIATE queues it instead. Plain on PostgreSQL.
+            with self.services.db.write_session() as session:
                 ctx = Context(update=update, services=self.services, session=session)
                 reply = self.router.dispatch(ctx)
                 reply = self._page(ctx, reply)

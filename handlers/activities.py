@@ -73,14 +73,13 @@ def activity_block(session: Session, activity: acts.Activity, tz, *, volunteers:
 
 @contextmanager
 def locked_session(ctx: Context) -> Iterator[Session]:
-    """A write session for seat-changing operations (BEGIN IMMEDIATE on SQLite).
-
-    Commits the webhook's session first: on SQLite it may hold the write lock (follower
-    bookkeeping), and a second connection would then wait for it forever.
+    """The session for seat-changing operations: the webhook's own, in which the model locks
+    the activity row (``FOR UPDATE`` on PostgreSQL; the webhook's ``write_session()`` holds
+    SQLite's write lock). A second connection is deliberately not opened: with every worker
+    thread holding one connection and waiting for another, the pool would run dry.
     """
-    ctx.session.commit()
-    with ctx.services.db.write_session() as session:
-        yield session
+    yield ctx.session
+    ctx.session.flush()
 
 
 def tell_promoted(ctx: Context, activity: acts.Activity, promoted: list[acts.Signup]) -> None:
