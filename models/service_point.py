@@ -10,6 +10,7 @@ the synonym list (models/data/synonyms.json) grows from real use.
 from __future__ import annotations
 
 import logging
+import math
 import re
 from dataclasses import dataclass
 from datetime import datetime
@@ -136,8 +137,10 @@ def nearest(session: Session, lat: float, lng: float, limit: int = 3,
     """The ``limit`` active points nearest to (lat, lng) (GCJ-02 degrees), nearest first.
 
     Widens a bounding-box prefilter through ``radii_m`` until ``limit`` points lie within the
-    radius (so the answer is exact), then falls back to every active point. Distances are
-    haversine metres. The caller validates coordinates (models.geo.check_coordinates).
+    radius (so the answer is exact). Beyond the last radius (she is far from every point) the
+    database ranks all active points by a flat-earth distance and the best few are checked
+    with haversine. Distances are haversine metres. The caller validates coordinates
+    (models.geo.check_coordinates).
     """
     for radius in radii_m:
         rows = session.scalars(nearest_statement(lat, lng, radius)).all()
@@ -145,8 +148,12 @@ def nearest(session: Session, lat: float, lng: float, limit: int = 3,
         inside = [f for f in found if f.distance_m <= radius]
         if len(inside) >= limit:
             return inside[:limit]
-    rows = session.scalars(select(ServicePoint).where(ServicePoint.active.is_(True))).all()
-    return by_distance(rows, lat, lng)[:limit]
+    k = math.cos(math.radians(lat))
+    flat = ((ServicePoint.lat - lat) * (ServicePoint.lat - lat)
+            + (ServicePoint.lng - lng) * k * (ServicePoint.lng - lng) * k)
+    stmt = (select(ServicePoint).where(ServicePoint.active.is_(True))
+            .order_by(flat).limit(max(limit * 5, 20)))
+    return by_distance(session.scalars(stmt).all(), lat, lng)[:limit]
 
 
 def by_distance(rows: Iterable[ServicePoint], lat: float, lng: float) -> list[Found]:
