@@ -157,3 +157,28 @@ def close(state, number: int) -> None:
             raise click.ClickException(f"没有编号为 {number} 的活动") from None
         title = a.title
     click.echo(f"活动 {number}「{title}」已截止报名")
+
+
+@events.command("qr")
+@click.argument("number", type=int)
+@click.option("--days", type=click.IntRange(1, 30), default=30, show_default=True,
+              help="二维码有效天数（临时二维码最长 30 天）")
+@click.pass_obj
+def qr(state, number: int, days: int) -> None:
+    """生成活动 N 的签到二维码（场景值 checkin:N）(temporary parametric QR code)."""
+    from models.activity import get_activity
+
+    services = state.services
+    with services.db.session() as s:
+        a = get_activity(s, number)
+        if a is None:
+            raise click.ClickException(f"没有编号为 {number} 的活动")
+        scene = a.checkin_scene
+    try:
+        result = services.wechat.create_qrcode(scene, expire_seconds=days * 86400)
+    except Exception as exc:  # noqa: BLE001 - WeChatAPIError or network: tell staff plainly
+        raise click.ClickException(f"生成二维码失败：{exc}") from None
+    click.echo(f"活动 {number} 签到二维码（{days} 天内有效，场景值 {scene}）：")
+    click.echo(result.get("show_url", ""))
+    if services.config.dry_run:
+        click.echo("（试运行模式：未真正调用微信接口，请求已记入发件箱）", err=True)

@@ -1,0 +1,73 @@
+"""``taoyuan events add|list|show|close|qr``."""
+from __future__ import annotations
+
+import pytest
+from click.testing import CliRunner
+
+from bot.cli import main
+from models import activity as acts
+from tests.conftest import REDIS_URL
+from tests.servers import write_config
+from tests.test_signup import complete_signup
+
+
+@pytest.fixture
+def run(services, db_url, redis_prefix, tmp_path):
+    cfg = write_config(tmp_path / "config.toml", db_url=db_url, redis_url=REDIS_URL,
+                       redis_prefix=redis_prefix, instance_dir=tmp_path / "instance")
+
+    def invoke(*args: str):
+        result = CliRunner().invoke(main, ["--config", str(cfg), *args])
+        return result
+    return invoke
+
+
+def test_add_list_show_close(services, run):
+    r = run("events", "add", "--title", "家政培训", "--category", "家政培训",
+            "--start", "2030-12-17 09:00", "--capacity", "2", "--volunteers", "1")
+    assert r.exit_code == 0, r.output
+    number = int(r.stdout.strip().splitlines()[-1])
+    with services.db.session() as s:
+        a = acts.get_activity(s, number)
+        # 09:00 Asia/Shanghai is 01:00 UTC; default end two hours later
+        assert a.starts_at.isoformat() == "2030-12-17T01:00:00+00:00"
+        assert a.ends_at.isoformat() == "2030-12-17T03:00:00+00:00"
+        assert (a.capacity, a.volunteers_needed, a.status) == (2, 1, "open")
+    complete_signup(services, "oCli1", number)
+    complete_signup(services, "oCli2", number)
+    complete_signup(services, "oCli3", number)
+    r = run("events", "list")
+    assert r.exit_code == 0 and "家政培训" in r.output and "2/2" in r.output
+    r = run("events", "show", str(number))
+    assert "confirmed 2  waiting 1  attended 0" in r.output and f"checkin:{number}" in r.output
+    r = run("events", "close", str(number))
+    assert r.exit_code == 0 and "已截止报名" in r.output
+    assert "没有活动" in run("events", "list").output
+    assert "家政培训" in run("events", "list", "--all").output
+
+
+def test_add_with_point_end_and_errors(services, run):
+    r = run("events", "add", "--title", "普法", "--category", "普法宣传", "--start", "2030-01-01 09:00",
+            "--point", "不存在的服务点")
+    assert r.exit_code != 0 and "不存在" in r.output
+    r = run("events", "add", "--title", "普法", "--category", "普法宣传", "--start", "明天")
+    assert r.exit_code != 0 and "YYYY-MM-DD" in r.output
+    r = run("events", "add", "--title", "普法", "--category", "普法宣传",
+            "--start", "2030-01-01 09:00", "--end", "2030-01-01 08:00")
+    assert r.exit_code != 0 and "结束时间" in r.output
+    r = run("events", "add", "--title", "徒步", "--category", "徒步", "--start", "2030-03-08 08:00",
+            "--end", "2030-03-08 11:30", "--place", "桃溪绿道")
+    assert r.exit_code == 0
+    number = int(r.stdout.strip().splitlines()[-1])
+    with services.db.session() as s:
+        assert acts.get_activity(s, number).hours == 3.5
+    assert run("events", "show", "999").exit_code != 0
+    assert run("events", "close", "999").exit_code != 0
+
+
+def test_qr_in_dry_run_goes_to_the_outbox(services, run):
+    r = run("events", "add", "--title", "义剪", "--category", "爱心义剪", "--start", "2030-01-17 09:00")
+    number = int(r.stdout.strip().splitlines()[-1])
+    r = run("events", "qr", str(number))
+    assert r.exit_code == 0, r.output
+    assert f"checkin:{number}" in r.output and "showqrcode" in r.output
