@@ -751,6 +751,20 @@ def send_digest(services, now: datetime | None = None) -> DigestResult:
     return DigestResult(len(ids), urgent, reached)
 
 
+def digest_cron_fields(config) -> list[dict[str, int]]:
+    """``[{"hour": 9, "minute": 0}, ...]`` from ``[help] digest_times`` (local time, for an
+    APScheduler ``CronTrigger(timezone=services.tz, **fields)`` calling :func:`send_digest`)."""
+    return [{"hour": int(t[:2]), "minute": int(t[3:])} for t in help_settings(config).digest_times]
+
+
+def housekeeping(services, now: datetime | None = None) -> int:
+    """The daily retention job: :func:`anonymise_finished` with ``[help] retention_days``.
+    Returns how many requests were anonymised (the scheduler may run it once a day)."""
+    days = help_settings(services.config).retention_days
+    with services.db.session() as s:
+        return anonymise_finished(s, retention_days=days, now=now)
+
+
 #: A 客服消息 text is cut to this many bytes of UTF-8; longer answers are read with 「查看回复」.
 CUSTOM_TEXT_LIMIT = 1800
 

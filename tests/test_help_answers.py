@@ -234,3 +234,13 @@ def test_cli_unknown_request(help_services):
     result = CliRunner().invoke(main, ["help", "show", "H99999"],
                                 env={"TAOYUAN_DATABASE_URL": help_services.config.database_url})
     assert result.exit_code != 0
+
+
+def test_scheduler_hooks(help_services):
+    assert hr.digest_cron_fields(help_services.config) == [{"hour": 9, "minute": 0},
+                                                           {"hour": 17, "minute": 0}]
+    chat = Chat(help_services)
+    row = submit(chat)
+    with help_services.db.session() as s:
+        hr.close_request(s, row.id, now=utcnow() - timedelta(days=181))
+    assert hr.housekeeping(help_services) == 1
