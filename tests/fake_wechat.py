@@ -125,7 +125,6 @@ class FakeWeChat:
         self._lock = threading.RLock()
         self._server: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
-        self.clock: Callable[[], float] = time.time
         self.reset()
 
     # ------------------------------------------------------------------ lifecycle
@@ -166,6 +165,7 @@ class FakeWeChat:
     def reset(self) -> None:
         """Back to a fresh account: no calls, scripts, tokens, menu, tags; knobs cleared."""
         with self._lock:
+            self.clock: Callable[[], float] = time.time  # token expiry clock; tests may replace it
             self.calls: list[Call] = []
             self._scripts: dict[str, list] = {}
             self.latency = 0.0
