@@ -49,6 +49,8 @@ def start(ctx: Context) -> str:
     rest = (m.group(2) if m else "").strip("：:，,。 ")
     if not rest:
         return "请在「报名」后面加上活动编号，例如「报名 3」。\n\n" + list_activities(ctx)
+    if rest in ("志愿者", "志愿", "志愿服务"):
+        return "登记志愿者请回复「志愿者」；已登记的志愿者回复「志愿报名 编号」报名活动的志愿服务。"
     if rest.isdigit():
         activity = acts.get_activity(ctx.session, int(rest))
         if activity is None:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import time
 from datetime import timedelta
 
 import pytest
@@ -146,7 +147,9 @@ def test_timeout_ends_the_conversation(services):
     say(services, "oSlow", f"报名 {n}")
     say(services, "oSlow", "是")
     assert services.redis.ttl(conv_key(services, "oSlow")) <= CONVERSATION_TTL
-    services.redis.delete(conv_key(services, "oSlow"))  # what 10 minutes of silence does
+    # what 10 minutes of silence does: the Redis key expires (here after 50 ms)
+    services.redis.pexpire(conv_key(services, "oSlow"), 50)
+    time.sleep(0.2)
     r = say(services, "oSlow", "王秀英")
     assert "手机号" not in r                              # treated fresh, not as the name step
     assert "oSlow" not in signups_of(services, n)
@@ -215,6 +218,7 @@ def test_signup_by_words_and_unknowns(services):
     assert "没有找到编号为 99" in say(services, "oWords", "报名 99")
     assert "加上活动编号" in say(services, "oWords", "报名")
     assert "近期没有找到「瑜伽」" in say(services, "oWords", "报名瑜伽")
+    assert "回复「志愿者」" in say(services, "oWords", "我要报名志愿者")
 
 
 def test_closed_activity_refuses(services):
