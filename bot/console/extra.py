@@ -164,7 +164,9 @@ class ActivityView(LocalTimesMixin, AuditedModelView):
                              "label": "结束时间（空=开始后 2 小时）"},
                  "deadline": {"format": "%Y-%m-%d %H:%M", "validators": [Optional()],
                               "label": "报名截止（空=开始前）"}}
-    form_widget_args = {"starts_at": {"placeholder": "2026-12-17 09:00"}}
+    form_widget_args = {"starts_at": {"placeholder": "2026-12-17 09:00"},
+                        "ends_at": {"required": False, "placeholder": "2026-12-17 11:00"},
+                        "deadline": {"required": False}}
 
     def create_model(self, form):
         from models.activity import add_activity
