@@ -379,4 +379,18 @@ def register(router: Router) -> None:
         if step is None:
             ctx.conversation.end()
             return start(ctx)
+        if state.step == STEP_URGENT_MORE and _handled_elsewhere(router, ctx):
+            # After a danger word she asked for something else (「活动」, 「删除我的信息」 ...):
+            # the urgent request is saved and staff are told; let that feature answer.
+            ctx.conversation.end()
+            return router.dispatch(ctx)
         return step(ctx, state)
+
+
+def _handled_elsewhere(router: Router, ctx: Context) -> bool:
+    """True when a short message is a command another feature's rule answers."""
+    t = ctx.compact_text
+    if not t or len(t) > 8 or t in DONE_WORDS or t in START_WORDS or hr.normalize_phone(t):
+        return False
+    return any(rule.check(ctx) for rule in router.rules
+               if rule.handler not in (start, show_answers, show_mine))

@@ -194,3 +194,15 @@ def test_danger_through_the_webhook(client, services):
     with services.db.session() as s:
         [row] = s.scalars(select(hr.HelpRequest)).all()
         assert row.urgent and row.distress
+
+
+
+def test_after_danger_another_command_is_answered_by_its_feature(help_services):
+    from handlers.welcome import HELP
+
+    chat = Chat(help_services)
+    chat.say("救命")
+    assert chat.say("帮助") == HELP
+    assert chat.say("我在五里街镇").startswith("抱歉")  # the urgent follow-up has ended
+    [row] = chat.requests()
+    assert row.body == "救命"
