@@ -181,7 +181,7 @@ def run_due(services, now: datetime | None = None, *, only: int | None = None,
     """
     now = now or utcnow()
     out: list[DueCheck] = []
-    with services.db.session() as s:
+    with services.db.write_session() as s:
         ensure_default_reminders(s)
         stmt = select(Reminder).where(Reminder.enabled.is_(True),
                                       Reminder.kind.in_([KIND_SCHEDULED, KIND_ACTIVITY]))
@@ -200,7 +200,7 @@ def run_due(services, now: datetime | None = None, *, only: int | None = None,
         if fire is None:
             out.append(DueCheck(reminder.name, "none"))
             continue
-        with services.db.session() as s:
+        with services.db.write_session() as s:
             run = _run_row(s, reminder.id, fire.key)
             if run is not None and run.status in (RUN_DONE, RUN_STOPPED, RUN_MISSED):
                 out.append(DueCheck(reminder.name, "done", fire.key))
@@ -214,7 +214,7 @@ def run_due(services, now: datetime | None = None, *, only: int | None = None,
                 continue
         if reminder.kind == KIND_ACTIVITY:
             results = remind_activities(services, now=fire.at, fanout=fanout, reminder=reminder)
-            with services.db.session() as s:
+            with services.db.write_session() as s:
                 s.add(ReminderRun(reminder_id=reminder.id, occurrence=fire.key, scheduled_for=fire.at,
                                   status=RUN_DONE, finished_at=utcnow(), total=len(results),
                                   note=f"{len(results)} 个活动已提醒"))
@@ -227,7 +227,7 @@ def run_due(services, now: datetime | None = None, *, only: int | None = None,
 
 def _run_scheduled(services, reminder: Reminder, occurrence: str, event_date: date,
                    scheduled_for: datetime | None, fanout: FanOut | None) -> RunResult:
-    with services.db.session() as s:
+    with services.db.write_session() as s:
         openids = audience_openids(s, reminder.audience)
         message = build_message(services, reminder, scheduled_values(s, reminder, event_date))
     fanout = fanout or FanOut(services)
@@ -245,7 +245,7 @@ def run_reminder_now(services, name: str, *, occurrence: str | None = None,
     Raises :class:`~models.reminder.UnknownReminder`.
     """
     now = now or utcnow()
-    with services.db.session() as s:
+    with services.db.write_session() as s:
         ensure_default_reminders(s)
         reminder = get_reminder(s, name)
     if reminder.kind == KIND_ACTIVITY:
@@ -268,7 +268,7 @@ def remind_activities(services, *, now: datetime | None = None, fanout: FanOut |
 
     now = now or utcnow()
     start, end = activity_reminder_window(now, services.tz)
-    with services.db.session() as s:
+    with services.db.write_session() as s:
         if reminder is None:
             ensure_default_reminders(s)
             reminder = s.scalar(select(Reminder).where(Reminder.kind == KIND_ACTIVITY).limit(1))
@@ -311,7 +311,7 @@ def deliver_notices(services, *, now: datetime | None = None, fanout: FanOut | N
     from models.notice import Notice
 
     now = now or utcnow()
-    with services.db.session() as s:
+    with services.db.write_session() as s:
         ensure_default_reminders(s)
         reminder = s.scalar(select(Reminder).where(Reminder.kind == KIND_NOTICE).limit(1))
         if reminder is None or not reminder.enabled:
@@ -342,7 +342,7 @@ def deliver_notices(services, *, now: datetime | None = None, fanout: FanOut | N
         key = f"notice:{notice_id}:{attempts}"
         result = fanout.run(reminder.id, key, [openid], lambda _o, m=msg: m, scheduled_for=now)
         results.append(result)
-        with services.db.session() as s:
+        with services.db.write_session() as s:
             n = s.get(Notice, notice_id)
             if n is None:
                 continue

@@ -123,7 +123,7 @@ def sync_jobs(scheduler, services) -> dict[str, int]:
 
     from models.reminder import KIND_ACTIVITY, KIND_SCHEDULED, Reminder, ensure_default_reminders
 
-    with services.db.session() as s:
+    with services.db.write_session() as s:
         ensure_default_reminders(s)
         reminders = list(s.scalars(select(Reminder).where(
             Reminder.enabled.is_(True), Reminder.kind.in_([KIND_SCHEDULED, KIND_ACTIVITY]),
