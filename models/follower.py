@@ -10,6 +10,10 @@ from models.base import AwareDateTime, Base, utcnow
 
 #: WeChat lets an account send 客服消息 for 48 hours after the follower's last message.
 CUSTOMER_SERVICE_WINDOW = timedelta(hours=48)
+#: ``touch`` rewrites ``last_interaction_at`` only when the stored time is older than this. A
+#: message then costs a read, not a write + WAL flush at commit (bench/webhook.py: the write
+#: was most of the webhook's time); the 48-hour window is underestimated by at most this.
+TOUCH_RESOLUTION = timedelta(seconds=60)
 
 
 class Follower(Base):
@@ -56,11 +60,15 @@ def touch(session: Session, openid: str, *, user_message: bool, now: datetime | 
     """Record an interaction. Only messages she sent (not events) open the 48-hour window.
 
     Anyone who messages the account is a follower, so ``subscribed`` turns True here too.
+    ``last_interaction_at`` is kept to :data:`TOUCH_RESOLUTION` (60 s): a message less than
+    that after the stored time changes nothing, so a conversation does not write every step.
     """
     follower = get_or_create(session, openid)
     now = now or utcnow()
     if user_message:
-        follower.last_interaction_at = now
+        last = follower.last_interaction_at
+        if last is None or not timedelta(0) <= now - last < TOUCH_RESOLUTION:
+            follower.last_interaction_at = now
         if not follower.subscribed and follower.unsubscribed_at is None:
             follower.subscribed = True
     return follower

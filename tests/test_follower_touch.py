@@ -1,0 +1,41 @@
+"""models.follower.touch keeps last_interaction_at to TOUCH_RESOLUTION (a bench/webhook.py fix)."""
+from __future__ import annotations
+
+from datetime import timedelta
+
+from models.base import utcnow
+from models.follower import TOUCH_RESOLUTION, Follower, touch
+
+
+def test_touch_writes_only_when_the_stored_time_is_older_than_the_resolution(services):
+    t0 = utcnow().replace(microsecond=0)
+    with services.db.session() as s:
+        touch(s, "oTouch", user_message=True, now=t0)
+    with services.db.session() as s:
+        f = touch(s, "oTouch", user_message=True, now=t0 + timedelta(seconds=30))
+        assert not s.dirty  # nothing to write: no UPDATE, no WAL flush at commit
+        assert f.last_interaction_at == t0
+    later = t0 + TOUCH_RESOLUTION + timedelta(seconds=1)
+    with services.db.session() as s:
+        touch(s, "oTouch", user_message=True, now=later)
+    with services.db.session() as s:
+        assert s.get(Follower, "oTouch").last_interaction_at == later
+
+
+def test_touch_rewrites_a_stored_time_in_the_future_and_still_marks_subscribed(services):
+    now = utcnow().replace(microsecond=0)
+    with services.db.session() as s:
+        s.add(Follower(openid="oClock", subscribed=False, first_seen_at=now,
+                       last_interaction_at=now + timedelta(hours=1)))
+    with services.db.session() as s:
+        touch(s, "oClock", user_message=True, now=now)
+    with services.db.session() as s:
+        f = s.get(Follower, "oClock")
+        assert f.last_interaction_at == now
+        assert f.subscribed
+
+
+def test_an_event_does_not_open_the_window(services):
+    with services.db.session() as s:
+        f = touch(s, "oEvent", user_message=False)
+        assert f.last_interaction_at is None
