@@ -87,10 +87,14 @@ def format_entry(ctx: Context, number: int, found: points.Found) -> str:
     kind = f"（{_short(p.kind, 16)}）" if p.kind and p.kind not in p.name else ""
     lines = [f"{number}. {_short(p.name, 40)}{kind}"]
     where = []
-    if found.distance_m is not None:
-        where.append("距离约" + format_distance(found.distance_m))
-    if p.approximate:
-        where.append("位置为大致位置")
+    if p.approximate and not p.town:
+        # Placed at the county seat only because its town is unknown: no distance to show.
+        where.append("具体位置待核实")
+    else:
+        if found.distance_m is not None:
+            where.append("距离约" + format_distance(found.distance_m))
+        if p.approximate:
+            where.append("位置为大致位置")
     if where:
         lines.append("   " + "，".join(where))
     address = p.address or "".join(x for x in (p.town, p.village) if x)
@@ -260,7 +264,8 @@ def on_directory_text(ctx: Context) -> str:
     count = f"共{len(found)}处" + (f"，列出{'最近的' if pos else '前'}{limit}处" if len(found) > limit
                                    else ("，按距离排序" if pos else ""))
     footer = "" if pos else "发送位置可按远近排序。"
-    return _list_reply(ctx, f"{what}（{count}）：", found, footer)
+    note = synonyms().need_notes.get(q.need or "", "")  # e.g. hotlines: on the first page
+    return _list_reply(ctx, (note + "\n" if note else "") + f"{what}（{count}）：", found, footer)
 
 
 def _overview(ctx: Context) -> str:

@@ -65,6 +65,7 @@ class Synonyms:
     kinds: dict[str, str] = field(default_factory=dict)
     needs: dict[str, str] = field(default_factory=dict)
     need_tags: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    need_notes: dict[str, str] = field(default_factory=dict)
     everything: frozenset[str] = frozenset()
     others: tuple[str, ...] = ()
 
@@ -165,6 +166,8 @@ def _build(data: dict) -> Synonyms:
             syn.kinds[word] = kind
     for need, spec in data.get("needs", {}).items():
         syn.need_tags[need] = tuple(spec.get("tags") or [need])
+        if spec.get("note"):
+            syn.need_notes[need] = spec["note"]
         for word in [need, *spec.get("words", [])]:
             syn.needs.setdefault(word, need)
     syn.everything = frozenset(data.get("everything", []))

@@ -152,11 +152,21 @@ def test_needs(seeded, router, words, expected):
     assert expected in "".join(pages), pages
 
 
+def test_unknown_location_points_show_no_distance(seeded, router):
+    reply = location(seeded, router, 25.3205, 118.2905)
+    assert "1. 永春县妇联\n   距离约161米，位置为大致位置" in reply
+    assert "2. 永春县群团邻里中心\n   具体位置待核实\n" in reply
+
+
+def test_mediation_mentions_the_hotlines(seeded, router):
+    assert "12338" in text(seeded, router, "吵架了")
+
+
 def test_need_nearest_first_when_location_known(seeded, router):
     location(seeded, router, *KENGZAIKOU)
     reply = text(seeded, router, "调解")
-    assert "最近的12处" in reply.split("\n")[0]
-    assert reply.split("\n")[1].startswith("1. 坑仔口镇")
+    assert "最近的12处" in reply.split("\n")[1]
+    assert reply.split("\n")[2].startswith("1. 坑仔口镇")
 
 
 def test_platform(seeded, router):
