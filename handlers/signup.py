@@ -33,6 +33,9 @@ NO = frozenset({"否", "不", "不是", "不要", "不用", "no", "n", "2", "不
 AGREE = frozenset({"同意", "我同意", "同意授权", "是", "好", "好的", "确认", "可以", "yes", "ok", "1", "嗯"})
 _START_RE = re.compile(r"^(?:我要|我想)?(志愿者?)?报名(?:参加)?(.*)$")
 _NAME_RE = re.compile(r"^[\u4e00-\u9fffA-Za-z·.\s]{1,20}$")
+#: Words that are commands, not names (she may have lost track of the conversation).
+NOT_NAMES = frozenset({"活动", "报名", "我的报名", "帮助", "志愿者", "求助", "菜单", "你好", "您好",
+                       "在吗", "不知道", "什么", "为什么", "干什么", "怎么办"})
 PHONE_HELP = "手机号应为 11 位数字、以 13-19 开头，例如：13812345678。请重新发送，或回复「取消」退出。"
 CONSENT_TEXT = ("最后一步：您的姓名和手机号只用于本次活动的联系、提醒和签到，不会用于其他用途；"
                 "回复「删除我的信息」可随时删除。\n同意请回复「同意」，不同意请回复「取消」。")
@@ -145,7 +148,7 @@ def _confirm(ctx: Context, state: ConversationState) -> str:
 
 def _name(ctx: Context, state: ConversationState) -> str:
     name = ctx.text.strip()
-    if not _NAME_RE.match(name) or name.lower() in YES | NO:
+    if not _NAME_RE.match(name) or name.lower() in YES | NO or name in NOT_NAMES:
         return "请发送您的姓名，只要文字，例如：王秀英。回复「取消」可退出。"
     ctx.conversation.update(state, step="phone", name=name.replace(" ", ""))
     return "请发送您的手机号（11 位，例如：13812345678）。"
