@@ -136,9 +136,18 @@ class PointView(AuditedModelView):
 
 
 # -- activities ------------------------------------------------------------------------------
+#: Signup list filter arguments (Flask-Admin numbers filter operations in order): the
+#: activity id filter has 7 operations (0 = equals), then status (7) and role (8), see
+#: :func:`add_feature_views`.
+F_ACTIVITY, F_STATUS = "flt0_0", "flt1_7"
+
+
 def _signup_link(_v, _c, model, _n):
-    return Markup(f'<a href="{url_for("signups.index_view", flt0_0=model.id)}">报名名单</a> · '
-                  f'<a href="{url_for("activities.export", aid=model.id)}">导出</a>')
+    links = [("报名名单", url_for("signups.index_view", **{F_ACTIVITY: model.id})),
+             ("候补", url_for("signups.index_view", **{F_ACTIVITY: model.id, F_STATUS: "waiting"})),
+             ("已签到", url_for("signups.index_view", **{F_ACTIVITY: model.id, F_STATUS: "attended"})),
+             ("导出", url_for("activities.export", aid=model.id))]
+    return Markup(" · ".join(f'<a href="{escape(u)}">{escape(t)}</a>' for t, u in links))
 
 
 class ActivityView(LocalTimesMixin, AuditedModelView):
@@ -227,7 +236,6 @@ class SignupView(AuditedModelView):
     can_create = False
     column_list = ("activity", "role", "status", "name", "phone", "created_at", "attended_at", "hours")
     column_default_sort = ("created_at", False)
-    column_filters = ("activity_id", "status", "role")
     column_labels = {"activity": "活动", "activity_id": "活动编号(id)", "role": "身份", "status": "状态",
                      "name": "姓名", "phone": "电话", "created_at": "报名时间",
                      "attended_at": "签到时间", "hours": "志愿时长"}
@@ -256,14 +264,26 @@ class VolunteerView(AuditedModelView):
     """志愿者: masked phones; hours are on the signups (签到时记入)."""
 
     can_create = False
-    column_list = ("name", "phone", "town", "skills", "created_at")
+    column_list = ("name", "phone", "town", "skills", "hours", "created_at")
     column_searchable_list = ("name", "skills")
     column_filters = ("town",)
     column_labels = {"name": "姓名", "phone": "电话", "town": "乡镇", "skills": "特长",
-                     "available": "可服务时间", "created_at": "登记时间", "updated_at": "更新时间"}
-    column_formatters = {"phone": masked, "created_at": local_time}
+                     "available": "可服务时间", "created_at": "登记时间", "updated_at": "更新时间",
+                     "hours": "累计服务时长（小时）"}
+    column_formatters = {"phone": masked, "created_at": local_time,
+                         "hours": lambda v, c, m, n: _volunteer_hours(v.session, m.openid)}
     form_excluded_columns = ("openid", "created_at", "updated_at")
     column_details_exclude_list = ("openid",)
+
+
+def _volunteer_hours(session, openid: str) -> str:
+    from sqlalchemy import func
+
+    from models.activity import Signup
+
+    total = session.scalar(select(func.coalesce(func.sum(Signup.hours), 0)).where(
+        Signup.openid == openid, Signup.role == "volunteer", Signup.attended_at.is_not(None)))
+    return f"{float(total or 0):g}"
 
 
 class ReminderView(AuditedModelView):
@@ -346,6 +366,15 @@ def add_feature_views(admin, session) -> None:
     if act is not None:
         admin.add_view(ActivityView(act.Activity, session, name="活动", category="活动",
                                     endpoint="activities"))
+        from flask_admin.contrib.sqla.filters import FilterEqual
+
+        SignupView.column_filters = (
+            "activity_id",
+            FilterEqual(act.Signup.status, "状态", options=[
+                ("confirmed", "已报名"), ("waiting", "候补"), ("attended", "已签到"),
+                ("cancelled", "已取消")]),
+            FilterEqual(act.Signup.role, "身份", options=[("participant", "参加"),
+                                                        ("volunteer", "志愿者")]))
         admin.add_view(SignupView(act.Signup, session, name="报名名单", category="活动",
                                   endpoint="signups"))
     vol = _module("models.volunteer")
