@@ -78,6 +78,15 @@ def _settings(ctx: Context) -> dict:
     return ctx.services.config.section("points") or {}
 
 
+def _int_setting(ctx: Context, key: str, default: int) -> int:
+    """A positive integer from ``[points]``; a missing or malformed value gives ``default``."""
+    try:
+        value = int(_settings(ctx).get(key) or default)
+    except (TypeError, ValueError):
+        return default
+    return value if value > 0 else default
+
+
 def format_entry(ctx: Context, number: int, found: points.Found) -> str:
     """One point as a few short lines (name, distance, address, hours, phone, map link).
 
@@ -139,7 +148,7 @@ def _send_pages(ctx: Context, pages: list[str]) -> str:
 
 
 def _list_reply(ctx: Context, header: str, found: list[points.Found], footer: str = "") -> str:
-    limit = int(_settings(ctx).get("max_results") or DEFAULT_MAX_RESULTS)
+    limit = _int_setting(ctx, "max_results", DEFAULT_MAX_RESULTS)
     found = found[:limit]
     entries = [format_entry(ctx, i, f) for i, f in enumerate(found, start=1)]
     return _send_pages(ctx, paginate(header, entries, footer))
@@ -152,7 +161,7 @@ def recent_position(ctx: Context) -> tuple[float, float] | None:
     f = ctx.follower
     if f.last_lat is None or f.last_lng is None or f.last_location_at is None:
         return None
-    max_age = int(_settings(ctx).get("location_max_age") or DEFAULT_LOCATION_MAX_AGE)
+    max_age = _int_setting(ctx, "location_max_age", DEFAULT_LOCATION_MAX_AGE)
     if ctx.now - f.last_location_at > timedelta(seconds=max_age):
         return None
     try:
@@ -173,7 +182,7 @@ def _first_time(ctx: Context, lat: float, lng: float) -> bool:
 
 def nearest_reply(ctx: Context, lat: float, lng: float) -> str:
     """The nearest points to (lat, lng) (GCJ-02 degrees, already checked)."""
-    limit = int(_settings(ctx).get("max_results") or DEFAULT_MAX_RESULTS)
+    limit = _int_setting(ctx, "max_results", DEFAULT_MAX_RESULTS)
     found = points.nearest(ctx.session, lat, lng, limit=limit)
     if not found:
         ctx.set_more([])
@@ -260,7 +269,7 @@ def on_directory_text(ctx: Context) -> str:
     what = _describe(q)
     if not found:
         return _nothing(ctx, f"暂时没有找到{what}。", pos, q)
-    limit = int(_settings(ctx).get("max_results") or DEFAULT_MAX_RESULTS)
+    limit = _int_setting(ctx, "max_results", DEFAULT_MAX_RESULTS)
     count = f"共{len(found)}处" + (f"，列出{'最近的' if pos else '前'}{limit}处" if len(found) > limit
                                    else ("，按距离排序" if pos else ""))
     footer = "" if pos else "发送位置可按远近排序。"
