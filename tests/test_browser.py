@@ -122,3 +122,8 @@ def test_console_in_a_real_browser(services, live_console, browser, tmp_path):
     shot = tmp_path / "console-signups.png"
     assert b.save_screenshot(str(shot)) and shot.stat().st_size > 5000
     print(f"screenshot: {shot}")
+
+    b.get(base + "/admin/stats/")
+    assert b.find_element(By.CSS_SELECTOR, ".chart-box svg").is_displayed()
+    assert "爱心义剪" not in b.find_element(By.ID, "town-table").text  # towns, not activities
+    b.save_screenshot(str(tmp_path / "console-stats.png"))
