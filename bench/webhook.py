@@ -109,6 +109,25 @@ def create_database(admin_url: str) -> str:
     return url
 
 
+def seed_database(url: str) -> str:
+    """Load the project's real service points (models/data) so lookups see real-size tables."""
+    from sqlalchemy import func, select
+
+    from bot.db import Database
+    from models.service_point import ServicePoint, load_seed
+
+    db = Database(url)
+    try:
+        with db.session() as s:
+            load_seed(s)
+        with db.session() as s:
+            return f"{s.scalar(select(func.count()).select_from(ServicePoint))} service points"
+    except Exception as exc:  # noqa: BLE001 - a bench without seed data still runs
+        return f"seed data not loaded ({type(exc).__name__}: {exc})"
+    finally:
+        db.dispose()
+
+
 def drop_database(admin_url: str, url: str) -> None:
     """Drop the database at ``url`` (after closing its remaining connections)."""
     from sqlalchemy import create_engine, text
@@ -364,6 +383,8 @@ def parse_args(argv=None) -> argparse.Namespace:
         "TAOYUAN_TEST_PG", "postgresql://postgres@127.0.0.1:5432/test"),
         help="PostgreSQL URL used to create and drop the throwaway database")
     p.add_argument("--redis", default=os.environ.get("TAOYUAN_TEST_REDIS", "redis://127.0.0.1:6379/0"))
+    p.add_argument("--no-seed", action="store_true",
+                   help="leave the database empty (default: load the real service points)")
     p.add_argument("--markdown", type=Path, help="also write the report as Markdown here")
     p.add_argument("--keep", action="store_true", help="keep the temp folder (config, logs, pool)")
     return p.parse_args(argv)
@@ -380,8 +401,12 @@ def main(argv=None) -> int:
     load_before = os.getloadavg()
     print(f"machine: {os.cpu_count()} cores, load average {load_before[0]:.2f} "
           "(wrk, PostgreSQL, Redis and the workers share them)")
+    if load_before[0] > (os.cpu_count() or 1) / 2:
+        print("WARNING: the machine is busy; figures will be low and noisy. Rerun when idle, "
+              "or use --rounds 3.")
     db_url = create_database(args.pg_admin)
     server = None
+    seeded = seed_database(db_url) if not args.no_seed else "empty database (--no-seed)"
     results: dict[str, CaseResult] = {}
     try:
         config = tmp / "config.toml"
@@ -390,7 +415,7 @@ def main(argv=None) -> int:
         server = Gunicorn(gunicorn, config, tmp / "gunicorn.log", workers=args.workers,
                           worker_class=args.worker_class, threads=args.worker_threads)
         print(f"server: gunicorn {server.command}")
-        print(f"        PostgreSQL {db_url.rsplit('/', 1)[1]}, Redis prefix {prefix}")
+        print(f"        PostgreSQL {db_url.rsplit('/', 1)[1]} ({seeded}), Redis prefix {prefix}")
         print(f"load:   wrk -t{args.threads} -c{args.connections}, warm-up {args.warmup:g} s, "
               f"{args.duration:g} s per case, Content {args.content!r}")
         first = sanity_check(server.url, aes_key, args.content)
