@@ -376,6 +376,18 @@ def close_activity(session: Session, number: int) -> Activity:
     return set_status(session, number, CLOSED)
 
 
+def cancel_activity(session: Session, number: int) -> tuple[Activity, list[Signup]]:
+    """Call activity ``number`` off (status cancelled). Returns it and the confirmed/waiting
+    signups whose women should be told (see :func:`models.notice.notify`); their rows keep
+    their status for the figures. Raises :class:`ActivityNotFound`.
+    """
+    activity = set_status(session, number, CANCELLED)
+    affected = list(session.scalars(select(Signup).where(
+        Signup.activity_id == activity.id, Signup.status.in_((CONFIRMED, WAITING)))))
+    log.info("activity %s cancelled; %d signup(s) to tell", number, len(affected))
+    return activity, affected
+
+
 # -- signups -----------------------------------------------------------------------------------
 def _refresh_full(session: Session, activity: Activity) -> None:
     """Keep ``status`` open/full in step with participant seats."""

@@ -71,3 +71,31 @@ def test_qr_in_dry_run_goes_to_the_outbox(services, run):
     r = run("events", "qr", str(number))
     assert r.exit_code == 0, r.output
     assert f"checkin:{number}" in r.output and "showqrcode" in r.output
+
+
+def test_cancel_tells_everyone_signed_up(services, run):
+    from sqlalchemy import select
+
+    from models.notice import Notice
+    from models.outbox import OutboxMessage
+
+    r = run("events", "add", "--title", "近邻课堂", "--category", "近邻课堂",
+            "--start", "2030-05-01 09:00", "--capacity", "1")
+    number = int(r.stdout.strip().splitlines()[-1])
+    complete_signup(services, "oC1", number)
+    complete_signup(services, "oC2", number)          # waiting
+    with services.db.session() as s:                  # oC2 last wrote 3 days ago
+        from datetime import timedelta
+
+        from models.base import utcnow
+        from models.follower import Follower
+        s.get(Follower, "oC2").last_interaction_at = utcnow() - timedelta(days=3)
+    r = run("events", "cancel", str(number), "--reason", "台风", "--yes")
+    assert r.exit_code == 0, r.output
+    assert "通知 1 人，1 人待发" in r.output
+    with services.db.session() as s:
+        assert acts.get_activity(s, number).status == "cancelled"
+        sent = s.scalars(select(OutboxMessage).where(OutboxMessage.openid == "oC1")).all()
+        queued = s.scalars(select(Notice).where(Notice.openid == "oC2")).all()
+    assert len(sent) == 1 and len(queued) == 1 and "台风" in queued[0].text
+    assert run("events", "cancel", "999", "--yes").exit_code != 0

@@ -1,4 +1,4 @@
-"""``taoyuan events add|list|show|close``: staff manage activities (活动) from the command line.
+"""``taoyuan events add|list|show|close|cancel|qr``: staff manage activities (活动) from the command line.
 
 Times are typed in local time (Asia/Shanghai, ``app.timezone``) as ``YYYY-MM-DD HH:MM`` and
 stored as aware UTC.
@@ -157,6 +157,43 @@ def close(state, number: int) -> None:
             raise click.ClickException(f"没有编号为 {number} 的活动") from None
         title = a.title
     click.echo(f"活动 {number}「{title}」已截止报名")
+
+
+@events.command("cancel")
+@click.argument("number", type=int)
+@click.option("--reason", default="", help="取消原因（会告诉已报名的群众）")
+@click.option("--yes", is_flag=True, help="不再确认")
+@click.pass_obj
+def cancel(state, number: int, reason: str, yes: bool) -> None:
+    """取消活动 N，并通知已报名和候补的群众 (48 小时内发客服消息，否则记入待发通知)."""
+    from models.activity import ActivityNotFound, cancel_activity, get_activity
+    from models.notice import KIND_ACTIVITY_CANCELLED, notify
+
+    services = state.services
+    tz = services.tz
+    with services.db.session() as s:
+        a = get_activity(s, number)
+        if a is None:
+            raise click.ClickException(f"没有编号为 {number} 的活动")
+        title = a.title
+    if not yes:
+        click.confirm(f"确定取消活动 {number}「{title}」并通知报名者吗？", abort=True)
+    with services.db.write_session() as s:
+        try:
+            a, affected = cancel_activity(s, number)
+        except ActivityNotFound:
+            raise click.ClickException(f"没有编号为 {number} 的活动") from None
+        openids = sorted({x.openid for x in affected})
+        text = (f"很抱歉，您报名的活动「{a.title}」（{_fmt(a.starts_at, tz)}）已取消。"
+                + (f"原因：{reason}。" if reason else "") + "回复「活动」看看其他活动。")
+    sent = queued = 0
+    with services.db.session() as s:
+        for openid in openids:
+            if notify(services, s, openid, KIND_ACTIVITY_CANCELLED, text) == "sent":
+                sent += 1
+            else:
+                queued += 1
+    click.echo(f"活动 {number}「{title}」已取消；通知 {sent} 人，{queued} 人待发（超出 48 小时）")
 
 
 @events.command("qr")
