@@ -182,6 +182,7 @@ def danger_reply_text(match: DangerMatch, *, ref: str, federation_phone: str = "
 
 def register(router: Router) -> None:
     """Add the danger-word interceptor (priority 100: before conversations and every rule)."""
+    DangerMatcher(_file_words())  # load the word file and OpenCC now, not on her first message
 
     def check(ctx: Context) -> bool:
         if ctx.update.msg_type not in ("text", "voice") or not ctx.compact_text:
