@@ -32,6 +32,7 @@ YES = frozenset({"是", "是的", "确认", "确定", "好", "好的", "对", "�
 NO = frozenset({"否", "不", "不是", "不要", "不用", "no", "n", "2", "不报了", "不同意"})
 AGREE = frozenset({"同意", "我同意", "同意授权", "是", "好", "好的", "确认", "可以", "yes", "ok", "1", "嗯"})
 _START_RE = re.compile(r"^(?:我要|我想)?(志愿者?)?报名(?:参加)?(.*)$")
+_NUMBERED = re.compile(r"^第?(\d{1,6})(?:号|个|号活动)?$")
 _NAME_RE = re.compile(r"^[\u4e00-\u9fffA-Za-z·.\s]{1,20}$")
 #: Words that are commands, not names (she may have lost track of the conversation).
 NOT_NAMES = frozenset({"活动", "报名", "我的报名", "帮助", "志愿者", "求助", "菜单", "你好", "您好",
@@ -54,6 +55,9 @@ def start(ctx: Context) -> str:
         return "请在「报名」后面加上活动编号，例如「报名 3」。\n\n" + list_activities(ctx)
     if rest in ("志愿者", "志愿", "志愿服务"):
         return "登记志愿者请回复「志愿者」；已登记的志愿者回复「志愿报名 编号」报名活动的志愿服务。"
+    numbered = _NUMBERED.match(rest)
+    if numbered:  # 「3」「3号」「第3个」
+        rest = numbered.group(1)
     if rest.isdigit():
         activity = acts.get_activity(ctx.session, int(rest))
         if activity is None:

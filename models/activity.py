@@ -236,7 +236,7 @@ def find_activity(session: Session, words: str, now: datetime) -> Activity | Non
     if not words:
         return None
     for act in upcoming_activities(session, now, limit=200):
-        if words in act.category or words in act.title or act.category in words:
+        if words in act.category or words in act.title or (act.category and act.category in words):
             return act
     return None
 

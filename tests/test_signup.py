@@ -217,6 +217,7 @@ def test_signup_by_words_and_unknowns(services):
     assert f"【{n}】12月爱心义剪" in r and "确认报名" in r
     say(services, "oWords", "取消")
     assert "没有找到编号为 99" in say(services, "oWords", "报名 99")
+    assert "没有找到编号为 98" in say(services, "oWords", "报名第98号")
     assert "加上活动编号" in say(services, "oWords", "报名")
     assert "近期没有找到「瑜伽」" in say(services, "oWords", "报名瑜伽")
     assert "回复「志愿者」" in say(services, "oWords", "我要报名志愿者")
