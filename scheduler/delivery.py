@@ -164,6 +164,17 @@ class FanOut:
     def client(self):
         return self._client if self._client is not None else self.services.wechat
 
+    def _widen_http_pool(self) -> None:
+        """Let every sender thread keep its own HTTP connection (requests' default pool keeps
+        10 and opens a new TCP connection for each call beyond that)."""
+        import requests
+
+        http = getattr(self.client, "_http", None)
+        if isinstance(http, requests.Session) and self.concurrency > 10:
+            adapter = requests.adapters.HTTPAdapter(pool_connections=4, pool_maxsize=self.concurrency)
+            http.mount("http://", adapter)
+            http.mount("https://", adapter)
+
     # -- public ---------------------------------------------------------------------------------
     def run(self, reminder_id: int, occurrence: str, openids: Iterable[str],
             render: Callable[[str], Message | None], *, scheduled_for: datetime | None = None) -> RunResult:
@@ -284,6 +295,7 @@ class FanOut:
 
     def _deliver(self, reminder_id: int, occurrence: str, render, lock) -> str:
         """Send every pending row; returns the stop reason ('' when all were handled)."""
+        self._widen_http_pool()
         pacer = Pacer(self.rate)
         stop = threading.Event()
         work: queue.Queue = queue.Queue(maxsize=self.chunk * 2)
