@@ -7,8 +7,9 @@ and ``taoyuan help reply``): inside WeChat's 48-hour window as a 客服消息, o
 says an answer is waiting and 「查看回复」 shows it.
 
 Privacy: ``body``, ``media``, ``phone`` and ``answer`` are personal. They are never logged (log
-lines carry the request id only), erased by 「删除我的信息」 (:func:`erase_help_requests`), and
-blanked by :func:`anonymise_finished` once a finished request is older than ``retention_days``.
+lines carry the request id only), blanked with her openid by 「删除我的信息」
+(:func:`erase_help_requests`), and by :func:`anonymise_finished` once a finished request is
+older than ``retention_days``.
 
 Staff notifications: urgent requests at once (:func:`notify_after_commit`, run after the
 webhook's commit, in a background thread so the reply is never late), the others in a digest
@@ -22,7 +23,7 @@ import threading
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import Boolean, Integer, String, Text, delete, func, or_, select
+from sqlalchemy import Boolean, Integer, String, Text, func, or_, select
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from bot.config import ConfigError
@@ -662,8 +663,9 @@ def notify_urgent(services, request_id: int, now: datetime | None = None) -> int
     data = {"first": title, "keyword1": ref, "keyword2": "紧急求助", "keyword3": local,
             "remark": "请立即登录后台查看并联系她"}
     text = f"{title}\n编号：{ref}\n时间：{local}\n请立即登录后台（或 taoyuan help show {request_id}）查看并联系她。"
+    # client_msg_id: a repeat of the same notice is dropped by WeChat; a distress escalation is new
     reached = _send_to_staff(services, settings, {k: _short(v) for k, v in data.items()}, text,
-                             f"help-{request_id}-urgent")
+                             f"help-{request_id}-urgent{'-distress' if distress else ''}")
     if reached:
         with services.db.session() as s:
             row = s.get(HelpRequest, request_id)
@@ -844,9 +846,18 @@ def answer_and_deliver(services, request_id: int, text: str, *, staff: str,
 
 # -- 「删除我的信息」 -----------------------------------------------------------------------
 def erase_help_requests(session: Session, openid: str) -> dict[str, int]:
-    """Delete every help request of ``openid`` (「删除我的信息」); returns ``{"help_requests": n}``."""
-    result = session.execute(delete(HelpRequest).where(HelpRequest.openid == openid))
-    return {"help_requests": result.rowcount or 0}
+    """「删除我的信息」: remove her openid, words, media, phone and answers from every request.
+
+    Like the other erasers (models/privacy.py) the rows stay, anonymous (category, status and
+    times only), so the monthly figures do not change. Returns ``{"help_requests": n}``.
+    """
+    rows = session.scalars(select(HelpRequest).where(HelpRequest.openid == openid)).all()
+    now = utcnow()
+    for row in rows:
+        _blank(row)
+        row.anonymised_at = now
+    session.flush()
+    return {"help_requests": len(rows)}
 
 
 try:  # models/privacy.py is the shared registry of erasers (issue 4)

@@ -168,6 +168,11 @@ def test_delete_my_information_erases_her_requests(help_services):
         counts = erase_personal_data(s, chat.openid)
     assert counts.get("help_requests") == 2
     assert chat.requests() == [] and len(other.requests()) == 1
+    with help_services.db.session() as s:
+        rows = s.scalars(select(hr.HelpRequest).where(hr.HelpRequest.openid.is_(None))).all()
+        assert len(rows) == 2 and all(r.body == "" and r.anonymised_at for r in rows)
+    assert "已收到" in chat.say("我还想说")  # the urgent follow-up is over, nothing is re-attached
+    assert chat.requests() == []
 
 
 # -- taoyuan help ... -------------------------------------------------------------------------
