@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
 from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 
 from models.base import utcnow
 from models.follower import Follower
@@ -214,10 +215,13 @@ def run_due(services, now: datetime | None = None, *, only: int | None = None,
                 continue
         if reminder.kind == KIND_ACTIVITY:
             results = remind_activities(services, now=fire.at, fanout=fanout, reminder=reminder)
-            with services.db.write_session() as s:
-                s.add(ReminderRun(reminder_id=reminder.id, occurrence=fire.key, scheduled_for=fire.at,
-                                  status=RUN_DONE, finished_at=utcnow(), total=len(results),
-                                  note=f"{len(results)} 个活动已提醒"))
+            try:
+                with services.db.write_session() as s:
+                    s.add(ReminderRun(reminder_id=reminder.id, occurrence=fire.key, scheduled_for=fire.at,
+                                      status=RUN_DONE, finished_at=utcnow(), total=len(results),
+                                      note=f"{len(results)} 个活动已提醒"))
+            except IntegrityError:  # a concurrent sweep (start-up catch-up) recorded it first
+                pass
             out.append(DueCheck(reminder.name, "run", fire.key))
             continue
         result = _run_scheduled(services, reminder, fire.key, fire.event_date, fire.at, fanout)
