@@ -32,6 +32,8 @@ def _summary(result) -> str:
 def points_import(state, file: str, dry_run: bool) -> None:
     """Import FILE (.csv or .xlsx): header row 名称, 类型, 平台, 乡镇, 村社区, 地址, 纬度, 经度,
     大致位置, 电话, 开放时间, 服务, 简介, 启用. Coordinates are GCJ-02 degrees."""
+    from sqlalchemy.exc import IntegrityError
+
     from models.point_io import PointFileError
     from models.service_point import ImportRejected, import_file
 
@@ -41,6 +43,8 @@ def points_import(state, file: str, dry_run: bool) -> None:
             result = import_file(session, file, dry_run=dry_run)
     except PointFileError as exc:
         raise click.ClickException(str(exc)) from None
+    except IntegrityError:  # another import added the same 名称+乡镇 meanwhile (PostgreSQL)
+        raise click.ClickException("同时有另一次导入在写入同样的服务点，未导入任何一行，请稍后重试") from None
     except ImportRejected as exc:
         lines = [f"  {e}" for e in exc.errors[:100]]
         if len(exc.errors) > 100:
