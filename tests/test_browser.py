@@ -67,6 +67,7 @@ def browser(tmp_path):
 def test_console_in_a_real_browser(services, live_console, browser, tmp_path):
     from openpyxl import load_workbook
     from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
 
     from models.activity import Activity
 
@@ -78,6 +79,8 @@ def test_console_in_a_real_browser(services, live_console, browser, tmp_path):
     b.find_element(By.ID, "username").send_keys("admin1")
     b.find_element(By.ID, "password").send_keys(PASSWORD)
     b.find_element(By.ID, "login-submit").click()
+    wait = WebDriverWait(b, 15)
+    wait.until(lambda d: "/admin/login" not in d.current_url)  # click() does not wait for the page
     assert "桃源姐妹 · 公众号后台" in b.page_source
 
     starts = (utcnow() + timedelta(days=7)).astimezone(services.tz)
@@ -88,6 +91,7 @@ def test_console_in_a_real_browser(services, live_console, browser, tmp_path):
     b.find_element(By.ID, "starts_at").send_keys(starts.strftime("%Y-%m-%d 09:00"))
     b.find_element(By.ID, "capacity").send_keys("20")
     b.find_element(By.CSS_SELECTOR, "form.admin-form input[type=submit]").click()
+    wait.until(lambda d: "/admin/activities/new" not in d.current_url)
     assert "爱心义剪（浏览器测试）" in b.page_source
     with services.db.session() as s:
         act = s.scalar(select(Activity).where(Activity.title == "爱心义剪（浏览器测试）"))
