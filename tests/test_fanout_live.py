@@ -113,3 +113,22 @@ def test_pacer_spaces_slots_evenly():
     assert all(b - a == pytest.approx(0.02) for a, b in zip(slots, slots[1:]))
     with pytest.raises(ValueError):
         Pacer(0)
+
+
+def test_subscribe_notice_used_when_no_template_and_refusal_falls_back(live, fake_wechat, db_url,
+                                                                       redis_prefix, tmp_path):
+    cfg = make_config(db_url, redis_prefix, tmp_path,
+                      wechat={"app_id": fake_wechat.app_id, "app_secret": fake_wechat.app_secret,
+                              "api_base_url": fake_wechat.base_url, "timeout": 3.0,
+                              "templates": {"reminder_subscribe": "SUB_TPL"}},
+                      reminders={"retry_delays": [0.01]})
+    svc = build_services(cfg)
+    try:
+        followers(svc, ["o_accepted"])
+        followers(svc, ["o_refused_recent"], last=datetime.now(timezone.utc))
+        fake_wechat.refused.add("o_refused_recent")
+        run_reminder_now(svc, "义剪-当天", now=NOW)
+        assert [c.path for c in fake_wechat.messages_to("o_accepted")] == ["message/subscribe/bizsend"]
+        assert [c.path for c in fake_wechat.messages_to("o_refused_recent")] == ["message/custom/send"]
+    finally:
+        svc.db.dispose()
