@@ -16,12 +16,18 @@ from sqlalchemy.orm import Session, sessionmaker
 MIGRATIONS_DIR = Path(__file__).resolve().parent.parent / "migrations"
 
 
-def make_engine(url: str) -> Engine:
-    """Create an engine for ``url``; for SQLite create the parent folder and set pragmas."""
+def _ensure_sqlite_folder(url: str) -> None:
+    """Create the folder of a SQLite file URL (the instance folder on a fresh checkout)."""
     if url.startswith("sqlite"):
         path = url.split("///", 1)[-1]
         if path and path != ":memory:":
             Path(path).parent.mkdir(parents=True, exist_ok=True)
+
+
+def make_engine(url: str) -> Engine:
+    """Create an engine for ``url``; for SQLite create the parent folder and set pragmas."""
+    if url.startswith("sqlite"):
+        _ensure_sqlite_folder(url)
         engine = create_engine(url, connect_args={"timeout": 30, "check_same_thread": False})
 
         @event.listens_for(engine, "connect")
@@ -117,4 +123,5 @@ def upgrade(url: str, revision: str = "heads") -> None:
     """Bring the schema at ``url`` up to ``revision`` (default: every head)."""
     from alembic import command
 
+    _ensure_sqlite_folder(url)
     command.upgrade(alembic_config(url), revision)
