@@ -3,7 +3,9 @@
 - Jobs live in APScheduler's SQLAlchemyJobStore (table ``apscheduler_jobs``, created by
   migration 0300_reminders): one job per enabled reminder (``reminder:<id>``, a
   :class:`ReminderTrigger` computing fires with :mod:`scheduler.timing`), ``notices`` (pending
-  notices every ``notice_interval`` seconds) and ``sync`` (picks up staff edits every minute).
+  notices every ``notice_interval`` seconds), ``sync`` (picks up staff edits every minute), and
+  the help feature's digest (``help-digest:HH:MM`` at ``[help] digest_times``) and daily
+  retention job (``help-housekeeping``, 03:30).
 - Web workers never start this; only ``taoyuan scheduler`` does, so N web workers never mean N
   sends. A Redis lock (``services.keys("scheduler-leader")``, renewed every third of its TTL)
   keeps a second scheduler process idle until the first one stops.
@@ -90,6 +92,20 @@ def job_deliver_notices() -> None:
     deliver_notices(_SERVICES)
 
 
+def job_help_digest() -> None:
+    """APScheduler job: the help-request digest for on-duty staff (models.help_request)."""
+    from models.help_request import send_digest
+
+    send_digest(_SERVICES)
+
+
+def job_help_housekeeping() -> None:
+    """APScheduler job (daily): anonymise finished help requests past their retention."""
+    from models.help_request import housekeeping
+
+    housekeeping(_SERVICES)
+
+
 def job_sync() -> None:
     """APScheduler job: bring reminder jobs in step with the reminders table."""
     if _SCHEDULER is not None:
@@ -152,10 +168,37 @@ def sync_jobs(scheduler, services) -> dict[str, int]:
     if "notices" not in existing:
         scheduler.add_job("scheduler.runner:job_deliver_notices", "interval", seconds=interval,
                           id="notices", name="待发通知", replace_existing=True)
+    _sync_help_jobs(scheduler, services, existing)
     if "sync" not in existing:
         scheduler.add_job("scheduler.runner:job_sync", "interval", seconds=SYNC_INTERVAL, id="sync",
                           name="同步提醒", replace_existing=True)
     return counts
+
+
+def _sync_help_jobs(scheduler, services, existing: dict) -> None:
+    """The help-request digest at ``[help] digest_times`` and the daily retention job, when
+    the help feature is installed."""
+    try:
+        from models.help_request import digest_cron_fields
+    except ImportError:  # help feature absent
+        return
+    try:
+        fields = digest_cron_fields(services.config)
+    except Exception:  # noqa: BLE001 - a bad [help] section is reported by that feature
+        log.exception("help digest times unreadable; digest not scheduled")
+        fields = []
+    wanted = {f"help-digest:{f['hour']:02d}:{f['minute']:02d}": f for f in fields}
+    for job_id in existing:
+        if job_id.startswith("help-digest:") and job_id not in wanted:
+            scheduler.remove_job(job_id)
+    for job_id, f in wanted.items():
+        if job_id not in existing:
+            scheduler.add_job("scheduler.runner:job_help_digest", "cron", timezone=services.tz,
+                              id=job_id, name="求助汇总", replace_existing=True, **f)
+    if "help-housekeeping" not in existing:
+        scheduler.add_job("scheduler.runner:job_help_housekeeping", "cron", hour=3, minute=30,
+                          timezone=services.tz, id="help-housekeeping", name="求助到期匿名化",
+                          replace_existing=True)
 
 
 class LeaderLock:

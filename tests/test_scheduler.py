@@ -41,7 +41,9 @@ def test_jobs_live_in_the_database_and_follow_staff_edits(services):
             with services.db.session() as s:
                 morning = get_reminder(s, "义剪-当天")
                 eve = get_reminder(s, "义剪-前一天")
-            assert {f"reminder:{morning.id}", f"reminder:{eve.id}", "notices", "sync"} <= set(rows)
+            assert {f"reminder:{morning.id}", f"reminder:{eve.id}", "notices", "sync",
+                    "help-digest:09:00", "help-digest:17:00", "help-housekeeping"} <= set(rows)
+            assert rows["help-digest:09:00"] == datetime(2026, 11, 30, 1, 0, tzinfo=UTC).timestamp()
             assert rows[f"reminder:{morning.id}"] == datetime(2026, 12, 17, 0, 0, tzinfo=UTC).timestamp()
             assert rows[f"reminder:{eve.id}"] == datetime(2026, 12, 16, 10, 0, tzinfo=UTC).timestamp()
             job = sched.get_job(f"reminder:{morning.id}")
