@@ -238,12 +238,12 @@ DEFAULT_REMINDERS = (
     DefaultReminder(
         name="义剪-前一天", kind=KIND_SCHEDULED, title="爱心义剪", schedule="0 18 16 * *",
         event_offset_days=1, audience=f"topic:{TOPIC_HAIRCUT}", place_name=HAIRCUT_PLACE,
-        text="【爱心义剪】明天（{when}）是每月17日的固定义剪日，巾帼义务理发服务队为大家免费理发。"
+        text="【爱心义剪】明天{when}是爱心义剪日，巾帼义务理发服务队为大家免费理发。"
              "\n地点：{place}\n回复「退订义剪」不再接收此提醒。"),
     DefaultReminder(
         name="义剪-当天", kind=KIND_SCHEDULED, title="爱心义剪", schedule="0 8 17 * *",
         event_offset_days=0, audience=f"topic:{TOPIC_HAIRCUT}", place_name=HAIRCUT_PLACE,
-        text="【爱心义剪】今天（{when}）是固定义剪日，巾帼义务理发服务队免费理发，欢迎前来。"
+        text="【爱心义剪】今天{when}是爱心义剪日，巾帼义务理发服务队免费理发，欢迎前来。"
              "\n地点：{place}\n回复「退订义剪」不再接收此提醒。"),
     DefaultReminder(
         name="活动提醒", kind=KIND_ACTIVITY, title="活动提醒", schedule="0 18 * * *",
