@@ -24,7 +24,8 @@ from datetime import datetime, timedelta
 from apscheduler.triggers.base import BaseTrigger
 
 from models.base import utcnow
-from scheduler.timing import ScheduleSpec, next_fire
+from models.reminder import ReminderError
+from scheduler.timing import ScheduleSpec, check_spec, next_fire
 
 log = logging.getLogger(__name__)
 
@@ -147,8 +148,13 @@ def sync_jobs(scheduler, services) -> dict[str, int]:
     tz_name = services.config.app["timezone"]
     wanted = {}
     for r in reminders:
-        wanted[f"reminder:{r.id}"] = (r, ReminderTrigger(r.schedule, tz_name, r.event_offset_days or 0,
-                                                         r.weekend))
+        trigger = ReminderTrigger(r.schedule, tz_name, r.event_offset_days or 0, r.weekend)
+        try:
+            check_spec(trigger.spec())
+        except ReminderError as exc:  # a bad edit in the console: skip it, keep the others
+            log.error("reminder %s not scheduled: %s", r.name, exc)
+            continue
+        wanted[f"reminder:{r.id}"] = (r, trigger)
     counts = {"added": 0, "removed": 0, "kept": 0}
     existing = {job.id: job for job in scheduler.get_jobs()}
     for job_id, job in existing.items():

@@ -56,6 +56,11 @@ def test_jobs_live_in_the_database_and_follow_staff_edits(services):
                 get_reminder(s, "义剪-前一天").schedule = "30 19 16 * *"
             counts = sync_jobs(sched, services)
             assert counts["removed"] == 1 and counts["added"] == 1
+            # a broken schedule typed in the console unschedules that one only
+            with services.db.session() as s:
+                get_reminder(s, "活动提醒").schedule = "every evening"
+            counts = sync_jobs(sched, services)
+            assert counts["removed"] == 1 and counts["kept"] == 1
             rows = _job_rows(services)
             assert f"reminder:{morning.id}" not in rows
             assert rows[f"reminder:{eve.id}"] == datetime(2026, 12, 16, 11, 30, tzinfo=UTC).timestamp()
