@@ -77,9 +77,11 @@ def locked_session(ctx: Context) -> Iterator[Session]:
     the activity row (``FOR UPDATE`` on PostgreSQL; the webhook's ``write_session()`` holds
     SQLite's write lock). A second connection is deliberately not opened: with every worker
     thread holding one connection and waiting for another, the pool would run dry.
+    Commits on success, so the seat is decided and the lock released before anything slow
+    (a 客服消息 to a promoted woman) happens.
     """
     yield ctx.session
-    ctx.session.flush()
+    ctx.session.commit()
 
 
 def tell_promoted(ctx: Context, activity: acts.Activity, promoted: list[acts.Signup]) -> None:
