@@ -162,9 +162,10 @@ def _file_words() -> list[tuple[str, str]]:
     return _FILE_CACHE
 
 
-def danger_reply_text(match: DangerMatch, *, ref: str, federation_phone: str = "",
+def danger_reply_text(match: DangerMatch, *, ref: str | None, federation_phone: str = "",
                       in_help: bool = False) -> str:
-    """The immediate Chinese reply to a danger message (hotlines first)."""
+    """The immediate Chinese reply to a danger message (hotlines first); ``ref`` None when the
+    request could not be saved."""
     lines = ["您的安全最要紧！"]
     if match.distress:
         lines.append("如果您很难受、有轻生的念头，请马上拨打心理援助热线 12356，有人愿意听您说。")
@@ -172,7 +173,10 @@ def danger_reply_text(match: DangerMatch, *, ref: str, federation_phone: str = "
     lines.append("全国妇联妇女维权热线：12338")
     if federation_phone:
         lines.append(f"永春县妇联电话：{federation_phone}")
-    lines.append(f"我们已把您的消息标为紧急（编号 {ref}），县妇联工作人员会尽快联系您。")
+    if ref:
+        lines.append(f"我们已把您的消息标为紧急（编号 {ref}），县妇联工作人员会尽快联系您。")
+    else:
+        lines.append("县妇联工作人员会尽快联系您。")
     if in_help:
         lines.append("您可以继续补充，说完请回复「提交」。")
     else:
@@ -197,24 +201,34 @@ def register(router: Router) -> None:
 
     @router.intercept(check, priority=100)
     def danger_words(ctx: Context):
-        from handlers.help_requests import CONVERSATION, STEP_URGENT_MORE
-        from models.help_request import flag_urgent, help_settings, notify_after_commit
-
         match: DangerMatch = ctx.danger_match
-        settings = help_settings(ctx.services.config)
+        phone = ctx.services.config.app.get("federation_phone", "")
+        try:
+            ref, in_help = _record(ctx, match)
+        except Exception:  # noqa: BLE001 - she gets the hotlines even if the database fails
+            log.exception("danger words: the urgent request could not be saved")
+            return danger_reply_text(match, ref=None, federation_phone=phone)
+        return danger_reply_text(match, ref=ref, federation_phone=phone, in_help=in_help)
+
+
+def _record(ctx: Context, match: DangerMatch) -> tuple[str, bool]:
+    """Save the message in an urgent request (savepoint), notify staff after the commit, and
+    keep her next messages for it. Returns (reference, whether a 求助 conversation goes on)."""
+    from handlers.help_requests import CONVERSATION, STEP_URGENT_MORE
+    from models.help_request import flag_urgent, help_settings, notify_after_commit
+
+    settings = help_settings(ctx.services.config)
+    with ctx.session.begin_nested():
         flag = flag_urgent(ctx.session, ctx.openid, ctx.update.text, distress=match.distress,
                            now=ctx.now, merge_hours=settings.urgent_merge_hours)
-        row = flag.request
-        if flag.notify:
-            notify_after_commit(ctx.services, ctx.session, row.id)
-        state = ctx.conversation.get()
-        in_help = state is not None and state.name == CONVERSATION and state.step != STEP_URGENT_MORE
-        if in_help:
-            ctx.conversation.update(state, urgent_id=row.id)
-        elif state is None or state.name == CONVERSATION:
-            ctx.conversation.start(CONVERSATION, STEP_URGENT_MORE, urgent_id=row.id)
-        log.warning("danger words in a message: help request %s (%s)", row.id, match.kind)
-        return danger_reply_text(match, ref=row.ref,
-                                 federation_phone=ctx.services.config.app.get("federation_phone", ""),
-                                 in_help=in_help)
-
+    row = flag.request
+    if flag.notify:
+        notify_after_commit(ctx.services, ctx.session, row.id)
+    log.warning("danger words in a message: help request %s (%s)", row.id, match.kind)
+    state = ctx.conversation.get()
+    in_help = state is not None and state.name == CONVERSATION and state.step != STEP_URGENT_MORE
+    if in_help:
+        ctx.conversation.update(state, urgent_id=row.id)
+    elif state is None or state.name == CONVERSATION:
+        ctx.conversation.start(CONVERSATION, STEP_URGENT_MORE, urgent_id=row.id)
+    return row.ref, in_help

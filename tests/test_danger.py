@@ -206,3 +206,12 @@ def test_after_danger_another_command_is_answered_by_its_feature(help_services):
     assert chat.say("我在五里街镇").startswith("抱歉")  # the urgent follow-up has ended
     [row] = chat.requests()
     assert row.body == "救命"
+
+
+def test_hotlines_even_when_the_database_fails(help_services, monkeypatch):
+    def broken(*args, **kwargs):
+        raise RuntimeError("database down")
+
+    monkeypatch.setattr(hr, "flag_urgent", broken)
+    reply = Chat(help_services).say("救命")
+    assert "110" in reply and "12338" in reply
