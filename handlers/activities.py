@@ -84,14 +84,18 @@ def locked_session(ctx: Context) -> Iterator[Session]:
     ctx.session.commit()
 
 
+def promotion_text(session: Session, activity: acts.Activity, signup: acts.Signup, tz) -> str:
+    """The message telling a woman her waiting-list place became a seat."""
+    role = "志愿者岗位" if signup.role == acts.VOLUNTEER else "名额"
+    return (f"好消息！您候补的活动「{activity.title}」（编号 {activity.number}）有{role}空出，"
+            f"已为您确认报名。\n时间：{fmt_time(activity.starts_at, tz)}\n"
+            f"地点：{place_of(session, activity)}\n不能参加请回复「取消报名 {activity.number}」。")
+
+
 def tell_promoted(ctx: Context, activity: acts.Activity, promoted: list[acts.Signup]) -> None:
     """Tell each promoted woman she has a seat now (客服消息 or a Notice for later)."""
-    tz = ctx.services.tz
     for signup in promoted:
-        role = "志愿者岗位" if signup.role == acts.VOLUNTEER else "名额"
-        text = (f"好消息！您候补的活动「{activity.title}」（编号 {activity.number}）有{role}空出，"
-                f"已为您确认报名。\n时间：{fmt_time(activity.starts_at, tz)}\n"
-                f"地点：{place_of(ctx.session, activity)}\n不能参加请回复「取消报名 {activity.number}」。")
+        text = promotion_text(ctx.session, activity, signup, ctx.services.tz)
         notify(ctx.services, ctx.session, signup.openid, KIND_PROMOTED, text, now=ctx.now)
 
 

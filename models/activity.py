@@ -376,6 +376,37 @@ def close_activity(session: Session, number: int) -> Activity:
     return set_status(session, number, CLOSED)
 
 
+_UNCHANGED = object()
+
+
+def set_capacity(session: Session, number: int, *, capacity=_UNCHANGED, volunteers_needed=_UNCHANGED,
+                 now: datetime | None = None) -> tuple[Activity, list[Signup]]:
+    """Change participant seats (``capacity``, None = unlimited) and/or ``volunteers_needed``;
+    extra seats go to the waiting list first come first served.
+
+    Returns the activity and the promoted signups (tell them with :func:`models.notice.notify`
+    after the commit). Fewer seats never cancel a confirmed signup. Locks the activity row.
+    Raises :class:`ActivityNotFound`, ``ValueError`` for a negative number.
+    """
+    activity = get_activity(session, number, lock=True)
+    if activity is None:
+        raise ActivityNotFound(f"no activity {number}")
+    if capacity is not _UNCHANGED:
+        if capacity is not None and capacity < 0:
+            raise ValueError("名额不能是负数")
+        activity.capacity = capacity
+    if volunteers_needed is not _UNCHANGED:
+        if volunteers_needed is None or volunteers_needed < 0:
+            raise ValueError("志愿者人数不能是负数")
+        activity.volunteers_needed = volunteers_needed
+    session.flush()
+    promoted = []
+    for role in ROLES:
+        promoted += promote_waiting(session, activity, role, now)
+    _refresh_full(session, activity)
+    return activity, promoted
+
+
 def cancel_activity(session: Session, number: int) -> tuple[Activity, list[Signup]]:
     """Call activity ``number`` off (status cancelled). Returns it and the confirmed/waiting
     signups whose women should be told (see :func:`models.notice.notify`); their rows keep

@@ -99,3 +99,25 @@ def test_cancel_tells_everyone_signed_up(services, run):
         queued = s.scalars(select(Notice).where(Notice.openid == "oC2")).all()
     assert len(sent) == 1 and len(queued) == 1 and "台风" in queued[0].text
     assert run("events", "cancel", "999", "--yes").exit_code != 0
+
+
+def test_more_seats_promote_the_waiting_list(services, run):
+    from sqlalchemy import select
+
+    from models.outbox import OutboxMessage
+
+    r = run("events", "add", "--title", "亲子早教", "--category", "亲子早教",
+            "--start", "2030-06-01 09:00", "--capacity", "1")
+    number = int(r.stdout.strip().splitlines()[-1])
+    for openid in ("oS1", "oS2", "oS3"):
+        complete_signup(services, openid, number)
+    r = run("events", "seats", str(number), "--capacity", "2")
+    assert r.exit_code == 0 and "1 位候补" in r.output, r.output
+    with services.db.session() as s:
+        counts = acts.signup_counts(s, acts.get_activity(s, number))["participant"]
+        told = s.scalars(select(OutboxMessage).where(OutboxMessage.openid == "oS2")).all()
+    assert counts["confirmed"] == 2 and counts["waiting"] == 1 and len(told) == 1
+    assert "0 位候补" in run("events", "seats", str(number), "--capacity", "1").output
+    r = run("events", "seats", str(number), "--unlimited")
+    assert "1 位候补" in r.output
+    assert run("events", "seats", str(number)).exit_code != 0

@@ -1,4 +1,4 @@
-"""``taoyuan events add|list|show|close|cancel|qr``: staff manage activities (活动) from the command line.
+"""``taoyuan events add|list|show|close|seats|cancel|qr``: staff manage activities (活动) from the command line.
 
 Times are typed in local time (Asia/Shanghai, ``app.timezone``) as ``YYYY-MM-DD HH:MM`` and
 stored as aware UTC.
@@ -157,6 +157,40 @@ def close(state, number: int) -> None:
             raise click.ClickException(f"没有编号为 {number} 的活动") from None
         title = a.title
     click.echo(f"活动 {number}「{title}」已截止报名")
+
+
+@events.command("seats")
+@click.argument("number", type=int)
+@click.option("--capacity", type=click.IntRange(min=0), default=None, help="新的名额")
+@click.option("--unlimited", is_flag=True, help="名额改为不限")
+@click.option("--volunteers", type=click.IntRange(min=0), default=None, help="新的志愿者人数")
+@click.pass_obj
+def seats(state, number: int, capacity, unlimited: bool, volunteers) -> None:
+    """修改活动 N 的名额；增加的名额按顺序给候补并通知她们."""
+    from handlers.activities import promotion_text
+    from models.activity import ActivityNotFound, set_capacity
+    from models.notice import KIND_PROMOTED, notify
+
+    services = state.services
+    kwargs = {}
+    if unlimited:
+        kwargs["capacity"] = None
+    elif capacity is not None:
+        kwargs["capacity"] = capacity
+    if volunteers is not None:
+        kwargs["volunteers_needed"] = volunteers
+    if not kwargs:
+        raise click.UsageError("请给出 --capacity、--unlimited 或 --volunteers")
+    with services.db.write_session() as s:
+        try:
+            a, promoted = set_capacity(s, number, **kwargs)
+        except ActivityNotFound:
+            raise click.ClickException(f"没有编号为 {number} 的活动") from None
+        messages = [(p.openid, promotion_text(s, a, p, services.tz)) for p in promoted]
+    with services.db.session() as s:
+        for openid, text in messages:
+            notify(services, s, openid, KIND_PROMOTED, text)
+    click.echo(f"活动 {number} 名额已更新；{len(messages)} 位候补转为确认并已通知")
 
 
 @events.command("cancel")
