@@ -98,6 +98,8 @@ class HelpSettings:
 
     ``digest_times`` are local ``HH:MM`` strings (Asia/Shanghai); ``retention_days`` is in days;
     ``urgent_merge_hours`` is how long danger messages keep adding to one urgent request.
+    ``template_url`` is opened from staff notifications; ``{id}`` in it becomes the request id
+    (e.g. the console page of the request).
     """
 
     on_duty_openids: tuple[str, ...] = ()
@@ -616,7 +618,7 @@ def _short(text: str, limit: int = 20) -> str:
 
 
 def _send_to_staff(services, settings: HelpSettings, data: dict[str, str], text: str,
-                   msg_key: str) -> int:
+                   msg_key: str, url: str = "") -> int:
     """Send a template message (or a 客服消息 without a template id) to every on-duty openid.
 
     Returns how many staff were reached; failures are logged (masked openid) and skipped.
@@ -628,8 +630,7 @@ def _send_to_staff(services, settings: HelpSettings, data: dict[str, str], text:
         try:
             if settings.staff_template_id:
                 services.wechat.send_template(staff, settings.staff_template_id, data,
-                                              url=settings.template_url or None,
-                                              client_msg_id=f"{msg_key}-{i}")
+                                              url=url or None, client_msg_id=f"{msg_key}-{i}")
             else:
                 services.wechat.send_text(staff, text)
             reached += 1
@@ -665,7 +666,8 @@ def notify_urgent(services, request_id: int, now: datetime | None = None) -> int
     text = f"{title}\n编号：{ref}\n时间：{local}\n请立即登录后台（或 taoyuan help show {request_id}）查看并联系她。"
     # client_msg_id: a repeat of the same notice is dropped by WeChat; a distress escalation is new
     reached = _send_to_staff(services, settings, {k: _short(v) for k, v in data.items()}, text,
-                             f"help-{request_id}-urgent{'-distress' if distress else ''}")
+                             f"help-{request_id}-urgent{'-distress' if distress else ''}",
+                             url=settings.template_url.replace("{id}", str(request_id)))
     if reached:
         with services.db.session() as s:
             row = s.get(HelpRequest, request_id)
@@ -744,7 +746,8 @@ def send_digest(services, now: datetime | None = None) -> DigestResult:
     text = (f"求助留言汇总（{local}）：新{len(ids)}件，其中紧急{urgent}件。\n{summary}\n"
             "请登录后台（或 taoyuan help list）查看并答复。")
     reached = _send_to_staff(services, settings, {k: _short(v) for k, v in data.items()}, text,
-                             f"help-digest-{int(now.timestamp())}")
+                             f"help-digest-{int(now.timestamp())}",
+                             url=settings.template_url.replace("{id}", ""))
     if reached:
         with services.db.session() as s:
             for row in s.scalars(select(HelpRequest).where(HelpRequest.id.in_(ids))):
@@ -816,8 +819,7 @@ def deliver_answer(services, request_id: int, now: datetime | None = None) -> st
         data = {"first": "您的留言有答复了", "keyword1": ref, "keyword2": local,
                 "remark": "请回复「查看回复」查看"}
         try:
-            services.wechat.send_template(openid, settings.answer_template_id, data,
-                                          url=settings.template_url or None,
+            services.wechat.send_template(openid, settings.answer_template_id, data, url=None,
                                           client_msg_id=f"help-{request_id}-answer-{int((answered_at or now).timestamp())}")
             delivery = DELIVERY_TEMPLATE
         except WeChatAPIError as exc:

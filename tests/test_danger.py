@@ -28,6 +28,7 @@ def matcher():
     ("我 被 他 打 了", "danger"), ("救~命！", "danger"), ("ｗｏ 想 自 杀", "distress"),
     ("有时候觉得活着没意思，不如死了算了", "distress"),
     ("我被老公打了", "danger"), ("请打我电话，我老公打我", "danger"),
+    ("他经常打骂我", "danger"), ("他扇了我两个耳光", "danger"), ("我真想去死", "distress"),
 ])
 def test_danger_words_match(matcher, text, kind):
     found = matcher.match(text)
@@ -215,3 +216,11 @@ def test_hotlines_even_when_the_database_fails(help_services, monkeypatch):
     monkeypatch.setattr(hr, "flag_urgent", broken)
     reply = Chat(help_services).say("救命")
     assert "110" in reply and "12338" in reply
+
+
+def test_staff_notification_links_to_the_request(help_services):
+    help_services.config.data["help"]["template_url"] = "https://example.org/admin/help/{id}"
+    Chat(help_services).say("救命")
+    [row] = Chat(help_services).requests()
+    urls = {p.get("url") for _, _, p in outbox(help_services, "message/template/send")}
+    assert urls == {f"https://example.org/admin/help/{row.id}"}
