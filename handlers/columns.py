@@ -2,7 +2,7 @@
 
 - She types a column's name, 【改革破难】 or 改革破难 → the newest article as a news reply.
 - Menu key ``COLUMN_LATEST`` (or a column's own ``menu_key``) → the newest article.
-- 「往期」/「往期文章」 (optionally followed by a column name) → recent titles, with links.
+- 「往期」/「往期文章」/「专栏」 (optionally followed by a column name) → recent titles, with links.
 - MASSSENDJOBFINISH (事件推送群发结果) → the broadcast's figures; no reply.
 """
 from __future__ import annotations
@@ -34,7 +34,7 @@ def _is_column_name(ctx: Context) -> bool:
 
 def _is_past(ctx: Context) -> bool:
     return (ctx.update.msg_type in ("text", "voice")
-            and ctx.compact_text.startswith(PAST_WORDS[:3]) and len(ctx.compact_text) <= 40)
+            and ctx.compact_text.startswith(PAST_WORDS) and len(ctx.compact_text) <= 40)
 
 
 def column_latest(ctx: Context):

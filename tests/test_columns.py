@@ -65,6 +65,7 @@ def test_past_titles(services):
     one = ask(services, text("往期 改革破难")).content
     assert "爱心义剪" not in one and "【改革破难】往期文章" in one
     assert "没有找到栏目" in ask(services, text("往期不存在的栏目")).content
+    assert ask(services, text("专栏")).content.startswith("专栏往期文章：")
 
 
 def test_no_articles_is_a_helpful_sentence(services):
