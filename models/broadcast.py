@@ -219,7 +219,9 @@ def send_broadcast(session: Session, wechat, broadcast_id: int, actor: str, tz: 
 
     Call inside ``db.write_session()``: the row is locked, so a double submit finds it sent
     and gets :class:`AlreadySent`. Raises :class:`NotPreviewed`, :class:`MonthlyLimitReached`
-    (unless ``accept_limit``), :class:`BroadcastError` when a town has no WeChat tag yet.
+    (unless ``accept_limit``), :class:`BroadcastError` when no follower is in the town.
+    For a town, the WeChat tags are first brought in step with ``Follower.town``
+    (:func:`sync_town_tags`).
     A WeChat error marks the broadcast ``failed`` (it may be retried: same clientmsgid) and is
     re-raised.
     """
@@ -234,9 +236,10 @@ def send_broadcast(session: Session, wechat, broadcast_id: int, actor: str, tz: 
         raise MonthlyLimitReached(f"本月已群发 {MONTHLY_LIMIT} 次，关注者本月收不到更多群发")
     tag_id = None
     if bc.town:
+        sync_town_tags(session, wechat, now)  # the tag must match Follower.town right now
         tag = session.get(TownTag, bc.town)
         if tag is None:
-            raise BroadcastError(f"{bc.town} 还没有微信标签，请先「同步乡镇标签」")
+            raise BroadcastError(f"{bc.town} 还没有关注者登记乡镇，无法按乡镇群发")
         tag_id = tag.tag_id
     msgtype, content = mass_message(bc)
     try:

@@ -146,16 +146,18 @@ def test_town_tags_kept_in_step(services):
         tag = s.get(bcast.TownTag, "蓬壶镇").tag_id
         bid = bcast.create_broadcast(s, kind="text", text="蓬壶镇活动", town="蓬壶镇", actor="li").id
         s.get(bcast.Broadcast, bid).previewed_at = NOV
+        s.add(Follower(openid="o-new", subscribed=True, valid=True, town="蓬壶镇"))
     with services.db.write_session() as s:
         bcast.send_broadcast(s, wx, bid, "li", services.tz, now=NOV)
     assert wx.calls[-1][3] == tag
+    assert ("tag", tag, ("o-new",)) in wx.calls  # the send brought the tags in step first
 
 
 def test_town_without_tag_refused(services):
     with services.db.session() as s:
         bc = bcast.create_broadcast(s, kind="text", text="通知", town="一都镇", actor="li")
         bc.previewed_at, bid = NOV, bc.id
-    with services.db.write_session() as s, pytest.raises(bcast.BroadcastError, match="标签"):
+    with services.db.write_session() as s, pytest.raises(bcast.BroadcastError, match="无法按乡镇群发"):
         bcast.send_broadcast(s, RecordingWeChat(), bid, "li", services.tz, now=NOV)
 
 
