@@ -119,5 +119,14 @@ def test_help_request_answer(services, client):
 def test_reminder_pages_render(services, client):
     make_staff(services, "li", "staff")
     login(client, "li")
+    from models.reminder import Reminder, ensure_default_reminders
+
+    with services.db.session() as s:
+        ensure_default_reminders(s)
+        rid = s.scalar(select(Reminder.id).where(Reminder.kind == "scheduled").limit(1))
     assert client.get("/admin/reminders/").status_code == 200
     assert client.get("/admin/deliveries/").status_code == 200
+    if rid is not None:
+        body = client.get(f"/admin/reminders/{rid}/preview").get_data(as_text=True)
+        assert "提醒预览" in body and ("客服消息" in body or "无法预览" in body)
+        assert "无法预览" not in body

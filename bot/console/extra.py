@@ -289,15 +289,58 @@ def _volunteer_hours(session, openid: str) -> str:
 class ReminderView(AuditedModelView):
     """定时提醒: edit; the next run is shown as a preview."""
 
-    column_list = ("name", "title", "kind", "schedule", "audience", "enabled", "next_run")
+    column_list = ("name", "title", "kind", "schedule", "audience", "enabled", "next_run", "preview")
     column_labels = {"name": "名称", "title": "标题", "kind": "类型", "schedule": "时间规则",
                      "audience": "对象", "enabled": "启用", "text": "文字", "url": "链接",
                      "template": "模板", "fields": "模板字段(JSON)", "place_name": "地点",
                      "event_offset_days": "提前天数", "weekend": "遇周末", "grace_seconds": "宽限秒数",
-                     "next_run": "下次（预览）"}
-    column_formatters = {"next_run": lambda v, c, m, n: _next_run(m)}
+                     "next_run": "下次发送", "preview": "预览"}
+    column_formatters = {"next_run": lambda v, c, m, n: _next_run(m),
+                         "preview": lambda v, c, m, n: Markup(
+                             f'<a href="{escape(url_for(".preview", rid=m.id))}">预览</a>')}
     form_excluded_columns = ("created_at", "updated_at", "runs", "deliveries")
     form_overrides = {"text": TextAreaField, "fields": TextAreaField}
+
+
+    @expose("/<int:rid>/preview")
+    def preview(self, rid: int):
+        """What the reminder would send next: rendered text, template fields, audience size."""
+        info = reminder_preview(current_app.extensions["taoyuan"], self.session, rid)
+        return self.render("console/reminder_preview.html", info=info)
+
+
+def reminder_preview(services, session, rid: int) -> dict:
+    """``{"name", "next", "text", "template_id", "template_data", "audience", "error"}`` for
+    reminder ``rid``; built with the scheduler's own message builder, nothing is sent."""
+    from datetime import timedelta
+
+    from models.base import utcnow
+    from models.reminder import KIND_SCHEDULED, Reminder
+
+    row = session.get(Reminder, rid)
+    if row is None:
+        return {"error": "没有这条提醒"}
+    info = {"name": row.name, "title": row.title}
+    try:
+        from scheduler.jobs import audience_openids, build_message, scheduled_values, spec_for
+        from scheduler.timing import next_fire
+
+        now = utcnow()
+        if row.kind != KIND_SCHEDULED:
+            info["error"] = "这类提醒按活动或通知逐条发送，没有统一预览。"
+            return info
+        fire = next_fire(spec_for(row, services.tz), now) if row.schedule else None
+        event_date = fire.event_date if fire else (now.astimezone(services.tz).date()
+                                                   + timedelta(days=row.event_offset_days or 0))
+        message = build_message(services, row, scheduled_values(session, row, event_date))
+        info.update(next=fire.at.astimezone(services.tz).strftime("%Y-%m-%d %H:%M") if fire else "",
+                    text=message.text, template_id=message.template_id or "",
+                    template_data=message.template_data or {},
+                    audience=len(audience_openids(session, row.audience)))
+    except Exception as exc:  # noqa: BLE001 - a preview shows the problem instead of failing
+        log.warning("reminder preview failed", exc_info=True)
+        info["error"] = f"无法预览：{exc}"
+    return info
 
 
 def _next_run(reminder) -> str:
@@ -342,10 +385,11 @@ class HelpRequestView(AuditedModelView):
     column_details_exclude_list = ("openid", "media")
 
     def update_model(self, form, model):
-        from models.help_request import record_answer
+        from models.help_request import deliver_after_commit, record_answer
 
         try:
             record_answer(self.session, model.id, form.answer.data or "", staff=current_user.username)
+            deliver_after_commit(current_app.extensions["taoyuan"], self.session, model.id)
             audit.record(self.session, current_user.username, "answer", "help_requests", model.id,
                          "答复求助", ip=client_ip())
             self.session.commit()
