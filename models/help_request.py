@@ -55,10 +55,12 @@ CONTACT_PHONE = "phone"
 CONTACT_NONE = "none"
 CONTACT_LABELS = {CONTACT_WECHAT: "微信回复", CONTACT_PHONE: "电话", CONTACT_NONE: "不需要联系"}
 
-#: How an answer reached her: 客服消息, a template message pointing at 「查看回复」, or not yet.
+#: How an answer reached her: 客服消息, a template message pointing at 「查看回复」, not sent yet
+#: (``pending``), or neither could be sent (``waiting``: she reads it with 「查看回复」).
 DELIVERY_CUSTOMER_SERVICE = "custom"
 DELIVERY_TEMPLATE = "template"
 DELIVERY_PENDING = "pending"
+DELIVERY_WAITING = "waiting"
 
 #: Limits on what is stored (characters).
 MAX_BODY_CHARS = 4000
@@ -605,7 +607,7 @@ class DigestResult:
 @dataclass(frozen=True)
 class AnswerResult:
     """What :func:`answer_and_deliver` did: the request and how the answer went out
-    (``custom`` 客服消息, ``template`` 模板消息, ``pending`` = she sees it with 「查看回复」)."""
+    (``custom`` 客服消息, ``template`` 模板消息, ``waiting`` = she sees it with 「查看回复」)."""
 
     request_id: int
     ref: str
@@ -789,7 +791,7 @@ def answer_message(row: HelpRequest) -> tuple[str, bool]:
 def deliver_answer(services, request_id: int, now: datetime | None = None) -> str:
     """Send her the answer of ``request_id``: a 客服消息 inside WeChat's 48-hour window
     (客服消息 doc), else a template message (模板消息 doc) saying an answer is waiting and that
-    「查看回复」 shows it. Returns the delivery (``custom``, ``template`` or ``pending`` when
+    「查看回复」 shows it. Returns the delivery (``custom``, ``template`` or ``waiting`` when
     neither worked) and records it on the request. Raises :class:`RequestNotFound`.
     """
     from bot.wechat_client import OutsideServiceWindow, WeChatAPIError
@@ -800,12 +802,12 @@ def deliver_answer(services, request_id: int, now: datetime | None = None) -> st
     with services.db.session() as s:
         row = _get(s, request_id)
         if not row.openid or row.answer is None:
-            return row.answer_delivery or DELIVERY_PENDING
+            return row.answer_delivery or DELIVERY_WAITING
         openid, ref, answered_at = row.openid, row.ref, row.answered_at
         text, complete = answer_message(row)
         follower = s.get(Follower, openid)
         in_window = follower is not None and follower.in_service_window(now)
-    delivery = DELIVERY_PENDING
+    delivery = DELIVERY_WAITING
     if in_window:
         try:
             services.wechat.send_text(openid, text)
@@ -814,7 +816,7 @@ def deliver_answer(services, request_id: int, now: datetime | None = None) -> st
             log.info("help request %s: outside the 48-hour window, trying a template", request_id)
         except WeChatAPIError as exc:
             log.warning("help request %s: answer by 客服消息 failed: %s", request_id, exc)
-    if delivery == DELIVERY_PENDING and settings.answer_template_id:
+    if delivery == DELIVERY_WAITING and settings.answer_template_id:
         local = (answered_at or now).astimezone(services.tz).strftime("%Y-%m-%d %H:%M")
         data = {"first": "您的留言有答复了", "keyword1": ref, "keyword2": local,
                 "remark": "请回复「查看回复」查看"}
@@ -832,6 +834,47 @@ def deliver_answer(services, request_id: int, now: datetime | None = None) -> st
                 row.answer_seen_at = now
     log.info("help request %s: answer delivery %s", request_id, delivery)
     return delivery
+
+
+def deliver_after_commit(services, session: Session, request_id: int, *,
+                         background: bool = False) -> None:
+    """Deliver the answer of ``request_id`` (:func:`deliver_answer`) once ``session`` commits
+    (nothing is sent if it rolls back). For callers that save the answer with
+    :func:`record_answer` in their own transaction (the staff console). Staff can wait the
+    second a send takes, so it runs in the committing thread unless ``background``."""
+    from sqlalchemy import event
+
+    def deliver() -> None:
+        try:
+            deliver_answer(services, request_id)
+        except Exception:  # noqa: BLE001 - logged; the sweep (deliver_pending_answers) retries
+            log.exception("help request %s: answer delivery failed", request_id)
+
+    def run(_session) -> None:
+        if not background:
+            deliver()
+            return
+        thread = threading.Thread(target=deliver, name=f"help-answer-{request_id}", daemon=True)
+        threads = services.extras.setdefault("help_notify_threads", [])
+        threads[:] = [t for t in threads if t.is_alive()]
+        threads.append(thread)
+        thread.start()
+
+    event.listen(session, "after_commit", run, once=True)
+
+
+def deliver_pending_answers(services, *, older_than: int = 60, now: datetime | None = None) -> int:
+    """Deliver answers saved but never sent (``answer_delivery = pending`` for more than
+    ``older_than`` seconds: a crash between saving and sending). Returns how many were tried;
+    the scheduler may call it every few minutes."""
+    now = now or utcnow()
+    with services.db.session() as s:
+        ids = list(s.scalars(select(HelpRequest.id).where(
+            HelpRequest.answer_delivery == DELIVERY_PENDING, HelpRequest.openid.is_not(None),
+            HelpRequest.answered_at < now - timedelta(seconds=older_than))))
+    for request_id in ids:
+        deliver_answer(services, request_id, now=now)
+    return len(ids)
 
 
 def answer_and_deliver(services, request_id: int, text: str, *, staff: str,

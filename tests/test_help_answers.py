@@ -89,7 +89,7 @@ def test_no_template_and_outside_window_stays_pending(services):
     row = submit(chat)
     set_last_message(services, chat.openid, hours_ago=60)
     result = hr.answer_and_deliver(services, row.id, "答复", staff="cli")
-    assert result.delivery == hr.DELIVERY_PENDING
+    assert result.delivery == hr.DELIVERY_WAITING
     assert "答复" in chat.say("查看回复")
 
 
@@ -249,3 +249,26 @@ def test_scheduler_hooks(help_services):
     with help_services.db.session() as s:
         hr.close_request(s, row.id, now=utcnow() - timedelta(days=181))
     assert hr.housekeeping(help_services) == 1
+
+
+def test_console_style_answer_is_delivered_after_commit(help_services):
+    chat = Chat(help_services)
+    row = submit(chat)
+    set_last_message(help_services, chat.openid, hours_ago=1)
+    with help_services.db.session() as s:  # what the console does in its own transaction
+        hr.record_answer(s, row.id, "后台的答复", staff="admin1")
+        hr.deliver_after_commit(help_services, s, row.id)
+        assert outbox(help_services, "message/custom/send") == []  # nothing before the commit
+    [(_, openid, payload)] = outbox(help_services, "message/custom/send")
+    assert openid == chat.openid and "后台的答复" in payload["text"]["content"]
+
+
+def test_sweep_delivers_answers_left_pending(help_services):
+    chat = Chat(help_services)
+    row = submit(chat)
+    set_last_message(help_services, chat.openid, hours_ago=1)
+    with help_services.db.session() as s:
+        hr.record_answer(s, row.id, "崩溃前保存的答复", staff="cli", now=utcnow() - timedelta(minutes=5))
+    assert hr.deliver_pending_answers(help_services) == 1
+    assert len(outbox(help_services, "message/custom/send")) == 1
+    assert hr.deliver_pending_answers(help_services) == 0

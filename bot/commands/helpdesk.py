@@ -109,7 +109,7 @@ def reply_cmd(state, ref: str, text: tuple[str, ...], staff: str, close_after: b
         raise click.ClickException("这条求助已匿名化，不能再答复") from None
     how = {hr.DELIVERY_CUSTOMER_SERVICE: "已用客服消息发给她",
            hr.DELIVERY_TEMPLATE: "她已超过48小时未互动，已发模板消息提示她回复「查看回复」",
-           hr.DELIVERY_PENDING: "未能推送（未配置答复模板或发送失败），她回复「查看回复」即可看到"}
+           hr.DELIVERY_WAITING: "未能推送（未配置答复模板或发送失败），她回复「查看回复」即可看到"}
     click.echo(f"{result.ref}：{how[result.delivery]}")
     if close_after:
         with services.db.session() as s:
