@@ -272,3 +272,12 @@ def test_sweep_delivers_answers_left_pending(help_services):
     assert hr.deliver_pending_answers(help_services) == 1
     assert len(outbox(help_services, "message/custom/send")) == 1
     assert hr.deliver_pending_answers(help_services) == 0
+
+
+def test_cli_bad_help_config_is_a_clear_error(tmp_path):
+    from bot.cli import main
+
+    toml = tmp_path / "bad.toml"
+    toml.write_text('[help]\nretention_days = "forever"\n', encoding="utf-8")
+    result = CliRunner().invoke(main, ["--config", str(toml), "help", "list"])
+    assert result.exit_code != 0 and "help.retention_days" in result.output

@@ -19,8 +19,15 @@ def register(main: click.Group) -> None:
 
 
 @click.group("help")
-def helpdesk() -> None:
+@click.pass_obj
+def helpdesk(state) -> None:
     """求助留言：查看、答复、汇总、到期匿名化 (help requests)."""
+    from bot.config import ConfigError
+
+    try:
+        hr.help_settings(state.config)
+    except ConfigError as exc:
+        raise click.ClickException(f"配置错误 / configuration error: {exc}") from None
 
 
 def _ref(value: str) -> int:
