@@ -16,6 +16,7 @@ from bot.services import build_services
 from models.follower import Follower
 from models.reminder import DeliveryLog, ReminderRun, TopicSubscription
 from tests.conftest import REDIS_URL, _empty_tables, make_config
+from tests.servers import write_config
 
 ROOT = Path(__file__).resolve().parent.parent
 TEMPLATE = "message/template/send"
@@ -23,16 +24,8 @@ N = 1000
 
 
 def _toml(db_url, redis_prefix, tmp_path, fake) -> Path:
-    path = tmp_path / "crash.toml"
-    path.write_text(f'''
-[app]
-instance_dir = "{tmp_path / 'instance'}"
-secret_key = "x"
-[database]
-url = "{db_url}"
-[redis]
-url = "{REDIS_URL}"
-prefix = "{redis_prefix}"
+    return write_config(tmp_path / "crash.toml", db_url=db_url, redis_url=REDIS_URL,
+                        redis_prefix=redis_prefix, instance_dir=tmp_path / "instance", extra=f'''
 [wechat]
 app_id = "{fake.app_id}"
 app_secret = "{fake.app_secret}"
@@ -44,8 +37,7 @@ reminder = "TPL_REMIND"
 rate_per_second = 200
 concurrency = 8
 lock_ttl = 3
-''', encoding="utf-8")
-    return path
+''')
 
 
 def _sender(config: Path) -> subprocess.Popen:

@@ -10,23 +10,14 @@ from bot.cli import main
 from models.follower import Follower
 from models.reminder import subscribe_topic
 from tests.conftest import REDIS_URL
+from tests.servers import write_config
 
 
 @pytest.fixture
 def cli(services, db_url, redis_prefix, tmp_path):
-    config = tmp_path / "cli.toml"
-    config.write_text(f'''
-[app]
-instance_dir = "{tmp_path / 'instance'}"
-secret_key = "x"
-[database]
-url = "{db_url}"
-[redis]
-url = "{REDIS_URL}"
-prefix = "{redis_prefix}"
-[wechat.templates]
-reminder = "TPL_REMIND"
-''', encoding="utf-8")
+    config = write_config(tmp_path / "cli.toml", db_url=db_url, redis_url=REDIS_URL,
+                          redis_prefix=redis_prefix, instance_dir=tmp_path / "instance",
+                          extra='[wechat.templates]\nreminder = "TPL_REMIND"\n')
     runner = CliRunner()
 
     def run(*args):

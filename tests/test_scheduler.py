@@ -20,6 +20,7 @@ from models.outbox import OutboxMessage
 from models.reminder import ReminderRun, ensure_default_reminders, get_reminder, subscribe_topic
 from scheduler.runner import ReminderTrigger, build_scheduler, run_scheduler, sync_jobs
 from tests.conftest import REDIS_URL
+from tests.servers import write_config
 
 ROOT = Path(__file__).resolve().parent.parent
 UTC = timezone.utc
@@ -162,19 +163,9 @@ def _start(config: Path) -> tuple[subprocess.Popen, queue.Queue]:
 
 
 def test_second_scheduler_process_stays_idle_until_the_first_stops(services, db_url, redis_prefix, tmp_path):
-    config = tmp_path / "sched.toml"
-    config.write_text(f'''
-[app]
-instance_dir = "{tmp_path / 'instance'}"
-secret_key = "x"
-[database]
-url = "{db_url}"
-[redis]
-url = "{REDIS_URL}"
-prefix = "{redis_prefix}"
-[reminders]
-leader_ttl = 2
-''', encoding="utf-8")
+    config = write_config(tmp_path / "sched.toml", db_url=db_url, redis_url=REDIS_URL,
+                          redis_prefix=redis_prefix, instance_dir=tmp_path / "instance",
+                          extra="[reminders]\nleader_ttl = 2\n")
     first, first_lines = _start(config)
     try:
         assert first_lines.get(timeout=20) == "leader"
