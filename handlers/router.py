@@ -4,7 +4,8 @@ Order of a dispatch (first answer wins):
 
 1. interceptors (``router.intercept``), e.g. danger words that must be answered before anything;
 2. 「更多」 when earlier pages are waiting (see :meth:`Context.set_more`);
-3. the active conversation, for messages she sends (cancel words end it);
+3. the active conversation, for messages she sends (cancel words end it; a conversation
+   handler that returns ``None`` declines the message, which then goes on down this list);
 4. database keyword replies with ``match = exact`` (staff's deliberate choice wins);
 5. code rules by priority (higher first), then registration order;
 6. database keyword replies with ``match = contains``;
@@ -227,7 +228,11 @@ class Router:
                 if ctx.compact_text in CANCEL_WORDS:
                     ctx.conversation.end()
                     return TextReply(self.cancel_reply)
-                return _as_reply(self.conversations[state.name](ctx, state))
+                reply = _as_reply(self.conversations[state.name](ctx, state))
+                if reply is not None:
+                    return reply
+                # None: the conversation declined this message (and ended itself); it goes
+                # through the normal rules as a fresh message.
         if ctx.update.msg_type in ("text", "voice") and ctx.compact_text:
             reply = _keyword_reply(ctx, exact=True)
             if reply is not None:

@@ -3,7 +3,8 @@
 Registration is the conversation ``volunteer``::
 
     志愿者 / menu VOLUNTEER ──► name ──► phone ──► town ──► skills ──► available ──► consent ──► saved
-    (registered: her profile; 「修改志愿者」 restarts the form, 「不变」 keeps a field)
+    (registered: her profile; then 「修改」 (or 「修改志愿者」 any time) restarts the form,
+    「不变」 keeps a field; any other message after the profile is handled as usual)
 
 Volunteer signups for activities go through handlers/signup.py (「志愿报名 3」). Hours come from
 QR check-in (handlers/activities.py).
@@ -21,6 +22,7 @@ NAME = "volunteer"
 ENTRY_WORDS = ["志愿者", "志愿者登记", "志愿者注册", "登记志愿者", "我要当志愿者", "成为志愿者",
                "巾帼志愿者", "报名志愿者", "志愿服务"]
 EDIT_WORDS = ["修改志愿者", "修改志愿者信息", "更新志愿者", "重新登记志愿者"]
+PROFILE_EDIT_WORDS = frozenset(EDIT_WORDS) | {"修改", "改", "重新登记", "编辑", "更新"}
 HOURS_WORDS = ["我的志愿时长", "志愿时长", "我的志愿服务", "服务时长"]
 KEEP = frozenset({"不变", "同上", "不改", "保留", "不用改"})
 AGREE = frozenset({"同意", "我同意", "是", "好", "好的", "确认", "可以", "yes", "ok", "1", "嗯"})
@@ -63,7 +65,8 @@ def entry(ctx: Context) -> str:
         tz = ctx.services.tz
         lines.append("需要志愿者的活动（回复「志愿报名 编号」报名）：\n\n"
                      + "\n\n".join(activity_block(ctx.session, a, tz, volunteers=True) for a in need))
-    lines.append("修改登记信息请回复「修改志愿者」。")
+    lines.append("修改登记信息请回复「修改」。")
+    ctx.conversation.start(NAME, "profile")  # her next 「修改」 edits; anything else goes on as usual
     return "\n\n".join(lines)
 
 
@@ -78,8 +81,11 @@ def edit(ctx: Context) -> str:
     return "好的，我们重新登记一遍。请告诉我您的姓名。" + _keep_hint(state, "name")
 
 
-def step(ctx: Context, state: ConversationState) -> str:
+def step(ctx: Context, state: ConversationState) -> str | None:
     """One step of the registration (see the module docstring)."""
+    if state.step == "profile":  # she has just seen her profile
+        ctx.conversation.end()
+        return edit(ctx) if ctx.compact_text in PROFILE_EDIT_WORDS else None
     handler = _STEPS.get(state.step)
     if handler is None:
         ctx.conversation.end()

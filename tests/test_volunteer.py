@@ -67,7 +67,7 @@ def test_cancel_and_refusal_save_nothing(services):
 def test_registered_profile_is_masked_and_editable(services):
     register(services, "oEdit")
     r = event(services, "oEdit", "click", "VOLUNTEER")
-    assert "136****5678" in r and "13612345678" not in r and "修改志愿者" in r
+    assert "136****5678" in r and "13612345678" not in r and "回复「修改」" in r
     r = say(services, "oEdit", "修改志愿者")
     assert "不变" in r and "陈美华" in r
     assert "136****5678" in say(services, "oEdit", "不变")   # name kept; phone offered masked
@@ -79,6 +79,16 @@ def test_registered_profile_is_masked_and_editable(services):
     vol = get(services, "oEdit")
     assert (vol.name, vol.phone, vol.town, vol.skills, vol.available) == (
         "陈美华", "13612345678", "桃城镇", "理发、家政", "工作日晚上")
+
+
+def test_sending_volunteer_again_then_edit_or_anything_else(services):
+    register(services, "oAgain")
+    say(services, "oAgain", "志愿者")
+    assert "不变" in say(services, "oAgain", "修改")       # the issue: editable by sending 志愿者 again
+    say(services, "oAgain", "取消")
+    say(services, "oAgain", "志愿者")
+    r = say(services, "oAgain", "我的志愿时长")            # not swallowed by the profile step
+    assert "时长" in r and "不变" not in r
 
 
 def test_volunteer_signup_needs_registration_and_is_separate(services):
