@@ -59,6 +59,21 @@ ENV_OVERRIDES = {
 }
 
 
+_NUM = (int, float)
+#: Feature sections' keys and the types they take (checked at start; each feature reads its own
+#: section and applies defaults). A number here must also be > 0.
+FEATURE_KEYS: dict[str, dict[str, type | tuple]] = {
+    "points": {"map_referer": str, "location_max_age": _NUM, "max_results": int},
+    "reminders": {"rate_per_second": _NUM, "concurrency": int, "retry_delays": list,
+                  "grace": (str, int), "notice_interval": _NUM, "leader_ttl": _NUM,
+                  "lock_ttl": _NUM, "fields": dict, "subscribe_fields": dict, "notice_fields": dict},
+    "console": {"idle_minutes": _NUM, "max_hours": _NUM},
+    "help": {"on_duty_openids": list, "staff_template_id": str, "answer_template_id": str,
+             "template_url": str, "digest_times": list, "retention_days": int,
+             "answer_time": str, "urgent_merge_hours": int, "notify_in_background": bool},
+}
+
+
 class ConfigError(ValueError):
     """A configuration value is missing or wrong; the message starts with the key's name."""
 
@@ -180,6 +195,22 @@ def validate(data: dict[str, Any]) -> None:
         raise ConfigError(f"app.timezone: unknown time zone ({exc})") from None
     if not isinstance(data.get("menu", {}).get("button", []), list):
         raise ConfigError("menu.button: must be an array of tables")
+    for section, keys in FEATURE_KEYS.items():
+        table = data.get(section, {})
+        if not isinstance(table, dict):
+            raise ConfigError(f"{section}: must be a table")
+        for key, kind in keys.items():
+            if key not in table:
+                continue
+            value = table[key]
+            if isinstance(value, bool) and kind is not bool:
+                raise ConfigError(f"{section}.{key}: must not be true/false")
+            if not isinstance(value, kind):
+                names = "/".join(t.__name__ for t in (kind if isinstance(kind, tuple) else (kind,)))
+                raise ConfigError(f"{section}.{key}: must be {names}, got {type(value).__name__}")
+            if isinstance(value, (int, float)) and not isinstance(value, bool) and value <= 0 \
+                    and key != "urgent_merge_hours":
+                raise ConfigError(f"{section}.{key}: must be greater than 0")
 
 
 def load_config(path: str | os.PathLike | None = None, *, overrides: dict | None = None,

@@ -31,6 +31,11 @@ def test_file_and_environment(tmp_path):
     ('[redis]\nurl = "http://x"', "redis.url"),
     ('[app]\ntimezone = "Mars/Base"', "app.timezone"),
     ('wechat = 3', "wechat"),
+    ('[reminders]\nrate_per_second = "fast"', "reminders.rate_per_second"),
+    ('[reminders]\nconcurrency = 0', "reminders.concurrency"),
+    ('[console]\nidle_minutes = true', "console.idle_minutes"),
+    ('[help]\non_duty_openids = "oAbc"', "help.on_duty_openids"),
+    ('points = 1', "points"),
 ])
 def test_bad_keys_are_named(tmp_path, toml, key):
     path = tmp_path / "c.toml"
@@ -65,3 +70,12 @@ def test_log_safety_net_masks_phones_and_ids(caplog):
     record = logging.LogRecord("x", logging.INFO, "f", 1, "call %s", ("15900001111",), None)
     MaskingFilter().filter(record)
     assert record.getMessage() == "call 159****1111"
+
+
+def test_app_start_checks_the_help_section(db_url, redis_prefix, tmp_path):
+    from bot.app import create_app
+    from tests.conftest import make_config
+
+    cfg = make_config(db_url, redis_prefix, tmp_path, help={"digest_times": ["9点"]})
+    with pytest.raises(ConfigError, match="^help.digest_times"):
+        create_app(cfg)
