@@ -210,9 +210,9 @@ def check_in(ctx: Context) -> str:
 
 def register(router: Router) -> None:
     """Rules of this module."""
-    router.on_text(exact=LIST_WORDS)(list_activities)
+    router.on_text(exact=LIST_WORDS, escape=True)(list_activities)
     router.on_click("ACTIVITIES")(list_activities)
-    router.on_text(exact=MY_WORDS)(my_signups)
+    router.on_text(exact=MY_WORDS, escape=True)(my_signups)
     router.on_click("MY_SIGNUPS")(my_signups)
     router.on_text(regex=_CANCEL_RE.pattern)(cancel)
     router.on_text(exact=HAIRCUT_WORDS)(haircut_day)

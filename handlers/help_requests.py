@@ -365,7 +365,7 @@ def mediation_step(ctx: Context, state):
 
 def register(router: Router) -> None:
     """Add the 求助 conversation, 「查看回复」 and 「我的留言」."""
-    router.on_text(exact=START_WORDS)(start)
+    router.on_text(exact=START_WORDS, escape=True)(start)
     router.on_click("HELP")(start)
     router.on_text(exact=ANSWER_WORDS)(show_answers)
     router.on_text(exact=MY_WORDS)(show_mine)

@@ -49,5 +49,5 @@ def step(ctx: Context, state: ConversationState) -> str:
 
 def register(router: Router) -> None:
     """Rules of this module."""
-    router.on_text(exact=ENTRY_WORDS, priority=5)(entry)
+    router.on_text(exact=ENTRY_WORDS, priority=5, escape=True)(entry)
     router.on_conversation(NAME)(step)

@@ -4,7 +4,9 @@ Order of a dispatch (first answer wins):
 
 1. interceptors (``router.intercept``), e.g. danger words that must be answered before anything;
 2. 「更多」 when earlier pages are waiting (see :meth:`Context.set_more`);
-3. the active conversation, for messages she sends (cancel words end it; a conversation
+3. the active conversation, for messages she sends (cancel words end it; an *escape* rule —
+   a global command such as 「求助」 or 「帮助」, registered with ``escape=True`` — ends it and
+   answers instead; a conversation
    handler that returns ``None`` declines the message, which then goes on down this list);
 4. database keyword replies with ``match = exact`` (staff's deliberate choice wins);
 5. code rules by priority (higher first), then registration order;
@@ -134,6 +136,7 @@ class Router:
     def __init__(self) -> None:
         self.rules: list[Rule] = []
         self.interceptors: list[Rule] = []
+        self.escapes: list[Rule] = []
         self.conversations: dict[str, ConversationHandler] = {}
         self.default_message: Handler | None = None
         self.cancel_reply: str = "好的，已退出。需要时随时再来，回复「帮助」查看能做什么。"
@@ -159,11 +162,17 @@ class Router:
         return deco
 
     def on_text(self, *, exact=None, prefix=None, contains=None, regex: str | None = None,
-                priority: int = 0):
+                priority: int = 0, escape: bool = False):
         """Decorator: text (or voice recognition) that equals / starts with / contains one of
         the given words after normalising (spaces ignored), or matches ``regex`` (searched in
-        the compact text)."""
+        the compact text).
+
+        ``escape=True`` (only with ``exact`` alone) makes it a global command: it also ends any
+        active conversation and answers instead of the conversation's step.
+        """
         ex, pre, con = _as_set(exact), _as_set(prefix), _as_set(contains)
+        if escape and (pre or con or regex or not ex):
+            raise ValueError("escape rules match exact words only")
         pattern = re.compile(regex) if regex else None
 
         def check(ctx: Context) -> bool:
@@ -172,7 +181,14 @@ class Router:
                 return False
             return (t in ex or any(t.startswith(p) for p in pre) or any(c in t for c in con)
                     or bool(pattern and pattern.search(t)))
-        return self.on(check, priority=priority)
+        if not escape:
+            return self.on(check, priority=priority)
+
+        def deco(fn: Handler) -> Handler:
+            self.add(check, fn, priority=priority)
+            self.escapes.append(self.rules[-1])
+            return fn
+        return deco
 
     def on_message(self, *msg_types: str, priority: int = 0):
         """Decorator: messages of these MsgTypes (``location``, ``image`` ...)."""
@@ -228,6 +244,10 @@ class Router:
                 if ctx.compact_text in CANCEL_WORDS:
                     ctx.conversation.end()
                     return TextReply(self.cancel_reply)
+                for rule in self.escapes:
+                    if rule.check(ctx):
+                        ctx.conversation.end()
+                        return _as_reply(rule.handler(ctx))
                 reply = _as_reply(self.conversations[state.name](ctx, state))
                 if reply is not None:
                     return reply

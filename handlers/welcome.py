@@ -29,6 +29,8 @@ HELP = (
 
 NOT_UNDERSTOOD = "抱歉，没太明白您的意思。\n" + HELP
 
+#: These also leave any conversation (the others might be an answer to a question she was asked).
+ESCAPE_HELP_WORDS = ["帮助", "使用帮助", "菜单", "help"]
 HELP_WORDS = ["帮助", "?", "help", "菜单", "使用帮助", "你好", "您好", "在吗", "hi", "hello"]
 
 
@@ -69,6 +71,7 @@ def register(router: Router) -> None:
     """Rules of this module (see handlers.router for the dispatch order)."""
     router.intercept(lambda ctx: True, priority=1000)(record_update)
     router.on_event("subscribe")(welcome)
-    router.on_text(exact=HELP_WORDS)(usage)
+    router.on_text(exact=ESCAPE_HELP_WORDS, escape=True)(usage)
+    router.on_text(exact=[w for w in HELP_WORDS if w not in ESCAPE_HELP_WORDS])(usage)
     router.on_click("HELP_USAGE")(usage)
     router.default_message = not_understood

@@ -120,3 +120,17 @@ def test_handler_returning_wrong_type_is_an_error(services):
     router.on_text(exact="x")(lambda ctx: 42)
     with pytest.raises(TypeError):
         run(services, router, text_update("x"))
+
+
+def test_escape_rules_leave_a_conversation(services):
+    router = Router()
+    router.on_text(exact="开始")(lambda ctx: ctx.conversation.start("demo", "a") and "开始了")
+    router.on_conversation("demo")(lambda ctx, st: "请回答问题")
+    router.on_text(exact="求助", escape=True)(lambda ctx: "求助入口")
+    router.on_text(exact="活动")(lambda ctx: "活动列表")
+    run(services, router, text_update("开始"))
+    assert run(services, router, text_update("活动")).content == "请回答问题"  # not an escape
+    assert run(services, router, text_update("求助")).content == "求助入口"
+    assert run(services, router, text_update("活动")).content == "活动列表"  # conversation ended
+    with pytest.raises(ValueError):
+        router.on_text(contains="x", escape=True)
