@@ -37,6 +37,7 @@ DEFAULTS: dict[str, Any] = {
         "account": "gh_taoyuanjiemei",
         "api_base_url": "https://api.weixin.qq.com/cgi-bin/",
         "timeout": 5.0,
+        "max_clock_skew": 600,      # seconds; older/newer signed pushes are ignored (replays)
         "templates": {},
     },
     "database": {"url": ""},        # empty = SQLite file in the instance folder
@@ -177,6 +178,9 @@ def validate(data: dict[str, Any]) -> None:
     timeout = data["wechat"].get("timeout")
     if not isinstance(timeout, (int, float)) or not 0 < timeout <= 60:
         raise ConfigError("wechat.timeout: must be a number of seconds between 0 and 60")
+    skew = data["wechat"].get("max_clock_skew")
+    if not isinstance(skew, int) or isinstance(skew, bool) or skew < 0:
+        raise ConfigError("wechat.max_clock_skew: must be a whole number of seconds >= 0 (0 = off)")
     if not isinstance(data["wechat"].get("templates", {}), dict):
         raise ConfigError("wechat.templates: must be a table")
     url = _require_str(data, "database", "url")

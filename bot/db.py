@@ -25,10 +25,15 @@ def _ensure_sqlite_folder(url: str) -> None:
 
 
 def make_engine(url: str) -> Engine:
-    """Create an engine for ``url``; for SQLite create the parent folder and set pragmas."""
+    """Create an engine for ``url``; for SQLite create the parent folder and set pragmas.
+
+    Statement parameters are hidden from error messages and logs (they carry names, phone
+    numbers and what women wrote).
+    """
     if url.startswith("sqlite"):
         _ensure_sqlite_folder(url)
-        engine = create_engine(url, connect_args={"timeout": 30, "check_same_thread": False})
+        engine = create_engine(url, connect_args={"timeout": 30, "check_same_thread": False},
+                               hide_parameters=True)
 
         @event.listens_for(engine, "connect")
         def _sqlite_pragmas(dbapi_conn, _record):  # pragma: no cover - driver callback
@@ -45,7 +50,7 @@ def make_engine(url: str) -> Engine:
             conn.exec_driver_sql("BEGIN IMMEDIATE" if conn.info.get("immediate") else "BEGIN")
 
         return engine
-    return create_engine(url, pool_pre_ping=True, pool_size=5, max_overflow=5)
+    return create_engine(url, pool_pre_ping=True, pool_size=5, max_overflow=5, hide_parameters=True)
 
 
 class Database:

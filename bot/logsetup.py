@@ -11,10 +11,12 @@ import sys
 
 _MOBILE = re.compile(r"(?<!\d)(1[3-9]\d)\d{4}(\d{4})(?!\d)")
 _ID_CARD = re.compile(r"(?<![0-9])(\d{6})\d{8}(\d{3}[\dXx])(?![0-9])")
+_OPENID_PARAM = re.compile(r"((?:openid|touser|FromUserName)=)([\w-]{6})[\w-]+")
 
 
 def mask_personal(text: str) -> str:
-    """Mask mobile numbers and ID-card numbers in ``text``."""
+    """Mask mobile numbers, ID-card numbers and openids in query strings in ``text``."""
+    text = _OPENID_PARAM.sub(r"\1\2…", text)
     return _MOBILE.sub(r"\1****\2", _ID_CARD.sub(r"\1********\2", text))
 
 

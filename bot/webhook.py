@@ -63,6 +63,7 @@ class Webhook:
         app_id = services.config.wechat["app_id"]
         self.aes_keys = [AesKey(k, app_id) for k in services.config.aes_keys()]
         self.dedup = Deduplicator(services.redis, services.keys)
+        self.max_clock_skew = int(services.config.wechat.get("max_clock_skew", 600))
 
     # -- GET: URL verification (接入指南) ------------------------------------------------------
     def verify(self, args) -> WebhookResult:
@@ -82,6 +83,10 @@ class Webhook:
         except SignatureError:
             log.warning("push refused: bad or missing signature")
             return WebhookResult(403, "forbidden")
+        if self._stale(timestamp):
+            log.warning("signed push with a timestamp %s s off ignored (replay?)",
+                        self._skew(timestamp))
+            return WebhookResult(200, SUCCESS)
         aes = (args.get("encrypt_type") or "raw").lower() == "aes"
         key: AesKey | None = None
         try:
@@ -113,6 +118,21 @@ class Webhook:
                 log.exception("could not encrypt reply; answering success")
                 return WebhookResult(200, SUCCESS)
         return WebhookResult(200, xml, "application/xml; charset=utf-8")
+
+    @staticmethod
+    def _skew(timestamp: str) -> int | None:
+        try:
+            return int(time.time()) - int(timestamp)
+        except (TypeError, ValueError):
+            return None
+
+    def _stale(self, timestamp: str) -> bool:
+        """True when the signed ``timestamp`` is further from now than ``max_clock_skew`` seconds
+        (0 = never): a correctly signed but old push is a replay, answered ``success``."""
+        if not self.max_clock_skew:
+            return False
+        skew = self._skew(timestamp)
+        return skew is None or abs(skew) > self.max_clock_skew
 
     def _answer(self, update: Update) -> str:
         """Run the handlers; return the rendered reply XML, or ``""`` for no reply."""

@@ -67,6 +67,8 @@ def test_log_safety_net_masks_phones_and_ids(caplog):
 
     assert mask_personal("电话13812341234，身份证350525199001011234") == "电话138****1234，身份证350525********1234"
     assert mask_personal("MsgId 6054768590064713728") == "MsgId 6054768590064713728"
+    assert mask_personal("POST /wechat?signature=ab&openid=oQaWomanB123&nonce=1") == \
+        "POST /wechat?signature=ab&openid=oQaWom…&nonce=1"
     record = logging.LogRecord("x", logging.INFO, "f", 1, "call %s", ("15900001111",), None)
     MaskingFilter().filter(record)
     assert record.getMessage() == "call 159****1111"
