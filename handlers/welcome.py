@@ -48,6 +48,16 @@ def record_update(ctx: Context):
     return None
 
 
+THANKS_WORDS = ["谢谢", "谢谢你", "谢谢您", "多谢", "感谢", "辛苦了", "好的谢谢", "谢谢啦", "thanks",
+                "thankyou", "好的", "好", "嗯", "嗯嗯", "知道了", "收到", "ok", "👍"]
+THANKS = "不客气！有需要随时找「桃源姐妹」，回复「帮助」看看还能做什么。"
+
+
+def thanks(ctx: Context) -> str:
+    """谢谢 / 好的 / 收到 → a short, warm acknowledgement instead of "没太明白"."""
+    return THANKS
+
+
 def welcome(ctx: Context) -> str:
     """subscribe → what the account offers and how to use the menu."""
     return WELCOME
@@ -74,4 +84,5 @@ def register(router: Router) -> None:
     router.on_text(exact=ESCAPE_HELP_WORDS, escape=True)(usage)
     router.on_text(exact=[w for w in HELP_WORDS if w not in ESCAPE_HELP_WORDS])(usage)
     router.on_click("HELP_USAGE")(usage)
+    router.on_text(exact=THANKS_WORDS, priority=-20)(thanks)
     router.default_message = not_understood

@@ -435,3 +435,8 @@ def test_old_signed_push_is_ignored_as_a_replay(client, services):
     assert resp.status_code == 200 and resp.data == b"success"
     with services.db.session() as s:
         assert s.get(Follower, "oReplay") is None
+
+
+@pytest.mark.parametrize("text", ["谢谢", "謝謝", "好的", "收到"])
+def test_thanks_gets_a_warm_answer(post, text):
+    assert "不客气" in reply_text(post(text_fields("oThanks", text)))
