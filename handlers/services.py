@@ -55,6 +55,14 @@ def format_distance(metres: float) -> str:
     return f"{metres / 1000:.1f}公里"
 
 
+def format_rough_distance(metres: float) -> str:
+    """For points placed at a town-centre estimate: whole 公里, never metres (161 → "1公里").
+
+    Their real door may be kilometres away, so "161米" would promise a precision they lack.
+    """
+    return f"{max(1, int(round(metres / 1000)))}公里"
+
+
 def map_url(point: points.ServicePoint, referer: str = DEFAULT_REFERER) -> str:
     """Tencent Maps marker URL (腾讯地图 URI API ``/uri/v1/marker``; GCJ-02), opens in WeChat.
 
@@ -100,9 +108,11 @@ def format_entry(ctx: Context, number: int, found: points.Found) -> str:
         # Placed at the county seat only because its town is unknown: no distance to show.
         where.append("具体位置待核实")
     else:
-        if found.distance_m is not None:
+        if found.distance_m is not None and p.approximate:
+            where.append("距离约" + format_rough_distance(found.distance_m) + "（大致位置）")
+        elif found.distance_m is not None:
             where.append("距离约" + format_distance(found.distance_m))
-        if p.approximate:
+        elif p.approximate:
             where.append("位置为大致位置")
     if where:
         lines.append("   " + "，".join(where))

@@ -2,7 +2,8 @@
 
 Pure functions, no database: the haversine great-circle distance, a bounding box for index
 prefilters, and :func:`check_coordinates`, which refuses positions that would give a wrong
-answer rather than a useful one (0,0, latitude and longitude swapped, outside China).
+answer rather than a useful one (0,0, out of range, latitude and longitude swapped, outside
+China).
 
 GCJ-02 differs from WGS-84 by a few hundred metres in China; over the short distances this
 directory deals in, the haversine on GCJ-02 degrees is as good as on WGS-84.
@@ -40,6 +41,17 @@ class SwappedCoordinates(BadCoordinates):
     """Latitude and longitude given the wrong way round."""
 
 
+class InvalidCoordinates(BadCoordinates):
+    """Not a position on Earth: latitude outside ±90° or longitude outside ±180°.
+
+    ``fields``: which of ``"lat"``/``"lng"`` is out of range (for spreadsheet/console errors).
+    """
+
+    def __init__(self, reason: str, fields: tuple[str, ...] = ("lat", "lng")):
+        super().__init__(reason)
+        self.fields = fields
+
+
 class OutsideChina(BadCoordinates):
     """A position outside China, where GCJ-02 and this directory do not apply."""
 
@@ -52,7 +64,8 @@ def check_coordinates(lat: float | None, lng: float | None) -> tuple[float, floa
     """Return ``(lat, lng)`` as floats when they are a usable position in China.
 
     Raises :class:`ZeroCoordinates` (missing, not a number, or 0,0), :class:`SwappedCoordinates`
-    (the pair only makes sense the other way round) or :class:`OutsideChina`.
+    (the pair only makes sense the other way round), :class:`InvalidCoordinates` (latitude
+    outside ±90° or longitude outside ±180°: no place on Earth) or :class:`OutsideChina`.
     """
     try:
         lat_f, lng_f = float(lat), float(lng)  # type: ignore[arg-type]
@@ -64,6 +77,10 @@ def check_coordinates(lat: float | None, lng: float | None) -> tuple[float, floa
         return lat_f, lng_f
     if _in(lng_f, CHINA_LAT) and _in(lat_f, CHINA_LNG):
         raise SwappedCoordinates("这个位置的纬度和经度好像填反了。")
+    bad = tuple(name for name, value, limit in (("lat", lat_f, 90.0), ("lng", lng_f, 180.0))
+                if abs(value) > limit)
+    if bad:
+        raise InvalidCoordinates("这个位置无效（纬度应在-90到90之间，经度应在-180到180之间）。", bad)
     raise OutsideChina("这个位置不在中国境内，本服务只覆盖永春县。")
 
 

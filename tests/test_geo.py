@@ -3,7 +3,7 @@ import math
 
 import pytest
 
-from models.geo import (OutsideChina, SwappedCoordinates, ZeroCoordinates, bounding_box,
+from models.geo import (InvalidCoordinates, OutsideChina, SwappedCoordinates, ZeroCoordinates, bounding_box,
                         check_coordinates, haversine_m, in_county)
 
 
@@ -66,9 +66,17 @@ def test_swapped_is_refused():
     assert "填反" in exc.value.reason
 
 
-@pytest.mark.parametrize("lat, lng", [(48.8566, 2.3522), (-33.86, 151.2), (25.32, -118.289),
-                                      (95.0, 118.0)])
+@pytest.mark.parametrize("lat, lng", [(48.8566, 2.3522), (-33.86, 151.2), (25.32, -118.289)])
 def test_outside_china_is_refused(lat, lng):
     with pytest.raises(OutsideChina) as exc:
         check_coordinates(lat, lng)
     assert "中国" in exc.value.reason
+
+
+@pytest.mark.parametrize("lat, lng, fields", [(91, 200, ("lat", "lng")), (95.0, 118.0, ("lat",)),
+                                              (25.32, -200, ("lng",)), (-90.5, 118.0, ("lat",))])
+def test_out_of_range_is_invalid_not_abroad(lat, lng, fields):
+    """Tester: `/loc 91 200` said 不在中国境内; no place on Earth is 位置无效."""
+    with pytest.raises(InvalidCoordinates) as exc:
+        check_coordinates(lat, lng)
+    assert "位置无效" in exc.value.reason and exc.value.fields == fields

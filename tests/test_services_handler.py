@@ -7,7 +7,7 @@ import handlers
 from bot.replies import TEXT_LIMIT_BYTES, TextReply
 from bot.updates import Location, Update
 from handlers.router import Context
-from handlers.services import format_distance, is_directory_question
+from handlers.services import format_distance, format_rough_distance, is_directory_question
 from models import service_point as sp
 from models.base import utcnow
 from models.service_point import ServicePoint, UnmatchedQuery
@@ -67,7 +67,7 @@ def test_location_gives_three_nearest_with_details(seeded, router):
     reply = location(seeded, router, *KENGZAIKOU)
     assert reply.startswith("离您最近的近邻娘家：")
     assert "1. 坑仔口镇" in reply and "4." not in reply
-    assert "距离约0米" in reply and "位置为大致位置" in reply
+    assert "距离约1公里（大致位置）" in reply and "米" not in reply
     assert "电话：请致电县妇联" in reply
     assert "https://apis.map.qq.com/uri/v1/marker?marker=coord:25.330000,117.970000;title:" in reply
     assert "&referer=taoyuanjiemei" in reply
@@ -85,6 +85,22 @@ def test_more_continues_the_list(seeded, router):
     assert len(pages) == 4
 
 
+def test_approximate_points_show_rounded_kilometres():
+    """Tester: a town-centre estimate showed "距离约101米"."""
+    assert format_rough_distance(101) == "1公里"
+    assert format_rough_distance(32_140) == "32公里"
+
+
+def test_approximate_point_distance_in_kilometres_in_reply(services, router):
+    with services.db.session() as s:
+        s.add(ServicePoint(name="估计位置的镇妇联", town="桃城镇", lat=25.32, lng=118.289, approximate=True))
+        s.add(ServicePoint(name="远处估计点", town="坑仔口镇", lat=25.33, lng=117.97, approximate=True))
+    reply = location(services, router, 25.3209, 118.289)
+    assert "1. 估计位置的镇妇联\n   距离约1公里（大致位置）\n" in reply
+    assert "2. 远处估计点\n   距离约32公里（大致位置）\n" in reply
+    assert "米" not in reply
+
+
 def test_metres_and_kilometres_and_real_phone(services, router):
     with services.db.session() as s:
         s.add(ServicePoint(name="近处微家", town="桃城镇", lat=25.3245, lng=118.289, phone="0595-1",
@@ -97,7 +113,7 @@ def test_metres_and_kilometres_and_real_phone(services, router):
 
 
 @pytest.mark.parametrize("lat, lng, words", [(0, 0, "经纬度为0"), (118.289, 25.32, "填反"),
-                                             (48.85, 2.35, "不在中国境内")])
+                                             (48.85, 2.35, "不在中国境内"), (91, 200, "位置无效")])
 def test_bad_coordinates_get_a_clear_sentence(seeded, router, lat, lng, words):
     reply = location(seeded, router, lat, lng)
     assert words in reply and "「+」→「位置」" in reply and "距离" not in reply
@@ -154,7 +170,7 @@ def test_needs(seeded, router, words, expected):
 
 def test_unknown_location_points_show_no_distance(seeded, router):
     reply = location(seeded, router, 25.3205, 118.2905)
-    assert "1. 永春县妇联\n   距离约161米，位置为大致位置" in reply
+    assert "1. 永春县妇联\n   距离约1公里（大致位置）\n" in reply
     assert "2. 永春县群团邻里中心\n   具体位置待核实\n" in reply
 
 
