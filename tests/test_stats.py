@@ -130,6 +130,24 @@ def test_stats_cli(services, tmp_path):
     assert r.exit_code != 0 and "YYYY-MM" in r.output
 
 
+def test_stats_cli_xlsx_to_missing_folder(services, tmp_path):
+    """Tester: --xlsx into a folder that does not exist printed a traceback."""
+    from click.testing import CliRunner
+
+    from bot.cli import main
+
+    cfg = tmp_path / "c.toml"
+    cfg.write_text(f'[database]\nurl = "{services.config.database_url}"\n'
+                   f'[redis]\nurl = "redis://127.0.0.1:6379/0"\nprefix = "{services.keys.prefix}"\n'
+                   f'[app]\ninstance_dir = "{tmp_path}"\n')
+    out = tmp_path / "no-such-folder" / "nov.xlsx"
+    r = CliRunner().invoke(main, ["--config", str(cfg), "stats", "--month", "2026-11",
+                                  "--xlsx", str(out)])
+    assert r.exit_code == 1 and r.exception is not None and isinstance(r.exception, SystemExit)
+    assert "文件夹不存在" in r.output and "Traceback" not in r.output
+    assert not out.exists()
+
+
 def test_stats_page_and_export(services, client):
     seed(services)
     make_staff(services, "li", "staff")

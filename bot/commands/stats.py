@@ -46,5 +46,16 @@ def stats(state, month: str | None, xlsx_path: str | None) -> None:
     if fig.missing:
         click.echo("未统计（功能未安装）：" + "、".join(fig.missing))
     if xlsx_path:
-        Path(xlsx_path).write_bytes(to_xlsx(fig))
+        _write_xlsx(Path(xlsx_path), to_xlsx(fig))
         click.echo(f"已导出 {xlsx_path}")
+
+
+def _write_xlsx(path: Path, data: bytes) -> None:
+    """Write ``data`` to ``path``; a missing folder or a refused write is a clear message."""
+    folder = path.parent
+    if not folder.is_dir():
+        raise click.ClickException(f"文件夹不存在：{folder}（请先建好文件夹，或换一个路径）")
+    try:
+        path.write_bytes(data)
+    except OSError as exc:
+        raise click.ClickException(f"无法写入 {path}：{exc.strerror or exc}") from None
