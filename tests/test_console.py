@@ -147,6 +147,46 @@ def test_login_rate_limited(services, client):
         assert len(fails) == 5
 
 
+def test_lockout_is_per_account_not_per_ip(services, client):
+    """Tester: 6 wrong passwords for worker1 locked admin1 (right password, same IP) too."""
+    make_staff(services, "admin1", "admin")
+    make_staff(services, "worker1", "staff")
+    for _ in range(6):
+        assert login(client, "worker1", "wrong-password").status_code in (401, 429)
+    assert login(client, "worker1").status_code == 429
+    assert login(client, "admin1").status_code == 302
+
+
+def test_lockout_per_ip_has_a_higher_limit(services, client):
+    from bot.console import lockout
+
+    make_staff(services, "admin1", "admin")
+    for i in range(lockout.IP_MAX):
+        login(client, f"guess{i}", "wrong-password")
+    assert login(client, "admin1").status_code == 429
+
+
+def test_staff_unlock_cli(services, client, tmp_path):
+    from click.testing import CliRunner
+
+    from bot.cli import main
+
+    make_staff(services, "worker1", "staff")
+    for _ in range(5):
+        login(client, "worker1", "wrong-password")
+    assert login(client, "worker1").status_code == 429
+    cfg = tmp_path / "c.toml"
+    cfg.write_text(f'[database]\nurl = "{services.config.database_url}"\n'
+                   f'[redis]\nurl = "redis://127.0.0.1:6379/0"\nprefix = "{services.keys.prefix}"\n'
+                   f'[app]\ninstance_dir = "{tmp_path}"\n')
+    r = CliRunner().invoke(main, ["--config", str(cfg), "staff", "unlock", "worker1"])
+    assert r.exit_code == 0, r.output
+    assert "已解除 worker1 的登录锁定" in r.output
+    assert login(client, "worker1").status_code == 302
+    with services.db.session() as s:
+        assert s.scalar(select(AuditEntry).where(AuditEntry.action == "unlock")).actor == "cli"
+
+
 def test_idle_session_expires(services, client, monkeypatch):
     make_staff(services)
     login(client)

@@ -1,4 +1,4 @@
-"""``taoyuan staff add|list|passwd``: console accounts (管理员 admin / 工作人员 staff)."""
+"""``taoyuan staff add|list|passwd|unlock``: console accounts (管理员 admin / 工作人员 staff)."""
 from __future__ import annotations
 
 import click
@@ -72,3 +72,23 @@ def list_staff(state) -> None:
     with state.services.db.session() as s:
         for u in s.scalars(select(StaffUser).order_by(StaffUser.username)):
             click.echo(f"{u.username}\t{u.role_name}\t{'启用' if u.active else '停用'}\t{u.display_name}")
+
+
+@staff.command("unlock")
+@click.argument("username")
+@click.pass_obj
+def unlock(state, username: str) -> None:
+    """解除 USERNAME 的登录锁定 / clear USERNAME's console login lockout (all IPs)."""
+    from bot.console.lockout import unlock as clear_lock
+    from models import audit
+    from models.staff import StaffUser
+
+    services = state.services
+    with services.db.session() as s:
+        user = s.scalar(select(StaffUser).where(StaffUser.username == username.strip()))
+        removed = clear_lock(services, username)
+        audit.record(s, "cli", "unlock", "staff_users", user.id if user else "",
+                     f"解除 {username} 的登录锁定")
+    if user is None:
+        click.echo(f"注意：没有账号 {username}（已清除该用户名的失败记录）")
+    click.echo(f"已解除 {username} 的登录锁定" if removed else f"{username} 没有被锁定")

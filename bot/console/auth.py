@@ -16,12 +16,10 @@ from flask_wtf import FlaskForm
 from wtforms import PasswordField, StringField
 from wtforms.validators import DataRequired, Length, Optional
 
+from bot.console import lockout
 from models import audit
 from models.staff import StaffError, StaffUser, authenticate
 
-#: Failed logins allowed per IP and per username within :data:`LOGIN_WINDOW` seconds.
-LOGIN_MAX_FAILURES = 5
-LOGIN_WINDOW = 900
 #: Idle minutes before a console session expires (config ``[console] idle_minutes``).
 DEFAULT_IDLE_MINUTES = 30
 
@@ -68,30 +66,18 @@ def audit_log(action: str, target: str = "", target_id: object = "", summary: st
         audit.record(s, actor, action, target, target_id, summary, ip=client_ip())
 
 
-# -- rate limit ----------------------------------------------------------------------------
-def _failure_keys(username: str) -> list[str]:
-    keys = services().keys
-    return [keys("console", "login_fail", "ip", client_ip()),
-            keys("console", "login_fail", "user", (username or "").lower()[:32])]
-
-
+# -- rate limit (bot.console.lockout) -----------------------------------------------------------
 def login_blocked(username: str) -> bool:
-    """True when this IP or username had too many failed logins lately."""
-    r = services().redis
-    return any(int(r.get(k) or 0) >= LOGIN_MAX_FAILURES for k in _failure_keys(username))
+    """True when this username, this username from this IP, or this IP is locked."""
+    return lockout.is_blocked(services(), username, client_ip())
 
 
 def note_failure(username: str) -> None:
-    r = services().redis
-    for key in _failure_keys(username):
-        pipe = r.pipeline()
-        pipe.incr(key)
-        pipe.expire(key, LOGIN_WINDOW)
-        pipe.execute()
+    lockout.note_failure(services(), username, client_ip())
 
 
 def clear_failures(username: str) -> None:
-    services().redis.delete(*_failure_keys(username))
+    lockout.clear_success(services(), username, client_ip())
 
 
 # -- forms and routes ------------------------------------------------------------------------
@@ -108,13 +94,15 @@ class AccountForm(FlaskForm):
 
 @bp.route("/login", methods=["GET", "POST"])
 def login():
-    """Sign-in page; 5 failures per IP or username in 15 minutes block further tries (429)."""
+    """Sign-in page; too many failures in 15 minutes for the username (or from the IP, see
+    :mod:`bot.console.lockout`) block further tries (429)."""
     form = LoginForm()
     status = 200
     if form.validate_on_submit():
         username = form.username.data.strip()
         if login_blocked(username):
-            flash("登录失败次数过多，请 15 分钟后再试。", "error")
+            flash("登录失败次数过多，该账号已暂时锁定，请 15 分钟后再试，"
+                  "或请管理员在服务器上运行 taoyuan staff unlock 用户名 解锁。", "error")
             status = 429
         else:
             with services().db.session() as s:
