@@ -211,7 +211,10 @@ def run_due(services, now: datetime | None = None, *, only: int | None = None,
                                   status=RUN_MISSED, finished_at=now,
                                   note="调度器停机，错过时间超过宽限期，未发送"))
                 out.append(DueCheck(reminder.name, "missed", fire.key))
-                log.warning("reminder %s: fire %s missed beyond grace; not sent", reminder.name, fire.key)
+                before_it_existed = reminder.created_at is not None and fire.at < reminder.created_at
+                # A fire from before the reminder existed (a fresh install) is no cause for alarm.
+                log.log(logging.INFO if before_it_existed else logging.WARNING,
+                        "reminder %s: fire %s missed beyond grace; not sent", reminder.name, fire.key)
                 continue
         if reminder.kind == KIND_ACTIVITY:
             results = remind_activities(services, now=fire.at, fanout=fanout, reminder=reminder)
