@@ -236,7 +236,7 @@ def on_nearby(ctx: Context) -> str:
 def _parsed(ctx: Context) -> Query | None:
     if not hasattr(ctx, "_points_query"):
         query = synonyms().parse(ctx.compact_text)
-        if query is None and ctx.compact_text and len(ctx.compact_text) >= 4:
+        if query is None and 4 <= len(ctx.compact_text or "") <= points.MAX_QUERY_CHARS:
             # A point's own name (红玫瑰早教工作室) typed on its own.
             if points.find_by_name(ctx.session, ctx.compact_text, limit=1):
                 query = Query(unknown=ctx.compact_text, core=ctx.compact_text)
@@ -283,8 +283,24 @@ def on_directory_text(ctx: Context) -> str:
     count = f"共{len(found)}处" + (f"，列出{'最近的' if pos else '前'}{limit}处" if len(found) > limit
                                    else ("，按距离排序" if pos else ""))
     footer = "" if pos else "发送位置可按远近排序。"
+    if len(found) > limit:  # the last page says how to see the rest: never a dead end
+        footer = narrow_hint(ctx, q, len(found) - limit, pos is not None)
     note = synonyms().need_notes.get(q.need or "", "")  # e.g. hotlines: on the first page
     return _list_reply(ctx, (note + "\n" if note else "") + f"{what}（{count}）：", found, footer)
+
+
+def narrow_hint(ctx: Context, q: Query, rest: int, has_position: bool) -> str:
+    """The last page's line when only the first ``max_results`` of the matches were listed:
+    how to narrow down (add a town, or a need to a town), e.g. 「调解 桃城」."""
+    town = synonyms().short_town(ctx.follower.town or "") or "桃城"
+    if q.town:
+        example = f"「{synonyms().short_town(q.town)} 调解」「{synonyms().short_town(q.town)} 早教」"
+        how = f"在乡镇名后加上需要，如{example}"
+    else:
+        word = q.core if q.core and len(q.core) <= 6 else (q.need or q.kind or q.platform or "调解")
+        how = f"加上乡镇名缩小范围，如「{word} {town}」"
+    where = "" if has_position else "，或发送位置按远近列出"
+    return f"还有{rest}处没有列出：{how}{where}。"
 
 
 def _overview(ctx: Context) -> str:

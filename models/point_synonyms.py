@@ -19,18 +19,33 @@ SYNONYMS_FILE = DATA_DIR / "synonyms.json"
 #: The four platforms of the seed article (“334”近邻工作法: 四类平台).
 PLATFORMS = ("邻里守望", "纠纷化解", "志愿服务", "女性成长")
 
-#: Wrapper words around the real query, tried longest first. ``near`` ones ask for distance;
-#: ``asking`` ones show the text was a where-is question (so an unknown core is logged).
+#: Wrapper words around the real query, each group tried longest first. ``near`` ones ask for
+#: distance; ``asking`` ones show the text was a where-is question (so an unknown core is
+#: logged); ``weak`` ones (电话, 地址) only do so when the core is a place name (医院电话).
 _NEAR_PREFIXES = ("离我最近的", "离我近的", "我附近的", "我附近", "附近的", "附近有", "附近",
                   "最近的", "就近的", "周边的", "周边")
-_ASK_PREFIXES = ("在哪里可以", "哪里可以", "哪里能", "哪里有", "哪儿有", "哪有", "哪个地方有",
-                 "去哪里", "去哪")
-_PLAIN_PREFIXES = ("请问一下", "请问", "我想要", "我想找", "我要找", "想找", "我想", "我要", "帮我找",
-                   "找一下", "找", "查一下", "查", "有没有", "我需要", "需要")
-_ASK_SUFFIXES = ("在哪里", "在哪儿", "在什么地方", "在哪", "哪里有", "怎么走", "地址", "位置",
-                 "电话")
-_PLAIN_SUFFIXES = ("有什么服务", "有什么", "有哪些", "有没有", "的服务点", "服务点", "服务站",
-                   "的地方", "的服务", "服务", "的", "吗", "呢", "呀", "啊")
+_ASK_PREFIXES = ("在哪里可以", "哪个地方有", "哪里可以", "哪里能", "哪里有", "哪儿有", "去哪里",
+                 "哪有", "去哪")
+_PLAIN_PREFIXES = ("请问一下", "请问", "我想要", "我想找", "我要找", "帮我找", "找一下", "查一下",
+                   "有没有", "我需要", "想找", "我想", "我要", "需要", "找", "查")
+_ASK_SUFFIXES = ("在什么地方", "在哪里", "在哪儿", "哪里有", "怎么走", "在哪")
+_WEAK_ASK_SUFFIXES = ("的电话", "的地址", "的位置", "地址", "位置", "电话")
+_PLAIN_SUFFIXES = ("是什么时候", "什么时候", "啥时候", "几点开始", "几点钟", "开放时间", "有什么服务",
+                   "是哪天", "是几号", "几号", "哪天", "几点", "怎么办", "有什么", "有哪些",
+                   "有没有", "的服务点", "服务点", "服务站", "的地方", "的服务", "服务", "的", "吗",
+                   "呢", "呀", "啊")
+#: An unknown where-is core that holds one of these characters is a sentence about her
+#: (有事请打我电话), not a place: never guessed as an unknown place.
+_NOT_PLACE_CHARS = frozenset("我你您他她咱俺请打叫让给告诉说吧了过")
+#: Endings of place names (医院, 派出所, 图书馆 ...): a weak where-is question needs one.
+_PLACE_ENDINGS = ("院", "所", "室", "站", "局", "中心", "馆", "家", "队", "会", "联", "处", "店",
+                  "点", "村", "镇", "乡", "街", "路", "园", "校", "厅", "城", "小区", "社区", "部",
+                  "厂", "场", "公司", "银行")
+#: Wrapper words stripped at most (请问一下 附近 哪里有 X 的服务点 在哪里 呢: 6).
+_ROUNDS = 8
+#: Longest unknown core (characters) guessed as a place.
+_MAX_PLACE_CHARS = 12
+
 _PUNCT = re.compile(r"^[\s\W_]+|[\s\W_]+$")
 
 
@@ -73,6 +88,13 @@ class Synonyms:
         """The canonical town for ``word`` (桃城 → 桃城镇), or None."""
         return self.towns.get(word.replace(" ", ""))
 
+    def short_town(self, town: str) -> str:
+        """The shortest word for ``town`` (桃城镇 → 桃城); ``""`` for an unknown town."""
+        canonical = self.town_for(town)
+        if canonical is None:
+            return ""
+        return min((w for w, t in self.towns.items() if t == canonical), key=len)
+
     def _lookup(self, word: str) -> Query | None:
         if not word:
             return None
@@ -86,14 +108,50 @@ class Synonyms:
             return Query(kind=self.kinds[word], core=word)
         if word in self.needs:
             return Query(need=self.needs[word], core=word)
-        # A town followed by what she wants there: 坑仔口调解, 桃城镇的早教.
+        # A town and what she wants there: 坑仔口调解, 桃城镇有没有早教, 调解 桃城 (spaces gone).
         for alias in sorted(self.towns, key=len, reverse=True):
-            if word.startswith(alias) and len(word) > len(alias):
-                rest = self._lookup(word[len(alias):].lstrip("的"))
-                if rest is not None and not rest.town and not rest.everything:
-                    return Query(town=self.towns[alias], platform=rest.platform, kind=rest.kind,
-                                 need=rest.need, core=word)
+            if len(word) <= len(alias):
+                continue
+            if word.startswith(alias):
+                rest = word[len(alias):].lstrip("的")
+            elif word.endswith(alias):
+                rest = word[: -len(alias)].rstrip("在去到的")
+            else:
+                continue
+            found = self._resolve(rest)
+            if found is not None and not found.town and not found.everything:
+                return Query(town=self.towns[alias], platform=found.platform, kind=found.kind,
+                             need=found.need, core=word)
         return None
+
+    def _resolve(self, text: str) -> Query | None:
+        """A known word inside wrapper words (有没有早教 → 早教), or None; no unknown guess."""
+        found, _ = self._search(text)
+        return found
+
+    def _search(self, text: str) -> tuple[Query | None, tuple[str, bool] | None]:
+        """Strip wrapper words breadth-first (:data:`_ROUNDS` rounds). Returns (known query, None) or
+        (None, best unknown place guess as (core, near) or None)."""
+        seen: set[str] = set()
+        frontier = [(text, False, 0)]
+        best_unknown: tuple[str, bool] | None = None
+        for _ in range(_ROUNDS):
+            nxt = []
+            for word, near, asking in frontier:
+                if word in seen:
+                    continue
+                seen.add(word)
+                hit = self._lookup(word)
+                if hit is not None:
+                    return _with(hit, near=near), None
+                if not word and (near or asking == _STRONG):
+                    return Query(everything=True, near=True, core=text), None
+                if (_is_place_guess(word, near, asking)
+                        and (best_unknown is None or len(word) < len(best_unknown[0]))):
+                    best_unknown = (word, near)
+                nxt.extend(_strip_once(word, near, asking))
+            frontier = nxt
+        return None, best_unknown
 
     def is_other_feature(self, text: str) -> bool:
         """True when ``text`` contains a word another feature answers (活动, 报名 ...)."""
@@ -108,28 +166,27 @@ class Synonyms:
         text = _PUNCT.sub("", compact_text or "")
         if not text or len(text) > 30 or self.is_other_feature(text):
             return None
-        seen: set[str] = set()
-        frontier = [(text, False, False)]
-        best_unknown: tuple[str, bool] | None = None
-        for _ in range(4):
-            nxt = []
-            for word, near, asking in frontier:
-                if word in seen:
-                    continue
-                seen.add(word)
-                hit = self._lookup(word)
-                if hit is not None:
-                    return _with(hit, near=near)
-                if not word and (near or asking):
-                    return Query(everything=True, near=True, core=text)
-                if len(word) >= 2 and (near or asking) and (best_unknown is None or len(word) < len(best_unknown[0])):
-                    best_unknown = (word, near)
-                nxt.extend(_strip_once(word, near, asking))
-            frontier = nxt
-        if best_unknown is not None:
-            word, near = best_unknown
+        found, unknown = self._search(text)
+        if found is not None:
+            return found
+        if unknown is not None:
+            word, near = unknown
             return Query(unknown=word, near=near, core=text)
         return None
+
+
+_WEAK, _STRONG = 1, 2
+
+
+def _is_place_guess(word: str, near: bool, asking: int) -> bool:
+    """Whether ``word`` (wrappers stripped) may be logged as an unknown place: only for a clear
+    where-is question (附近X, X在哪里; X电话 only when X ends like a place name), and never
+    for a sentence about her or us (有事请打我 → no)."""
+    if not 2 <= len(word) <= _MAX_PLACE_CHARS or _NOT_PLACE_CHARS.intersection(word):
+        return False
+    if near or asking == _STRONG:
+        return True
+    return asking == _WEAK and word.endswith(_PLACE_ENDINGS)
 
 
 def _with(q: Query, *, near: bool) -> Query:
@@ -137,19 +194,18 @@ def _with(q: Query, *, near: bool) -> Query:
                  everything=q.everything, core=q.core)
 
 
-def _strip_once(word: str, near: bool, asking: bool) -> list[tuple[str, bool, bool]]:
+def _strip_once(word: str, near: bool, asking: int) -> list[tuple[str, bool, int]]:
+    """Every way to strip one wrapper word off ``word`` (我想找工作 → 工作 and 找工作)."""
     out = []
-    for group, is_near, is_ask in ((_NEAR_PREFIXES, True, False), (_ASK_PREFIXES, False, True),
-                                   (_PLAIN_PREFIXES, False, False)):
+    for group, is_near, level in ((_NEAR_PREFIXES, True, 0), (_ASK_PREFIXES, False, _STRONG),
+                                  (_PLAIN_PREFIXES, False, 0)):
         for p in group:
             if word.startswith(p):
-                out.append((word[len(p):], near or is_near, asking or is_ask))
-                break
-    for group, is_ask in ((_ASK_SUFFIXES, True), (_PLAIN_SUFFIXES, False)):
+                out.append((word[len(p):], near or is_near, max(asking, level)))
+    for group, level in ((_ASK_SUFFIXES, _STRONG), (_WEAK_ASK_SUFFIXES, _WEAK), (_PLAIN_SUFFIXES, 0)):
         for s in group:
             if word.endswith(s):
-                out.append((word[: -len(s)], near, asking or is_ask))
-                break
+                out.append((word[: -len(s)], near, max(asking, level)))
     return out
 
 

@@ -196,9 +196,18 @@ def search(session: Session, *, town: str | None = None, platform: str | None = 
     return [Found(p, None) for p in rows]
 
 
+#: Longest text (characters) ever searched for as a point name: anything longer is a sentence,
+#: not a name, and must never reach a LIKE (SQLite refuses patterns over 50,000 bytes).
+MAX_QUERY_CHARS = 50
+
+
 def find_by_name(session: Session, word: str, limit: int = 10) -> list[ServicePoint]:
-    """Active points whose name is ``word`` or contains it (``word`` of 2+ characters)."""
-    if len(word) < 2:
+    """Active points whose name is ``word`` or contains it.
+
+    ``word`` must be 2 to :data:`MAX_QUERY_CHARS` characters; otherwise ``[]`` without any SQL.
+    """
+    word = word or ""
+    if not 2 <= len(word) <= MAX_QUERY_CHARS:
         return []
     exact = session.scalars(select(ServicePoint).where(ServicePoint.name == word,
                                                        ServicePoint.active.is_(True))).all()

@@ -262,3 +262,81 @@ def test_end_to_end_through_the_webhook(client, seeded):
     assert reply.startswith("离您最近的近邻娘家") and len(reply.encode()) <= TEXT_LIMIT_BYTES
     assert "4. " in reply_text(sim.send(transport, text_fields("o_e2e", "更多")))
     assert "坑仔口镇" in reply_text(sim.send(transport, text_fields("o_e2e", "坑仔口")))
+
+
+def _all_pages(services, router, words):
+    pages = [text(services, router, words)]
+    while "回复「更多」" in pages[-1]:
+        pages.append(text(services, router, "更多"))
+    return pages
+
+
+def test_paging_never_dead_ends_and_says_how_to_narrow(seeded, router):
+    """Tester: 「调解」 said 共26处，列出前12处, and 「更多」 after page 4 got 没太明白."""
+    pages = _all_pages(seeded, router, "调解")
+    assert "共26处，列出前12处" in pages[0]
+    assert len(pages) == 4 and "12. " in pages[-1] and "13. " not in pages[-1]
+    assert "还有14处没有列出" in pages[-1] and "「调解 桃城」" in pages[-1]
+    assert "发送位置" in pages[-1]
+    narrowed = _all_pages(seeded, router, "调解 桃城")
+    assert narrowed[0].startswith("如遇家庭暴力") and "桃城镇提供「矛盾调解」的服务点（共" in narrowed[0]
+    assert "还有" not in narrowed[-1]
+    location(seeded, router, *KENGZAIKOU)
+    near = _all_pages(seeded, router, "调解")
+    assert "最近的12处" in near[0] and "还有14处没有列出" in near[-1] and "发送位置" not in near[-1]
+
+
+def test_short_lists_have_no_narrowing_hint(seeded, router):
+    pages = _all_pages(seeded, router, "早教")
+    assert "没有列出" not in "".join(pages) and "发送位置可按远近排序" in pages[-1]
+
+
+@pytest.mark.parametrize("words, expected", [
+    ("学直播", "永商网红城妇联"), ("我想学直播", "电商园妇联"), ("我想学电商", "电商园妇联"),
+    ("桃城镇有没有早教", "桃城镇"), ("离婚", "秀丽个人调解室"), ("我想离婚", "12348"),
+    ("义剪几点开始", "每月17日"), ("找工作", "电商园妇联"), ("我想找工作", "技能培训"),
+    ("吵架了怎么办", "陈秀美个人评理室"), ("早教在桃城", "桃城镇"),
+])
+def test_everyday_phrases_are_understood(seeded, router, words, expected):
+    """Tester: these all got the generic help."""
+    pages = _all_pages(seeded, router, words)
+    assert "没太明白" not in pages[0] and expected in "".join(pages), pages
+
+
+def test_town_with_need_that_has_no_point_there_offers_the_town(seeded, router):
+    reply = text(seeded, router, "桃城镇有没有早教")
+    assert reply.startswith("暂时没有找到桃城镇提供「早教」的服务点。桃城镇的服务点可以帮您联系")
+
+
+@pytest.mark.parametrize("words", ["义剪几点开始", "义剪什么时候", "学直播", "离婚", "找工作",
+                                   "桃城镇有没有早教"])
+def test_everyday_phrases_through_every_feature(seeded, words):
+    """With all features registered, no one of them falls through to 没太明白."""
+    reply = text(seeded, handlers.build_router(), words)
+    assert "没太明白" not in reply
+
+
+@pytest.mark.parametrize("words", ["有事请打我电话", "有事打我电话", "给我打电话", "你打我电话吧",
+                                   "电话", "地址"])
+def test_sentences_are_not_where_is_guesses(seeded, router, words):
+    """Tester: 「有事请打我电话」 was answered as a where-is question about 「有事请打我」."""
+    with seeded.db.session() as s:
+        ctx = Context(update=Update(msg_type="text", openid=OPENID, content=words, msg_id="9"),
+                      services=seeded, session=s)
+        assert not is_directory_question(ctx)
+    with seeded.db.session() as s:
+        assert s.query(UnmatchedQuery).count() == 0
+
+
+def test_clear_place_questions_still_guess(seeded, router):
+    assert "暂时没有和「医院」有关的服务点信息" in text(seeded, router, "医院电话")
+    assert "红玫瑰早教工作室" in text(seeded, router, "红玫瑰早教工作室电话")
+
+
+def test_huge_text_never_reaches_a_like(seeded, caplog):
+    """Tester: ~20,000 characters gave "LIKE or GLOB pattern too complex" and logged it all."""
+    huge = "我想问一下红玫瑰" * 2500  # 20,000 characters, ~60 KB of UTF-8: under the 64 KiB limit
+    with seeded.db.session() as s:
+        assert sp.find_by_name(s, huge) == [] and sp.find_by_name(s, "红" * 51) == []
+    reply = text(seeded, handlers.build_router(), huge)
+    assert reply and "我想问一下红玫瑰我想问一下" not in caplog.text
