@@ -15,9 +15,10 @@ import io
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any, Iterable, Mapping
 
-from models.geo import BadCoordinates, check_coordinates, in_county
+from models.geo import (COUNTY_LAT, COUNTY_LNG, BadCoordinates, InvalidCoordinates,
+                        check_coordinates)
 from models.point_synonyms import PLATFORMS, synonyms
 
 #: (field, header) in file order. The header is what staff see in the spreadsheet.
@@ -192,12 +193,8 @@ def validate_row(number: int, raw: dict[str, str]) -> tuple[dict[str, Any], list
     if lng is None:
         err("lng", "不能为空" if not raw.get("lng") else f"「{raw.get('lng')}」不是数字")
     if lat is not None and lng is not None:
-        try:
-            lat, lng = check_coordinates(lat, lng)
-            if not in_county(lat, lng, COUNTY_MARGIN):
-                err("lat", f"坐标（{lat}, {lng}）不在永春县附近（约北纬25.2–25.6、东经117.7–118.5），请核对")
-        except BadCoordinates as exc:
-            err("lat", exc.reason + "请填写GCJ-02坐标，如 纬度25.32、经度118.29")
+        for field, reason in coordinate_errors(lat, lng):
+            err(field, reason)
     v["lat"], v["lng"] = lat, lng
     for field, default in (("approximate", False), ("active", True)):
         value = _bool(raw.get(field, ""), default)
@@ -205,6 +202,28 @@ def validate_row(number: int, raw: dict[str, str]) -> tuple[dict[str, Any], list
             err(field, f"「{raw.get(field)}」请填 是 或 否")
         v[field] = bool(value) if value is not None else default
     return v, errors
+
+
+def coordinate_errors(lat: float, lng: float) -> list[tuple[str, str]]:
+    """Problems of a point's GCJ-02 position as ``[(field, Chinese reason)]``, each against the
+    column at fault (``"lat"``/``"lng"``): out of range (±90°/±180°), 0,0, swapped, outside
+    China, or more than :data:`COUNTY_MARGIN` degrees outside 永春县. Empty when usable."""
+    hint = "请填写GCJ-02坐标，如 纬度25.32、经度118.29"
+    try:
+        lat, lng = check_coordinates(lat, lng)
+    except InvalidCoordinates as exc:
+        names = {"lat": "纬度应在-90到90之间", "lng": "经度应在-180到180之间"}
+        value = {"lat": lat, "lng": lng}
+        return [(f, f"「{value[f]}」超出范围（{names[f]}）。{hint}") for f in exc.fields]
+    except BadCoordinates as exc:
+        return [("lat", exc.reason + hint)]
+    out = []
+    margin = COUNTY_MARGIN
+    if not COUNTY_LAT[0] - margin <= lat <= COUNTY_LAT[1] + margin:
+        out.append(("lat", f"纬度{lat}不在永春县附近（约北纬25.2–25.6），请核对"))
+    if not COUNTY_LNG[0] - margin <= lng <= COUNTY_LNG[1] + margin:
+        out.append(("lng", f"经度{lng}不在永春县附近（约东经117.7–118.5），请核对"))
+    return out
 
 
 def validate_table(rows: Iterable[tuple[int, dict[str, str]]]) -> tuple[list[dict[str, Any]], list[RowError]]:
@@ -222,6 +241,52 @@ def validate_table(rows: Iterable[tuple[int, dict[str, str]]]) -> tuple[list[dic
     return clean, errors
 
 
+def _form_cells(values: Mapping[str, Any]) -> dict[str, str]:
+    return {field: _cell(values.get(field)) for field, _ in COLUMNS}
+
+
+def point_field_errors(values: Mapping[str, Any], *, session=None,
+                       point_id: int | None = None) -> dict[str, str]:
+    """Check one point's fields as the console form holds them, with the spreadsheet's rules.
+
+    ``values``: model field -> value (``name``, ``town``, ``lat``, ``lng``, ``phone`` ...; text,
+    numbers, bools or None; missing keys count as empty). Checks: 名称 required; 乡镇 one of
+    the 22 (short names accepted, empty allowed: the seed article names no town for many
+    points); 平台 one of four; 电话 format; 纬度/经度 required, within ±90°/±180°, not 0,0 or
+    swapped, near 永春县 (GCJ-02 sanity); text lengths. With ``session``, also that no other
+    point (``point_id`` excluded) has the same 名称 + 乡镇.
+
+    Returns ``{field: Chinese message}``; empty when the point may be saved. Save the values
+    from :func:`clean_point_fields` (桃城 → 桃城镇, tags joined by 、). Never raises.
+    """
+    clean, errors = validate_row(0, _form_cells(values))
+    fields = {header: field for field, header in COLUMNS}
+    out: dict[str, str] = {}
+    for e in errors:
+        field = fields[e.column]
+        out[field] = out[field] + "；" + e.reason if field in out else e.reason
+    if session is not None and "name" not in out and "town" not in out:
+        from sqlalchemy import select
+
+        from models.service_point import ServicePoint
+
+        stmt = select(ServicePoint.id).where(ServicePoint.name == clean["name"],
+                                             ServicePoint.town == clean["town"])
+        if point_id is not None:
+            stmt = stmt.where(ServicePoint.id != point_id)
+        if session.scalars(stmt.limit(1)).first() is not None:
+            out["name"] = "同一乡镇下已有同名的服务点"
+    return out
+
+
+def clean_point_fields(values: Mapping[str, Any]) -> dict[str, Any]:
+    """The values to store for fields that passed :func:`point_field_errors`: canonical town
+    (桃城 → 桃城镇, ``""`` when unknown), platform without 平台, tags joined by 、, floats for
+    纬度/经度 (GCJ-02 degrees), bools for 大致位置/启用 (defaults 否/是)."""
+    clean, _ = validate_row(0, _form_cells(values))
+    return clean
+
+
 def to_cells(values: dict[str, Any]) -> list[Any]:
     """One point's values in :data:`COLUMNS` order, as spreadsheet cells (是/否 for flags)."""
     out = []
@@ -237,10 +302,24 @@ def write_table(path: str | Path, records: Iterable[dict[str, Any]]) -> int:
     """Write ``records`` (dicts keyed by field) to ``path``; the extension picks CSV or XLSX.
 
     CSV is written as UTF-8 with a BOM so Excel opens it correctly. Returns the row count.
-    Raises :class:`PointFileError` for an unknown extension.
+    Raises :class:`PointFileError` (Chinese text) for an unknown extension, a missing folder,
+    or a file that cannot be written.
     """
     path = Path(path)
     suffix = path.suffix.lower()
+    if suffix not in (".csv", ".xlsx"):
+        raise PointFileError(f"不支持的文件类型「{path.suffix}」：请用 .csv 或 .xlsx")
+    if not path.parent.is_dir():
+        raise PointFileError(f"文件夹不存在：{path.parent}（请先建好文件夹，或换一个路径）")
+    if path.is_dir():
+        raise PointFileError(f"「{path}」是一个文件夹，请给出文件名，如 名录.xlsx")
+    try:
+        return _write(path, suffix, records)
+    except OSError as exc:  # no permission, disk full, file open in Excel on Windows ...
+        raise PointFileError(f"无法写入「{path}」：{exc.strerror or exc}") from None
+
+
+def _write(path: Path, suffix: str, records: Iterable[dict[str, Any]]) -> int:
     header = [h for _, h in COLUMNS]
     rows = [to_cells(r) for r in records]
     if suffix == ".csv":
@@ -248,7 +327,7 @@ def write_table(path: str | Path, records: Iterable[dict[str, Any]]) -> int:
             writer = csv.writer(fh)
             writer.writerow(header)
             writer.writerows(rows)
-    elif suffix == ".xlsx":
+    else:
         from openpyxl import Workbook
 
         wb = Workbook()
@@ -258,6 +337,4 @@ def write_table(path: str | Path, records: Iterable[dict[str, Any]]) -> int:
         for row in rows:
             ws.append(row)
         wb.save(path)
-    else:
-        raise PointFileError(f"不支持的文件类型「{path.suffix}」：请用 .csv 或 .xlsx")
     return len(rows)

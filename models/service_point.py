@@ -51,7 +51,7 @@ class ServicePoint(Base):
     name: Mapped[str] = mapped_column(String(128))
     kind: Mapped[str] = mapped_column(String(32), default="")
     platform: Mapped[str] = mapped_column(String(32), default="", index=True)
-    town: Mapped[str] = mapped_column(String(16), index=True)
+    town: Mapped[str] = mapped_column(String(16), default="", index=True)
     village: Mapped[str] = mapped_column(String(64), default="")
     address: Mapped[str] = mapped_column(String(256), default="")
     lat: Mapped[float] = mapped_column(Float)

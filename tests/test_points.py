@@ -204,3 +204,58 @@ def test_unmatched_queries_are_counted_and_masked(services):
     with services.db.session() as s:
         rows = {r.text: r.count for r in sp.top_unmatched(s)}
     assert rows == {"附近医院": 2, "138****1234在哪里": 1}
+
+
+def _form(**kw):
+    values = {"name": "新微家", "kind": "妇女微家", "platform": "邻里守望", "town": "桃城",
+              "lat": 25.321, "lng": 118.29, "phone": "0595-12345678", "approximate": False,
+              "active": True, "services": "早教，普法"}
+    values.update(kw)
+    return values
+
+
+def test_console_validator_accepts_a_good_point_and_an_empty_town(services):
+    from models.point_io import clean_point_fields, point_field_errors
+
+    assert point_field_errors(_form()) == {}
+    assert point_field_errors(_form(town="", phone=None)) == {}  # seed points: town unknown
+    assert point_field_errors(_form(lat="25.321", lng="118.29")) == {}  # form text
+    clean = clean_point_fields(_form())
+    assert (clean["town"], clean["services"], clean["lat"], clean["active"]) == ("桃城镇", "早教、普法", 25.321, True)
+    assert clean_point_fields(_form(town=None))["town"] == ""
+
+
+@pytest.mark.parametrize("change, field, words", [
+    ({"town": "火星镇"}, "town", "不是永春县的乡镇"),
+    ({"phone": "电话不知道"}, "phone", "不像电话号码"),
+    ({"lat": None}, "lat", "不能为空"), ({"lng": ""}, "lng", "不能为空"),
+    ({"lat": 95}, "lat", "超出范围"), ({"lng": -200}, "lng", "超出范围"),
+    ({"lat": 39.9}, "lat", "不在永春县附近"), ({"lng": 120.5}, "lng", "不在永春县附近"),
+    ({"lat": 118.29, "lng": 25.321}, "lat", "填反"), ({"lat": 0, "lng": 0}, "lat", "为0"),
+    ({"name": " "}, "name", "不能为空"), ({"platform": "其他"}, "platform", "四类平台"),
+])
+def test_console_validator_reports_each_field(change, field, words):
+    """Tester: the console accepted 乡镇「火星镇」, 电话「电话不知道」 and had no 纬度/经度."""
+    from models.point_io import point_field_errors
+
+    errors = point_field_errors(_form(**change))
+    assert field in errors and words in errors[field], errors
+    assert all("第" not in m for m in errors.values())
+
+
+def test_console_validator_checks_name_and_town_are_unique(seeded):
+    from models.point_io import point_field_errors
+
+    with seeded.db.session() as s:
+        seed_point = sp.get_by_name(s, "秀丽个人调解室")
+        assert point_field_errors(_form(name="秀丽个人调解室", town=""), session=s)["name"]
+        assert point_field_errors(_form(name="秀丽个人调解室", town=""), session=s,
+                                  point_id=seed_point.id) == {}
+        assert point_field_errors(_form(name="秀丽个人调解室"), session=s) == {}  # 桃城镇: other town
+
+
+def test_point_without_town_can_be_created(services):
+    with services.db.session() as s:
+        s.add(ServicePoint(name="无乡镇", lat=25.32, lng=118.29))
+    with services.db.session() as s:
+        assert sp.get_by_name(s, "无乡镇").town == ""

@@ -82,3 +82,24 @@ def test_unmatched_listing(services, run):
         sp.log_unmatched(s, "附近医院")
     r = run("unmatched")
     assert r.exit_code == 0 and "附近医院" in r.output and "    2" in r.output
+
+
+def test_export_to_a_missing_folder_is_a_clear_message(services, run, tmp_path):
+    """Tester: `points export` to a missing folder printed a traceback."""
+    run("seed")
+    r = run("export", tmp_path / "no" / "such" / "名录.xlsx")
+    assert r.exit_code == 1 and "文件夹不存在" in r.output and "Traceback" not in r.output
+    assert not isinstance(r.exception, OSError)
+    r = run("export", tmp_path)
+    assert r.exit_code != 0 and "Traceback" not in r.output
+
+
+@pytest.mark.parametrize("lat, lng, column, other", [("25.32", "-200", "经度", "纬度"),
+                                                     ("95", "118.29", "纬度", "经度"),
+                                                     ("25.32", "120.5", "经度", "纬度")])
+def test_coordinate_errors_name_the_right_column(services, run, tmp_path, lat, lng, column, other):
+    """Tester: a longitude of -200 was reported against the 「纬度」 column."""
+    f = write_csv(tmp_path / "a.csv", [good_row(lat=lat, lng=lng)])
+    r = run("import", f)
+    assert r.exit_code != 0 and f"第2行「{column}」" in r.output and f"「{other}」" not in r.output
+    assert count(services) == 0
