@@ -163,6 +163,20 @@ def mass_message(bc: Broadcast) -> tuple[str, str]:
     return "text", bc.text
 
 
+#: msgtype -> the Chinese name shown to staff.
+MSGTYPE_LABELS = {"text": "文字消息", "mpnews": "图文消息（素材 media_id）"}
+
+
+def audience_size(session: Session, town: str | None) -> int:
+    """How many current, valid followers a broadcast to ``town`` (None = all) reaches, by our
+    own records (WeChat's figure arrives later in MASSSENDJOBFINISH)."""
+    stmt = select(func.count()).select_from(Follower).where(
+        Follower.subscribed.is_(True), Follower.valid.is_(True))
+    if town:
+        stmt = stmt.where(Follower.town == town)
+    return int(session.scalar(stmt) or 0)
+
+
 def month_bounds(now: datetime, tz: ZoneInfo) -> tuple[datetime, datetime]:
     """Start and end (aware UTC) of the local calendar month containing ``now``."""
     local = now.astimezone(tz)

@@ -182,6 +182,7 @@ def test_console_flow_in_dry_run(services, client):
     make_staff(services, "li", "staff", openid="o-li-own")
     login(client, "li")
     aid = _article(services)
+    _followers(services, {"o-a": "桃城镇", "o-b": None})
     token = csrf_token(client, "/admin/broadcasts/new")
     r = client.post("/admin/broadcasts/new", data={"csrf_token": token, "kind": "article",
                                                    "article_id": str(aid), "text": "", "town": ""})
@@ -194,10 +195,19 @@ def test_console_flow_in_dry_run(services, client):
     r = client.post(f"/admin/broadcasts/{bid}/send", data={"csrf_token": token}, follow_redirects=True)
     assert "请先预览" in r.get_data(as_text=True)
     client.post(f"/admin/broadcasts/{bid}/preview", data={"csrf_token": token})
-    r1 = client.post(f"/admin/broadcasts/{bid}/send", data={"csrf_token": token}, follow_redirects=True)
+    # 「② 确认群发」 asks once more, with the audience size (tester: no confirmation step).
+    ask = client.post(f"/admin/broadcasts/{bid}/send", data={"csrf_token": token}).get_data(as_text=True)
+    assert "将发送给 2 位关注者，确定吗？" in ask and 'name="confirmed" value="1"' in ask
+    with services.db.session() as s:
+        assert [m.api for m in s.scalars(select(OutboxMessage))] == ["message/mass/preview"]
+    r1 = client.post(f"/admin/broadcasts/{bid}/send", data={"csrf_token": token, "confirmed": "1"},
+                     follow_redirects=True)
     assert "已提交微信群发" in r1.get_data(as_text=True)
-    r2 = client.post(f"/admin/broadcasts/{bid}/send", data={"csrf_token": token}, follow_redirects=True)
+    r2 = client.post(f"/admin/broadcasts/{bid}/send", data={"csrf_token": token, "confirmed": "1"},
+                     follow_redirects=True)
     assert "不会重复发送" in r2.get_data(as_text=True)
+    r3 = client.post(f"/admin/broadcasts/{bid}/send", data={"csrf_token": token}, follow_redirects=True)
+    assert "不会重复发送" in r3.get_data(as_text=True)
     with services.db.session() as s:
         apis = [m.api for m in s.scalars(select(OutboxMessage).order_by(OutboxMessage.id))]
         assert apis == ["message/mass/preview", "message/mass/sendall"]
@@ -230,3 +240,34 @@ def test_real_client_against_fake_wechat(live_services, fake_wechat):
     # WeChat itself refuses a repeat of the same clientmsgid (45065) and the client returns the
     # first msg_id: even a send that bypassed our lock would not reach followers twice.
     assert str(svc.wechat.mass_send_all("text", "x", clientmsgid=cid)) == msg_id
+
+
+def test_console_refuses_a_text_over_600_characters(services, client):
+    """Tester: a 700-character text was saved although the field says 最多 600 字."""
+    make_staff(services, "li", "staff", openid="o-li-own")
+    login(client, "li")
+    token = csrf_token(client, "/admin/broadcasts/new")
+    for text in ("长" * 700, "长\r\n" * 350, " " + "长" * 601 + " "):
+        r = client.post("/admin/broadcasts/new", data={"csrf_token": token, "kind": "text",
+                                                       "text": text, "town": ""})
+        assert r.status_code == 200
+        assert "600" in r.get_data(as_text=True)
+    with services.db.session() as s:
+        assert s.scalar(select(bcast.Broadcast)) is None
+    r = client.post("/admin/broadcasts/new", data={"csrf_token": token, "kind": "text",
+                                                   "text": "长" * 600, "town": ""})
+    assert r.status_code == 302
+
+
+def test_detail_page_names_the_message_type_in_chinese(services, client):
+    make_staff(services, "li", "staff", openid="o-li-own")
+    login(client, "li")
+    with services.db.session() as s:
+        bid = bcast.create_broadcast(s, kind="text", text="三八节活动通知", actor="li").id
+    page = client.get(f"/admin/broadcasts/{bid}").get_data(as_text=True)
+    assert "文字消息" in page and ">text<" not in page
+    with services.db.session() as s:
+        assert bcast.audience_size(s, None) == 0
+    _followers(services, {"o-a": "桃城镇", "o-b": "蓬壶镇", "o-c": None})
+    with services.db.session() as s:
+        assert bcast.audience_size(s, None) == 3 and bcast.audience_size(s, "桃城镇") == 1

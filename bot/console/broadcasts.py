@@ -97,7 +97,8 @@ class BroadcastView(SecureView):
             msgtype, content = bcast.mass_message(bc)
             count = bcast.sends_this_month(s, bc.town, _now(), svc.tz)
             me = s.get(StaffUser, current_user.id)
-            return self.render("console/broadcast_detail.html", bc=bc, msgtype=msgtype,
+            return self.render("console/broadcast_detail.html", bc=bc,
+                               msgtype=bcast.MSGTYPE_LABELS.get(msgtype, msgtype),
                                content=content, month_count=count, limit=bcast.MONTHLY_LIMIT,
                                my_openid=me.openid if me else None, tz=svc.tz)
 
@@ -122,8 +123,24 @@ class BroadcastView(SecureView):
 
     @expose("/<int:bid>/send", methods=("POST",))
     def send(self, bid: int):
+        """「② 确认群发」: first a confirmation page (「将发送给 N 位关注者，确定吗？」); only its
+        「确定群发」 button (``confirmed=1``) sends."""
         svc = _services()
         accept = request.form.get("accept_limit") == "1"
+        if request.form.get("confirmed") != "1":
+            with svc.db.session() as s:
+                bc = s.get(bcast.Broadcast, bid)
+                if bc is None:
+                    flash("没有这条群发。", "error")
+                    return redirect(url_for(".index"))
+                if bc.status in ("sent", "finished"):
+                    flash("这条群发已经发出，不会重复发送。", "error")
+                    return redirect(url_for(".detail", bid=bid))
+                if bc.previewed_at is None:
+                    flash("请先预览到自己的微信，确认无误后再群发", "error")
+                    return redirect(url_for(".detail", bid=bid))
+                return self.render("console/broadcast_confirm.html", bc=bc, accept=accept,
+                                   audience=bcast.audience_size(s, bc.town))
         try:
             with svc.db.write_session() as s:
                 bc = bcast.send_broadcast(s, svc.wechat, bid, current_user.username, svc.tz,
