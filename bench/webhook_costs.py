@@ -151,9 +151,9 @@ def main(argv=None) -> int:
                 finally:
                     undo()
         print(f"\nper message, median of {args.rounds} × {args.batch} (one process, no HTTP):")
-        print(f"| {'variant':<26} | wall ms | CPU ms |\n|{'-' * 28}|---------|--------|")
+        print(f"| {'variant':<28} | wall ms | CPU ms |\n|{'-' * 30}|---------|--------|")
         for name, values in figures.items():
-            print(f"| {name:<26} | {statistics.median(v[0] for v in values):>7.2f} | "
+            print(f"| {name:<28} | {statistics.median(v[0] for v in values):>7.2f} | "
                   f"{statistics.median(v[1] for v in values):>6.2f} |")
     finally:
         bench.drop_database(args.pg_admin, db_url)
