@@ -14,7 +14,9 @@ Rules (see handlers.router for the dispatch order):
   counted in ``unmatched_queries`` for staff.
 
 Each reply page holds at most 3 points and fits WeChat's 2048-byte text limit; the rest wait
-for 「更多」 (``ctx.set_more``). Config ``[points]``: ``map_referer``, ``location_max_age``
+for 「更多」 (``ctx.set_more``). When more than ``max_results`` points match, the last page
+says how to narrow down (「调解 桃城」), so no page is promised that does not exist. Points
+placed at a town-centre estimate show a whole-公里 distance marked （大致位置）. Config ``[points]``: ``map_referer``, ``location_max_age``
 (seconds), ``max_results``; ``app.federation_phone`` is shown when points have no phone.
 """
 from __future__ import annotations
