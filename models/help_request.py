@@ -48,7 +48,10 @@ CATEGORY_LABELS[CATEGORY_URGENT] = "紧急求助"
 STATUS_NEW = "new"
 STATUS_ANSWERED = "answered"
 STATUS_CLOSED = "closed"
+#: Chinese labels of the statuses, for her 「我的留言」, ``taoyuan help`` and the staff console.
 STATUS_LABELS = {STATUS_NEW: "待答复", STATUS_ANSWERED: "已答复", STATUS_CLOSED: "已关闭"}
+#: Label of the ``urgent`` flag (a danger word was seen), for staff lists.
+URGENT_LABEL = "紧急"
 
 CONTACT_WECHAT = "wechat"
 CONTACT_PHONE = "phone"
@@ -61,6 +64,9 @@ DELIVERY_CUSTOMER_SERVICE = "custom"
 DELIVERY_TEMPLATE = "template"
 DELIVERY_PENDING = "pending"
 DELIVERY_WAITING = "waiting"
+#: Chinese labels of ``answer_delivery`` for staff (console, ``taoyuan help show``).
+DELIVERY_LABELS = {DELIVERY_CUSTOMER_SERVICE: "客服消息", DELIVERY_TEMPLATE: "模板消息提醒",
+                   DELIVERY_PENDING: "待发送", DELIVERY_WAITING: "未推送（她回复「查看回复」可看到）"}
 
 #: Limits on what is stored (characters).
 MAX_BODY_CHARS = 4000
@@ -113,6 +119,12 @@ class HelpSettings:
     urgent_merge_hours: int = 24
     notify_in_background: bool = True
     template_url: str = ""
+
+    @property
+    def staffed(self) -> bool:
+        """True when urgent requests reach someone at once (``on_duty_openids`` not empty).
+        When False a woman in danger must be told to call 110 / 12338 herself."""
+        return bool(self.on_duty_openids)
 
 
 def help_settings(config) -> HelpSettings:
@@ -263,6 +275,11 @@ def _append(body: str, parts: list[str]) -> str:
     return text[:MAX_BODY_CHARS]
 
 
+def _only_number(text: str) -> bool:
+    """True when ``text`` is a phone number and nothing else (digits, spaces, + - ( ) only)."""
+    return all(ch.isdigit() or ch in " +-()（）\u3000" for ch in text)
+
+
 def _merge_media(existing: str, extra: list[dict]) -> str:
     try:
         items = json.loads(existing or "[]")
@@ -318,16 +335,20 @@ def flag_urgent(session: Session, openid: str, text: str, *, distress: bool,
 
 def add_to_urgent(session: Session, request_id: int, openid: str, *, text: str | None = None,
                   media: dict | None = None, phone: str | None = None,
-                  now: datetime | None = None) -> HelpRequest:
-    """Add what she sent after a danger word (words, a MediaId, her phone number) to urgent
-    request ``request_id``. Raises :class:`RequestNotFound` when it is gone or not hers."""
+                  contact: str | None = None, now: datetime | None = None) -> HelpRequest:
+    """Add what she sent after a danger word (words, a MediaId, her phone number, where she is)
+    to urgent request ``request_id``. A ``phone`` sets contact by phone; ``text`` is kept too
+    unless it is only that number. ``contact`` (without ``phone``) records another wish, e.g.
+    ``none`` for 「不需要联系」. Raises :class:`RequestNotFound` when it is gone or not hers."""
     row = session.get(HelpRequest, request_id) if request_id else None
     if row is None or row.openid != openid or row.anonymised_at is not None:
         raise RequestNotFound(request_id)
     now = now or utcnow()
     if phone:
         row.contact, row.phone = CONTACT_PHONE, phone
-    elif text:
+    elif contact in CONTACT_LABELS:
+        row.contact, row.phone = contact, None
+    if text and not (phone and _only_number(text)):
         row.body = _append(row.body, [text])
     if media:
         row.media = _merge_media(row.media, [media])
@@ -501,6 +522,13 @@ def _blank(row: HelpRequest) -> None:
     row.answer = None if row.answer is None else ""
 
 
+def open_request_count(session: Session) -> int:
+    """How many requests wait for staff (status ``new``): submitted ones AND urgent ones made by
+    a danger word (never "submitted"); requests erased by 「删除我的信息」 are not counted."""
+    return session.scalar(select(func.count()).select_from(HelpRequest).where(
+        HelpRequest.status == STATUS_NEW, HelpRequest.anonymised_at.is_(None))) or 0
+
+
 def count_by_status(session: Session) -> dict[str, int]:
     """``{"new": n, "answered": n, "closed": n, "urgent_new": n}`` for staff summaries."""
     out = {s: 0 for s in STATUS_LABELS}
@@ -657,9 +685,9 @@ def notify_urgent(services, request_id: int, now: datetime | None = None) -> int
         if row is None:
             return 0
         ref, distress, created = row.ref, row.distress, row.created_at
-    if not settings.on_duty_openids:
-        log.warning("urgent help request %s: no on-duty staff configured ([help] on_duty_openids)",
-                    request_id)
+    if not settings.staffed:
+        log.error("urgent help request %s: nobody was notified because the config key "
+                  "[help] on_duty_openids is empty; set the on-duty staff openids", request_id)
         return 0
     local = created.astimezone(services.tz).strftime("%m-%d %H:%M")
     title = "【紧急】有妇女可能有轻生念头" if distress else "【紧急】有妇女可能正遭受暴力"
@@ -739,7 +767,8 @@ def send_digest(services, now: datetime | None = None) -> DigestResult:
     if not ids:
         return DigestResult(0, 0, 0)
     if not settings.on_duty_openids:
-        log.warning("help digest: %s requests waiting but no on-duty staff configured", len(ids))
+        log.error("help digest: %s requests waiting but nobody was told: the config key "
+                  "[help] on_duty_openids is empty", len(ids))
         return DigestResult(len(ids), urgent, 0)
     summary = " ".join(f"{k}{v}" for k, v in sorted(cats.items(), key=lambda kv: -kv[1]))
     local = now.astimezone(services.tz).strftime("%m-%d %H:%M")

@@ -89,7 +89,7 @@ def show_cmd(state, ref: str) -> None:
             lines.append(f"  [{item.get('type')}] MediaId {item.get('media_id')}")
         if r.answer is not None:
             lines += [f"答复（{r.answered_by}，{_local(services, r.answered_at)}，"
-                      f"送达方式 {r.answer_delivery}，{'已读' if r.answer_seen_at else '未读'}）：",
+                      f"送达方式 {hr.DELIVERY_LABELS.get(r.answer_delivery, r.answer_delivery)}，{'已读' if r.answer_seen_at else '未读'}）：",
                       r.answer]
         if r.anonymised_at:
             lines.append(f"内容已于 {_local(services, r.anonymised_at)} 按保存期限匿名化。")
