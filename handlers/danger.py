@@ -6,7 +6,10 @@ The words are data: models/data/danger_words.txt plus staff additions in the dat
 traditional -> simplified, spaces and punctuation removed); a short list of harmless phrases
 (``benign``: 打我电话 "call me") is blanked out first, so anything else in the message still counts.
 The message is saved in an urgent help request and on-duty staff are notified at once
-(models/help_request.py). Registered with ``router.intercept(..., priority=100)``.
+(models/help_request.py); any other conversation she was in (报名, 志愿者 ...) ends, and her
+next messages go to the urgent request (handlers/help_requests.py, step ``urgent_more``). With
+no ``[help] on_duty_openids`` she is told to call 110 / 12338 / the federation herself instead
+of being promised a call. Registered with ``router.intercept(..., priority=100)``.
 """
 from __future__ import annotations
 
@@ -162,10 +165,20 @@ def _file_words() -> list[tuple[str, str]]:
     return _FILE_CACHE
 
 
+#: What she was doing when the danger word came (conversation name -> Chinese), to tell her
+#: that it was stopped.
+INTERRUPTED = {"signup": "报名", "volunteer": "志愿者登记", "mediation": "调解预约",
+               "privacy": "删除信息的确认"}
+#: Conversation steps that are not a form she is filling in (nothing to tell her about).
+_PASSIVE = {("volunteer", "profile")}
+
+
 def danger_reply_text(match: DangerMatch, *, ref: str | None, federation_phone: str = "",
-                      in_help: bool = False) -> str:
+                      in_help: bool = False, staffed: bool = True, interrupted: str = "") -> str:
     """The immediate Chinese reply to a danger message (hotlines first); ``ref`` None when the
-    request could not be saved."""
+    request could not be saved. ``staffed`` False (no ``[help] on_duty_openids``): nobody is told
+    at once, so she is asked to call 110 / 12338 / the federation herself instead of being
+    promised a call. ``interrupted``: the Chinese name of the form that was stopped."""
     lines = ["您的安全最要紧！"]
     if match.distress:
         lines.append("如果您很难受、有轻生的念头，请马上拨打心理援助热线 12356，有人愿意听您说。")
@@ -173,10 +186,16 @@ def danger_reply_text(match: DangerMatch, *, ref: str | None, federation_phone: 
     lines.append("全国妇联妇女维权热线：12338")
     if federation_phone:
         lines.append(f"永春县妇联电话：{federation_phone}")
-    if ref:
+    if not staffed:
+        saved = f"您的消息已保存（编号 {ref}），" if ref else ""
+        lines.append(f"{saved}但现在没有值班人员能马上看到。请您直接拨打上面的电话，"
+                     "会有人马上帮您。")
+    elif ref:
         lines.append(f"我们已把您的消息标为紧急（编号 {ref}），县妇联工作人员会尽快联系您。")
     else:
         lines.append("县妇联工作人员会尽快联系您。")
+    if interrupted:
+        lines.append(f"（刚才的{interrupted}已先停下，之后可以重新开始。）")
     if in_help:
         lines.append("您可以继续补充，说完请回复「提交」。")
     else:
@@ -201,19 +220,27 @@ def register(router: Router) -> None:
 
     @router.intercept(check, priority=100)
     def danger_words(ctx: Context):
+        from handlers.help_requests import federation_phone, staffed
+
         match: DangerMatch = ctx.danger_match
-        phone = ctx.services.config.app.get("federation_phone", "")
+        phone, on_duty = federation_phone(ctx), staffed(ctx)
         try:
-            ref, in_help = _record(ctx, match)
+            ref, in_help, interrupted = _record(ctx, match)
         except Exception:  # noqa: BLE001 - she gets the hotlines even if the database fails
             log.exception("danger words: the urgent request could not be saved")
-            return danger_reply_text(match, ref=None, federation_phone=phone)
-        return danger_reply_text(match, ref=ref, federation_phone=phone, in_help=in_help)
+            return danger_reply_text(match, ref=None, federation_phone=phone, staffed=on_duty)
+        return danger_reply_text(match, ref=ref, federation_phone=phone, in_help=in_help,
+                                 staffed=on_duty, interrupted=interrupted)
 
 
-def _record(ctx: Context, match: DangerMatch) -> tuple[str, bool]:
+def _record(ctx: Context, match: DangerMatch) -> tuple[str, bool, str]:
     """Save the message in an urgent request (savepoint), notify staff after the commit, and
-    keep her next messages for it. Returns (reference, whether a 求助 conversation goes on)."""
+    keep her next messages for it. Returns (reference, whether a 求助 conversation goes on,
+    the Chinese name of another conversation that was ended, or "").
+
+    Any other conversation (报名, 志愿者 ...) ends here: what she sends next (her phone, where
+    she is) belongs to the urgent request, not to a form's name or phone step.
+    """
     from handlers.help_requests import CONVERSATION, STEP_URGENT_MORE
     from models.help_request import flag_urgent, help_settings, notify_after_commit
 
@@ -227,8 +254,13 @@ def _record(ctx: Context, match: DangerMatch) -> tuple[str, bool]:
     log.warning("danger words in a message: help request %s (%s)", row.id, match.kind)
     state = ctx.conversation.get()
     in_help = state is not None and state.name == CONVERSATION and state.step != STEP_URGENT_MORE
+    interrupted = ""
     if in_help:
         ctx.conversation.update(state, urgent_id=row.id)
-    elif state is None or state.name == CONVERSATION:
+    else:
+        if state is not None and state.name != CONVERSATION:
+            if (state.name, state.step) not in _PASSIVE:
+                interrupted = INTERRUPTED.get(state.name, "")
+            log.info("danger words: conversation %s ended for the urgent follow-up", state.name)
         ctx.conversation.start(CONVERSATION, STEP_URGENT_MORE, urgent_id=row.id)
-    return row.ref, in_help
+    return row.ref, in_help, interrupted

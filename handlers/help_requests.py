@@ -9,8 +9,14 @@ States (conversation ``help``, Redis, 10 minutes; 「取消」 leaves at any ste
         -> phone     (mainland mobile or landline with area code)
         => request saved: reference number + expected answer time
 
-    a danger word (handlers/danger.py) outside the conversation
-        -> urgent_more (what she adds, and a phone number, go to the urgent request)
+    a danger word (handlers/danger.py) outside this conversation (any other conversation,
+    报名 or 志愿者, is ended)
+        -> urgent_more (what she adds, a phone number, her town, 「不用联系」 go to the urgent
+           request; 「好了」 ends it; other features' commands end it and are answered)
+    an urgent request ends with the urgent wording (值班人员已收到 ...), or, when no on-duty
+    staff are configured, with the numbers to call herself (110, 12338, the county federation)
+
+Also 「有事请打我电话」 (she wants a call) -> how to ask for one with 「求助」.
 
 Also 「查看回复」 (her answers), 「我的留言」 (her requests and their status) and 「预约调解」:
 a time at a 纠纷化解 point (秀丽个人调解室, 陈秀美个人评理室 ...), booked as a signup of a staff-made
@@ -44,6 +50,34 @@ MY_WORDS = ["我的留言", "我的求助", "留言进度", "求助进度"]
 MAX_PARTS = 20
 
 SAFETY_LINE = "如遇危险请立即拨打110，妇女维权热线12338。"
+
+
+def federation_phone(ctx: Context) -> str:
+    """``[app] federation_phone`` (the county federation's number), or ""."""
+    return str(ctx.services.config.app.get("federation_phone", "") or "")
+
+
+def staffed(ctx: Context) -> bool:
+    """Whether on-duty staff are told of urgent requests at once (``[help] on_duty_openids``);
+    a broken ``[help]`` section counts as not staffed (she is then told to call herself)."""
+    try:
+        return hr.help_settings(ctx.services.config).staffed
+    except Exception:  # noqa: BLE001 - never fail a woman in danger over a config error
+        log.exception("help settings unreadable")
+        return False
+
+
+def urgent_line(ctx: Context, *, contact: bool = True) -> str:
+    """What happens next with an urgent request, without promising what cannot happen
+    (``contact`` False: she asked not to be contacted)."""
+    if staffed(ctx):
+        then = "会尽快联系您" if contact else "会尽快处理"
+        return f"值班人员已收到，{then}；危险时请立即拨打110，妇女维权热线12338。"
+    phone = federation_phone(ctx)
+    county = f"，或永春县妇联电话 {phone}" if phone else ""
+    return ("您的消息已保存，但现在没有值班人员能马上看到。请您直接拨打妇女维权热线12338"
+            f"{county}；危险时请立即拨打110。")
+
 
 #: Words that pick a category, checked in order (家庭教育 before 家庭).
 _CATEGORY_WORDS = [
@@ -155,6 +189,8 @@ def _step_message(ctx: Context, state):
 
 
 def _contact_choice(t: str) -> str | None:
+    """The contact wish in her answer (1/2/3 or words), or None."""
+    t = t.strip("。.!！?？、,，~～")
     if t in ("1", "微信", "微信回复", "微信联系", "公众号"):
         return hr.CONTACT_WECHAT
     if t in ("2", "电话", "打电话", "电话联系", "手机"):
@@ -181,7 +217,7 @@ def _step_contact(ctx: Context, state):
 def _step_phone(ctx: Context, state):
     t = ctx.compact_text
     choice = _contact_choice(t)
-    if choice in (hr.CONTACT_WECHAT, hr.CONTACT_NONE) and t not in ("1", "3"):
+    if choice in (hr.CONTACT_WECHAT, hr.CONTACT_NONE):  # 1/3 of the menu she just saw, or words
         return _finish(ctx, state, choice, None)
     phone = hr.normalize_phone(t)
     if phone is None:
@@ -211,6 +247,9 @@ def _finish(ctx: Context, state, contact: str, phone: str | None):
         how = "您选择了不需要联系，答复会留在这里，回复「查看回复」即可查看。"
     else:
         how = "答复会发到公众号里，也可以随时回复「查看回复」查看。"
+    if row.urgent:  # a danger word was seen: no "2 working days", no promise nobody can keep
+        return (f"已收到您的留言，编号 {row.ref}（{row.category_label}），已标为紧急。\n"
+                f"{urgent_line(ctx, contact=contact != hr.CONTACT_NONE)}\n{how}")
     return (f"已收到您的留言，编号 {row.ref}（{row.category_label}）。\n{settings.answer_time}\n"
             f"{how}\n{SAFETY_LINE}")
 
@@ -228,20 +267,39 @@ def _step_urgent_more(ctx: Context, state):
         return show_answers(ctx) if t in ANSWER_WORDS else show_mine(ctx)
     if t in DONE_WORDS:
         ctx.conversation.end()
-        return f"好的，工作人员会尽快联系您。{SAFETY_LINE}"
+        return f"好的，您说的都已转给工作人员。{urgent_line(ctx)}"
     phone = hr.normalize_phone(t) if any(ch.isdigit() for ch in t) and len(t) >= 7 else None
+    no_contact = phone is None and _contact_choice(t) == hr.CONTACT_NONE and not t.isdigit()
     text, item = _part_from(ctx)
     try:
-        hr.add_to_urgent(ctx.session, urgent_id, ctx.openid, text=text, media=item, phone=phone,
-                         now=ctx.now)
+        hr.add_to_urgent(ctx.session, urgent_id, ctx.openid, text=None if no_contact else text,
+                         media=item, phone=phone,
+                         contact=hr.CONTACT_NONE if no_contact else None, now=ctx.now)
     except hr.RequestNotFound:  # erased meanwhile (「删除我的信息」)
         ctx.conversation.end()
         return f"已收到。需要帮助请回复「求助」给我们留言。{SAFETY_LINE}"
     ctx.conversation.update(state)
     if phone:
-        return f"已记下您的电话 {mask_phone(phone)}，工作人员会尽快联系您。{SAFETY_LINE}"
-    return ("已收到，已转给工作人员。还想说的请继续发送，说完回复「好了」。\n"
+        return f"已记下您的电话 {mask_phone(phone)}。{urgent_line(ctx)}"
+    if no_contact:
+        return ("好的，我们不打电话给您，有消息会发到这里。\n"
+                f"{SAFETY_LINE}还想说的请继续发送，说完回复「好了」。")
+    town = _town_in(t)
+    got = f"已收到，地点（{town}）已记下" if town else "已收到"
+    return (f"{got}，已转给工作人员。还想说的请继续发送，说完回复「好了」。\n"
             "如有危险请立即拨打110。")
+
+
+def _town_in(text: str) -> str | None:
+    """The Yongchun town she names (「桃城」, 「我在蓬壶」 -> 蓬壶镇), or None; not list numbers."""
+    from models.volunteer import TOWNS, parse_town
+
+    if not text or text.isdigit():
+        return None
+    found = parse_town(text)
+    if found:
+        return found
+    return next((town for town in TOWNS if town[:-1] in text), None)
 
 
 STEPS = {
@@ -363,12 +421,25 @@ def mediation_step(ctx: Context, state):
     return _mediation_phone(ctx, state)
 
 
+#: 「有事请打我电话」, 「给我回个电话」...: she wants a call. Matched in the compact text, below
+#: every feature's own words (priority -5) but above the service directory (-10), which would
+#: otherwise look for service points called 「有事请打我」.
+CALL_ME = r"[打回]我(的)?(电话|手机)|给我[打回](个|一个)?电话|打给我|联系我(?!们)"
+
+
+def call_me(ctx: Context):
+    """「有事请打我电话」: she wants staff to call her; the 求助 form is how to ask for that."""
+    return ("想请县妇联工作人员打电话给您吗？请回复「求助」，说说是什么事，"
+            "最后选「2 电话」并留下号码，工作人员会联系您。\n" + SAFETY_LINE)
+
+
 def register(router: Router) -> None:
     """Add the 求助 conversation, 「查看回复」 and 「我的留言」."""
     router.on_text(exact=START_WORDS, escape=True)(start)
     router.on_click("HELP")(start)
     router.on_text(exact=ANSWER_WORDS)(show_answers)
     router.on_text(exact=MY_WORDS)(show_mine)
+    router.on_text(regex=CALL_ME, priority=-5)(call_me)
     router.on_text(exact=MEDIATION_WORDS)(start_mediation)
     router.on_click("MEDIATION")(start_mediation)
     router.on_conversation(MEDIATION)(mediation_step)
@@ -392,5 +463,7 @@ def _handled_elsewhere(router: Router, ctx: Context) -> bool:
     t = ctx.compact_text
     if not t or len(t) > 8 or t in DONE_WORDS or t in START_WORDS or hr.normalize_phone(t):
         return False
+    if _town_in(t) or _contact_choice(t) == hr.CONTACT_NONE:  # we asked where she is / she declines
+        return False
     return any(rule.check(ctx) for rule in router.rules
-               if rule.handler not in (start, show_answers, show_mine))
+               if rule.handler not in (start, show_answers, show_mine, call_me))
