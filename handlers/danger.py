@@ -32,6 +32,9 @@ KINDS = ("danger", "distress", "benign")
 CACHE_SECONDS = 60
 #: Characters kept in the third matching form: CJK, letters and digits (so 救~命 still matches).
 _NOT_WORD = re.compile(r"[^\w\u3400-\u9fff]+")
+#: 「打我」 followed by a whole phone number is "call me on ..." (有事请打我13812345678); blanked
+#: like a benign phrase. A short number (他打我10次) is not a phone number and still counts.
+_CALL_ME_NUMBER = re.compile(r"[打拨]我(的)?(电话|手机|号码|手机号)?[:：]?(\+?86)?(1[3-9]\d{9}|0\d{9,11})")
 
 
 @dataclass(frozen=True)
@@ -113,6 +116,7 @@ class DangerMatcher:
         danger: set[str] = set()
         distress: set[str] = set()
         for form in _forms(text):
+            form = _CALL_ME_NUMBER.sub("□", form)
             if self._benign is not None:
                 form = self._benign.sub("□", form)
             if self._distress is not None:
@@ -198,6 +202,8 @@ def danger_reply_text(match: DangerMatch, *, ref: str | None, federation_phone: 
         lines.append(f"（刚才的{interrupted}已先停下，之后可以重新开始。）")
     if in_help:
         lines.append("您可以继续补充，说完请回复「提交」。")
+    elif not staffed:
+        lines.append("您也可以发手机号码和所在乡镇，工作人员看到后会联系您。")
     else:
         lines.append("方便的话，请直接发您的手机号码和所在乡镇；还想说的也可以继续发，我们都会转给工作人员。")
     return "\n".join(lines)

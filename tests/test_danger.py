@@ -28,6 +28,7 @@ def matcher():
     ("我 被 他 打 了", "danger"), ("救~命！", "danger"), ("ｗｏ 想 自 杀", "distress"),
     ("有时候觉得活着没意思，不如死了算了", "distress"),
     ("我被老公打了", "danger"), ("请打我电话，我老公打我", "danger"),
+    ("他打我10次了", "danger"), ("有事就打我，电话13812345678", "danger"),
     ("他经常打骂我", "danger"), ("他扇了我两个耳光", "danger"), ("我真想去死", "distress"),
 ])
 def test_danger_words_match(matcher, text, kind):
@@ -37,6 +38,8 @@ def test_danger_words_match(matcher, text, kind):
 
 @pytest.mark.parametrize("text", ["求助", "请打我电话 13812345678", "方便的话打我手机",
                                   "有事请打我电话", "有事打我的电话", "给我打个电话",
+                                  "有事请打我13812345678", "有事打我手机：138 1234 5678",
+                                  "打我微信电话", "打我这个号码",
                                   "反家暴宣传活动在哪里", "不好意思被打扰了", "想死你们了",
                                   "我想报名爱心义剪", "我要打疫苗", "打印机坏了"])
 def test_obvious_non_danger_is_not_an_alarm(matcher, text):
