@@ -29,7 +29,25 @@ HAIRCUT_CATEGORY = "爱心义剪"
 HAIRCUT_DAY_OF_MONTH = 17
 MAX_LISTED = 15
 _WEEKDAYS = "一二三四五六日"
-_CANCEL_RE = re.compile(r"^(?:我要)?取消(?:志愿者?)?报名(\d{1,6})?$")
+_CANCEL_RE = re.compile(r"^(?:我要)?取消(?:志愿者?)?报名(\d+)?$")
+#: At most this many characters of her own text are quoted back.
+CLIP_CHARS = 12
+
+
+def activity_number(digits: str) -> int:
+    """The activity number she typed; 0 (no such activity) when it is too long to be one.
+
+    Raises ``ValueError`` for text that is not digits."""
+    digits = digits.strip()
+    if not digits.isdigit():
+        raise ValueError(f"not a number: {clip(digits)!r}")
+    return int(digits) if len(digits) <= 12 else 0
+
+
+def clip(text: str, limit: int = CLIP_CHARS) -> str:
+    """Her text for quoting in a reply: at most ``limit`` characters, cut with 「…」."""
+    text = str(text)
+    return text if len(text) <= limit else text[:limit] + "…"
 
 
 # -- formatting (shared with handlers/signup.py and handlers/volunteer.py) -----------------------
@@ -89,7 +107,8 @@ def promotion_text(session: Session, activity: acts.Activity, signup: acts.Signu
     role = "志愿者岗位" if signup.role == acts.VOLUNTEER else "名额"
     return (f"好消息！您候补的活动「{activity.title}」（编号 {activity.number}）有{role}空出，"
             f"已为您确认报名。\n时间：{fmt_time(activity.starts_at, tz)}\n"
-            f"地点：{place_of(session, activity)}\n不能参加请回复「取消报名 {activity.number}」。")
+            f"地点：{place_of(session, activity)}\n"
+            f"不能参加请回复「取消报名 {activity.number}」（{activity.number} 是活动编号）。")
 
 
 def tell_promoted(ctx: Context, activity: acts.Activity, promoted: list[acts.Signup]) -> None:
@@ -108,7 +127,7 @@ def list_activities(ctx: Context) -> str:
                 f"每月{HAIRCUT_DAY_OF_MONTH}日是爱心义剪日，回复「义剪」了解。")
     tz = ctx.services.tz
     blocks = [activity_block(ctx.session, a, tz) for a in upcoming]
-    return ("近期活动（回复「报名 编号」报名，如「报名 " + str(upcoming[0].number) + "」）：\n\n"
+    return ("近期活动（回复「报名 活动编号」报名，如「报名 " + str(upcoming[0].number) + "」）：\n\n"
             + "\n\n".join(blocks))
 
 
@@ -130,8 +149,9 @@ def my_signups(ctx: Context) -> str:
         else:
             state = "已确认"
         lines.append(f"【{activity.number}】{activity.title}{role}\n  {fmt_time(activity.starts_at, tz)}"
-                     f"　{state}　报名号 {signup.id}")
-    lines.append("取消请回复「取消报名 编号」。")
+                     f"　{state}　报名号 {signup.ref}")
+    first = rows[0][1].number
+    lines.append(f"取消请回复「取消报名 活动编号」，例如「取消报名 {first}」（{first} 是活动编号，不是报名号）。")
     return "\n".join(lines)
 
 
@@ -140,14 +160,14 @@ def cancel(ctx: Context) -> str:
     m = _CANCEL_RE.match(ctx.compact_text)
     if not m or not m.group(1):
         return "请告诉我要取消哪个活动，例如回复「取消报名 3」。\n\n" + my_signups(ctx)
-    number = int(m.group(1))
+    number = activity_number(m.group(1))
     role = acts.VOLUNTEER if "志愿" in ctx.compact_text else None
     try:
         with locked_session(ctx) as s:
             result = acts.cancel_signup(s, number, ctx.openid, role=role, now=ctx.now)
             activity, promoted = result.activity, result.promoted
     except acts.ActivityNotFound:
-        return f"没有找到编号为 {number} 的活动。回复「我的报名」查看您的报名。"
+        return f"没有找到编号为 {clip(m.group(1))} 的活动。回复「我的报名」查看您的报名。"
     except acts.NotSignedUp:
         return f"您没有报名活动 {number}，不需要取消。回复「我的报名」查看您的报名。"
     except acts.SignupClosed:
@@ -173,7 +193,7 @@ def _checkin_number(ctx: Context) -> int | None:
     if not scene.startswith("checkin:"):
         return None
     try:
-        return int(scene.split(":", 1)[1])
+        return activity_number(scene.split(":", 1)[1])
     except ValueError:
         return None
 

@@ -1,6 +1,6 @@
 """「删除我的信息」: confirm, then erase her personal data in every feature.
 
-Conversation ``privacy``: 删除我的信息 ──► confirm ──「确认删除」──► erased (counts shown).
+Conversation ``privacy``: 删除我的信息 ──► confirm ──「确认删除」(or 是/确认/确定/删除)──► erased.
 What is erased is decided by the erasers registered in models/privacy.py; anonymous counts stay.
 """
 from __future__ import annotations
@@ -16,8 +16,10 @@ log = logging.getLogger(__name__)
 NAME = "privacy"
 ENTRY_WORDS = ["删除我的信息", "删除信息", "删除我的资料", "删除个人信息", "注销我的信息",
                "清除我的信息"]
-CONFIRM_WORDS = frozenset({"确认删除", "确定删除", "删除"})
-KEEP_WORDS = frozenset({"不删", "不删除", "保留", "否", "不"})
+#: Deleting cannot be undone: plain 「嗯」「好」 re-ask; these confirm.
+CONFIRM_WORDS = frozenset({"确认删除", "确定删除", "删除", "是", "是的", "确认", "确定", "删除吧",
+                           "要删除", "确认删除我的信息"})
+KEEP_WORDS = frozenset({"不删", "不删除", "保留", "否", "不", "不是", "不要", "算了", "不用"})
 LABELS = {"signups": "条报名记录的姓名和手机号", "volunteers": "份志愿者登记",
           "notices": "条待发通知", "help_requests": "条求助留言"}
 
@@ -32,7 +34,7 @@ def entry(ctx: Context) -> str:
 
 def step(ctx: Context, state: ConversationState) -> str:
     """「确认删除」 → erase; 「取消」 is handled by the router; anything else re-asks."""
-    answer = ctx.compact_text
+    answer = ctx.compact_text.lower().rstrip("!。.!~")
     if answer in KEEP_WORDS:
         ctx.conversation.end()
         return "好的，没有删除任何信息。"

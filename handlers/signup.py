@@ -17,11 +17,12 @@ from __future__ import annotations
 import logging
 import re
 
-from handlers.activities import activity_block, list_activities, locked_session
+from handlers.activities import (activity_block, activity_number, clip, list_activities,
+                                 locked_session)
 from handlers.conversation import ConversationState
 from handlers.router import Context, Router
 from models import activity as acts
-from models.privacy import mask_phone, normalize_mobile
+from models.privacy import mask_phone, normalize_mobile, normalize_name
 from models.volunteer import get_volunteer
 
 log = logging.getLogger(__name__)
@@ -30,13 +31,16 @@ NAME = "signup"
 YES = frozenset({"是", "是的", "确认", "确定", "好", "好的", "对", "嗯", "可以", "要", "报名", "yes", "y",
                  "ok", "1", "确认报名", "候补", "排候补", "加入候补", "同意"})
 NO = frozenset({"否", "不", "不是", "不要", "不用", "no", "n", "2", "不报了", "不同意"})
+#: 「还用 138****5678 吗？」 answered with these: ask for the new number.
+OTHER_PHONE = NO | {"换一个", "换个", "换号", "换号码", "换手机号", "换了", "不用这个", "新号码", "新的",
+                    "不对", "错了", "改", "修改", "更换"}
+#: Questions about how to sign up: the activity list with the how-to.
+HOW_WORDS = ["怎么报名", "如何报名", "怎样报名", "报名方法", "报名方式", "报名流程", "怎么报名活动",
+             "在哪报名", "在哪里报名", "怎么参加活动", "如何参加活动"]
+HOW_TO = "报名方法：在「报名」后面加上活动编号回复，例如「报名 3」，再按提示回复姓名和手机号即可。"
 AGREE = frozenset({"同意", "我同意", "同意授权", "是", "好", "好的", "确认", "可以", "yes", "ok", "1", "嗯"})
 _START_RE = re.compile(r"^(?:我要|我想)?(志愿者?)?报名(?:参加)?(.*)$")
 _NUMBERED = re.compile(r"^第?(\d{1,6})(?:号|个|号活动)?$")
-_NAME_RE = re.compile(r"^[\u4e00-\u9fffA-Za-z·.\s]{1,20}$")
-#: Words that are commands, not names (she may have lost track of the conversation).
-NOT_NAMES = frozenset({"活动", "报名", "我的报名", "帮助", "志愿者", "求助", "菜单", "你好", "您好",
-                       "在吗", "不知道", "什么", "为什么", "干什么", "怎么办"})
 PHONE_HELP = "手机号应为 11 位数字、以 13-19 开头，例如：13812345678。请重新发送，或回复「取消」退出。"
 CONSENT_TEXT = ("最后一步：您的姓名和手机号只用于本次活动的联系、提醒和签到，不会用于其他用途；"
                 "回复「删除我的信息」可随时删除。\n同意请回复「同意」，不同意请回复「取消」。")
@@ -52,21 +56,26 @@ def start(ctx: Context) -> str:
     role = acts.VOLUNTEER if m and m.group(1) else acts.PARTICIPANT
     rest = (m.group(2) if m else "").strip("：:，,。 ")
     if not rest:
-        return "请在「报名」后面加上活动编号，例如「报名 3」。\n\n" + list_activities(ctx)
+        return how_to(ctx)
     if rest in ("志愿者", "志愿", "志愿服务"):
         return "登记志愿者请回复「志愿者」；已登记的志愿者回复「志愿报名 编号」报名活动的志愿服务。"
     numbered = _NUMBERED.match(rest)
     if numbered:  # 「3」「3号」「第3个」
         rest = numbered.group(1)
-    if rest.isdigit():
-        activity = acts.get_activity(ctx.session, int(rest))
-        if activity is None:
-            return f"没有找到编号为 {rest} 的活动。\n\n" + list_activities(ctx)
+    if rest.isdigit():  # any length: out of the database's range is simply not found
+        activity = acts.get_activity(ctx.session, activity_number(rest))
+        if activity is None or not acts.is_public(ctx.session, activity):  # 预约调解 times
+            return f"没有找到编号为 {clip(rest)} 的活动。\n\n" + list_activities(ctx)
     else:
         activity = acts.find_activity(ctx.session, rest, ctx.now)
         if activity is None:
-            return f"近期没有找到「{rest}」相关的活动。\n\n" + list_activities(ctx)
+            return f"近期没有找到「{clip(rest)}」相关的活动。\n\n" + list_activities(ctx)
     return _begin(ctx, activity, role)
+
+
+def how_to(ctx: Context) -> str:
+    """「报名」「我要报名」「怎么报名」 → how to sign up, then the activity list."""
+    return HOW_TO + "\n\n" + list_activities(ctx)
 
 
 def _begin(ctx: Context, activity: acts.Activity, role: str) -> str:
@@ -95,12 +104,17 @@ def _begin(ctx: Context, activity: acts.Activity, role: str) -> str:
 def _already(session, activity: acts.Activity, signup: acts.Signup) -> str:
     if signup.status == acts.WAITING:
         pos = acts.waiting_position(session, signup)
-        return (f"您已经在「{activity.title}」的候补名单上（第 {pos} 位），报名号 {signup.id}，"
-                "不用重复报名。有空位时会通知您。")
+        return (f"您已经在「{activity.title}」（活动编号 {activity.number}）的候补名单上"
+                f"（第 {pos} 位），报名号 {signup.ref}，不用重复报名。有空位时会通知您。")
     if signup.status == acts.ATTENDED:
         return f"您已经参加并签到了「{activity.title}」，谢谢！"
-    return (f"您已经报名了「{activity.title}」（报名号 {signup.id}），不用重复报名。\n"
-            f"回复「我的报名」查看，不能参加请回复「取消报名 {activity.number}」。")
+    return (f"您已经报名了「{activity.title}」（活动编号 {activity.number}，报名号 {signup.ref}），"
+            f"不用重复报名。\n回复「我的报名」查看，不能参加请回复{cancel_hint(activity.number)}。")
+
+
+def cancel_hint(number: int) -> str:
+    """「取消报名 3」（3 是活动编号）: the activity number said explicitly, never the 报名号."""
+    return f"「取消报名 {number}」（{number} 是活动编号）"
 
 
 def step(ctx: Context, state: ConversationState) -> str:
@@ -151,17 +165,21 @@ def _confirm(ctx: Context, state: ConversationState) -> str:
 
 
 def _name(ctx: Context, state: ConversationState) -> str:
-    name = ctx.text.strip()
-    if not _NAME_RE.match(name) or name.lower() in YES | NO or name in NOT_NAMES:
+    name = normalize_name(ctx.text)
+    if name is None or name.lower() in YES | NO:
         return "请发送您的姓名，只要文字，例如：王秀英。回复「取消」可退出。"
-    ctx.conversation.update(state, step="phone", name=name.replace(" ", ""))
+    ctx.conversation.update(state, step="phone", name=name)
     return "请发送您的手机号（11 位，例如：13812345678）。"
 
 
 def _phone_known(ctx: Context, state: ConversationState) -> str:
-    if _answer(ctx) in YES:
+    answer = _answer(ctx)
+    if answer in YES:
         ctx.conversation.update(state, step="consent", phone=state.data.get("known_phone"))
         return CONSENT_TEXT
+    if answer in OTHER_PHONE:
+        ctx.conversation.update(state, step="phone")
+        return "好的，请发送新的手机号（11 位，例如：13812345678）。"
     return _phone(ctx, state)
 
 
@@ -191,11 +209,11 @@ def _finish(ctx: Context, state: ConversationState, name: str | None, phone: str
         with locked_session(ctx) as s:
             try:
                 result = acts.sign_up(s, number, ctx.openid, role=role, name=name, phone=phone,
-                                      now=ctx.now)
+                                      public_only=True, now=ctx.now)
             except acts.AlreadySignedUp as exc:
                 return _already(s, exc.activity, exc.signup)
-            activity, signup_id, status, position = (result.activity, result.signup.id,
-                                                     result.status, result.position)
+            activity, ref, status, position = (result.activity, result.signup.ref,
+                                               result.status, result.position)
     except acts.ActivityNotFound:
         return f"活动 {number} 已不存在。回复「活动」看看其他活动。"
     except (acts.SignupClosed, acts.NoVolunteersNeeded):
@@ -207,11 +225,11 @@ def _finish(ctx: Context, state: ConversationState, name: str | None, phone: str
     where = place_of(ctx.session, activity)
     label = "志愿服务" if role == acts.VOLUNTEER else "报名"
     if status == acts.WAITING:
-        return (f"已加入「{activity.title}」的候补名单，您是第 {position} 位，报名号 {signup_id}。\n"
-                f"时间：{when}\n有人取消时会按顺序递补并通知您。"
-                f"不需要了请回复「取消报名 {number}」。")
-    return (f"{label}成功！报名号 {signup_id}\n活动：{activity.title}\n时间：{when}\n地点：{where}\n"
-            f"活动前一天会提醒您。不能参加请回复「取消报名 {number}」。")
+        return (f"已加入「{activity.title}」（活动编号 {number}）的候补名单，您是第 {position} 位，"
+                f"报名号 {ref}。\n时间：{when}\n有人取消时会按顺序递补并通知您。"
+                f"不需要了请回复{cancel_hint(number)}。")
+    return (f"{label}成功！报名号 {ref}\n活动：{activity.title}（活动编号 {number}）\n时间：{when}\n"
+            f"地点：{where}\n活动前一天会提醒您。不能参加请回复{cancel_hint(number)}。")
 
 
 _STEPS = {"confirm": _confirm, "name": _name, "phone": _phone, "phone_known": _phone_known,
@@ -222,4 +240,5 @@ _CANCEL_SIGNUP = re.compile(r"^取消(?:志愿者?)?报名\d+$")
 def register(router: Router) -> None:
     """Rules of this module."""
     router.on_text(regex=_START_RE.pattern)(start)
+    router.on_text(exact=HOW_WORDS)(how_to)
     router.on_conversation(NAME)(step)

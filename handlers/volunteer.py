@@ -16,7 +16,7 @@ from handlers.conversation import ConversationState
 from handlers.router import Context, Router
 from models import activity as acts
 from models import volunteer as vols
-from models.privacy import mask_phone, normalize_mobile
+from models.privacy import mask_phone, normalize_mobile, normalize_name
 
 NAME = "volunteer"
 ENTRY_WORDS = ["志愿者", "志愿者登记", "志愿者注册", "登记志愿者", "我要当志愿者", "成为志愿者",
@@ -94,8 +94,8 @@ def step(ctx: Context, state: ConversationState) -> str | None:
 
 
 def _name(ctx: Context, state: ConversationState) -> str:
-    name = _kept(ctx, state, "name") or ctx.text.strip().replace(" ", "")
-    if not name or len(name) > 20 or any(ch.isdigit() for ch in name):
+    name = _kept(ctx, state, "name") or normalize_name(ctx.text)
+    if not name:
         return "请发送您的姓名，只要文字，例如：王秀英。" + _keep_hint(state, "name")
     ctx.conversation.update(state, step="phone", name=name)
     old = (state.data.get("old") or {}).get("phone")

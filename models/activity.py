@@ -18,8 +18,8 @@ import logging
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from sqlalchemy import (Float, ForeignKey, Index, Integer, String, Text, UniqueConstraint, func,
-                        select)
+from sqlalchemy import (Float, ForeignKey, Index, Integer, String, Text, UniqueConstraint, and_,
+                        func, or_, select)
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from models.base import AwareDateTime, Base, utcnow
@@ -30,6 +30,8 @@ log = logging.getLogger(__name__)
 # Activity statuses.
 OPEN, FULL, CLOSED, CANCELLED = "open", "full", "closed", "cancelled"
 ACTIVITY_STATUSES = (OPEN, FULL, CLOSED, CANCELLED)
+#: How staff see a status (console, CLI).
+STATUS_LABELS = {OPEN: "开放报名", FULL: "已满", CLOSED: "已截止", CANCELLED: "已取消"}
 # Signup statuses and roles.
 CONFIRMED, WAITING, SIGNUP_CANCELLED, ATTENDED = "confirmed", "waiting", "cancelled", "attended"
 SIGNUP_STATUSES = (CONFIRMED, WAITING, SIGNUP_CANCELLED, ATTENDED)
@@ -43,6 +45,8 @@ DEFAULT_DURATION = timedelta(hours=2)
 #: Check-in opens this long before the start and closes this long after the end.
 CHECKIN_EARLY = timedelta(hours=2)
 CHECKIN_LATE = timedelta(hours=2)
+#: Activity numbers are database INTEGERs: anything outside 1..MAX_NUMBER is no activity.
+MAX_NUMBER = 2**31 - 1
 
 
 class ActivityError(Exception):
@@ -81,6 +85,10 @@ class AlreadySignedUp(ActivityError):
 
 class NotSignedUp(ActivityError):
     """She has no active signup to cancel."""
+
+
+class ActivityCancelled(ActivityError):
+    """Staff tried to close, re-cancel or change the seats of a cancelled activity (final)."""
 
 
 class NoVolunteersNeeded(ActivityError):
@@ -169,6 +177,11 @@ class Signup(Base):
     attended_at: Mapped[datetime | None] = mapped_column(AwareDateTime())
     hours: Mapped[float | None] = mapped_column(Float)
 
+    @property
+    def ref(self) -> str:
+        """The 报名号 shown to her and staff (``B0011``), unlike an activity number (``11``)."""
+        return f"B{self.id:04d}"
+
 
 # -- results ---------------------------------------------------------------------------------
 @dataclass
@@ -206,19 +219,44 @@ class CheckInResult:
 
 # -- queries ---------------------------------------------------------------------------------
 def get_activity(session: Session, number: int, *, lock: bool = False) -> Activity | None:
-    """The activity with short ``number``, or None; ``lock`` = ``SELECT ... FOR UPDATE``."""
+    """The activity with short ``number``, or None (also for a number outside
+    1..:data:`MAX_NUMBER`, which the database could not even compare); ``lock`` = ``SELECT ...
+    FOR UPDATE``."""
+    if not isinstance(number, int) or not 1 <= number <= MAX_NUMBER:
+        return None
     stmt = select(Activity).where(Activity.number == number)
     if lock:
         stmt = stmt.with_for_update()
     return session.scalars(stmt).first()
 
 
+def private_clause():
+    """SQL condition true for *private* activities: mediation times (预约调解) booked one to one
+    through handlers/help_requests.py, i.e. a mediation category or a host point on the 纠纷化解
+    platform (the same rule as :func:`models.help_request.mediation_slots`). They never appear
+    in public lists and 「报名 N」 cannot take them."""
+    from models.help_request import MEDIATION_CATEGORIES, MEDIATION_PLATFORM
+    from models.service_point import ServicePoint
+
+    points = select(ServicePoint.id).where(ServicePoint.platform == MEDIATION_PLATFORM)
+    return or_(Activity.category.in_(MEDIATION_CATEGORIES),
+               and_(Activity.point_id.is_not(None), Activity.point_id.in_(points)))
+
+
+def is_public(session: Session, activity: Activity) -> bool:
+    """False for a private mediation time (see :func:`private_clause`)."""
+    stmt = select(func.count()).select_from(Activity).where(Activity.id == activity.id,
+                                                           private_clause())
+    return not session.scalar(stmt)
+
+
 def upcoming_activities(session: Session, now: datetime, *, category: str | None = None,
                         volunteers: bool = False, include_full: bool = True,
-                        limit: int = 20) -> list[Activity]:
+                        public_only: bool = True, limit: int = 20) -> list[Activity]:
     """Open (and full) activities still taking signups, nearest start first.
 
-    ``category`` filters by category; ``volunteers`` keeps only those needing volunteers.
+    ``category`` filters by category; ``volunteers`` keeps only those needing volunteers;
+    ``public_only`` (default) leaves out private mediation times (:func:`private_clause`).
     """
     statuses = (OPEN, FULL) if include_full else (OPEN,)
     stmt = (select(Activity).where(Activity.status.in_(statuses), Activity.starts_at > now)
@@ -227,6 +265,8 @@ def upcoming_activities(session: Session, now: datetime, *, category: str | None
         stmt = stmt.where(Activity.category == category)
     if volunteers:
         stmt = stmt.where(Activity.volunteers_needed > 0)
+    if public_only:
+        stmt = stmt.where(~private_clause())
     return [a for a in session.scalars(stmt) if now < a.signup_deadline()]
 
 
@@ -320,18 +360,25 @@ def add_activity(session: Session, *, title: str, category: str, starts_at: date
                  ends_at: datetime | None = None, capacity: int | None = None,
                  deadline: datetime | None = None, volunteers_needed: int = 0,
                  place: str = "", point_id: int | None = None, description: str = "",
-                 now: datetime | None = None) -> Activity:
+                 now: datetime | None = None, allow_past: bool = False) -> Activity:
     """Create an activity with the next short number (status open).
 
     ``starts_at``/``ends_at``/``deadline`` must be aware datetimes. ``ends_at`` defaults to
-    start + :data:`DEFAULT_DURATION`. Raises ``ValueError`` (message in Chinese) for an empty
-    title, an end before the start, a deadline after the start, or a negative capacity.
+    start + :data:`DEFAULT_DURATION`. ``capacity``: at least 1, None = unlimited. Raises
+    ``ValueError`` (message in Chinese, for staff) for an empty title or category, a start
+    before ``now`` (unless ``allow_past``, for recording a past activity), an end before the
+    start, a deadline after the start, or a capacity below 1.
     """
     title = (title or "").strip()
     if not title:
         raise ValueError("活动名称不能为空")
     if len(title) > 64:
         raise ValueError("活动名称最多 64 个字")
+    category = (category or "").strip()
+    if not category:
+        raise ValueError("请填写活动类别，例如：" + "、".join(CATEGORIES[:4]))
+    if len(category) > 32:
+        raise ValueError("活动类别最多 32 个字")
     for label, value in (("开始时间", starts_at), ("结束时间", ends_at), ("报名截止时间", deadline)):
         if value is not None and value.tzinfo is None:
             raise ValueError(f"{label}必须带时区")
@@ -340,11 +387,13 @@ def add_activity(session: Session, *, title: str, category: str, starts_at: date
         raise ValueError("结束时间必须晚于开始时间")
     if deadline is not None and deadline > starts_at:
         raise ValueError("报名截止时间不能晚于开始时间")
-    if capacity is not None and capacity < 0:
-        raise ValueError("名额不能是负数")
+    if not allow_past and starts_at <= (now or utcnow()):
+        raise ValueError("开始时间已经过去了，请检查日期和时间（当地时间）")
+    if capacity is not None and capacity < 1:
+        raise ValueError("名额至少为 1；不限名额请不填名额")
     if volunteers_needed < 0:
         raise ValueError("志愿者人数不能是负数")
-    activity = Activity(number=next_number(session), title=title, category=(category or "").strip(),
+    activity = Activity(number=next_number(session), title=title, category=category,
                         starts_at=starts_at, ends_at=ends_at, capacity=capacity, deadline=deadline,
                         volunteers_needed=volunteers_needed, place=(place or "").strip(),
                         point_id=point_id, description=description or "", status=OPEN,
@@ -357,40 +406,52 @@ def add_activity(session: Session, *, title: str, category: str, starts_at: date
 
 
 def set_status(session: Session, number: int, status: str) -> Activity:
-    """Set an activity's status (closed: no more signups; cancelled: called off).
+    """Set an activity's status (closed: no more signups; cancelled: called off, final).
 
-    Raises :class:`ActivityNotFound`, or ``ValueError`` for an unknown status.
+    Raises :class:`ActivityNotFound`, :class:`ActivityCancelled` when it is already cancelled,
+    or ``ValueError`` for an unknown status.
     """
     if status not in ACTIVITY_STATUSES:
         raise ValueError(f"unknown activity status {status!r}")
     activity = get_activity(session, number, lock=True)
     if activity is None:
         raise ActivityNotFound(f"no activity {number}")
+    if activity.status == CANCELLED:
+        raise ActivityCancelled(f"activity {number} is cancelled", activity)
     activity.status = status
     session.flush()
     return activity
 
 
 def close_activity(session: Session, number: int) -> Activity:
-    """Stop taking signups for activity ``number`` (status closed). Raises ActivityNotFound."""
+    """Stop taking signups for activity ``number`` (status closed). Raises ActivityNotFound,
+    :class:`ActivityCancelled`."""
     return set_status(session, number, CLOSED)
 
 
 _UNCHANGED = object()
 
 
-def set_capacity(session: Session, number: int, *, capacity=_UNCHANGED, volunteers_needed=_UNCHANGED,
-                 now: datetime | None = None) -> tuple[Activity, list[Signup]]:
-    """Change participant seats (``capacity``, None = unlimited) and/or ``volunteers_needed``;
-    extra seats go to the waiting list first come first served.
+def set_capacity(session: Session, activity: "Activity | int", capacity=_UNCHANGED, *,
+                 volunteers_needed=_UNCHANGED, now: datetime | None = None,
+                 services=None) -> tuple[Activity, list[Signup]]:
+    """THE operation for staff changing seats (CLI ``events seats``, console): participant
+    ``capacity`` (None = unlimited) and/or ``volunteers_needed``; extra seats go to the waiting
+    list first come first served.
 
-    Returns the activity and the promoted signups (tell them with :func:`models.notice.notify`
-    after the commit). Fewer seats never cancel a confirmed signup. Locks the activity row.
-    Raises :class:`ActivityNotFound`, ``ValueError`` for a negative number.
+    ``activity``: the row or its number. Returns the activity and the promoted signups. With
+    ``services`` given, each promoted woman is told (:func:`models.notice.notify`: 客服消息, or a
+    Notice outside the 48-hour window) right *after the caller's session commits* (nothing is
+    sent if it rolls back); without it the caller tells them. Fewer seats never cancel a
+    confirmed signup. Locks the activity row (on SQLite pass a ``write_session()``). Raises
+    :class:`ActivityNotFound`, :class:`ActivityCancelled`, ``ValueError`` for a negative number.
     """
+    number = activity.number if isinstance(activity, Activity) else activity
     activity = get_activity(session, number, lock=True)
     if activity is None:
         raise ActivityNotFound(f"no activity {number}")
+    if activity.status == CANCELLED:
+        raise ActivityCancelled(f"activity {number} is cancelled", activity)
     if capacity is not _UNCHANGED:
         if capacity is not None and capacity < 0:
             raise ValueError("名额不能是负数")
@@ -404,13 +465,42 @@ def set_capacity(session: Session, number: int, *, capacity=_UNCHANGED, voluntee
     for role in ROLES:
         promoted += promote_waiting(session, activity, role, now)
     _refresh_full(session, activity)
+    if services is not None and promoted:
+        _notify_after_commit(session, services, activity, promoted)
     return activity, promoted
+
+
+def _notify_after_commit(session: Session, services, activity: Activity,
+                         promoted: list[Signup]) -> None:
+    """Tell promoted women once ``session`` commits, in a new session (no lock held)."""
+    from sqlalchemy import event
+
+    from handlers.activities import promotion_text
+    from models.notice import KIND_PROMOTED, notify
+
+    messages = [(s.openid, promotion_text(session, activity, s, services.tz)) for s in promoted]
+
+    dropped = []
+
+    def send(_session) -> None:
+        if dropped:
+            return
+        try:
+            with services.db.session() as s:
+                for openid, text in messages:
+                    notify(services, s, openid, KIND_PROMOTED, text)
+        except Exception:  # noqa: BLE001 - the seats are committed; never fail the caller
+            log.exception("telling %d promoted signup(s) failed", len(messages))
+
+    event.listen(session, "after_commit", send, once=True)
+    event.listen(session, "after_rollback", lambda _s: dropped.append(True), once=True)
 
 
 def cancel_activity(session: Session, number: int) -> tuple[Activity, list[Signup]]:
     """Call activity ``number`` off (status cancelled). Returns it and the confirmed/waiting
     signups whose women should be told (see :func:`models.notice.notify`); their rows keep
-    their status for the figures. Raises :class:`ActivityNotFound`.
+    their status for the figures. Raises :class:`ActivityNotFound`, :class:`ActivityCancelled`
+    when it was cancelled before (its women have been told already).
     """
     activity = set_status(session, number, CANCELLED)
     affected = list(session.scalars(select(Signup).where(
@@ -430,10 +520,12 @@ def _refresh_full(session: Session, activity: Activity) -> None:
 
 def sign_up(session: Session, number: int, openid: str, *, role: str = PARTICIPANT,
             name: str | None = None, phone: str | None = None, allow_waiting: bool = True,
-            now: datetime | None = None) -> SignupResult:
+            public_only: bool = False, now: datetime | None = None) -> SignupResult:
     """Sign ``openid`` up for activity ``number``: a seat if one is free, else the waiting list.
 
     Locks the activity row (on SQLite pass a ``write_session()``). Reuses her cancelled signup.
+    ``public_only`` (「报名 N」): a private mediation time (:func:`private_clause`) counts as not
+    found; 预约调解 books them without it.
     Raises :class:`ActivityNotFound`, :class:`SignupClosed`, :class:`NoVolunteersNeeded`,
     :class:`AlreadySignedUp` (with ``.signup``), or :class:`ActivityFull` when no seat is free
     and ``allow_waiting`` is False.
@@ -442,7 +534,7 @@ def sign_up(session: Session, number: int, openid: str, *, role: str = PARTICIPA
         raise ValueError(f"unknown role {role!r}")
     now = now or utcnow()
     activity = get_activity(session, number, lock=True)
-    if activity is None:
+    if activity is None or (public_only and not is_public(session, activity)):
         raise ActivityNotFound(f"no activity {number}")
     if not activity.accepting(now):
         raise SignupClosed(f"activity {number} is not taking signups", activity)
@@ -530,8 +622,9 @@ def check_in(session: Session, number: int, openid: str, now: datetime | None = 
     """Mark her attendance at activity ``number`` (QR scene ``checkin:<number>``).
 
     Every confirmed or waiting signup of hers becomes attended; a volunteer signup gets the
-    activity's hours. With no signup she is recorded as a walk-in participant. Scanning again
-    changes nothing (``already``). Raises :class:`ActivityNotFound`, or :class:`CheckInNotOpen`
+    activity's hours. With no signup she is recorded as a walk-in participant. Once she has an
+    attended signup here, a scan is a repeat (``already``, ``hours`` 0): a signup made since
+    is marked attended quietly, nothing is reported twice. Raises :class:`ActivityNotFound`, or :class:`CheckInNotOpen`
     outside [start - CHECKIN_EARLY, end + CHECKIN_LATE] or for a cancelled activity.
     """
     now = now or utcnow()
@@ -545,8 +638,13 @@ def check_in(session: Session, number: int, openid: str, now: datetime | None = 
                                                      Signup.openid == openid)))
     attended = [s for s in mine if s.status == ATTENDED]
     todo = [s for s in mine if s.status in (CONFIRMED, WAITING)]
-    if not todo and attended:
-        return CheckInResult(activity, attended, already=True)
+    if attended:
+        for signup in todo:  # e.g. a volunteer signup made after her first scan
+            signup.status, signup.attended_at = ATTENDED, now
+            if signup.role == VOLUNTEER:
+                signup.hours = activity.hours
+        session.flush()
+        return CheckInResult(activity, attended + todo, already=True)
     walk_in = False
     if not todo:
         signup = existing_signup(session, activity, openid, PARTICIPANT)

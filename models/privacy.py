@@ -69,6 +69,28 @@ def normalize_mobile(text: str) -> str | None:
     return digits if MOBILE_RE.match(digits) else None
 
 
+#: A person's name as the forms take it: Chinese or Latin letters, 「·」 (少数民族 names), 1-20.
+NAME_RE = re.compile(r"^[\u4e00-\u9fffA-Za-z·.]{1,20}$")
+#: Answers and commands that are not names (she may have lost track of the form).
+NOT_NAMES = frozenset({
+    "是", "是的", "对", "对的", "嗯", "嗯嗯", "好", "好的", "行", "可以", "要", "确认", "确定", "同意",
+    "我同意", "报名", "确认报名", "候补", "否", "不", "不是", "不要", "不用", "不行", "不同意", "没有",
+    "yes", "y", "ok", "no", "n", "活动", "我的报名", "帮助", "志愿者", "求助", "菜单", "你好", "您好",
+    "在吗", "不知道", "什么", "为什么", "干什么", "怎么办", "谢谢", "修改", "不变", "姓名", "名字"})
+
+
+def normalize_name(text: str | None) -> str | None:
+    """Her name from a form answer (spaces removed), or None when it is not a name.
+
+    ``" 王 秀英 "`` -> ``"王秀英"``; ``"是"``, ``"好的"``, ``"13812341234"``, ``""`` and anything
+    over 20 characters -> None. The one rule for the signup and volunteer forms.
+    """
+    name = re.sub(r"\s+", "", text or "")
+    if not NAME_RE.match(name) or name.lower() in NOT_NAMES:
+        return None
+    return name
+
+
 def anonymous_openid() -> str:
     """A placeholder that replaces an erased openid: unique, not linkable to her (``erased:<hex>``)."""
     return "erased:" + uuid.uuid4().hex

@@ -13,7 +13,7 @@ from sqlalchemy import String, Text, delete
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from models.base import AwareDateTime, Base, utcnow
-from models.privacy import mask_phone, normalize_mobile, register_eraser
+from models.privacy import mask_phone, normalize_mobile, normalize_name, register_eraser
 
 log = logging.getLogger(__name__)
 
@@ -98,12 +98,13 @@ def save_volunteer(session: Session, openid: str, *, name: str, phone: str, town
                    skills: list[str], available: str, now: datetime | None = None) -> Volunteer:
     """Create or replace her registration (one row per openid).
 
-    Raises :class:`VolunteerError` for an empty name, a phone that is not a mainland mobile
+    Raises :class:`VolunteerError` for a name :func:`models.privacy.normalize_name` refuses
+    (empty, 「是」, digits ...), a phone that is not a mainland mobile
     (11 digits, 1[3-9]), an unknown town, no skill, or an empty availability.
     """
-    name = (name or "").strip()
-    if not name or len(name) > 32:
-        raise VolunteerError("请填写姓名（最多 32 个字）")
+    name = normalize_name(name)
+    if name is None:
+        raise VolunteerError("请填写姓名（只要文字，最多 20 个字）")
     mobile = normalize_mobile(phone)
     if mobile is None:
         raise VolunteerError("手机号应为 11 位数字，以 13-19 开头")

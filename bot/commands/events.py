@@ -41,16 +41,21 @@ def events() -> None:
 @click.option("--category", required=True, help="类别：家政培训、电商直播培训、近邻课堂、亲子早教、爱心义剪 …")
 @click.option("--start", "start", required=True, help='开始时间（当地时间）"2026-12-17 09:00"')
 @click.option("--end", "end", default=None, help="结束时间（默认开始后 2 小时）")
-@click.option("--capacity", type=click.IntRange(min=0), default=None, help="名额（不填 = 不限）")
+@click.option("--capacity", type=int, default=None, help="名额，至少 1（不填 = 不限）")
 @click.option("--deadline", default=None, help="报名截止时间（默认为开始时间）")
 @click.option("--point", "point_name", default=None, help="承办服务点名称（近邻娘家目录中的名称）")
 @click.option("--place", default="", help="地点（不填则用服务点名称和地址）")
 @click.option("--volunteers", type=click.IntRange(min=0), default=0, help="需要的志愿者人数")
 @click.option("--description", default="", help="活动介绍")
+@click.option("--allow-past", is_flag=True, help="允许开始时间已过（补录过去的活动）")
 @click.pass_obj
 def add(state, title, category, start, end, capacity, deadline, point_name, place, volunteers,
-        description) -> None:
-    """新建活动，打印活动编号 (prints the new activity's number)."""
+        description, allow_past) -> None:
+    """新建活动，打印活动编号 (prints the new activity's number).
+
+    Refuses (exit 1, Chinese message) a start already past unless ``--allow-past``, a capacity
+    below 1 and an empty category; checks are in :func:`models.activity.add_activity`.
+    """
     from sqlalchemy import select
 
     from models.activity import add_activity
@@ -74,7 +79,7 @@ def add(state, title, category, start, end, capacity, deadline, point_name, plac
             act = add_activity(s, title=title, category=category, starts_at=starts_at,
                                ends_at=ends_at, capacity=capacity, deadline=deadline_at,
                                volunteers_needed=volunteers, place=place, point_id=point_id,
-                               description=description)
+                               description=description, allow_past=allow_past)
         except ValueError as exc:
             raise click.ClickException(str(exc)) from None
         number = act.number
@@ -147,7 +152,7 @@ def show(state, number: int) -> None:
 @click.pass_obj
 def close(state, number: int) -> None:
     """截止活动 N 的报名 (status closed; signups already made stay)."""
-    from models.activity import ActivityNotFound, close_activity
+    from models.activity import ActivityCancelled, ActivityNotFound, close_activity
 
     services = state.services
     with services.db.write_session() as s:
@@ -155,6 +160,8 @@ def close(state, number: int) -> None:
             a = close_activity(s, number)
         except ActivityNotFound:
             raise click.ClickException(f"没有编号为 {number} 的活动") from None
+        except ActivityCancelled:
+            raise click.ClickException(f"活动 {number} 已取消，不能再截止报名") from None
         title = a.title
     click.echo(f"活动 {number}「{title}」已截止报名")
 
@@ -167,9 +174,7 @@ def close(state, number: int) -> None:
 @click.pass_obj
 def seats(state, number: int, capacity, unlimited: bool, volunteers) -> None:
     """修改活动 N 的名额；增加的名额按顺序给候补并通知她们."""
-    from handlers.activities import promotion_text
-    from models.activity import ActivityNotFound, set_capacity
-    from models.notice import KIND_PROMOTED, notify
+    from models.activity import ActivityCancelled, ActivityNotFound, set_capacity
 
     services = state.services
     kwargs = {}
@@ -182,15 +187,16 @@ def seats(state, number: int, capacity, unlimited: bool, volunteers) -> None:
     if not kwargs:
         raise click.UsageError("请给出 --capacity、--unlimited 或 --volunteers")
     with services.db.write_session() as s:
-        try:
-            a, promoted = set_capacity(s, number, **kwargs)
+        try:  # services=: the promoted women are told right after this commit
+            _a, promoted = set_capacity(s, number, services=services, **kwargs)
         except ActivityNotFound:
             raise click.ClickException(f"没有编号为 {number} 的活动") from None
-        messages = [(p.openid, promotion_text(s, a, p, services.tz)) for p in promoted]
-    with services.db.session() as s:
-        for openid, text in messages:
-            notify(services, s, openid, KIND_PROMOTED, text)
-    click.echo(f"活动 {number} 名额已更新；{len(messages)} 位候补转为确认并已通知")
+        except ActivityCancelled:
+            raise click.ClickException(f"活动 {number} 已取消，不能修改名额") from None
+        except ValueError as exc:
+            raise click.ClickException(str(exc)) from None
+        count = len(promoted)
+    click.echo(f"活动 {number} 名额已更新；{count} 位候补转为确认并已通知")
 
 
 @events.command("cancel")
@@ -200,7 +206,7 @@ def seats(state, number: int, capacity, unlimited: bool, volunteers) -> None:
 @click.pass_obj
 def cancel(state, number: int, reason: str, yes: bool) -> None:
     """取消活动 N，并通知已报名和候补的群众 (48 小时内发客服消息，否则记入待发通知)."""
-    from models.activity import ActivityNotFound, cancel_activity, get_activity
+    from models.activity import ActivityCancelled, ActivityNotFound, cancel_activity, get_activity
     from models.notice import KIND_ACTIVITY_CANCELLED, notify
 
     services = state.services
@@ -209,6 +215,8 @@ def cancel(state, number: int, reason: str, yes: bool) -> None:
         a = get_activity(s, number)
         if a is None:
             raise click.ClickException(f"没有编号为 {number} 的活动")
+        if a.status == "cancelled":
+            raise click.ClickException(f"活动 {number} 已经取消过了，报名者已收到通知")
         title = a.title
     if not yes:
         click.confirm(f"确定取消活动 {number}「{title}」并通知报名者吗？", abort=True)
@@ -217,6 +225,8 @@ def cancel(state, number: int, reason: str, yes: bool) -> None:
             a, affected = cancel_activity(s, number)
         except ActivityNotFound:
             raise click.ClickException(f"没有编号为 {number} 的活动") from None
+        except ActivityCancelled:
+            raise click.ClickException(f"活动 {number} 已经取消过了，报名者已收到通知") from None
         openids = sorted({x.openid for x in affected})
         text = (f"很抱歉，您报名的活动「{a.title}」（{_fmt(a.starts_at, tz)}）已取消。"
                 + (f"原因：{reason}。" if reason else "") + "回复「活动」看看其他活动。")
