@@ -58,6 +58,11 @@ def thanks(ctx: Context) -> str:
     return THANKS
 
 
+def no_more(ctx: Context) -> str:
+    """「更多」 with no pages waiting: say so instead of "没太明白"."""
+    return "已经是全部内容了。回复「帮助」看看还能做什么。"
+
+
 def welcome(ctx: Context) -> str:
     """subscribe → what the account offers and how to use the menu."""
     return WELCOME
@@ -85,4 +90,5 @@ def register(router: Router) -> None:
     router.on_text(exact=[w for w in HELP_WORDS if w not in ESCAPE_HELP_WORDS])(usage)
     router.on_click("HELP_USAGE")(usage)
     router.on_text(exact=THANKS_WORDS, priority=-20)(thanks)
+    router.on_text(exact=["更多", "下一页", "继续"], priority=-20)(no_more)
     router.default_message = not_understood

@@ -440,3 +440,7 @@ def test_old_signed_push_is_ignored_as_a_replay(client, services):
 @pytest.mark.parametrize("text", ["谢谢", "謝謝", "好的", "收到"])
 def test_thanks_gets_a_warm_answer(post, text):
     assert "不客气" in reply_text(post(text_fields("oThanks", text)))
+
+
+def test_more_with_nothing_waiting_says_so(post):
+    assert "已经是全部内容了" in reply_text(post(text_fields("oNoMore", "更多")))
