@@ -21,6 +21,8 @@ from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
+import redis
+
 from handlers.router import Context, Router
 from handlers.text import compact
 
@@ -247,7 +249,6 @@ def _record(ctx: Context, match: DangerMatch) -> tuple[str, bool, str]:
     Any other conversation (报名, 志愿者 ...) ends here: what she sends next (her phone, where
     she is) belongs to the urgent request, not to a form's name or phone step.
     """
-    from handlers.help_requests import CONVERSATION, STEP_URGENT_MORE
     from models.help_request import flag_urgent, help_settings, notify_after_commit
 
     settings = help_settings(ctx.services.config)
@@ -258,15 +259,27 @@ def _record(ctx: Context, match: DangerMatch) -> tuple[str, bool, str]:
     if flag.notify:
         notify_after_commit(ctx.services, ctx.session, row.id)
     log.warning("danger words in a message: help request %s (%s)", row.id, match.kind)
+    try:
+        return (row.ref, *_follow_up(ctx, row.id))
+    except redis.RedisError as exc:  # saved and staff told; only her next messages are not kept
+        log.warning("danger words: no urgent follow-up for request %s (%s)", row.id,
+                    type(exc).__name__)
+        return row.ref, False, ""
+
+
+def _follow_up(ctx: Context, request_id: int) -> tuple[bool, str]:
+    """Point her next messages at urgent request ``request_id``; see :func:`_record`."""
+    from handlers.help_requests import CONVERSATION, STEP_URGENT_MORE
+
     state = ctx.conversation.get()
     in_help = state is not None and state.name == CONVERSATION and state.step != STEP_URGENT_MORE
     interrupted = ""
     if in_help:
-        ctx.conversation.update(state, urgent_id=row.id)
+        ctx.conversation.update(state, urgent_id=request_id)
     else:
         if state is not None and state.name != CONVERSATION:
             if (state.name, state.step) not in _PASSIVE:
                 interrupted = INTERRUPTED.get(state.name, "")
             log.info("danger words: conversation %s ended for the urgent follow-up", state.name)
-        ctx.conversation.start(CONVERSATION, STEP_URGENT_MORE, urgent_id=row.id)
-    return row.ref, in_help, interrupted
+        ctx.conversation.start(CONVERSATION, STEP_URGENT_MORE, urgent_id=request_id)
+    return in_help, interrupted

@@ -25,6 +25,7 @@ activity there (models/activity.py ``sign_up``; conversation ``mediation``: slot
 from __future__ import annotations
 
 import logging
+import re
 
 from handlers.router import Context, Router
 from handlers.text import compact
@@ -188,9 +189,17 @@ def _step_message(ctx: Context, state):
     return f"{what}已收到（共{count}条）。还有补充请继续发送；说完请回复「提交」。"
 
 
+#: A menu number with the words after it: 「3不需要联系」, 「2.电话」, 「1、微信」.
+_NUMBERED = re.compile(r"([123])[.、。:：)）]?(.+)")
+
+
 def _contact_choice(t: str) -> str | None:
-    """The contact wish in her answer (1/2/3 or words), or None."""
+    """The contact wish in her answer (1/2/3, words, or both), or None."""
     t = t.strip("。.!！?？、,，~～")
+    numbered = _NUMBERED.fullmatch(t)
+    if numbered:
+        choice = _contact_choice(numbered.group(1))
+        return choice if _contact_choice(numbered.group(2)) == choice else None
     if t in ("1", "微信", "微信回复", "微信联系", "公众号"):
         return hr.CONTACT_WECHAT
     if t in ("2", "电话", "打电话", "电话联系", "手机"):

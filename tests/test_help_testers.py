@@ -10,12 +10,11 @@ from sqlalchemy import select
 
 from bot.simulator import Simulator, flask_transport, reply_text, text_fields
 from handlers import FEATURES
-from models import activity as acts
 from models import help_request as hr
 from models import volunteer as vols
 from tests.conftest import REDIS_URL, _empty_tables
 from tests.servers import write_config
-from tests.test_help_requests import STAFF, Chat, _services_with
+from tests.test_help_requests import Chat, _services_with, help_services  # noqa: F401
 from tests.test_help_webhook import send, staffed  # noqa: F401 - fixtures
 from tests.test_signup import new_activity, signups_of
 
@@ -125,6 +124,9 @@ def test_urgent_help_request_ends_with_urgent_wording(staffed, send, contact, th
     (["2", "不需要"], hr.CONTACT_NONE),
     (["2", "1"], hr.CONTACT_WECHAT),
     (["3。"], hr.CONTACT_NONE),
+    (["3不需要联系"], hr.CONTACT_NONE),
+    (["2", "3、不需要"], hr.CONTACT_NONE),
+    (["1.微信"], hr.CONTACT_WECHAT),
     (["不需要联系"], hr.CONTACT_NONE),
 ])
 def test_no_contact_is_accepted_at_contact_and_phone_steps(services, answers, contact):
@@ -213,3 +215,18 @@ def test_staffed_danger_reply_still_promises_a_call(staffed, send):
     assert "会尽快联系您" in reply and "没有值班人员" not in reply
     hr.wait_for_notifications(staffed)
     assert the_request(staffed, "o_tester_staffed").staff_notified_at is not None
+
+
+def test_redis_down_after_saving_still_gives_the_reference(help_services, monkeypatch):
+    import redis
+
+    from handlers.conversation import ConversationStore
+
+    def down(self):
+        raise redis.ConnectionError("redis down")
+
+    monkeypatch.setattr(ConversationStore, "get", down)
+    chat = Chat(help_services)
+    reply = chat.say("救命")
+    [row] = chat.requests()
+    assert row.ref in reply and "110" in reply
