@@ -77,16 +77,21 @@ NOT_NAMES = frozenset({
     "我同意", "报名", "确认报名", "候补", "否", "不", "不是", "不要", "不用", "不行", "不同意", "没有",
     "yes", "y", "ok", "no", "n", "活动", "我的报名", "帮助", "志愿者", "求助", "菜单", "你好", "您好",
     "在吗", "不知道", "什么", "为什么", "干什么", "怎么办", "谢谢", "修改", "不变", "姓名", "名字"})
+#: Parts no name has: a message containing one is a command or a question, not her name.
+NOT_NAME_PARTS = ("报名", "活动", "志愿", "取消", "删除", "求助", "帮助", "怎么", "什么", "谢谢", "你好",
+                  "您好", "不知道", "为什么", "吗")
 
 
 def normalize_name(text: str | None) -> str | None:
     """Her name from a form answer (spaces removed), or None when it is not a name.
 
     ``" 王 秀英 "`` -> ``"王秀英"``; ``"是"``, ``"好的"``, ``"13812341234"``, ``""`` and anything
-    over 20 characters -> None. The one rule for the signup and volunteer forms.
+    over 20 characters, or a command/question (「怎么报名」「在吗」) -> None. The one rule for the
+    signup and volunteer forms.
     """
     name = re.sub(r"\s+", "", text or "")
-    if not NAME_RE.match(name) or name.lower() in NOT_NAMES:
+    if (not NAME_RE.match(name) or name.lower() in NOT_NAMES
+            or any(part in name for part in NOT_NAME_PARTS)):
         return None
     return name
 

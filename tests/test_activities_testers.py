@@ -65,7 +65,7 @@ def test_volunteer_name_rejects_answers_like_the_signup_form(services):
     assert "请发送您的姓名" in say(services, "oSName", "好的")
     assert privacy.normalize_name(" 王 秀英 ") == "王秀英"
     assert privacy.normalize_name("阿依古丽·买买提") == "阿依古丽·买买提"
-    for bad in ("是", "好的", "OK", "", "王" * 21, "王秀英1"):
+    for bad in ("是", "好的", "OK", "", "王" * 21, "王秀英1", "怎么报名", "有什么活动", "在吗"):
         assert privacy.normalize_name(bad) is None
 
 
@@ -193,6 +193,8 @@ def test_cancelled_activity_cannot_be_closed_or_get_seats(services, run):  # noq
     with services.db.session() as s:
         a = acts.get_activity(s, int(number))
         assert (a.status, a.capacity) == (acts.CANCELLED, 1)
+    assert "状态：已取消" in run("events", "show", number).output
+    assert "已取消" in run("events", "list", "--all").output
 
 
 # 10. for the console -------------------------------------------------------------------------

@@ -94,7 +94,7 @@ def list_(state, show_all: bool) -> None:
     """列出活动 (upcoming ones; --all for every activity)."""
     from sqlalchemy import select
 
-    from models.activity import Activity, signup_counts
+    from models.activity import STATUS_LABELS, Activity, signup_counts
     from models.base import utcnow
 
     services = state.services
@@ -107,11 +107,12 @@ def list_(state, show_all: bool) -> None:
         if not rows:
             click.echo("没有活动 (no activities)")
             return
-        click.echo("编号  开始时间          状态       已确认/名额  候补  类别  名称")
+        click.echo("编号  开始时间          状态     已确认/名额  候补  类别  名称")
         for a in rows:
             c = signup_counts(s, a)["participant"]
             seats = "不限" if a.capacity is None else str(a.capacity)
-            click.echo(f"{a.number:>4}  {_fmt(a.starts_at, tz)}  {a.status:<9}  "
+            label = STATUS_LABELS.get(a.status, a.status)
+            click.echo(f"{a.number:>4}  {_fmt(a.starts_at, tz)}  {label:<5}  "
                        f"{c['confirmed'] + c['attended']:>4}/{seats:<5}  {c['waiting']:>4}  "
                        f"{a.category}  {a.title}")
 
@@ -121,7 +122,7 @@ def list_(state, show_all: bool) -> None:
 @click.pass_obj
 def show(state, number: int) -> None:
     """查看活动 N：确认、候补、签到人数 (confirmed, waiting and attended counts)."""
-    from models.activity import get_activity, signup_counts
+    from models.activity import STATUS_LABELS, get_activity, signup_counts
 
     services = state.services
     tz = services.tz
@@ -138,7 +139,7 @@ def show(state, number: int) -> None:
 
             point = s.get(ServicePoint, a.point_id)
             place = f"{point.name} {point.address}".strip() if point else ""
-        click.echo(f"地点：{place or '-'}　状态：{a.status}　名额：{'不限' if a.capacity is None else a.capacity}"
+        click.echo(f"地点：{place or '-'}　状态：{STATUS_LABELS.get(a.status, a.status)}　名额：{'不限' if a.capacity is None else a.capacity}"
                    f"　志愿者：{a.volunteers_needed}")
         for role, label in (("participant", "参加者"), ("volunteer", "志愿者")):
             c = counts[role]
