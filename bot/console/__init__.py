@@ -10,7 +10,7 @@ import logging
 import warnings
 from datetime import timedelta
 
-from flask import request
+from flask import render_template, request
 from flask_admin import Admin
 from flask_admin.theme import Bootstrap4Theme
 from flask_babel import Babel
@@ -18,12 +18,41 @@ from flask_wtf.csrf import CSRFProtect
 from sqlalchemy.orm import scoped_session
 
 from bot.console import auth
-from bot.console.base import IndexView
+from bot.console.base import IndexView, zh_flash
 
 log = logging.getLogger(__name__)
 
 #: Chinese locale of Flask-Admin's own strings (its zh_Hans_CN catalogue).
 LOCALE = "zh_Hans_CN"
+
+
+#: Console error pages: status -> (title, sentence).
+ERROR_PAGES = {
+    400: ("请求无效", "页面已过期或表单不完整，请返回上一页刷新后再试。"),
+    403: ("没有权限", "您的账号没有权限打开这个页面。如需要，请联系管理员。"),
+    404: ("页面不存在", "没有找到这个页面，请从后台菜单进入。"),
+    405: ("操作无效", "这个操作不能这样打开，请从后台页面上的按钮操作。"),
+    500: ("出错了", "系统出了点问题，刚才的操作没有完成。请稍后再试；如果一直出错，请联系技术人员。"),
+}
+
+
+def _chinese_error_pages(app) -> None:
+    """Error pages under /admin in Chinese; other paths (the webhook) keep Flask's own."""
+
+    def handler(exc):
+        code = getattr(exc, "code", None) or 500
+        if not request.path.startswith("/admin") or code not in ERROR_PAGES:
+            return exc
+        if code == 500:
+            original = getattr(exc, "original_exception", None)
+            log.error("console page failed: %s", type(original or exc).__name__)
+        title, message = ERROR_PAGES[code]
+        if code == 400 and "CSRF" in str(getattr(exc, "description", "")):
+            message = "页面已过期（安全令牌无效），请返回上一页刷新后再提交。"
+        return render_template("console/error.html", title=title, message=message), code
+
+    for code in ERROR_PAGES:
+        app.register_error_handler(code, handler)
 
 
 def init_app(app, services) -> Admin:
@@ -54,6 +83,8 @@ def init_app(app, services) -> Admin:
             csrf.protect()
 
     auth.init_auth(app, services)
+    app.add_template_filter(zh_flash, "zh_flash")
+    _chinese_error_pages(app)
     session = scoped_session(services.db.Session)
     app.teardown_appcontext(lambda exc: session.remove())
 

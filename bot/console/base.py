@@ -1,6 +1,8 @@
 """Building blocks of console pages: access control, CSRF-protected forms, audited edits."""
 from __future__ import annotations
 
+import logging
+
 from flask import flash
 from flask_admin import AdminIndexView, BaseView, expose
 from flask_admin.babel import Translations
@@ -9,12 +11,54 @@ from flask_admin.form import BaseForm
 from flask_login import current_user
 from flask_wtf import FlaskForm
 from sqlalchemy import inspect as sa_inspect
+from sqlalchemy.exc import SQLAlchemyError
 
 from bot.console.auth import client_ip, require_role
 from models import audit
 
+log = logging.getLogger(__name__)
+
 #: Attributes never written to the audit log, even masked.
 SECRET_FIELDS = {"password_hash"}
+#: Flask-Admin messages its Chinese catalogue leaves untranslated (shown by master.html).
+FLASH_ZH = {
+    "Failed to create record.": "未能保存，请按表单中的红字提示修改后再保存。",
+    "Failed to save record.": "未能保存，请按表单中的红字提示修改后再保存。",
+}
+
+
+def zh_flash(message: str) -> str:
+    """Template filter: a flashed message in Chinese (known Flask-Admin English ones mapped)."""
+    return FLASH_ZH.get(str(message), message)
+
+
+def db_error_message(exc: Exception) -> str:
+    """A Chinese sentence for a database error raised while saving a console form; never the
+    raw SQL or its parameters (they may hold phone numbers)."""
+    text = str(getattr(exc, "orig", exc)).lower()
+    if "unique" in text or "duplicate" in text:
+        return "保存失败：已有相同的记录（名称、编号或 key 重复），请换一个再保存。"
+    if "foreign key" in text:
+        return "保存失败：所选的关联记录不存在（可能已被删除），请重新选择。"
+    if "not null" in text or "null value" in text:
+        return "保存失败：有必填的内容没有填写，请补全后再保存。"
+    if "too long" in text or "check constraint" in text or "out of range" in text:
+        return "保存失败：有内容太长或格式不对，请检查后再保存。"
+    return "保存失败：数据库暂时无法保存这次修改，请检查填写的内容后重试。"
+
+
+def form_error_message(exc: Exception) -> str | None:
+    """The Chinese sentence to flash for an exception raised while saving a console form, or
+    None for WTForms validation errors (Flask-Admin shows those next to the field)."""
+    if exc.__class__.__module__.startswith("wtforms"):
+        return None
+    if isinstance(exc, SQLAlchemyError):
+        log.warning("console form refused by the database: %s", type(exc).__name__)
+        return db_error_message(exc)
+    if isinstance(exc, ValueError):
+        return str(exc)
+    log.error("console form failed: %s", type(exc).__name__)
+    return "保存失败，请检查填写的内容后重试。如果一直失败，请联系技术人员。"
 
 
 class SecureForm(BaseForm):
@@ -73,7 +117,9 @@ def change_summary(model) -> str:
 
 class AuditedModelView(Secured, ModelView):
     """A model page whose every create/edit/delete is written to the audit log in the same
-    transaction as the change. Model errors (``ValueError`` subclasses) are flashed in Chinese."""
+    transaction as the change. Model errors (``ValueError`` subclasses) are flashed in Chinese;
+    database errors (IntegrityError ...) and anything unexpected become a Chinese form error,
+    never a 500 or raw SQL text (:func:`form_error_message`)."""
 
     form_base_class = SecureForm
     page_size = 50
@@ -97,10 +143,19 @@ class AuditedModelView(Secured, ModelView):
         return ":".join(str(v) for v in ident) if ident else ""
 
     def handle_view_exception(self, exc):
-        if isinstance(exc, ValueError) and not exc.__class__.__module__.startswith("wtforms"):
-            flash(str(exc), "error")
-            return True
-        return super().handle_view_exception(exc)
+        message = form_error_message(exc)
+        if message is None:
+            return super().handle_view_exception(exc)
+        flash(message, "error")
+        return True
+
+    def refuse(self, exc: Exception) -> bool:
+        """For custom ``create_model``/``update_model``: roll back, flash the Chinese message,
+        return False (Flask-Admin then shows the form again)."""
+        self.session.rollback()
+        if not self.handle_view_exception(exc):
+            flash("保存失败，请检查填写的内容后重试。", "error")
+        return False
 
 
 class ReadOnlyModelView(AuditedModelView):
