@@ -111,18 +111,42 @@ def recent_articles(session: Session, column_id: int | None = None, limit: int =
     return list(session.scalars(_published(session, column_id).limit(limit)))
 
 
-def add_column(session: Session, name: str, *, menu_key: str | None = None,
-               description: str = "") -> ArticleColumn:
-    """Create a column; raises :class:`ArticleError` for an empty or duplicate name/key."""
+#: WeChat: a menu button's ``key`` is at most 128 bytes (自定义菜单 创建接口).
+MENU_KEY_MAX_BYTES = 128
+
+
+def check_column(session: Session, name: str, menu_key: str | None = None, *,
+                 column_id: int | None = None) -> tuple[str, str | None]:
+    """Validate a column's name and menu key; returns ``(name without brackets, key or None)``.
+
+    Raises :class:`ArticleError` for an empty name or one over 32 characters, a name or key
+    another column (not ``column_id``) already has, or a key with spaces or over
+    :data:`MENU_KEY_MAX_BYTES` bytes (UTF-8).
+    """
     name = strip_brackets(name)
     if not name or len(name) > 32:
         raise ArticleError("栏目名称不能为空，且不超过 32 个字")
-    if find_column(session, name) or session.scalar(
-            select(ArticleColumn.id).where(ArticleColumn.name == name)):
-        raise ArticleError(f"栏目【{name}】已存在")
-    if menu_key and column_for_key(session, menu_key):
-        raise ArticleError(f"菜单 key {menu_key} 已被其他栏目使用")
-    col = ArticleColumn(name=name, menu_key=menu_key or None, description=description, active=True)
+    key = (menu_key or "").strip() or None
+    if key is not None:
+        if any(ch.isspace() for ch in key):
+            raise ArticleError("菜单 key 不能有空格，如 COLUMN_REFORM")
+        if len(key.encode("utf-8")) > MENU_KEY_MAX_BYTES:
+            raise ArticleError(f"菜单 key 不超过 {MENU_KEY_MAX_BYTES} 字节（英文字母算 1 字节，汉字算 3 字节）")
+    other = ArticleColumn.id != column_id if column_id is not None else True
+    with session.no_autoflush:
+        if session.scalar(select(ArticleColumn.id).where(ArticleColumn.name == name, other)):
+            raise ArticleError(f"栏目【{name}】已存在，请换一个名称")
+        if key is not None and session.scalar(
+                select(ArticleColumn.id).where(ArticleColumn.menu_key == key, other)):
+            raise ArticleError(f"菜单 key {key} 已被其他栏目使用")
+    return name, key
+
+
+def add_column(session: Session, name: str, *, menu_key: str | None = None,
+               description: str = "") -> ArticleColumn:
+    """Create a column; raises :class:`ArticleError` (see :func:`check_column`)."""
+    name, key = check_column(session, name, menu_key)
+    col = ArticleColumn(name=name, menu_key=key, description=description, active=True)
     session.add(col)
     session.flush()
     return col

@@ -9,7 +9,7 @@ from flask import current_app, flash, request
 from flask_admin import expose
 from flask_login import current_user
 from markupsafe import Markup, escape
-from wtforms import PasswordField, SelectField, TextAreaField
+from wtforms import DateField, PasswordField, SelectField, TextAreaField
 from wtforms.validators import Optional
 
 from bot.console.base import AuditedModelView, ReadOnlyModelView
@@ -38,6 +38,13 @@ def local_time(_view, _context, model, name) -> str:
         return ""
     tz = current_app.extensions["taoyuan"].tz
     return value.astimezone(tz).strftime("%Y-%m-%d %H:%M")
+
+
+def local_today():
+    """Today's date in local time (Asia/Shanghai)."""
+    from models.base import utcnow
+
+    return utcnow().astimezone(current_app.extensions["taoyuan"].tz).date()
 
 
 class _TryServices:
@@ -144,13 +151,13 @@ class ColumnView(AuditedModelView):
                      "description": "说明", "active": "启用", "articles": "文章"}
     form_excluded_columns = ("articles",)
 
-    def on_model_change(self, form, model, is_created):
-        from models.article import ArticleError, strip_brackets
+    form_args = {"menu_key": {"label": "菜单 key（可选，≤128 字节，不能有空格，如 COLUMN_REFORM）"}}
 
-        model.name = strip_brackets(model.name or "")
-        if not model.name:
-            raise ArticleError("栏目名称不能为空")
-        model.menu_key = (model.menu_key or "").strip() or None
+    def on_model_change(self, form, model, is_created):
+        from models.article import check_column
+
+        model.name, model.menu_key = check_column(self.session, model.name or "", model.menu_key,
+                                                  column_id=None if is_created else model.id)
         super().on_model_change(form, model, is_created)
 
 
@@ -165,7 +172,13 @@ class ArticleView(AuditedModelView):
                      "cover_url": "封面图片链接", "url": "文章链接",
                      "media_id": "图文素材 media_id（可选，群发用）", "created_at": "录入时间"}
     form_excluded_columns = ("created_at",)
-    form_overrides = {"digest": TextAreaField}
+    # A plain date box (the browser's own date picker, YYYY-MM-DD): Flask-Admin's JavaScript
+    # picker turned a typed "2026-11-20" into "0002-01-01026-11-20".
+    form_overrides = {"digest": TextAreaField, "published_on": DateField}
+    form_args = {"published_on": {"format": ["%Y-%m-%d", "%Y/%m/%d", "%Y.%m.%d"],
+                                  "label": "日期（如 2026-11-20）",
+                                  "default": lambda: local_today()}}
+    form_widget_args = {"published_on": {"placeholder": "2026-11-20"}}
 
     def on_model_change(self, form, model, is_created):
         from models.article import validate_article
