@@ -19,12 +19,24 @@ def dashboard_figures() -> list[tuple[str, int]]:
             ("群发记录", s.scalar(select(func.count()).select_from(Broadcast)) or 0),
             ("发件箱（未发出的消息）", s.scalar(select(func.count()).select_from(OutboxMessage)) or 0),
         ]
-        try:
-            from models.help_request import HelpRequest
-
-            out.append(("待答复求助", s.scalar(select(func.count()).select_from(HelpRequest)
-                                               .where(HelpRequest.status == "new",
-                                                      HelpRequest.submitted.is_(True))) or 0))
-        except Exception:  # noqa: BLE001 - the help feature may be absent
-            s.rollback()
+        open_requests = _open_help_requests(s)
+        if open_requests is not None:
+            out.append(("待答复求助", open_requests))
     return out
+
+
+def _open_help_requests(s) -> int | None:
+    """Help requests waiting for an answer, urgent ones included (the help feature's own
+    ``open_request_count``); None when the help feature is absent."""
+    try:
+        from models import help_request as hr
+    except ImportError:
+        return None
+    count = getattr(hr, "open_request_count", None)
+    if count is not None:
+        return int(count(s))
+    from sqlalchemy import or_
+
+    return s.scalar(select(func.count()).select_from(hr.HelpRequest).where(
+        hr.HelpRequest.status == hr.STATUS_NEW,
+        or_(hr.HelpRequest.submitted.is_(True), hr.HelpRequest.urgent.is_(True)))) or 0

@@ -9,16 +9,16 @@ from importlib import import_module
 from io import BytesIO
 from pathlib import Path
 
-from flask import Response, current_app, flash, redirect, request, url_for
+from flask import Response, current_app, flash, g, redirect, request, url_for
 from flask_admin import expose
 from flask_login import current_user
 from markupsafe import Markup, escape
 from sqlalchemy import select
-from wtforms import DateTimeField, TextAreaField
-from wtforms.validators import Optional
+from wtforms import DateTimeField, FloatField, SelectField, TextAreaField
+from wtforms.validators import InputRequired, Optional
 
 from bot.console.auth import client_ip
-from bot.console.base import AuditedModelView, ReadOnlyModelView
+from bot.console.base import AuditedModelView, ReadOnlyModelView, form_error_message
 from bot.console.views import local_time, masked, short_openid
 from models import audit
 from models.audit import mask_phone
@@ -84,7 +84,49 @@ class PointView(AuditedModelView):
                      "hours": "开放时间", "services": "服务", "description": "简介",
                      "active": "启用", "updated_at": "更新时间"}
     column_formatters = {"phone": masked}
-    form_excluded_columns = ("updated_at",)
+    form_columns = ("name", "town", "kind", "platform", "village", "address", "lat", "lng",
+                    "approximate", "phone", "hours", "services", "description", "active")
+    # Flask-Admin has no converter for Float columns (it left 纬度/经度 out of the form).
+    form_args = {"town": {"validators": [Optional()], "label": "乡镇（不知道可留空）"},
+                 "lat": {"label": "纬度（GCJ-02，如 25.3215）",
+                         "validators": [InputRequired("请填写纬度（GCJ-02，如 25.3215）")]},
+                 "lng": {"label": "经度（GCJ-02，如 118.2946）",
+                         "validators": [InputRequired("请填写经度（GCJ-02，如 118.2946）")]}}
+    form_widget_args = {"town": {"required": False, "placeholder": "如 桃城镇；不知道可留空"},
+                        "lat": {"placeholder": "25.3215"}, "lng": {"placeholder": "118.2946"}}
+    form_overrides = {"description": TextAreaField, "lat": FloatField, "lng": FloatField}
+
+    def validate_form(self, form):
+        """WTForms checks, then the directory's own rules for a point's fields
+        (``models.point_io.point_field_errors``: Chinese messages shown next to each field)."""
+        from models.point_io import clean_point_fields, point_field_errors
+
+        ok = super().validate_form(form)
+        if not ok or not hasattr(form, "lat"):
+            return ok
+        values = {f.name: f.data for f in form if f.name != "csrf_token"}
+        editing = request.args.get("id", type=int)
+        errors = point_field_errors(values, session=self.session, point_id=editing)
+        for name, message in errors.items():
+            field = getattr(form, name, None)
+            if field is None:
+                flash(message, "error")
+            else:
+                field.errors = list(field.errors) + [message]
+        if errors:
+            return False
+        for name, value in clean_point_fields(values).items():  # 桃城 → 桃城镇, tags joined by 、
+            field = getattr(form, name, None)
+            if field is not None and name in ("town", "platform", "services"):
+                field.data = value
+        return True
+
+    def on_model_change(self, form, model, is_created):
+        for name in ("town", "kind", "platform", "village", "address", "phone", "hours", "services",
+                     "description"):
+            if getattr(model, name, "") is None:
+                setattr(model, name, "")  # text columns are NOT NULL: empty is ""
+        super().on_model_change(form, model, is_created)
 
     @expose("/export.xlsx")
     def export(self):
@@ -150,32 +192,86 @@ def _signup_link(_v, _c, model, _n):
     return Markup(" · ".join(f'<a href="{escape(u)}">{escape(t)}</a>' for t, u in links))
 
 
+#: Activity status -> Chinese label (the activity model's own labels when it has them).
+ACTIVITY_STATUS_FALLBACK = {"open": "报名中", "full": "已满（可候补）", "closed": "已截止",
+                            "cancelled": "已取消"}
+
+
+def activity_status_labels() -> dict[str, str]:
+    """``{status: Chinese label}`` for activities."""
+    act = _module("models.activity")
+    labels = getattr(act, "STATUS_LABELS", None) if act is not None else None
+    return dict(labels or ACTIVITY_STATUS_FALLBACK)
+
+
+def _optional_int(value):
+    if value in (None, "", "None"):
+        return None
+    return int(value)
+
+
+def point_choices(session) -> list[tuple[str, str]]:
+    """Select options for an activity's 服务点: ``("", 不关联)`` then every point as
+    「name（town）」, by town and name; values are the point ids as text."""
+    sp = _module("models.service_point")
+    out = [("", "（不关联服务点）")]
+    if sp is None:
+        return out
+    rows = session.execute(select(sp.ServicePoint.id, sp.ServicePoint.name, sp.ServicePoint.town)
+                           .order_by(sp.ServicePoint.town, sp.ServicePoint.name))
+    return out + [(str(pid), f"{name}（{town}）" if town else name) for pid, name, town in rows]
+
+
 class ActivityView(LocalTimesMixin, AuditedModelView):
-    """活动: create and edit (times in local time), links to the signup list and export."""
+    """活动: create and edit (times in local time), links to the signup list and export.
+
+    The 服务点 is chosen from a list by name; 状态 from a list with Chinese labels; raising
+    名额 or 志愿者人数 goes through ``models.activity.set_capacity`` so the waiting list moves up
+    (those promoted are told after the commit)."""
 
     local_time_fields = ("starts_at", "ends_at", "deadline")
     column_list = ("number", "title", "category", "starts_at", "place", "capacity", "status", "links")
     column_default_sort = ("starts_at", True)
     column_searchable_list = ("title", "place")
     column_filters = ("category", "status")
-    column_labels = {"number": "编号", "title": "活动名称", "category": "类别", "point_id": "服务点编号",
+    column_labels = {"number": "编号", "title": "活动名称", "category": "类别", "point_id": "服务点",
                      "place": "地点", "starts_at": "开始时间", "ends_at": "结束时间",
                      "capacity": "名额（空=不限）", "deadline": "报名截止（空=开始前）",
                      "volunteers_needed": "需要志愿者人数", "status": "状态", "description": "说明",
                      "created_at": "创建时间", "links": "报名"}
-    column_formatters = {"starts_at": local_time, "links": _signup_link}
+    column_formatters = {"starts_at": local_time, "links": _signup_link,
+                         "status": lambda v, c, m, n: activity_status_labels().get(m.status, m.status)}
+    column_formatters_detail = {"starts_at": local_time, "ends_at": local_time,
+                                "deadline": local_time, "created_at": local_time,
+                                "status": lambda v, c, m, n: activity_status_labels().get(m.status, m.status)}
     form_columns = ("title", "category", "place", "point_id", "starts_at", "ends_at", "deadline",
                     "capacity", "volunteers_needed", "status", "description")
     form_overrides = {"starts_at": DateTimeField, "ends_at": DateTimeField, "deadline": DateTimeField,
-                      "description": TextAreaField}
+                      "description": TextAreaField, "point_id": SelectField, "status": SelectField}
     form_args = {"starts_at": {"format": "%Y-%m-%d %H:%M", "label": "开始时间（如 2026-12-17 09:00）"},
                  "ends_at": {"format": "%Y-%m-%d %H:%M", "validators": [Optional()],
                              "label": "结束时间（空=开始后 2 小时）"},
                  "deadline": {"format": "%Y-%m-%d %H:%M", "validators": [Optional()],
-                              "label": "报名截止（空=开始前）"}}
+                              "label": "报名截止（空=开始前）"},
+                 "point_id": {"coerce": _optional_int, "choices": [("", "（不关联服务点）")],
+                              "validators": [Optional()], "label": "服务点（可选）"},
+                 "status": {"choices": list(ACTIVITY_STATUS_FALLBACK.items()), "label": "状态"}}
     form_widget_args = {"starts_at": {"placeholder": "2026-12-17 09:00"},
                         "ends_at": {"required": False, "placeholder": "2026-12-17 11:00"},
-                        "deadline": {"required": False}}
+                        "deadline": {"required": False}, "point_id": {"required": False}}
+
+    def _choices(self, form):
+        if hasattr(form, "point_id"):
+            form.point_id.choices = point_choices(self.session)
+        if hasattr(form, "status"):
+            form.status.choices = list(activity_status_labels().items())
+        return form
+
+    def create_form(self, obj=None):
+        return self._choices(super().create_form(obj))
+
+    def edit_form(self, obj=None):
+        return self._choices(super().edit_form(obj))
 
     def create_model(self, form):
         from models.activity import add_activity
@@ -190,19 +286,65 @@ class ActivityView(LocalTimesMixin, AuditedModelView):
                                point_id=form.point_id.data or None,
                                volunteers_needed=form.volunteers_needed.data or 0,
                                description=form.description.data or "")
+            status = getattr(form, "status", None)
+            if status is not None and status.data and status.data != act.status:
+                act.status = status.data
             AuditedModelView.on_model_change(self, form, act, True)
             self.session.commit()
-        except (ValueError, TypeError) as exc:
-            flash(str(exc), "error")
-            self.session.rollback()
-            return False
+        except Exception as exc:  # noqa: BLE001 - model and database errors become form errors
+            return self.refuse(exc)
         return act
 
     def on_model_change(self, form, model, is_created):
         self._localise(model)
+        if model.ends_at is None and model.starts_at is not None:  # 「空=开始后 2 小时」
+            from models.activity import DEFAULT_DURATION
+
+            model.ends_at = model.starts_at + DEFAULT_DURATION
         if model.ends_at and model.starts_at and model.ends_at <= model.starts_at:
             raise ValueError("结束时间必须晚于开始时间")
+        g.console_promoted = []
+        if not is_created:
+            self._apply_seats(model)
         super().on_model_change(form, model, is_created)
+
+    def _apply_seats(self, model) -> None:
+        """A changed 名额/志愿者人数 goes through ``set_capacity`` (waiting list moves up)."""
+        from sqlalchemy import inspect as sa_inspect
+
+        from models.activity import set_capacity
+
+        state = sa_inspect(model)
+        changes = {}
+        for name in ("capacity", "volunteers_needed"):
+            hist = state.attrs[name].history
+            if hist.has_changes():
+                changes[name] = getattr(model, name)
+        if not changes:
+            return
+        if changes.get("volunteers_needed", 0) is None:
+            changes["volunteers_needed"] = 0
+        _, promoted = set_capacity(self.session, model.number, **changes)
+        if promoted:
+            from handlers.activities import promotion_text
+
+            tz = _tz()
+            g.console_promoted = [(p.openid, promotion_text(self.session, model, p, tz))
+                                  for p in promoted]
+
+    def after_model_change(self, form, model, is_created):
+        """After the commit: tell the women moved up from the waiting list."""
+        promoted = getattr(g, "console_promoted", None) or []
+        g.console_promoted = []
+        if not promoted:
+            return
+        from models.notice import KIND_PROMOTED, notify
+
+        svc = current_app.extensions["taoyuan"]
+        with svc.db.session() as s:
+            for openid, text in promoted:
+                notify(svc, s, openid, KIND_PROMOTED, text)
+        flash(f"名额已更新：{len(promoted)} 位候补转为已报名，并已通知她们。", "success")
 
     @expose("/<int:aid>/export.xlsx")
     def export(self, aid: int):
@@ -366,38 +508,103 @@ class DeliveryLogView(ReadOnlyModelView):
     column_formatters = {"created_at": local_time, "openid": short_openid}
 
 
+def _help_labels(name: str) -> dict[str, str]:
+    hr = _module("models.help_request")
+    return dict(getattr(hr, name, None) or {}) if hr is not None else {}
+
+
+def _label_formatter(labels_name: str, attr: str):
+    return lambda v, c, m, n: _help_labels(labels_name).get(getattr(m, attr), getattr(m, attr))
+
+
+def _yes_no(_v, _c, model, name) -> str:
+    return "是" if getattr(model, name) else "否"
+
+
+#: Help answer errors -> the sentence shown to staff.
+HELP_ERRORS = {"EmptyMessage": "请填写答复内容。", "RequestNotFound": "没有这条求助。",
+               "RequestAnonymised": "这条求助已按保存期限匿名化，不能再答复。"}
+
+
 class HelpRequestView(AuditedModelView):
-    """求助留言: masked list; staff write the answer (delivered by the help feature)."""
+    """求助留言: masked list; the answer page shows her message and contact details above the
+    answer box; the answer is delivered by the help feature. 答复人 is the staff member's
+    display name (her username when she has none), as shown in the console's top bar."""
 
     can_create = False
     can_delete = False
+    edit_template = "console/help_edit.html"
     column_list = ("id", "created_at", "urgent", "category", "status", "body", "answered_by")
     column_default_sort = ("id", True)
     column_filters = ("status", "urgent", "category")
-    column_labels = {"id": "编号", "created_at": "时间", "urgent": "紧急", "category": "类别",
+    column_labels = {"id": "编号", "created_at": "提交时间", "urgent": "紧急", "category": "类别",
                      "status": "状态", "body": "内容", "answer": "答复", "answered_by": "答复人",
-                     "phone": "电话"}
+                     "phone": "电话", "distress": "危险信号（求救）", "submitted": "已提交",
+                     "updated_at": "更新时间", "contact": "联系方式", "media": "图片/语音",
+                     "staff_notified_at": "通知工作人员时间", "answered_at": "答复时间",
+                     "answer_delivery": "答复送达方式", "answer_seen_at": "她查看答复时间",
+                     "closed_at": "关闭时间", "anonymised_at": "匿名化时间"}
     column_formatters = {"created_at": local_time,
+                         "category": _label_formatter("CATEGORY_LABELS", "category"),
+                         "status": _label_formatter("STATUS_LABELS", "status"),
                          "body": lambda v, c, m, n: mask_phone(m.body or "")[:40] + ("…" if len(m.body or "") > 40 else ""),
                          "phone": masked}
+    column_formatters_detail = {
+        name: local_time for name in ("created_at", "updated_at", "staff_notified_at",
+                                      "answered_at", "answer_seen_at", "closed_at", "anonymised_at")}
+    column_formatters_detail.update({
+        "category": _label_formatter("CATEGORY_LABELS", "category"),
+        "status": _label_formatter("STATUS_LABELS", "status"),
+        "contact": _label_formatter("CONTACT_LABELS", "contact"),
+        "urgent": _yes_no, "distress": _yes_no, "submitted": _yes_no,
+        "answer_delivery": _label_formatter("DELIVERY_LABELS", "answer_delivery"),
+        "body": lambda v, c, m, n: mask_phone(m.body or ""), "phone": masked})
     form_columns = ("answer",)
     form_overrides = {"answer": TextAreaField}
+    form_args = {"answer": {"label": "答复（保存后发给她）"}}
     column_details_exclude_list = ("openid", "media")
+
+    def render(self, template, **kwargs):
+        model = kwargs.get("model")
+        if template == self.edit_template and model is not None:
+            kwargs["her"] = help_summary(model)
+        return super().render(template, **kwargs)
 
     def update_model(self, form, model):
         from models.help_request import deliver_after_commit, record_answer
 
         try:
-            record_answer(self.session, model.id, form.answer.data or "", staff=current_user.username)
+            record_answer(self.session, model.id, form.answer.data or "",
+                          staff=current_user.display_name or current_user.username)
             deliver_after_commit(current_app.extensions["taoyuan"], self.session, model.id)
             audit.record(self.session, current_user.username, "answer", "help_requests", model.id,
                          "答复求助", ip=client_ip())
             self.session.commit()
         except Exception as exc:  # noqa: BLE001 - named help errors are shown to staff
             self.session.rollback()
-            flash(f"答复未保存：{exc or type(exc).__name__}", "error")
+            message = HELP_ERRORS.get(type(exc).__name__) or form_error_message(exc)
+            flash(f"答复未保存：{message}" if message else "答复未保存，请检查后重试。", "error")
             return False
         return True
+
+
+def help_summary(row) -> list[tuple[str, str]]:
+    """(Chinese label, text) rows shown read-only above the answer box: her message, category,
+    urgency, how she wants to be contacted and her phone (in full: staff call her back)."""
+    tz = _tz()
+    when = lambda v: v.astimezone(tz).strftime("%Y-%m-%d %H:%M") if v else ""  # noqa: E731
+    contact = _help_labels("CONTACT_LABELS").get(row.contact, row.contact or "")
+    out = [("编号", str(row.id)), ("提交时间", when(row.created_at)),
+           ("类别", _help_labels("CATEGORY_LABELS").get(row.category, row.category)),
+           ("状态", _help_labels("STATUS_LABELS").get(row.status, row.status))]
+    if row.urgent or row.distress:
+        out.append(("紧急", "是（含危险信号，请尽快处理）" if row.distress else "是"))
+    out += [("她的留言", row.body or "（无文字）"), ("联系方式", contact)]
+    if row.phone:
+        out.append(("电话", row.phone))
+    if row.answer:
+        out.append(("上次答复", f"{row.answer}（{row.answered_by or ''} {when(row.answered_at)}）"))
+    return out
 
 
 def add_feature_views(admin, session) -> None:
