@@ -174,6 +174,17 @@ def test_labels_and_open_request_count(services):
         assert hr.open_request_count(s) == 2
 
 
+def test_cli_list_counts_urgent_requests_as_waiting(help_services, tmp_path):
+    from bot.cli import main
+
+    Chat(help_services).say("救命")
+    cfg = help_services.config
+    toml = write_config(tmp_path / "list.toml", db_url=cfg.database_url, redis_url=REDIS_URL,
+                        redis_prefix=cfg.redis["prefix"], instance_dir=tmp_path / "instance")
+    out = CliRunner().invoke(main, ["--config", str(toml), "help", "list"]).output
+    assert "【紧急】紧急求助" in out and "待答复 1（紧急 1）" in out
+
+
 # -- 6. nobody on duty: don't promise a call ---------------------------------------------------
 @pytest.fixture
 def unstaffed(db_url, redis_prefix, tmp_path):

@@ -54,6 +54,7 @@ def list_cmd(state, status: str, urgent: bool, limit: int) -> None:
         rows = hr.list_requests(s, status=None if status == "all" else status,
                                 urgent_only=urgent, limit=limit)
         counts = hr.count_by_status(s)
+        waiting = hr.open_request_count(s)  # same figure as the console's 待答复求助
         if not rows:
             click.echo("没有符合条件的求助。")
         for r in rows:
@@ -63,7 +64,7 @@ def list_cmd(state, status: str, urgent: bool, limit: int) -> None:
                 contact += f" {mask_phone(r.phone)}"
             click.echo(f"{r.ref}  {_local(services, r.created_at)}  {flag}{r.category_label}  "
                        f"{hr.STATUS_LABELS.get(r.status, r.status)}  {contact}")
-    click.echo(f"待答复 {counts['new']}（紧急 {counts['urgent_new']}），已答复 {counts['answered']}，"
+    click.echo(f"待答复 {waiting}（紧急 {counts['urgent_new']}），已答复 {counts['answered']}，"
                f"已关闭 {counts['closed']}")
 
 
