@@ -9,7 +9,7 @@ from importlib import import_module
 from io import BytesIO
 from pathlib import Path
 
-from flask import Response, current_app, flash, g, redirect, request, url_for
+from flask import Response, current_app, flash, redirect, request, url_for
 from flask_admin import expose
 from flask_login import current_user
 from markupsafe import Markup, escape
@@ -303,48 +303,31 @@ class ActivityView(LocalTimesMixin, AuditedModelView):
             model.ends_at = model.starts_at + DEFAULT_DURATION
         if model.ends_at and model.starts_at and model.ends_at <= model.starts_at:
             raise ValueError("结束时间必须晚于开始时间")
-        g.console_promoted = []
         if not is_created:
             self._apply_seats(model)
         super().on_model_change(form, model, is_created)
 
     def _apply_seats(self, model) -> None:
-        """A changed 名额/志愿者人数 goes through ``set_capacity`` (waiting list moves up)."""
+        """A changed 名额/志愿者人数 goes through ``models.activity.set_capacity``: the waiting
+        list moves up and those promoted are told after the commit."""
         from sqlalchemy import inspect as sa_inspect
 
-        from models.activity import set_capacity
+        from models.activity import ActivityCancelled, set_capacity
 
         state = sa_inspect(model)
-        changes = {}
-        for name in ("capacity", "volunteers_needed"):
-            hist = state.attrs[name].history
-            if hist.has_changes():
-                changes[name] = getattr(model, name)
+        changes = {name: getattr(model, name) for name in ("capacity", "volunteers_needed")
+                   if state.attrs[name].history.has_changes()}
         if not changes:
             return
-        if changes.get("volunteers_needed", 0) is None:
+        if "volunteers_needed" in changes and changes["volunteers_needed"] is None:
             changes["volunteers_needed"] = 0
-        _, promoted = set_capacity(self.session, model.number, **changes)
+        try:
+            _, promoted = set_capacity(self.session, model, **changes,
+                                       services=current_app.extensions["taoyuan"])
+        except ActivityCancelled:
+            raise ValueError("这个活动已取消，不能再修改名额") from None
         if promoted:
-            from handlers.activities import promotion_text
-
-            tz = _tz()
-            g.console_promoted = [(p.openid, promotion_text(self.session, model, p, tz))
-                                  for p in promoted]
-
-    def after_model_change(self, form, model, is_created):
-        """After the commit: tell the women moved up from the waiting list."""
-        promoted = getattr(g, "console_promoted", None) or []
-        g.console_promoted = []
-        if not promoted:
-            return
-        from models.notice import KIND_PROMOTED, notify
-
-        svc = current_app.extensions["taoyuan"]
-        with svc.db.session() as s:
-            for openid, text in promoted:
-                notify(svc, s, openid, KIND_PROMOTED, text)
-        flash(f"名额已更新：{len(promoted)} 位候补转为已报名，并已通知她们。", "success")
+            flash(f"名额已更新：{len(promoted)} 位候补转为已报名，保存后会通知她们。", "success")
 
     @expose("/<int:aid>/export.xlsx")
     def export(self, aid: int):
