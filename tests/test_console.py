@@ -61,6 +61,17 @@ def test_staff_model_rules(services):
         assert authenticate(s, "nobody", PASSWORD) is None
 
 
+def test_answerer_name_is_the_display_name(services):
+    from models.staff import answerer_name
+
+    with services.db.session() as s:
+        add_staff(s, "li", PASSWORD, "staff", display_name="李主任")
+        add_staff(s, "wang", PASSWORD, "staff")
+        assert answerer_name(s, "li") == "李主任"
+        assert answerer_name(s, "wang") == "wang"
+        assert answerer_name(s, "陈姐") == "陈姐"
+
+
 def test_not_logged_in_redirects_to_login(client):
     for path in ("/admin/", "/admin/keywords/", "/admin/stats/", "/admin/broadcasts/",
                  "/admin/staff/", "/admin/stats/export.xlsx"):

@@ -107,6 +107,10 @@ def reply_cmd(state, ref: str, text: tuple[str, ...], staff: str, close_after: b
     """答复一条求助：48小时内发客服消息，否则发模板消息提示她回复「查看回复」。"""
     services = state.services
     request_id = _ref(ref)
+    from models.staff import answerer_name  # 答复人 as in the console: display name if any
+
+    with services.db.session() as s:
+        staff = answerer_name(s, staff)
     try:
         result = hr.answer_and_deliver(services, request_id, " ".join(text), staff=staff)
     except hr.RequestNotFound:

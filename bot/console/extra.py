@@ -557,8 +557,10 @@ class HelpRequestView(AuditedModelView):
         from models.help_request import deliver_after_commit, record_answer
 
         try:
+            from models.staff import answerer_name
+
             record_answer(self.session, model.id, form.answer.data or "",
-                          staff=current_user.display_name or current_user.username)
+                          staff=answerer_name(self.session, current_user.username))
             deliver_after_commit(current_app.extensions["taoyuan"], self.session, model.id)
             audit.record(self.session, current_user.username, "answer", "help_requests", model.id,
                          "答复求助", ip=client_ip())
