@@ -68,6 +68,8 @@ def start(ctx: Context) -> str:
             return f"没有找到编号为 {clip(rest)} 的活动。\n\n" + list_activities(ctx)
     else:
         activity = acts.find_activity(ctx.session, rest, ctx.now)
+        if activity is None and any(w in rest for w in ("调解", "评理")):  # private: 预约调解
+            return "调解不用报名：回复「预约调解」，选一个时间、留下手机号即可预约。"
         if activity is None:
             return f"近期没有找到「{clip(rest)}」相关的活动。\n\n" + list_activities(ctx)
     return _begin(ctx, activity, role)

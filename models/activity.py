@@ -365,8 +365,8 @@ def add_activity(session: Session, *, title: str, category: str, starts_at: date
 
     ``starts_at``/``ends_at``/``deadline`` must be aware datetimes. ``ends_at`` defaults to
     start + :data:`DEFAULT_DURATION`. ``capacity``: at least 1, None = unlimited. Raises
-    ``ValueError`` (message in Chinese, for staff) for an empty title or category, a start
-    before ``now`` (unless ``allow_past``, for recording a past activity), an end before the
+    ``ValueError`` (message in Chinese, for staff) for an empty title or category, a start or
+    deadline before ``now`` (unless ``allow_past``, for recording a past activity), an end before the
     start, a deadline after the start, or a capacity below 1.
     """
     title = (title or "").strip()
@@ -389,6 +389,8 @@ def add_activity(session: Session, *, title: str, category: str, starts_at: date
         raise ValueError("报名截止时间不能晚于开始时间")
     if not allow_past and starts_at <= (now or utcnow()):
         raise ValueError("开始时间已经过去了，请检查日期和时间（当地时间）")
+    if not allow_past and deadline is not None and deadline <= (now or utcnow()):
+        raise ValueError("报名截止时间已经过去了，请检查日期和时间（当地时间）")
     if capacity is not None and capacity < 1:
         raise ValueError("名额至少为 1；不限名额请不填名额")
     if volunteers_needed < 0:
@@ -492,8 +494,12 @@ def _notify_after_commit(session: Session, services, activity: Activity,
         except Exception:  # noqa: BLE001 - the seats are committed; never fail the caller
             log.exception("telling %d promoted signup(s) failed", len(messages))
 
-    event.listen(session, "after_commit", send, once=True)
-    event.listen(session, "after_rollback", lambda _s: dropped.append(True), once=True)
+    from sqlalchemy.orm import scoped_session
+
+    # the current thread's Session, not a scoped_session (its listeners would be class-wide)
+    target = session() if isinstance(session, scoped_session) else session
+    event.listen(target, "after_commit", send, once=True)
+    event.listen(target, "after_rollback", lambda _s: dropped.append(True), once=True)
 
 
 def cancel_activity(session: Session, number: int) -> tuple[Activity, list[Signup]]:

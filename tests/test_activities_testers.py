@@ -93,7 +93,7 @@ def test_mediation_times_are_not_public_but_can_be_booked(services):
     assert f"【{private1}】" not in listing and f"【{private2}】" not in listing
     for number in (private1, private2):
         assert "没有找到编号为" in say(services, "oPub", f"报名 {number}")
-    assert "近期没有找到" in say(services, "oPub", "报名调解")
+    assert "预约调解" in say(services, "oPub", "报名调解")
     register(services, "oPubVol")
     vol_listing = say(services, "oPubVol", "志愿者")
     assert f"【{public}】" in vol_listing and f"【{private2}】" not in vol_listing
@@ -170,6 +170,8 @@ def test_events_add_refuses_past_start_bad_capacity_and_empty_category(services,
     base = ["events", "add", "--title", "家政培训", "--category", "家政培训"]
     r = run(*base, "--start", "2020-01-01 09:00")
     assert r.exit_code != 0 and "已经过去" in r.output
+    r = run(*base, "--start", "2030-01-01 09:00", "--deadline", "2020-01-01 09:00")
+    assert r.exit_code != 0 and "截止时间已经过去" in r.output
     r = run(*base, "--start", "2020-01-01 09:00", "--allow-past")
     assert r.exit_code == 0, r.output
     for capacity in ("0", "-3"):
@@ -230,3 +232,23 @@ def test_set_capacity_with_an_activity_promotes_and_notifies_after_commit(servic
     with services.db.session() as s:
         counts = acts.signup_counts(s, acts.get_activity(s, n))["participant"]
     assert counts["confirmed"] == 2 and counts["waiting"] == 1
+
+
+def test_set_capacity_from_a_scoped_session_like_the_console(services):
+    from sqlalchemy.orm import scoped_session
+
+    n = new_activity(services, capacity=1)
+    for openid in ("oScoped1", "oScoped2"):
+        complete_signup(services, openid, n)
+    session = scoped_session(services.db.Session)
+    try:
+        activity = acts.get_activity(session, n)
+        _a, promoted = acts.set_capacity(session, activity, None, services=services)
+        assert [p.openid for p in promoted] == ["oScoped2"]
+        session.commit()
+    finally:
+        session.remove()
+    assert _told(services, "oScoped2") == 1
+    with services.db.session() as s:           # the listener was on that session only
+        s.get(acts.Activity, activity.id).description = "改"
+    assert _told(services, "oScoped2") == 1
