@@ -4,6 +4,7 @@ validated in Chinese, no 500 or raw SQL text, help answers with her message show
 error pages and labels."""
 from __future__ import annotations
 
+import re
 from datetime import date, timedelta
 
 from sqlalchemy import select
@@ -189,8 +190,6 @@ def test_dashboard_counts_urgent_requests(services, client):
                    HelpRequest(openid="o3", category="law", status="answered", body="c", submitted=True)])
     signed_in(services, client)
     body = client.get("/admin/").get_data(as_text=True).replace(" ", "").replace("\n", "")
-    import re
-
     m = re.search(r"待答复求助.{0,200}?>(\d+)<", body)
     assert m and m.group(1) == "2", body[body.find("待答复求助"):][:300]
 
@@ -233,7 +232,8 @@ def test_article_date_typed_as_text(services, client):
         cid = add_column(s, "改革破难").id
     signed_in(services, client)
     page = client.get("/admin/articles/new/").get_data(as_text=True)
-    assert 'data-role="datepicker"' not in page and 'type="date"' in page
+    assert 'data-role="datepicker"' not in page
+    assert re.search(r'<input[^>]*name="published_on"[^>]*type="text"', page)
     r = post_form(client, "/admin/articles/new/", {
         "column": str(cid), "title": "近邻工作法", "digest": "", "cover_url": "",
         "url": "https://mp.weixin.qq.com/s/334", "media_id": "", "published_on": "2026-11-20"})
@@ -243,6 +243,10 @@ def test_article_date_typed_as_text(services, client):
         assert art.published_on == date(2026, 11, 20)
     edit = client.get(f"/admin/articles/edit/?id={art.id}").get_data(as_text=True)
     assert 'value="2026-11-20"' in edit
+    r = post_form(client, "/admin/articles/new/", {
+        "column": str(cid), "title": "第二篇", "digest": "", "cover_url": "",
+        "url": "https://mp.weixin.qq.com/s/335", "media_id": "", "published_on": "20号"})
+    assert r.status_code == 200 and "published_on" in r.get_data(as_text=True)
 
 
 # -- 9-10. Chinese pages and the help answer page --------------------------------------------
@@ -276,8 +280,6 @@ def test_help_pages_are_chinese(services, client):
     for english in ("Distress", "Submitted", "Updated At", "Created At"):
         assert english not in details, english
     assert "危险信号" in details and "更新时间" in details
-    import re
-
     assert not re.search(r"\d{2}:\d{2}:\d{2}\.\d{6}", details)  # no UTC microseconds
 
 

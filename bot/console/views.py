@@ -11,6 +11,7 @@ from flask_login import current_user
 from markupsafe import Markup, escape
 from wtforms import DateField, PasswordField, SelectField, TextAreaField
 from wtforms.validators import Optional
+from wtforms.widgets import TextInput
 
 from bot.console.base import AuditedModelView, ReadOnlyModelView
 from bot.kv import Keys
@@ -172,11 +173,12 @@ class ArticleView(AuditedModelView):
                      "cover_url": "封面图片链接", "url": "文章链接",
                      "media_id": "图文素材 media_id（可选，群发用）", "created_at": "录入时间"}
     form_excluded_columns = ("created_at",)
-    # A plain date box (the browser's own date picker, YYYY-MM-DD): Flask-Admin's JavaScript
-    # picker turned a typed "2026-11-20" into "0002-01-01026-11-20".
+    # A plain text box taking YYYY-MM-DD (also 2026/11/20, 2026.11.20): Flask-Admin's
+    # JavaScript date picker turned a typed "2026-11-20" into "0002-01-01026-11-20", and a
+    # browser date control orders its parts by the computer's locale.
     form_overrides = {"digest": TextAreaField, "published_on": DateField}
     form_args = {"published_on": {"format": ["%Y-%m-%d", "%Y/%m/%d", "%Y.%m.%d"],
-                                  "label": "日期（如 2026-11-20）",
+                                  "label": "日期（如 2026-11-20）", "widget": TextInput(),
                                   "default": lambda: local_today()}}
     form_widget_args = {"published_on": {"placeholder": "2026-11-20"}}
 
