@@ -4,13 +4,17 @@ States (conversation ``signup``; data: number, role, name, phone)::
 
     报名 N ──► confirm ──是──► name ──► phone ──► consent ──同意──► done (confirmed / waiting)
                        │      (skipped when known)  ▲
-                       │                 phone_known ┘ (「是」keeps the number she gave before)
+                       │                 phone_known ┘ (「是」keeps the number she gave before;
+                       │                                  「否」「换一个」asks for a new one)
                        └── volunteer role (「志愿报名 N」): straight to done, details from her
                            volunteer registration
 
 「取消」/「退出」 leave at any step (the router); an unexpected answer re-asks the same step with
 an example; after 10 minutes of silence the Redis state expires and her next message is fresh.
 The seat is decided only at the end, by :func:`models.activity.sign_up` under the activity's lock.
+「报名」 alone, 「我要报名」, 「怎么报名」 get the how-to and the list; private mediation times
+(预约调解) are not found by 「报名 N」. Her own text is quoted at most 12 characters (``clip``);
+the 报名号 reads ``B0012`` so it is not taken for an activity number.
 """
 from __future__ import annotations
 
