@@ -303,3 +303,23 @@ def test_help_answer_page_shows_her_message(services, client):
     r = post_form(client, f"/admin/help/edit/?id={rid}", {"answer": "   "})
     body = r.get_data(as_text=True)
     assert "empty answer" not in body
+
+
+def test_audit_reminders_and_details_speak_chinese(services, client):
+    from models.reminder import ensure_default_reminders
+
+    with services.db.session() as s:
+        ensure_default_reminders(s)
+    signed_in(services, client, "admin")
+    audit = client.get("/admin/audit/").get_data(as_text=True)
+    assert "登录" in audit and "工作人员账号" in audit and ">staff_users<" not in audit
+    reminders = client.get("/admin/reminders/").get_data(as_text=True)
+    assert "定时群发提醒" in reminders and "订阅「义剪」的关注者" in reminders
+    assert "topic:haircut" not in reminders
+    post_form(client, "/admin/columns/new/", COLUMN)
+    from models.article import ArticleColumn
+
+    with services.db.session() as s:
+        cid = s.scalar(select(ArticleColumn.id))
+    details = client.get(f"/admin/columns/details/?id={cid}").get_data(as_text=True)
+    assert ">是<" in details.replace(" ", "").replace("\n", "") and "True" not in details

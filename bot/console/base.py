@@ -8,6 +8,7 @@ from flask_admin import AdminIndexView, BaseView, expose
 from flask_admin.babel import Translations
 from flask_admin.contrib.sqla import ModelView
 from flask_admin.form import BaseForm
+from flask_admin.model import typefmt
 from flask_login import current_user
 from flask_wtf import FlaskForm
 from sqlalchemy import inspect as sa_inspect
@@ -122,6 +123,8 @@ class AuditedModelView(Secured, ModelView):
     never a 500 or raw SQL text (:func:`form_error_message`)."""
 
     form_base_class = SecureForm
+    column_type_formatters_detail = {**typefmt.DETAIL_FORMATTERS,
+                                     bool: lambda view, value, name: "是" if value else "否"}
     page_size = 50
     can_view_details = True
     can_export = False

@@ -411,6 +411,20 @@ def _volunteer_hours(session, openid: str) -> str:
     return f"{float(total or 0):g}"
 
 
+#: Reminder kinds in Chinese.
+REMINDER_KINDS = {"scheduled": "定时群发提醒", "activity": "活动前一天提醒", "notice": "待发通知"}
+
+
+def audience_label(audience: str | None) -> str:
+    """「topic:haircut」 -> 「订阅「义剪」的关注者」; other values as stored."""
+    value = audience or ""
+    if value.startswith("topic:"):
+        rem = _module("models.reminder")
+        topics = getattr(rem, "TOPICS", {}) if rem is not None else {}
+        return f"订阅「{topics.get(value[6:], value[6:])}」的关注者"
+    return value
+
+
 class ReminderView(AuditedModelView):
     """定时提醒: edit; the next run is shown as a preview."""
 
@@ -419,8 +433,11 @@ class ReminderView(AuditedModelView):
                      "audience": "对象", "enabled": "启用", "text": "文字", "url": "链接",
                      "template": "模板", "fields": "模板字段(JSON)", "place_name": "地点",
                      "event_offset_days": "提前天数", "weekend": "遇周末", "grace_seconds": "宽限秒数",
-                     "next_run": "下次发送", "preview": "预览"}
-    column_formatters = {"next_run": lambda v, c, m, n: _next_run(m),
+                     "next_run": "下次发送", "preview": "预览", "created_at": "创建时间",
+                     "updated_at": "更新时间"}
+    column_formatters = {"kind": lambda v, c, m, n: REMINDER_KINDS.get(m.kind, m.kind),
+                         "audience": lambda v, c, m, n: audience_label(m.audience),
+                         "next_run": lambda v, c, m, n: _next_run(m),
                          "preview": lambda v, c, m, n: Markup(
                              f'<a href="{escape(url_for(".preview", rid=m.id))}">预览</a>')}
     form_excluded_columns = ("created_at", "updated_at", "runs", "deliveries")
