@@ -77,17 +77,33 @@ def variants():
         follower.TOUCH_RESOLUTION = timedelta(0)
         return lambda: setattr(follower, "TOUCH_RESOLUTION", original)
 
-    def no_rule_cache():  # models.keyword without its per-process copy of the rules
-        original = keyword.RULES_TTL
-        keyword.RULES_TTL = -1.0
-        return lambda: setattr(keyword, "RULES_TTL", original)
+    def uncached_lookup(session, text):  # models.keyword before 7a41512, for comparison
+        from sqlalchemy import select
+
+        from handlers.text import compact
+
+        best = None
+        for row in session.scalars(select(keyword.KeywordReply)
+                                   .where(keyword.KeywordReply.active.is_(True))):
+            word = compact(row.keyword)
+            if row.match == keyword.MATCH_EXACT and text == word:
+                rank = (row.priority, 1)
+            elif row.match == keyword.MATCH_CONTAINS and word and word in text:
+                rank = (row.priority, 0)
+            else:
+                continue
+            if best is None or rank > best[:2]:
+                best = (*rank, row)
+        return best[2] if best else None
+
+    no_rule_cache = patch(keyword, "find_keyword_reply", uncached_lookup)
 
     def all_three():
         undo = [no_keyword(), no_columns(), no_touch()]
         return lambda: [u() for u in undo]
 
     return {"as is": lambda: (lambda: None), "follower written every time": write_every_message,
-            "keyword rules not cached": no_rule_cache,
+            "rules queried every time": no_rule_cache,
             "no keyword-rule query": no_keyword,
             "no column-name query": no_columns, "no follower row (touch)": no_touch,
             "none of the three": all_three}

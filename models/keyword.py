@@ -72,43 +72,62 @@ def forget_cached_rules() -> None:
         _cache.clear()
 
 
-def active_rules(session: Session) -> tuple[KeywordReply, ...]:
-    """The active rules of ``session``'s database (its engine), from this process's copy when
-    fresh (younger than :data:`RULES_TTL` and no change since).
+class _Index:
+    """Active rules ready for matching: exact words in a dict, contains words in a list."""
 
-    The rows are detached copies: read their attributes, do not add them to a session.
-    """
+    def __init__(self, rows: tuple[KeywordReply, ...]):
+        from handlers.text import compact
+
+        self.rows = rows
+        self.exact: dict[str, tuple[int, KeywordReply]] = {}
+        contains = []
+        for row in rows:  # by id: on equal priority the older rule wins
+            word, priority = compact(row.keyword), row.priority or 0
+            if row.match == MATCH_EXACT:
+                if word not in self.exact or priority > self.exact[word][0]:
+                    self.exact[word] = (priority, row)
+            elif row.match == MATCH_CONTAINS and word:
+                contains.append((word, priority, row))
+        self.contains = tuple(contains)
+
+
+def _index(session: Session) -> _Index:
     engine = session.get_bind().engine  # a Connection's engine, or the Engine itself
     now = time.monotonic()
     with _lock:
         cached, generation = _cache.get(engine), _generation
     if cached is not None and cached[0] > now and cached[1] == generation:
         return cached[2]
-    rows = session.scalars(select(KeywordReply).where(KeywordReply.active.is_(True))).all()
-    copies = tuple(KeywordReply(**{c: getattr(r, c) for c in _COLUMNS}) for r in rows)
+    rows = session.scalars(select(KeywordReply).where(KeywordReply.active.is_(True))
+                           .order_by(KeywordReply.id)).all()
+    index = _Index(tuple(KeywordReply(**{c: getattr(r, c) for c in _COLUMNS}) for r in rows))
     with _lock:
         if _generation == generation:  # nothing changed while we read
-            _cache[engine] = (now + RULES_TTL, generation, copies)
-    return copies
+            _cache[engine] = (now + RULES_TTL, generation, index)
+    return index
+
+
+def active_rules(session: Session) -> tuple[KeywordReply, ...]:
+    """The active rules of ``session``'s database (its engine), oldest first, from this
+    process's copy when fresh (younger than :data:`RULES_TTL` and no change since).
+
+    The rows are detached copies: read their attributes, do not add them to a session.
+    """
+    return _index(session).rows
 
 
 def find_keyword_reply(session: Session, text: str) -> KeywordReply | None:
     """The best active rule for ``text`` (compact-normalised, see handlers.text), or None.
 
-    The row returned is a detached copy (see :func:`active_rules`).
+    Higher priority wins; on equal priority exact beats contains, then the older rule. The row
+    returned is a detached copy (see :func:`active_rules`).
     """
-    rows = active_rules(session)
+    index = _index(session)
     best: tuple[int, int, KeywordReply] | None = None
-    from handlers.text import compact
-
-    for row in rows:
-        word = compact(row.keyword)
-        if row.match == MATCH_EXACT and text == word:
-            rank = (row.priority, 1)
-        elif row.match == MATCH_CONTAINS and word and word in text:
-            rank = (row.priority, 0)
-        else:
-            continue
-        if best is None or rank > best[:2]:
-            best = (*rank, row)
+    if text in index.exact:
+        priority, row = index.exact[text]
+        best = (priority, 1, row)
+    for word, priority, row in index.contains:
+        if word in text and (best is None or (priority, 0) > best[:2]):
+            best = (priority, 0, row)
     return best[2] if best else None
