@@ -50,3 +50,16 @@ def test_forget_cached_rules_drops_the_copy(services):
                           "active) VALUES ('家暴', 'contains', '请拨打110', 0, :t)"), {"t": True})
     keyword.forget_cached_rules()
     assert _answer(services, "遇到家暴怎么办") == "请拨打110"
+
+
+def test_ranking_priority_then_exact_then_older(services):
+    with services.db.session() as s:
+        s.add(KeywordReply(keyword="报名", match="contains", reply_text="c0", priority=0, active=True))
+        s.add(KeywordReply(keyword="报名", match="exact", reply_text="e0", priority=0, active=True))
+        s.add(KeywordReply(keyword="报名", match="exact", reply_text="e0-newer", priority=0, active=True))
+        s.add(KeywordReply(keyword="活动", match="contains", reply_text="c5", priority=5, active=True))
+        s.add(KeywordReply(keyword="活动报名", match="exact", reply_text="e1", priority=1, active=True))
+        s.add(KeywordReply(keyword="报 名", match="contains", reply_text="off", priority=9, active=False))
+    assert _answer(services, "报名") == "e0"           # exact beats contains, older beats newer
+    assert _answer(services, "我要报名") == "c0"
+    assert _answer(services, "活动报名") == "c5"       # higher priority beats exact
