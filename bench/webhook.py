@@ -382,7 +382,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--pg-admin", default=os.environ.get(
         "TAOYUAN_TEST_PG", "postgresql://postgres@127.0.0.1:5432/test"),
         help="PostgreSQL URL used to create and drop the throwaway database")
-    p.add_argument("--redis", default=os.environ.get("TAOYUAN_TEST_REDIS", "redis://127.0.0.1:6379/0"))
+    p.add_argument("--redis", default=os.environ.get("TAOYUAN_TEST_REDIS", "redis://127.0.0.1:6379/0"),
+                   help="Redis URL; keys go under a unique prefix, deleted afterwards")
     p.add_argument("--no-seed", action="store_true",
                    help="leave the database empty (default: load the real service points)")
     p.add_argument("--markdown", type=Path, help="also write the report as Markdown here")
@@ -402,8 +403,8 @@ def main(argv=None) -> int:
     print(f"machine: {os.cpu_count()} cores, load average {load_before[0]:.2f} "
           "(wrk, PostgreSQL, Redis and the workers share them)")
     if load_before[0] > (os.cpu_count() or 1) / 2:
-        print("WARNING: the machine is busy; figures will be low and noisy. Rerun when idle, "
-              "or use --rounds 3.")
+        print("WARNING: the machine looks busy (the 1-minute load average also counts a run "
+              "that just ended); figures may be low and noisy: rerun when idle, or --rounds 3.")
     db_url = create_database(args.pg_admin)
     server = None
     seeded = seed_database(db_url) if not args.no_seed else "empty database (--no-seed)"
@@ -428,7 +429,7 @@ def main(argv=None) -> int:
                 runs["bare"].append(text_case(wrk, server, args, "bare", bare_path, "success", ""))
             if "plain" in cases:
                 runs["plain"].append(text_case(wrk, server, args, "plain", plain_path,
-                                               "<MsgType><![CDATA[text]]></MsgType>",
+                                               first,
                                                FALLBACK_MARK))
             if "aes" in cases:
                 if not pool_size:  # sized from the plaintext rate: AES is not faster
