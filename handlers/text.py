@@ -28,15 +28,33 @@ def to_simplified(text: str) -> str:
     return _t2s().convert(text)
 
 
-def normalize(text: str) -> str:
-    """NFKC, simplified Chinese, runs of white space folded to one space, trimmed.
+def _is_edge_noise(ch: str) -> bool:
+    """Punctuation, symbols (emoji), joiners and variation selectors: noise at a message's ends."""
+    cat = unicodedata.category(ch)
+    return ch.isspace() or cat[0] == "P" or cat in ("So", "Sk", "Mn", "Cf", "Me")
 
-    Punctuation is kept (so 「？」 becomes 「?」 by NFKC and rules can match it).
+
+def strip_edges(text: str) -> str:
+    """Drop punctuation and emoji at both ends (「活动？」→「活动」, 「13812345670。」→「13812345670」,
+    「王秀英😊」→「王秀英」); a text that is nothing but such characters is kept as it is."""
+    start, end = 0, len(text)
+    while start < end and _is_edge_noise(text[start]):
+        start += 1
+    while end > start and _is_edge_noise(text[end - 1]):
+        end -= 1
+    return text[start:end] if start < end else text
+
+
+def normalize(text: str) -> str:
+    """NFKC, simplified Chinese, runs of white space folded to one space, trimmed, and
+    punctuation/emoji at both ends dropped (voice recognition ends sentences with 「。」).
+
+    Punctuation inside is kept; a message of punctuation only (「？」) stays as it is (NFKC: 「?」).
     """
     if not text:
         return ""
     folded = unicodedata.normalize("NFKC", text)
-    folded = _SPACES.sub(" ", folded).strip()
+    folded = strip_edges(_SPACES.sub(" ", folded).strip())
     return to_simplified(folded)
 
 

@@ -444,3 +444,13 @@ def test_thanks_gets_a_warm_answer(post, text):
 
 def test_more_with_nothing_waiting_says_so(post):
     assert "已经是全部内容了" in reply_text(post(text_fields("oNoMore", "更多")))
+
+
+@pytest.mark.parametrize("fields", [
+    text_fields("oPunct", "帮助？"),
+    text_fields("oPunct", "幫助！😊"),
+    {"MsgType": "voice", "MediaId": "m", "Format": "amr", "Recognition": "帮助。", "MsgId": 77},
+])
+def test_punctuation_and_emoji_at_the_ends_are_ignored(post, fields):
+    fields = {"ToUserName": "gh", "FromUserName": "oPunct", "CreateTime": 1, **fields}
+    assert "您可以这样用" in reply_text(post(fields))
