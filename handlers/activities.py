@@ -1,4 +1,5 @@
-"""Activities: the list, 「我的报名」, 「取消报名 N」, 爱心义剪 day, and QR check-in.
+"""Activities: the list, 「我的报名」, 「取消报名 N」 (or by 报名号 「取消报名 B0006」; N may be a
+Chinese numeral, 「取消报名三」), 爱心义剪 day and 「义剪几点开始」, and QR check-in.
 
 Menu keys (contract with bot/menu.py): ACTIVITIES, MY_SIGNUPS, HAIRCUT_DAY. Check-in QR
 scene ``checkin:<activity number>`` arrives as SCAN (EventKey = scene) or as subscribe
@@ -29,7 +30,18 @@ HAIRCUT_CATEGORY = "爱心义剪"
 HAIRCUT_DAY_OF_MONTH = 17
 MAX_LISTED = 15
 _WEEKDAYS = "一二三四五六日"
-_CANCEL_RE = re.compile(r"^(?:我要)?取消(?:志愿者?)?报名(\d+)?$")
+#: A question about when (or where) the next 爱心义剪 is: 「义剪几点开始」「下次义剪」「理发几点」.
+HAIRCUT_WHEN_RE = re.compile(
+    r"^(?=.*(?:下一?次|下一场|几点|什么时候|啥时候|哪天|哪一天|几号|时间|何时|日期|在哪|哪里|地点))"
+    r"(?:请问)?(?:下一?次|下一场|最近|这个月|本月)?的?(?:爱心)?(?:义剪|义务理发|免费理发|理发)"
+    r"(?:日|活动)?(?:是|在)?(?:几点钟?(?:开始)?|什么时候(?:开始)?|啥时候|哪天|哪一天|几号|时间|何时|"
+    r"日期|在哪(?:里|儿)?|哪里|地点)?(?:开始)?(?:呢|啊|呀)?$")
+#: Chinese numerals she may type for an activity number (「报名三」「取消报名十二」).
+CN_NUMERALS = "零〇一二两三四五六七八九十百"
+_CN_DIGITS = {c: i for i, c in enumerate("零一二三四五六七八九")} | {"〇": 0, "两": 2}
+#: 「取消报名 3」「取消报名三」「取消志愿报名 3」, or by 报名号 「取消报名 B0006」「取消 B0006」.
+CANCEL_RE = re.compile(rf"^(?:我要)?取消(?:(?:志愿者?)?报名(?:活动)?(?P<n>\d+|[{CN_NUMERALS}]+)?"
+                       r"|(?:报名号?)?(?P<ref>[Bb]\d{1,10}))$")
 #: At most this many characters of her own text are quoted back.
 CLIP_CHARS = 12
 
@@ -42,6 +54,26 @@ def activity_number(digits: str) -> int:
     if not digits.isdigit():
         raise ValueError(f"not a number: {clip(digits)!r}")
     return int(digits) if len(digits) <= 12 else 0
+
+
+def number_digits(text: str) -> str | None:
+    """Digits of a number she typed in digits (「12」) or Chinese numerals (「十二」「一百零五」
+    -> ``"105"``, 「一二」 -> ``"12"``); None for anything else."""
+    t = (text or "").strip()
+    if t.isdigit():
+        return t
+    if not t or len(t) > 6 or any(c not in CN_NUMERALS for c in t):
+        return None
+    if "十" not in t and "百" not in t:
+        return "".join(str(_CN_DIGITS[c]) for c in t)
+    total = current = 0
+    for c in t:
+        if c in _CN_DIGITS:
+            current = _CN_DIGITS[c]
+        else:
+            total += (current or 1) * (10 if c == "十" else 100)
+            current = 0
+    return str(total + current)
 
 
 def clip(text: str, limit: int = CLIP_CHARS) -> str:
@@ -140,12 +172,12 @@ def my_signups(ctx: Context) -> str:
     lines = ["您的报名："]
     for signup, activity in rows:
         role = "（志愿者）" if signup.role == acts.VOLUNTEER else ""
-        if signup.status == acts.WAITING:
-            state = f"候补第 {acts.waiting_position(ctx.session, signup)} 位"
-        elif signup.status == acts.ATTENDED:
+        if signup.status == acts.ATTENDED:
             state = "已签到"
-        elif activity.status == acts.CANCELLED:
+        elif activity.status == acts.CANCELLED:  # also a waiting place: there is nothing to wait for
             state = "活动已取消"
+        elif signup.status == acts.WAITING:
+            state = f"候补第 {acts.waiting_position(ctx.session, signup)} 位"
         else:
             state = "已确认"
         lines.append(f"【{activity.number}】{activity.title}{role}\n  {fmt_time(activity.starts_at, tz)}"
@@ -157,23 +189,42 @@ def my_signups(ctx: Context) -> str:
 
 def cancel(ctx: Context) -> str:
     """「取消报名 3」 → cancel; the first on the waiting list gets the seat and is told."""
-    m = _CANCEL_RE.match(ctx.compact_text)
-    if not m or not m.group(1):
+    m = CANCEL_RE.match(ctx.compact_text)
+    if m and m.group("ref"):
+        return cancel_ref(ctx, m.group("ref").upper())
+    if not m or not m.group("n"):
         return "请告诉我要取消哪个活动，例如回复「取消报名 3」。\n\n" + my_signups(ctx)
-    number = activity_number(m.group(1))
+    number = activity_number(number_digits(m.group("n")) or "0")
     role = acts.VOLUNTEER if "志愿" in ctx.compact_text else None
     try:
         with locked_session(ctx) as s:
             result = acts.cancel_signup(s, number, ctx.openid, role=role, now=ctx.now)
             activity, promoted = result.activity, result.promoted
     except acts.ActivityNotFound:
-        return f"没有找到编号为 {clip(m.group(1))} 的活动。回复「我的报名」查看您的报名。"
+        return f"没有找到编号为 {clip(m.group('n'))} 的活动。回复「我的报名」查看您的报名。"
     except acts.NotSignedUp:
         return f"您没有报名活动 {number}，不需要取消。回复「我的报名」查看您的报名。"
     except acts.SignupClosed:
         return f"活动 {number} 已经开始，无法在线取消，如有需要请联系活动负责人。"
     tell_promoted(ctx, activity, promoted)
     return f"已取消您在「{activity.title}」（编号 {number}）的报名。欢迎下次参加！"
+
+
+def cancel_ref(ctx: Context, ref: str) -> str:
+    """「取消报名 B0006」 → cancel the signup with that 报名号 (hers only)."""
+    try:
+        with locked_session(ctx) as s:
+            result = acts.cancel_signup_ref(s, ref, ctx.openid, now=ctx.now)
+            activity, promoted = result.activity, result.promoted
+    except acts.NotSignedUp as exc:
+        if exc.activity is not None:
+            return f"报名号 {clip(ref)} 已经取消或已签到，不需要再取消。回复「我的报名」查看您的报名。"
+        return f"没有找到您的报名号 {clip(ref)}。回复「我的报名」查看您的报名和报名号。"
+    except acts.SignupClosed as exc:
+        return f"活动 {exc.activity.number} 已经开始，无法在线取消，如有需要请联系活动负责人。"
+    tell_promoted(ctx, activity, promoted)
+    return (f"已取消报名号 {ref}：「{activity.title}」（活动编号 {activity.number}）。"
+            "欢迎下次参加！")
 
 
 def haircut_day(ctx: Context) -> str:
@@ -186,6 +237,18 @@ def haircut_day(ctx: Context) -> str:
     tz = ctx.services.tz
     blocks = "\n\n".join(activity_block(ctx.session, a, tz) for a in upcoming)
     return f"{intro}\n\n{blocks}\n\n回复「报名 {upcoming[0].number}」报名。"
+
+
+def haircut_when(ctx: Context) -> str:
+    """「义剪几点开始」「下次义剪」「理发几点」 → the next 爱心义剪's date, time and place first."""
+    upcoming = acts.upcoming_activities(ctx.session, ctx.now, category=HAIRCUT_CATEGORY, limit=1)
+    if not upcoming:
+        return haircut_day(ctx)
+    a = upcoming[0]
+    tz = ctx.services.tz
+    return (f"下一场爱心义剪：{fmt_time(a.starts_at, tz)} 开始，到 {a.ends_at.astimezone(tz):%H:%M}。\n"
+            f"地点：{place_of(ctx.session, a)}\n{seats_text(ctx.session, a)}。"
+            f"回复「报名 {a.number}」报名（活动编号 {a.number}）。")
 
 
 def _checkin_number(ctx: Context) -> int | None:
@@ -234,8 +297,9 @@ def register(router: Router) -> None:
     router.on_click("ACTIVITIES")(list_activities)
     router.on_text(exact=MY_WORDS, escape=True)(my_signups)
     router.on_click("MY_SIGNUPS")(my_signups)
-    router.on_text(regex=_CANCEL_RE.pattern)(cancel)
+    router.on_text(regex=CANCEL_RE.pattern)(cancel)
     router.on_text(exact=HAIRCUT_WORDS)(haircut_day)
+    router.on_text(regex=HAIRCUT_WHEN_RE.pattern)(haircut_when)
     router.on_click("HAIRCUT_DAY")(haircut_day)
     router.on_event("scan", key_prefix="checkin:", priority=10)(check_in)
     router.on_event("subscribe", key_prefix="qrscene_checkin:", priority=10)(check_in)

@@ -2,6 +2,8 @@
 
 Conversation ``privacy``: 删除我的信息 ──► confirm ──「确认删除」(or 是/确认/确定/删除)──► erased.
 What is erased is decided by the erasers registered in models/privacy.py; anonymous counts stay.
+Her signups for activities not yet started are cancelled first (the waiting lists move up and
+the promoted women are told), so an erased signup never holds a seat.
 """
 from __future__ import annotations
 
@@ -9,6 +11,7 @@ import logging
 
 from handlers.conversation import ConversationState
 from handlers.router import Context, Router
+from models.activity import withdraw_upcoming
 from models.privacy import erase_personal_data
 
 log = logging.getLogger(__name__)
@@ -41,6 +44,8 @@ def step(ctx: Context, state: ConversationState) -> str:
     if answer not in CONFIRM_WORDS:
         return "请回复「确认删除」删除您的个人信息，或回复「取消」保留。"
     ctx.conversation.end()
+    # her seats in upcoming activities go back; promoted women are told after the commit
+    withdraw_upcoming(ctx.session, ctx.openid, now=ctx.now, services=ctx.services)
     counts = erase_personal_data(ctx.session, ctx.openid)
     ctx.set_more([])
     done = [f"{n} {LABELS[k]}" for k, n in counts.items() if n and k in LABELS]

@@ -21,8 +21,8 @@ from __future__ import annotations
 import logging
 import re
 
-from handlers.activities import (activity_block, activity_number, clip, list_activities,
-                                 locked_session)
+from handlers.activities import (CANCEL_RE, CN_NUMERALS, activity_block, activity_number, clip,
+                                 list_activities, locked_session, number_digits)
 from handlers.conversation import ConversationState
 from handlers.router import Context, Router
 from models import activity as acts
@@ -44,7 +44,7 @@ HOW_WORDS = ["怎么报名", "如何报名", "怎样报名", "报名方法", "�
 HOW_TO = "报名方法：在「报名」后面加上活动编号回复，例如「报名 3」，再按提示回复姓名和手机号即可。"
 AGREE = frozenset({"同意", "我同意", "同意授权", "是", "好", "好的", "确认", "可以", "yes", "ok", "1", "嗯"})
 _START_RE = re.compile(r"^(?:我要|我想)?(志愿者?)?报名(?:参加)?(.*)$")
-_NUMBERED = re.compile(r"^第?(\d{1,6})(?:号|个|号活动)?$")
+_NUMBERED = re.compile(rf"^第?(\d{{1,6}}|[{CN_NUMERALS}]{{1,6}})(?:号|个|号活动)?$")
 PHONE_HELP = "手机号应为 11 位数字、以 13-19 开头，例如：13812345678。请重新发送，或回复「取消」退出。"
 CONSENT_TEXT = ("最后一步：您的姓名和手机号只用于本次活动的联系、提醒和签到，不会用于其他用途；"
                 "回复「删除我的信息」可随时删除。\n同意请回复「同意」，不同意请回复「取消」。")
@@ -64,8 +64,8 @@ def start(ctx: Context) -> str:
     if rest in ("志愿者", "志愿", "志愿服务"):
         return "登记志愿者请回复「志愿者」；已登记的志愿者回复「志愿报名 编号」报名活动的志愿服务。"
     numbered = _NUMBERED.match(rest)
-    if numbered:  # 「3」「3号」「第3个」
-        rest = numbered.group(1)
+    if numbered:  # 「3」「3号」「第3个」「三」
+        rest = number_digits(numbered.group(1)) or rest
     if rest.isdigit():  # any length: out of the database's range is simply not found
         activity = acts.get_activity(ctx.session, activity_number(rest))
         if activity is None or not acts.is_public(ctx.session, activity):  # 预约调解 times
@@ -87,7 +87,7 @@ def how_to(ctx: Context) -> str:
 def _begin(ctx: Context, activity: acts.Activity, role: str) -> str:
     tz = ctx.services.tz
     if not activity.accepting(ctx.now):
-        return f"活动「{activity.title}」（编号 {activity.number}）已停止报名。回复「活动」看看其他活动。"
+        return closed_text(activity)
     if role == acts.VOLUNTEER:
         if not activity.volunteers_needed:
             return f"活动 {activity.number} 不需要志愿者。回复「报名 {activity.number}」以参加者身份报名。"
@@ -105,6 +105,14 @@ def _begin(ctx: Context, activity: acts.Activity, role: str) -> str:
         ask = f"确认{what}这个活动吗？回复「是」继续，回复「取消」退出。"
     ctx.conversation.start(NAME, "confirm", number=activity.number, role=role)
     return f"{block}\n\n{ask}"
+
+
+def closed_text(activity: acts.Activity) -> str:
+    """Why 「报名 N」 is refused: the activity was called off, or signups have stopped."""
+    if activity.status == acts.CANCELLED:
+        return (f"很抱歉，活动「{activity.title}」（编号 {activity.number}）已取消，不再报名。"
+                "回复「活动」看看其他活动。")
+    return f"活动「{activity.title}」（编号 {activity.number}）已停止报名。回复「活动」看看其他活动。"
 
 
 def _already(session, activity: acts.Activity, signup: acts.Signup) -> str:
@@ -125,13 +133,14 @@ def cancel_hint(number: int) -> str:
 
 def step(ctx: Context, state: ConversationState) -> str:
     """One step of the signup conversation (see the module docstring)."""
-    if _CANCEL_SIGNUP.match(ctx.compact_text):  # 「取消报名 3」 mid-conversation: leave and do it
-        ctx.conversation.end()
+    cancelling = CANCEL_RE.match(ctx.compact_text)
+    if cancelling and (cancelling.group("n") or cancelling.group("ref")):
+        ctx.conversation.end()  # 「取消报名 3」「取消报名 B0006」 mid-conversation: leave and do it
         from handlers.activities import cancel
 
         return cancel(ctx)
     restart = _START_RE.match(ctx.compact_text)
-    if restart and restart.group(2).strip().isdigit():  # 「报名 5」 mid-conversation: start over
+    if restart and _NUMBERED.match(restart.group(2).strip()):  # 「报名 5」「报名五」: start over
         ctx.conversation.end()
         return start(ctx)
     handler = _STEPS.get(state.step)
@@ -222,7 +231,9 @@ def _finish(ctx: Context, state: ConversationState, name: str | None, phone: str
                                                result.status, result.position)
     except acts.ActivityNotFound:
         return f"活动 {number} 已不存在。回复「活动」看看其他活动。"
-    except (acts.SignupClosed, acts.NoVolunteersNeeded):
+    except (acts.SignupClosed, acts.NoVolunteersNeeded) as exc:
+        if exc.activity is not None and exc.activity.status == acts.CANCELLED:
+            return closed_text(exc.activity)
         return f"抱歉，活动 {number} 刚刚停止报名。回复「活动」看看其他活动。"
     tz = ctx.services.tz
     from handlers.activities import fmt_time, place_of
@@ -240,7 +251,6 @@ def _finish(ctx: Context, state: ConversationState, name: str | None, phone: str
 
 _STEPS = {"confirm": _confirm, "name": _name, "phone": _phone, "phone_known": _phone_known,
           "consent": _consent}
-_CANCEL_SIGNUP = re.compile(r"^取消(?:志愿者?)?报名\d+$")
 
 
 def register(router: Router) -> None:

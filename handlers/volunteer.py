@@ -183,5 +183,5 @@ def register(router: Router) -> None:
     router.on_text(exact=ENTRY_WORDS)(entry)
     router.on_click("VOLUNTEER")(entry)
     router.on_text(exact=EDIT_WORDS)(edit)
-    router.on_text(exact=HOURS_WORDS)(hours)
+    router.on_text(exact=HOURS_WORDS, escape=True)(hours)  # also leaves any form
     router.on_conversation(NAME)(step)

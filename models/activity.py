@@ -23,7 +23,7 @@ from sqlalchemy import (Float, ForeignKey, Index, Integer, String, Text, UniqueC
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from models.base import AwareDateTime, Base, utcnow
-from models.privacy import anonymous_openid, register_eraser
+from models.privacy import ERASED_PREFIX, anonymous_openid, register_eraser
 
 log = logging.getLogger(__name__)
 
@@ -505,12 +505,14 @@ def _notify_after_commit(session: Session, services, activity: Activity,
 def cancel_activity(session: Session, number: int) -> tuple[Activity, list[Signup]]:
     """Call activity ``number`` off (status cancelled). Returns it and the confirmed/waiting
     signups whose women should be told (see :func:`models.notice.notify`); their rows keep
-    their status for the figures. Raises :class:`ActivityNotFound`, :class:`ActivityCancelled`
+    their status for the figures. Signups left by 「删除我的信息」 (``erased:...``) are not
+    returned. Raises :class:`ActivityNotFound`, :class:`ActivityCancelled`
     when it was cancelled before (its women have been told already).
     """
     activity = set_status(session, number, CANCELLED)
     affected = list(session.scalars(select(Signup).where(
-        Signup.activity_id == activity.id, Signup.status.in_((CONFIRMED, WAITING)))))
+        Signup.activity_id == activity.id, Signup.status.in_((CONFIRMED, WAITING)),
+        ~Signup.openid.startswith(ERASED_PREFIX))))  # erased: nobody to tell
     log.info("activity %s cancelled; %d signup(s) to tell", number, len(affected))
     return activity, affected
 
@@ -578,7 +580,8 @@ def promote_waiting(session: Session, activity: Activity, role: str = PARTICIPAN
         return []
     left = seats_left(session, activity, role)
     stmt = (select(Signup).where(Signup.activity_id == activity.id, Signup.role == role,
-                                 Signup.status == WAITING)
+                                 Signup.status == WAITING,
+                                 ~Signup.openid.startswith(ERASED_PREFIX))  # nobody to tell
             .order_by(Signup.created_at, Signup.id))
     if left is not None:
         stmt = stmt.limit(left)
@@ -622,6 +625,32 @@ def cancel_signup(session: Session, number: int, openid: str, *, role: str | Non
     _refresh_full(session, activity)
     log.info("signup %s cancelled (activity %s), %d promoted", signup.id, number, len(promoted))
     return CancelResult(activity, signup, promoted)
+
+
+def signup_id_from_ref(ref: str) -> int | None:
+    """The signup id in a 报名号 (``"B0006"``/``"b6"`` -> 6, see :attr:`Signup.ref`), or None."""
+    ref = (ref or "").strip()
+    if len(ref) < 2 or ref[0] not in "Bb" or not ref[1:].isdigit() or len(ref) > 11:
+        return None
+    value = int(ref[1:])
+    return value if 1 <= value <= MAX_NUMBER else None
+
+
+def cancel_signup_ref(session: Session, ref: str, openid: str, *,
+                      now: datetime | None = None) -> CancelResult:
+    """Cancel her signup by its 报名号 (``"B0006"``), as :func:`cancel_signup` does by number.
+
+    Raises :class:`NotSignedUp` when the 报名号 is not hers or not confirmed/waiting (the
+    ``activity`` attribute is set when it is hers), :class:`SignupClosed` once started.
+    """
+    signup_id = signup_id_from_ref(ref)
+    signup = session.get(Signup, signup_id) if signup_id else None
+    if signup is None or signup.openid != openid:
+        raise NotSignedUp(f"no signup {ref!r} of hers")
+    activity = session.get(Activity, signup.activity_id)
+    if signup.status not in (CONFIRMED, WAITING):
+        raise NotSignedUp(f"signup {signup.id} is {signup.status}", activity)
+    return cancel_signup(session, activity.number, openid, role=signup.role, now=now)
 
 
 def check_in(session: Session, number: int, openid: str, now: datetime | None = None) -> CheckInResult:
@@ -678,12 +707,44 @@ def volunteer_hours(session: Session, openid: str) -> tuple[float, list[tuple[Ac
     return sum(h for _, h in rows), rows
 
 
+def withdraw_upcoming(session: Session, openid: str, *, now: datetime | None = None,
+                      services=None) -> list[CancelResult]:
+    """Cancel all her confirmed and waiting signups for activities not yet started (「删除我的
+    信息」 gives their seats back); the waiting lists move up as in :func:`cancel_signup`.
+
+    Locks each activity row in turn, in id order (on SQLite pass a ``write_session()``). With
+    ``services`` given, promoted women are told right after the caller's session commits (as
+    in :func:`set_capacity`); without it nobody is told (logged). Returns one
+    :class:`CancelResult` per cancelled signup (empty when she had none).
+    """
+    now = now or utcnow()
+    stmt = (select(Activity.number, Signup.role).join(Signup, Signup.activity_id == Activity.id)
+            .where(Signup.openid == openid, Signup.status.in_((CONFIRMED, WAITING)),
+                   Activity.starts_at > now)
+            .order_by(Activity.id, Signup.role))
+    results = []
+    for number, role in session.execute(stmt).all():
+        result = cancel_signup(session, number, openid, role=role, now=now)
+        results.append(result)
+        if result.promoted and services is not None:
+            _notify_after_commit(session, services, result.activity, result.promoted)
+        elif result.promoted:
+            log.warning("activity %s: %d promoted signup(s) not told (no services)", number,
+                        len(result.promoted))
+    return results
+
+
 @register_eraser
 def erase_signups(session: Session, openid: str) -> dict[str, int]:
-    """「删除我的信息」: blank name and phone of her signups and unlink them from her openid.
+    """「删除我的信息」: give back her seats in activities not yet started
+    (:func:`withdraw_upcoming`), then blank name and phone of all her signups and unlink them
+    from her openid.
 
     The rows stay (status, role, hours) so counts and volunteer-hour totals are unchanged.
+    Callers that can tell promoted women should call :func:`withdraw_upcoming` with
+    ``services`` first (handlers/privacy.py does).
     """
+    withdraw_upcoming(session, openid)
     signups = list(session.scalars(select(Signup).where(Signup.openid == openid)))
     for signup in signups:
         signup.name = signup.phone = None

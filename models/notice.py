@@ -70,11 +70,16 @@ def notify(services, session: Session, openid: str, kind: str, text: str,
     Inside the 48-hour window (``Follower.in_service_window``) sends a 客服消息 with
     ``services.wechat.send_text`` (dry run: the outbox). On any ``WeChatAPIError``
     (OutsideServiceWindow 45015, NotFollower 43004 ...) or outside the window, queues a notice.
-    Returns ``"sent"`` or ``"queued"``. Call it *after* committing the change it reports, so a
+    Returns ``"sent"`` or ``"queued"``, or ``"skipped"`` for an erased openid (``erased:...``,
+    nothing sent or stored). Call it *after* committing the change it reports, so a
     slow WeChat call never holds a database lock.
     """
     from models.follower import Follower
+    from models.privacy import is_erased
 
+    if is_erased(openid):  # left by 「删除我的信息」: there is nobody to tell
+        log.info("notice for an erased signup skipped, kind=%s", kind)
+        return "skipped"
     now = now or utcnow()
     follower = session.get(Follower, openid)
     if follower is not None and follower.subscribed and follower.in_service_window(now):

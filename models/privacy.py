@@ -77,28 +77,54 @@ NOT_NAMES = frozenset({
     "我同意", "报名", "确认报名", "候补", "否", "不", "不是", "不要", "不用", "不行", "不同意", "没有",
     "yes", "y", "ok", "no", "n", "活动", "我的报名", "帮助", "志愿者", "求助", "菜单", "你好", "您好",
     "在吗", "不知道", "什么", "为什么", "干什么", "怎么办", "谢谢", "修改", "不变", "姓名", "名字"})
+#: Commands of the account that are not names (she may answer a form with one).
+NOT_NAMES |= frozenset({
+    "附近", "更多", "继续", "下一页", "上一页", "退出", "返回", "地图", "位置", "定位", "导航", "地址",
+    "电话", "联系", "联系方式", "娘家", "微家", "近邻娘家", "妇女微家", "服务点", "义剪", "理发",
+    "法律", "咨询", "调解", "维权", "投诉", "举报", "积分", "签到", "订阅", "提醒", "退订", "文章",
+    "栏目", "首页", "主页", "永春", "永春县", "妇联", "桃源姐妹", "家暴", "救命", "报警"})
 #: Parts no name has: a message containing one is a command or a question, not her name.
 NOT_NAME_PARTS = ("报名", "活动", "志愿", "取消", "删除", "求助", "帮助", "怎么", "什么", "谢谢", "你好",
-                  "您好", "不知道", "为什么", "吗")
+                  "您好", "不知道", "为什么", "吗", "附近", "更多", "娘家", "微家", "调解", "预约",
+                  "订阅", "提醒", "服务点", "几点", "时候", "哪里", "在哪", "时长", "我的")
+#: 「我叫王秀英」「我是王秀英」「姓名：王秀英」: what comes before her name.
+_NAME_LEAD = re.compile(r"^(?:你好|您好)?(?:我的名字(?:是|叫)|我的姓名(?:是|叫)?|名字(?:是|叫)|"
+                        r"姓名(?:是|叫)?|我叫|我是|叫我|本人)[:：,，]?")
+
+
+def _is_town(name: str) -> bool:
+    from models.volunteer import TOWNS  # imported late: models.volunteer imports this module
+
+    return any(name in (town, town[:-1]) for town in TOWNS)
 
 
 def normalize_name(text: str | None) -> str | None:
     """Her name from a form answer (spaces removed), or None when it is not a name.
 
-    ``" 王 秀英 "`` -> ``"王秀英"``; ``"是"``, ``"好的"``, ``"13812341234"``, ``""`` and anything
-    over 20 characters, or a command/question (「怎么报名」「在吗」) -> None. The one rule for the
-    signup and volunteer forms.
+    ``" 王 秀英 "`` -> ``"王秀英"``; 「我叫王秀英」「我是王秀英」「姓名：王秀英」 -> ``"王秀英"``;
+    ``"是"``, ``"好的"``, ``"13812341234"``, ``""`` and anything over 20 characters, a command
+    or question (「怎么报名」「在吗」「附近」「更多」) or a town (「桃城」「达埔镇」) -> None.
+    The one rule for the signup and volunteer forms.
     """
-    name = re.sub(r"\s+", "", text or "")
+    name = _NAME_LEAD.sub("", re.sub(r"\s+", "", text or ""), count=1)
     if (not NAME_RE.match(name) or name.lower() in NOT_NAMES
-            or any(part in name for part in NOT_NAME_PARTS)):
+            or any(part in name for part in NOT_NAME_PARTS) or _is_town(name)):
         return None
     return name
 
 
+#: How an erased openid starts: nothing is ever sent to one (see :func:`is_erased`).
+ERASED_PREFIX = "erased:"
+
+
 def anonymous_openid() -> str:
     """A placeholder that replaces an erased openid: unique, not linkable to her (``erased:<hex>``)."""
-    return "erased:" + uuid.uuid4().hex
+    return ERASED_PREFIX + uuid.uuid4().hex
+
+
+def is_erased(openid: str | None) -> bool:
+    """True for a placeholder left by 「删除我的信息」 (no woman behind it: never message it)."""
+    return bool(openid) and openid.startswith(ERASED_PREFIX)
 
 
 def register_eraser(fn: Eraser) -> Eraser:

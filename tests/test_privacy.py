@@ -45,12 +45,12 @@ def test_erase_needs_confirmation_then_keeps_anonymous_counts(services):
     assert "oErase" not in rows and len(rows) == 2
     anon = [r for r in rows.values() if r.openid.startswith("erased:")]
     assert len(anon) == 1 and anon[0].name is None and anon[0].phone is None
-    assert anon[0].status == "waiting"
+    assert anon[0].status == "cancelled"           # upcoming: her waiting place is given up
     with services.db.session() as s:
         assert not list(s.scalars(select(Notice).where(Notice.openid == "oErase")))
         assert s.get(Follower, "oErase").town is None
         counts = acts.signup_counts(s, acts.get_activity(s, n))
-    assert counts["participant"]["confirmed"] == 1 and counts["participant"]["waiting"] == 1
+    assert counts["participant"]["confirmed"] == 1 and counts["participant"]["cancelled"] == 1
     assert "还没有报名" in say(services, "oErase", "我的报名")
 
 

@@ -234,10 +234,9 @@ def cancel(state, number: int, reason: str, yes: bool) -> None:
     sent = queued = 0
     with services.db.session() as s:
         for openid in openids:
-            if notify(services, s, openid, KIND_ACTIVITY_CANCELLED, text) == "sent":
-                sent += 1
-            else:
-                queued += 1
+            outcome = notify(services, s, openid, KIND_ACTIVITY_CANCELLED, text)
+            sent += outcome == "sent"
+            queued += outcome == "queued"
     click.echo(f"活动 {number}「{title}」已取消；通知 {sent} 人，{queued} 人待发（超出 48 小时）")
 
 
