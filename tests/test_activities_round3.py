@@ -202,3 +202,24 @@ def test_volunteer_hours_escapes_the_volunteer_signup_confirmation(services):
     assert "志愿" in r and "时长" in r and "确认" not in r
     assert "没有报名" not in say(services, "oHours", "是")            # the form has ended
     assert "oHours" not in signups_of(services, n)
+
+
+def test_erasing_through_the_webhook_promotes_and_tells_after_the_commit(services, client):
+    from bot.simulator import Simulator, flask_transport, reply_text, text_fields
+
+    n = new_activity(services, capacity=1)
+    sim, post = Simulator(token="taoyuandevtoken"), flask_transport(client)
+    ids = iter(range(990000, 990100))
+
+    def hook(openid, text):
+        return reply_text(sim.send(post, text_fields(openid, text, msg_id=next(ids))))
+
+    for openid, phone in (("oHookGone", "13812341234"), ("oHookNext", "13912341234")):
+        for text in (f"报名 {n}", "是", "王秀英", phone, "同意"):
+            hook(openid, text)
+    assert signups_of(services, n)["oHookNext"].status == acts.WAITING
+    hook("oHookGone", "删除我的信息")
+    assert "已删除" in hook("oHookGone", "确认删除")
+    assert signups_of(services, n)["oHookNext"].status == acts.CONFIRMED
+    assert _told(services, "oHookNext") == 1
+    assert "已确认" in hook("oHookNext", "我的报名")
