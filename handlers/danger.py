@@ -182,7 +182,8 @@ _PASSIVE = {("volunteer", "profile")}
 def danger_reply_text(match: DangerMatch, *, ref: str | None, federation_phone: str = "",
                       in_help: bool = False, staffed: bool = True, interrupted: str = "") -> str:
     """The immediate Chinese reply to a danger message (hotlines first); ``ref`` None when the
-    request could not be saved. ``staffed`` False (no ``[help] on_duty_openids``): nobody is told
+    request could not be saved; ``in_help``: what she wrote in 「求助」 joined the urgent
+    request. ``staffed`` False (no ``[help] on_duty_openids``): nobody is told
     at once, so she is asked to call 110 / 12338 / the federation herself instead of being
     promised a call. ``interrupted``: the Chinese name of the form that was stopped."""
     lines = ["您的安全最要紧！"]
@@ -203,8 +204,8 @@ def danger_reply_text(match: DangerMatch, *, ref: str | None, federation_phone: 
     if interrupted:
         lines.append(f"（刚才的{interrupted}已先停下，之后可以重新开始。）")
     if in_help:
-        lines.append("您可以继续补充，说完请回复「提交」。")
-    elif not staffed:
+        lines.append("您刚才在「求助」里写的内容已一并转给工作人员。")
+    if not staffed:
         lines.append("您也可以发手机号码和所在乡镇，工作人员看到后会联系您。")
     else:
         lines.append("方便的话，请直接发您的手机号码和所在乡镇；还想说的也可以继续发，我们都会转给工作人员。")
@@ -246,15 +247,26 @@ def _record(ctx: Context, match: DangerMatch) -> tuple[str, bool, str]:
     keep her next messages for it. Returns (reference, whether a 求助 conversation goes on,
     the Chinese name of another conversation that was ended, or "").
 
-    Any other conversation (报名, 志愿者 ...) ends here: what she sends next (her phone, where
-    she is) belongs to the urgent request, not to a form's name or phone step.
+    Any conversation (报名, 志愿者 ..., and 「求助」 too, whose draft joined the urgent request)
+    ends here: what she sends next (her phone, where she is) belongs to the urgent request at
+    once, not to a form's name, phone or message step.
     """
     from models.help_request import flag_urgent, help_settings, notify_after_commit
 
+    from handlers.help_requests import CONVERSATION
+
     settings = help_settings(ctx.services.config)
+    try:
+        state = ctx.conversation.get()
+    except redis.RedisError:
+        state = None
+    in_help = state is not None and state.name == CONVERSATION
+    draft_id = state.data.get("draft_id") if in_help else None
+    category = state.data.get("category") if in_help else None
     with ctx.session.begin_nested():
         flag = flag_urgent(ctx.session, ctx.openid, ctx.update.text, distress=match.distress,
-                           now=ctx.now, merge_hours=settings.urgent_merge_hours)
+                           now=ctx.now, merge_hours=settings.urgent_merge_hours,
+                           draft_id=draft_id, category=category)
     row = flag.request
     if flag.notify:
         notify_after_commit(ctx.services, ctx.session, row.id)
@@ -272,14 +284,12 @@ def _follow_up(ctx: Context, request_id: int) -> tuple[bool, str]:
     from handlers.help_requests import CONVERSATION, STEP_URGENT_MORE
 
     state = ctx.conversation.get()
-    in_help = state is not None and state.name == CONVERSATION and state.step != STEP_URGENT_MORE
+    in_help = (state is not None and state.name == CONVERSATION and state.step != STEP_URGENT_MORE
+               and bool(state.data.get("draft_id")))
     interrupted = ""
-    if in_help:
-        ctx.conversation.update(state, urgent_id=request_id)
-    else:
-        if state is not None and state.name != CONVERSATION:
-            if (state.name, state.step) not in _PASSIVE:
-                interrupted = INTERRUPTED.get(state.name, "")
-            log.info("danger words: conversation %s ended for the urgent follow-up", state.name)
-        ctx.conversation.start(CONVERSATION, STEP_URGENT_MORE, urgent_id=request_id)
+    if state is not None and state.name != CONVERSATION:
+        if (state.name, state.step) not in _PASSIVE:
+            interrupted = INTERRUPTED.get(state.name, "")
+        log.info("danger words: conversation %s ended for the urgent follow-up", state.name)
+    ctx.conversation.start(CONVERSATION, STEP_URGENT_MORE, urgent_id=request_id)
     return in_help, interrupted

@@ -4,13 +4,17 @@ States (conversation ``help``, Redis, 10 minutes; 「取消」 leaves at any ste
 
     求助 / 留言 / 我要咨询 / menu HELP
         -> category  (1-6 or words: 政策法律, 婚姻家庭/矛盾调解, 家庭教育指导, 关爱帮扶, 就业创业, 其他)
-        -> message   (any number of texts, voices, images, videos; 「提交」/「好了」 ends it)
+        -> message   (any number of texts, voices, images, videos; 「提交」/「好了」 ends it;
+                      each is saved at once in a draft request, models/help_request.py
+                      ``save_draft``: if she leaves — another command, 10 minutes of silence —
+                      staff still see it (the digest reports it) and so does she (「我的留言」);
+                      「提交」 later finishes it; 「取消」 deletes it)
         -> contact   (1 微信回复 / 2 电话 -> phone / 3 不需要联系; a phone number is taken directly)
         -> phone     (mainland mobile or landline with area code)
         => request saved: reference number + expected answer time
 
-    a danger word (handlers/danger.py) outside this conversation (any other conversation,
-    报名 or 志愿者, is ended)
+    a danger word (handlers/danger.py) anywhere, also during this conversation (what she wrote
+    in it moves to the urgent request; any other conversation, 报名 or 志愿者, is ended)
         -> urgent_more (what she adds, a phone number, her town, 「不用联系」 go to the urgent
            request; 「好了」 ends it; other features' commands end it and are answered)
     an urgent request ends with the urgent wording (值班人员已收到 ...), or, when no on-duty
@@ -27,6 +31,9 @@ from __future__ import annotations
 import logging
 import re
 
+import redis
+
+from handlers.conversation import CANCEL_WORDS
 from handlers.router import Context, Router
 from handlers.text import compact
 from models import help_request as hr
@@ -121,8 +128,15 @@ MESSAGE_PROMPT = ("请说说具体情况：文字、语音、图片都可以，�
 
 
 def start(ctx: Context):
-    """Begin the conversation at the category step."""
-    ctx.conversation.start(CONVERSATION, STEP_CATEGORY, parts=[], media=[])
+    """Begin the conversation at the category step. With an urgent request of hers still open
+    (a danger word in the last ``[help] urgent_merge_hours``), what she writes goes into it."""
+    try:
+        hours = hr.help_settings(ctx.services.config).urgent_merge_hours
+    except Exception:  # noqa: BLE001 - a config error must not stop her asking for help
+        hours = hr.HelpSettings().urgent_merge_hours
+    urgent = hr.open_urgent_request(ctx.session, ctx.openid, merge_hours=hours, now=ctx.now)
+    linked = {"urgent_id": urgent.id, "draft_id": urgent.id} if urgent else {}
+    ctx.conversation.start(CONVERSATION, STEP_CATEGORY, count=0, **linked)
     return ("您好，这里是「桃源姐妹」求助留言，您说的内容只有县妇联工作人员能看到。\n"
             f"{category_prompt()}\n（随时回复「取消」退出。{SAFETY_LINE}）")
 
@@ -150,17 +164,27 @@ def _part_from(ctx: Context) -> tuple[str | None, dict | None]:
 STORY_CHARS = 10
 
 
+#: Told with her first saved message: what happens to it if she does not finish.
+SAVED_NOTE = "已保存，中途离开也不会丢，工作人员能看到。"
+
+
+def _save(ctx: Context, state, category: str, text: str | None, media: dict | None):
+    """Save one message in her draft request at once (``hr.save_draft``); returns the row."""
+    draft_id = state.data.get("draft_id") or state.data.get("urgent_id")
+    return hr.save_draft(ctx.session, ctx.openid, draft_id, category=category, text=text,
+                         media=media, now=ctx.now)
+
+
 def _step_category(ctx: Context, state):
     code = parse_category(ctx.compact_text)
     text, media = _part_from(ctx)
     if (text and len(ctx.compact_text) >= STORY_CHARS) or media:
         # She started telling her story: keep it, file it under the category it names or 其他.
         code = code or "other"
-        ctx.conversation.update(state, step=STEP_MESSAGE, category=code, count=1,
-                                parts=state.data.get("parts", []) + ([text] if text else []),
-                                media=state.data.get("media", []) + ([media] if media else []))
-        return (f"已记下您的话（归入「{hr.CATEGORY_LABELS[code]}」）。还有要补充的请继续发送；"
-                "说完请回复「提交」。")
+        row = _save(ctx, state, code, text, media)
+        ctx.conversation.update(state, step=STEP_MESSAGE, category=code, count=1, draft_id=row.id)
+        return (f"已记下您的话（归入「{hr.CATEGORY_LABELS[code]}」），{SAVED_NOTE}\n"
+                "还有要补充的请继续发送；说完请回复「提交」。")
     if code is None:
         return f"没看懂您选的是哪一项。\n{category_prompt()}"
     ctx.conversation.update(state, step=STEP_MESSAGE, category=code)
@@ -168,25 +192,25 @@ def _step_category(ctx: Context, state):
 
 
 def _step_message(ctx: Context, state):
-    parts, media = state.data.get("parts", []), state.data.get("media", [])
     if ctx.compact_text in DONE_WORDS:
-        if not parts and not media and state.data.get("urgent_id") is None:
+        if not state.data.get("draft_id") and state.data.get("urgent_id") is None:
             return "您还没有说具体情况哦。请把想说的发给我们，说完再回复「提交」。"
         ctx.conversation.update(state, step=STEP_CONTACT)
         return CONTACT_PROMPT
     text, item = _part_from(ctx)
     if text is None and item is None:
         return "这种消息暂时记不下来，请用文字、语音或图片发送。说完请回复「提交」。"
-    parts = parts + ([text] if text else [])
-    media = media + ([item] if item else [])
+    first = not state.data.get("draft_id")
+    row = _save(ctx, state, state.data.get("category", "other"), text, item)
     count = state.data.get("count", 0) + 1
-    if count >= MAX_PARTS or sum(len(p) for p in parts) >= hr.MAX_BODY_CHARS:
-        ctx.conversation.update(state, step=STEP_CONTACT, parts=parts, media=media, count=count)
+    if count >= MAX_PARTS or len(row.body) >= hr.MAX_BODY_CHARS:
+        ctx.conversation.update(state, step=STEP_CONTACT, count=count, draft_id=row.id)
         return f"已记下您说的内容。\n{CONTACT_PROMPT}"
-    ctx.conversation.update(state, parts=parts, media=media, count=count)
+    ctx.conversation.update(state, count=count, draft_id=row.id)
     what = {"voice": "语音", "image": "图片", "video": "视频", "shortvideo": "视频"}.get(
         ctx.update.msg_type, "内容")
-    return f"{what}已收到（共{count}条）。还有补充请继续发送；说完请回复「提交」。"
+    note = SAVED_NOTE if first else ""
+    return f"{what}已收到（共{count}条），{note}还有补充请继续发送；说完请回复「提交」。"
 
 
 #: A menu number with the words after it: 「3不需要联系」, 「2.电话」, 「1、微信」.
@@ -240,8 +264,8 @@ def _finish(ctx: Context, state, contact: str, phone: str | None):
     settings = hr.help_settings(ctx.services.config)
     try:
         row = hr.submit_request(ctx.session, ctx.openid, category=data.get("category", "other"),
-                                parts=data.get("parts", []), media=data.get("media", []),
-                                contact=contact, phone=phone, urgent_id=data.get("urgent_id"),
+                                parts=[], media=[], contact=contact, phone=phone,
+                                urgent_id=data.get("urgent_id"), draft_id=data.get("draft_id"),
                                 now=ctx.now)
     except hr.EmptyMessage:
         ctx.conversation.update(state, step=STEP_MESSAGE)
@@ -268,15 +292,17 @@ def _step_urgent_more(ctx: Context, state):
     urgent_id = state.data.get("urgent_id")
     t = ctx.compact_text
     if t in START_WORDS:  # she wants the full request form: keep the urgent request
-        reply = start(ctx)
-        ctx.conversation.update(ctx.conversation.get(), urgent_id=urgent_id)
+        reply = start(ctx)  # what she writes in it goes straight into the urgent request
+        ctx.conversation.update(ctx.conversation.get(), urgent_id=urgent_id, draft_id=urgent_id)
         return reply
     if t in ANSWER_WORDS or t in MY_WORDS:
         ctx.conversation.end()
         return show_answers(ctx) if t in ANSWER_WORDS else show_mine(ctx)
     if t in DONE_WORDS:
         ctx.conversation.end()
-        return f"好的，您说的都已转给工作人员。{urgent_line(ctx)}"
+        row = ctx.session.get(hr.HelpRequest, urgent_id) if urgent_id else None
+        contact = row is None or row.contact != hr.CONTACT_NONE
+        return f"好的，您说的都已转给工作人员。{urgent_line(ctx, contact=contact)}"
     phone = hr.normalize_phone(t) if any(ch.isdigit() for ch in t) and len(t) >= 7 else None
     no_contact = phone is None and _contact_choice(t) == hr.CONTACT_NONE and not t.isdigit()
     text, item = _part_from(ctx)
@@ -346,7 +372,10 @@ def show_mine(ctx: Context):
     lines = ["您的留言："]
     for row in rows[:10]:
         day = row.created_at.astimezone(ctx.services.tz).strftime("%m月%d日")
-        lines.append(f"{row.ref} {day} {row.category_label}：{hr.STATUS_LABELS.get(row.status, row.status)}")
+        status = hr.STATUS_LABELS.get(row.status, row.status)
+        if row.status == hr.STATUS_NEW and not row.submitted and not row.urgent:
+            status += "（未填完，已保存，工作人员能看到）"
+        lines.append(f"{row.ref} {day} {row.category_label}：{status}")
     lines.append("回复「查看回复」查看答复。")
     return "\n".join(lines)
 
@@ -442,8 +471,45 @@ def call_me(ctx: Context):
             "最后选「2 电话」并留下号码，工作人员会联系您。\n" + SAFETY_LINE)
 
 
+def discard_on_cancel(ctx: Context) -> None:
+    """「取消」 during 「求助」 withdraws what she wrote: her unfinished draft is deleted (an urgent
+    request never is). Returns None, so the router still ends the conversation and answers."""
+    try:
+        state = ctx.conversation.get()
+    except redis.RedisError:  # no conversation known: nothing to withdraw
+        return None
+    if state is not None and state.name == CONVERSATION and state.data.get("draft_id") \
+            and state.data.get("draft_id") != state.data.get("urgent_id"):
+        hr.discard_draft(ctx.session, ctx.openid, state.data["draft_id"])
+    return None
+
+
+def _is_cancel(ctx: Context) -> bool:
+    return ctx.update.msg_type in ("text", "voice") and ctx.compact_text in CANCEL_WORDS
+
+
+#: 「提交」 when no 「求助」 conversation is going on (it timed out, or she went elsewhere).
+SUBMIT_WORDS = ["提交", "提交留言", "提交求助"]
+
+
+def submit_left_draft(ctx: Context):
+    """「提交」 outside the conversation: finish the draft she left (contact 微信回复), or say
+    there is nothing being written."""
+    row = hr.latest_draft(ctx.session, ctx.openid)
+    if row is None:
+        return "您现在没有正在填写的留言。需要帮助请回复「求助」给我们留言。"
+    row = hr.submit_request(ctx.session, ctx.openid, category=row.category, parts=[],
+                            draft_id=row.id, contact=hr.CONTACT_WECHAT, now=ctx.now)
+    settings = hr.help_settings(ctx.services.config)
+    return (f"已提交您之前的留言，编号 {row.ref}（{row.category_label}）。\n{settings.answer_time}\n"
+            "答复会发到公众号里，回复「查看回复」即可查看；想留电话请回复「求助」再说一次。\n"
+            f"{SAFETY_LINE}")
+
+
 def register(router: Router) -> None:
     """Add the 求助 conversation, 「查看回复」 and 「我的留言」."""
+    router.intercept(_is_cancel, priority=50)(discard_on_cancel)
+    router.on_text(exact=SUBMIT_WORDS, priority=-1)(submit_left_draft)
     router.on_text(exact=START_WORDS, escape=True)(start)
     router.on_click("HELP")(start)
     router.on_text(exact=ANSWER_WORDS)(show_answers)

@@ -68,6 +68,10 @@ DELIVERY_WAITING = "waiting"
 DELIVERY_LABELS = {DELIVERY_CUSTOMER_SERVICE: "客服消息", DELIVERY_TEMPLATE: "模板消息提醒",
                    DELIVERY_PENDING: "待发送", DELIVERY_WAITING: "未推送（她回复「查看回复」可看到）"}
 
+#: A draft (:func:`save_draft`) untouched this long (seconds; the 「求助」 conversation's
+#: Redis lifetime) was left unfinished: the digest reports it like a submitted request.
+DRAFT_IDLE_SECONDS = 600
+
 #: Limits on what is stored (characters).
 MAX_BODY_CHARS = 4000
 MAX_ANSWER_CHARS = 3000
@@ -306,24 +310,59 @@ class UrgentFlag:
         return self.created or self.escalated
 
 
-def flag_urgent(session: Session, openid: str, text: str, *, distress: bool,
-                now: datetime | None = None, merge_hours: int = 24) -> UrgentFlag:
-    """Record a danger message: add it to her open urgent request of the last ``merge_hours``
-    hours, or create a new urgent one. When ``flag.notify`` the caller tells on-duty staff
-    (:func:`notify_after_commit`)."""
-    now = now or utcnow()
-    since = now - timedelta(hours=merge_hours)
-    row = session.scalars(
+def open_urgent_request(session: Session, openid: str, *, merge_hours: int = 24,
+                        now: datetime | None = None) -> HelpRequest | None:
+    """Her newest urgent request still waiting (status ``new``) made in the last
+    ``merge_hours`` hours, which new danger messages and a 「求助」 form add to; or None."""
+    if merge_hours <= 0:
+        return None
+    since = (now or utcnow()) - timedelta(hours=merge_hours)
+    return session.scalars(
         select(HelpRequest).where(HelpRequest.openid == openid, HelpRequest.urgent.is_(True),
                                   HelpRequest.status == STATUS_NEW,
+                                  HelpRequest.anonymised_at.is_(None),
                                   HelpRequest.created_at >= since)
-        .order_by(HelpRequest.id.desc())).first() if merge_hours > 0 else None
+        .order_by(HelpRequest.id.desc())).first()
+
+
+def flag_urgent(session: Session, openid: str, text: str, *, distress: bool,
+                now: datetime | None = None, merge_hours: int = 24,
+                draft_id: int | None = None, category: str | None = None) -> UrgentFlag:
+    """Record a danger message: add it to her open urgent request of the last ``merge_hours``
+    hours, or create a new urgent one. When ``flag.notify`` the caller tells on-duty staff
+    (:func:`notify_after_commit`).
+
+    ``draft_id``: the request she was writing in 「求助」 when the danger word came (see
+    :func:`save_draft`). What she wrote there goes to the urgent request before ``text``: the
+    draft itself becomes the urgent request (keeping her category), or, when an urgent request
+    of hers is already open, its words and media move there and the draft row is deleted.
+    ``category``: the one she chose in 「求助」, given to a request still filed as 紧急求助.
+    """
+    now = now or utcnow()
+    row = open_urgent_request(session, openid, merge_hours=merge_hours, now=now)
+    draft = _own_draft(session, draft_id, openid)
+    if draft is not None and draft is not row:
+        if row is None:  # her draft becomes the urgent request
+            row = draft
+            row.urgent, row.distress, row.submitted = True, distress, False
+            row.created_at = now  # the merge window starts with the danger word
+            row.staff_notified_at = None
+            row.body = _append(row.body, [text])
+            row.updated_at = now
+            session.flush()
+            log.info("help request %s (draft) flagged urgent (distress=%s)", row.id, distress)
+            return UrgentFlag(row, True, False)
+        row.body = _append(row.body, [draft.body])
+        row.media = _merge_media(row.media, draft.media_items)
+        session.delete(draft)
     created = row is None
     if created:
-        row = HelpRequest(openid=openid, category=CATEGORY_URGENT, status=STATUS_NEW, urgent=True,
+        row = HelpRequest(openid=openid, category=category or CATEGORY_URGENT, status=STATUS_NEW, urgent=True,
                           distress=distress, body="", media="[]", contact=CONTACT_WECHAT,
                           submitted=False, created_at=now)
         session.add(row)
+    if category in CATEGORY_LABELS and row.category == CATEGORY_URGENT:
+        row.category = category
     escalated = not created and distress and not row.distress
     row.body = _append(row.body, [text])
     row.distress = row.distress or distress
@@ -357,21 +396,89 @@ def add_to_urgent(session: Session, request_id: int, openid: str, *, text: str |
     return row
 
 
+def _own_draft(session: Session, request_id: int | None, openid: str) -> HelpRequest | None:
+    """Request ``request_id`` if it is hers, not erased and still waiting (status ``new``)."""
+    row = session.get(HelpRequest, request_id) if request_id else None
+    if row is None or row.openid != openid or row.anonymised_at is not None \
+            or row.status != STATUS_NEW:
+        return None
+    return row
+
+
+def save_draft(session: Session, openid: str, draft_id: int | None, *, category: str,
+               text: str | None = None, media: dict | None = None,
+               now: datetime | None = None) -> HelpRequest:
+    """Save one message of the 「求助」 conversation as it arrives, so nothing she wrote is lost
+    when she leaves the conversation (another command, 10 minutes of silence).
+
+    Appends ``text`` (her words, a voice's recognition) and ``media`` (``{"type", "media_id"}``)
+    to request ``draft_id`` when it is hers and still ``new`` (a draft, or the urgent request
+    she is adding to), else creates a new request (status ``new``, ``submitted`` False, contact
+    微信回复) that staff see at once and that the digest reports once she has been silent for
+    :data:`DRAFT_IDLE_SECONDS`. :func:`submit_request` with ``draft_id`` finishes it.
+    Raises :class:`InvalidCategory`, :class:`EmptyMessage` (neither words nor media).
+    """
+    if category not in CATEGORY_LABELS:
+        raise InvalidCategory(category)
+    if not (text and text.strip()) and not media:
+        raise EmptyMessage("no words and no media")
+    now = now or utcnow()
+    row = _own_draft(session, draft_id, openid)
+    if row is None:
+        row = HelpRequest(openid=openid, category=category, status=STATUS_NEW, urgent=False,
+                          distress=False, body="", media="[]", contact=CONTACT_WECHAT,
+                          submitted=False, created_at=now)
+        session.add(row)
+    elif category != CATEGORY_URGENT:
+        row.category = category
+    if text and text.strip():
+        row.body = _append(row.body, [text])
+    if media:
+        row.media = _merge_media(row.media, [media])
+    row.updated_at = now
+    session.flush()
+    log.info("help request %s: draft saved (urgent=%s)", row.id, row.urgent)
+    return row
+
+
+def discard_draft(session: Session, openid: str, draft_id: int | None) -> bool:
+    """「取消」 in 「求助」: delete her unfinished, non-urgent draft ``draft_id``. An urgent
+    request is never deleted. Returns True when a row was deleted."""
+    row = _own_draft(session, draft_id, openid)
+    if row is None or row.urgent or row.submitted:
+        return False
+    session.delete(row)
+    session.flush()
+    log.info("help request %s: draft discarded by her", draft_id)
+    return True
+
+
+def latest_draft(session: Session, openid: str) -> HelpRequest | None:
+    """Her newest unfinished (not submitted, not urgent, status ``new``) request, or None."""
+    return session.scalars(select(HelpRequest).where(
+        HelpRequest.openid == openid, HelpRequest.submitted.is_(False),
+        HelpRequest.urgent.is_(False), HelpRequest.status == STATUS_NEW)
+        .order_by(HelpRequest.id.desc()).limit(1)).first()
+
+
 def submit_request(session: Session, openid: str, *, category: str, parts: list[str],
                    media: list[dict] | None = None, contact: str = CONTACT_WECHAT,
                    phone: str | None = None, urgent_id: int | None = None,
-                   now: datetime | None = None) -> HelpRequest:
+                   draft_id: int | None = None, now: datetime | None = None) -> HelpRequest:
     """Save what she said in the 「求助」 conversation as one request and return it.
 
     ``parts`` are her messages (text or voice recognition), ``media`` the MediaIds she sent.
-    With ``urgent_id`` (a danger word was seen during the conversation) her words are added to
-    that urgent request instead of a new one. Raises :class:`InvalidCategory`,
-    :class:`EmptyMessage` (no words and no media), :class:`InvalidPhone`.
+    With ``urgent_id`` (a danger word was seen) or ``draft_id`` (her messages already saved by
+    :func:`save_draft`) that request is finished instead of a new one being made. Raises
+    :class:`InvalidCategory`, :class:`EmptyMessage` (no words and no media), :class:`InvalidPhone`.
     """
     now = now or utcnow()
     if category not in CATEGORY_LABELS or category == CATEGORY_URGENT:
         raise InvalidCategory(category)
     media = media or []
+    draft = _own_draft(session, draft_id, openid)
+    if draft is not None and urgent_id is None:
+        urgent_id = draft.id
     if not any(p and p.strip() for p in parts) and not media and urgent_id is None:
         raise EmptyMessage("no words and no media")
     if contact not in CONTACT_LABELS:
@@ -748,7 +855,8 @@ def wait_for_notifications(services, timeout: float = 10.0) -> None:
 def send_digest(services, now: datetime | None = None) -> DigestResult:
     """Send on-duty staff one summary of the requests they have not been told about yet.
 
-    Covers submitted requests and urgent ones whose immediate notification failed. The scheduler
+    Covers submitted requests, urgent ones whose immediate notification failed, and drafts she
+    left unfinished (no message for :data:`DRAFT_IDLE_SECONDS`). The scheduler
     calls it at ``[help] digest_times``; ``taoyuan help digest`` runs it by hand. Requests are
     marked notified only when at least one staff member was reached.
     """
@@ -757,7 +865,9 @@ def send_digest(services, now: datetime | None = None) -> DigestResult:
     with services.db.session() as s:
         rows = s.scalars(select(HelpRequest).where(
             HelpRequest.staff_notified_at.is_(None), HelpRequest.status == STATUS_NEW,
-            or_(HelpRequest.submitted.is_(True), HelpRequest.urgent.is_(True)))).all()
+            HelpRequest.anonymised_at.is_(None),
+            or_(HelpRequest.submitted.is_(True), HelpRequest.urgent.is_(True),
+                HelpRequest.updated_at < now - timedelta(seconds=DRAFT_IDLE_SECONDS)))).all()
         ids = [r.id for r in rows]
         urgent = sum(1 for r in rows if r.urgent)
         cats: dict[str, int] = {}

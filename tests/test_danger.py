@@ -115,14 +115,12 @@ def test_danger_mid_help_conversation_makes_that_request_urgent(help_services):
     chat.say("2")
     chat.say("我们经常吵架")
     reply = chat.say("昨天他又動手打我了")
-    assert "110" in reply and "提交" in reply
-    chat.say("孩子也很害怕")
-    chat.say("提交")
-    done = chat.say("1")
-    assert "编号" in done
-    [row] = chat.requests()
-    assert row.urgent and row.category == "family" and row.submitted
-    assert row.body.splitlines() == ["昨天他又動手打我了", "我们经常吵架", "孩子也很害怕"]
+    assert "110" in reply and "一并转给工作人员" in reply and "手机号码" in reply
+    assert "已收到" in chat.say("孩子也很害怕")
+    assert "转给工作人员" in chat.say("提交")
+    [row] = chat.requests()  # her draft became the urgent request: one row, nothing lost
+    assert row.urgent and row.category == "family"
+    assert row.body.splitlines() == ["我们经常吵架", "昨天他又動手打我了", "孩子也很害怕"]
 
 
 def test_danger_mid_other_conversation_ends_it_for_the_urgent_follow_up(help_services):
