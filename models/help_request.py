@@ -52,6 +52,8 @@ STATUS_CLOSED = "closed"
 STATUS_LABELS = {STATUS_NEW: "待答复", STATUS_ANSWERED: "已答复", STATUS_CLOSED: "已关闭"}
 #: Label of the ``urgent`` flag (a danger word was seen), for staff lists.
 URGENT_LABEL = "紧急"
+#: Label of a draft (not submitted, not urgent: she left 「求助」 before finishing), for staff.
+DRAFT_LABEL = "未填完（她中途离开，已写的内容已保存，联系方式按微信回复）"
 
 CONTACT_WECHAT = "wechat"
 CONTACT_PHONE = "phone"

@@ -173,3 +173,14 @@ def test_flag_urgent_turns_her_draft_into_a_new_urgent_request(services):
         assert flag.request.id == draft.id and flag.notify and flag.request.urgent
         assert flag.request.category == "family"
         assert flag.request.body.splitlines() == ["他又喝醉了", "他打我"]
+
+
+def test_staff_see_a_left_draft_in_the_cli(staffed, send, tmp_path):
+    from tests.test_help_testers import help_show
+
+    openid = "o_round3_cli_draft"
+    for text in ("求助", "1", "想问问土地承包的政策", "活动"):
+        send(text_fields(openid, text))
+    [row] = rows_of(staffed, openid)
+    shown = help_show(staffed, tmp_path, row.ref)
+    assert "土地承包" in shown and "未填完" in shown

@@ -62,8 +62,9 @@ def list_cmd(state, status: str, urgent: bool, limit: int) -> None:
             contact = hr.CONTACT_LABELS.get(r.contact, r.contact)
             if r.phone:
                 contact += f" {mask_phone(r.phone)}"
+            draft = "（未填完）" if not (r.submitted or r.urgent) and r.status == hr.STATUS_NEW else ""
             click.echo(f"{r.ref}  {_local(services, r.created_at)}  {flag}{r.category_label}  "
-                       f"{hr.STATUS_LABELS.get(r.status, r.status)}  {contact}")
+                       f"{hr.STATUS_LABELS.get(r.status, r.status)}{draft}  {contact}")
     click.echo(f"待答复 {waiting}（紧急 {counts['urgent_new']}），已答复 {counts['answered']}，"
                f"已关闭 {counts['closed']}")
 
@@ -86,6 +87,8 @@ def show_cmd(state, ref: str) -> None:
             f"联系方式：{hr.CONTACT_LABELS.get(r.contact, r.contact)} {r.phone or ''}".rstrip(),
             "内容：", r.body or "（无文字）",
         ]
+        if not (r.submitted or r.urgent) and r.status == hr.STATUS_NEW:
+            lines.insert(2, f"提交：{hr.DRAFT_LABEL}")
         for item in r.media_items:
             lines.append(f"  [{item.get('type')}] MediaId {item.get('media_id')}")
         if r.answer is not None:
