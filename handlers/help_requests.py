@@ -20,6 +20,9 @@ States (conversation ``help``, Redis, 10 minutes; 「取消」 leaves at any ste
     an urgent request ends with the urgent wording (值班人员已收到 ...), or, when no on-duty
     staff are configured, with the numbers to call herself (110, 12338, the county federation)
 
+Also 「提交」 outside the conversation (it timed out, or she went elsewhere) finishes the draft she
+left (contact 微信回复); 「取消」 inside it deletes her draft (never an urgent request).
+
 Also 「有事请打我电话」 (she wants a call) -> how to ask for one with 「求助」.
 
 Also 「查看回复」 (her answers), 「我的留言」 (her requests and their status) and 「预约调解」:
