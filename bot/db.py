@@ -50,7 +50,10 @@ def make_engine(url: str) -> Engine:
             conn.exec_driver_sql("BEGIN IMMEDIATE" if conn.info.get("immediate") else "BEGIN")
 
         return engine
-    return create_engine(url, pool_pre_ping=True, pool_size=5, max_overflow=5, hide_parameters=True)
+    # No pool_pre_ping: it costs a round trip per request. After a database restart the first
+    # request on each stale connection fails (she gets the polite fallback) and SQLAlchemy
+    # refreshes the pool; pool_recycle retires connections before server-side idle limits.
+    return create_engine(url, pool_size=5, max_overflow=5, pool_recycle=1800, hide_parameters=True)
 
 
 class Database:

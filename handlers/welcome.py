@@ -5,6 +5,8 @@ subscribe/unsubscribe, the QR scene, her last position, her last message (48-hou
 """
 from __future__ import annotations
 
+import redis
+
 from handlers.router import Context, Router
 from models import follower as followers
 
@@ -41,7 +43,7 @@ def record_update(ctx: Context):
         followers.subscribe(session, u.openid, u.scene or None, now=ctx.now)
     elif u.event == "unsubscribe":
         followers.unsubscribe(session, u.openid, now=ctx.now)
-    else:
+    elif _first_in_a_while(ctx):
         followers.touch(session, u.openid, user_message=u.is_message, now=ctx.now)
     if u.location is not None and u.msg_type in ("location", "event"):
         followers.record_location(session, u.openid, u.location.lat, u.location.lng, now=ctx.now)
@@ -61,6 +63,17 @@ def thanks(ctx: Context) -> str:
 def no_more(ctx: Context) -> str:
     """「更多」 with no pages waiting: say so instead of "没太明白"."""
     return "已经是全部内容了。回复「帮助」看看还能做什么。"
+
+
+def _first_in_a_while(ctx: Context) -> bool:
+    """True for her first update in :data:`models.follower.TOUCH_RESOLUTION` (a Redis key):
+    later ones would change nothing in the follower row, so they skip the database."""
+    seconds = int(followers.TOUCH_RESOLUTION.total_seconds())
+    try:
+        return bool(ctx.services.redis.set(ctx.services.keys("touched", ctx.openid), "1",
+                                           nx=True, ex=seconds))
+    except redis.RedisError:
+        return True
 
 
 def welcome(ctx: Context) -> str:

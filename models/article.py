@@ -12,6 +12,7 @@ from sqlalchemy import Boolean, Date, ForeignKey, Integer, String, select
 from sqlalchemy.orm import Mapped, Session, mapped_column, relationship
 
 from models.base import AwareDateTime, Base, utcnow
+from models.refcache import ReferenceCache
 
 #: Menu EventKey for "the newest article of any column" (contract with bot/menu.py).
 COLUMN_LATEST = "COLUMN_LATEST"
@@ -73,11 +74,19 @@ def strip_brackets(text: str) -> str:
     return (text or "").strip(BRACKETS)
 
 
-def column_names(session: Session) -> dict[str, int]:
-    """Active column names (no brackets) -> column id."""
+def _load_column_names(session: Session) -> dict[str, int]:
     rows = session.execute(select(ArticleColumn.name, ArticleColumn.id)
                            .where(ArticleColumn.active.is_(True)))
     return {name: cid for name, cid in rows}
+
+
+#: Every text message asks whether it names a column: a per-process copy (models/refcache.py).
+_column_names = ReferenceCache((ArticleColumn.__table__,), _load_column_names, ttl=5.0)
+
+
+def column_names(session: Session) -> dict[str, int]:
+    """Active column names (no brackets) -> column id (a per-process copy, ≤ 5 s old)."""
+    return _column_names.get(session)
 
 
 def find_column(session: Session, text: str) -> ArticleColumn | None:

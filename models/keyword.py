@@ -1,22 +1,17 @@
 """Keyword replies staff add without a deploy: fixed text or one article for a keyword.
 
 Every text message looks the rules up, so each process keeps a copy of the active rules per
-database for :data:`RULES_TTL` seconds: loading them as ORM rows cost ~6 µs of CPU per rule per
+database for :data:`RULES_TTL` seconds (models/refcache.py): loading them as ORM rows cost ~6 µs of CPU per rule per
 message (0.4 ms with 50 rules, 1.3 ms with 200; bench/webhook_costs.py --keyword-rules). Any insert/update/delete of ``keyword_replies`` this process makes through
 SQLAlchemy drops the copy at once; an edit made by another process shows within RULES_TTL.
 """
 from __future__ import annotations
 
-import threading
-import time
-import weakref
-
-from sqlalchemy import Boolean, Integer, String, Text, event, select
-from sqlalchemy.engine import Engine
+from sqlalchemy import Boolean, Integer, String, Text, select
 from sqlalchemy.orm import Mapped, Session, mapped_column
-from sqlalchemy.sql.dml import UpdateBase
 
 from models.base import Base
+from models.refcache import ReferenceCache
 
 MATCH_EXACT = "exact"
 MATCH_CONTAINS = "contains"
@@ -45,31 +40,8 @@ class KeywordReply(Base):
 
 #: Seconds a process answers from its copy of the active rules (edits by other processes).
 RULES_TTL = 5.0
-
 _COLUMNS = ("id", "keyword", "match", "reply_text", "article_title", "article_description",
             "article_pic_url", "article_url", "priority", "active")
-_lock = threading.Lock()
-_generation = 0
-#: engine -> (monotonic expiry, generation when read, detached copies of the rules)
-_cache: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
-
-
-@event.listens_for(Engine, "after_execute")
-def _forget_on_change(conn, clauseelement, multiparams, params, execution_options, result):
-    """Drop every cached copy after an INSERT/UPDATE/DELETE on keyword_replies (ORM or Core)."""
-    global _generation
-    if isinstance(clauseelement, UpdateBase) and clauseelement.table is KeywordReply.__table__:
-        with _lock:
-            _generation += 1
-            _cache.clear()
-
-
-def forget_cached_rules() -> None:
-    """Drop the cached rules now (after raw-SQL edits the event above cannot see)."""
-    global _generation
-    with _lock:
-        _generation += 1
-        _cache.clear()
 
 
 class _Index:
@@ -91,20 +63,22 @@ class _Index:
         self.contains = tuple(contains)
 
 
-def _index(session: Session) -> _Index:
-    engine = session.get_bind().engine  # a Connection's engine, or the Engine itself
-    now = time.monotonic()
-    with _lock:
-        cached, generation = _cache.get(engine), _generation
-    if cached is not None and cached[0] > now and cached[1] == generation:
-        return cached[2]
+def _load(session: Session) -> _Index:
     rows = session.scalars(select(KeywordReply).where(KeywordReply.active.is_(True))
                            .order_by(KeywordReply.id)).all()
-    index = _Index(tuple(KeywordReply(**{c: getattr(r, c) for c in _COLUMNS}) for r in rows))
-    with _lock:
-        if _generation == generation:  # nothing changed while we read
-            _cache[engine] = (now + RULES_TTL, generation, index)
-    return index
+    return _Index(tuple(KeywordReply(**{c: getattr(r, c) for c in _COLUMNS}) for r in rows))
+
+
+_rules = ReferenceCache((KeywordReply.__table__,), _load, ttl=RULES_TTL)
+
+
+def forget_cached_rules() -> None:
+    """Drop the cached rules now (after raw-SQL edits the write hook cannot see)."""
+    _rules.forget()
+
+
+def _index(session: Session) -> _Index:
+    return _rules.get(session)
 
 
 def active_rules(session: Session) -> tuple[KeywordReply, ...]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 from sqlalchemy import select, text
 
 import models.keyword as keyword
+import models.refcache as refcache
 from bot.db import Database
 from models.keyword import KeywordReply, find_keyword_reply
 
@@ -29,7 +30,7 @@ def test_an_edit_through_sqlalchemy_shows_at_once(services):
 
 def test_another_process_edit_shows_after_the_ttl(services, monkeypatch):
     clock = [1000.0]
-    monkeypatch.setattr(keyword.time, "monotonic", lambda: clock[0])
+    monkeypatch.setattr(refcache.time, "monotonic", lambda: clock[0])
     assert _answer(services, "妇女节") is None
     other = Database(services.config.database_url)    # another engine, like another process
     try:

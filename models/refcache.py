@@ -1,0 +1,69 @@
+"""Per-process copies of small reference tables read on every message (keyword rules, column names).
+
+Reading such a table as ORM rows on every text message costs more CPU than the rest of the
+webhook (bench/webhook_costs.py). A :class:`ReferenceCache` keeps what its loader built from the
+table, per database (engine), for ``ttl`` seconds. Any INSERT/UPDATE/DELETE of a watched table
+that this process makes through SQLAlchemy (ORM or Core) drops every copy at once; an edit made by
+another process (another gunicorn worker, the console) shows within ``ttl`` seconds.
+"""
+from __future__ import annotations
+
+import threading
+import time
+import weakref
+from typing import Callable, Generic, TypeVar
+
+from sqlalchemy import Table, event
+from sqlalchemy.engine import Engine
+from sqlalchemy.orm import Session
+from sqlalchemy.sql.dml import UpdateBase
+
+T = TypeVar("T")
+
+_caches: "weakref.WeakSet[ReferenceCache]" = weakref.WeakSet()
+
+
+class ReferenceCache(Generic[T]):
+    """``cache.get(session)`` -> what ``loader(session)`` returned, fresh for ``ttl`` seconds.
+
+    ``tables``: the tables whose writes drop the copy. The loader must return plain values or
+    detached objects (never rows still bound to the session it was given).
+    """
+
+    def __init__(self, tables: tuple[Table, ...], loader: Callable[[Session], T], ttl: float = 5.0):
+        self.tables = frozenset(tables)
+        self.loader = loader
+        self.ttl = ttl
+        self._lock = threading.Lock()
+        self._generation = 0
+        self._copies: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+        _caches.add(self)
+
+    def get(self, session: Session) -> T:
+        """The cached value for ``session``'s database, loading it when stale or changed."""
+        engine = session.get_bind().engine  # a Connection's engine, or the Engine itself
+        now = time.monotonic()
+        with self._lock:
+            cached, generation = self._copies.get(engine), self._generation
+        if cached is not None and cached[0] > now and cached[1] == generation:
+            return cached[2]
+        value = self.loader(session)
+        with self._lock:
+            if self._generation == generation:  # nothing changed while we read
+                self._copies[engine] = (now + self.ttl, generation, value)
+        return value
+
+    def forget(self) -> None:
+        """Drop every copy now (after raw-SQL edits the write hook cannot see)."""
+        with self._lock:
+            self._generation += 1
+            self._copies.clear()
+
+
+@event.listens_for(Engine, "after_execute")
+def _forget_on_write(conn, clauseelement, multiparams, params, execution_options, result):
+    """Drop the copies of every cache watching the table an INSERT/UPDATE/DELETE touched."""
+    if isinstance(clauseelement, UpdateBase):
+        for cache in list(_caches):
+            if clauseelement.table in cache.tables:
+                cache.forget()
