@@ -454,3 +454,13 @@ def test_more_with_nothing_waiting_says_so(post):
 def test_punctuation_and_emoji_at_the_ends_are_ignored(post, fields):
     fields = {"ToUserName": "gh", "FromUserName": "oPunct", "CreateTime": 1, **fields}
     assert "您可以这样用" in reply_text(post(fields))
+
+
+def test_recent_openids_gate_and_bound():
+    from handlers.welcome import RecentOpenids
+
+    recent = RecentOpenids(60, size=2)
+    assert recent.first_in_a_while("a") and not recent.first_in_a_while("a")
+    recent.first_in_a_while("b"), recent.first_in_a_while("c")  # "a" is dropped (size 2)
+    assert recent.first_in_a_while("a")
+    assert RecentOpenids(0).first_in_a_while("x") and RecentOpenids(0).first_in_a_while("x")
