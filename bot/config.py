@@ -57,6 +57,7 @@ ENV_OVERRIDES = {
     "TAOYUAN_REDIS_URL": ("redis", "url"),
     "TAOYUAN_REDIS_PREFIX": ("redis", "prefix"),
     "TAOYUAN_SECRET_KEY": ("app", "secret_key"),
+    "TAOYUAN_LOG_LEVEL": ("app", "log_level"),
 }
 
 

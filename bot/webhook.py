@@ -107,7 +107,7 @@ class Webhook:
             xml = self._answer(update)
             self.dedup.publish(update.dedup_key(), xml)
         else:
-            log.info("retry of %s: same reply", update.kind)
+            log.debug("retry of %s: same reply", update.kind)
             xml = stored or ""
         if not xml:
             return WebhookResult(200, SUCCESS)
@@ -150,7 +150,8 @@ class Webhook:
             log.exception("handler failed for %s", update.kind)
             reply = TextReply(FALLBACK_TEXT) if update.is_message else None
         # No openid here: next to a feature's own log lines it would tie a woman to what she did.
-        log.info("%s answered in %.1f ms", update.kind, (time.perf_counter() - started) * 1000)
+        if log.isEnabledFor(logging.DEBUG):  # one line per message is noise in production
+            log.debug("%s answered in %.1f ms", update.kind, (time.perf_counter() - started) * 1000)
         if reply is None:
             return ""
         return render(reply, openid=update.openid, account=update.account

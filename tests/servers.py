@@ -33,11 +33,11 @@ def write_config(path: Path, *, db_url: str, redis_url: str, redis_prefix: str,
 class Server:
     """``taoyuan serve`` on a free port; ``.url``; ``.stop()`` returns its log output."""
 
-    def __init__(self, config_path: Path, port: int | None = None):
+    def __init__(self, config_path: Path, port: int | None = None, env: dict | None = None):
         self.port = port or free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.log_path = config_path.with_suffix(f".{self.port}.log")
-        env = {**os.environ, "TAOYUAN_CONFIG": str(config_path)}
+        env = {**os.environ, "TAOYUAN_CONFIG": str(config_path), **(env or {})}
         self._log = open(self.log_path, "wb")
         self.proc = subprocess.Popen([TAOYUAN, "serve", "--port", str(self.port)], env=env,
                                      stdout=self._log, stderr=subprocess.STDOUT)

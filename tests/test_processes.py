@@ -16,7 +16,8 @@ from tests.servers import TAOYUAN, Server, write_config
 def two_servers(db_url, redis_prefix, tmp_path):
     cfg = write_config(tmp_path / "config.toml", db_url=db_url, redis_url=REDIS_URL,
                        redis_prefix=redis_prefix, instance_dir=tmp_path / "instance")
-    servers = [Server(cfg), Server(cfg)]
+    debug = {"TAOYUAN_LOG_LEVEL": "DEBUG"}  # the per-message lines are DEBUG
+    servers = [Server(cfg, env=debug), Server(cfg, env=debug)]
     yield cfg, servers
     for s in servers:
         s.stop()

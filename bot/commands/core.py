@@ -18,7 +18,10 @@ def serve(state, host: str, port: int) -> None:
     """Run the webhook (development server; use gunicorn bot.wsgi:app in production)."""
     from bot.app import create_app
 
+    from bot.logsetup import configure_logging
+
     services = state.services
+    configure_logging(services.config.app.get("log_level", "INFO"))
     if services.db.is_sqlite:
         from bot.db import upgrade
 
