@@ -14,9 +14,26 @@ _ID_CARD = re.compile(r"(?<![0-9])(\d{6})\d{8}(\d{3}[\dXx])(?![0-9])")
 _OPENID_PARAM = re.compile(r"((?:openid|touser|FromUserName)=)([\w-]{6})[\w-]+")
 
 
+_SECRET_PARAM = re.compile(r"(access_token|secret)=[^&\s'\"]+")
+
+
+def redact(text: str) -> str:
+    """``text`` with ``access_token=...`` and ``secret=...`` query values replaced by ``***``."""
+    return _SECRET_PARAM.sub(r"\1=***", text)
+
+
+def mask_openid(openid: str | None) -> str:
+    """``oAbC****wXyZ``: enough to tell followers apart in a log, not enough to message one."""
+    if not openid:
+        return "-"
+    if len(openid) <= 8:
+        return "****"
+    return f"{openid[:4]}****{openid[-4:]}"
+
+
 def mask_personal(text: str) -> str:
-    """Mask mobile numbers, ID-card numbers and openids in query strings in ``text``."""
-    text = _OPENID_PARAM.sub(r"\1\2…", text)
+    """Mask mobile numbers, ID-card numbers, openids and secrets in query strings in ``text``."""
+    text = redact(_OPENID_PARAM.sub(r"\1\2…", text))
     return _MOBILE.sub(r"\1****\2", _ID_CARD.sub(r"\1********\2", text))
 
 

@@ -39,11 +39,6 @@ SUCCESS = "success"
 FALLBACK_TEXT = "抱歉，系统刚刚开了个小差，请稍后再试一次。如有急事请拨打县妇联电话；遇到危险请立即拨打110。"
 
 
-def mask_openid(openid: str) -> str:
-    """An openid shortened for logs: first 6 characters and a mark."""
-    return openid[:6] + "…" if len(openid) > 6 else openid
-
-
 @dataclass
 class WebhookResult:
     """What the HTTP layer sends: status code, body and content type."""

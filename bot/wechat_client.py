@@ -24,7 +24,6 @@ import contextlib
 import contextvars
 import json
 import logging
-import re
 import threading
 import time
 from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator
@@ -32,6 +31,8 @@ from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator
 import redis
 import requests
 from wechatpy.client import WeChatClient
+
+from bot.logsetup import MaskingFilter, mask_openid, redact
 from wechatpy.exceptions import WeChatClientException
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -133,41 +134,17 @@ def error_for(errcode: int | None, errmsg: str, path: str = "", result: dict | N
 
 # ----------------------------------------------------------------------------- log masking
 
-_TOKEN_RE = re.compile(r"(access_token|secret)=[^&\s'\"]+")
+# redact / mask_openid live in bot.logsetup (one place for what logs may show).
 
 
-def redact(text: str) -> str:
-    """``text`` with ``access_token=...`` and ``secret=...`` query values replaced by ``***``."""
-    return _TOKEN_RE.sub(r"\1=***", text)
-
-
-def mask_openid(openid: str | None) -> str:
-    """``oAbC****wXyZ``: enough to tell followers apart in a log, not enough to message one."""
-    if not openid:
-        return "-"
-    if len(openid) <= 8:
-        return "****"
-    return f"{openid[:4]}****{openid[-4:]}"
-
-
-class _RedactFilter(logging.Filter):
-    """Removes tokens from urllib3's DEBUG lines, which print the full URL with its query."""
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        try:
-            message = record.getMessage()
-        except Exception:  # noqa: BLE001 - a broken record is not ours to fix
-            return True
-        if "access_token=" in message or "secret=" in message:
-            record.msg, record.args = redact(message), None
-        return True
 
 
 def _install_redaction() -> None:
     for name in ("urllib3.connectionpool", "requests"):
         logger = logging.getLogger(name)
-        if not any(isinstance(f, _RedactFilter) for f in logger.filters):
-            logger.addFilter(_RedactFilter())
+        # urllib3's DEBUG lines print the full URL with its query (the access_token).
+        if not any(isinstance(f, MaskingFilter) for f in logger.filters):
+            logger.addFilter(MaskingFilter())
 
 
 # ----------------------------------------------------------------------------- access_token

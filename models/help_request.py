@@ -27,6 +27,7 @@ from sqlalchemy import Boolean, Integer, String, Text, func, or_, select
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from bot.config import ConfigError
+from bot.logsetup import mask_openid
 from models.base import AwareDateTime, Base, utcnow
 
 log = logging.getLogger(__name__)
@@ -774,12 +775,8 @@ def _send_to_staff(services, settings: HelpSettings, data: dict[str, str], text:
                 services.wechat.send_text(staff, text)
             reached += 1
         except WeChatAPIError as exc:
-            log.warning("help notification %s to staff %s failed: %s", msg_key, _mask_openid(staff), exc)
+            log.warning("help notification %s to staff %s failed: %s", msg_key, mask_openid(staff), exc)
     return reached
-
-
-def _mask_openid(openid: str) -> str:
-    return openid[:4] + "…" + openid[-4:] if len(openid) > 10 else "…"
 
 
 def notify_urgent(services, request_id: int, now: datetime | None = None) -> int:

@@ -34,6 +34,7 @@ from typing import Callable, Iterable
 
 from sqlalchemy import func, insert, select, update
 
+from bot.logsetup import mask_openid
 from models.base import utcnow
 from models.follower import Follower
 from models.reminder import (BLOCKED, DELIVERED, FAILED, FINAL_STATUSES, PENDING, RUN_DONE,
@@ -52,11 +53,6 @@ DEFAULT_CONCURRENCY = 8      # sender threads
 DEFAULT_RETRY_DELAYS = (0.5, 1.0, 2.0)  # seconds between retries of -1 / network errors
 DEFAULT_LOCK_TTL = 15        # seconds; the run lock is renewed every third of it
 CHUNK = 200                  # rows claimed per transaction
-
-
-def mask_openid(openid: str) -> str:
-    """An openid shortened for logs."""
-    return openid[:6] + "…" if len(openid) > 6 else openid
 
 
 def client_msg_id(reminder_id: int, occurrence: str, openid: str) -> str:
