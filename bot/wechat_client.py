@@ -31,9 +31,9 @@ from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator
 import redis
 import requests
 from wechatpy.client import WeChatClient
+from wechatpy.exceptions import WeChatClientException
 
 from bot.logsetup import MaskingFilter, mask_openid, redact
-from wechatpy.exceptions import WeChatClientException
 
 if TYPE_CHECKING:  # pragma: no cover
     from sqlalchemy.orm import Session
