@@ -11,9 +11,14 @@ from __future__ import annotations
 import logging
 import time
 
+from typing import NamedTuple
+
 import redis
 
 from bot.kv import Keys
+
+#: ``Claim.peeked`` when the peeked key was not read.
+UNREAD = object()
 
 log = logging.getLogger(__name__)
 
@@ -24,6 +29,14 @@ KEY_TTL = 60
 WAIT_SECONDS = 4.0
 
 
+class Claim(NamedTuple):
+    """The outcome of :meth:`Deduplicator.claim`."""
+
+    first: bool
+    reply: str | None
+    peeked: object = UNREAD
+
+
 class Deduplicator:
     """Claim a push, then publish its reply for retries."""
 
@@ -31,34 +44,42 @@ class Deduplicator:
                  wait_seconds: float = WAIT_SECONDS):
         self.redis, self.keys, self.ttl, self.wait_seconds = client, keys, ttl, wait_seconds
 
-    def claim(self, dedup_key: str) -> tuple[bool, str | None]:
+    def claim(self, dedup_key: str, *, peek: str | None = None) -> Claim:
         """Try to become the one that handles ``dedup_key``.
 
-        Returns ``(True, None)`` for the first try; ``(False, reply)`` for a copy, where
-        ``reply`` is the first try's stored reply body (``""`` = success), or None if it did not
-        finish within :data:`WAIT_SECONDS`. If Redis is down, everyone handles (``(True, None)``):
-        a duplicate side effect is better than no answer.
+        ``first`` is True for the first try; for a copy, ``reply`` is the first try's stored
+        reply body (``""`` = success), or None if it did not finish within
+        :data:`WAIT_SECONDS`. ``peek``: another key whose value the first try will need (her
+        conversation), read in the same round trip into ``peeked`` (else :data:`UNREAD`).
+        If Redis is down, everyone handles: a duplicate side effect is better than no answer.
         """
         key = self.keys("dedup", dedup_key)
         try:
-            if self.redis.set(key, PENDING, nx=True, ex=self.ttl):
-                return True, None
+            if peek is None:
+                claimed, peeked = self.redis.set(key, PENDING, nx=True, ex=self.ttl), UNREAD
+            else:
+                pipe = self.redis.pipeline(transaction=False)
+                pipe.set(key, PENDING, nx=True, ex=self.ttl)
+                pipe.get(peek)
+                claimed, peeked = pipe.execute()
+            if claimed:
+                return Claim(True, None, peeked)
             deadline = time.monotonic() + self.wait_seconds
             delay = 0.02
             while True:
                 value = self.redis.get(key)
                 if value is None:  # expired or released after a failure: handle it ourselves
                     if self.redis.set(key, PENDING, nx=True, ex=self.ttl):
-                        return True, None
+                        return Claim(True, None)
                 elif value != PENDING:
-                    return False, value
+                    return Claim(False, value)
                 if time.monotonic() >= deadline:
-                    return False, None
+                    return Claim(False, None)
                 time.sleep(delay)
                 delay = min(delay * 1.5, 0.2)
         except redis.RedisError as exc:
             log.warning("dedup unavailable (%s); handling without it", type(exc).__name__)
-            return True, None
+            return Claim(True, None)
 
     def publish(self, dedup_key: str, reply_body: str) -> None:
         """Store the reply body the first try produced (``""`` for ``success``)."""

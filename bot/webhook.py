@@ -23,7 +23,7 @@ from dataclasses import dataclass
 
 from flask import Flask, Response, request
 
-from bot.dedup import Deduplicator
+from bot.dedup import UNREAD, Deduplicator
 from bot.protocol import (MAX_BODY_BYTES, AesKey, ProtocolError, SignatureError, check_signature,
                           encrypt, open_encrypted, parse_xml)
 from bot.replies import Reply, TextReply, render, split_pages, TEXT_LIMIT_BYTES
@@ -97,9 +97,10 @@ class Webhook:
             log.warning("unreadable push answered success: %s", exc)
             return WebhookResult(200, SUCCESS)
 
-        first, stored = self.dedup.claim(update.dedup_key())
+        peek = self.services.keys("conv", update.openid) if update.is_message else None
+        first, stored, conversation = self.dedup.claim(update.dedup_key(), peek=peek)
         if first:
-            xml = self._answer(update)
+            xml = self._answer(update, conversation)
             self.dedup.publish(update.dedup_key(), xml)
         else:
             log.debug("retry of %s: same reply", update.kind)
@@ -129,8 +130,9 @@ class Webhook:
         skew = self._skew(timestamp)
         return skew is None or abs(skew) > self.max_clock_skew
 
-    def _answer(self, update: Update) -> str:
-        """Run the handlers; return the rendered reply XML, or ``""`` for no reply."""
+    def _answer(self, update: Update, conversation=UNREAD) -> str:
+        """Run the handlers; return the rendered reply XML, or ``""`` for no reply.
+        ``conversation``: her raw conversation value if the de-dup claim already read it."""
         started = time.perf_counter()
         reply: Reply | None
         try:
@@ -138,7 +140,8 @@ class Webhook:
             # transaction that later writes fails at once ("database is locked") when another
             # worker wrote in between; BEGIN IMMEDIATE queues it instead. Plain on PostgreSQL.
             with self.services.db.write_session() as session:
-                ctx = Context(update=update, services=self.services, session=session)
+                ctx = Context(update=update, services=self.services, session=session,
+                              prefetched_conversation=conversation)
                 reply = self.router.dispatch(ctx)
                 reply = self._page(ctx, reply)
         except Exception:  # noqa: BLE001 - every failure becomes a polite answer

@@ -20,10 +20,12 @@ from dataclasses import dataclass, field
 
 import redis
 
+from bot.dedup import UNREAD  # a store whose value has not been read from Redis yet
 from bot.kv import Keys
 
 #: Ten minutes of silence end a conversation (seconds).
 CONVERSATION_TTL = 600
+
 
 #: Words that leave any conversation at any step (normalised text, exact match).
 CANCEL_WORDS = frozenset({"取消", "退出", "不要了", "算了", "结束"})
@@ -40,23 +42,36 @@ class ConversationState:
 
 
 class ConversationStore:
-    """The current conversation of one openid, in Redis (``<prefix>conv:<openid>``)."""
+    """The current conversation of one openid, in Redis (``<prefix>conv:<openid>``).
 
-    def __init__(self, client: redis.Redis, keys: Keys, openid: str, ttl: int = CONVERSATION_TTL):
+    One store lives for one update: it reads Redis at most once (or takes ``prefetched``, the raw
+    value the webhook fetched together with its de-dup claim) and keeps its own writes.
+    """
+
+    def __init__(self, client: redis.Redis, keys: Keys, openid: str, ttl: int = CONVERSATION_TTL,
+                 prefetched=UNREAD):
         self._redis = client
         self._key = keys("conv", openid)
         self.ttl = ttl
+        self._raw = prefetched
+
+    @property
+    def key(self) -> str:
+        """The Redis key of this conversation."""
+        return self._key
 
     def get(self) -> ConversationState | None:
         """The active conversation, or None (none, expired, or unreadable)."""
-        raw = self._redis.get(self._key)
+        if self._raw is UNREAD:
+            self._raw = self._redis.get(self._key)
+        raw = self._raw
         if not raw:
             return None
         try:
             obj = json.loads(raw)
             return ConversationState(obj["name"], obj["step"], obj.get("data") or {})
         except (ValueError, KeyError, TypeError):
-            self._redis.delete(self._key)
+            self.end()
             return None
 
     def start(self, name: str, step: str, **data) -> ConversationState:
@@ -76,8 +91,10 @@ class ConversationStore:
     def end(self) -> None:
         """Forget the conversation."""
         self._redis.delete(self._key)
+        self._raw = None
 
     def _save(self, state: ConversationState) -> None:
         payload = json.dumps({"name": state.name, "step": state.step, "data": state.data},
                              ensure_ascii=False)
         self._redis.set(self._key, payload, ex=self.ttl)
+        self._raw = payload

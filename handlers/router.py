@@ -31,7 +31,7 @@ from sqlalchemy.orm import Session
 from bot.replies import NewsReply, Reply, TextReply
 from bot.services import Services
 from bot.updates import Update
-from handlers.conversation import CANCEL_WORDS, ConversationState, ConversationStore
+from handlers.conversation import CANCEL_WORDS, UNREAD, ConversationState, ConversationStore
 from handlers.text import compact, normalize
 from models.base import utcnow
 
@@ -58,12 +58,15 @@ class Context:
     services: Services
     session: Session
     now: datetime = field(default_factory=utcnow)
+    #: The raw conversation value if the webhook already read it (saves a Redis round trip).
+    prefetched_conversation: object = UNREAD
 
     def __post_init__(self) -> None:
         self.text = normalize(self.update.text)
         self.compact_text = self.text.replace(" ", "")
         self.conversation = ConversationStore(self.services.redis, self.services.keys,
-                                              self.update.openid)
+                                              self.update.openid,
+                                              prefetched=self.prefetched_conversation)
         self._follower = None
 
     @property

@@ -137,3 +137,36 @@ def test_escape_rules_leave_a_conversation(services):
     assert run(services, router, text_update("活动")).content == "活动列表"  # conversation ended
     with pytest.raises(ValueError):
         router.on_text(contains="x", escape=True)
+
+
+def test_conversation_store_reads_once_and_keeps_its_writes(services):
+    from handlers.conversation import ConversationStore
+
+    reads = []
+    real_get = services.redis.get
+    services.redis.get = lambda key: reads.append(key) or real_get(key)
+    try:
+        store = ConversationStore(services.redis, services.keys, "oOnce")
+        assert store.get() is None and store.get() is None
+        assert len(reads) == 1
+        store.start("demo", "a", x=1)
+        assert store.get().step == "a" and len(reads) == 1
+        store.end()
+        assert store.get() is None
+        prefetched = ConversationStore(services.redis, services.keys, "oOnce",
+                                       prefetched='{"name": "demo", "step": "b", "data": {}}')
+        assert prefetched.get().step == "b" and len(reads) == 1
+    finally:
+        services.redis.get = real_get
+
+
+def test_dedup_claim_peeks_in_the_same_round_trip(services):
+    from bot.dedup import Deduplicator
+
+    services.redis.set(services.keys("conv", "oPeek"), "state")
+    dedup = Deduplicator(services.redis, services.keys)
+    first = dedup.claim("m:oPeek:1", peek=services.keys("conv", "oPeek"))
+    assert first.first and first.peeked == "state"
+    dedup.publish("m:oPeek:1", "<xml/>")
+    again = dedup.claim("m:oPeek:1", peek=services.keys("conv", "oPeek"))
+    assert not again.first and again.reply == "<xml/>"
