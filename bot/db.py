@@ -88,8 +88,13 @@ class Database:
     def write_session(self) -> Iterator[Session]:
         """Like :meth:`session`, serialising writers on SQLite (``BEGIN IMMEDIATE``).
 
-        On PostgreSQL it is a plain session: lock rows with ``with_for_update()`` inside it.
+        On PostgreSQL it is a plain session (no connection is taken until the first statement,
+        so an update that needs no SQL costs none): lock rows with ``with_for_update()`` inside it.
         """
+        if not self.is_sqlite:
+            with self.session() as s:
+                yield s
+            return
         with self.engine.connect() as conn:
             if self.is_sqlite:
                 conn.info["immediate"] = True
