@@ -148,13 +148,20 @@ class Router:
     def add(self, check: Callable[[Context], bool], handler: Handler, *, priority: int = 0,
             name: str = "") -> Handler:
         """Register ``handler`` for updates where ``check(ctx)`` is true."""
-        self.rules.append(Rule(check, handler, priority, name or handler.__name__, len(self.rules)))
+        self._add_rule(check, handler, priority, name)
         return handler
+
+    def _add_rule(self, check, handler, priority: int, name: str = "") -> Rule:
+        rule = Rule(check, handler, priority, name or handler.__name__, len(self.rules))
+        self.rules.append(rule)
+        self.rules.sort(key=_rank)  # kept in dispatch order, not sorted on every message
+        return rule
 
     def intercept(self, check: Callable[[Context], bool], *, priority: int = 0):
         """Decorator: run before everything else (conversations included) when ``check`` holds."""
         def deco(fn: Handler) -> Handler:
             self.interceptors.append(Rule(check, fn, priority, fn.__name__, len(self.interceptors)))
+            self.interceptors.sort(key=_rank)
             return fn
         return deco
 
@@ -188,8 +195,7 @@ class Router:
             return self.on(check, priority=priority)
 
         def deco(fn: Handler) -> Handler:
-            self.add(check, fn, priority=priority)
-            self.escapes.append(self.rules[-1])
+            self.escapes.append(self._add_rule(check, fn, priority))
             return fn
         return deco
 
@@ -229,7 +235,7 @@ class Router:
     # -- dispatch --------------------------------------------------------------------------
     def dispatch(self, ctx: Context) -> Reply | None:
         """Find and run the handler for ``ctx.update``; return its reply (None = ``success``)."""
-        for rule in sorted(self.interceptors, key=lambda r: (-r.priority, r.order)):
+        for rule in self.interceptors:
             if rule.check(ctx):
                 reply = _as_reply(rule.handler(ctx))
                 if reply is not None:
@@ -260,7 +266,7 @@ class Router:
             reply = _keyword_reply(ctx, exact=True)
             if reply is not None:
                 return reply
-        for rule in sorted(self.rules, key=lambda r: (-r.priority, r.order)):
+        for rule in self.rules:
             if rule.check(ctx):
                 return _as_reply(rule.handler(ctx))
         if ctx.update.msg_type in ("text", "voice") and ctx.compact_text:
@@ -270,6 +276,11 @@ class Router:
         if ctx.update.is_message and self.default_message is not None:
             return _as_reply(self.default_message(ctx))
         return None
+
+
+def _rank(rule: Rule) -> tuple[int, int]:
+    """Dispatch order: higher priority first, then registration order."""
+    return (-rule.priority, rule.order)
 
 
 def _active_conversation(ctx: Context) -> ConversationState | None:
