@@ -10,6 +10,20 @@ from datetime import datetime
 import click
 
 
+
+def _not_found(number: int) -> click.ClickException:
+    return click.ClickException(f"没有编号为 {number} 的活动")
+
+
+def _activity_or_fail(session, number: int):
+    """Activity ``number``, or a clear ClickException saying there is none."""
+    from models.activity import get_activity
+
+    activity = get_activity(session, number)
+    if activity is None:
+        raise _not_found(number)
+    return activity
+
 def register(main: click.Group) -> None:
     """Add the ``events`` group to ``main``."""
     main.add_command(events)
@@ -122,14 +136,12 @@ def list_(state, show_all: bool) -> None:
 @click.pass_obj
 def show(state, number: int) -> None:
     """查看活动 N：确认、候补、签到人数 (confirmed, waiting and attended counts)."""
-    from models.activity import STATUS_LABELS, get_activity, signup_counts
+    from models.activity import STATUS_LABELS, signup_counts
 
     services = state.services
     tz = services.tz
     with services.db.session() as s:
-        a = get_activity(s, number)
-        if a is None:
-            raise click.ClickException(f"没有编号为 {number} 的活动")
+        a = _activity_or_fail(s, number)
         counts = signup_counts(s, a)
         click.echo(f"活动 {a.number}：{a.title}（{a.category}）")
         click.echo(f"时间：{_fmt(a.starts_at, tz)} 至 {_fmt(a.ends_at, tz)}　报名截止：{_fmt(a.signup_deadline(), tz)}")
@@ -160,7 +172,7 @@ def close(state, number: int) -> None:
         try:
             a = close_activity(s, number)
         except ActivityNotFound:
-            raise click.ClickException(f"没有编号为 {number} 的活动") from None
+            raise _not_found(number) from None
         except ActivityCancelled:
             raise click.ClickException(f"活动 {number} 已取消，不能再截止报名") from None
         title = a.title
@@ -191,7 +203,7 @@ def seats(state, number: int, capacity, unlimited: bool, volunteers) -> None:
         try:  # services=: the promoted women are told right after this commit
             _a, promoted = set_capacity(s, number, services=services, **kwargs)
         except ActivityNotFound:
-            raise click.ClickException(f"没有编号为 {number} 的活动") from None
+            raise _not_found(number) from None
         except ActivityCancelled:
             raise click.ClickException(f"活动 {number} 已取消，不能修改名额") from None
         except ValueError as exc:
@@ -207,15 +219,13 @@ def seats(state, number: int, capacity, unlimited: bool, volunteers) -> None:
 @click.pass_obj
 def cancel(state, number: int, reason: str, yes: bool) -> None:
     """取消活动 N，并通知已报名和候补的群众 (48 小时内发客服消息，否则记入待发通知)."""
-    from models.activity import ActivityCancelled, ActivityNotFound, cancel_activity, get_activity
+    from models.activity import ActivityCancelled, ActivityNotFound, cancel_activity
     from models.notice import KIND_ACTIVITY_CANCELLED, notify
 
     services = state.services
     tz = services.tz
     with services.db.session() as s:
-        a = get_activity(s, number)
-        if a is None:
-            raise click.ClickException(f"没有编号为 {number} 的活动")
+        a = _activity_or_fail(s, number)
         if a.status == "cancelled":
             raise click.ClickException(f"活动 {number} 已经取消过了，报名者已收到通知")
         title = a.title
@@ -225,7 +235,7 @@ def cancel(state, number: int, reason: str, yes: bool) -> None:
         try:
             a, affected = cancel_activity(s, number)
         except ActivityNotFound:
-            raise click.ClickException(f"没有编号为 {number} 的活动") from None
+            raise _not_found(number) from None
         except ActivityCancelled:
             raise click.ClickException(f"活动 {number} 已经取消过了，报名者已收到通知") from None
         openids = sorted({x.openid for x in affected})
@@ -247,13 +257,9 @@ def cancel(state, number: int, reason: str, yes: bool) -> None:
 @click.pass_obj
 def qr(state, number: int, days: int) -> None:
     """生成活动 N 的签到二维码（场景值 checkin:N）(temporary parametric QR code)."""
-    from models.activity import get_activity
-
     services = state.services
     with services.db.session() as s:
-        a = get_activity(s, number)
-        if a is None:
-            raise click.ClickException(f"没有编号为 {number} 的活动")
+        a = _activity_or_fail(s, number)
         scene = a.checkin_scene
     try:
         result = services.wechat.create_qrcode(scene, expire_seconds=days * 86400)
