@@ -56,6 +56,17 @@ def make_engine(url: str) -> Engine:
     return create_engine(url, pool_size=5, max_overflow=5, pool_recycle=1800, hide_parameters=True)
 
 
+@contextmanager
+def _committing(session: Session) -> Iterator[None]:
+    """Commit ``session`` when the block ends normally, roll it back when it raises."""
+    try:
+        yield
+        session.commit()
+    except BaseException:
+        session.rollback()
+        raise
+
+
 class Database:
     """An engine and its session factory.
 
@@ -76,13 +87,8 @@ class Database:
     @contextmanager
     def session(self) -> Iterator[Session]:
         """Yield a session in a transaction; commit at the end, roll back on an exception."""
-        with self.Session() as s:
-            try:
-                yield s
-                s.commit()
-            except BaseException:
-                s.rollback()
-                raise
+        with self.Session() as s, _committing(s):
+            yield s
 
     @contextmanager
     def write_session(self) -> Iterator[Session]:
@@ -96,16 +102,10 @@ class Database:
                 yield s
             return
         with self.engine.connect() as conn:
-            if self.is_sqlite:
-                conn.info["immediate"] = True
+            conn.info["immediate"] = True
             try:
-                with Session(bind=conn, expire_on_commit=False) as s:
-                    try:
-                        yield s
-                        s.commit()
-                    except BaseException:
-                        s.rollback()
-                        raise
+                with Session(bind=conn, expire_on_commit=False) as s, _committing(s):
+                    yield s
             finally:
                 conn.info.pop("immediate", None)
 
