@@ -57,14 +57,24 @@ def make_engine(url: str) -> Engine:
 
 
 @contextmanager
-def _committing(session: Session) -> Iterator[None]:
-    """Commit ``session`` when the block ends normally, roll it back when it raises."""
+def _transaction(session: Session) -> Iterator[Session]:
+    """Yield ``session``; commit when the block ends normally, roll back when it raises, close.
+
+    A session that was never used (nothing read, added or changed: a reply built from code and
+    cached tables only, the commonest webhook message) is neither committed nor closed: there is
+    no transaction or connection to end, and skipping both is a measurable share of such a
+    message's cost (bench/webhook.py).
+    """
     try:
-        yield
-        session.commit()
+        yield session
+        if session.in_transaction() or session.new or session.dirty or session.deleted:
+            session.commit()
     except BaseException:
         session.rollback()
         raise
+    finally:
+        if session.in_transaction() or session.identity_map:
+            session.close()
 
 
 class Database:
@@ -79,15 +89,16 @@ class Database:
         self.url = url
         self.engine = make_engine(url)
         self.Session = sessionmaker(self.engine, expire_on_commit=False)
+        self._sqlite = self.engine.dialect.name == "sqlite"
 
     @property
     def is_sqlite(self) -> bool:
-        return self.engine.dialect.name == "sqlite"
+        return self._sqlite
 
     @contextmanager
     def session(self) -> Iterator[Session]:
         """Yield a session in a transaction; commit at the end, roll back on an exception."""
-        with self.Session() as s, _committing(s):
+        with _transaction(self.Session()) as s:
             yield s
 
     @contextmanager
@@ -97,14 +108,14 @@ class Database:
         On PostgreSQL it is a plain session (no connection is taken until the first statement,
         so an update that needs no SQL costs none): lock rows with ``with_for_update()`` inside it.
         """
-        if not self.is_sqlite:
-            with self.session() as s:
+        if not self._sqlite:
+            with _transaction(self.Session()) as s:
                 yield s
             return
         with self.engine.connect() as conn:
             conn.info["immediate"] = True
             try:
-                with Session(bind=conn, expire_on_commit=False) as s, _committing(s):
+                with _transaction(Session(bind=conn, expire_on_commit=False)) as s:
                     yield s
             finally:
                 conn.info.pop("immediate", None)

@@ -15,7 +15,7 @@ from typing import NamedTuple
 
 import redis
 
-from bot.kv import Keys
+from bot.kv import HotPath, Keys
 
 #: ``Claim.peeked`` when the peeked key was not read.
 UNREAD = object()
@@ -43,6 +43,7 @@ class Deduplicator:
     def __init__(self, client: redis.Redis, keys: Keys, *, ttl: int = KEY_TTL,
                  wait_seconds: float = WAIT_SECONDS):
         self.redis, self.keys, self.ttl, self.wait_seconds = client, keys, ttl, wait_seconds
+        self._hot = HotPath(client)
 
     def claim(self, dedup_key: str, *, peek: str | None = None) -> Claim:
         """Try to become the one that handles ``dedup_key``.
@@ -55,13 +56,11 @@ class Deduplicator:
         """
         key = self.keys("dedup", dedup_key)
         try:
+            claim = ("SET", key, PENDING, "NX", "EX", self.ttl)
             if peek is None:
-                claimed, peeked = self.redis.set(key, PENDING, nx=True, ex=self.ttl), UNREAD
+                (claimed,), peeked = self._hot.round_trip(claim), UNREAD
             else:
-                pipe = self.redis.pipeline(transaction=False)
-                pipe.set(key, PENDING, nx=True, ex=self.ttl)
-                pipe.get(peek)
-                claimed, peeked = pipe.execute()
+                claimed, peeked = self._hot.round_trip(claim, ("GET", peek))
             if claimed:
                 return Claim(True, None, peeked)
             deadline = time.monotonic() + self.wait_seconds
@@ -82,8 +81,12 @@ class Deduplicator:
             return Claim(True, None)
 
     def publish(self, dedup_key: str, reply_body: str) -> None:
-        """Store the reply body the first try produced (``""`` for ``success``)."""
+        """Store the reply body the first try produced (``""`` for ``success``).
+
+        Sent without waiting for Redis's answer (:meth:`bot.kv.HotPath.send_no_reply`): a lost
+        write only means a retry answers ``success`` instead of the same reply.
+        """
         try:
-            self.redis.set(self.keys("dedup", dedup_key), reply_body, ex=self.ttl)
+            self._hot.send_no_reply("SET", self.keys("dedup", dedup_key), reply_body, "EX", self.ttl)
         except redis.RedisError as exc:
             log.warning("could not store reply for retries (%s)", type(exc).__name__)

@@ -6,6 +6,9 @@ test run) can share one Redis with others under its own prefix.
 """
 from __future__ import annotations
 
+import os
+import threading
+
 import redis
 
 
@@ -30,3 +33,113 @@ def make_redis(url: str) -> redis.Redis:
         return fakeredis.FakeRedis(decode_responses=True)
     return redis.Redis.from_url(url, decode_responses=True, socket_timeout=2,
                                 socket_connect_timeout=2, health_check_interval=30)
+
+
+
+class HotPath:
+    """The Redis commands every webhook message runs, on a connection of this thread's own.
+
+    Every text message costs two Redis commands: the retry claim (with her conversation read in
+    the same round trip) and the reply stored for retries. Through redis-py's client each goes
+    through the pool (checkout, readiness poll, metrics, release) and a pipeline object; on the
+    webhook benchmark that was a fifth of a message's CPU. Here each thread of each process keeps
+    one connection, built by the client's own connection class with the client's settings
+    (timeouts, decoding, password), and sends packed commands on it:
+
+    * :meth:`round_trip` sends several commands in one write and reads their replies;
+    * :meth:`send_no_reply` prefixes a write with ``CLIENT REPLY SKIP`` (Redis ≥ 3.2) so the
+      server sends nothing back and the call is one ``sendall``. Support is probed once per
+      connection; a server or proxy without it gets an ordinary round trip. Given up: an error
+      from that write (out of memory) goes unseen. Use it only for writes that may be lost.
+
+    A connection found broken is dropped; a failed send is retried once on a new connection (a
+    command cut off mid-send is never executed by Redis), a failed read is not (the command may
+    have run). Errors raised: ``redis.RedisError`` (ConnectionError, TimeoutError, or the
+    ResponseError a command answered).
+    """
+
+    PROBE = "taoyuan-reply-skip-probe"
+
+    def __init__(self, client: redis.Redis):
+        pool = client.connection_pool
+        self._make = lambda: pool.connection_class(**pool.connection_kwargs)
+        self._local = threading.local()
+
+    def round_trip(self, *commands: tuple) -> list:
+        """Run ``commands`` (each a tuple such as ``("GET", key)``) in one round trip; their
+        replies in order (``None`` for a missing key, ``"OK"`` for a done SET)."""
+        return self._read(self._send(commands), len(commands))
+
+    def send_no_reply(self, *command: object) -> None:
+        """Run one write (``"SET", key, value, "EX", 60``) without waiting for its reply."""
+        conn = self._send([("CLIENT", "REPLY", "SKIP"), command], only_if_skipped=True)
+        if conn is None:  # the server cannot skip replies: an ordinary round trip
+            self.round_trip(command)
+
+    # -- internals ----------------------------------------------------------------------------
+    def _connection(self):
+        local = self._local
+        if getattr(local, "pid", None) != os.getpid():  # first use in this thread, or a fork
+            local.pid, local.conn, local.skip = os.getpid(), self._make(), None
+        if local.skip is None:
+            local.skip = self._probe(local.conn)
+        return local.conn
+
+    def _send(self, commands, *, only_if_skipped: bool = False):
+        """Send ``commands`` on this thread's connection; return it (None when
+        ``only_if_skipped`` and the server cannot skip replies)."""
+        for attempt in (1, 2):
+            try:
+                conn = self._connection()
+                if only_if_skipped and not self._local.skip:
+                    return None
+                conn.send_packed_command(conn.pack_commands(commands), check_health=False)
+                return conn
+            except (redis.ConnectionError, redis.TimeoutError, OSError) as exc:
+                self._drop()
+                if attempt == 2:
+                    raise exc if isinstance(exc, redis.RedisError) else redis.ConnectionError(str(exc))
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def _read(self, conn, count: int) -> list:
+        replies: list = []
+        error: redis.ResponseError | None = None
+        try:
+            for _ in range(count):
+                try:
+                    replies.append(conn.read_response())
+                except redis.ResponseError as exc:  # keep reading: the rest are still owed
+                    replies.append(None)
+                    error = error or exc
+        except BaseException as exc:
+            self._drop()
+            if isinstance(exc, OSError) and not isinstance(exc, redis.RedisError):
+                raise redis.ConnectionError(str(exc)) from exc
+            raise
+        if error is not None:
+            raise error
+        return replies
+
+    def _drop(self) -> None:
+        conn = getattr(self._local, "conn", None)
+        if conn is not None:
+            conn.disconnect()
+        self._local.pid = None
+
+    def _probe(self, conn) -> bool:
+        """True if, after ``CLIENT REPLY SKIP``, the next command's reply is really skipped."""
+        try:
+            conn.send_packed_command(conn.pack_commands(
+                [("CLIENT", "REPLY", "SKIP"), ("ECHO", "skipped"), ("ECHO", self.PROBE)]))
+            for count in (1, 2, 3):  # read up to the last ECHO, whatever came before it
+                try:
+                    reply = conn.read_response()
+                except redis.ResponseError:
+                    reply = None
+                if reply in (self.PROBE, self.PROBE.encode()):
+                    return count == 1
+        except BaseException:
+            conn.disconnect()
+            raise
+        conn.disconnect()  # pragma: no cover - a server that answers nonsense
+        return False  # pragma: no cover
