@@ -3,7 +3,8 @@
 Companion to bench/webhook.py: it calls ``Webhook.handle`` directly on a throwaway PostgreSQL
 database (real service points loaded) and the real Redis, and prints, per text message:
 
-* the database statements and Redis commands one message costs (the round trips);
+* the database statements and Redis commands one message costs (the round trips; the
+  webhook's own two go through ``bot.kv.HotPath`` and are listed as such);
 * wall and CPU milliseconds as the tree is; with the follower row written on every message
   (as before TOUCH_RESOLUTION); with the keyword rules loaded every message (no RULES_TTL
   copy; try ``--keyword-rules 200``); and with one per-message database query switched off at a
@@ -123,19 +124,32 @@ def count_round_trips(app, webhook, query: dict, body: bytes) -> tuple[int, int,
     def on_commit(conn):
         seen.append("SQL   COMMIT")
 
+    from bot.kv import HotPath
+
     original = redis.Redis.execute_command
+    original_trip, original_send = HotPath.round_trip, HotPath.send_no_reply
 
     def on_redis(self, *args, **kwargs):
         seen.append("Redis " + " ".join(str(a) for a in args[:1]))
         return original(self, *args, **kwargs)
 
+    def on_trip(self, *commands):  # bot.kv.HotPath: one round trip for several commands
+        seen.append("Redis " + " + ".join(str(c[0]) for c in commands) + " (one round trip)")
+        return original_trip(self, *commands)
+
+    def on_send(self, *command):
+        seen.append(f"Redis {command[0]} (reply skipped: no round trip)")
+        return original_send(self, *command)
+
     event.listen(engine, "before_cursor_execute", on_sql)
     event.listen(engine, "commit", on_commit)
     redis.Redis.execute_command = on_redis
+    HotPath.round_trip, HotPath.send_no_reply = on_trip, on_send
     try:
         webhook.handle(query, body)
     finally:
         redis.Redis.execute_command = original
+        HotPath.round_trip, HotPath.send_no_reply = original_trip, original_send
         event.remove(engine, "before_cursor_execute", on_sql)
         event.remove(engine, "commit", on_commit)
     return (sum(s.startswith("SQL") for s in seen), sum(s.startswith("Redis") for s in seen), seen)
