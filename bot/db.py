@@ -5,7 +5,7 @@ share one file; PostgreSQL is used as it is. ``upgrade()`` runs every Alembic he
 """
 from __future__ import annotations
 
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from typing import Iterator
 
@@ -120,6 +120,18 @@ class Database:
             finally:
                 conn.info.pop("immediate", None)
 
+    @contextmanager
+    def on_demand_write_session(self) -> Iterator["OnDemandSession"]:
+        """Like :meth:`write_session`, but the session is only made when something asks for it
+        (:meth:`OnDemandSession.get`); at the end it is committed (or rolled back) if it was.
+
+        For the webhook: most messages are answered from code and per-process copies of small
+        tables, and making, checking and dropping an unused session is a few percent of such a
+        message's CPU (bench/webhook.py).
+        """
+        with ExitStack() as stack:
+            yield OnDemandSession(self, stack)
+
     def ping(self) -> bool:
         """True when a trivial query succeeds."""
         try:
@@ -149,3 +161,27 @@ def upgrade(url: str, revision: str = "heads") -> None:
 
     _ensure_sqlite_folder(url)
     command.upgrade(alembic_config(url), revision)
+
+
+class OnDemandSession:
+    """A :meth:`Database.write_session` opened on the first :meth:`get` and ended with the
+    ``with`` block of :meth:`Database.on_demand_write_session` that made this object.
+
+    ``engine`` is known without opening anything (per-database caches key on it).
+    """
+
+    def __init__(self, db: Database, stack: ExitStack):
+        self.engine = db.engine
+        self._db, self._stack = db, stack
+        self._session: Session | None = None
+
+    @property
+    def opened(self) -> bool:
+        """True once :meth:`get` has made the session."""
+        return self._session is not None
+
+    def get(self) -> Session:
+        """The session, made (in a transaction, BEGIN IMMEDIATE on SQLite) on the first call."""
+        if self._session is None:
+            self._session = self._stack.enter_context(self._db.write_session())
+        return self._session

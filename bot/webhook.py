@@ -139,7 +139,8 @@ class Webhook:
             # write_session: every push writes the follower row, and on SQLite a read
             # transaction that later writes fails at once ("database is locked") when another
             # worker wrote in between; BEGIN IMMEDIATE queues it instead. Plain on PostgreSQL.
-            with self.services.db.write_session() as session:
+            # Made only if a handler needs it (most answers come from code and cached tables).
+            with self.services.db.on_demand_write_session() as session:
                 ctx = Context(update=update, services=self.services, session=session,
                               prefetched_conversation=conversation)
                 reply = self.router.dispatch(ctx)

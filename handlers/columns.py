@@ -29,7 +29,7 @@ def _is_column_name(ctx: Context) -> bool:
     if ctx.update.msg_type not in ("text", "voice"):
         return False
     name = articles.strip_brackets(ctx.compact_text)
-    return bool(name) and len(name) <= 32 and name in articles.column_names(ctx.session)
+    return bool(name) and len(name) <= 32 and name in articles.column_names(ctx.session_source)
 
 
 def _is_past(ctx: Context) -> bool:

@@ -21,13 +21,14 @@ from __future__ import annotations
 import json
 import logging
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Callable, Iterable
 
 import redis
 from sqlalchemy.orm import Session
 
+from bot.db import OnDemandSession
 from bot.replies import NewsReply, Reply, TextReply
 from bot.services import Services
 from bot.updates import Update
@@ -45,29 +46,39 @@ MORE_TTL = 900
 MORE_WORDS = frozenset({"更多", "more", "下一页", "继续"})
 
 
-@dataclass
 class Context:
     """Everything a handler may use for one update.
 
     ``text`` is the normalised text (NFKC, simplified, spaces folded); ``compact_text`` the same
     without spaces. ``session`` is a SQLAlchemy session whose transaction the webhook commits
-    after the handler returns. ``now`` is aware UTC.
+    after the handler returns; given as a :class:`bot.db.OnDemandSession` it is only made when a
+    handler first uses ``ctx.session`` (``session_source`` hands the per-process table caches
+    what they need without making it). ``now`` is aware UTC (default: now).
+    ``prefetched_conversation``: the raw conversation value if the webhook already read it
+    (saves a Redis round trip).
     """
 
-    update: Update
-    services: Services
-    session: Session
-    now: datetime = field(default_factory=utcnow)
-    #: The raw conversation value if the webhook already read it (saves a Redis round trip).
-    prefetched_conversation: object = UNREAD
-
-    def __post_init__(self) -> None:
-        self.text = normalize(self.update.text)
+    def __init__(self, update: Update, services: Services,
+                 session: "Session | OnDemandSession | None" = None, now: datetime | None = None,
+                 prefetched_conversation: object = UNREAD):
+        self.update, self.services = update, services
+        self.session_source = session
+        self.now = now or utcnow()
+        self.text = normalize(update.text)
         self.compact_text = self.text.replace(" ", "")
-        self.conversation = ConversationStore(self.services.redis, self.services.keys,
-                                              self.update.openid,
-                                              prefetched=self.prefetched_conversation)
+        self.conversation = ConversationStore(services.redis, services.keys, update.openid,
+                                              prefetched=prefetched_conversation)
         self._follower = None
+
+    @property
+    def session(self) -> Session:
+        """The database session (made now if it was given on demand)."""
+        source = self.session_source
+        if isinstance(source, OnDemandSession):
+            return source.get()
+        if source is None:
+            raise RuntimeError("this Context was made without a database session")
+        return source
 
     @property
     def openid(self) -> str:
@@ -304,7 +315,7 @@ def _keyword_reply(ctx: Context, *, exact: bool) -> Reply | None:
     from models.keyword import MATCH_CONTAINS, MATCH_EXACT, find_keyword_reply
 
     if not hasattr(ctx, "_keyword_row"):  # one lookup per update, shared by both stages
-        ctx._keyword_row = find_keyword_reply(ctx.session, ctx.compact_text)
+        ctx._keyword_row = find_keyword_reply(ctx.session_source, ctx.compact_text)
     row = ctx._keyword_row
     if row is None or row.match != (MATCH_EXACT if exact else MATCH_CONTAINS):
         return None

@@ -40,15 +40,16 @@ HELP_WORDS = ["帮助", "?", "help", "菜单", "使用帮助", "你好", "您好
 
 def record_update(ctx: Context):
     """Interceptor that never answers: keep the follower table in step with what she did."""
-    u, session = ctx.update, ctx.session
+    u = ctx.update  # ctx.session only where it is needed: it may be made on demand
     if u.event == "subscribe":
-        followers.subscribe(session, u.openid, u.scene or None, now=ctx.now)
+        followers.subscribe(ctx.session, u.openid, u.scene or None, now=ctx.now)
     elif u.event == "unsubscribe":
-        followers.unsubscribe(session, u.openid, now=ctx.now)
+        followers.unsubscribe(ctx.session, u.openid, now=ctx.now)
     elif _first_in_a_while(ctx):
-        followers.touch(session, u.openid, user_message=u.is_message, now=ctx.now)
+        followers.touch(ctx.session, u.openid, user_message=u.is_message, now=ctx.now)
     if u.location is not None and u.msg_type in ("location", "event"):
-        followers.record_location(session, u.openid, u.location.lat, u.location.lng, now=ctx.now)
+        followers.record_location(ctx.session, u.openid, u.location.lat, u.location.lng,
+                                  now=ctx.now)
     return None
 
 

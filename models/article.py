@@ -12,6 +12,7 @@ from sqlalchemy import Boolean, Date, ForeignKey, Integer, String, select
 from sqlalchemy.orm import Mapped, Session, mapped_column, relationship
 
 from models.base import AwareDateTime, Base, utcnow
+from bot.db import OnDemandSession  # noqa: F401 - named in annotations
 from models.refcache import ReferenceCache
 
 #: Menu EventKey for "the newest article of any column" (contract with bot/menu.py).
@@ -84,8 +85,9 @@ def _load_column_names(session: Session) -> dict[str, int]:
 _column_names = ReferenceCache((ArticleColumn.__table__,), _load_column_names, ttl=5.0)
 
 
-def column_names(session: Session) -> dict[str, int]:
-    """Active column names (no brackets) -> column id (a per-process copy, ≤ 5 s old)."""
+def column_names(session: "Session | OnDemandSession") -> dict[str, int]:
+    """Active column names (no brackets) -> column id (a per-process copy, ≤ 5 s old).
+    ``session`` may be a :class:`bot.db.OnDemandSession` (made only if the copy is stale)."""
     return _column_names.get(session)
 
 

@@ -11,6 +11,7 @@ from sqlalchemy import Boolean, Integer, String, Text, select
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from models.base import Base
+from bot.db import OnDemandSession  # noqa: F401 - named in annotations
 from models.refcache import ReferenceCache
 
 MATCH_EXACT = "exact"
@@ -77,7 +78,7 @@ def forget_cached_rules() -> None:
     _rules.forget()
 
 
-def _index(session: Session) -> _Index:
+def _index(session: "Session | OnDemandSession") -> _Index:
     return _rules.get(session)
 
 
@@ -90,8 +91,9 @@ def active_rules(session: Session) -> tuple[KeywordReply, ...]:
     return _index(session).rows
 
 
-def find_keyword_reply(session: Session, text: str) -> KeywordReply | None:
+def find_keyword_reply(session: "Session | OnDemandSession", text: str) -> KeywordReply | None:
     """The best active rule for ``text`` (compact-normalised, see handlers.text), or None.
+    ``session`` may be a :class:`bot.db.OnDemandSession` (made only if the copy is stale).
 
     Higher priority wins; on equal priority exact beats contains, then the older rule. The row
     returned is a detached copy (see :func:`active_rules`).

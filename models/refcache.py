@@ -18,6 +18,8 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.dml import UpdateBase
 
+from bot.db import OnDemandSession
+
 T = TypeVar("T")
 
 _caches: "weakref.WeakSet[ReferenceCache]" = weakref.WeakSet()
@@ -39,15 +41,22 @@ class ReferenceCache(Generic[T]):
         self._copies: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
         _caches.add(self)
 
-    def get(self, session: Session) -> T:
-        """The cached value for ``session``'s database, loading it when stale or changed."""
-        engine = session.get_bind().engine  # a Connection's engine, or the Engine itself
+    def get(self, session: "Session | OnDemandSession") -> T:
+        """The cached value for ``session``'s database, loading it when stale or changed.
+
+        Given a :class:`bot.db.OnDemandSession`, a fresh copy is returned without making the
+        session; it is made only to load.
+        """
+        if isinstance(session, OnDemandSession):
+            engine = session.engine
+        else:
+            engine = session.get_bind().engine  # a Connection's engine, or the Engine itself
         now = time.monotonic()
         with self._lock:
             cached, generation = self._copies.get(engine), self._generation
         if cached is not None and cached[0] > now and cached[1] == generation:
             return cached[2]
-        value = self.loader(session)
+        value = self.loader(session.get() if isinstance(session, OnDemandSession) else session)
         with self._lock:
             if self._generation == generation:  # nothing changed while we read
                 self._copies[engine] = (now + self.ttl, generation, value)

@@ -464,3 +464,41 @@ def test_recent_openids_gate_and_bound():
     recent.first_in_a_while("b"), recent.first_in_a_while("c")  # "a" is dropped (size 2)
     assert recent.first_in_a_while("a")
     assert RecentOpenids(0).first_in_a_while("x") and RecentOpenids(0).first_in_a_while("x")
+
+
+# -- the database session is made only when a handler needs it ----------------------------------
+def _push(hook, text: str, msg_id: int, openid: str = "oOnDemand"):
+    path, body = Simulator(token=TOKEN).build(text_fields(openid, text, msg_id=msg_id))
+    return hook.handle(dict(p.split("=", 1) for p in path.split("?", 1)[1].split("&")), body)
+
+
+def test_a_returning_womans_help_message_makes_no_database_session(services, monkeypatch):
+    from bot.db import OnDemandSession
+
+    hook = Webhook(services, build_router())
+    _push(hook, "你好", 1)  # first message: her follower row is written
+    opened = []
+    real_get = OnDemandSession.get
+    monkeypatch.setattr(OnDemandSession, "get",
+                        lambda self: opened.append(1) or real_get(self))
+    for i, text in enumerate(["你好", "帮助", "谢谢", "在吗", "?"], 2):
+        assert "<xml>" in _push(hook, text, i).body
+        assert opened == [], text
+    assert "<xml>" in _push(hook, "活动", 9).body  # a feature that reads tables still gets one
+    assert opened
+
+
+def test_on_demand_session_commits_what_was_done_and_rolls_back_on_error(services):
+    with services.db.on_demand_write_session() as lazy:
+        assert not lazy.opened and lazy.engine is services.db.engine
+        lazy.get().add(Follower(openid="oLazy1", subscribed=True))
+        assert lazy.get() is lazy.get()
+    with pytest.raises(RuntimeError):
+        with services.db.on_demand_write_session() as lazy:
+            lazy.get().add(Follower(openid="oLazy2", subscribed=True))
+            lazy.get().flush()
+            raise RuntimeError("handler failed")
+    with services.db.on_demand_write_session() as lazy:
+        pass  # never opened: nothing to commit
+    with services.db.session() as s:
+        assert s.get(Follower, "oLazy1") is not None and s.get(Follower, "oLazy2") is None
