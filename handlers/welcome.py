@@ -5,6 +5,7 @@ subscribe/unsubscribe, the QR scene, her last position, her last message (48-hou
 """
 from __future__ import annotations
 
+import random
 import threading
 import time
 from collections import OrderedDict
@@ -69,34 +70,41 @@ def no_more(ctx: Context) -> str:
 
 
 class RecentOpenids:
-    """Openids this process touched in the last ``seconds`` (at most ``size``, oldest dropped).
+    """Openids this process touched lately (at most ``size``, oldest dropped).
 
     Kept per process, not in Redis, to save a round trip on every message: with N workers a
     woman's follower row is read at most N times a minute instead of once.
+
+    Each openid is remembered for ``seconds`` times a random factor between 1 and
+    ``1 + jitter``, so women who all wrote in the same few seconds (a broadcast they answer, a
+    class that scans a check-in code) are not all touched again in the same second a minute
+    later. The follower row's ``last_interaction_at`` is then at most ``(1 + jitter) *
+    seconds`` old, which only ever shortens the 48-hour 客服消息 window we assume.
     """
 
-    def __init__(self, seconds: float, size: int = 20000):
-        self.seconds, self.size = seconds, size
-        self._seen: OrderedDict[str, float] = OrderedDict()
+    def __init__(self, seconds: float, size: int = 20000, jitter: float = 1.0):
+        self.seconds, self.size, self.jitter = seconds, size, jitter
+        self._until: OrderedDict[str, float] = OrderedDict()
         self._lock = threading.Lock()
 
     def first_in_a_while(self, openid: str) -> bool:
-        """True (and remembered) unless ``openid`` was seen in the last ``seconds``."""
+        """True (and remembered) unless ``openid`` is still remembered from an earlier call."""
         now = time.monotonic()
         with self._lock:
-            seen = self._seen.get(openid)
-            if seen is not None and now - seen < self.seconds:
+            until = self._until.get(openid)
+            if until is not None and now < until:
                 return False
-            self._seen[openid] = now
-            self._seen.move_to_end(openid)
-            while len(self._seen) > self.size:
-                self._seen.popitem(last=False)
+            self._until[openid] = now + self.seconds * (1 + self.jitter * random.random())
+            self._until.move_to_end(openid)
+            while len(self._until) > self.size:
+                self._until.popitem(last=False)
             return True
 
 
 def _first_in_a_while(ctx: Context) -> bool:
-    """True for her first update in :data:`models.follower.TOUCH_RESOLUTION` in this process:
-    later ones would change nothing in the follower row, so they skip the database."""
+    """True for her first update in a while (:data:`models.follower.TOUCH_RESOLUTION`, up to
+    twice that) in this process: later ones would change nothing in the follower row, so they
+    skip the database."""
     recent = ctx.services.extras.get("recent_openids")
     if recent is None:
         recent = ctx.services.extras.setdefault(

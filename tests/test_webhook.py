@@ -466,6 +466,22 @@ def test_recent_openids_gate_and_bound():
     assert RecentOpenids(0).first_in_a_while("x") and RecentOpenids(0).first_in_a_while("x")
 
 
+def test_recent_openids_spread_their_expiry(monkeypatch):
+    from handlers import welcome
+
+    clock = [1000.0]
+    monkeypatch.setattr(welcome.time, "monotonic", lambda: clock[0])
+    recent = welcome.RecentOpenids(60)
+    assert all(recent.first_in_a_while(f"o{i}") for i in range(200))
+    clock[0] += 59.9
+    assert not any(recent.first_in_a_while(f"o{i}") for i in range(200))  # all still fresh
+    clock[0] += 30  # 89.9 s: roughly half are due again, not all at once
+    due = {i for i in range(200) if recent.first_in_a_while(f"o{i}")}
+    assert 40 < len(due) < 160
+    clock[0] += 31  # 120.9 s: the rest were remembered for at most 120 s
+    assert all(recent.first_in_a_while(f"o{i}") for i in range(200) if i not in due)
+
+
 # -- the database session is made only when a handler needs it ----------------------------------
 def _push(hook, text: str, msg_id: int, openid: str = "oOnDemand"):
     path, body = Simulator(token=TOKEN).build(text_fields(openid, text, msg_id=msg_id))
