@@ -13,6 +13,7 @@ of being promised a call. Registered with ``router.intercept(..., priority=100)`
 """
 from __future__ import annotations
 
+import functools
 import logging
 import re
 import time
@@ -110,11 +111,21 @@ class DangerMatcher:
         self._benign = _alternation(by_kind["benign"])
         self._distress = _alternation(by_kind["distress"])
         self._danger = _alternation(by_kind["danger"])
+        self._remembered = functools.lru_cache(maxsize=self.REMEMBER_TEXTS)(self._match)
+
+    #: Short texts repeat (「你好」「帮助」「1」); their answers are kept per matcher (it is
+    #: rebuilt every :data:`CACHE_SECONDS`, so a new word is never hidden by an old answer).
+    REMEMBER_CHARS, REMEMBER_TEXTS = 32, 4096
 
     def match(self, text: str) -> DangerMatch | None:
         """The danger words found in ``text`` (raw or normalised), or None."""
         if not text:
             return None
+        if len(text) <= self.REMEMBER_CHARS:
+            return self._remembered(text)
+        return self._match(text)
+
+    def _match(self, text: str) -> DangerMatch | None:
         danger: set[str] = set()
         distress: set[str] = set()
         for form in _forms(text):

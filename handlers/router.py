@@ -44,6 +44,8 @@ ConversationHandler = Callable[["Context", ConversationState], "Reply | str | No
 #: How long 「更多」 pages wait in Redis (seconds).
 MORE_TTL = 900
 MORE_WORDS = frozenset({"更多", "more", "下一页", "继续"})
+#: The MsgTypes that carry text: a text message, or a voice message's Recognition.
+TEXT_TYPES = frozenset({"text", "voice"})
 
 
 class Context:
@@ -133,6 +135,8 @@ class Rule:
     priority: int = 0
     name: str = ""
     order: int = 0
+    #: The MsgTypes the check can hold for (``None``: any). Dispatch skips the rest unasked.
+    msg_types: frozenset[str] | None = None
 
 
 def _as_set(values: str | Iterable[str] | None) -> frozenset[str]:
@@ -154,19 +158,32 @@ class Router:
         self.conversations: dict[str, ConversationHandler] = {}
         self.default_message: Handler | None = None
         self.cancel_reply: str = "好的，已退出。需要时随时再来，回复「帮助」查看能做什么。"
+        self._by_type: dict[str, list[Rule]] = {}  # MsgType -> the rules that may hold for it
 
     # -- registration --------------------------------------------------------------------
     def add(self, check: Callable[[Context], bool], handler: Handler, *, priority: int = 0,
-            name: str = "") -> Handler:
-        """Register ``handler`` for updates where ``check(ctx)`` is true."""
-        self._add_rule(check, handler, priority, name)
+            name: str = "", msg_types: Iterable[str] | None = None) -> Handler:
+        """Register ``handler`` for updates where ``check(ctx)`` is true. ``msg_types``: the
+        MsgTypes (``text``, ``event`` ...) outside which ``check`` never holds, if known."""
+        self._add_rule(check, handler, priority, name, msg_types)
         return handler
 
-    def _add_rule(self, check, handler, priority: int, name: str = "") -> Rule:
-        rule = Rule(check, handler, priority, name or handler.__name__, len(self.rules))
+    def _add_rule(self, check, handler, priority: int, name: str = "",
+                  msg_types: Iterable[str] | None = None) -> Rule:
+        rule = Rule(check, handler, priority, name or handler.__name__, len(self.rules),
+                    None if msg_types is None else frozenset(msg_types))
         self.rules.append(rule)
         self.rules.sort(key=_rank)  # kept in dispatch order, not sorted on every message
+        self._by_type.clear()
         return rule
+
+    def rules_for(self, msg_type: str) -> list[Rule]:
+        """The rules, in dispatch order, whose check may hold for ``msg_type``."""
+        rules = self._by_type.get(msg_type)
+        if rules is None:
+            rules = [r for r in self.rules if r.msg_types is None or msg_type in r.msg_types]
+            self._by_type[msg_type] = rules
+        return rules
 
     def intercept(self, check: Callable[[Context], bool], *, priority: int = 0):
         """Decorator: run before everything else (conversations included) when ``check`` holds."""
@@ -176,10 +193,11 @@ class Router:
             return fn
         return deco
 
-    def on(self, check: Callable[[Context], bool], *, priority: int = 0):
+    def on(self, check: Callable[[Context], bool], *, priority: int = 0,
+           msg_types: Iterable[str] | None = None):
         """Decorator form of :meth:`add`."""
         def deco(fn: Handler) -> Handler:
-            return self.add(check, fn, priority=priority)
+            return self.add(check, fn, priority=priority, msg_types=msg_types)
         return deco
 
     def on_text(self, *, exact=None, prefix=None, contains=None, regex: str | None = None,
@@ -198,22 +216,23 @@ class Router:
 
         def check(ctx: Context) -> bool:
             t = ctx.compact_text
-            if not t or ctx.update.msg_type not in ("text", "voice"):
+            if not t or ctx.update.msg_type not in TEXT_TYPES:
                 return False
             return (t in ex or any(t.startswith(p) for p in pre) or any(c in t for c in con)
                     or bool(pattern and pattern.search(t)))
         if not escape:
-            return self.on(check, priority=priority)
+            return self.on(check, priority=priority, msg_types=TEXT_TYPES)
 
         def deco(fn: Handler) -> Handler:
-            self.escapes.append(self._add_rule(check, fn, priority))
+            self.escapes.append(self._add_rule(check, fn, priority, msg_types=TEXT_TYPES))
             return fn
         return deco
 
     def on_message(self, *msg_types: str, priority: int = 0):
         """Decorator: messages of these MsgTypes (``location``, ``image`` ...)."""
         types = frozenset(msg_types)
-        return self.on(lambda ctx: ctx.update.msg_type in types, priority=priority)
+        return self.on(lambda ctx: ctx.update.msg_type in types, priority=priority,
+                       msg_types=types)
 
     def on_event(self, *events: str, key: str | None = None, key_prefix: str | None = None,
                  priority: int = 0):
@@ -228,7 +247,7 @@ class Router:
             if key is not None and u.event_key != key:
                 return False
             return key_prefix is None or u.event_key.startswith(key_prefix)
-        return self.on(check, priority=priority)
+        return self.on(check, priority=priority, msg_types=("event",))
 
     def on_click(self, key: str | None = None, *, prefix: str | None = None, priority: int = 0):
         """Decorator: a menu button (CLICK, or a scancode/pic/location_select button) by EventKey."""
@@ -277,7 +296,7 @@ class Router:
             reply = _keyword_reply(ctx, exact=True)
             if reply is not None:
                 return reply
-        for rule in self.rules:
+        for rule in self.rules_for(ctx.update.msg_type):
             if rule.check(ctx):
                 return _as_reply(rule.handler(ctx))
         if ctx.update.msg_type in ("text", "voice") and ctx.compact_text:

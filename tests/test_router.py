@@ -170,3 +170,23 @@ def test_dedup_claim_peeks_in_the_same_round_trip(services):
     dedup.publish("m:oPeek:1", "<xml/>")
     again = dedup.claim("m:oPeek:1", peek=services.keys("conv", "oPeek"))
     assert not again.first and again.reply == "<xml/>"
+
+
+def test_rules_of_other_message_types_are_not_even_asked(services):
+    router = Router()
+    asked = []
+
+    def never_for_text(ctx):
+        asked.append(ctx.update.msg_type)
+        return False
+    router.add(never_for_text, lambda ctx: "no", priority=50, msg_types=["event"])
+    router.on_event("click", key="K", priority=40)(lambda ctx: "clicked")
+    router.on_message("location")(lambda ctx: "where")
+    router.on_text(exact="你好")(lambda ctx: "hello")
+    assert run(services, router, text_update("你好")).content == "hello"
+    assert asked == []
+    assert [r.name for r in router.rules_for("text")] == ["<lambda>"]
+    click = Update(msg_type="event", openid="oR1", event="click", event_key="K")
+    assert run(services, router, click).content == "clicked" and asked == ["event"]
+    router.add(lambda ctx: True, lambda ctx: "anything", priority=99)  # no msg_types: every type
+    assert run(services, router, text_update("你好")).content == "anything"
