@@ -383,7 +383,9 @@ def parse_args(argv=None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--duration", type=float, default=10, help="seconds measured per case (10)")
-    p.add_argument("--warmup", type=float, default=3, help="seconds of warm-up per case (3)")
+    p.add_argument("--warmup", type=float, default=5,
+                   help="seconds of warm-up per case (5: long enough for both workers to have "
+                        "seen the 1,000 bench openids, whose first message writes a row)")
     p.add_argument("--connections", type=int, default=32, help="wrk connections (32)")
     p.add_argument("--threads", type=int, default=2, help="wrk threads (2)")
     p.add_argument("--workers", type=int, default=2, help="gunicorn workers (2)")
