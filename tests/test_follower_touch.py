@@ -39,3 +39,44 @@ def test_an_event_does_not_open_the_window(services):
     with services.db.session() as s:
         f = touch(s, "oEvent", user_message=False)
         assert f.last_interaction_at is None
+
+
+def _statements(services, work) -> list[str]:
+    from sqlalchemy import event
+
+    seen: list[str] = []
+
+    def spy(conn, cursor, statement, *args):
+        seen.append(" ".join(statement.split()[:3]))
+    event.listen(services.db.engine, "before_cursor_execute", spy)
+    try:
+        with services.db.session() as s:
+            work(s)
+    finally:
+        event.remove(services.db.engine, "before_cursor_execute", spy)
+    return seen
+
+
+def test_a_touch_alone_does_not_wait_for_the_disk_anything_more_does(services):
+    from models.keyword import KeywordReply
+
+    relaxed = "SET LOCAL synchronous_commit"
+    postgres = services.db.engine.dialect.name == "postgresql"
+    t0 = utcnow().replace(microsecond=0)
+    first = _statements(services, lambda s: touch(s, "oRelax", user_message=True, now=t0))
+    assert (relaxed in first) == postgres  # a new follower row and its time: relaxed
+    later = t0 + TOUCH_RESOLUTION * 2
+    again = _statements(services, lambda s: touch(s, "oRelax", user_message=True, now=later))
+    assert (relaxed in again) == postgres
+
+    def touch_and_more(s):
+        touch(s, "oRelax", user_message=True, now=later + TOUCH_RESOLUTION * 2).town = "桃城镇"
+    assert relaxed not in _statements(services, touch_and_more)
+
+    def touch_and_another_row(s):
+        touch(s, "oRelax", user_message=True, now=later + TOUCH_RESOLUTION * 4)
+        s.add(KeywordReply(keyword="测试", match="exact", reply_text="好", priority=0, active=True))
+    assert relaxed not in _statements(services, touch_and_another_row)
+    with services.db.session() as s:
+        f = s.get(Follower, "oRelax")
+        assert f.town == "桃城镇" and f.last_interaction_at == later + TOUCH_RESOLUTION * 4
