@@ -11,6 +11,11 @@ import threading
 
 import redis
 
+try:  # the C reply parser redis[hiredis] brings also packs commands, in half redis-py's time
+    from hiredis import pack_command as _hiredis_pack
+except ImportError:  # pragma: no cover - hiredis is a dependency; redis-py packs without it
+    _hiredis_pack = None
+
 
 class Keys:
     """Build prefixed Redis keys: ``keys("conv", openid)`` -> ``"taoyuan:conv:<openid>"``."""
@@ -19,7 +24,7 @@ class Keys:
         self.prefix = prefix
 
     def __call__(self, *parts: object) -> str:
-        return self.prefix + ":".join(str(p) for p in parts)
+        return self.prefix + ":".join(map(str, parts))
 
 
 def make_redis(url: str) -> redis.Redis:
@@ -93,7 +98,7 @@ class HotPath:
                 conn = self._connection()
                 if only_if_skipped and not self._local.skip:
                     return None
-                conn.send_packed_command(conn.pack_commands(commands), check_health=False)
+                conn.send_packed_command(_pack(conn, commands), check_health=False)
                 return conn
             except (redis.ConnectionError, redis.TimeoutError, OSError) as exc:
                 self._drop()
@@ -143,3 +148,11 @@ class HotPath:
             raise
         conn.disconnect()  # pragma: no cover - a server that answers nonsense
         return False  # pragma: no cover
+
+
+def _pack(conn, commands) -> list[bytes]:
+    """``commands`` in the Redis protocol (RESP), ready for ``send_packed_command``."""
+    if _hiredis_pack is None:  # pragma: no cover
+        return conn.pack_commands(commands)
+    return [b"".join(_hiredis_pack(tuple(a if isinstance(a, (str, bytes)) else str(a) for a in c))
+                     for c in commands)]

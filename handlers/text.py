@@ -45,6 +45,10 @@ def strip_edges(text: str) -> str:
     return text[start:end] if start < end else text
 
 
+#: Short texts repeat (「你好」「帮助」「报名3」): their normal forms are kept, at most this many.
+REMEMBER_TEXTS, REMEMBER_CHARS = 4096, 32
+
+
 def normalize(text: str) -> str:
     """NFKC, simplified Chinese, runs of white space folded to one space, trimmed, and
     punctuation/emoji at both ends dropped (voice recognition ends sentences with 「。」).
@@ -53,9 +57,18 @@ def normalize(text: str) -> str:
     """
     if not text:
         return ""
+    if len(text) <= REMEMBER_CHARS:
+        return _remembered_normal_form(text)
+    return _normal_form(text)
+
+
+def _normal_form(text: str) -> str:
     folded = unicodedata.normalize("NFKC", text)
     folded = strip_edges(_SPACES.sub(" ", folded).strip())
     return to_simplified(folded)
+
+
+_remembered_normal_form = lru_cache(maxsize=REMEMBER_TEXTS)(_normal_form)
 
 
 def compact(text: str) -> str:

@@ -52,8 +52,9 @@ class ReferenceCache(Generic[T]):
         else:
             engine = session.get_bind().engine  # a Connection's engine, or the Engine itself
         now = time.monotonic()
-        with self._lock:
-            cached, generation = self._copies.get(engine), self._generation
+        # No lock to read: a dict lookup and an int read are atomic, and a copy stored under
+        # an older generation is refused below.
+        cached, generation = self._copies.get(engine), self._generation
         if cached is not None and cached[0] > now and cached[1] == generation:
             return cached[2]
         value = self.loader(session.get() if isinstance(session, OnDemandSession) else session)
