@@ -13,7 +13,8 @@ a TOML file passed with ``TAOYUAN_CONFIG``. Every request carries a distinct Msg
 de-duplication never answers from Redis (that would measure the cache, not the webhook).
 
 Targets: plain requests/s ≥ 50 % of bare, plain p99 ≤ 30 ms at 32 connections. The script
-prints a table, the ratio and PASS/FAIL, and exits 0 either way (it is a report); it exits 2
+prints a table, the ratio (with ``--rounds N``: each round's ratio and their median, which is
+what is judged) and PASS/FAIL, and exits 0 either way (it is a report); it exits 2
 when wrk or gunicorn is missing. Run from the repository root::
 
     .venv/bin/python bench/webhook.py                 # 10 s per case, 32 connections
