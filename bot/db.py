@@ -76,7 +76,7 @@ def _is_relaxed_write(session: Session, obj: object) -> bool:
 
 @event.listens_for(Session, "before_flush")
 def _classify_flush(session: Session, _flush_context, _instances) -> None:
-    """Note whether this flush writes only relaxed rows (see :func:`_transaction`)."""
+    """Note whether this flush writes only relaxed rows (see :func:`_commit`)."""
     if session.info.get(_STRICT):
         return
     for obj in (*session.new, *session.dirty, *session.deleted):
@@ -90,8 +90,9 @@ def _classify_flush(session: Session, _flush_context, _instances) -> None:
 
 @event.listens_for(Session, "do_orm_execute")
 def _classify_statement(state) -> None:
-    """An INSERT/UPDATE/DELETE statement run through the session is never relaxed."""
-    if state.is_insert or state.is_update or state.is_delete:
+    """A statement run through the session that is not a SELECT (an INSERT/UPDATE/DELETE, or
+    any textual SQL) makes the transaction's commit an ordinary one."""
+    if not state.is_select:
         state.session.info[_STRICT] = True
 
 

@@ -40,14 +40,13 @@ def make_redis(url: str) -> redis.Redis:
                                 socket_connect_timeout=2, health_check_interval=30)
 
 
-
 class HotPath:
     """The Redis commands every webhook message runs, on a connection of this thread's own.
 
     Every text message costs two Redis commands: the retry claim (with her conversation read in
     the same round trip) and the reply stored for retries. Through redis-py's client each goes
     through the pool (checkout, readiness poll, metrics, release) and a pipeline object; on the
-    webhook benchmark that was a fifth of a message's CPU. Here each thread of each process keeps
+    webhook benchmark the two took a quarter of a worker's CPU per message. Here each thread of each process keeps
     one connection, built by the client's own connection class with the client's settings
     (timeouts, decoding, password), and sends packed commands on it:
 
