@@ -9,6 +9,7 @@ timed out.
 from __future__ import annotations
 
 import logging
+import secrets
 import time
 
 from typing import NamedTuple
@@ -22,6 +23,7 @@ UNREAD = object()
 
 log = logging.getLogger(__name__)
 
+#: A claim in progress is ``PENDING:<token>`` (a token per claim); a reply body never starts so.
 PENDING = "\x00pending"
 #: How long a key lives, in seconds: longer than WeChat's three tries (about 15 s).
 KEY_TTL = 60
@@ -55,22 +57,25 @@ class Deduplicator:
         If Redis is down, everyone handles: a duplicate side effect is better than no answer.
         """
         key = self.keys("dedup", dedup_key)
+        # Our own claim value: if the connection dies after Redis ran the SET, the claim is
+        # sent again and the GET beside it shows the key already holds our token.
+        token = f"{PENDING}:{secrets.token_hex(8)}"
         try:
-            claim = ("SET", key, PENDING, "NX", "EX", self.ttl)
-            if peek is None:
-                (claimed,), peeked = self._hot.round_trip(claim), UNREAD
-            else:
-                claimed, peeked = self._hot.round_trip(claim, ("GET", peek))
-            if claimed:
+            commands = [("SET", key, token, "NX", "EX", self.ttl), ("GET", key)]
+            if peek is not None:
+                commands.append(("GET", peek))
+            claimed, current, *rest = self._hot.round_trip(*commands, resend=True)
+            peeked = rest[0] if rest else UNREAD
+            if claimed or current == token:
                 return Claim(True, None, peeked)
             deadline = time.monotonic() + self.wait_seconds
             delay = 0.02
             while True:
                 value = self.redis.get(key)
                 if value is None:  # expired or released after a failure: handle it ourselves
-                    if self.redis.set(key, PENDING, nx=True, ex=self.ttl):
+                    if self.redis.set(key, token, nx=True, ex=self.ttl):
                         return Claim(True, None)
-                elif value != PENDING:
+                elif not value.startswith(PENDING):
                     return Claim(False, value)
                 if time.monotonic() >= deadline:
                     return Claim(False, None)

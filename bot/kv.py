@@ -7,7 +7,7 @@ test run) can share one Redis with others under its own prefix.
 from __future__ import annotations
 
 import os
-import threading
+from collections import deque
 
 import redis
 
@@ -41,14 +41,15 @@ def make_redis(url: str) -> redis.Redis:
 
 
 class HotPath:
-    """The Redis commands every webhook message runs, on a connection of this thread's own.
+    """The Redis commands every webhook message runs, on connections kept apart from the pool.
 
     Every text message costs two Redis commands: the retry claim (with her conversation read in
     the same round trip) and the reply stored for retries. Through redis-py's client each goes
     through the pool (checkout, readiness poll, metrics, release) and a pipeline object; on the
-    webhook benchmark the two took a quarter of a worker's CPU per message. Here each thread of each process keeps
-    one connection, built by the client's own connection class with the client's settings
-    (timeouts, decoding, password), and sends packed commands on it:
+    webhook benchmark the two took a quarter of a worker's CPU per message. Here a process keeps
+    its own few connections (a free list: one per thread that is using one right now), built by
+    the client's own connection class with the client's settings (timeouts, decoding,
+    password), and sends packed commands on them:
 
     * :meth:`round_trip` sends several commands in one write and reads their replies;
     * :meth:`send_no_reply` prefixes a write with ``CLIENT REPLY SKIP`` (Redis ≥ 3.2) so the
@@ -56,9 +57,11 @@ class HotPath:
       connection; a server or proxy without it gets an ordinary round trip. Given up: an error
       from that write (out of memory) goes unseen. Use it only for writes that may be lost.
 
-    A connection found broken is dropped; a failed send is retried once on a new connection (a
-    command cut off mid-send is never executed by Redis), a failed read is not (the command may
-    have run). Errors raised: ``redis.RedisError`` (ConnectionError, TimeoutError, or the
+    A connection found broken is dropped. A failed send is retried once on a new connection (a
+    command cut off mid-send is never executed by Redis). A failed read is retried only for
+    ``round_trip(..., resend=True)``: the connection may have died after Redis ran the commands
+    (an idle connection the server or a NAT closed, a restart), so the caller must be able to
+    run them twice. Errors raised: ``redis.RedisError`` (ConnectionError, TimeoutError, or the
     ResponseError a command answered).
     """
 
@@ -67,45 +70,69 @@ class HotPath:
     def __init__(self, client: redis.Redis):
         pool = client.connection_pool
         self._make = lambda: pool.connection_class(**pool.connection_kwargs)
-        self._local = threading.local()
+        self._pid = os.getpid()
+        self._idle: deque = deque()  # (connection, skip supported); pop/append are thread-safe
 
-    def round_trip(self, *commands: tuple) -> list:
+    def round_trip(self, *commands: tuple, resend: bool = False) -> list:
         """Run ``commands`` (each a tuple such as ``("GET", key)``) in one round trip; their
-        replies in order (``None`` for a missing key, ``"OK"`` for a done SET)."""
-        return self._read(self._send(commands), len(commands))
+        replies in order (``None`` for a missing key, ``"OK"`` for a done SET). ``resend``:
+        the commands may run twice, so a connection lost while waiting for the replies is
+        replaced and the commands sent again once."""
+        for attempt in (1, 2):
+            entry = self._send(commands)
+            try:
+                replies = self._read(entry[0], len(commands))
+            except redis.ResponseError:
+                self._idle.append(entry)  # every reply was read: the connection is in step
+                raise
+            except (redis.ConnectionError, redis.TimeoutError):  # _read dropped the connection
+                if resend and attempt == 1:
+                    continue
+                raise
+            self._idle.append(entry)
+            return replies
+        raise AssertionError("unreachable")  # pragma: no cover
 
     def send_no_reply(self, *command: object) -> None:
         """Run one write (``"SET", key, value, "EX", 60``) without waiting for its reply."""
-        conn = self._send([("CLIENT", "REPLY", "SKIP"), command], only_if_skipped=True)
-        if conn is None:  # the server cannot skip replies: an ordinary round trip
+        entry = self._send([("CLIENT", "REPLY", "SKIP"), command], only_if_skipped=True)
+        if entry is None:  # the server cannot skip replies: an ordinary round trip
             self.round_trip(command)
+        else:
+            self._idle.append(entry)
 
     # -- internals ----------------------------------------------------------------------------
-    def _connection(self):
-        local = self._local
-        if getattr(local, "pid", None) != os.getpid():  # first use in this thread, or a fork
-            local.pid, local.conn, local.skip = os.getpid(), self._make(), None
-        if local.skip is None:
-            local.skip = self._probe(local.conn)
-        return local.conn
+    def _checkout(self) -> tuple:
+        if self._pid != os.getpid():  # a forked child: the parent's sockets are not ours
+            self._pid, self._idle = os.getpid(), deque()
+        try:
+            return self._idle.pop()
+        except IndexError:
+            conn = self._make()
+            return conn, self._probe(conn)
 
-    def _send(self, commands, *, only_if_skipped: bool = False):
-        """Send ``commands`` on this thread's connection; return it (None when
+    def _send(self, commands, *, only_if_skipped: bool = False) -> tuple | None:
+        """Send ``commands`` on a checked-out connection; return its entry (None when
         ``only_if_skipped`` and the server cannot skip replies)."""
         for attempt in (1, 2):
+            conn = None
             try:
-                conn = self._connection()
-                if only_if_skipped and not self._local.skip:
+                conn, skip = entry = self._checkout()
+                if only_if_skipped and not skip:
+                    self._idle.append(entry)
                     return None
                 conn.send_packed_command(_pack(conn, commands), check_health=False)
-                return conn
+                return entry
             except (redis.ConnectionError, redis.TimeoutError, OSError) as exc:
-                self._drop()
+                if conn is not None:
+                    conn.disconnect()
                 if attempt == 2:
                     raise exc if isinstance(exc, redis.RedisError) else redis.ConnectionError(str(exc))
         raise AssertionError("unreachable")  # pragma: no cover
 
-    def _read(self, conn, count: int) -> list:
+    @staticmethod
+    def _read(conn, count: int) -> list:
+        """The ``count`` replies owed on ``conn``; a broken connection is disconnected."""
         replies: list = []
         error: redis.ResponseError | None = None
         try:
@@ -116,19 +143,13 @@ class HotPath:
                     replies.append(None)
                     error = error or exc
         except BaseException as exc:
-            self._drop()
+            conn.disconnect()
             if isinstance(exc, OSError) and not isinstance(exc, redis.RedisError):
                 raise redis.ConnectionError(str(exc)) from exc
             raise
         if error is not None:
             raise error
         return replies
-
-    def _drop(self) -> None:
-        conn = getattr(self._local, "conn", None)
-        if conn is not None:
-            conn.disconnect()
-        self._local.pid = None
 
     def _probe(self, conn) -> bool:
         """True if, after ``CLIENT REPLY SKIP``, the next command's reply is really skipped."""

@@ -1,4 +1,4 @@
-"""bot.kv.HotPath: the webhook's own Redis connection per thread, on the real Redis and fakeredis."""
+"""bot.kv.HotPath: the webhook's own Redis connections, on the real Redis and fakeredis."""
 from __future__ import annotations
 
 import threading
@@ -71,7 +71,7 @@ def test_redis_down_raises_a_redis_error():
         hot.send_no_reply("SET", "x", "1")
 
 
-def test_each_thread_has_its_own_connection(client, redis_prefix):
+def test_threads_never_share_a_connection_at_once(client, redis_prefix):
     hot, k = HotPath(client), key(redis_prefix)
     errors = []
 
@@ -133,7 +133,60 @@ def test_works_on_fakeredis_the_embedded_default():
 def test_a_forked_process_opens_its_own_connection(client, redis_prefix):
     hot, k = HotPath(client), key(redis_prefix)
     hot.round_trip(("SET", k, "parent"))
-    inherited = hot._local.conn
-    hot._local.pid = -1  # what a gunicorn worker forked from this process would see
+    inherited = hot._idle[-1][0]
+    hot._pid = -1  # what a gunicorn worker forked from this process would see
     assert hot.round_trip(("GET", k)) == ["parent"]
-    assert hot._local.conn is not inherited
+    assert hot._idle[-1][0] is not inherited
+
+
+def test_a_thread_per_request_server_reuses_connections(client, redis_prefix):
+    hot, k = HotPath(client), key(redis_prefix)
+    for i in range(30):  # `taoyuan serve` (werkzeug, threaded) runs each request in a new thread
+        t = threading.Thread(target=hot.round_trip, args=(("SET", k, str(i)),))
+        t.start()
+        t.join()
+    assert len(hot._idle) == 1 and client.get(k) == "29"
+
+
+def _kill(client, hot, name="taoyuan-hotpath-idle"):
+    hot.round_trip(("CLIENT", "SETNAME", name))
+    for c in client.client_list():
+        if c.get("name") == name:
+            client.client_kill_filter(_id=c["id"])
+
+
+def test_a_claim_on_a_connection_the_server_closed_while_idle_still_deduplicates(
+        client, redis_prefix, caplog):
+    from bot.dedup import Deduplicator
+    from bot.kv import Keys
+
+    dedup = Deduplicator(client, Keys(redis_prefix))
+    _kill(client, dedup._hot)  # Redis `timeout`, a NAT or a restart closed it while idle
+    first = dedup.claim("m:oIdle:1", peek=redis_prefix + "conv:oIdle")
+    assert first.first and first.peeked is None
+    assert "handling without it" not in caplog.text
+    dedup.publish("m:oIdle:1", "<xml>same</xml>")
+    _kill(client, dedup._hot)
+    copy = dedup.claim("m:oIdle:1")
+    assert not copy.first and copy.reply == "<xml>same</xml>"
+
+
+def test_a_claim_resent_after_redis_ran_it_is_still_ours(client, redis_prefix, monkeypatch):
+    from bot.dedup import Deduplicator
+    from bot.kv import Keys
+
+    dedup = Deduplicator(client, Keys(redis_prefix))
+    real_read, calls = HotPath._read, []
+
+    def lose_first_replies(conn, count):
+        calls.append(count)
+        if len(calls) == 1:  # Redis ran SET NX + GET, then the connection died
+            conn.disconnect()
+            raise redis.ConnectionError("Connection closed by server.")
+        return real_read(conn, count)
+    monkeypatch.setattr(HotPath, "_read", staticmethod(lose_first_replies))
+    assert dedup.claim("m:oResend:1").first  # the resent SET NX fails, but the key is ours
+    assert len(calls) == 2
+    monkeypatch.setattr(HotPath, "_read", staticmethod(real_read))
+    dedup.publish("m:oResend:1", "")
+    assert not dedup.claim("m:oResend:1").first
