@@ -57,16 +57,21 @@ class Deduplicator:
         If Redis is down, everyone handles: a duplicate side effect is better than no answer.
         """
         key = self.keys("dedup", dedup_key)
-        # Our own claim value: if the connection dies after Redis ran the SET, the claim is
-        # sent again and the GET beside it shows the key already holds our token.
+        # Our own claim value: if the connection dies after Redis ran the SET (an idle
+        # connection the server closed, a restart), the claim is sent again with a GET of the
+        # key, which then holds our token.
         token = f"{PENDING}:{secrets.token_hex(8)}"
         try:
-            commands = [("SET", key, token, "NX", "EX", self.ttl), ("GET", key)]
+            commands = [("SET", key, token, "NX", "EX", self.ttl)]
             if peek is not None:
                 commands.append(("GET", peek))
-            claimed, current, *rest = self._hot.round_trip(*commands, resend=True)
+            try:
+                claimed, *rest = self._hot.round_trip(*commands)
+            except (redis.ConnectionError, redis.TimeoutError):
+                claimed, *rest, current = self._hot.round_trip(*commands, ("GET", key))
+                claimed = claimed or current == token
             peeked = rest[0] if rest else UNREAD
-            if claimed or current == token:
+            if claimed:
                 return Claim(True, None, peeked)
             deadline = time.monotonic() + self.wait_seconds
             delay = 0.02

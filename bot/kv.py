@@ -58,10 +58,9 @@ class HotPath:
       from that write (out of memory) goes unseen. Use it only for writes that may be lost.
 
     A connection found broken is dropped. A failed send is retried once on a new connection (a
-    command cut off mid-send is never executed by Redis). A failed read is retried only for
-    ``round_trip(..., resend=True)``: the connection may have died after Redis ran the commands
-    (an idle connection the server or a NAT closed, a restart), so the caller must be able to
-    run them twice. Errors raised: ``redis.RedisError`` (ConnectionError, TimeoutError, or the
+    command cut off mid-send is never executed by Redis); a failed read is not (the connection
+    may have died after Redis ran the commands: the caller knows whether running them again is
+    safe). Errors raised: ``redis.RedisError`` (ConnectionError, TimeoutError, or the
     ResponseError a command answered).
     """
 
@@ -73,25 +72,17 @@ class HotPath:
         self._pid = os.getpid()
         self._idle: deque = deque()  # (connection, skip supported); pop/append are thread-safe
 
-    def round_trip(self, *commands: tuple, resend: bool = False) -> list:
+    def round_trip(self, *commands: tuple) -> list:
         """Run ``commands`` (each a tuple such as ``("GET", key)``) in one round trip; their
-        replies in order (``None`` for a missing key, ``"OK"`` for a done SET). ``resend``:
-        the commands may run twice, so a connection lost while waiting for the replies is
-        replaced and the commands sent again once."""
-        for attempt in (1, 2):
-            entry = self._send(commands)
-            try:
-                replies = self._read(entry[0], len(commands))
-            except redis.ResponseError:
-                self._idle.append(entry)  # every reply was read: the connection is in step
-                raise
-            except (redis.ConnectionError, redis.TimeoutError):  # _read dropped the connection
-                if resend and attempt == 1:
-                    continue
-                raise
-            self._idle.append(entry)
-            return replies
-        raise AssertionError("unreachable")  # pragma: no cover
+        replies in order (``None`` for a missing key, ``"OK"`` for a done SET)."""
+        entry = self._send(commands)
+        try:
+            replies = self._read(entry[0], len(commands))
+        except redis.ResponseError:
+            self._idle.append(entry)  # every reply was read: the connection is in step
+            raise
+        self._idle.append(entry)  # (a broken one was dropped by _read)
+        return replies
 
     def send_no_reply(self, *command: object) -> None:
         """Run one write (``"SET", key, value, "EX", 60``) without waiting for its reply."""
