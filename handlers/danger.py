@@ -103,6 +103,10 @@ class DangerMatcher:
     A word may contain ``*`` (up to 4 characters): ``被*打`` matches 被他打, 被老公打.
     """
 
+    #: Short texts repeat (「你好」「帮助」「1」); their answers are kept per matcher (it is
+    #: rebuilt every :data:`CACHE_SECONDS`, so a new word is never hidden by an old answer).
+    REMEMBER_CHARS, REMEMBER_TEXTS = 32, 4096
+
     def __init__(self, entries: list[tuple[str, str]]):
         by_kind: dict[str, set[str]] = {k: set() for k in KINDS}
         for kind, word in entries:
@@ -112,10 +116,6 @@ class DangerMatcher:
         self._distress = _alternation(by_kind["distress"])
         self._danger = _alternation(by_kind["danger"])
         self._remembered = functools.lru_cache(maxsize=self.REMEMBER_TEXTS)(self._match)
-
-    #: Short texts repeat (「你好」「帮助」「1」); their answers are kept per matcher (it is
-    #: rebuilt every :data:`CACHE_SECONDS`, so a new word is never hidden by an old answer).
-    REMEMBER_CHARS, REMEMBER_TEXTS = 32, 4096
 
     def match(self, text: str) -> DangerMatch | None:
         """The danger words found in ``text`` (raw or normalised), or None."""
