@@ -21,6 +21,17 @@ def assert_no_raw_text(body: str) -> None:
         assert word not in body, word
 
 
+def add_point(services, name: str, *, town: str, lat: float = 25.32, lng: float = 118.29) -> int:
+    """A service point in the database; its id."""
+    from models.service_point import ServicePoint
+
+    with services.db.session() as s:
+        row = ServicePoint(name=name, town=town, lat=lat, lng=lng)
+        s.add(row)
+        s.flush()
+        return row.id
+
+
 def signed_in(services, client, role: str = "staff"):
     make_staff(services, "li", role)
     assert login(client, "li").status_code == 302
@@ -71,11 +82,7 @@ def test_point_form_errors_are_chinese(services, client):
 def test_point_without_town_stays_editable(services, client):
     from models.service_point import ServicePoint
 
-    with services.db.session() as s:
-        row = ServicePoint(name="助困公益协会妇联", town="", lat=25.32, lng=118.29)
-        s.add(row)
-        s.flush()
-        pid = row.id
+    pid = add_point(services, "助困公益协会妇联", town="")
     signed_in(services, client)
     r = post_form(client, f"/admin/points/edit/?id={pid}", {
         **POINT, "name": "助困公益协会妇联", "town": "", "lat": "25.33", "lng": "118.3"})
@@ -93,13 +100,8 @@ ACTIVITY = {"title": "三八节徒步", "category": "徒步", "place": "", "poin
 
 def test_activity_picks_a_service_point_by_name(services, client):
     from models.activity import Activity
-    from models.service_point import ServicePoint
 
-    with services.db.session() as s:
-        point = ServicePoint(name="桃城镇妇联", town="桃城镇", lat=25.32, lng=118.29)
-        s.add(point)
-        s.flush()
-        pid = point.id
+    pid = add_point(services, "桃城镇妇联", town="桃城镇")
     signed_in(services, client)
     page = client.get("/admin/activities/new/").get_data(as_text=True)
     assert f'<option value="{pid}">桃城镇妇联（桃城镇）</option>' in page
