@@ -93,10 +93,10 @@ class Deduplicator:
     def publish(self, dedup_key: str, reply_body: str) -> None:
         """Store the reply body the first try produced (``""`` for ``success``).
 
-        Sent without waiting for Redis's answer (:meth:`bot.kv.HotPath.send_no_reply`): a lost
-        write only means a retry answers ``success`` instead of the same reply.
+        Queued (:meth:`bot.kv.HotPath.send_later`): it goes to Redis in front of this process's
+        next claim, or within :attr:`bot.kv.HotPath.LATER_SECONDS` on its own, long before
+        WeChat's retry 5 s later; a copy already waiting polls until it is there. Redis never
+        answers it: a lost write only means a retry answers ``success`` instead of the same
+        reply.
         """
-        try:
-            self._hot.send_no_reply("SET", self.keys("dedup", dedup_key), reply_body, "EX", self.ttl)
-        except redis.RedisError as exc:
-            log.warning("could not store reply for retries (%s)", type(exc).__name__)
+        self._hot.send_later("SET", self.keys("dedup", dedup_key), reply_body, "EX", self.ttl)

@@ -6,7 +6,12 @@ test run) can share one Redis with others under its own prefix.
 """
 from __future__ import annotations
 
+import atexit
+import logging
 import os
+import threading
+import time
+import weakref
 from collections import deque
 
 import redis
@@ -15,6 +20,9 @@ try:  # the C reply parser redis[hiredis] brings also packs commands, in half re
     from hiredis import pack_command as _hiredis_pack
 except ImportError:  # pragma: no cover - hiredis is a dependency; redis-py packs without it
     _hiredis_pack = None
+
+log = logging.getLogger(__name__)
+_SKIP = ("CLIENT", "REPLY", "SKIP")
 
 
 class Keys:
@@ -56,6 +64,9 @@ class HotPath:
       server sends nothing back and the call is one ``sendall``. Support is probed once per
       connection; a server or proxy without it gets an ordinary round trip. Given up: an error
       from that write (out of memory) goes unseen. Use it only for writes that may be lost.
+    * :meth:`send_later` queues such a write; it rides in front of the process's next
+      :meth:`round_trip` (no write, no wake-up of Redis of its own), or goes out by itself
+      after at most :attr:`LATER_SECONDS` (a background thread), or at exit.
 
     A connection found broken is dropped. A failed send is retried once on a new connection (a
     command cut off mid-send is never executed by Redis); a failed read is not (the connection
@@ -65,46 +76,102 @@ class HotPath:
     """
 
     PROBE = "taoyuan-reply-skip-probe"
+    #: Longest time, in seconds, a write queued by :meth:`send_later` waits for a round trip.
+    LATER_SECONDS = 0.05
+    #: A flusher thread with nothing to do for this long, in seconds, ends (a new one starts
+    #: with the next queued write).
+    FLUSHER_IDLE_SECONDS = 30.0
 
     def __init__(self, client: redis.Redis):
         pool = client.connection_pool
         self._make = lambda: pool.connection_class(**pool.connection_kwargs)
-        self._pid = os.getpid()
-        self._idle: deque = deque()  # (connection, skip supported); pop/append are thread-safe
+        self._pid = -1
+        self._this_process()
 
     def round_trip(self, *commands: tuple) -> list:
         """Run ``commands`` (each a tuple such as ``("GET", key)``) in one round trip; their
-        replies in order (``None`` for a missing key, ``"OK"`` for a done SET)."""
-        entry = self._send(commands)
+        replies in order (``None`` for a missing key, ``"OK"`` for a done SET). Writes queued
+        by :meth:`send_later` go first, in the same write."""
+        self._this_process()
+        entry, queued = self._send(commands, later=self._take_later())
         try:
-            replies = self._read(entry[0], len(commands))
+            replies = self._read(entry[0], queued + len(commands), ignore=queued)
         except redis.ResponseError:
             self._idle.append(entry)  # every reply was read: the connection is in step
             raise
         self._idle.append(entry)  # (a broken one was dropped by _read)
-        return replies
+        return replies[queued:]
 
     def send_no_reply(self, *command: object) -> None:
-        """Run one write (``"SET", key, value, "EX", 60``) without waiting for its reply."""
-        entry = self._send([("CLIENT", "REPLY", "SKIP"), command], only_if_skipped=True)
-        if entry is None:  # the server cannot skip replies: an ordinary round trip
+        """Run one write (``"SET", key, value, "EX", 60``) now, without waiting for its reply."""
+        self._this_process()
+        sent = self._send([command], only_if_skipped=True)
+        if sent is None:  # the server cannot skip replies: an ordinary round trip
             self.round_trip(command)
         else:
+            self._idle.append(sent[0])
+
+    def send_later(self, *command: object) -> None:
+        """Queue one write that may be lost (``"SET", key, value, "EX", 60``); see the class.
+
+        Never raises: a write that cannot be sent is lost (logged by the flusher)."""
+        self._this_process()
+        with self._lock:
+            self._later.append(command)
+            if len(self._later) == 1:
+                self._flush_soon()
+
+    def flush(self) -> None:
+        """Send the writes :meth:`send_later` queued, now. Raises ``redis.RedisError``."""
+        self._this_process()
+        later = self._take_later()
+        if later:
+            entry, queued = self._send([], later=later)
+            if queued:  # no CLIENT REPLY SKIP on this connection: their replies are owed
+                self._read(entry[0], queued, ignore=queued)
             self._idle.append(entry)
 
     # -- internals ----------------------------------------------------------------------------
+    def _this_process(self) -> None:
+        """After a fork, start afresh: the parent's sockets, queue and thread are not ours."""
+        if self._pid != os.getpid():
+            self._pid = os.getpid()
+            self._idle: deque = deque()  # (connection, skip supported); thread-safe pop/append
+            self._later: list[tuple] = []
+            self._lock = threading.Lock()
+            self._wake: threading.Event | None = None  # the flusher's, while it runs
+
+    def _take_later(self) -> list[tuple]:
+        if not self._later:  # (read without the lock: a write queued right now waits its turn)
+            return []
+        with self._lock:
+            later, self._later = self._later, []
+        return later
+
+    def _flush_soon(self) -> None:
+        """Wake this process's flusher thread, starting it if needed (``_lock`` held)."""
+        if self._wake is None:
+            self._wake = threading.Event()
+            thread = threading.Thread(target=_flusher, args=(weakref.ref(self), self._wake),
+                                      name="taoyuan-redis-later", daemon=True)
+            thread.start()
+            if not getattr(self, "_exit_hook", False):
+                self._exit_hook = True
+                atexit.register(_flush_at_exit, weakref.ref(self))
+        self._wake.set()
+
     def _checkout(self) -> tuple:
-        if self._pid != os.getpid():  # a forked child: the parent's sockets are not ours
-            self._pid, self._idle = os.getpid(), deque()
         try:
             return self._idle.pop()
         except IndexError:
             conn = self._make()
             return conn, self._probe(conn)
 
-    def _send(self, commands, *, only_if_skipped: bool = False) -> tuple | None:
-        """Send ``commands`` on a checked-out connection; return its entry (None when
-        ``only_if_skipped`` and the server cannot skip replies)."""
+    def _send(self, commands, *, later=(), only_if_skipped: bool = False) -> tuple | None:
+        """Send ``later`` (writes whose replies are skipped where the server can) and
+        ``commands`` on a checked-out connection. Returns ``(entry, owed)``: the connection's
+        free-list entry and how many replies to ``later`` are owed before the commands' own;
+        None when ``only_if_skipped`` and the server cannot skip replies."""
         for attempt in (1, 2):
             conn = None
             try:
@@ -112,8 +179,16 @@ class HotPath:
                 if only_if_skipped and not skip:
                     self._idle.append(entry)
                     return None
-                conn.send_packed_command(_pack(conn, commands), check_health=False)
-                return entry
+                if skip:
+                    payload = [c for write in later for c in (_SKIP, write)]
+                    if only_if_skipped:
+                        payload += [c for write in commands for c in (_SKIP, write)]
+                        commands = []
+                    owed = 0
+                else:
+                    payload, owed = list(later), len(later)
+                conn.send_packed_command(_pack(conn, payload + list(commands)), check_health=False)
+                return entry, owed
             except (redis.ConnectionError, redis.TimeoutError, OSError) as exc:
                 if conn is not None:
                     conn.disconnect()
@@ -122,17 +197,19 @@ class HotPath:
         raise AssertionError("unreachable")  # pragma: no cover
 
     @staticmethod
-    def _read(conn, count: int) -> list:
-        """The ``count`` replies owed on ``conn``; a broken connection is disconnected."""
+    def _read(conn, count: int, ignore: int = 0) -> list:
+        """The ``count`` replies owed on ``conn``; a broken connection is disconnected. An
+        error answered to one of the first ``ignore`` (queued writes) is not raised."""
         replies: list = []
         error: redis.ResponseError | None = None
         try:
-            for _ in range(count):
+            for i in range(count):
                 try:
                     replies.append(conn.read_response())
                 except redis.ResponseError as exc:  # keep reading: the rest are still owed
                     replies.append(None)
-                    error = error or exc
+                    if i >= ignore:
+                        error = error or exc
         except BaseException as exc:
             conn.disconnect()
             if isinstance(exc, OSError) and not isinstance(exc, redis.RedisError):
@@ -146,7 +223,7 @@ class HotPath:
         """True if, after ``CLIENT REPLY SKIP``, the next command's reply is really skipped."""
         try:
             conn.send_packed_command(conn.pack_commands(
-                [("CLIENT", "REPLY", "SKIP"), ("ECHO", "skipped"), ("ECHO", self.PROBE)]))
+                [_SKIP, ("ECHO", "skipped"), ("ECHO", self.PROBE)]))
             for count in (1, 2, 3):  # read up to the last ECHO, whatever came before it
                 try:
                     reply = conn.read_response()
@@ -159,6 +236,51 @@ class HotPath:
             raise
         conn.disconnect()  # pragma: no cover - a server that answers nonsense
         return False  # pragma: no cover
+
+
+def _flusher(ref: weakref.ref, wake: threading.Event) -> None:
+    """A process's background sender of :meth:`HotPath.send_later` writes.
+
+    Wakes when a write is queued, gives round trips :attr:`HotPath.LATER_SECONDS` to carry it,
+    then sends what is left. Ends when idle for :attr:`HotPath.FLUSHER_IDLE_SECONDS`, when
+    its HotPath is gone, or after a fork (the child starts its own)."""
+    pid = os.getpid()
+    while True:
+        hot = ref()
+        if hot is None or hot._pid != pid:
+            return
+        idle, delay = hot.FLUSHER_IDLE_SECONDS, hot.LATER_SECONDS
+        del hot  # do not keep it alive while waiting
+        woken = wake.wait(idle)
+        hot = ref()
+        if hot is None or hot._pid != pid:
+            return
+        if not woken:
+            with hot._lock:
+                if not wake.is_set():  # nothing queued since: end; the next write starts one
+                    hot._wake = None
+                    return
+            continue
+        wake.clear()
+        del hot
+        time.sleep(delay)
+        hot = ref()
+        if hot is None:
+            return
+        try:
+            hot.flush()
+        except redis.RedisError as exc:
+            log.warning("queued Redis writes lost (%s)", type(exc).__name__)
+        del hot
+
+
+def _flush_at_exit(ref: weakref.ref) -> None:
+    hot = ref()
+    if hot is not None and hot._pid == os.getpid() and hot._later:
+        try:
+            hot.flush()
+        except redis.RedisError as exc:  # pragma: no cover - Redis gone at exit
+            log.warning("queued Redis writes lost at exit (%s)", type(exc).__name__)
 
 
 def _pack(conn, commands) -> list[bytes]:
