@@ -16,7 +16,7 @@ from typing import NamedTuple
 
 import redis
 
-from bot.kv import HotPath, Keys
+from bot.kv import HotPath, Keys, Sent
 
 #: ``Claim.peeked`` when the peeked key was not read.
 UNREAD = object()
@@ -39,6 +39,61 @@ class Claim(NamedTuple):
     peeked: object = UNREAD
 
 
+class PendingClaim:
+    """A retry claim written to Redis whose answer is not read yet (:meth:`Deduplicator.begin`).
+
+    Call exactly one of :meth:`result` or :meth:`cancel`."""
+
+    def __init__(self, dedup: Deduplicator, dedup_key: str, key: str, token: str,
+                 commands: list, sent: Sent | redis.RedisError):
+        self.dedup_key = dedup_key
+        self._dedup, self._key, self._token, self._commands = dedup, key, token, commands
+        self._sent = sent
+
+    def result(self) -> Claim:
+        """The claim's outcome, as :meth:`Deduplicator.claim` describes it."""
+        dedup, key, token = self._dedup, self._key, self._token
+        try:
+            if isinstance(self._sent, redis.RedisError):
+                raise self._sent
+            try:
+                claimed, *rest = self._sent.replies()
+            except (redis.ConnectionError, redis.TimeoutError):
+                claimed, *rest, current = dedup._hot.round_trip(*self._commands, ("GET", key))
+                claimed = claimed or current == token
+            peeked = rest[0] if rest else UNREAD
+            if claimed:
+                return Claim(True, None, peeked)
+            deadline = time.monotonic() + dedup.wait_seconds
+            delay = 0.02
+            while True:
+                value = dedup.redis.get(key)
+                if value is None:  # expired or released after a failure: handle it ourselves
+                    if dedup.redis.set(key, token, nx=True, ex=dedup.ttl):
+                        return Claim(True, None)
+                elif not value.startswith(PENDING):
+                    return Claim(False, value)
+                if time.monotonic() >= deadline:
+                    return Claim(False, None)
+                time.sleep(delay)
+                delay = min(delay * 1.5, 0.2)
+        except redis.RedisError as exc:
+            log.warning("dedup unavailable (%s); handling without it", type(exc).__name__)
+            return Claim(True, None)
+
+    def cancel(self) -> None:
+        """Give the claim up (the push turned out unreadable, or not to be ``dedup_key``):
+        read Redis's answer and, if the key was ours, release it. Never raises."""
+        if isinstance(self._sent, redis.RedisError):
+            return
+        try:
+            claimed = self._sent.replies()[0]
+        except redis.RedisError:
+            return  # the key, if ours, expires in KEY_TTL seconds
+        if claimed:
+            self._dedup._hot.send_later("DEL", self._key)
+
+
 class Deduplicator:
     """Claim a push, then publish its reply for retries."""
 
@@ -56,39 +111,24 @@ class Deduplicator:
         conversation), read in the same round trip into ``peeked`` (else :data:`UNREAD`).
         If Redis is down, everyone handles: a duplicate side effect is better than no answer.
         """
-        key = self.keys("dedup", dedup_key)
+        return self.begin(dedup_key, peek=peek).result()
+
+    def begin(self, dedup_key: str, *, peek: str | None = None) -> PendingClaim:
+        """Send the claim now and read Redis's answer later (:meth:`PendingClaim.result`), so
+        the caller can parse the push while Redis answers. Never raises."""
         # Our own claim value: if the connection dies after Redis ran the SET (an idle
         # connection the server closed, a restart), the claim is sent again with a GET of the
         # key, which then holds our token.
         token = f"{PENDING}:{secrets.token_hex(8)}"
+        key = self.keys("dedup", dedup_key)
+        commands = [("SET", key, token, "NX", "EX", self.ttl)]
+        if peek is not None:
+            commands.append(("GET", peek))
         try:
-            commands = [("SET", key, token, "NX", "EX", self.ttl)]
-            if peek is not None:
-                commands.append(("GET", peek))
-            try:
-                claimed, *rest = self._hot.round_trip(*commands)
-            except (redis.ConnectionError, redis.TimeoutError):
-                claimed, *rest, current = self._hot.round_trip(*commands, ("GET", key))
-                claimed = claimed or current == token
-            peeked = rest[0] if rest else UNREAD
-            if claimed:
-                return Claim(True, None, peeked)
-            deadline = time.monotonic() + self.wait_seconds
-            delay = 0.02
-            while True:
-                value = self.redis.get(key)
-                if value is None:  # expired or released after a failure: handle it ourselves
-                    if self.redis.set(key, token, nx=True, ex=self.ttl):
-                        return Claim(True, None)
-                elif not value.startswith(PENDING):
-                    return Claim(False, value)
-                if time.monotonic() >= deadline:
-                    return Claim(False, None)
-                time.sleep(delay)
-                delay = min(delay * 1.5, 0.2)
+            sent: Sent | redis.RedisError = self._hot.send(*commands)
         except redis.RedisError as exc:
-            log.warning("dedup unavailable (%s); handling without it", type(exc).__name__)
-            return Claim(True, None)
+            sent = exc
+        return PendingClaim(self, dedup_key, key, token, commands, sent)
 
     def publish(self, dedup_key: str, reply_body: str) -> None:
         """Store the reply body the first try produced (``""`` for ``success``).

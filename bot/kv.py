@@ -92,15 +92,15 @@ class HotPath:
         """Run ``commands`` (each a tuple such as ``("GET", key)``) in one round trip; their
         replies in order (``None`` for a missing key, ``"OK"`` for a done SET). Writes queued
         by :meth:`send_later` go first, in the same write."""
+        return self.send(*commands).replies()
+
+    def send(self, *commands: tuple) -> "Sent":
+        """The first half of :meth:`round_trip`: write ``commands`` now and read their replies
+        later with :meth:`Sent.replies` (exactly once), so the caller can work while Redis
+        answers. Raises ``redis.RedisError`` when the write fails twice."""
         self._this_process()
         entry, queued = self._send(commands, later=self._take_later())
-        try:
-            replies = self._read(entry[0], queued + len(commands), ignore=queued)
-        except redis.ResponseError:
-            self._idle.append(entry)  # every reply was read: the connection is in step
-            raise
-        self._idle.append(entry)  # (a broken one was dropped by _read)
-        return replies[queued:]
+        return Sent(self, entry, queued, len(commands))
 
     def send_no_reply(self, *command: object) -> None:
         """Run one write (``"SET", key, value, "EX", 60``) now, without waiting for its reply."""
@@ -236,6 +236,32 @@ class HotPath:
             raise
         conn.disconnect()  # pragma: no cover - a server that answers nonsense
         return False  # pragma: no cover
+
+
+class Sent:
+    """Commands written by :meth:`HotPath.send` whose replies are not read yet.
+
+    Holds the connection until :meth:`replies` is called (a connection never read from again
+    is dropped, not reused, so an abandoned ``Sent`` costs a connection, not a wrong reply)."""
+
+    __slots__ = ("_hot", "_entry", "_queued", "_count")
+
+    def __init__(self, hot: HotPath, entry: tuple, queued: int, count: int):
+        self._hot, self._entry, self._queued, self._count = hot, entry, queued, count
+
+    def replies(self) -> list:
+        """The commands' replies in order. Raises ``redis.RedisError`` (the ResponseError a
+        command answered, once every reply is read; ConnectionError, TimeoutError)."""
+        entry, self._entry = self._entry, None
+        if entry is None:
+            raise RuntimeError("replies() already read")
+        try:
+            replies = self._hot._read(entry[0], self._queued + self._count, ignore=self._queued)
+        except redis.ResponseError:
+            self._hot._idle.append(entry)  # every reply was read: the connection is in step
+            raise
+        self._hot._idle.append(entry)  # (a broken one was dropped by _read)
+        return replies[self._queued:]
 
 
 def _flusher(ref: weakref.ref, wake: threading.Event) -> None:

@@ -131,11 +131,18 @@ def encrypt(key: AesKey, token: str, xml: str, nonce: str, timestamp: str | None
 
 def open_encrypted(token: str, keys: list[AesKey], outer: dict, msg_signature: str | None,
                    timestamp: str, nonce: str) -> tuple[dict, AesKey]:
-    """Check ``msg_signature`` over the outer ``Encrypt`` and decrypt it.
+    """Check ``msg_signature`` over the outer ``Encrypt``, decrypt it and parse the inside.
 
     Returns the inner fields and the key used. Raises :class:`SignatureError` for a bad or
     missing msg_signature and :class:`ProtocolError` for anything unreadable.
     """
+    plain, key = decrypt_push(token, keys, outer, msg_signature, timestamp, nonce)
+    return parse_xml(plain), key
+
+
+def decrypt_push(token: str, keys: list[AesKey], outer: dict, msg_signature: str | None,
+                 timestamp: str, nonce: str) -> tuple[str, AesKey]:
+    """:func:`open_encrypted` without the parsing: the inner XML text and the key used."""
     encrypted = outer.get("Encrypt")
     if not isinstance(encrypted, str) or not encrypted:
         raise ProtocolError("encrypted push without <Encrypt>")
@@ -147,7 +154,6 @@ def open_encrypted(token: str, keys: list[AesKey], outer: dict, msg_signature: s
     if not keys:
         raise ProtocolError("encrypted push but no EncodingAESKey configured")
     try:
-        plain, key = decrypt(keys, encrypted)
+        return decrypt(keys, encrypted)
     except (binascii.Error, struct.error, ValueError) as exc:
         raise ProtocolError(f"bad ciphertext: {type(exc).__name__}") from None
-    return parse_xml(plain), key

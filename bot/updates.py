@@ -8,6 +8,7 @@ view_miniprogram). Handlers see only this value, never XML, ciphertext or Flask.
 """
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -122,6 +123,32 @@ class Update:
         if self.is_message and self.msg_id:
             return f"m:{self.openid}:{self.msg_id}"
         return f"e:{self.openid}:{self.create_time}:{self.event}:{self.event_key}:{self.msg_id}"
+
+
+# A message as WeChat writes it: FromUserName, then MsgType, then MsgId, each in its usual form.
+_MESSAGE_KEY = (r"<FromUserName><!\[CDATA\[([0-9A-Za-z_-]{1,64})\]\]></FromUserName>"
+                r".*?<MsgType><!\[CDATA\[([a-z]{1,16})\]\]></MsgType>.*?<MsgId>([0-9]{1,32})</MsgId>")
+_MESSAGE_KEY_STR = re.compile(_MESSAGE_KEY, re.S)
+_MESSAGE_KEY_BYTES = re.compile(_MESSAGE_KEY.encode(), re.S)
+
+
+def read_ahead(xml: bytes | str) -> tuple[str, str] | None:
+    """``(dedup_key, openid)`` of a message, read from the XML text before it is parsed.
+
+    A quick look for the fields :meth:`Update.dedup_key` uses, so the webhook can send the
+    retry claim while it parses. Only the usual shape of a message is recognised (CDATA
+    FromUserName and MsgType, in WeChat's order); anything else — events included — gives
+    None. The text is not validated: the caller compares the result with the parsed
+    update's own :meth:`Update.dedup_key` before trusting it.
+    """
+    pattern = _MESSAGE_KEY_BYTES if isinstance(xml, bytes) else _MESSAGE_KEY_STR
+    found = pattern.search(xml)
+    if found is None:
+        return None
+    openid, msg_type, msg_id = (g.decode() if isinstance(g, bytes) else g for g in found.groups())
+    if msg_type not in MESSAGE_TYPES:
+        return None
+    return f"m:{openid}:{msg_id}", openid
 
 
 def _nested(fields: dict, name: str) -> dict:
