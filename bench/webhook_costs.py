@@ -83,6 +83,7 @@ def variants():
 
         from handlers.text import compact
 
+        session = session.get() if hasattr(session, "get") else session  # OnDemandSession
         best = None
         for row in session.scalars(select(keyword.KeywordReply)
                                    .where(keyword.KeywordReply.active.is_(True))):
@@ -127,29 +128,29 @@ def count_round_trips(app, webhook, query: dict, body: bytes) -> tuple[int, int,
     from bot.kv import HotPath
 
     original = redis.Redis.execute_command
-    original_trip, original_send = HotPath.round_trip, HotPath.send_no_reply
+    original_send, original_later = HotPath.send, HotPath.send_later
 
     def on_redis(self, *args, **kwargs):
         seen.append("Redis " + " ".join(str(a) for a in args[:1]))
         return original(self, *args, **kwargs)
 
-    def on_trip(self, *commands):  # bot.kv.HotPath: one round trip for several commands
+    def on_send(self, *commands):  # bot.kv.HotPath: one round trip for several commands
         seen.append("Redis " + " + ".join(str(c[0]) for c in commands) + " (one round trip)")
-        return original_trip(self, *commands)
+        return original_send(self, *commands)
 
-    def on_send(self, *command):
-        seen.append(f"Redis {command[0]} (reply skipped: no round trip)")
-        return original_send(self, *command)
+    def on_later(self, *command):
+        seen.append(f"Redis {command[0]} (queued: sent with the next round trip, reply skipped)")
+        return original_later(self, *command)
 
     event.listen(engine, "before_cursor_execute", on_sql)
     event.listen(engine, "commit", on_commit)
     redis.Redis.execute_command = on_redis
-    HotPath.round_trip, HotPath.send_no_reply = on_trip, on_send
+    HotPath.send, HotPath.send_later = on_send, on_later
     try:
         webhook.handle(query, body)
     finally:
         redis.Redis.execute_command = original
-        HotPath.round_trip, HotPath.send_no_reply = original_trip, original_send
+        HotPath.send, HotPath.send_later = original_send, original_later
         event.remove(engine, "before_cursor_execute", on_sql)
         event.remove(engine, "commit", on_commit)
     return (sum(s.startswith("SQL") for s in seen), sum(s.startswith("Redis") for s in seen), seen)

@@ -128,6 +128,9 @@ def test_works_on_fakeredis_the_embedded_default():
     assert hot.round_trip(("SET", "k", "a", "NX", "EX", 60), ("GET", "k")) == ["OK", "a"]
     hot.send_no_reply("SET", "k", "b")
     assert fake.get("k") == "b" and hot.round_trip(("GET", "k")) == ["b"]
+    hot.LATER_SECONDS = 30
+    hot.send_later("SET", "k", "c")
+    assert hot.round_trip(("GET", "k")) == ["c"]
 
 
 def test_a_forked_process_opens_its_own_connection(client, redis_prefix):
@@ -190,3 +193,141 @@ def test_a_claim_resent_after_redis_ran_it_is_still_ours(client, redis_prefix, m
     monkeypatch.setattr(HotPath, "_read", staticmethod(real_read))
     dedup.publish("m:oResend:1", "")
     assert not dedup.claim("m:oResend:1").first
+
+
+# -- send(): write now, read later -----------------------------------------------------------
+def test_send_reads_its_replies_later_and_only_once(client, redis_prefix):
+    hot, k = HotPath(client), key(redis_prefix)
+    sent = hot.send(("SET", k, "a", "NX", "EX", 60), ("GET", k))
+    assert hot.round_trip(("ECHO", "meanwhile")) == ["meanwhile"]  # another connection
+    assert sent.replies() == ["OK", "a"]
+    with pytest.raises(RuntimeError):
+        sent.replies()
+    assert len(hot._idle) == 2
+
+
+# -- send_later(): writes that ride with the next round trip ---------------------------------
+def _slow(hot, seconds=30.0):
+    """A HotPath whose flusher waits ``seconds``: only round trips (or exit) carry writes."""
+    hot.LATER_SECONDS = seconds
+    return hot
+
+
+def test_a_queued_write_goes_in_front_of_the_next_round_trip(client, redis_prefix):
+    hot, k = _slow(HotPath(client)), key(redis_prefix)
+    hot.send_later("SET", k, "queued", "EX", 60)
+    hot.send_later("SET", k + ":2", "also", "EX", 60)
+    assert client.get(k) is None  # not sent yet
+    assert hot.round_trip(("GET", k), ("GET", k + ":2")) == ["queued", "also"]
+    assert hot.round_trip(("ECHO", "in step")) == ["in step"]  # no reply left unread
+
+
+def test_a_queued_write_alone_reaches_redis_soon(client, redis_prefix):
+    import time
+
+    hot, k = HotPath(client), key(redis_prefix)
+    hot.send_later("SET", k, "by the flusher", "EX", 60)
+    deadline = time.monotonic() + 5
+    while client.get(k) is None and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert client.get(k) == "by the flusher"
+    assert hot._later == []
+
+
+def test_the_flusher_thread_ends_when_idle_and_another_starts(client, redis_prefix):
+    import time
+
+    hot, k = HotPath(client), key(redis_prefix)
+    hot.LATER_SECONDS, hot.FLUSHER_IDLE_SECONDS = 0.01, 0.05
+    hot.send_later("SET", k, "1")
+    deadline = time.monotonic() + 5
+    while hot._wake is not None and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert hot._wake is None and client.get(k) == "1"
+    hot.send_later("SET", k, "2")
+    while client.get(k) != "2" and time.monotonic() < deadline + 5:
+        time.sleep(0.01)
+    assert client.get(k) == "2"
+
+
+def test_queued_writes_on_a_server_without_client_reply(client, redis_prefix, monkeypatch):
+    monkeypatch.setattr(HotPath, "_probe", lambda self, conn: False)
+    hot, k = _slow(HotPath(client)), key(redis_prefix)
+    client.rpush(k + ":list", "x")
+    hot.send_later("SET", k, "v")
+    hot.send_later("INCR", k + ":list")  # WRONGTYPE: an error for the queued write only
+    assert hot.round_trip(("GET", k)) == ["v"]  # its reply was read and dropped, not raised
+    hot.send_later("SET", k, "w")
+    hot.flush()
+    assert hot.round_trip(("GET", k)) == ["w"]
+
+
+def test_queued_writes_are_sent_at_exit(redis_prefix):
+    import subprocess
+    import sys
+
+    k = key(redis_prefix)
+    code = ("import redis; from bot.kv import HotPath\n"
+            f"hot = HotPath(redis.Redis.from_url({REDIS_URL!r}))\n"
+            "hot.LATER_SECONDS = 60\n"
+            f"hot.send_later('SET', {k!r}, 'at exit', 'EX', 60)\n")
+    subprocess.run([sys.executable, "-c", code], check=True, timeout=30)
+    assert redis.Redis.from_url(REDIS_URL, decode_responses=True).get(k) == "at exit"
+
+
+def test_a_forked_child_does_not_send_its_parents_queue(client, redis_prefix):
+    import os
+
+    hot, k = _slow(HotPath(client)), key(redis_prefix)
+    hot.round_trip(("PING",))
+    hot.send_later("SET", k, "parent's", "EX", 60)
+    pid = os.fork()
+    if pid == 0:  # the child: a gunicorn worker forked after the parent queued a write
+        try:
+            ok = hot.round_trip(("GET", k)) == [None] and hot._later == []
+        except BaseException:  # noqa: BLE001
+            ok = False
+        os._exit(0 if ok else 1)
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0
+    hot.flush()
+    assert client.get(k) == "parent's"
+
+
+# -- the retry claim in two halves (Deduplicator.begin) ----------------------------------------
+def test_a_claim_begun_then_read_is_a_claim(client, redis_prefix):
+    from bot.dedup import Deduplicator
+    from bot.kv import Keys
+
+    dedup = Deduplicator(client, Keys(redis_prefix))
+    client.set(redis_prefix + "conv:oBegin", "state")
+    pending = dedup.begin("m:oBegin:1", peek=redis_prefix + "conv:oBegin")
+    assert pending.dedup_key == "m:oBegin:1"
+    assert pending.result() == (True, None, "state")
+    dedup.publish("m:oBegin:1", "<xml>first</xml>")
+    assert dedup.claim("m:oBegin:1")[:2] == (False, "<xml>first</xml>")
+
+
+def test_a_cancelled_claim_releases_the_key_only_if_it_was_ours(client, redis_prefix):
+    from bot.dedup import Deduplicator
+    from bot.kv import Keys
+
+    dedup = Deduplicator(client, Keys(redis_prefix))
+    dedup.begin("m:oCancel:1").cancel()  # ours: released
+    dedup._hot.flush()
+    assert client.get(redis_prefix + "dedup:m:oCancel:1") is None
+    assert dedup.claim("m:oCancel:2").first
+    dedup.begin("m:oCancel:2").cancel()  # someone else's: kept
+    dedup._hot.flush()
+    assert client.get(redis_prefix + "dedup:m:oCancel:2") is not None
+
+
+def test_a_copy_in_another_process_gets_the_queued_reply(client, redis_prefix):
+    from bot.dedup import Deduplicator
+    from bot.kv import Keys
+
+    first, other = (Deduplicator(client, Keys(redis_prefix)) for _ in range(2))
+    assert first.claim("m:oCopy:1").first
+    first.publish("m:oCopy:1", "<xml>reply</xml>")  # queued: no claim in this process follows
+    copy = other.claim("m:oCopy:1")  # waits (polls) until the flusher has sent it
+    assert copy == (False, "<xml>reply</xml>", copy.peeked)

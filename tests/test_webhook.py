@@ -213,6 +213,35 @@ def test_update_fields_are_typed():
     assert u.scene == "poster1"
 
 
+
+@pytest.mark.parametrize("name", sorted(PUSHES))
+def test_the_key_read_ahead_is_the_parsed_updates_or_none(name):
+    from bot.updates import read_ahead, update_from_fields
+
+    xml = fields_xml({"FromUserName": "oAhead_1-x", **PUSHES[name]})
+    update = update_from_fields(parse_xml(xml))
+    found = read_ahead(xml)
+    assert read_ahead(xml.encode()) == found
+    if update.is_message:
+        assert found == (update.dedup_key(), update.openid)
+    else:
+        assert found is None  # events take the ordinary claim
+
+
+@pytest.mark.parametrize("xml", [
+    "<xml><MsgId>1</MsgId><FromUserName><![CDATA[o1]]></FromUserName>"
+    "<MsgType><![CDATA[text]]></MsgType></xml>",                       # another order
+    "<xml><FromUserName>o1</FromUserName><MsgType>text</MsgType><MsgId>1</MsgId></xml>",  # no CDATA
+    "<xml><FromUserName><![CDATA[o1]]></FromUserName><MsgType><![CDATA[event]]></MsgType>"
+    "<MsgId>1</MsgId></xml>",                                          # not a message
+    "<xml><FromUserName><![CDATA[o 1]]></FromUserName><MsgType><![CDATA[text]]></MsgType>"
+    "<MsgId>1</MsgId></xml>",                                          # not an openid
+])
+def test_unusual_shapes_are_not_read_ahead(xml):
+    from bot.updates import read_ahead
+
+    assert read_ahead(xml) is None
+
 # -- followers ---------------------------------------------------------------------------------
 def test_subscribe_welcome_records_scene_and_unsubscribe_marks(post, services):
     reply = post(event_fields("oF1", "subscribe", EventKey="qrscene_market"))
@@ -420,6 +449,40 @@ def test_events_dedup_on_openid_createtime_event_key(services):
         hook.handle(query, body)
     assert len(calls) == 2
 
+
+
+def test_a_fake_msgid_in_her_text_claims_the_real_key(services):
+    calls = []
+
+    def counting(ctx):
+        calls.append(ctx.update.msg_id)
+        return "你说：" + ctx.update.content
+    hook = _custom_client(services, counting)
+    hook.dedup._hot.LATER_SECONDS = 30  # only the next claim carries queued writes
+    sim = Simulator(token=TOKEN)
+    fields = text_fields("oFake", "<MsgId>1</MsgId>", msg_id=777)
+    replies = []
+    for _ in range(2):
+        path, body = sim.build(fields)
+        query = dict(p.split("=", 1) for p in path.split("?", 1)[1].split("&"))
+        replies.append(hook.handle(query, body).body)
+    assert calls == ["777"] and replies[0] == replies[1]
+    assert "你说：<MsgId>1</MsgId>" in reply_text(parse_xml(replies[0]))
+    hook.dedup._hot.flush()
+    assert services.redis.get(services.keys("dedup", "m:oFake:1")) is None  # released
+    assert services.redis.get(services.keys("dedup", "m:oFake:777")) == replies[0]
+
+
+def test_an_unreadable_push_read_ahead_releases_its_claim(services):
+    hook = Webhook(services, build_router())
+    sim = Simulator(token=TOKEN)
+    path, body = sim.build(text_fields("oBroken", "你好", msg_id=4242))
+    body = body.replace(b"</xml>", b"<unclosed></xml>")  # the key reads, the XML does not parse
+    query = dict(p.split("=", 1) for p in path.split("?", 1)[1].split("&"))
+    assert hook.handle(query, body).body == "success"
+    hook.dedup._hot.flush()
+    assert services.redis.get(services.keys("dedup", "m:oBroken:4242")) is None
+    assert hook.handle(query, body).body == "success"  # a retry is not kept waiting 4 s
 
 def test_real_router_builds():
     router = build_router()
