@@ -59,14 +59,16 @@ class HotPath:
     the client's own connection class with the client's settings (timeouts, decoding,
     password), and sends packed commands on them:
 
-    * :meth:`round_trip` sends several commands in one write and reads their replies;
-    * :meth:`send_no_reply` prefixes a write with ``CLIENT REPLY SKIP`` (Redis ≥ 3.2) so the
-      server sends nothing back and the call is one ``sendall``. Support is probed once per
-      connection; a server or proxy without it gets an ordinary round trip. Given up: an error
-      from that write (out of memory) goes unseen. Use it only for writes that may be lost.
-    * :meth:`send_later` queues such a write; it rides in front of the process's next
-      :meth:`round_trip` (no write, no wake-up of Redis of its own), or goes out by itself
-      after at most :attr:`LATER_SECONDS` (a background thread), or at exit.
+    * :meth:`round_trip` sends several commands in one write and reads their replies
+      (:meth:`send` splits it: write now, read later);
+    * :meth:`send_later` queues a write that may be lost (the reply stored for retries). It
+      rides in front of the process's next round trip, prefixed with ``CLIENT REPLY SKIP``
+      (Redis ≥ 3.2) so the server answers nothing: no write and no wake-up of Redis of its own.
+      With no round trip to carry it, a background thread sends it after
+      :attr:`LATER_SECONDS`; at exit it is sent at once. Support for SKIP is probed once per
+      connection; a server or proxy without it gets the write's reply read and dropped. Given
+      up: an error from such a write (out of memory) goes unseen, and a round trip on another
+      thread may overtake it.
 
     A connection found broken is dropped. A failed send is retried once on a new connection (a
     command cut off mid-send is never executed by Redis); a failed read is not (the connection
@@ -101,15 +103,6 @@ class HotPath:
         self._this_process()
         entry, queued = self._send(commands, later=self._take_later())
         return Sent(self, entry, queued, len(commands))
-
-    def send_no_reply(self, *command: object) -> None:
-        """Run one write (``"SET", key, value, "EX", 60``) now, without waiting for its reply."""
-        self._this_process()
-        sent = self._send([command], only_if_skipped=True)
-        if sent is None:  # the server cannot skip replies: an ordinary round trip
-            self.round_trip(command)
-        else:
-            self._idle.append(sent[0])
 
     def send_later(self, *command: object) -> None:
         """Queue one write that may be lost (``"SET", key, value, "EX", 60``); see the class.
@@ -167,24 +160,16 @@ class HotPath:
             conn = self._make()
             return conn, self._probe(conn)
 
-    def _send(self, commands, *, later=(), only_if_skipped: bool = False) -> tuple | None:
-        """Send ``later`` (writes whose replies are skipped where the server can) and
+    def _send(self, commands, *, later=()) -> tuple:
+        """Send ``later`` (queued writes, their replies skipped where the server can) and
         ``commands`` on a checked-out connection. Returns ``(entry, owed)``: the connection's
-        free-list entry and how many replies to ``later`` are owed before the commands' own;
-        None when ``only_if_skipped`` and the server cannot skip replies."""
+        free-list entry and how many replies to ``later`` come before the commands' own."""
         for attempt in (1, 2):
             conn = None
             try:
                 conn, skip = entry = self._checkout()
-                if only_if_skipped and not skip:
-                    self._idle.append(entry)
-                    return None
                 if skip:
-                    payload = [c for write in later for c in (_SKIP, write)]
-                    if only_if_skipped:
-                        payload += [c for write in commands for c in (_SKIP, write)]
-                        commands = []
-                    owed = 0
+                    payload, owed = [c for write in later for c in (_SKIP, write)], 0
                 else:
                     payload, owed = list(later), len(later)
                 conn.send_packed_command(_pack(conn, payload + list(commands)), check_health=False)
