@@ -86,34 +86,31 @@ class Webhook:
             return WebhookResult(200, SUCCESS)
         aes = (args.get("encrypt_type") or "raw").lower() == "aes"
         key: AesKey | None = None
-        early: PendingClaim | None = None
+        claim: PendingClaim | None = None
         try:
             xml: bytes | str = body
             if aes:
                 xml, key = decrypt_push(self.token, self.aes_keys, parse_xml(body),
                                         args.get("msg_signature"), timestamp, nonce)
-            early = self._claim_early(xml)
+            claim = self._claim_early(xml)
             update = update_from_fields(parse_xml(xml))
         except SignatureError:
             log.warning("push refused: bad msg_signature")
             return WebhookResult(403, "forbidden")
-        except (ProtocolError, ValueError) as exc:
-            if early is not None:
-                early.cancel()
+        except BaseException as exc:
+            if claim is not None:
+                claim.cancel()  # release the key it took
+            if not isinstance(exc, (ProtocolError, ValueError)):
+                raise
             log.warning("unreadable push answered success: %s", exc)
             return WebhookResult(200, SUCCESS)
-        except BaseException:
-            if early is not None:
-                early.cancel()
-            raise
 
-        if early is not None and early.dedup_key != update.dedup_key():
-            early.cancel()  # the quick read was wrong (an unusual shape): claim the real key
-            early = None
-        if early is None:
+        if claim is None or claim.dedup_key != update.dedup_key():
+            if claim is not None:
+                claim.cancel()  # the quick read was wrong (an unusual shape)
             peek = self.services.keys("conv", update.openid) if update.is_message else None
-            early = self.dedup.begin(update.dedup_key(), peek=peek)
-        first, stored, conversation = early.result()
+            claim = self.dedup.begin(update.dedup_key(), peek=peek)
+        first, stored, conversation = claim.result()
         if first:
             xml = self._answer(update, conversation)
             self.dedup.publish(update.dedup_key(), xml)
