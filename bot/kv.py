@@ -143,14 +143,18 @@ class HotPath:
 
     def _flush_soon(self) -> None:
         """Wake this process's flusher thread, starting it if needed (``_lock`` held)."""
+        if not getattr(self, "_exit_hook", False):
+            self._exit_hook = True
+            atexit.register(_flush_at_exit, weakref.ref(self))
         if self._wake is None:
-            self._wake = threading.Event()
-            thread = threading.Thread(target=_flusher, args=(weakref.ref(self), self._wake),
-                                      name="taoyuan-redis-later", daemon=True)
-            thread.start()
-            if not getattr(self, "_exit_hook", False):
-                self._exit_hook = True
-                atexit.register(_flush_at_exit, weakref.ref(self))
+            wake = threading.Event()
+            try:
+                threading.Thread(target=_flusher, args=(weakref.ref(self), wake),
+                                 name="taoyuan-redis-later", daemon=True).start()
+            except RuntimeError as exc:  # no thread to be had: the next round trip carries it
+                log.warning("no flusher thread for queued Redis writes (%s)", exc)
+                return
+            self._wake = wake
         self._wake.set()
 
     def _checkout(self) -> tuple:
