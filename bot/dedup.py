@@ -58,7 +58,7 @@ class PendingClaim:
                 raise self._sent
             try:
                 claimed, *rest = self._sent.replies()
-            except (redis.ConnectionError, redis.TimeoutError):
+            except redis.ConnectionError:  # (a timeout is a hung Redis: not worth 2 s more)
                 claimed, *rest, current = dedup._hot.round_trip(*self._commands, ("GET", key))
                 claimed = claimed or current == token
             peeked = rest[0] if rest else UNREAD

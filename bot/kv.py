@@ -99,10 +99,16 @@ class HotPath:
     def send(self, *commands: tuple) -> "Sent":
         """The first half of :meth:`round_trip`: write ``commands`` now and read their replies
         later with :meth:`Sent.replies` (exactly once), so the caller can work while Redis
-        answers. Raises ``redis.RedisError`` when the write fails twice."""
+        answers. Raises ``redis.RedisError`` when the write fails twice (queued writes it
+        carried are queued again)."""
         self._this_process()
-        entry, queued = self._send(commands, later=self._take_later())
-        return Sent(self, entry, queued, len(commands))
+        later = self._take_later()
+        try:
+            entry, owed = self._send(commands, later=later)
+        except redis.RedisError:
+            self._requeue(later)
+            raise
+        return Sent(self, entry, later, owed, len(commands))
 
     def send_later(self, *command: object) -> None:
         """Queue one write that may be lost (``"SET", key, value, "EX", 60``); see the class.
@@ -115,14 +121,23 @@ class HotPath:
                 self._flush_soon()
 
     def flush(self) -> None:
-        """Send the writes :meth:`send_later` queued, now. Raises ``redis.RedisError``."""
+        """Send the writes :meth:`send_later` queued, now, as ordinary commands whose replies
+        are read: a dead connection is noticed and they are sent again on a new one. Raises
+        ``redis.RedisError`` when that fails too (the writes are then lost)."""
         self._this_process()
         later = self._take_later()
-        if later:
-            entry, queued = self._send([], later=later)
-            if queued:  # no CLIENT REPLY SKIP on this connection: their replies are owed
-                self._read(entry[0], queued, ignore=queued)
+        for attempt in (1, 2):
+            if not later:
+                return
+            entry, _ = self._send(later)
+            try:
+                self._read(entry[0], len(later), ignore=len(later))  # errors there: theirs
+            except (redis.ConnectionError, redis.TimeoutError):
+                if attempt == 2:
+                    raise
+                continue
             self._idle.append(entry)
+            return
 
     # -- internals ----------------------------------------------------------------------------
     def _this_process(self) -> None:
@@ -140,6 +155,26 @@ class HotPath:
         with self._lock:
             later, self._later = self._later, []
         return later
+
+    def _requeue(self, later: list[tuple]) -> None:
+        """Put writes whose fate is unknown (their connection broke) back in front of the
+        queue; they are idempotent (SET, DEL), so sending them twice is harmless."""
+        if later:
+            with self._lock:
+                self._later[:0] = later
+                if len(self._later) == len(later):
+                    self._flush_soon()
+
+    def _drop(self, conn) -> None:
+        """``conn`` is broken: close it, and the idle ones too. What broke one (a Redis
+        restart, a timeout for idle clients, a proxy) has most likely broken them all, and a
+        resend must not land on another dead one."""
+        conn.disconnect()
+        while True:
+            try:
+                self._idle.pop()[0].disconnect()
+            except IndexError:
+                return
 
     def _flush_soon(self) -> None:
         """Wake this process's flusher thread, starting it if needed (``_lock`` held)."""
@@ -180,15 +215,14 @@ class HotPath:
                 return entry, owed
             except (redis.ConnectionError, redis.TimeoutError, OSError) as exc:
                 if conn is not None:
-                    conn.disconnect()
+                    self._drop(conn)
                 if attempt == 2:
                     raise exc if isinstance(exc, redis.RedisError) else redis.ConnectionError(str(exc))
         raise AssertionError("unreachable")  # pragma: no cover
 
-    @staticmethod
-    def _read(conn, count: int, ignore: int = 0) -> list:
-        """The ``count`` replies owed on ``conn``; a broken connection is disconnected. An
-        error answered to one of the first ``ignore`` (queued writes) is not raised."""
+    def _read(self, conn, count: int, ignore: int = 0) -> list:
+        """The ``count`` replies owed on ``conn``; a broken connection is dropped. An error
+        answered to one of the first ``ignore`` (queued writes) is not raised."""
         replies: list = []
         error: redis.ResponseError | None = None
         try:
@@ -200,7 +234,7 @@ class HotPath:
                     if i >= ignore:
                         error = error or exc
         except BaseException as exc:
-            conn.disconnect()
+            self._drop(conn)
             if isinstance(exc, OSError) and not isinstance(exc, redis.RedisError):
                 raise redis.ConnectionError(str(exc)) from exc
             raise
@@ -233,24 +267,29 @@ class Sent:
     Holds the connection until :meth:`replies` is called (a connection never read from again
     is dropped, not reused, so an abandoned ``Sent`` costs a connection, not a wrong reply)."""
 
-    __slots__ = ("_hot", "_entry", "_queued", "_count")
+    __slots__ = ("_hot", "_entry", "_later", "_owed", "_count")
 
-    def __init__(self, hot: HotPath, entry: tuple, queued: int, count: int):
-        self._hot, self._entry, self._queued, self._count = hot, entry, queued, count
+    def __init__(self, hot: HotPath, entry: tuple, later: list, owed: int, count: int):
+        self._hot, self._entry, self._later, self._owed, self._count = hot, entry, later, owed, count
 
     def replies(self) -> list:
         """The commands' replies in order. Raises ``redis.RedisError`` (the ResponseError a
-        command answered, once every reply is read; ConnectionError, TimeoutError)."""
+        command answered, once every reply is read; ConnectionError, TimeoutError: then the
+        queued writes sent in front of the commands are queued again)."""
         entry, self._entry = self._entry, None
         if entry is None:
             raise RuntimeError("replies() already read")
+        hot = self._hot
         try:
-            replies = self._hot._read(entry[0], self._queued + self._count, ignore=self._queued)
+            replies = hot._read(entry[0], self._owed + self._count, ignore=self._owed)
         except redis.ResponseError:
-            self._hot._idle.append(entry)  # every reply was read: the connection is in step
+            hot._idle.append(entry)  # every reply was read: the connection is in step
             raise
-        self._hot._idle.append(entry)  # (a broken one was dropped by _read)
-        return replies[self._queued:]
+        except redis.RedisError:  # broken (and dropped): did Redis run the queued writes?
+            hot._requeue(self._later)
+            raise
+        hot._idle.append(entry)
+        return replies[self._owed:]
 
 
 def _flusher(ref: weakref.ref, wake: threading.Event) -> None:

@@ -53,12 +53,19 @@ def check_signature(token: str, signature: str | None, timestamp: str | None,
         raise SignatureError("signature mismatch")
 
 
-def element_to_dict(elem: Element) -> dict:
+#: Deepest nesting of elements accepted below ``<xml>`` (WeChat's deepest is 3: SendPicsInfo →
+#: PicList → item).
+MAX_DEPTH = 8
+
+
+def element_to_dict(elem: Element, depth: int = 0) -> dict:
     """Children of ``elem`` as a dict: leaf -> text (``""`` if empty), element -> dict,
-    repeated tags -> list."""
+    repeated tags -> list. Raises :class:`ProtocolError` below :data:`MAX_DEPTH` levels."""
+    if depth >= MAX_DEPTH:
+        raise ProtocolError(f"elements nested deeper than {MAX_DEPTH}")
     out: dict = {}
     for child in elem:
-        value: object = element_to_dict(child) if len(child) else (child.text or "")
+        value: object = element_to_dict(child, depth + 1) if len(child) else (child.text or "")
         if child.tag in out:
             prev = out[child.tag]
             out[child.tag] = prev + [value] if isinstance(prev, list) else [prev, value]

@@ -125,11 +125,14 @@ class Update:
         return f"e:{self.openid}:{self.create_time}:{self.event}:{self.event_key}:{self.msg_id}"
 
 
-# A message as WeChat writes it: FromUserName, then MsgType, then MsgId, each in its usual form.
-_MESSAGE_KEY = (r"<FromUserName><!\[CDATA\[([0-9A-Za-z_-]{1,64})\]\]></FromUserName>"
-                r".*?<MsgType><!\[CDATA\[([a-z]{1,16})\]\]></MsgType>.*?<MsgId>([0-9]{1,32})</MsgId>")
-_MESSAGE_KEY_STR = re.compile(_MESSAGE_KEY, re.S)
-_MESSAGE_KEY_BYTES = re.compile(_MESSAGE_KEY.encode(), re.S)
+# A message as WeChat writes it: ToUserName, FromUserName, CreateTime, MsgType first, MsgId
+# last (both patterns anchored, so their cost does not grow with what she wrote).
+_HEAD = (r"\s*<xml>\s*<ToUserName><!\[CDATA\[[^\]<]{0,64}\]\]></ToUserName>\s*"
+         r"<FromUserName><!\[CDATA\[([0-9A-Za-z_-]{1,64})\]\]></FromUserName>\s*"
+         r"<CreateTime>[0-9]{1,12}</CreateTime>\s*<MsgType><!\[CDATA\[([a-z]{1,16})\]\]></MsgType>")
+_TAIL = r"<MsgId>([0-9]{1,32})</MsgId>\s*</xml>\s*\Z"
+_HEAD_STR, _HEAD_BYTES = re.compile(_HEAD), re.compile(_HEAD.encode())
+_TAIL_STR, _TAIL_BYTES = re.compile(_TAIL), re.compile(_TAIL.encode())
 
 
 def read_ahead(xml: bytes | str) -> tuple[str, str] | None:
@@ -137,15 +140,17 @@ def read_ahead(xml: bytes | str) -> tuple[str, str] | None:
 
     A quick look for the fields :meth:`Update.dedup_key` uses, so the webhook can send the
     retry claim while it parses. Only the usual shape of a message is recognised (CDATA
-    FromUserName and MsgType, in WeChat's order); anything else — events included — gives
-    None. The text is not validated: the caller compares the result with the parsed
-    update's own :meth:`Update.dedup_key` before trusting it.
+    fields in WeChat's order, MsgId last); anything else — events included — gives None.
+    The text is not validated: the caller compares the result with the parsed update's own
+    :meth:`Update.dedup_key` before trusting it.
     """
-    pattern = _MESSAGE_KEY_BYTES if isinstance(xml, bytes) else _MESSAGE_KEY_STR
-    found = pattern.search(xml)
-    if found is None:
+    head, tail = (_HEAD_BYTES, _TAIL_BYTES) if isinstance(xml, bytes) else (_HEAD_STR, _TAIL_STR)
+    found = head.match(xml)
+    last = tail.search(xml, max(0, len(xml) - 96)) if found else None
+    if last is None:
         return None
-    openid, msg_type, msg_id = (g.decode() if isinstance(g, bytes) else g for g in found.groups())
+    openid, msg_type, msg_id = (g.decode() if isinstance(g, bytes) else g
+                                for g in (*found.groups(), last.group(1)))
     if msg_type not in MESSAGE_TYPES:
         return None
     return f"m:{openid}:{msg_id}", openid
@@ -188,7 +193,7 @@ def update_from_fields(fields: dict) -> Update:
         msg_type=msg_type, openid=openid, account=_s(fields.get("ToUserName")),
         create_time=_i(fields.get("CreateTime")) or 0, event=event,
         event_key=_s(fields.get("EventKey")),
-        msg_id=_s(fields.get("MsgId")) or _s(fields.get("MsgID")),
+        msg_id=(_s(fields.get("MsgId")) or _s(fields.get("MsgID"))).strip(),
         content=_s(fields.get("Content")), media_id=_s(fields.get("MediaId")),
         pic_url=_s(fields.get("PicUrl")), format=_s(fields.get("Format")),
         recognition=_s(fields.get("Recognition")), thumb_media_id=_s(fields.get("ThumbMediaId")),

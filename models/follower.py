@@ -4,6 +4,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 
 from sqlalchemy import Boolean, Float, String, select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from models.base import AwareDateTime, Base, utcnow
@@ -50,12 +51,21 @@ class Follower(Base):
 
 
 def get_or_create(session: Session, openid: str) -> Follower:
-    """Return the follower row for ``openid``, creating an unsubscribed one if new."""
+    """Return the follower row for ``openid``, creating an unsubscribed one if new.
+
+    Two first messages of hers on two workers at once (subscribe + 救命, say) both find no
+    row: the one that loses the insert reads the winner's row instead of failing.
+    """
     follower = session.get(Follower, openid)
     if follower is None:
-        follower = Follower(openid=openid, subscribed=False, first_seen_at=utcnow())
-        session.add(follower)
-        session.flush()
+        try:
+            with session.begin_nested():
+                follower = Follower(openid=openid, subscribed=False, first_seen_at=utcnow())
+                session.add(follower)
+        except IntegrityError:  # another worker made her row meanwhile
+            follower = session.get(Follower, openid)
+            if follower is None:  # pragma: no cover - a conflict on another column
+                raise
     return follower
 
 

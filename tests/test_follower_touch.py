@@ -80,3 +80,24 @@ def test_a_touch_alone_does_not_wait_for_the_disk_anything_more_does(services):
     with services.db.session() as s:
         f = s.get(Follower, "oRelax")
         assert f.town == "桃城镇" and f.last_interaction_at == later + TOUCH_RESOLUTION * 4
+
+
+def test_first_contact_on_two_workers_at_once_reads_the_winners_row(services):
+    """subscribe + 救命 from a new woman on two workers: both miss her row, one insert loses."""
+    from models.follower import get_or_create
+
+    with services.db.session() as s:  # the other worker's insert, committed meanwhile
+        s.add(Follower(openid="oRace", subscribed=True, first_seen_at=utcnow()))
+    with services.db.write_session() as s:
+        real_get, misses = s.get, []
+
+        def stale_get(cls, ident, **kw):  # what this worker saw before that commit
+            if not misses:
+                misses.append(ident)
+                return None
+            return real_get(cls, ident, **kw)
+        s.get = stale_get
+        follower = touch(s, "oRace", user_message=True)
+        assert misses == ["oRace"] and follower.subscribed is True
+    with services.db.session() as s:
+        assert s.get(Follower, "oRace").last_interaction_at is not None

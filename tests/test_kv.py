@@ -191,16 +191,16 @@ def test_a_claim_resent_after_redis_ran_it_is_still_ours(client, redis_prefix, m
     dedup = Deduplicator(client, Keys(redis_prefix))
     real_read, calls = HotPath._read, []
 
-    def lose_first_replies(conn, count, ignore=0):
+    def lose_first_replies(self, conn, count, ignore=0):
         calls.append(count)
         if len(calls) == 1:  # Redis ran SET NX + GET, then the connection died
             conn.disconnect()
             raise redis.ConnectionError("Connection closed by server.")
-        return real_read(conn, count, ignore)
-    monkeypatch.setattr(HotPath, "_read", staticmethod(lose_first_replies))
+        return real_read(self, conn, count, ignore)
+    monkeypatch.setattr(HotPath, "_read", lose_first_replies)
     assert dedup.claim("m:oResend:1").first  # the resent SET NX fails, but the key is ours
     assert len(calls) == 2
-    monkeypatch.setattr(HotPath, "_read", staticmethod(real_read))
+    monkeypatch.setattr(HotPath, "_read", real_read)
     dedup.publish("m:oResend:1", "")
     assert not dedup.claim("m:oResend:1").first
 
@@ -341,3 +341,60 @@ def test_a_copy_in_another_process_gets_the_queued_reply(client, redis_prefix):
     first.publish("m:oCopy:1", "<xml>reply</xml>")  # queued: no claim in this process follows
     copy = other.claim("m:oCopy:1")  # waits (polls) until the flusher has sent it
     assert copy == (False, "<xml>reply</xml>", copy.peeked)
+
+
+# -- broken connections: a resend lands on a new one, queued writes are not lost --------------
+def _kill_all(client, names=("taoyuan-hotpath-idle",)):
+    for c in client.client_list():
+        if c.get("name") in names:
+            client.client_kill_filter(_id=c["id"])
+
+
+def test_a_broken_connection_drops_the_idle_ones_too(client, redis_prefix):
+    hot, k = HotPath(client), key(redis_prefix)
+    first, second = hot.send(("CLIENT", "SETNAME", "taoyuan-hotpath-idle")), hot.send(
+        ("CLIENT", "SETNAME", "taoyuan-hotpath-idle"))
+    first.replies(), second.replies()
+    assert len(hot._idle) == 2
+    _kill_all(client)  # a Redis restart closes every connection
+    with pytest.raises(redis.ConnectionError):
+        hot.round_trip(("SET", k, "1"))  # the first one found dead ...
+    assert len(hot._idle) == 0  # ... and the other with it
+    assert hot.round_trip(("SET", k, "2"), ("GET", k)) == ["OK", "2"]
+
+
+def test_a_claim_resent_after_every_connection_died_still_deduplicates(client, redis_prefix, caplog):
+    from bot.dedup import Deduplicator
+    from bot.kv import Keys
+
+    dedup = Deduplicator(client, Keys(redis_prefix))
+    assert dedup.claim("m:oDead:1").first
+    dedup.publish("m:oDead:1", "<xml>stored</xml>")
+    dedup._hot.flush()
+    pending = [dedup._hot.send(("CLIENT", "SETNAME", "taoyuan-hotpath-idle")) for _ in range(2)]
+    [p.replies() for p in pending]  # two idle connections, as a busy worker has
+    _kill_all(client)
+    copy = dedup.claim("m:oDead:1")  # WeChat's retry
+    assert copy[:2] == (False, "<xml>stored</xml>")
+    assert "handling without it" not in caplog.text
+
+
+def test_queued_writes_carried_by_a_broken_round_trip_are_sent_again(client, redis_prefix):
+    hot, k = _slow(HotPath(client)), key(redis_prefix)
+    hot.round_trip(("CLIENT", "SETNAME", "taoyuan-hotpath-idle"))
+    _kill_all(client)
+    hot.send_later("SET", k, "the stored reply", "EX", 60)
+    try:
+        hot.round_trip(("GET", k))  # written on the dead connection, with the queued SET
+    except redis.ConnectionError:
+        assert hot._later == [("SET", k, "the stored reply", "EX", 60)]  # queued again
+    assert hot.round_trip(("GET", k)) == ["the stored reply"]
+
+
+def test_flush_notices_a_dead_connection_and_sends_on_a_new_one(client, redis_prefix):
+    hot, k = _slow(HotPath(client)), key(redis_prefix)
+    hot.round_trip(("CLIENT", "SETNAME", "taoyuan-hotpath-idle"))
+    _kill_all(client)
+    hot.send_later("SET", k, "flushed", "EX", 60)
+    hot.flush()
+    assert client.get(k) == "flushed"

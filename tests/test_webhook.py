@@ -104,6 +104,8 @@ BAD_BODIES = {
     "xxe": (b'<?xml version="1.0"?><!DOCTYPE x [<!ENTITY e SYSTEM "file:///etc/passwd">]>'
             b"<xml><FromUserName>o1</FromUserName><MsgType>text</MsgType><Content>&e;</Content></xml>"),
     "bad utf-8": b"<xml><FromUserName>o1</FromUserName><MsgType>text</MsgType><Content>\xff\xfe</Content></xml>",
+    "deeply nested": (b"<xml><FromUserName><![CDATA[o1]]></FromUserName><MsgType><![CDATA[text]]>"
+                      b"</MsgType>" + b"<a>" * 1000 + b"</a>" * 1000 + b"</xml>"),
 }
 
 
@@ -114,6 +116,14 @@ def test_malformed_signed_push_gets_200(client, name):
     text = resp.get_data(as_text=True)
     assert text == "success" or parse_xml(text)["MsgType"] == "text"
     assert "passwd" not in text and "root:" not in text
+
+
+def test_an_unexpected_failure_in_the_webhook_is_still_a_200(client, monkeypatch):
+    def broken(self, args, body):
+        raise RuntimeError("a bug nobody foresaw")
+    monkeypatch.setattr(Webhook, "handle", broken)
+    resp = client.post(f"/wechat?{signed()}", data=fields_xml(text_fields("oBug", "帮助")))
+    assert resp.status_code == 200 and resp.get_data(as_text=True) == "success"
 
 
 def test_control_characters_do_not_lose_the_message(post):
@@ -218,7 +228,8 @@ def test_update_fields_are_typed():
 def test_the_key_read_ahead_is_the_parsed_updates_or_none(name):
     from bot.updates import read_ahead, update_from_fields
 
-    xml = fields_xml({"FromUserName": "oAhead_1-x", **PUSHES[name]})
+    xml = fields_xml({"ToUserName": "gh_taoyuanjiemei", "FromUserName": "oAhead_1-x",
+                      "CreateTime": 1700000000, **PUSHES[name]})
     update = update_from_fields(parse_xml(xml))
     found = read_ahead(xml)
     assert read_ahead(xml.encode()) == found
@@ -241,6 +252,25 @@ def test_unusual_shapes_are_not_read_ahead(xml):
     from bot.updates import read_ahead
 
     assert read_ahead(xml) is None
+
+
+def test_reading_ahead_does_not_grow_with_a_hostile_body():
+    from bot.updates import read_ahead
+
+    # A signed plaintext URL can be replayed with any body for max_clock_skew seconds. With an
+    # unanchored pattern this body took 47 s (quadratic); anchored, it is one short look.
+    body = (b"<xml>" + b"<FromUserName><![CDATA[o]]></FromUserName><MsgType><![CDATA[text]]>"
+            b"</MsgType>" * 800 + b"</xml>")
+    assert read_ahead(body) is None
+
+
+def test_spaces_around_the_msgid_do_not_make_another_message():
+    from bot.updates import update_from_fields
+
+    plain = update_from_fields(parse_xml(fields_xml(text_fields("oSp", "x", msg_id=123))))
+    spaced = update_from_fields(parse_xml(
+        fields_xml(text_fields("oSp", "x", msg_id=123)).replace("<MsgId>123<", "<MsgId> 123 <")))
+    assert spaced.dedup_key() == plain.dedup_key() == "m:oSp:123"
 
 # -- followers ---------------------------------------------------------------------------------
 def test_subscribe_welcome_records_scene_and_unsubscribe_marks(post, services):
