@@ -47,6 +47,8 @@ _ROUNDS = 8
 _MAX_PLACE_CHARS = 12
 
 _PUNCT = re.compile(r"^[\s\W_]+|[\s\W_]+$")
+#: Punctuation inside a text: a sentence of several clauses is tried clause by clause.
+_CLAUSE_BREAK = re.compile(r"[\s\W_]+")
 
 
 @dataclass(frozen=True)
@@ -167,6 +169,9 @@ class Synonyms:
         if not text or len(text) > 30 or self.is_other_feature(text):
             return None
         found, unknown = self._search(text)
+        if found is None and _CLAUSE_BREAK.search(text):  # 我想找调解室，请问在哪里？
+            found = next((q for q in (self._search(c)[0] for c in _CLAUSE_BREAK.split(text) if c)
+                          if q is not None), None)
         if found is not None:
             return found
         if unknown is not None:

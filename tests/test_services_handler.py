@@ -296,6 +296,7 @@ def test_short_lists_have_no_narrowing_hint(seeded, router):
     ("桃城镇有没有早教", "桃城镇"), ("离婚", "秀丽个人调解室"), ("我想离婚", "12348"),
     ("义剪几点开始", "每月17日"), ("找工作", "电商园妇联"), ("我想找工作", "技能培训"),
     ("吵架了怎么办", "陈秀美个人评理室"), ("早教在桃城", "桃城镇"),
+    ("我想找调解室，请问在哪里？", "调解室"), ("麻烦问一下，桃城镇有没有早教", "桃城镇"), ("吵架了，怎么办？", "调解"),
 ])
 def test_everyday_phrases_are_understood(seeded, router, words, expected):
     """Tester: these all got the generic help."""
