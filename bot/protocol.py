@@ -136,20 +136,14 @@ def encrypt(key: AesKey, token: str, xml: str, nonce: str, timestamp: str | None
             f"<TimeStamp>{timestamp}</TimeStamp><Nonce>{cdata(nonce)}</Nonce></xml>")
 
 
-def open_encrypted(token: str, keys: list[AesKey], outer: dict, msg_signature: str | None,
-                   timestamp: str, nonce: str) -> tuple[dict, AesKey]:
-    """Check ``msg_signature`` over the outer ``Encrypt``, decrypt it and parse the inside.
-
-    Returns the inner fields and the key used. Raises :class:`SignatureError` for a bad or
-    missing msg_signature and :class:`ProtocolError` for anything unreadable.
-    """
-    plain, key = decrypt_push(token, keys, outer, msg_signature, timestamp, nonce)
-    return parse_xml(plain), key
-
-
 def decrypt_push(token: str, keys: list[AesKey], outer: dict, msg_signature: str | None,
                  timestamp: str, nonce: str) -> tuple[str, AesKey]:
-    """:func:`open_encrypted` without the parsing: the inner XML text and the key used."""
+    """Check ``msg_signature`` over the outer ``Encrypt`` and decrypt it (消息加解密说明).
+
+    Returns the inner XML text (parse it with :func:`parse_xml`) and the key used. Raises
+    :class:`SignatureError` for a bad or missing msg_signature and :class:`ProtocolError` for
+    anything unreadable.
+    """
     encrypted = outer.get("Encrypt")
     if not isinstance(encrypted, str) or not encrypted:
         raise ProtocolError("encrypted push without <Encrypt>")
