@@ -35,17 +35,71 @@ class Keys:
         return self.prefix + ":".join(map(str, parts))
 
 
-def make_redis(url: str) -> redis.Redis:
+def make_redis(url: str, *, socket_timeout: float = 2.0) -> redis.Redis:
     """A Redis client for ``url`` (decoded str responses), or fakeredis when ``url`` is empty.
 
-    Socket timeouts are 2 s so a dead Redis fails fast instead of eating WeChat's 5 s.
+    Socket timeouts are ``socket_timeout`` seconds (2) so a dead Redis fails fast instead of
+    eating WeChat's 5 s; and once Redis has not answered within them, the client's
+    connections fail at once for a while instead of waiting again (:class:`FailFast`).
     """
     if not url:
         import fakeredis
 
         return fakeredis.FakeRedis(decode_responses=True)
-    return redis.Redis.from_url(url, decode_responses=True, socket_timeout=2,
-                                socket_connect_timeout=2, health_check_interval=30)
+    client = redis.Redis.from_url(url, decode_responses=True, socket_timeout=socket_timeout,
+                                  socket_connect_timeout=socket_timeout, health_check_interval=30)
+    pool = client.connection_pool
+    pool.connection_class = type("FailFast" + pool.connection_class.__name__,
+                                 (FailFast, pool.connection_class), {"quiet_until": 0.0})
+    return client
+
+
+class FailFast:
+    """Mixed into one client's connection class by :func:`make_redis`.
+
+    A hung Redis (it accepts, never answers) or one behind a link that drops packets costs
+    every command the whole socket timeout: a message needs three or four, far past WeChat's
+    5 s, and WeChat then shows her 「该公众号暂时无法提供服务」. After one timeout, every
+    connection of that client (the pool's and :class:`HotPath`'s) raises
+    ``redis.ConnectionError`` at once for :attr:`QUIET_SECONDS`, which callers already treat
+    as "Redis is down" (answer without it); then the next command tries again.
+    """
+
+    #: Seconds to fail fast after a timeout.
+    QUIET_SECONDS = 10.0
+    quiet_until = 0.0  # monotonic seconds; set on the per-client subclass
+
+    def connect(self, *args, **kwargs):
+        self._refuse_while_quiet()
+        try:
+            return super().connect(*args, **kwargs)
+        except redis.TimeoutError:
+            self._went_quiet()
+            raise
+
+    def send_packed_command(self, *args, **kwargs):
+        self._refuse_while_quiet()
+        try:
+            return super().send_packed_command(*args, **kwargs)
+        except redis.TimeoutError:
+            self._went_quiet()
+            raise
+
+    def read_response(self, *args, **kwargs):
+        try:
+            return super().read_response(*args, **kwargs)
+        except redis.TimeoutError:
+            self._went_quiet()
+            raise
+
+    def _refuse_while_quiet(self) -> None:
+        if time.monotonic() < type(self).quiet_until:
+            raise redis.ConnectionError("Redis timed out a moment ago; not waiting for it again yet")
+
+    def _went_quiet(self) -> None:
+        log.warning("Redis did not answer within the timeout; failing fast for %.0f s",
+                    self.QUIET_SECONDS)
+        type(self).quiet_until = time.monotonic() + self.QUIET_SECONDS
 
 
 class HotPath:

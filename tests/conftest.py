@@ -8,6 +8,7 @@ Environment: ``TAOYUAN_TEST_PG`` (admin URL, default postgresql://postgres@127.0
 from __future__ import annotations
 
 import os
+import threading
 import uuid
 
 import pytest
@@ -147,3 +148,30 @@ def app(services):
 def client(app):
     """Flask test client."""
     return app.test_client()
+
+
+@pytest.fixture
+def hung_redis_url():
+    """A TCP server that accepts connections and never answers (a hung Redis)."""
+    import socket
+
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen(64)
+    held, stop = [], threading.Event()
+
+    def accept():
+        server.settimeout(0.1)
+        while not stop.is_set():
+            try:
+                held.append(server.accept()[0])
+            except OSError:
+                pass
+    thread = threading.Thread(target=accept, daemon=True)
+    thread.start()
+    yield f"redis://127.0.0.1:{server.getsockname()[1]}/0"
+    stop.set()
+    thread.join()
+    for conn in held:
+        conn.close()
+    server.close()

@@ -398,3 +398,34 @@ def test_flush_notices_a_dead_connection_and_sends_on_a_new_one(client, redis_pr
     hot.send_later("SET", k, "flushed", "EX", 60)
     hot.flush()
     assert client.get(k) == "flushed"
+
+
+# -- a hung Redis: one timeout, then fail fast for a while --------------------------------------
+def test_after_one_timeout_the_client_fails_fast_then_tries_again(hung_redis_url, caplog):
+    import time
+
+    from bot.kv import make_redis
+
+    client = make_redis(hung_redis_url, socket_timeout=0.2)
+    client.connection_pool.connection_class.QUIET_SECONDS = 0.5
+    with pytest.raises(redis.TimeoutError):
+        client.get("x")  # waits the whole timeout once
+    assert "failing fast" in caplog.text
+    for _ in range(3):  # the pool's connections and the webhook's: no more waiting
+        with pytest.raises(redis.ConnectionError, match="not waiting"):
+            client.get("x")
+        with pytest.raises(redis.ConnectionError, match="not waiting"):
+            HotPath(client).round_trip(("GET", "x"))
+    time.sleep(0.6)
+    with pytest.raises(redis.TimeoutError):
+        client.get("x")  # tried again after QUIET_SECONDS
+
+
+def test_another_client_is_not_held_back(hung_redis_url, redis_prefix):
+    from bot.kv import make_redis
+
+    hung = make_redis(hung_redis_url, socket_timeout=0.2)
+    with pytest.raises(redis.TimeoutError):
+        hung.get("x")
+    healthy = make_redis(REDIS_URL)
+    assert healthy.set(redis_prefix + "ok", "1") and healthy.get(redis_prefix + "ok") == "1"

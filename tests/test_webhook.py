@@ -422,6 +422,25 @@ def test_redis_down_still_answers(db_url, tmp_path, services):
     assert "您可以这样用" in reply_text(reply)  # no dedup, no conversation, still the right answer
 
 
+def test_a_hung_redis_costs_one_timeout_not_one_per_command(db_url, tmp_path, hung_redis_url):
+    import time
+
+    cfg = make_config(db_url, "x:", tmp_path, redis={"url": hung_redis_url})
+    client = create_app(services=build_services(cfg)).test_client()
+    sim = Simulator(token=TOKEN)
+    started = time.monotonic()
+    first = sim.send(flask_transport(client), text_fields("oHung", "帮助", msg_id=1))
+    assert "您可以这样用" in reply_text(first)
+    # Within WeChat's 5 s even for the message that met the timeout (claim 2 s, then no more
+    # waiting); the next ones do not wait at all. Generous bounds: this is behaviour, not speed.
+    assert time.monotonic() - started < 4.5
+    started = time.monotonic()
+    for i in range(2, 5):
+        assert "您可以这样用" in reply_text(
+            sim.send(flask_transport(client), text_fields("oHung", "帮助", msg_id=i)))
+    assert time.monotonic() - started < 1.5
+
+
 # -- retries -----------------------------------------------------------------------------------
 def test_retry_gets_the_same_reply_and_side_effect_happens_once(services):
     calls = []
