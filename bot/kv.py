@@ -71,23 +71,18 @@ class FailFast:
 
     def connect(self, *args, **kwargs):
         self._refuse_while_quiet()
-        try:
-            return super().connect(*args, **kwargs)
-        except redis.TimeoutError:
-            self._went_quiet()
-            raise
+        return self._noting_timeouts(super().connect, *args, **kwargs)
 
     def send_packed_command(self, *args, **kwargs):
         self._refuse_while_quiet()
-        try:
-            return super().send_packed_command(*args, **kwargs)
-        except redis.TimeoutError:
-            self._went_quiet()
-            raise
+        return self._noting_timeouts(super().send_packed_command, *args, **kwargs)
 
     def read_response(self, *args, **kwargs):
+        return self._noting_timeouts(super().read_response, *args, **kwargs)
+
+    def _noting_timeouts(self, call, *args, **kwargs):
         try:
-            return super().read_response(*args, **kwargs)
+            return call(*args, **kwargs)
         except redis.TimeoutError:
             self._went_quiet()
             raise
