@@ -101,7 +101,7 @@ class HotPath:
     """The Redis commands every webhook message runs, on connections kept apart from the pool.
 
     Every text message costs two Redis commands: the retry claim (with her conversation read in
-    the same round trip) and the reply stored for retries. Through redis-py's client each goes
+    the same round trip) and the reply stored for retries. Through redis-py's client each went
     through the pool (checkout, readiness poll, metrics, release) and a pipeline object; on the
     webhook benchmark the two took a quarter of a worker's CPU per message. Here a process keeps
     its own few connections (a free list: one per thread that is using one right now), built by
@@ -119,7 +119,9 @@ class HotPath:
       up: an error from such a write (out of memory) goes unseen, and a round trip on another
       thread may overtake it.
 
-    A connection found broken is dropped. A failed send is retried once on a new connection (a
+    A connection found broken is dropped, and the idle ones with it (what broke one, a restart
+    or an idle timeout, has most likely broken them all). A failed send is retried once on a
+    new connection (a
     command cut off mid-send is never executed by Redis); a failed read is not (the connection
     may have died after Redis ran the commands: the caller knows whether running them again is
     safe). Errors raised: ``redis.RedisError`` (ConnectionError, TimeoutError, or the
