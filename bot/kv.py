@@ -121,10 +121,9 @@ class HotPath:
 
     A connection found broken is dropped, and the idle ones with it (what broke one, a restart
     or an idle timeout, has most likely broken them all). A failed send is retried once on a
-    new connection (a
-    command cut off mid-send is never executed by Redis); a failed read is not (the connection
-    may have died after Redis ran the commands: the caller knows whether running them again is
-    safe). Errors raised: ``redis.RedisError`` (ConnectionError, TimeoutError, or the
+    new connection (a command cut off mid-send is never executed by Redis); a failed read is
+    not (the connection may have died after Redis ran the commands: the caller knows whether
+    running them again is safe). Errors raised: ``redis.RedisError`` (ConnectionError, TimeoutError, or the
     ResponseError a command answered).
     """
 
