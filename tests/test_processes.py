@@ -56,3 +56,12 @@ def test_taoyuan_chat_talks_to_a_running_webhook(two_servers):
     assert out.returncode == 0, out.stderr
     assert "欢迎关注" in out.stdout and "您可以这样用" in out.stdout
     assert "不认识的命令" in out.stdout
+
+
+def test_taoyuan_chat_takes_the_webhook_url_as_set_in_wechat(two_servers):
+    cfg, servers = two_servers
+    out = subprocess.run([TAOYUAN, "chat", "--url", servers[0].url + "/wechat/"], input="帮助\n",
+                         text=True, capture_output=True, timeout=60,
+                         env={**os.environ, "TAOYUAN_CONFIG": str(cfg)})
+    assert out.returncode == 0, out.stderr
+    assert "您可以这样用" in out.stdout and "404" not in out.stdout

@@ -66,7 +66,7 @@ def build_fields(line: str, openid: str, account: str) -> dict | str | None:
 
 @click.command()
 @click.option("--url", default="http://127.0.0.1:8000", show_default=True,
-              help="Base URL of the running webhook.")
+              help="Base URL of the running webhook (the full …/wechat URL works too).")
 @click.option("--openid", default="oSimulatedFollower0001", show_default=True)
 @click.option("--mode", type=click.Choice(["plain", "safe", "compat"]), default=None,
               help="Message mode; default: safe when an EncodingAESKey is configured.")
@@ -80,6 +80,7 @@ def chat(state, url: str, openid: str, mode: str | None) -> None:
     if mode != "plain" and aes is None:
         raise click.ClickException("安全模式需要配置 wechat.encoding_aes_key")
     sim = Simulator(token=wechat["token"], aes_key=aes, mode=mode)
+    url = url.rstrip("/").removesuffix("/wechat")  # the URL set in WeChat's 服务器配置 works too
     transport = http_transport(url)
     click.echo(f"连接 {url}/wechat（{mode} 模式），身份 {openid}。输入 /help 查看命令。")
     while True:
