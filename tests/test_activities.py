@@ -12,6 +12,7 @@ from models import activity as acts
 from models.base import utcnow
 
 NOW = datetime(2026, 12, 1, 2, 0, tzinfo=timezone.utc)
+DAY_BEFORE = NOW - timedelta(days=1)
 
 
 def make_activity(services, *, capacity=2, volunteers=0, starts=None, **kw):
@@ -45,10 +46,12 @@ def test_numbers_are_short_and_increasing(services):
 def test_add_activity_validates(services):
     with services.db.session() as s:
         with pytest.raises(ValueError, match="结束时间"):
-            acts.add_activity(s, title="x", category="徒步", starts_at=NOW, ends_at=NOW)
+            acts.add_activity(s, title="x", category="徒步", starts_at=NOW, ends_at=NOW, now=DAY_BEFORE)
         with pytest.raises(ValueError, match="名称"):
-            acts.add_activity(s, title=" ", category="徒步", starts_at=NOW)
-        act = acts.add_activity(s, title="徒步", category="徒步", starts_at=NOW)
+            acts.add_activity(s, title=" ", category="徒步", starts_at=NOW, now=DAY_BEFORE)
+        act = acts.add_activity(s, title="徒步", category="徒步", starts_at=NOW, now=DAY_BEFORE)
+        with pytest.raises(ValueError, match="已经过去"):
+            acts.add_activity(s, title="徒步", category="徒步", starts_at=NOW - timedelta(hours=1), now=NOW)
         assert act.ends_at - act.starts_at == acts.DEFAULT_DURATION and act.hours == 2
 
 
