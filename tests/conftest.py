@@ -3,7 +3,8 @@
 Each test run creates its own PostgreSQL database (dropped at the end) and uses its own Redis key
 prefix, so two runs never see each other's data. Tables are emptied after every test.
 Environment: ``TAOYUAN_TEST_PG`` (admin URL, default postgresql://postgres@127.0.0.1:5432/test),
-``TAOYUAN_TEST_REDIS`` (default redis://127.0.0.1:6379/0).
+``TAOYUAN_TEST_REDIS`` (default redis://127.0.0.1:6379/0), ``TAOYUAN_TEST_CLOCK`` (run as if it
+were that moment, e.g. ``2036-12-31T23:30``; see tests/clock.py).
 """
 from __future__ import annotations
 
@@ -24,6 +25,23 @@ PG_ADMIN = os.environ.get("TAOYUAN_TEST_PG", "postgresql://postgres@127.0.0.1:54
 REDIS_URL = os.environ.get("TAOYUAN_TEST_REDIS", "redis://127.0.0.1:6379/0")
 RUN_ID = f"{os.getpid()}_{uuid.uuid4().hex[:8]}"
 BACKENDS = ["sqlite", "postgresql"]
+
+
+def pytest_configure(config):
+    """Move the clock when ``TAOYUAN_TEST_CLOCK`` asks for it (before any test module is imported)."""
+    from tests import clock
+
+    moved = clock.start()
+    if moved is not None:
+        config.stash[CLOCK_KEY] = moved
+
+
+def pytest_report_header(config):
+    moved = config.stash.get(CLOCK_KEY, None)
+    return f"clock moved to {moved.isoformat()} (TAOYUAN_TEST_CLOCK)" if moved else None
+
+
+CLOCK_KEY = pytest.StashKey()
 
 
 @pytest.fixture(scope="session")

@@ -10,7 +10,8 @@ from pathlib import Path
 
 import requests
 
-TAOYUAN = str(Path(sys.executable).with_name("taoyuan"))
+from tests.clock import taoyuan_argv
+
 
 
 def free_port() -> int:
@@ -39,7 +40,7 @@ class Server:
         self.log_path = config_path.with_suffix(f".{self.port}.log")
         env = {**os.environ, "TAOYUAN_CONFIG": str(config_path), **(env or {})}
         self._log = open(self.log_path, "wb")
-        self.proc = subprocess.Popen([TAOYUAN, "serve", "--port", str(self.port)], env=env,
+        self.proc = subprocess.Popen(taoyuan_argv("serve", "--port", str(self.port)), env=env,
                                      stdout=self._log, stderr=subprocess.STDOUT)
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:

@@ -16,6 +16,7 @@ from bot.services import build_services
 from models.follower import Follower
 from models.reminder import DeliveryLog, ReminderRun, TopicSubscription
 from tests.conftest import REDIS_URL, _empty_tables, make_config
+from tests.clock import taoyuan_argv
 from tests.servers import write_config
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -41,9 +42,8 @@ lock_ttl = 3
 
 
 def _sender(config: Path) -> subprocess.Popen:
-    code = "from bot.cli import main; main()"
-    return subprocess.Popen([sys.executable, "-c", code, "--config", str(config), "reminders", "run",
-                             "义剪-当天", "--now", "--occurrence", "crash-1"],
+    return subprocess.Popen(taoyuan_argv("--config", str(config), "reminders", "run",
+                                         "义剪-当天", "--now", "--occurrence", "crash-1"),
                             cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)},
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 

@@ -9,7 +9,8 @@ import pytest
 
 from bot.simulator import Simulator, http_transport, reply_text, text_fields
 from tests.conftest import REDIS_URL
-from tests.servers import TAOYUAN, Server, write_config
+from tests.clock import taoyuan_argv
+from tests.servers import Server, write_config
 
 
 @pytest.fixture
@@ -50,7 +51,7 @@ def test_two_processes_one_side_effect_identical_replies(two_servers):
 def test_taoyuan_chat_talks_to_a_running_webhook(two_servers):
     cfg, servers = two_servers
     lines = "/subscribe poster\n帮助\n/loc 25.32 118.29\n/click HELP_USAGE\n/bogus\n/quit\n"
-    out = subprocess.run([TAOYUAN, "chat", "--url", servers[0].url], input=lines, text=True,
+    out = subprocess.run(taoyuan_argv("chat", "--url", servers[0].url), input=lines, text=True,
                          capture_output=True, timeout=60,
                          env={**os.environ, "TAOYUAN_CONFIG": str(cfg)})
     assert out.returncode == 0, out.stderr
@@ -60,7 +61,7 @@ def test_taoyuan_chat_talks_to_a_running_webhook(two_servers):
 
 def test_taoyuan_chat_takes_the_webhook_url_as_set_in_wechat(two_servers):
     cfg, servers = two_servers
-    out = subprocess.run([TAOYUAN, "chat", "--url", servers[0].url + "/wechat/"], input="帮助\n",
+    out = subprocess.run(taoyuan_argv("chat", "--url", servers[0].url + "/wechat/"), input="帮助\n",
                          text=True, capture_output=True, timeout=60,
                          env={**os.environ, "TAOYUAN_CONFIG": str(cfg)})
     assert out.returncode == 0, out.stderr

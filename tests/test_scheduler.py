@@ -20,6 +20,7 @@ from models.outbox import OutboxMessage
 from models.reminder import ReminderRun, ensure_default_reminders, get_reminder, subscribe_topic
 from scheduler.runner import ReminderTrigger, build_scheduler, run_scheduler, sync_jobs
 from tests.conftest import REDIS_URL
+from tests.clock import taoyuan_argv
 from tests.servers import write_config
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -148,8 +149,7 @@ def _missed(services):
 
 # -- two scheduler processes ---------------------------------------------------------------------
 def _start(config: Path) -> tuple[subprocess.Popen, queue.Queue]:
-    proc = subprocess.Popen([sys.executable, "-c", "from bot.cli import main; main()", "--config",
-                             str(config), "scheduler"], cwd=ROOT,
+    proc = subprocess.Popen(taoyuan_argv("--config", str(config), "scheduler"), cwd=ROOT,
                             env={**os.environ, "PYTHONPATH": str(ROOT)}, stdout=subprocess.DEVNULL,
                             stderr=subprocess.PIPE, text=True)
     lines: queue.Queue = queue.Queue()
