@@ -55,3 +55,9 @@ def python_argv(code: str, *args: str) -> list[str]:
 def taoyuan_argv(*args: str) -> list[str]:
     """argv for ``taoyuan args…`` in a subprocess whose clock agrees with this one's."""
     return python_argv("from bot.cli import main; main()", *args)
+
+
+def year_ahead(years: int = 2) -> str:
+    """The year ``years`` after today's (on the possibly moved clock), as text: dates in it are
+    always in the future, whatever day the tests run."""
+    return str(datetime.now().year + years)

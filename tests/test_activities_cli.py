@@ -9,6 +9,9 @@ from models import activity as acts
 from tests.conftest import REDIS_URL
 from tests.servers import write_config
 from tests.test_signup import complete_signup
+from tests.clock import year_ahead
+
+FUTURE = year_ahead(2)   # a year always ahead of the clock the tests run on
 
 
 @pytest.fixture
@@ -24,14 +27,14 @@ def run(services, db_url, redis_prefix, tmp_path):
 
 def test_add_list_show_close(services, run):
     r = run("events", "add", "--title", "家政培训", "--category", "家政培训",
-            "--start", "2030-12-17 09:00", "--capacity", "2", "--volunteers", "1")
+            "--start", f"{FUTURE}-12-17 09:00", "--capacity", "2", "--volunteers", "1")
     assert r.exit_code == 0, r.output
     number = int(r.stdout.strip().splitlines()[-1])
     with services.db.session() as s:
         a = acts.get_activity(s, number)
         # 09:00 Asia/Shanghai is 01:00 UTC; default end two hours later
-        assert a.starts_at.isoformat() == "2030-12-17T01:00:00+00:00"
-        assert a.ends_at.isoformat() == "2030-12-17T03:00:00+00:00"
+        assert a.starts_at.isoformat() == f"{FUTURE}-12-17T01:00:00+00:00"
+        assert a.ends_at.isoformat() == f"{FUTURE}-12-17T03:00:00+00:00"
         assert (a.capacity, a.volunteers_needed, a.status) == (2, 1, "open")
     complete_signup(services, "oCli1", number)
     complete_signup(services, "oCli2", number)
@@ -47,16 +50,16 @@ def test_add_list_show_close(services, run):
 
 
 def test_add_with_point_end_and_errors(services, run):
-    r = run("events", "add", "--title", "普法", "--category", "普法宣传", "--start", "2030-01-01 09:00",
+    r = run("events", "add", "--title", "普法", "--category", "普法宣传", "--start", f"{FUTURE}-01-01 09:00",
             "--point", "不存在的服务点")
     assert r.exit_code != 0 and "不存在" in r.output
     r = run("events", "add", "--title", "普法", "--category", "普法宣传", "--start", "明天")
     assert r.exit_code != 0 and "YYYY-MM-DD" in r.output
     r = run("events", "add", "--title", "普法", "--category", "普法宣传",
-            "--start", "2030-01-01 09:00", "--end", "2030-01-01 08:00")
+            "--start", f"{FUTURE}-01-01 09:00", "--end", f"{FUTURE}-01-01 08:00")
     assert r.exit_code != 0 and "结束时间" in r.output
-    r = run("events", "add", "--title", "徒步", "--category", "徒步", "--start", "2030-03-08 08:00",
-            "--end", "2030-03-08 11:30", "--place", "桃溪绿道")
+    r = run("events", "add", "--title", "徒步", "--category", "徒步", "--start", f"{FUTURE}-03-08 08:00",
+            "--end", f"{FUTURE}-03-08 11:30", "--place", "桃溪绿道")
     assert r.exit_code == 0
     number = int(r.stdout.strip().splitlines()[-1])
     with services.db.session() as s:
@@ -66,7 +69,7 @@ def test_add_with_point_end_and_errors(services, run):
 
 
 def test_qr_in_dry_run_goes_to_the_outbox(services, run):
-    r = run("events", "add", "--title", "义剪", "--category", "爱心义剪", "--start", "2030-01-17 09:00")
+    r = run("events", "add", "--title", "义剪", "--category", "爱心义剪", "--start", f"{FUTURE}-01-17 09:00")
     number = int(r.stdout.strip().splitlines()[-1])
     r = run("events", "qr", str(number))
     assert r.exit_code == 0, r.output
@@ -80,7 +83,7 @@ def test_cancel_tells_everyone_signed_up(services, run):
     from models.outbox import OutboxMessage
 
     r = run("events", "add", "--title", "近邻课堂", "--category", "近邻课堂",
-            "--start", "2030-05-01 09:00", "--capacity", "1")
+            "--start", f"{FUTURE}-05-01 09:00", "--capacity", "1")
     number = int(r.stdout.strip().splitlines()[-1])
     complete_signup(services, "oC1", number)
     complete_signup(services, "oC2", number)          # waiting
@@ -107,7 +110,7 @@ def test_more_seats_promote_the_waiting_list(services, run):
     from models.outbox import OutboxMessage
 
     r = run("events", "add", "--title", "亲子早教", "--category", "亲子早教",
-            "--start", "2030-06-01 09:00", "--capacity", "1")
+            "--start", f"{FUTURE}-06-01 09:00", "--capacity", "1")
     number = int(r.stdout.strip().splitlines()[-1])
     for openid in ("oS1", "oS2", "oS3"):
         complete_signup(services, openid, number)

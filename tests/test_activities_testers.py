@@ -16,6 +16,10 @@ from models.service_point import ServicePoint
 from tests.test_activities_cli import run  # noqa: F401 - fixture
 from tests.test_signup import complete_signup, event, new_activity, say, signups_of
 from tests.test_volunteer import register
+from tests.clock import year_ahead
+
+FUTURE = year_ahead(2)   # a year always ahead of the clock the tests run on
+PAST = year_ahead(-6)    # a year always behind it
 
 
 # 1. numbers the database cannot hold ----------------------------------------------------------
@@ -168,23 +172,23 @@ def test_erase_confirmed_by_plain_yes(services, answer):
 # 9. staff input ------------------------------------------------------------------------------
 def test_events_add_refuses_past_start_bad_capacity_and_empty_category(services, run):  # noqa: F811
     base = ["events", "add", "--title", "家政培训", "--category", "家政培训"]
-    r = run(*base, "--start", "2020-01-01 09:00")
+    r = run(*base, "--start", f"{PAST}-01-01 09:00")
     assert r.exit_code != 0 and "已经过去" in r.output
-    r = run(*base, "--start", "2030-01-01 09:00", "--deadline", "2020-01-01 09:00")
+    r = run(*base, "--start", f"{FUTURE}-01-01 09:00", "--deadline", f"{PAST}-01-01 09:00")
     assert r.exit_code != 0 and "截止时间已经过去" in r.output
-    r = run(*base, "--start", "2020-01-01 09:00", "--allow-past")
+    r = run(*base, "--start", f"{PAST}-01-01 09:00", "--allow-past")
     assert r.exit_code == 0, r.output
     for capacity in ("0", "-3"):
-        r = run(*base, "--start", "2030-01-01 09:00", "--capacity", capacity)
+        r = run(*base, "--start", f"{FUTURE}-01-01 09:00", "--capacity", capacity)
         assert r.exit_code != 0 and "名额至少为 1" in r.output, r.output
-    r = run("events", "add", "--title", "家政培训", "--category", " ", "--start", "2030-01-01 09:00")
+    r = run("events", "add", "--title", "家政培训", "--category", " ", "--start", f"{FUTURE}-01-01 09:00")
     assert r.exit_code != 0 and "类别" in r.output
     with services.db.session() as s:
         assert len(s.scalars(select(acts.Activity)).all()) == 1
 
 
 def test_cancelled_activity_cannot_be_closed_or_get_seats(services, run):  # noqa: F811
-    r = run("events", "add", "--title", "徒步", "--category", "徒步", "--start", "2030-03-08 08:00",
+    r = run("events", "add", "--title", "徒步", "--category", "徒步", "--start", f"{FUTURE}-03-08 08:00",
             "--capacity", "1")
     number = r.stdout.strip().splitlines()[-1]
     assert run("events", "cancel", number, "--yes").exit_code == 0

@@ -10,6 +10,9 @@ from sqlalchemy import select
 
 from models.base import utcnow
 from tests.test_console import csrf_token, login, make_staff
+from tests.clock import year_ahead
+
+FUTURE = year_ahead(2)   # a year always ahead of the clock the tests run on
 
 
 def _activity_with_signups(services) -> int:
@@ -137,21 +140,21 @@ def test_activity_times_are_local_in_forms(services, client):
 
     from models.activity import Activity, add_activity
 
-    start = datetime(2030, 3, 8, 1, 0, tzinfo=timezone.utc)   # 09:00 in Yongchun
+    start = datetime(int(FUTURE), 3, 8, 1, 0, tzinfo=timezone.utc)   # 09:00 in Yongchun
     with services.db.session() as s:
         aid = add_activity(s, title="三八节徒步", category="徒步", starts_at=start).id
     make_staff(services, "li", "staff")
     login(client, "li")
     page = client.get(f"/admin/activities/edit/?id={aid}").get_data(as_text=True)
-    assert 'value="2030-03-08 09:00"' in page
+    assert f'value="{FUTURE}-03-08 09:00"' in page
     token = csrf_token(client, f"/admin/activities/edit/?id={aid}")
     r = client.post(f"/admin/activities/edit/?id={aid}", data={
         "csrf_token": token, "title": "三八节徒步（改）", "category": "徒步", "place": "",
-        "point_id": "", "starts_at": "2030-03-08 09:30", "ends_at": "2030-03-08 11:30",
+        "point_id": "", "starts_at": f"{FUTURE}-03-08 09:30", "ends_at": f"{FUTURE}-03-08 11:30",
         "deadline": "", "capacity": "", "volunteers_needed": "0", "status": "open",
         "description": ""})
     assert r.status_code == 302
     with services.db.session() as s:
         act = s.get(Activity, aid)
         assert act.title == "三八节徒步（改）"
-        assert act.starts_at == datetime(2030, 3, 8, 1, 30, tzinfo=timezone.utc)
+        assert act.starts_at == datetime(int(FUTURE), 3, 8, 1, 30, tzinfo=timezone.utc)
