@@ -24,6 +24,7 @@ COMMAND_MODULES = [
     "bot.commands.stats",
     "bot.commands.helpdesk",
     "bot.commands.points",
+    "bot.commands.doctor",
 ]
 
 

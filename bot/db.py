@@ -209,12 +209,24 @@ def alembic_config(url: str):
     return cfg
 
 
-def upgrade(url: str, revision: str = "heads") -> None:
-    """Bring the schema at ``url`` up to ``revision`` (default: every head)."""
-    from alembic import command
+def upgrade(url: str, revision: str = "heads", *, quiet: bool = False) -> None:
+    """Bring the schema at ``url`` up to ``revision`` (default: every head).
+
+    Alembic's INFO lines about its own plugins (seven in alembic 1.20) are never shown;
+    ``quiet`` (``taoyuan serve``'s automatic upgrade) shows only its warnings and errors, so
+    a start does not print the migration context and each step run."""
+    import logging
 
     _ensure_sqlite_folder(url)
-    command.upgrade(alembic_config(url), revision)
+    logger = logging.getLogger("alembic" if quiet else "alembic.runtime.plugins")
+    level = logger.level
+    logger.setLevel(logging.WARNING)
+    try:
+        from alembic import command  # its first import logs the plugin lines
+
+        command.upgrade(alembic_config(url), revision)
+    finally:
+        logger.setLevel(level)
 
 
 class OnDemandSession:

@@ -7,9 +7,12 @@ traditional -> simplified, spaces and punctuation removed); a short list of harm
 (``benign``: 打我电话 "call me") is blanked out first, so anything else in the message still counts.
 The message is saved in an urgent help request and on-duty staff are notified at once
 (models/help_request.py); any other conversation she was in (报名, 志愿者 ...) ends, and her
-next messages go to the urgent request (handlers/help_requests.py, step ``urgent_more``). With
-no ``[help] on_duty_openids`` she is told to call 110 / 12338 / the federation herself instead
-of being promised a call. Registered with ``router.intercept(..., priority=100)``.
+next messages go to the urgent request (handlers/help_requests.py, step ``urgent_more``). The
+reply says what became of telling on-duty staff (``models.help_request.urgent_notice``): being
+notified by WeChat, or — no ``[help] on_duty_openids``, dry run, a failed notification, the
+request not saved — that nobody sees it at once, and she is asked to call 110 / 12338 / the
+federation herself instead of being promised a call. Registered with
+``router.intercept(..., priority=100)``.
 """
 from __future__ import annotations
 
@@ -191,12 +194,17 @@ _PASSIVE = {("volunteer", "profile")}
 
 
 def danger_reply_text(match: DangerMatch, *, ref: str | None, federation_phone: str = "",
-                      in_help: bool = False, staffed: bool = True, interrupted: str = "") -> str:
+                      in_help: bool = False, notice: str = "pending", interrupted: str = "") -> str:
     """The immediate Chinese reply to a danger message (hotlines first); ``ref`` None when the
-    request could not be saved; ``in_help``: what she wrote in 「求助」 joined the urgent
-    request. ``staffed`` False (no ``[help] on_duty_openids``): nobody is told
-    at once, so she is asked to call 110 / 12338 / the federation herself instead of being
-    promised a call. ``interrupted``: the Chinese name of the form that was stopped."""
+    request could not be saved (nobody will see it: she is told so); ``in_help``: what she wrote
+    in 「求助」 joined the urgent request. ``notice`` is what became of telling on-duty staff
+    (``models.help_request.NOTICE_*``, see ``urgent_notice``): only ``pending`` (being sent
+    now) and ``sent`` say they are told; ``unstaffed`` (no ``[help] on_duty_openids``),
+    ``dry_run`` (outbox only) and ``failed`` say nobody can see it at once and ask her to call
+    110 / 12338 / the federation herself. ``interrupted``: the Chinese name of the form that
+    was stopped."""
+    from models import help_request as hr
+
     lines = ["您的安全最要紧！"]
     if match.distress:
         lines.append("如果您很难受、有轻生的念头，请马上拨打心理援助热线 12356，有人愿意听您说。")
@@ -204,22 +212,30 @@ def danger_reply_text(match: DangerMatch, *, ref: str | None, federation_phone: 
     lines.append("全国妇联妇女维权热线：12338")
     if federation_phone:
         lines.append(f"永春县妇联电话：{federation_phone}")
-    if not staffed:
-        saved = f"您的消息已保存（编号 {ref}），" if ref else ""
-        lines.append(f"{saved}但现在没有值班人员能马上看到。请您直接拨打上面的电话，"
+    reaches = notice in (hr.NOTICE_PENDING, hr.NOTICE_SENT)
+    if not ref:
+        lines.append("系统出了故障，您的消息没能保存，工作人员看不到。请您直接拨打上面的电话，"
                      "会有人马上帮您。")
-    elif ref:
-        lines.append(f"我们已把您的消息标为紧急（编号 {ref}），县妇联工作人员会尽快联系您。")
+    elif not reaches:
+        why = {hr.NOTICE_DRY_RUN: "但系统现在是演练模式，不会真正通知值班人员",
+               hr.NOTICE_FAILED: "但通知值班人员没有成功"}.get(notice, "但现在没有值班人员能马上看到")
+        lines.append(f"您的消息已保存（编号 {ref}），{why}，工作人员上班时在后台能看到。"
+                     "请您直接拨打上面的电话，会有人马上帮您。")
+    elif notice == hr.NOTICE_SENT:
+        lines.append(f"我们已把您的消息标为紧急（编号 {ref}），已通过微信通知值班人员，"
+                     "他们会尽快联系您。")
     else:
-        lines.append("县妇联工作人员会尽快联系您。")
+        lines.append(f"我们已把您的消息标为紧急（编号 {ref}），正在通过微信通知值班人员，"
+                     "他们收到后会尽快联系您。")
     if interrupted:
         lines.append(f"（刚才的{interrupted}已先停下，之后可以重新开始。）")
-    if in_help:
-        lines.append("您刚才在「求助」里写的内容已一并转给工作人员。")
-    if not staffed:
-        lines.append("您也可以发手机号码和所在乡镇，工作人员看到后会联系您。")
-    else:
-        lines.append("方便的话，请直接发您的手机号码和所在乡镇；还想说的也可以继续发，我们都会转给工作人员。")
+    if in_help and ref:
+        lines.append("您刚才在「求助」里写的内容已一并记入这条紧急求助。")
+    if ref and not reaches:
+        lines.append("您也可以发手机号码和所在乡镇，记入这条紧急求助，工作人员看到后会联系您。")
+    elif ref:
+        lines.append("方便的话，请直接发您的手机号码和所在乡镇；还想说的也可以继续发，"
+                     "都会记入这条紧急求助，值班人员在后台能看到。")
     return "\n".join(lines)
 
 
@@ -240,31 +256,33 @@ def register(router: Router) -> None:
 
     @router.intercept(check, priority=100)
     def danger_words(ctx: Context):
-        from handlers.help_requests import federation_phone, staffed
+        from handlers.help_requests import federation_phone
 
         match: DangerMatch = ctx.danger_match
-        phone, on_duty = federation_phone(ctx), staffed(ctx)
+        phone = federation_phone(ctx)
         try:
-            ref, in_help, interrupted = _record(ctx, match)
+            ref, notice, in_help, interrupted = _record(ctx, match)
         except Exception:  # noqa: BLE001 - she gets the hotlines even if the database fails
             log.exception("danger words: the urgent request could not be saved")
-            return danger_reply_text(match, ref=None, federation_phone=phone, staffed=on_duty)
+            return danger_reply_text(match, ref=None, federation_phone=phone)
         return danger_reply_text(match, ref=ref, federation_phone=phone, in_help=in_help,
-                                 staffed=on_duty, interrupted=interrupted)
+                                 notice=notice, interrupted=interrupted)
 
 
-def _record(ctx: Context, match: DangerMatch) -> tuple[str, bool, str]:
+def _record(ctx: Context, match: DangerMatch) -> tuple[str, str, bool, str]:
     """Save the message in an urgent request (savepoint), notify staff after the commit, and
-    keep her next messages for it. Returns (reference, whether a 求助 conversation goes on,
-    the Chinese name of another conversation that was ended, or "").
+    keep her next messages for it. Returns (reference, what became of telling on-duty staff
+    (``NOTICE_*``), whether a 求助 conversation goes on, the Chinese name of another
+    conversation that was ended, or "").
 
     Any conversation (报名, 志愿者 ..., and 「求助」 too, whose draft joined the urgent request)
     ends here: what she sends next (her phone, where she is) belongs to the urgent request at
     once, not to a form's name, phone or message step.
     """
-    from models.help_request import flag_urgent, help_settings, notify_after_commit
+    from models.help_request import (NOTICE_FAILED, NOTICE_PENDING, flag_urgent, help_settings,
+                                     notify_after_commit)
 
-    from handlers.help_requests import CONVERSATION
+    from handlers.help_requests import CONVERSATION, notice_of
 
     settings = help_settings(ctx.services.config)
     try:
@@ -279,15 +297,18 @@ def _record(ctx: Context, match: DangerMatch) -> tuple[str, bool, str]:
                            now=ctx.now, merge_hours=settings.urgent_merge_hours,
                            draft_id=draft_id, category=category)
     row = flag.request
+    notice = notice_of(ctx, row)
     if flag.notify:
         notify_after_commit(ctx.services, ctx.session, row.id)
+        if notice == NOTICE_FAILED:
+            notice = NOTICE_PENDING  # a new attempt starts after the commit
     log.warning("danger words in a message: help request %s (%s)", row.id, match.kind)
     try:
-        return (row.ref, *_follow_up(ctx, row.id))
+        return (row.ref, notice, *_follow_up(ctx, row.id))
     except redis.RedisError as exc:  # saved and staff told; only her next messages are not kept
         log.warning("danger words: no urgent follow-up for request %s (%s)", row.id,
                     type(exc).__name__)
-        return row.ref, False, ""
+        return row.ref, notice, False, ""
 
 
 def _follow_up(ctx: Context, request_id: int) -> tuple[bool, str]:

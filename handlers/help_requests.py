@@ -17,8 +17,9 @@ States (conversation ``help``, Redis, 10 minutes; 「取消」 leaves at any ste
     in it moves to the urgent request; any other conversation, 报名 or 志愿者, is ended)
         -> urgent_more (what she adds, a phone number, her town, 「不用联系」 go to the urgent
            request; 「好了」 ends it; other features' commands end it and are answered)
-    an urgent request ends with the urgent wording (值班人员已收到 ...), or, when no on-duty
-    staff are configured, with the numbers to call herself (110, 12338, the county federation)
+    every reply about an urgent request says what became of telling on-duty staff (notified by
+    WeChat, being notified, or — no ``[help] on_duty_openids``, dry run, failed — nobody can see
+    it at once: staff see it in the console, she is given the numbers to call herself)
 
 Also 「提交」 outside the conversation (it timed out, or she went elsewhere) finishes the draft she
 left (contact 微信回复); 「取消」 inside it deletes her draft (never an urgent request).
@@ -78,16 +79,37 @@ def staffed(ctx: Context) -> bool:
         return False
 
 
-def urgent_line(ctx: Context, *, contact: bool = True) -> str:
-    """What happens next with an urgent request, without promising what cannot happen
-    (``contact`` False: she asked not to be contacted)."""
-    if staffed(ctx):
-        then = "会尽快联系您" if contact else "会尽快处理"
-        return f"值班人员已收到，{then}；危险时请立即拨打110，妇女维权热线12338。"
+def notice_of(ctx: Context, row: hr.HelpRequest) -> str:
+    """What became of telling on-duty staff about urgent request ``row`` (``hr.NOTICE_*``,
+    see ``hr.urgent_notice``), read now: the background notification may have finished."""
+    return hr.urgent_notice(row, staffed=staffed(ctx), dry_run=ctx.services.config.dry_run)
+
+
+def urgent_line(ctx: Context, row: hr.HelpRequest | None, *, contact: bool = True) -> str:
+    """What happens next with urgent request ``row``, saying exactly who will see it and never
+    promising what cannot happen (``contact`` False: she asked not to be contacted).
+
+    On-duty staff notified by WeChat (``sent``) or being notified (``pending``) -> they will
+    contact her; no ``[help] on_duty_openids``, dry run (outbox only) or a failed notification
+    -> saved, staff see it in the console when at work, call 12338 / the federation / 110
+    herself. ``row`` None (it was erased meanwhile): nothing is kept, she is told so.
+    """
+    if row is None:
+        return f"这条紧急求助已不存在，您的消息没有保存。需要帮助请回复「求助」。{SAFETY_LINE}"
+    notice = notice_of(ctx, row)
+    then = "会尽快联系您" if contact else "会尽快处理"
+    if notice == hr.NOTICE_SENT:
+        return (f"您的紧急求助（编号 {row.ref}）已通过微信通知值班人员，他们{then}；"
+                "危险时请立即拨打110，妇女维权热线12338。")
     phone = federation_phone(ctx)
     county = f"，或永春县妇联电话 {phone}" if phone else ""
-    return ("您的消息已保存，但现在没有值班人员能马上看到。请您直接拨打妇女维权热线12338"
-            f"{county}；危险时请立即拨打110。")
+    if notice == hr.NOTICE_PENDING:
+        return (f"正在通过微信通知值班人员您的紧急求助（编号 {row.ref}），还没有确认他们收到，"
+                f"收到后{then}。危险时请立即拨打110，也可以直接拨打妇女维权热线12338{county}。")
+    why = {hr.NOTICE_DRY_RUN: "但系统现在是演练模式，不会真正通知值班人员",
+           hr.NOTICE_FAILED: "但通知值班人员没有成功"}.get(notice, "但现在没有值班人员能马上看到")
+    return (f"您的消息已保存（编号 {row.ref}），{why}，工作人员上班时在后台能看到。"
+            f"请您直接拨打妇女维权热线12338{county}；危险时请立即拨打110。")
 
 
 #: Words that pick a category, checked in order (家庭教育 before 家庭).
@@ -285,7 +307,7 @@ def _finish(ctx: Context, state, contact: str, phone: str | None):
         how = "答复会发到公众号里，也可以随时回复「查看回复」查看。"
     if row.urgent:  # a danger word was seen: no "2 working days", no promise nobody can keep
         return (f"已收到您的留言，编号 {row.ref}（{row.category_label}），已标为紧急。\n"
-                f"{urgent_line(ctx, contact=contact != hr.CONTACT_NONE)}\n{how}")
+                f"{urgent_line(ctx, row, contact=contact != hr.CONTACT_NONE)}\n{how}")
     return (f"已收到您的留言，编号 {row.ref}（{row.category_label}）。\n{settings.answer_time}\n"
             f"{how}\n{SAFETY_LINE}")
 
@@ -304,28 +326,30 @@ def _step_urgent_more(ctx: Context, state):
     if t in DONE_WORDS:
         ctx.conversation.end()
         row = ctx.session.get(hr.HelpRequest, urgent_id) if urgent_id else None
-        contact = row is None or row.contact != hr.CONTACT_NONE
-        return f"好的，您说的都已转给工作人员。{urgent_line(ctx, contact=contact)}"
+        if row is None or row.openid != ctx.openid or row.anonymised_at is not None:
+            return urgent_line(ctx, None)
+        line = urgent_line(ctx, row, contact=row.contact != hr.CONTACT_NONE)
+        return f"好的，您说的都已记入紧急求助。\n{line}"
     phone = hr.normalize_phone(t) if any(ch.isdigit() for ch in t) and len(t) >= 7 else None
     no_contact = phone is None and _contact_choice(t) == hr.CONTACT_NONE and not t.isdigit()
     text, item = _part_from(ctx)
     try:
-        hr.add_to_urgent(ctx.session, urgent_id, ctx.openid, text=None if no_contact else text,
-                         media=item, phone=phone,
-                         contact=hr.CONTACT_NONE if no_contact else None, now=ctx.now)
+        row = hr.add_to_urgent(ctx.session, urgent_id, ctx.openid,
+                               text=None if no_contact else text, media=item, phone=phone,
+                               contact=hr.CONTACT_NONE if no_contact else None, now=ctx.now)
     except hr.RequestNotFound:  # erased meanwhile (「删除我的信息」)
         ctx.conversation.end()
-        return f"已收到。需要帮助请回复「求助」给我们留言。{SAFETY_LINE}"
+        return urgent_line(ctx, None)
     ctx.conversation.update(state)
+    more = "还想说的请继续发送，说完回复「好了」。"
     if phone:
-        return f"已记下您的电话 {mask_phone(phone)}。{urgent_line(ctx)}"
+        return f"已记下您的电话 {mask_phone(phone)}。\n{urgent_line(ctx, row)}"
     if no_contact:
-        return ("好的，我们不打电话给您，有消息会发到这里。\n"
-                f"{SAFETY_LINE}还想说的请继续发送，说完回复「好了」。")
+        return (f"好的，我们不打电话给您，有消息会发到这里。\n{urgent_line(ctx, row, contact=False)}"
+                f"\n{more}")
     town = _town_in(t)
-    got = f"已收到，地点（{town}）已记下" if town else "已收到"
-    return (f"{got}，已转给工作人员。还想说的请继续发送，说完回复「好了」。\n"
-            "如有危险请立即拨打110。")
+    got = f"已收到，地点（{town}）已记入紧急求助" if town else "已收到，已记入紧急求助"
+    return f"{got}。\n{urgent_line(ctx, row)}\n{more}"
 
 
 def _town_in(text: str) -> str | None:

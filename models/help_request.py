@@ -183,7 +183,8 @@ class HelpRequest(Base):
     "video", "media_id": ...}`` (WeChat MediaIds, kept 3 days by WeChat); ``contact`` one of
     ``wechat``/``phone``/``none`` with ``phone`` for ``phone``. ``urgent`` is set by a danger
     word, ``distress`` when the word was about self-harm. ``staff_notified_at`` is when on-duty
-    staff were told (urgent: at once; others: by the digest). ``answer_delivery`` is
+    staff were told (urgent: at once; others: by the digest); ``staff_notify_failed_at`` when the
+    last attempt to tell them reached nobody (cleared once someone is reached). ``answer_delivery`` is
     ``custom``/``template``/``pending``. ``anonymised_at`` is set when the retention period
     removed the content (``openid`` is then None).
     """
@@ -204,6 +205,7 @@ class HelpRequest(Base):
     created_at: Mapped[datetime] = mapped_column(AwareDateTime(), default=utcnow, index=True)
     updated_at: Mapped[datetime] = mapped_column(AwareDateTime(), default=utcnow)
     staff_notified_at: Mapped[datetime | None] = mapped_column(AwareDateTime())
+    staff_notify_failed_at: Mapped[datetime | None] = mapped_column(AwareDateTime())
     answer: Mapped[str | None] = mapped_column(Text)
     answered_by: Mapped[str | None] = mapped_column(String(64))
     answered_at: Mapped[datetime | None] = mapped_column(AwareDateTime())
@@ -349,7 +351,7 @@ def flag_urgent(session: Session, openid: str, text: str, *, distress: bool,
             row = draft
             row.urgent, row.distress, row.submitted = True, distress, False
             row.created_at = now  # the merge window starts with the danger word
-            row.staff_notified_at = None
+            row.staff_notified_at = row.staff_notify_failed_at = None
             row.body = _append(row.body, [text])
             row.updated_at = now
             session.flush()
@@ -752,6 +754,31 @@ class AnswerResult:
     delivery: str
 
 
+#: What became of telling on-duty staff about an urgent request (:func:`urgent_notice`).
+NOTICE_UNSTAFFED = "unstaffed"  # ``[help] on_duty_openids`` is empty: nobody is told
+NOTICE_DRY_RUN = "dry_run"      # no app_secret: the notice only went to the outbox table
+NOTICE_PENDING = "pending"      # being sent (after the commit, in the background)
+NOTICE_SENT = "sent"            # WeChat accepted it for at least one on-duty staff member
+NOTICE_FAILED = "failed"        # tried, and nobody was reached
+
+
+def urgent_notice(row: HelpRequest, *, staffed: bool, dry_run: bool) -> str:
+    """Which ``NOTICE_*`` is true for urgent request ``row`` now, so what she is told about who
+    will see her message is never untrue. ``staffed``: :attr:`HelpSettings.staffed`;
+    ``dry_run``: ``config.dry_run`` (an outbox row reaches nobody, even though
+    ``staff_notified_at`` is set for it). Checked in that order, then the row's
+    ``staff_notified_at`` / ``staff_notify_failed_at``; neither means still being sent."""
+    if not staffed:
+        return NOTICE_UNSTAFFED
+    if dry_run:
+        return NOTICE_DRY_RUN
+    if row.staff_notified_at is not None:
+        return NOTICE_SENT
+    if row.staff_notify_failed_at is not None:
+        return NOTICE_FAILED
+    return NOTICE_PENDING
+
+
 def _short(text: str, limit: int = 20) -> str:
     """WeChat shows at most 20 characters of a template field."""
     return text if len(text) <= limit else text[: limit - 1] + "…"
@@ -782,7 +809,8 @@ def _send_to_staff(services, settings: HelpSettings, data: dict[str, str], text:
 def notify_urgent(services, request_id: int, now: datetime | None = None) -> int:
     """Tell the on-duty staff at once about urgent request ``request_id`` (模板消息, or the
     outbox in dry run). Her words are not sent, only the reference, category and time.
-    Sets ``staff_notified_at`` when someone was reached; returns how many staff were reached.
+    Sets ``staff_notified_at`` when someone was reached, else ``staff_notify_failed_at``;
+    returns how many staff were reached (0 without ``on_duty_openids``: nothing is tried).
     """
     settings = help_settings(services.config)
     now = now or utcnow()
@@ -804,13 +832,23 @@ def notify_urgent(services, request_id: int, now: datetime | None = None) -> int
     reached = _send_to_staff(services, settings, {k: _short(v) for k, v in data.items()}, text,
                              f"help-{request_id}-urgent{'-distress' if distress else ''}",
                              url=settings.template_url.replace("{id}", str(request_id)))
-    if reached:
-        with services.db.session() as s:
-            row = s.get(HelpRequest, request_id)
-            if row is not None:
-                row.staff_notified_at = now
+    _record_notice(services, request_id, now, reached=bool(reached))
     log.info("urgent help request %s: %s staff notified", request_id, reached)
     return reached
+
+
+def _record_notice(services, request_id: int, now: datetime, *, reached: bool) -> None:
+    """Keep what the attempt to tell on-duty staff did, so her next replies say it
+    (:func:`urgent_notice`): ``staff_notified_at`` when someone was reached, else
+    ``staff_notify_failed_at`` (an earlier success stays: staff know of the request)."""
+    with services.db.session() as s:
+        row = s.get(HelpRequest, request_id)
+        if row is None:
+            return
+        if reached:
+            row.staff_notified_at, row.staff_notify_failed_at = now, None
+        else:
+            row.staff_notify_failed_at = now
 
 
 def _safe_notify(services, request_id: int) -> None:
@@ -818,6 +856,11 @@ def _safe_notify(services, request_id: int) -> None:
         notify_urgent(services, request_id)
     except Exception:  # noqa: BLE001 - a background notification must never crash a worker
         log.exception("urgent help request %s: notification failed", request_id)
+        try:
+            _record_notice(services, request_id, utcnow(), reached=False)
+        except Exception:  # noqa: BLE001 - the database may be what failed
+            log.exception("urgent help request %s: could not record the failed notification",
+                          request_id)
 
 
 def notify_after_commit(services, session: Session, request_id: int) -> None:

@@ -115,9 +115,9 @@ def test_danger_mid_help_conversation_makes_that_request_urgent(help_services):
     chat.say("2")
     chat.say("我们经常吵架")
     reply = chat.say("昨天他又動手打我了")
-    assert "110" in reply and "一并转给工作人员" in reply and "手机号码" in reply
+    assert "110" in reply and "一并记入这条紧急求助" in reply and "手机号码" in reply
     assert "已收到" in chat.say("孩子也很害怕")
-    assert "转给工作人员" in chat.say("提交")
+    assert "都已记入紧急求助" in chat.say("提交")
     [row] = chat.requests()  # her draft became the urgent request: one row, nothing lost
     assert row.urgent and row.category == "family"
     assert row.body.splitlines() == ["我们经常吵架", "昨天他又動手打我了", "孩子也很害怕"]
@@ -224,6 +224,7 @@ def test_hotlines_even_when_the_database_fails(help_services, monkeypatch):
     monkeypatch.setattr(hr, "flag_urgent", broken)
     reply = Chat(help_services).say("救命")
     assert "110" in reply and "12338" in reply
+    assert "没能保存" in reply and "会尽快联系您" not in reply  # nobody will see it: say so
 
 
 def test_staff_notification_links_to_the_request(help_services):

@@ -171,7 +171,7 @@ def test_delete_my_information_erases_her_requests(help_services):
     with help_services.db.session() as s:
         rows = s.scalars(select(hr.HelpRequest).where(hr.HelpRequest.openid.is_(None))).all()
         assert len(rows) == 2 and all(r.body == "" and r.anonymised_at for r in rows)
-    assert "已收到" in chat.say("我还想说")  # the urgent follow-up is over, nothing is re-attached
+    assert "没有保存" in chat.say("我还想说")  # the urgent follow-up is over, nothing is re-attached
     assert chat.requests() == []
 
 

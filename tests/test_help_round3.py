@@ -46,7 +46,7 @@ def test_urgent_during_help_takes_phone_and_place_at_once_end_to_end(staffed, se
     say("2")
     say("他又喝醉了")
     urgent = say("他打我")
-    assert "110" in urgent and "12338" in urgent and "一并转给工作人员" in urgent
+    assert "110" in urgent and "12338" in urgent and "一并记入这条紧急求助" in urgent
     assert "137****8888" in say("13711118888")
     assert "湖洋镇" in say("我在湖洋")
     [row] = rows_of(staffed, openid)  # already in the urgent request, before she leaves
@@ -65,7 +65,7 @@ def test_urgent_during_help_then_finishing_does_not_ask_for_the_phone_again(staf
     for text in ("求助", "2", "他又喝醉了", "他打我", "13711118888"):
         say(text)
     done = say("提交")
-    assert "转给工作人员" in done and "手机号码" not in done and "1. 微信回复" not in done
+    assert "都已记入紧急求助" in done and "手机号码" not in done and "1. 微信回复" not in done
     [row] = rows_of(staffed, openid)
     assert row.phone == "13711118888"
 

@@ -15,6 +15,7 @@ from models import volunteer as vols
 from tests.conftest import REDIS_URL, _empty_tables
 from tests.servers import write_config
 from tests.test_help_requests import Chat, _services_with, help_services  # noqa: F401
+from tests.test_danger_followups import _sender, live_staffed  # noqa: F401 - fixture
 from tests.test_help_webhook import send, staffed  # noqa: F401 - fixtures
 from tests.test_signup import new_activity, signups_of
 
@@ -104,18 +105,20 @@ def test_no_contact_wish_after_danger_is_recorded(staffed, send):
 
 # -- 2. an urgent 求助 ends with the urgent wording ---------------------------------------------
 @pytest.mark.parametrize("answers,then", [([], "会尽快联系您"), (["不用联系"], "会尽快处理")])
-def test_urgent_help_request_ends_with_urgent_wording(staffed, send, answers, then):
+def test_urgent_help_request_ends_with_urgent_wording(live_staffed, answers, then):
     openid = f"o_tester_urgent_end_{len(answers)}"
-    say = lambda text: send(text_fields(openid, text))  # noqa: E731
+    send = _sender(live_staffed)
+    say = lambda text: send(openid, text)  # noqa: E731
     say("求助")
     say("2")
     assert "110" in say("家暴")
+    hr.wait_for_notifications(live_staffed)
     for answer in answers:
         say(answer)
     done = say("提交")
-    assert "值班人员已收到" in done and then in done and "110" in done
+    assert "已通过微信通知值班人员" in done and then in done and "110" in done
     assert "2个工作日" not in done
-    row = the_request(staffed, openid)
+    row = the_request(live_staffed, openid)
     assert row.urgent and row.category == "family"
 
 
@@ -219,14 +222,14 @@ def test_no_on_duty_staff_urgent_help_request_does_not_promise_a_call(unstaffed)
     assert "编号 H" in first and "没有值班人员" in first
     done = chat.say("提交")
     assert "没有值班人员" in done and "12338" in done
-    assert "值班人员已收到" not in done and "2个工作日" not in done
+    assert "已通过微信通知值班人员" not in done and "2个工作日" not in done
 
 
-def test_staffed_danger_reply_still_promises_a_call(staffed, send):
-    reply = send(text_fields("o_tester_staffed", "救命"))
+def test_staffed_danger_reply_still_promises_a_call(live_staffed):
+    reply = _sender(live_staffed)("o_tester_staffed", "救命")
     assert "会尽快联系您" in reply and "没有值班人员" not in reply
-    hr.wait_for_notifications(staffed)
-    assert the_request(staffed, "o_tester_staffed").staff_notified_at is not None
+    hr.wait_for_notifications(live_staffed)
+    assert the_request(live_staffed, "o_tester_staffed").staff_notified_at is not None
 
 
 def test_redis_down_after_saving_still_gives_the_reference(help_services, monkeypatch):

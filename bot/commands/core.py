@@ -25,7 +25,7 @@ def serve(state, host: str, port: int) -> None:
     if services.db.is_sqlite:
         from bot.db import upgrade
 
-        upgrade(services.config.database_url)
+        upgrade(services.config.database_url, quiet=True)
     app = create_app(services=services)
     click.echo(f"桃源姐妹 webhook: http://{host}:{port}/wechat  (config: {services.config.source})")
     app.run(host=host, port=port, threaded=True)

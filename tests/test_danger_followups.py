@@ -1,0 +1,135 @@
+"""Issue 12 item 14: after a danger word, every reply says exactly what became of telling the
+on-duty staff and who will see her words — never 「已转给工作人员」 when nobody was told.
+
+Each path through the real webhook (signed pushes, Flask test client): no on-duty staff
+configured; on-duty staff and the (fake) WeChat API delivering; delivery failing; delivery not
+finished yet; dry run (no app_secret: the notice only reaches the outbox table).
+"""
+from __future__ import annotations
+
+import logging
+
+import pytest
+
+from bot.simulator import Simulator, flask_transport, reply_text, text_fields
+from models import help_request as hr
+from tests.conftest import _empty_tables
+from tests.test_help_requests import STAFF, _services_with, outbox
+from tests.test_help_webhook import send, staffed  # noqa: F401 - fixtures (dry run, staffed)
+
+FEDERATION_PHONE = "0595-23882345"
+#: What was said before the fix while nobody had been told.
+UNTRUE = ("转给工作人员", "值班人员已收到")
+
+
+def _sender(services):
+    from bot.app import create_app
+
+    sim = Simulator(token=services.config.wechat["token"])
+    transport = flask_transport(create_app(services=services).test_client())
+    return lambda openid, text: reply_text(sim.send(transport, text_fields(openid, text)))
+
+
+@pytest.fixture
+def unstaffed_web(db_url, redis_prefix, tmp_path):
+    """Dry-run services with no ``[help] on_duty_openids``; a federation phone."""
+    svc = _services_with(db_url, redis_prefix, tmp_path, app={"federation_phone": FEDERATION_PHONE},
+                         help={"notify_in_background": False})
+    yield svc
+    _empty_tables(svc)
+    svc.db.dispose()
+
+
+@pytest.fixture
+def live_staffed(db_url, redis_prefix, tmp_path, fake_wechat):
+    """Two on-duty staff, a staff template, the fake WeChat API over HTTP, notifying in a thread."""
+    svc = _services_with(db_url, redis_prefix, tmp_path, app={"federation_phone": FEDERATION_PHONE},
+                         help={"on_duty_openids": list(STAFF), "staff_template_id": "TPL_STAFF"},
+                         wechat={"app_id": fake_wechat.app_id, "app_secret": fake_wechat.app_secret,
+                                 "api_base_url": fake_wechat.base_url, "timeout": 3.0})
+    yield svc
+    hr.wait_for_notifications(svc)
+    _empty_tables(svc)
+    svc.db.dispose()
+
+
+def _says_nobody_is_told(reply: str, why: str) -> None:
+    assert why in reply, reply
+    assert "工作人员上班时在后台能看到" in reply and "12338" in reply and "110" in reply, reply
+    assert FEDERATION_PHONE in reply, reply
+    assert not any(u in reply for u in UNTRUE), reply
+    assert "已通过微信通知值班人员" not in reply and "会尽快联系您" not in reply, reply
+
+
+def test_no_on_duty_staff_follow_ups_say_nobody_was_told(unstaffed_web, caplog):
+    say = _sender(unstaffed_web)
+    openid = "o_followup_unstaffed"
+    with caplog.at_level(logging.ERROR, logger="models.help_request"):
+        first = say(openid, "救命，他在打我")
+    assert "没有值班人员" in first and "会尽快联系您" not in first
+    assert "nobody was notified" in caplog.text
+    place = say(openid, "我在坑仔口")
+    _says_nobody_is_told(place, "没有值班人员")
+    assert "坑仔口镇" in place and "已记入紧急求助" in place
+    _says_nobody_is_told(say(openid, "13612345678"), "没有值班人员")
+    _says_nobody_is_told(say(openid, "好了"), "没有值班人员")
+    with unstaffed_web.db.session() as s:
+        [row] = s.query(hr.HelpRequest).all()
+        assert row.phone == "13612345678" and row.body.splitlines() == ["救命，他在打我", "我在坑仔口"]
+        assert row.staff_notified_at is None
+
+
+def test_delivered_notification_is_named_in_follow_ups(live_staffed, fake_wechat):
+    say = _sender(live_staffed)
+    openid = "o_followup_delivered"
+    first = say(openid, "他喝醉了在打我")
+    assert "正在通过微信通知值班人员" in first and "他们收到后会尽快联系您" in first
+    hr.wait_for_notifications(live_staffed)
+    assert sorted(c.json["touser"] for c in fake_wechat.calls_to("message/template/send")) == sorted(STAFF)
+    place = say(openid, "我在坑仔口")
+    assert "已通过微信通知值班人员" in place and "会尽快联系您" in place, place
+    assert "转给工作人员" not in place and "没有成功" not in place
+    no_call = say(openid, "不用联系")
+    assert "不打电话" in no_call and "已通过微信通知值班人员" in no_call and "会尽快处理" in no_call
+    assert "已通过微信通知值班人员" in say(openid, "好了")
+
+
+def test_failed_notification_is_said_in_follow_ups(live_staffed, fake_wechat):
+    fake_wechat.script("message/template/send", [{"errcode": 43004}] * len(STAFF))
+    say = _sender(live_staffed)
+    openid = "o_followup_failed"
+    assert "正在通过微信通知值班人员" in say(openid, "救命")  # true when said: it is being tried
+    hr.wait_for_notifications(live_staffed)
+    _says_nobody_is_told(say(openid, "我在坑仔口"), "通知值班人员没有成功")
+    _says_nobody_is_told(say(openid, "13612345678"), "通知值班人员没有成功")
+    _says_nobody_is_told(say(openid, "好了"), "通知值班人员没有成功")
+    with live_staffed.db.session() as s:
+        [row] = s.query(hr.HelpRequest).all()
+        assert row.staff_notified_at is None and row.staff_notify_failed_at is not None
+    # the digest reaches them later: from then on she is told they were notified
+    assert hr.send_digest(live_staffed).staff_reached == len(STAFF)
+    assert "已通过微信通知值班人员" in say(openid, "他又打我了")
+
+
+def test_notification_still_on_its_way_is_not_called_received(live_staffed, fake_wechat):
+    fake_wechat.latency = 0.7  # token + two template sends: about 2 s in the background
+    say = _sender(live_staffed)
+    openid = "o_followup_pending"
+    say(openid, "救命")
+    place = say(openid, "我在坑仔口")
+    assert "还没有确认他们收到" in place and "12338" in place, place
+    assert not any(u in place for u in UNTRUE) and "已通过微信通知值班人员" not in place
+    hr.wait_for_notifications(live_staffed)
+    fake_wechat.latency = 0
+    assert "已通过微信通知值班人员" in say(openid, "好了")
+
+
+def test_dry_run_says_the_staff_are_not_really_notified(staffed, send):  # noqa: F811
+    openid = "o_followup_dry_run"
+    first = send(text_fields(openid, "救命"))
+    assert "演练模式" in first and "会尽快联系您" not in first
+    hr.wait_for_notifications(staffed)
+    assert len(outbox(staffed, "message/template/send")) == len(STAFF)  # the outbox, nobody else
+    place = send(text_fields(openid, "我在坑仔口"))
+    assert "演练模式" in place and "工作人员上班时在后台能看到" in place and "12338" in place
+    assert not any(u in place for u in UNTRUE) and "已通过微信通知值班人员" not in place
