@@ -223,6 +223,8 @@ class StaffView(AuditedModelView):
 
     def on_model_change(self, form, model, is_created):
         if not is_created and form.new_password.data:
+            if model.id == current_user.id:  # her own: only with the current one, 我的账号
+                raise StaffError("修改自己的密码请到右上角「我的账号」（需要填写当前密码）")
             model.set_password(form.new_password.data)
         if model.id == current_user.id and (model.role != "admin" or not model.active):
             raise StaffError("不能取消自己的管理员权限或停用自己的账号")
