@@ -26,7 +26,7 @@ from flask_wtf.csrf import CSRFProtect
 from sqlalchemy.orm import scoped_session
 
 from bot.console import auth
-from bot.console.base import IndexView, zh_flash
+from bot.console.base import MAX_DB_ID, IndexView, zh_flash
 
 log = logging.getLogger(__name__)
 
@@ -51,8 +51,6 @@ MAX_BODY = 10 * 1024 * 1024
 #: (with ids and search terms) in the Referer sent to other sites.
 SECURITY_HEADERS = {"X-Frame-Options": "DENY", "Content-Security-Policy": "frame-ancestors 'none'",
                     "X-Content-Type-Options": "nosniff", "Referrer-Policy": "same-origin"}
-#: Largest id in a console URL: database ids are INTEGER (PostgreSQL: 32-bit signed).
-MAX_DB_ID = 2**31 - 1
 
 
 class DbIdConverter(IntegerConverter):
