@@ -43,6 +43,10 @@ MAX_LEN = {"name": 128, "kind": 32, "platform": 32, "town": 16, "village": 64, "
 COUNTY_MARGIN = 0.3
 #: Most points (non-blank rows after the header) one file may hold.
 MAX_ROWS = 5000
+#: Largest unpacked size of an XLSX (bytes). 5,000 rows are a few MB; a bigger file has far too
+#: many rows (or is a zip bomb) and is refused before openpyxl parses it (a sheet without a
+#: ``<dimension>`` element is read through once just to open it).
+MAX_XLSX_BYTES = 64 * 1024 * 1024
 
 _HEADER_ALIASES = {"村": "village", "社区": "village", "村/社区": "village", "类别": "kind",
                    "镇": "town", "乡镇街道": "town", "纬度lat": "lat", "经度lng": "lng",
@@ -95,8 +99,18 @@ def _read_rows(path: Path) -> Iterator[list[Any]]:
     """The file's rows, one at a time (XLSX in openpyxl's read-only mode: never all in memory)."""
     suffix = path.suffix.lower()
     if suffix in (".xlsx", ".xlsm"):
+        import zipfile
+
         from openpyxl import load_workbook
 
+        try:
+            with zipfile.ZipFile(path) as zf:
+                unpacked = sum(item.file_size for item in zf.infolist())
+        except (zipfile.BadZipFile, OSError) as exc:
+            raise PointFileError(f"无法读取Excel文件：{exc}") from None
+        if unpacked > MAX_XLSX_BYTES:
+            raise PointFileError(f"Excel文件太大（解压后 {unpacked // 2**20} MB）：一次最多导入 "
+                                 f"{MAX_ROWS} 处服务点，请分成几个文件分别导入")
         try:
             wb = load_workbook(path, read_only=True, data_only=True)
         except Exception as exc:  # noqa: BLE001 - openpyxl raises many kinds for a bad file

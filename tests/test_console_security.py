@@ -470,6 +470,24 @@ def test_import_stops_past_the_row_limit(services, client, monkeypatch):
     assert "表格超过 50 行" in r.get_data(as_text=True)
 
 
+def test_oversized_workbook_is_refused_before_parsing(tmp_path, monkeypatch):
+    """A sheet without a <dimension> is read through by openpyxl just to open it (12 s for
+    300,000 rows): the unpacked size is checked first (also against zip bombs)."""
+    from models import point_io
+
+    wb = Workbook(write_only=True)
+    ws = wb.create_sheet()
+    ws.append(HEADER)
+    for i in range(1000):
+        ws.append([f"微家{i}", "桃城镇", 25.32, 118.29, "", ""])
+    path = tmp_path / "big.xlsx"
+    wb.save(path)
+    assert len(point_io.read_table(path)) == 1000
+    monkeypatch.setattr(point_io, "MAX_XLSX_BYTES", 10_000)
+    with pytest.raises(point_io.PointFileError, match="Excel文件太大"):
+        point_io.read_table(path)
+
+
 def test_read_table_limit_counts_points_not_blank_rows(tmp_path):
     from models.point_io import PointFileError, read_table
 
