@@ -532,12 +532,22 @@ def test_huge_ids_are_404_not_500(services, client):
                      f"/admin/help/edit/?id={n}", f"/admin/keywords/edit/?id=x{n}"):
             r = client.get(path)
             assert r.status_code in (302, 404), (path, r.status_code)
+        for path in (f"/admin/signups/?flt0_0={n}", f"/admin/activities/?page={n}"):
+            r = client.get(path)
+            assert r.status_code == 200, path  # an empty list (and a note when refused)
         token = csrf_token(client, "/admin/keywords/")
         r = client.post("/admin/keywords/delete/", data={"csrf_token": token, "id": str(n)})
         assert r.status_code == 302
         r = client.post("/admin/keywords/action/", data={"csrf_token": token, "action": "delete",
                                                          "rowid": [str(n), "x"]})
         assert r.status_code == 302
+
+
+def test_nul_in_a_search_is_no_error_page(services, client):
+    make_staff(services)
+    login(client)
+    for path in ("/admin/activities/?search=%00", "/admin/keywords/?search=a%00b"):
+        assert client.get(path).status_code == 200, path
 
 
 @SQLITE_ONLY

@@ -17,13 +17,13 @@ import warnings
 from datetime import timedelta
 
 from flask import render_template, request
-from werkzeug.middleware.proxy_fix import ProxyFix
-from werkzeug.routing import IntegerConverter
 from flask_admin import Admin
 from flask_admin.theme import Bootstrap4Theme
 from flask_babel import Babel
 from flask_wtf.csrf import CSRFProtect
 from sqlalchemy.orm import scoped_session
+from werkzeug.middleware.proxy_fix import ProxyFix
+from werkzeug.routing import IntegerConverter
 
 from bot.console import auth
 from bot.console.base import MAX_DB_ID, IndexView, zh_flash

@@ -14,7 +14,7 @@ from flask_login import current_user
 from flask_wtf import FlaskForm
 from sqlalchemy import Integer
 from sqlalchemy import inspect as sa_inspect
-from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.exc import DataError, SQLAlchemyError
 
 from bot.console.auth import client_ip, require_role
 from models import audit
@@ -164,6 +164,19 @@ class AuditedModelView(Secured, ModelView):
     def get_one(self, id):  # noqa: A002 - Flask-Admin's name
         """The row for ``id``, or None (Flask-Admin: 「记录不存在」) when it cannot be an id."""
         return super().get_one(id) if self.id_fits(id) else None
+
+    def get_list(self, page, sort_column, sort_desc, search, filters, execute=True,
+                 page_size=None):
+        """Flask-Admin's list query. A search, filter or page number the database cannot take
+        (a number beyond its integers, a NUL character: PostgreSQL refuses both, SQLite
+        overflows) shows an empty list and a Chinese message instead of an error page."""
+        try:
+            return super().get_list(page, sort_column, sort_desc, search, filters,
+                                    execute=execute, page_size=page_size)
+        except (DataError, OverflowError):
+            self.session.rollback()
+            flash("搜索或筛选的内容无效（数字太大或含有特殊字符），请修改后再试。", "error")
+            return 0, []
 
     def handle_action(self, return_view=None):
         """Bulk actions: rows that cannot be ids are refused like missing ones."""
