@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import secrets
 
 from flask import Flask, jsonify
@@ -19,12 +20,13 @@ APP_MODULES = [
 
 
 def _instance_secret(services: Services) -> str:
-    """A session key kept in the instance folder, so every worker process shares it."""
+    """A session key kept in the instance folder, so every worker process shares it. A new
+    file is readable by its owner only (0600; a new instance folder 0700)."""
     path = services.config.instance_dir / "secret_key"
     if not path.exists():
-        path.parent.mkdir(parents=True, exist_ok=True)
-        try:
-            with open(path, "x") as fh:  # first process wins; others read its key
+        path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        try:  # first process wins (O_EXCL); others read its key
+            with os.fdopen(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), "w") as fh:
                 fh.write(secrets.token_hex(32))
         except FileExistsError:
             pass

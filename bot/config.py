@@ -69,11 +69,13 @@ FEATURE_KEYS: dict[str, dict[str, type | tuple]] = {
     "reminders": {"rate_per_second": _NUM, "concurrency": int, "retry_delays": list,
                   "grace": (str, int), "notice_interval": _NUM, "leader_ttl": _NUM,
                   "lock_ttl": _NUM, "fields": dict, "subscribe_fields": dict, "notice_fields": dict},
-    "console": {"idle_minutes": _NUM, "max_hours": _NUM},
+    "console": {"idle_minutes": _NUM, "max_hours": _NUM, "trusted_proxies": int, "https": bool},
     "help": {"on_duty_openids": list, "staff_template_id": str, "answer_template_id": str,
              "template_url": str, "digest_times": list, "retention_days": int,
              "answer_time": str, "urgent_merge_hours": int, "notify_in_background": bool},
 }
+#: Feature keys where 0 is a meaningful value (every other number must be > 0).
+ZERO_ALLOWED = {"urgent_merge_hours", "trusted_proxies"}
 
 
 class ConfigError(ValueError):
@@ -214,8 +216,9 @@ def validate(data: dict[str, Any]) -> None:
                 names = "/".join(t.__name__ for t in (kind if isinstance(kind, tuple) else (kind,)))
                 raise ConfigError(f"{section}.{key}: must be {names}, got {type(value).__name__}")
             if isinstance(value, (int, float)) and not isinstance(value, bool) and value <= 0 \
-                    and key != "urgent_merge_hours":
-                raise ConfigError(f"{section}.{key}: must be greater than 0")
+                    and not (value == 0 and key in ZERO_ALLOWED):
+                raise ConfigError(f"{section}.{key}: must be "
+                                  + ("0 or more" if key in ZERO_ALLOWED else "greater than 0"))
 
 
 def load_config(path: str | os.PathLike | None = None, *, overrides: dict | None = None,

@@ -5,6 +5,7 @@ share one file; PostgreSQL is used as it is. ``upgrade()`` runs every Alembic he
 """
 from __future__ import annotations
 
+import os
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from typing import Iterator
@@ -17,11 +18,17 @@ MIGRATIONS_DIR = Path(__file__).resolve().parent.parent / "migrations"
 
 
 def _ensure_sqlite_folder(url: str) -> None:
-    """Create the folder of a SQLite file URL (the instance folder on a fresh checkout)."""
-    if url.startswith("sqlite"):
-        path = url.split("///", 1)[-1]
-        if path and path != ":memory:":
-            Path(path).parent.mkdir(parents=True, exist_ok=True)
+    """Create the folder of a SQLite file URL (the instance folder on a fresh checkout; 0700)
+    and the empty database file, readable by its owner only (0600: it holds names and phone
+    numbers; SQLite gives its -wal and -shm files the same mode)."""
+    if url.startswith("sqlite") and "///" in url:
+        path = url.split("///", 1)[-1].split("?", 1)[0]
+        if path and path != ":memory:" and not path.startswith("file:"):
+            Path(path).parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+            try:
+                os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+            except FileExistsError:
+                pass
 
 
 def make_engine(url: str) -> Engine:

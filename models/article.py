@@ -11,7 +11,7 @@ from datetime import date, datetime
 from sqlalchemy import Boolean, Date, ForeignKey, Integer, String, select
 from sqlalchemy.orm import Mapped, Session, mapped_column, relationship
 
-from models.base import AwareDateTime, Base, utcnow
+from models.base import AwareDateTime, Base, is_http_url, utcnow
 from bot.db import OnDemandSession  # noqa: F401 - named in annotations
 from models.refcache import ReferenceCache
 
@@ -164,13 +164,14 @@ def add_column(session: Session, name: str, *, menu_key: str | None = None,
 
 
 def validate_article(title: str, url: str, cover_url: str = "") -> None:
-    """Raise :class:`ArticleError` unless title is 1-64 characters and links are http(s)."""
+    """Raise :class:`ArticleError` unless title is 1-64 characters and the links (``url``
+    required, ``cover_url`` optional) are http(s) URLs (:func:`models.base.is_http_url`)."""
     if not (title or "").strip() or len(title) > 64:
         raise ArticleError("标题不能为空，且不超过 64 个字")
-    if not (url or "").startswith(("http://", "https://")):
-        raise ArticleError("文章链接须以 http:// 或 https:// 开头")
-    if cover_url and not cover_url.startswith(("http://", "https://")):
-        raise ArticleError("封面图片链接须以 http:// 或 https:// 开头")
+    if not is_http_url(url):
+        raise ArticleError("文章链接须是以 http:// 或 https:// 开头的完整网址")
+    if cover_url and not is_http_url(cover_url):
+        raise ArticleError("封面图片链接须是以 http:// 或 https:// 开头的完整网址")
 
 
 def add_article(session: Session, column: ArticleColumn | str, title: str, url: str, *,

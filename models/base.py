@@ -6,6 +6,7 @@ only when formatting for people. Coordinates are GCJ-02 degrees (WeChat's map da
 from __future__ import annotations
 
 from datetime import datetime, timezone
+from urllib.parse import urlsplit
 
 from sqlalchemy import DateTime, MetaData
 from sqlalchemy.types import TypeDecorator
@@ -30,6 +31,19 @@ class Base(DeclarativeBase):
 def utcnow() -> datetime:
     """The current time as an aware UTC datetime."""
     return datetime.now(timezone.utc)
+
+
+def is_http_url(url: str | None) -> bool:
+    """True for an absolute ``http://`` or ``https://`` URL with a host and no spaces or
+    control characters: the only links staff may give (shown in the console, sent to
+    followers). ``javascript:``, ``data:``, ``//host`` and ``http://`` alone are refused."""
+    if not url or any(ch.isspace() or ord(ch) < 32 or ord(ch) == 127 for ch in url):
+        return False
+    try:
+        parts = urlsplit(url)
+        return parts.scheme.lower() in ("http", "https") and bool(parts.hostname)
+    except ValueError:  # e.g. a bad port or IPv6 literal
+        return False
 
 
 

@@ -10,12 +10,30 @@ from __future__ import annotations
 from sqlalchemy import Boolean, Integer, String, Text, select
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
-from models.base import Base
+from models.base import Base, is_http_url
 from bot.db import OnDemandSession  # noqa: F401 - named in annotations
 from models.refcache import ReferenceCache
 
 MATCH_EXACT = "exact"
 MATCH_CONTAINS = "contains"
+
+
+class KeywordError(ValueError):
+    """A keyword reply was refused; ``str(err)`` is a Chinese sentence for staff."""
+
+
+def check_reply_links(article_url: str | None, article_pic_url: str | None = None) -> None:
+    """Check a keyword reply's links before it is saved (console form, any other writer).
+
+    Raises :class:`KeywordError` unless each link given is an http(s) URL
+    (:func:`models.base.is_http_url`): the news reply's link is shown in 试一试 and sent to
+    followers, so ``javascript:`` and the like never get in. Empty links are allowed (a text
+    reply has none).
+    """
+    if article_url and not is_http_url(article_url):
+        raise KeywordError("图文链接须是以 http:// 或 https:// 开头的完整网址")
+    if article_pic_url and not is_http_url(article_pic_url):
+        raise KeywordError("图文封面链接须是以 http:// 或 https:// 开头的完整网址")
 
 
 class KeywordReply(Base):

@@ -7,6 +7,11 @@ Chinese); the import itself (``models.service_point.import_points``) is all-or-n
 
 Coordinates are GCJ-02 degrees (copy them from Tencent Maps or Amap). The seed file
 ``models/data/service_points.csv`` uses the same format.
+
+A file may hold at most :data:`MAX_ROWS` points (read lazily; reading stops past the limit).
+Text cells are written through :func:`models.spreadsheet.safe_cell` (no formulas), and text
+that would run as a formula is refused on import (电话 excepted: its own rule allows only
+digits, ``+``, ``-`` ...).
 """
 from __future__ import annotations
 
@@ -15,11 +20,12 @@ import io
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterable, Mapping
+from typing import Any, Iterable, Iterator, Mapping
 
 from models.geo import (COUNTY_LAT, COUNTY_LNG, BadCoordinates, InvalidCoordinates,
                         check_coordinates)
 from models.point_synonyms import PLATFORMS, synonyms
+from models.spreadsheet import formula_like, safe_row, unquote_cell
 
 #: (field, header) in file order. The header is what staff see in the spreadsheet.
 COLUMNS: list[tuple[str, str]] = [
@@ -35,6 +41,12 @@ MAX_LEN = {"name": 128, "kind": 32, "platform": 32, "town": 16, "village": 64, "
            "phone": 64, "hours": 128, "services": 512, "description": 2000}
 #: How far outside 永春县's extent (degrees, ~30 km) a point may lie before it is refused.
 COUNTY_MARGIN = 0.3
+#: Most points (non-blank rows after the header) one file may hold.
+MAX_ROWS = 5000
+#: Largest unpacked size of an XLSX (bytes). 5,000 rows are a few MB; a bigger file has far too
+#: many rows (or is a zip bomb) and is refused before openpyxl parses it (a sheet without a
+#: ``<dimension>`` element is read through once just to open it).
+MAX_XLSX_BYTES = 64 * 1024 * 1024
 
 _HEADER_ALIASES = {"村": "village", "社区": "village", "村/社区": "village", "类别": "kind",
                    "镇": "town", "乡镇街道": "town", "纬度lat": "lat", "经度lng": "lng",
@@ -64,14 +76,15 @@ class RowError:
 
 
 def _cell(value: Any) -> str:
-    """A cell as text: Excel numbers lose a trailing ``.0`` (phone numbers stored as numbers)."""
+    """A cell as text: Excel numbers lose a trailing ``.0`` (phone numbers stored as numbers);
+    our own export's ``'`` before a formula character is removed (see models.spreadsheet)."""
     if value is None:
         return ""
     if isinstance(value, bool):
         return "是" if value else "否"
     if isinstance(value, float) and value.is_integer() and abs(value) >= 1e6:
         return str(int(value))
-    return str(value).strip()
+    return unquote_cell(str(value).strip())
 
 
 def _field_for(header: str) -> str | None:
@@ -82,19 +95,38 @@ def _field_for(header: str) -> str | None:
     return _HEADER_ALIASES.get(h)
 
 
-def _read_rows(path: Path) -> list[list[Any]]:
+def _read_rows(path: Path) -> Iterator[list[Any]]:
+    """The file's rows, one at a time (XLSX in openpyxl's read-only mode: never all in memory)."""
     suffix = path.suffix.lower()
     if suffix in (".xlsx", ".xlsm"):
+        import zipfile
+
         from openpyxl import load_workbook
 
+        try:
+            with zipfile.ZipFile(path) as zf:
+                unpacked = sum(item.file_size for item in zf.infolist())
+        except (zipfile.BadZipFile, OSError) as exc:
+            raise PointFileError(f"无法读取Excel文件：{exc}") from None
+        if unpacked > MAX_XLSX_BYTES:
+            raise PointFileError(f"Excel文件太大（解压后 {unpacked // 2**20} MB）：一次最多导入 "
+                                 f"{MAX_ROWS} 处服务点，请分成几个文件分别导入")
         try:
             wb = load_workbook(path, read_only=True, data_only=True)
         except Exception as exc:  # noqa: BLE001 - openpyxl raises many kinds for a bad file
             raise PointFileError(f"无法读取Excel文件：{exc}") from None
         try:
-            return [list(r) for r in wb.worksheets[0].iter_rows(values_only=True)]
+            if not wb.worksheets:
+                raise PointFileError("无法读取Excel文件：里面没有工作表")
+            for row in wb.worksheets[0].iter_rows(values_only=True):
+                yield list(row)
+        except PointFileError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - a damaged sheet fails while it is read
+            raise PointFileError(f"无法读取Excel文件：{exc}") from None
         finally:
             wb.close()
+        return
     if suffix in (".csv", ".txt"):
         raw = path.read_bytes()
         for encoding in ("utf-8-sig", "gb18030"):  # Excel in China saves CSV as GBK
@@ -105,30 +137,41 @@ def _read_rows(path: Path) -> list[list[Any]]:
                 continue
         else:
             raise PointFileError("CSV文件编码无法识别，请另存为 UTF-8 的 CSV")
-        return [row for row in csv.reader(io.StringIO(text, newline=""))]
+        try:
+            yield from csv.reader(io.StringIO(text, newline=""))
+        except csv.Error as exc:  # a NUL byte, a field over the csv module's limit ...
+            raise PointFileError(f"CSV文件格式有误：{exc}") from None
+        return
     raise PointFileError(f"不支持的文件类型「{path.suffix}」：请用 .csv 或 .xlsx")
 
 
-def read_table(path: str | Path) -> list[tuple[int, dict[str, str]]]:
+def read_table(path: str | Path, *, max_rows: int | None = None) -> list[tuple[int, dict[str, str]]]:
     """Read ``path`` (CSV or XLSX, first sheet) into ``[(row_number, {field: text})]``.
 
     Blank rows are skipped. Raises :class:`PointFileError` when the file cannot be read, has no
-    header, or lacks a required column (名称, 纬度, 经度).
+    header, lacks a required column (名称, 纬度, 经度), or has more than ``max_rows`` (default
+    :data:`MAX_ROWS`) points: reading stops at the first row past the limit.
     """
+    max_rows = MAX_ROWS if max_rows is None else max_rows
     path = Path(path)
     if not path.exists():
         raise PointFileError(f"找不到文件：{path}")
     rows = _read_rows(path)
-    if not rows:
+    header = next(rows, None)
+    if header is None:
         raise PointFileError("文件是空的：第1行应为表头（名称、乡镇、纬度、经度……）")
-    fields = [_field_for(_cell(h)) for h in rows[0]]
+    fields = [_field_for(_cell(h)) for h in header]
     missing = [HEADERS[f] for f in REQUIRED if f not in fields]
     if missing:
         raise PointFileError("缺少必需的列：" + "、".join(missing) + "（第1行应为表头）")
     out = []
-    for number, row in enumerate(rows[1:], start=2):
+    for number, row in enumerate(rows, start=2):
         values = {f: _cell(v) for f, v in zip(fields, row) if f}
         if any(values.values()):
+            if len(out) >= max_rows:
+                rows.close()
+                raise PointFileError(f"表格超过 {max_rows} 行：一次最多导入 {max_rows} 处服务点"
+                                     f"（不含表头），请分成几个文件分别导入")
             out.append((number, values))
     return out
 
@@ -172,6 +215,9 @@ def validate_row(number: int, raw: dict[str, str]) -> tuple[dict[str, Any], list
             text = "、".join(t for t in _TAG_SPLIT.split(text) if t)
         if len(text) > MAX_LEN[field]:
             err(field, f"太长（{len(text)}字，最多{MAX_LEN[field]}字）")
+        elif field != "phone" and formula_like(text):
+            err(field, f"「{text[:20]}」以「{text[0]}」开头，Excel 会把它当作公式运行；"
+                       f"请去掉开头的「{text[0]}」")
         v[field] = text
     if not v["name"]:
         err("name", "不能为空")
@@ -321,7 +367,7 @@ def write_table(path: str | Path, records: Iterable[dict[str, Any]]) -> int:
 
 def _write(path: Path, suffix: str, records: Iterable[dict[str, Any]]) -> int:
     header = [h for _, h in COLUMNS]
-    rows = [to_cells(r) for r in records]
+    rows = [safe_row(to_cells(r)) for r in records]
     if suffix == ".csv":
         with open(path, "w", encoding="utf-8-sig", newline="") as fh:
             writer = csv.writer(fh)

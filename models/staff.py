@@ -40,12 +40,17 @@ class BadRole(StaffError):
     """The role is not ``admin`` or ``staff``."""
 
 
+class WrongPassword(StaffError):
+    """The current password given to change one's own password is not hers."""
+
+
 class StaffUser(Base):
     """One console account.
 
     ``openid`` is the staff member's own WeChat openid (for 群发 previews); ``role`` is
     ``admin`` (everything) or ``staff`` (no staff/settings pages). ``session_version`` changes
-    when the password changes, which logs out every open console session of the account.
+    when the password changes or she signs out (:meth:`revoke_sessions`), which logs out every
+    open console session of the account, copied cookies included.
     """
 
     __tablename__ = "staff_users"
@@ -74,6 +79,18 @@ class StaffUser(Base):
         if len(password or "") < MIN_PASSWORD:
             raise WeakPassword(f"密码至少 {MIN_PASSWORD} 位")
         self.password_hash = generate_password_hash(password)
+        self.revoke_sessions()
+
+    def change_own_password(self, current: str, new: str) -> None:
+        """Her own password change: ``current`` must be her password now. Raises
+        :class:`WrongPassword` (nothing changed) or :class:`WeakPassword`."""
+        if not self.check_password(current):
+            raise WrongPassword("当前密码不正确")
+        self.set_password(new)
+
+    def revoke_sessions(self) -> None:
+        """End every console session of this account (the session cookie carries the version
+        it was signed in with; the console refuses any other)."""
         self.session_version = (self.session_version or 0) + 1
 
     def check_password(self, password: str) -> bool:

@@ -175,11 +175,15 @@ def monthly_figures(session: Session, month: str, tz: ZoneInfo) -> MonthlyFigure
 
 
 def to_xlsx(figures: MonthlyFigures) -> bytes:
-    """The figures as an XLSX workbook (sheets 乡镇, 服务点), for the export button/CLI."""
+    """The figures as an XLSX workbook (sheets 乡镇, 服务点), for the export button/CLI.
+    Text cells go through :func:`models.spreadsheet.safe_cell` (names typed by staff or
+    followers never become formulas)."""
     from io import BytesIO
 
     from openpyxl import Workbook
     from openpyxl.styles import Font
+
+    from models.spreadsheet import safe_row
 
     wb = Workbook()
     ws = wb.active
@@ -188,7 +192,7 @@ def to_xlsx(figures: MonthlyFigures) -> bytes:
     ws["A1"].font = Font(bold=True, size=13)
     ws.append(["乡镇"] + [METRICS[m] for m in figures.metrics])
     for town, values in figures.town_rows():
-        ws.append([town] + [values[m] for m in figures.metrics])
+        ws.append(safe_row([town] + [values[m] for m in figures.metrics]))
     ws.append(["合计"] + [figures.totals[m] for m in figures.metrics])
     if figures.missing:
         ws.append([])
@@ -197,7 +201,7 @@ def to_xlsx(figures: MonthlyFigures) -> bytes:
     ps = wb.create_sheet("服务点")
     ps.append(["服务点", "乡镇"] + [METRICS[m] for m in point_metrics])
     for p in figures.points:
-        ps.append([p["name"], p["town"]] + [p.get(m, 0) for m in point_metrics])
+        ps.append(safe_row([p["name"], p["town"]] + [p.get(m, 0) for m in point_metrics]))
     for sheet in (ws, ps):
         sheet.column_dimensions["A"].width = 28
         for row in sheet.iter_rows(min_row=2, max_row=2):

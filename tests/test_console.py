@@ -217,7 +217,8 @@ def test_password_change_logs_out_other_sessions(services, app):
     login(second)
     token = csrf_token(first, "/admin/account/")
     r = first.post("/admin/account/", data={"csrf_token": token, "display_name": "李主任",
-                                            "openid": "o-li", "password": "new-password-1"})
+                                            "openid": "o-li", "password": "new-password-1",
+                                            "current_password": PASSWORD})
     assert r.status_code == 302
     assert first.get("/admin/").status_code == 200
     assert second.get("/admin/").status_code == 302

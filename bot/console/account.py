@@ -1,14 +1,15 @@
-"""我的账号: display name, own openid (for 群发 previews), password."""
+"""我的账号: display name, own openid (for 群发 previews), password (the current one asked)."""
 from __future__ import annotations
 
 from flask import flash, redirect, request, url_for
 from flask_admin import expose
 from flask_login import current_user, login_user
 
-from bot.console.auth import AccountForm, ConsoleUser, client_ip, services
+from bot.console.auth import (AccountForm, ConsoleUser, client_ip, login_blocked, note_failure,
+                              services)
 from bot.console.base import SecureView
 from models import audit
-from models.staff import StaffError, StaffUser
+from models.staff import StaffError, StaffUser, WrongPassword
 
 
 class AccountView(SecureView):
@@ -19,7 +20,9 @@ class AccountView(SecureView):
 
     @expose("/", methods=("GET", "POST"))
     def index(self):
-        """My account: display name, own openid (for previews), password."""
+        """My account: display name, own openid (for previews), password. A new password
+        needs the current one (form error 「当前密码不正确」; wrong tries count towards the
+        login lockout, so a stolen session cannot guess it either)."""
         if not current_user.is_authenticated:
             return redirect(url_for("console_auth.login", next=request.path))
         with services().db.session() as s:
@@ -27,17 +30,12 @@ class AccountView(SecureView):
             form = AccountForm(obj=row)
             if request.method == "GET":
                 form.password.data = ""
-            if form.validate_on_submit():
+            if form.validate_on_submit() and self._current_password_ok(form, row):
                 row.display_name = form.display_name.data or ""
                 row.openid = (form.openid.data or "").strip() or None
                 changed = "显示名称、openid"
-                try:
-                    if form.password.data:
-                        row.set_password(form.password.data)
-                        changed += "、密码"
-                except StaffError as exc:
-                    flash(str(exc), "error")
-                    return self.render("console/account.html", form=form)
+                if form.password.data:  # set by _current_password_ok
+                    changed += "、密码"
                 audit.record(s, row.username, "update", "staff_users", row.id, f"修改本人账号：{changed}",
                              ip=client_ip())
                 fresh = ConsoleUser.from_row(row)
@@ -46,3 +44,26 @@ class AccountView(SecureView):
         login_user(fresh)  # the session version may have changed with the password
         flash("已保存。", "success")
         return redirect(url_for("account.index"))
+
+    @staticmethod
+    def _current_password_ok(form, row: StaffUser) -> bool:
+        """For a new password: the current one must be given and right (else a form error)."""
+        if not form.password.data:
+            return True
+        field = form.current_password
+        if not field.data:
+            field.errors = list(field.errors) + ["修改密码请先填写当前密码"]
+            return False
+        if login_blocked(row.username):
+            field.errors = list(field.errors) + ["密码输错次数过多，请 15 分钟后再试"]
+            return False
+        try:
+            row.change_own_password(field.data, form.password.data)
+        except WrongPassword as exc:
+            note_failure(row.username)
+            field.errors = list(field.errors) + [str(exc)]
+            return False
+        except StaffError as exc:
+            form.password.errors = list(form.password.errors) + [str(exc)]
+            return False
+        return True

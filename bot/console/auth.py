@@ -1,5 +1,11 @@
 """Console sign-in: Flask-Login users, login rate limit (Redis), idle expiry, roles, audit.
 
+Sessions are revocable on the server: the cookie names the account's ``session_version``
+(models.staff), which logout, a password change and ``taoyuan staff passwd`` bump, so a copied
+cookie stops working. A session also ends after ``[console] idle_minutes`` without a request
+and, however busy, ``[console] max_hours`` after sign-in (the sign-in time is in the signed
+cookie; Flask re-signs the cookie on every request, so its own expiry never comes).
+
 Roles (models.staff): 管理员 ``admin`` sees every page; 工作人员 ``staff`` sees all but the staff
 accounts and the audit log. A view that is not for her role answers 403; anyone not signed in
 is sent to the login page.
@@ -22,6 +28,8 @@ from models.staff import StaffError, StaffUser, authenticate
 
 #: Idle minutes before a console session expires (config ``[console] idle_minutes``).
 DEFAULT_IDLE_MINUTES = 30
+#: Hours after sign-in when a console session ends, busy or not (``[console] max_hours``).
+DEFAULT_MAX_HOURS = 12
 
 bp = Blueprint("console_auth", __name__, url_prefix="/admin", template_folder="templates")
 
@@ -56,6 +64,8 @@ def services():
 
 
 def client_ip() -> str:
+    """The client's address: ``remote_addr``, which ProxyFix sets from X-Forwarded-For when
+    ``[console] trusted_proxies`` is set (see :mod:`bot.console`)."""
     return request.remote_addr or "?"
 
 
@@ -90,6 +100,8 @@ class AccountForm(FlaskForm):
     display_name = StringField("显示名称", validators=[Optional(), Length(max=64)])
     openid = StringField("我的微信 openid（用于群发预览）", validators=[Optional(), Length(max=64)])
     password = PasswordField("新密码（不改请留空）", validators=[Optional(), Length(min=8, max=128)])
+    current_password = PasswordField("当前密码（修改密码时必填）",
+                                     validators=[Optional(), Length(max=128)])
 
 
 @bp.route("/login", methods=["GET", "POST"])
@@ -122,7 +134,7 @@ def login():
                 clear_failures(username)
                 session.clear()
                 login_user(console_user)
-                session["console_seen"] = int(time.time())
+                session["console_seen"] = session["console_login_at"] = int(time.time())
                 session.permanent = True
                 target = request.args.get("next") or ""
                 if not target.startswith("/admin") or target.startswith("//"):
@@ -133,8 +145,15 @@ def login():
 
 @bp.route("/logout", methods=["POST"])
 def logout():
+    """Sign out: the account's ``session_version`` is bumped, so this cookie (and any copy of
+    it, and the account's other signed-in browsers) no longer signs anyone in."""
     if current_user.is_authenticated:
-        audit_log("logout", "staff_users", current_user.id, "退出登录")
+        with services().db.session() as s:
+            row = s.get(StaffUser, current_user.id)
+            if row is not None:
+                row.revoke_sessions()
+            audit.record(s, current_user.username, "logout", "staff_users", current_user.id,
+                         "退出登录", ip=client_ip())
     logout_user()
     session.clear()
     flash("您已退出登录。", "info")
@@ -149,7 +168,9 @@ def init_auth(app, svc) -> LoginManager:
     manager.login_view = "console_auth.login"
     manager.login_message = "请先登录。"
     manager.init_app(app)
-    idle = int(svc.config.section("console").get("idle_minutes", DEFAULT_IDLE_MINUTES)) * 60
+    cfg = svc.config.section("console")
+    idle = float(cfg.get("idle_minutes", DEFAULT_IDLE_MINUTES)) * 60
+    lifetime = float(cfg.get("max_hours", DEFAULT_MAX_HOURS)) * 3600
 
     @manager.user_loader
     def load_user(user_id: str):
@@ -171,10 +192,12 @@ def init_auth(app, svc) -> LoginManager:
             return None
         now = int(time.time())
         seen = session.get("console_seen", 0)
-        if now - seen > idle:
+        started = session.get("console_login_at", 0)  # none: a cookie from before this rule
+        if now - seen > idle or now - started > lifetime:
             logout_user()
             session.clear()
-            flash("登录已超时，请重新登录。", "info")
+            flash("登录已超时，请重新登录。" if now - seen > idle else
+                  f"登录已超过 {lifetime / 3600:g} 小时，为了安全请重新登录。", "info")
             return redirect(url_for("console_auth.login", next=request.full_path.rstrip("?")))
         session["console_seen"] = now
         return None

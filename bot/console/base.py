@@ -3,21 +3,25 @@ from __future__ import annotations
 
 import logging
 
-from flask import flash
+from flask import flash, redirect, request
 from flask_admin import AdminIndexView, BaseView, expose
 from flask_admin.babel import Translations
 from flask_admin.contrib.sqla import ModelView
+from flask_admin.helpers import get_redirect_target
 from flask_admin.form import BaseForm
 from flask_admin.model import typefmt
 from flask_login import current_user
 from flask_wtf import FlaskForm
+from sqlalchemy import Integer
 from sqlalchemy import inspect as sa_inspect
-from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.exc import DataError, SQLAlchemyError
 
 from bot.console.auth import client_ip, require_role
 from models import audit
 
 log = logging.getLogger(__name__)
+#: Largest value of an INTEGER id (PostgreSQL: 32-bit signed); see :meth:`AuditedModelView.id_fits`.
+MAX_DB_ID = 2**31 - 1
 
 #: Attributes never written to the audit log, even masked.
 SECRET_FIELDS = {"password_hash"}
@@ -144,6 +148,42 @@ class AuditedModelView(Secured, ModelView):
     def _pk_of(self, model) -> str:
         ident = sa_inspect(model).identity
         return ":".join(str(v) for v in ident) if ident else ""
+
+    def id_fits(self, value) -> bool:
+        """False when ``value`` (an ``?id=`` or a row of a bulk action) cannot be an id of this
+        page's table: an integer key given a non-number or one beyond :data:`MAX_DB_ID`
+        (PostgreSQL refused it with an error page, SQLite overflowed)."""
+        keys = sa_inspect(self.model).primary_key
+        if len(keys) != 1 or not isinstance(keys[0].type, Integer):
+            return True
+        try:
+            return 0 <= int(str(value)) <= MAX_DB_ID
+        except ValueError:
+            return False
+
+    def get_one(self, id):  # noqa: A002 - Flask-Admin's name
+        """The row for ``id``, or None (Flask-Admin: 「记录不存在」) when it cannot be an id."""
+        return super().get_one(id) if self.id_fits(id) else None
+
+    def get_list(self, page, sort_column, sort_desc, search, filters, execute=True,
+                 page_size=None):
+        """Flask-Admin's list query. A search, filter or page number the database cannot take
+        (a number beyond its integers, a NUL character: PostgreSQL refuses both, SQLite
+        overflows) shows an empty list and a Chinese message instead of an error page."""
+        try:
+            return super().get_list(page, sort_column, sort_desc, search, filters,
+                                    execute=execute, page_size=page_size)
+        except (DataError, OverflowError):
+            self.session.rollback()
+            flash("搜索或筛选的内容无效（数字太大或含有特殊字符），请修改后再试。", "error")
+            return 0, []
+
+    def handle_action(self, return_view=None):
+        """Bulk actions: rows that cannot be ids are refused like missing ones."""
+        if not all(self.id_fits(v) for v in request.form.getlist("rowid")):
+            flash("没有找到所选的记录，请刷新列表后再试。", "error")
+            return redirect(get_redirect_target() or self.get_url(".index_view"))
+        return super().handle_action(return_view)
 
     def handle_view_exception(self, exc):
         message = form_error_message(exc)

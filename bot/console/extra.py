@@ -57,14 +57,17 @@ class LocalTimesMixin:
 
 
 def _xlsx(header: list[str], rows: list[list], title: str) -> bytes:
+    """An XLSX workbook of one sheet; text cells through ``models.spreadsheet.safe_cell``."""
     from openpyxl import Workbook
+
+    from models.spreadsheet import safe_row
 
     wb = Workbook()
     ws = wb.active
     ws.title = title[:31]
-    ws.append(header)
+    ws.append(safe_row(header))
     for row in rows:
-        ws.append(row)
+        ws.append(safe_row(row))
     buf = BytesIO()
     wb.save(buf)
     return buf.getvalue()
@@ -151,6 +154,7 @@ class PointView(AuditedModelView):
         if not upload or suffix not in (".xlsx", ".csv"):
             flash("请选择 .xlsx 或 .csv 文件。", "error")
             return redirect(url_for(".index_view"))
+        name = Path((upload.filename or "").replace("\\", "/")).name[:100]  # as on her computer
         dry = request.form.get("dry_run") == "1"
         svc = current_app.extensions["taoyuan"]
         with tempfile.TemporaryDirectory() as tmp:
@@ -161,9 +165,10 @@ class PointView(AuditedModelView):
                     result = import_file(s, path, dry_run=dry)
                     if not dry:
                         audit.record(s, current_user.username, "import", "service_points", "",
-                                     f"导入服务点: {result}", ip=client_ip())
-            except PointFileError as exc:
-                flash(f"文件无法读取：{exc}", "error")
+                                     f"导入服务点「{name}」: {result}", ip=client_ip())
+            except PointFileError as exc:  # never show the server's temporary path
+                reason = str(exc).replace(str(path), name).replace(tmp, "")
+                flash(f"文件「{name}」无法读取：{reason}", "error")
                 return redirect(url_for(".index_view"))
             except Exception as exc:  # ImportRejected lists every bad row
                 errors = getattr(exc, "errors", None)
@@ -561,7 +566,9 @@ class HelpRequestView(AuditedModelView):
         "body": lambda v, c, m, n: mask_phone(m.body or ""), "phone": masked})
     form_columns = ("answer",)
     form_overrides = {"answer": TextAreaField}
-    form_args = {"answer": {"label": "答复（保存后发给她）"}}
+    # Required: a POST without ``answer`` kept the old answer in the form and sent it again.
+    form_args = {"answer": {"label": "答复（保存后发给她）",
+                            "validators": [InputRequired("请填写答复内容。")]}}
     column_details_exclude_list = ("openid", "media")
 
     def render(self, template, **kwargs):

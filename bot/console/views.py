@@ -17,6 +17,7 @@ from bot.console.base import AuditedModelView, ReadOnlyModelView
 from bot.kv import Keys
 from bot.replies import NewsReply, TextReply
 from models.audit import mask_phone
+from models.base import is_http_url
 from models.staff import ROLES, StaffError, add_staff
 
 KEYWORD_MATCH = [("exact", "完全一致"), ("contains", "包含关键词")]
@@ -79,9 +80,10 @@ def try_message(services, text: str, username: str) -> dict:
             s.rollback()
     if isinstance(reply, TextReply):
         return {"kind": "text", "content": reply.content}
-    if isinstance(reply, NewsReply):
+    if isinstance(reply, NewsReply):  # ``link``: the url only when it may be a live link
         return {"kind": "news", "title": reply.title, "description": reply.description,
-                "url": reply.url, "pic_url": reply.pic_url}
+                "url": reply.url, "pic_url": reply.pic_url,
+                "link": reply.url if is_http_url(reply.url) else ""}
     return {"kind": "none"}
 
 
@@ -98,6 +100,12 @@ class KeywordReplyView(AuditedModelView):
     column_formatters = {"match": lambda v, c, m, n: dict(KEYWORD_MATCH).get(m.match, m.match)}
     form_overrides = {"match": SelectField, "reply_text": TextAreaField}
     form_args = {"match": {"choices": KEYWORD_MATCH}}
+
+    def on_model_change(self, form, model, is_created):
+        from models.keyword import check_reply_links
+
+        check_reply_links(model.article_url, model.article_pic_url)  # KeywordError: form error
+        super().on_model_change(form, model, is_created)
 
     @expose("/try", methods=("GET", "POST"))
     def try_view(self):
@@ -223,6 +231,8 @@ class StaffView(AuditedModelView):
 
     def on_model_change(self, form, model, is_created):
         if not is_created and form.new_password.data:
+            if model.id == current_user.id:  # her own: only with the current one, 我的账号
+                raise StaffError("修改自己的密码请到右上角「我的账号」（需要填写当前密码）")
             model.set_password(form.new_password.data)
         if model.id == current_user.id and (model.role != "admin" or not model.active):
             raise StaffError("不能取消自己的管理员权限或停用自己的账号")
@@ -266,7 +276,9 @@ class AuditView(ReadOnlyModelView):
 def link_formatter(label: str):
     def fmt(_v, _c, model, name):
         url = getattr(model, name) or ""
-        return Markup(f'<a href="{escape(url)}" target="_blank" rel="noopener">{escape(label)}</a>') if url else ""
+        if not is_http_url(url):
+            return url
+        return Markup(f'<a href="{escape(url)}" target="_blank" rel="noopener">{escape(label)}</a>')
     return fmt
 
 
