@@ -54,10 +54,10 @@ class PendingClaim:
 
     def __init__(self, dedup: Deduplicator, dedup_key: str, key: str, token: str,
                  commands: list, sent: Sent | redis.RedisError, *, ttl: int = KEY_TTL,
-                 peek: bool = False, digest: str | None = None):
+                 peek: bool = False, url: tuple[str, str] | None = None):
         self.dedup_key = dedup_key
         self._dedup, self._key, self._token, self._commands = dedup, key, token, commands
-        self._sent, self._ttl, self._peek, self._digest = sent, ttl, peek, digest
+        self._sent, self._ttl, self._peek, self._url = sent, ttl, peek, url
 
     def result(self) -> Claim:
         """The claim's outcome, as :meth:`Deduplicator.claim` describes it."""
@@ -71,10 +71,12 @@ class PendingClaim:
                 claimed, *rest, current = dedup._hot.round_trip(*self._commands, ("GET", key))
                 claimed = claimed or current == token
             peeked = rest[0] if self._peek else UNREAD
-            if self._digest is not None and rest[-1] not in (None, self._digest):
-                if claimed:  # a forgery took the key: give it back for the real message
-                    dedup._hot.send_later("DEL", key)
-                return Claim(False, None, reused=True)
+            if self._url is not None and rest[-1] is None:  # URL seen before: with this body?
+                url_key, digest = self._url
+                if dedup._hot.round_trip(("GET", url_key))[0] not in (None, digest):
+                    if claimed:  # a forgery took the key: give it back for the real message
+                        dedup._hot.send_later("DEL", key)
+                    return Claim(False, None, reused=True)
             if claimed:
                 return Claim(True, None, peeked)
             deadline = time.monotonic() + dedup.wait_seconds
@@ -127,8 +129,9 @@ class Deduplicator:
         ``ttl``: seconds the key (and the stored reply) lives, at least :attr:`ttl`; pass the
         time the push can still be replayed. ``signed``: ``(timestamp, nonce, body_digest)`` of
         a push whose signature does not cover its body (plaintext): the URL is remembered with
-        the digest for ``ttl`` seconds in the same round trip, and ``reused`` is True when it
-        came before with another body (``first`` is then False, and a key it took is given
+        the digest for ``ttl`` seconds in the same round trip (``SET NX``; only a URL seen
+        before costs a second one, to compare), and ``reused`` is True when it came before
+        with another body (``first`` is then False, and a key it took is given
         back). If Redis is down, everyone handles and nothing is refused: a duplicate side
         effect is better than no answer.
         """
@@ -148,17 +151,17 @@ class Deduplicator:
         commands = [("SET", key, token, "NX", "EX", ttl)]
         if peek is not None:
             commands.append(("GET", peek))
-        digest = None
-        if signed is not None:  # SET NX, then GET: the first body's digest (ours if first)
+        url = None
+        if signed is not None:  # the URL's first body; compared (one more round trip) if not ours
             timestamp, nonce, digest = signed
-            url_key = self.keys("url", timestamp, nonce)
-            commands += [("SET", url_key, digest, "NX", "EX", ttl), ("GET", url_key)]
+            url = (self.keys("url", timestamp, nonce), digest)
+            commands.append(("SET", url[0], digest, "NX", "EX", ttl))
         try:
             sent: Sent | redis.RedisError = self._hot.send(*commands)
         except redis.RedisError as exc:
             sent = exc
         return PendingClaim(self, dedup_key, key, token, commands, sent, ttl=ttl,
-                            peek=peek is not None, digest=digest)
+                            peek=peek is not None, url=url)
 
     def publish(self, dedup_key: str, reply_body: str, ttl: int | None = None) -> None:
         """Store the reply body the first try produced (``""`` for ``success``).
