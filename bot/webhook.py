@@ -103,7 +103,8 @@ class Webhook:
             log.warning("plaintext push refused: wechat.encryption is safe")
             return WebhookResult(403, "forbidden")
         # msg_signature covers an encrypted body; a plaintext one is bound to its URL here.
-        signed = None if aes else (timestamp, nonce, hashlib.blake2b(body, digest_size=12).hexdigest())
+        signed = None if aes else (timestamp, nonce,
+                                   hashlib.blake2b(body, digest_size=12).hexdigest())
         key: AesKey | None = None
         claim: PendingClaim | None = None
         try:
