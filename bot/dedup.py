@@ -6,8 +6,8 @@ retry — or a concurrent copy on another worker — waits for it and answers th
 side effects happen once and the woman still sees an answer if the first try was the one that
 timed out.
 
-A key is kept at least as long as the push that made it can be replayed (``max_clock_skew``,
-10 minutes by default): the caller passes that ``ttl``. With it, a plaintext push (whose
+A key is kept as long as the push that made it can be replayed (``max_clock_skew``, 10 minutes
+by default; the caller passes that ``ttl``), plus :data:`KEY_TTL` for retries signed later. With it, a plaintext push (whose
 ``signature`` covers only token, timestamp and nonce) can bind its signed URL to its body
 (``signed=``): the same URL again with the same body is a retry, with another body a forgery.
 """
@@ -30,8 +30,8 @@ log = logging.getLogger(__name__)
 
 #: A claim in progress is ``PENDING:<token>`` (a token per claim); a reply body never starts so.
 PENDING = "\x00pending"
-#: Shortest time a key lives, in seconds: longer than WeChat's three tries (about 15 s).
-#: Callers pass a longer ``ttl`` to cover the replay window (``max_clock_skew``).
+#: How long a key lives, in seconds, beyond the push's replay window (``ttl``): longer than
+#: WeChat's three tries (about 15 s), each of which may come with a later signed timestamp.
 KEY_TTL = 60
 #: How long a retry waits for a first try still running, in seconds (WeChat gives up at 5 s).
 WAIT_SECONDS = 4.0
@@ -126,8 +126,8 @@ class Deduplicator:
         reply body (``""`` = success), or None if it did not finish within
         :data:`WAIT_SECONDS`. ``peek``: another key whose value the first try will need (her
         conversation), read in the same round trip into ``peeked`` (else :data:`UNREAD`).
-        ``ttl``: seconds the key (and the stored reply) lives, at least :attr:`ttl`; pass the
-        time the push can still be replayed. ``signed``: ``(timestamp, nonce, body_digest)`` of
+        ``ttl``: seconds the push can still be replayed (its signed URL accepted); the key and
+        the stored reply live that plus :attr:`ttl`. ``signed``: ``(timestamp, nonce, body_digest)`` of
         a push whose signature does not cover its body (plaintext): the URL is remembered with
         the digest for ``ttl`` seconds in the same round trip (``SET NX``; only a URL seen
         before costs a second one, to compare), and ``reused`` is True when it came before
@@ -147,20 +147,20 @@ class Deduplicator:
         # key, which then holds our token.
         token = f"{PENDING}:{secrets.token_hex(8)}"
         key = self.keys("dedup", dedup_key)
-        ttl = max(self.ttl, ttl or 0)
-        commands = [("SET", key, token, "NX", "EX", ttl)]
+        key_ttl = self.ttl + max(ttl or 0, 0)
+        commands = [("SET", key, token, "NX", "EX", key_ttl)]
         if peek is not None:
             commands.append(("GET", peek))
         url = None
         if signed is not None:  # the URL's first body; compared (one more round trip) if not ours
             timestamp, nonce, digest = signed
             url = (self.keys("url", timestamp, nonce), digest)
-            commands.append(("SET", url[0], digest, "NX", "EX", ttl))
+            commands.append(("SET", url[0], digest, "NX", "EX", max(ttl or 0, 1)))
         try:
             sent: Sent | redis.RedisError = self._hot.send(*commands)
         except redis.RedisError as exc:
             sent = exc
-        return PendingClaim(self, dedup_key, key, token, commands, sent, ttl=ttl,
+        return PendingClaim(self, dedup_key, key, token, commands, sent, ttl=key_ttl,
                             peek=peek is not None, url=url)
 
     def publish(self, dedup_key: str, reply_body: str, ttl: int | None = None) -> None:
@@ -173,4 +173,4 @@ class Deduplicator:
         reply. ``ttl``: as given to :meth:`claim`.
         """
         self._hot.send_later("SET", self.keys("dedup", dedup_key), reply_body, "EX",
-                             max(self.ttl, ttl or 0))
+                             self.ttl + max(ttl or 0, 0))
