@@ -3,9 +3,12 @@
 One run measures three cases on ONE gunicorn server (same workers, same settings):
 
 * ``bare``  – ``/bare`` from bench/bench_app.py: Flask reads the body and answers ``success``;
-* ``plain`` – ``/wechat`` with a plaintext text message (明文模式), a new MsgId every request;
-* ``aes``   – ``/wechat`` in safe mode (安全模式, 消息加解密说明): pre-encrypted pushes, each
-  with its own MsgId and msg_signature, cycled by wrk; the reply is encrypted too.
+* ``plain`` – ``/wechat`` with a plaintext text message (明文模式), a new MsgId every request,
+  each on its own signed URL (a signed URL is bound to the first body it carries), from a pool
+  signed at the start of each round;
+* ``aes``   – ``/wechat`` with safe-mode pushes (安全模式, 消息加解密说明): pre-encrypted, each
+  with its own MsgId and msg_signature, cycled by wrk; the reply is encrypted too. The server
+  runs in compat mode (兼容模式) so that it takes both.
 
 The server is production-like: a throwaway PostgreSQL database (created from ``--pg-admin`` and
 dropped afterwards), the real Redis under a unique key prefix (deleted afterwards), the config in
@@ -162,11 +165,12 @@ def delete_redis_prefix(redis_url: str, prefix: str) -> int:
 
 def write_config(path: Path, *, db_url: str, redis_url: str, prefix: str, instance: Path,
                  aes_key: str) -> None:
-    """The server's TOML: PostgreSQL, real Redis, dry-run WeChat, an EncodingAESKey."""
+    """The server's TOML: PostgreSQL, real Redis, dry-run WeChat, an EncodingAESKey in compat
+    mode (plaintext and encrypted pushes both taken)."""
     path.write_text(
         f'[app]\ninstance_dir = "{instance}"\nsecret_key = "bench"\nlog_level = "WARNING"\n'
         f'[wechat]\ntoken = "{TOKEN}"\napp_id = "{APP_ID}"\naccount = "{ACCOUNT}"\n'
-        f'encoding_aes_key = "{aes_key}"\n'
+        f'encoding_aes_key = "{aes_key}"\nencryption = "compat"\n'
         f'[database]\nurl = "{db_url}"\n'
         f'[redis]\nurl = "{redis_url}"\nprefix = "{prefix}"\n', encoding="utf-8")
 
@@ -230,6 +234,13 @@ def signed_path(path: str, extra: dict | None = None) -> str:
              "openid": "obench"}
     query.update(extra or {})
     return f"{path}?{urlencode(query)}"
+
+
+def write_path_pool(path: Path, count: int) -> None:
+    """``count`` distinct signed ``/wechat`` paths (plaintext mode), one a line."""
+    with open(path, "w", encoding="utf-8") as fh:
+        for _ in range(count):
+            fh.write(signed_path("/wechat") + "\n")
 
 
 def msgid_base() -> str:
@@ -296,11 +307,23 @@ def to_result(name: str, fig: dict, **extra) -> CaseResult:
         non2xx=fig["status"], unexpected=fig["unexpected"], **extra)
 
 
-def text_case(wrk, server, args, name: str, path: str, expect: str, reject: str) -> CaseResult:
-    """Warm up, then measure a case whose bodies wrk builds itself (bare, plain)."""
-    lua = lambda: ["text", path, expect, reject, args.content, msgid_base()]  # noqa: E731
-    run_wrk(wrk, server.url, args, args.warmup, lua())
-    return to_result(name, run_wrk(wrk, server.url, args, args.duration, lua()))
+def text_case(wrk, server, args, name: str, path: str, expect: str, reject: str,
+              pool_size: int = 0) -> CaseResult:
+    """Warm up, then measure a case whose bodies wrk builds itself (bare, plain). ``path``:
+    one path, or ``@file`` of ``pool_size`` signed paths, each used once (else reported)."""
+    offset = 0
+
+    def lua():
+        return ["text", path, expect, reject, args.content, msgid_base(), str(offset)]
+    offset += run_wrk(wrk, server.url, args, args.warmup, lua())["most"] * args.threads
+    fig = run_wrk(wrk, server.url, args, args.duration, lua())
+    if not pool_size:
+        return to_result(name, fig)
+    end = offset + fig["most"] * args.threads
+    wrapped = bool(fig["wrapped"]) or end > pool_size
+    note = (f"pool {pool_size} signed URLs, used up to {end}"
+            + (" — WRAPPED: repeats were refused (403)" if wrapped else ", none repeated"))
+    return to_result(name, fig, wrapped=wrapped, note=note)
 
 
 def aes_case(wrk, server, args, pool: Path, pool_size: int, offset: int) -> tuple[CaseResult, int]:
@@ -308,10 +331,10 @@ def aes_case(wrk, server, args, pool: Path, pool_size: int, offset: int) -> tupl
     so no push is sent twice. Returns the result and the next unused line."""
     warm = run_wrk(wrk, server.url, args, args.warmup,
                    ["file", str(pool), "<Encrypt>", "", "", str(offset)])
-    offset += warm["sent"]
+    offset += warm["most"] * args.threads  # past every line a thread used
     fig = run_wrk(wrk, server.url, args, args.duration,
                   ["file", str(pool), "<Encrypt>", "", "", str(offset)])
-    end = offset + fig["sent"]
+    end = offset + fig["most"] * args.threads
     wrapped = bool(fig["wrapped"]) or end > pool_size
     note = (f"pool {pool_size} pushes, used up to {end}"
             + (" — WRAPPED: repeats were answered from the dedup cache" if wrapped else
@@ -440,16 +463,19 @@ def main(argv=None) -> int:
               f"{args.duration:g} s per case, Content {args.content!r}")
         first = sanity_check(server.url, aes_key, args.content)
         print(f"reply:  {first}")
-        plain_path, bare_path = signed_path("/wechat"), signed_path("/bare")
+        bare_path = signed_path("/bare")
         runs = {name: [] for name in cases}
         pool, pool_size, offset = tmp / "aes_pool.txt", 0, 0
+        paths = tmp / "plain_paths.txt"
         for _ in range(args.rounds):
             if "bare" in cases:
                 runs["bare"].append(text_case(wrk, server, args, "bare", bare_path, "success", ""))
-            if "plain" in cases:
-                runs["plain"].append(text_case(wrk, server, args, "plain", plain_path,
-                                               first,
-                                               FALLBACK_MARK))
+            if "plain" in cases:  # signed now, so no timestamp gets older than max_clock_skew
+                rate = runs["bare"][-1].rps if runs.get("bare") else 4000.0  # plain is slower
+                paths_size = int(rate * (args.warmup + args.duration) * 1.3) + 2000
+                write_path_pool(paths, paths_size)
+                runs["plain"].append(text_case(wrk, server, args, "plain", f"@{paths}",
+                                               first, FALLBACK_MARK, paths_size))
             if "aes" in cases:
                 if not pool_size:  # sized from the plaintext rate: AES is not faster
                     rate = runs["plain"][0].rps if runs.get("plain") else 1000.0

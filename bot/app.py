@@ -49,9 +49,21 @@ def create_app(config: Config | None = None, *, services: Services | None = None
 
     @app.get("/healthz")
     def healthz():
+        """Database, Redis and clock; 503 when any is not ok. ``clock_skew_seconds``: our
+        clock minus the database server's (``database``, PostgreSQL only) and minus the
+        timestamps WeChat signs (``pushes``, only while they say it is off: see
+        :class:`bot.webhook.ClockWatch`); ``clock`` is ``clock_skew`` when either is beyond
+        ``max_clock_skew`` (every push is then ignored)."""
         db_ok, redis_ok = services.db.ping(), services.redis_ok()
         body = {"database": "ok" if db_ok else "down", "redis": "ok" if redis_ok else "down"}
-        return jsonify(body), 200 if db_ok and redis_ok else 503
+        db_skew = services.db.clock_skew() if db_ok else None
+        push_skew = app.extensions["taoyuan_webhook"].clock.skew()
+        limit = services.config.wechat.get("max_clock_skew") or 600
+        clock_ok = push_skew is None and (db_skew is None or abs(db_skew) <= limit)
+        body["clock"] = "ok" if clock_ok else "clock_skew"
+        body["clock_skew_seconds"] = {"database": None if db_skew is None else round(db_skew),
+                                      "pushes": push_skew}
+        return jsonify(body), 200 if db_ok and redis_ok and clock_ok else 503
 
     for name in APP_MODULES:
         import_module(name).init_app(app, services)

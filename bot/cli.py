@@ -11,7 +11,7 @@ from importlib import import_module
 
 import click
 
-from bot.config import ConfigError, load_config
+from bot.config import ConfigError, load_config, production_blockers
 
 #: Modules that add commands to ``taoyuan`` (each has ``register(main)``).
 COMMAND_MODULES = [
@@ -44,6 +44,15 @@ class CliState:
             except ConfigError as exc:
                 raise click.ClickException(f"配置错误 / configuration error: {exc}") from None
         return self._config
+
+    def refuse_unsafe_production(self) -> None:
+        """For long-running commands (``serve``, ``scheduler``): raise ``click.ClickException``
+        (exit 1) listing :func:`bot.config.production_blockers`, if there are any."""
+        blockers = production_blockers(self.config)
+        if blockers:
+            raise click.ClickException(
+                "配置不能用于生产环境，拒绝启动 / refusing to start, not safe for production:\n  "
+                + "\n  ".join(blockers))
 
     @property
     def services(self):

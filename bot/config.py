@@ -9,6 +9,8 @@ key, e.g. ``wechat.encoding_aes_key: must be 43 characters``.
 """
 from __future__ import annotations
 
+import base64
+import binascii
 import copy
 import os
 import tomllib
@@ -17,6 +19,13 @@ from pathlib import Path
 from typing import Any
 
 DEFAULT_TOKEN = "taoyuandevtoken"
+#: Tokens anyone can read (the embedded default, config.example.toml's): never in production.
+EXAMPLE_TOKENS = frozenset({DEFAULT_TOKEN})
+#: ``app.secret_key`` values anyone can read (config.example.toml ships ``""``: generated and
+#: kept in the instance folder, fine when that file can be made).
+EXAMPLE_SECRET_KEYS = frozenset({""})
+#: ``wechat.encryption``: the MP console's 消息加解密方式 (明文 / 兼容 / 安全).
+ENCRYPTION_MODES = ("plain", "compat", "safe")
 
 #: Embedded defaults: enough to run the webhook on 127.0.0.1 with SQLite and an
 #: in-process Redis stand-in. Production overrides them in a TOML file.
@@ -34,6 +43,7 @@ DEFAULTS: dict[str, Any] = {
         "app_secret": "",           # empty = dry run: outbound messages go to the outbox table
         "encoding_aes_key": "",
         "previous_encoding_aes_key": "",
+        "encryption": "",           # plain | compat | safe; "" = safe with an AES key, else plain
         "account": "gh_taoyuanjiemei",
         "api_base_url": "https://api.weixin.qq.com/cgi-bin/",
         "timeout": 5.0,
@@ -134,6 +144,13 @@ class Config:
         """True when no app_secret is set: nothing is sent to WeChat, all goes to the outbox."""
         return not self.wechat.get("app_secret")
 
+    @property
+    def encryption(self) -> str:
+        """``wechat.encryption`` as set, else ``"safe"`` when an EncodingAESKey is set and
+        ``"plain"`` otherwise (消息加解密方式: 明文 plain, 兼容 compat, 安全 safe)."""
+        return self.wechat.get("encryption") or (
+            "safe" if self.wechat.get("encoding_aes_key") else "plain")
+
     def aes_keys(self) -> list[str]:
         """The EncodingAESKeys to try, current first, then the previous one (rotation)."""
         keys = [self.wechat.get("encoding_aes_key"), self.wechat.get("previous_encoding_aes_key")]
@@ -159,6 +176,14 @@ def _require_str(data: dict, section: str, key: str, *, allow_empty: bool = True
     return value
 
 
+def _is_aes_key(value: str) -> bool:
+    """True when ``value`` (43 characters) is base64 of a 32-byte AES key, as WeChat makes."""
+    try:
+        return len(base64.b64decode(value + "=", validate=True)) == 32
+    except (binascii.Error, ValueError):
+        return False
+
+
 def validate(data: dict[str, Any]) -> None:
     """Check every key this module knows; raise :class:`ConfigError` naming the first bad one."""
     for section in ("app", "wechat", "database", "redis"):
@@ -175,6 +200,15 @@ def validate(data: dict[str, Any]) -> None:
         value = _require_str(data, "wechat", key)
         if value and len(value) != 43:
             raise ConfigError(f"wechat.{key}: must be 43 characters (WeChat's EncodingAESKey)")
+        if value and not _is_aes_key(value):
+            raise ConfigError(f"wechat.{key}: must be 43 characters of A-Z, a-z, 0-9, + and / "
+                              "(WeChat's EncodingAESKey, base64)")
+    mode = _require_str(data, "wechat", "encryption")
+    if mode and mode not in ENCRYPTION_MODES:
+        raise ConfigError("wechat.encryption: must be plain, compat or safe "
+                          "(消息加解密方式: 明文 / 兼容 / 安全)")
+    if mode in ("compat", "safe") and not data["wechat"]["encoding_aes_key"]:
+        raise ConfigError(f"wechat.encryption: {mode} mode needs wechat.encoding_aes_key")
     base = _require_str(data, "wechat", "api_base_url", allow_empty=False)
     if not base.startswith(("http://", "https://")):
         raise ConfigError("wechat.api_base_url: must start with http:// or https://")
@@ -219,6 +253,60 @@ def validate(data: dict[str, Any]) -> None:
                     and not (value == 0 and key in ZERO_ALLOWED):
                 raise ConfigError(f"{section}.{key}: must be "
                                   + ("0 or more" if key in ZERO_ALLOWED else "greater than 0"))
+
+
+def production_blockers(config: Config) -> list[str]:
+    """What in ``config`` must not go live: one message per problem, ``[]`` when none.
+
+    Production means ``wechat.app_secret`` is set (otherwise it is a dry run and nothing here
+    applies). Blockers: ``wechat.token`` empty or an example anyone can read
+    (:data:`EXAMPLE_TOKENS`: pushes signed with it would be accepted from anyone);
+    ``app.secret_key`` an example value (:data:`EXAMPLE_SECRET_KEYS`), or empty while the
+    instance secret file (``<instance_dir>/secret_key``) neither exists readable nor can be
+    created. Each message is Chinese then English, starting with the key, e.g.
+    ``"wechat.token: 生产环境不能使用示例 Token… / production must not use the example token…"``.
+
+    Used by ``taoyuan serve``, ``taoyuan scheduler`` and ``bot.wsgi`` (which refuse to start)
+    and by ``taoyuan doctor``. No side effects: it only looks at the file system (whether the
+    secret file or its folder is there and writable), creates nothing, and never raises.
+    """
+    if config.dry_run:
+        return []
+    out: list[str] = []
+    token = config.wechat.get("token") or ""
+    if not token or token in EXAMPLE_TOKENS:
+        out.append("wechat.token: 生产环境（已填 app_secret）不能使用示例 Token，也不能留空；请在公众平台"
+                   "「基本配置 → 服务器配置」设置自己的 Token（3-32 位字母或数字）并填在这里 / "
+                   "production (app_secret set) must not use the example token or none: set your "
+                   "own (3-32 letters or digits) in 服务器配置 and here")
+    secret = config.app.get("secret_key") or ""
+    if secret and secret in EXAMPLE_SECRET_KEYS:
+        out.append("app.secret_key: 生产环境不能使用示例会话密钥；请填写一个随机的长字符串，或留空自动生成 / "
+                   "production must not use the example session key: set a long random string, "
+                   "or leave it empty to have one generated")
+    elif not secret and not _secret_file_possible(config.instance_dir / "secret_key"):
+        path = config.instance_dir / "secret_key"
+        out.append(f"app.secret_key: 未填写，且无法读取或创建会话密钥文件 {path}；请填写一个随机的长"
+                   f"字符串，或让实例目录可写 / not set, and the session key file {path} can be "
+                   "neither read nor created: set a long random string, or make the instance "
+                   "folder writable")
+    return out
+
+
+def _secret_file_possible(path: Path) -> bool:
+    """True when ``path`` is a readable non-empty file, or could be created (its nearest
+    existing folder is writable): what ``bot.app`` needs to keep a generated key there."""
+    try:
+        if path.exists():
+            return path.is_file() and os.access(path, os.R_OK) and path.stat().st_size > 0
+        folder = path.parent
+        while not folder.exists():
+            if folder.parent == folder:
+                return False
+            folder = folder.parent
+        return folder.is_dir() and os.access(folder, os.W_OK | os.X_OK)
+    except OSError:
+        return False
 
 
 def load_config(path: str | os.PathLike | None = None, *, overrides: dict | None = None,

@@ -6,6 +6,7 @@ share one file; PostgreSQL is used as it is. ``upgrade()`` runs every Alembic he
 from __future__ import annotations
 
 import os
+import time
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from typing import Iterator
@@ -201,6 +202,20 @@ class Database:
             return True
         except Exception:  # noqa: BLE001 - health check reports, never raises
             return False
+
+    def clock_skew(self) -> float | None:
+        """Our clock minus the database server's (``clock_timestamp()``), in seconds; None on
+        SQLite (same clock as ours) or when the query fails. For ``/healthz``; never raises."""
+        if self._sqlite:
+            return None
+        try:
+            with self.engine.connect() as conn:
+                before = time.time()
+                theirs = conn.execute(text("SELECT extract(epoch FROM clock_timestamp())")).scalar()
+                after = time.time()
+        except Exception:  # noqa: BLE001 - health check reports, never raises
+            return None
+        return (before + after) / 2 - float(theirs)
 
     def dispose(self) -> None:
         self.engine.dispose()

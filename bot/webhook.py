@@ -4,12 +4,17 @@ Order at the edge (开发者文档 接入指南, 被动回复用户消息, 消�
 
 1. body larger than 64 KiB → 413, nothing parsed;
 2. ``signature`` checked in constant time before any XML is parsed → 403 when bad or missing;
-3. safe/compat mode: ``msg_signature`` checked, ``Encrypt`` decrypted with the current or the
-   previous EncodingAESKey;
+   a timestamp further than ``max_clock_skew`` from our clock → ``success``, nothing done
+   (:class:`ClockWatch` notices when that is our clock's fault);
+3. ``wechat.encryption`` (消息加解密方式): safe mode refuses a plaintext push (403); an
+   encrypted push has ``msg_signature`` checked and ``Encrypt`` decrypted with the current or
+   the previous EncodingAESKey (only the decrypted copy is used, in compat mode too);
 4. fields parsed (defusedxml) into an :class:`~bot.updates.Update`;
-5. retries de-duplicated across processes; a retry gets the first try's reply (the claim goes
-   to Redis before step 4 when the message's key can be read straight from the text, so Redis
-   answers while the XML is parsed);
+5. retries de-duplicated across processes for as long as the push could be replayed; a retry
+   gets the first try's reply (the claim goes to Redis before step 4 when the message's key can
+   be read straight from the text, so Redis answers while the XML is parsed). A plaintext
+   push's signature covers only token, timestamp and nonce, so the same round trip remembers
+   its (timestamp, nonce) with a digest of the body: the same URL with another body → 403;
 6. the router runs the handlers in one database transaction;
 7. the reply is rendered (and encrypted with the key that worked).
 
@@ -19,13 +24,16 @@ sentence. Never a 500 to WeChat. :class:`Webhook` has no Flask in it; ``init_app
 """
 from __future__ import annotations
 
+import hashlib
 import logging
+import socket
 import time
+from collections import deque
 from dataclasses import dataclass
 
 from flask import Flask, Response, request
 
-from bot.dedup import UNREAD, Deduplicator, PendingClaim
+from bot.dedup import KEY_TTL, UNREAD, Deduplicator, PendingClaim
 from bot.protocol import (MAX_BODY_BYTES, AesKey, ProtocolError, SignatureError, check_signature,
                           decrypt_push, encrypt, parse_xml)
 from bot.replies import Reply, TextReply, render, split_pages, TEXT_LIMIT_BYTES
@@ -61,6 +69,8 @@ class Webhook:
         self.aes_keys = [AesKey(k, app_id) for k in services.config.aes_keys()]
         self.dedup = Deduplicator(services.redis, services.keys)
         self.max_clock_skew = int(services.config.wechat.get("max_clock_skew", 600))
+        self.safe = services.config.encryption == "safe"
+        self.clock = ClockWatch(services, self.max_clock_skew)
 
     # -- GET: URL verification (接入指南) ------------------------------------------------------
     def verify(self, args) -> WebhookResult:
@@ -80,11 +90,21 @@ class Webhook:
         except SignatureError:
             log.warning("push refused: bad or missing signature")
             return WebhookResult(403, "forbidden")
-        if self._stale(timestamp):
-            log.warning("signed push with a timestamp %s s off ignored (replay?)",
-                        self._skew(timestamp))
+        skew = self._skew(timestamp)
+        if self.max_clock_skew and (skew is None or abs(skew) > self.max_clock_skew):
+            log.warning("signed push with a timestamp %s s off ignored (replay?)", skew)
+            self.clock.stale(skew)
             return WebhookResult(200, SUCCESS)
+        self.clock.fresh_at = time.monotonic()
+        # Seconds this signed URL stays acceptable: the retry memory must last as long.
+        ttl = self.max_clock_skew - skew + 1 if self.max_clock_skew else REPLAY_TTL_UNCHECKED
         aes = (args.get("encrypt_type") or "raw").lower() == "aes"
+        if not aes and self.safe:
+            log.warning("plaintext push refused: wechat.encryption is safe")
+            return WebhookResult(403, "forbidden")
+        # msg_signature covers an encrypted body; a plaintext one is bound to its URL here.
+        signed = None if aes else (timestamp, nonce,
+                                   hashlib.blake2b(body, digest_size=12).hexdigest())
         key: AesKey | None = None
         claim: PendingClaim | None = None
         try:
@@ -92,7 +112,7 @@ class Webhook:
             if aes:
                 xml, key = decrypt_push(self.token, self.aes_keys, parse_xml(body),
                                         args.get("msg_signature"), timestamp, nonce)
-            claim = self._claim_early(xml)
+            claim = self._claim_early(xml, ttl, signed)
             update = update_from_fields(parse_xml(xml))
         except SignatureError:
             log.warning("push refused: bad msg_signature")
@@ -109,11 +129,14 @@ class Webhook:
             if claim is not None:
                 claim.cancel()  # the quick read was wrong (an unusual shape)
             peek = self.services.keys("conv", update.openid) if update.is_message else None
-            claim = self.dedup.begin(update.dedup_key(), peek=peek)
-        first, stored, conversation = claim.result()
+            claim = self.dedup.begin(update.dedup_key(), peek=peek, ttl=ttl, signed=signed)
+        first, stored, conversation, reused = claim.result()
+        if reused:
+            log.warning("push refused: its signed URL was used before with another body")
+            return WebhookResult(403, "forbidden")
         if first:
             xml = self._answer(update, conversation)
-            self.dedup.publish(update.dedup_key(), xml)
+            self.dedup.publish(update.dedup_key(), xml, ttl)
         else:
             log.debug("retry of %s: same reply", update.kind)
             xml = stored or ""
@@ -127,30 +150,28 @@ class Webhook:
                 return WebhookResult(200, SUCCESS)
         return WebhookResult(200, xml, "application/xml; charset=utf-8")
 
-    def _claim_early(self, xml: bytes | str) -> PendingClaim | None:
-        """Send the retry claim (and her conversation's GET) before the XML is parsed, when
-        the key can be read straight from the text: Redis answers while we parse, and the
-        worker does not sit idle waiting for it (the biggest single cost per message)."""
+    def _claim_early(self, xml: bytes | str, ttl: int,
+                     signed: tuple[str, str, str] | None) -> PendingClaim | None:
+        """Send the retry claim (her conversation's GET, the signed-URL check) before the XML
+        is parsed, when the key can be read straight from the text: Redis answers while we
+        parse, and the worker does not sit idle waiting for it (the biggest single cost per
+        message)."""
         found = read_ahead(xml)
         if found is None:
             return None
         dedup_key, openid = found
-        return self.dedup.begin(dedup_key, peek=self.services.keys("conv", openid))
+        return self.dedup.begin(dedup_key, peek=self.services.keys("conv", openid), ttl=ttl,
+                                signed=signed)
 
     @staticmethod
     def _skew(timestamp: str) -> int | None:
+        """Our clock minus the signed ``timestamp``, in seconds (None if not a number). A
+        correctly signed push further off than ``max_clock_skew`` (0 = no check) is a replay,
+        or our clock is wrong: answered ``success``, not handled."""
         try:
             return int(time.time()) - int(timestamp)
         except (TypeError, ValueError):
             return None
-
-    def _stale(self, timestamp: str) -> bool:
-        """True when the signed ``timestamp`` is further from now than ``max_clock_skew`` seconds
-        (0 = never): a correctly signed but old push is a replay, answered ``success``."""
-        if not self.max_clock_skew:
-            return False
-        skew = self._skew(timestamp)
-        return skew is None or abs(skew) > self.max_clock_skew
 
     def _answer(self, update: Update, conversation=UNREAD) -> str:
         """Run the handlers; return the rendered reply XML, or ``""`` for no reply.
@@ -186,6 +207,87 @@ class Webhook:
             ctx.set_more(pages[1:])
             return TextReply(pages[0])
         return reply
+
+
+#: Seconds retries and signed URLs are remembered when ``max_clock_skew`` is 0 (no check).
+REPLAY_TTL_UNCHECKED = 600
+
+
+class ClockWatch:
+    """Notices that our clock, not the pushes, is wrong (one per :class:`Webhook`, per process).
+
+    WeChat signs each push's timestamp, and it is our only other clock in the webhook: when
+    every signed push in the last :attr:`WINDOW` seconds (at least :attr:`MIN_PUSHES` of them)
+    was outside ``max_clock_skew`` in the same direction, and none was inside it, our clock is
+    taken to be off by their median. That is logged at ERROR at most once per :attr:`WINDOW`
+    seconds per machine (the worker processes agree through Redis) and kept for ``/healthz``
+    (:meth:`skew`) for :attr:`REPORT_SECONDS`, or until a push inside the window arrives. The
+    Redis key is per host name and its times are ``time.monotonic()``, which every process on
+    one machine shares (the wall clock is the suspect). Old signed URLs replayed while no
+    genuine push arrives look the same; the log line says so.
+    """
+
+    WINDOW = 60.0
+    MIN_PUSHES = 2
+    REPORT_SECONDS = 600
+
+    def __init__(self, services: Services, max_clock_skew: int):
+        self.services, self.max_clock_skew = services, max_clock_skew
+        #: monotonic time of the last push inside the window (the webhook sets it: hot path).
+        self.fresh_at = float("-inf")
+        self._stale: deque[tuple[float, int]] = deque(maxlen=64)  # (monotonic, skew)
+        self._found: tuple[float, int] | None = None  # (monotonic, skew) of the last finding
+        self._published_at = self._logged_at = float("-inf")
+        self._key = services.keys("clock", socket.gethostname())
+
+    def stale(self, skew: int | None) -> None:
+        """Record a signed push ``skew`` seconds off (our clock minus its timestamp; None when
+        the timestamp is not a number: ignored). Never raises."""
+        now = time.monotonic()
+        if skew is None or self.fresh_at >= now - self.WINDOW:
+            return  # genuine pushes are arriving in time: our clock is fine
+        self._stale.append((now, skew))
+        recent = sorted(s for t, s in self._stale if t >= now - self.WINDOW)
+        if len(recent) < self.MIN_PUSHES or (recent[0] > 0) != (recent[-1] > 0):
+            return
+        skew = recent[len(recent) // 2]
+        self._found = (now, skew)
+        if now - self._published_at < 10:
+            return
+        self._published_at = now
+        try:
+            _, first = self.services.redis.pipeline(transaction=False).set(
+                self._key, f"{skew} {now:.3f}", ex=self.REPORT_SECONDS).set(
+                self._key + ":logged", 1, nx=True, ex=int(self.WINDOW)).execute()
+        except Exception:  # noqa: BLE001 - Redis down: this process's own once a minute
+            first = now - self._logged_at >= self.WINDOW
+        if first:
+            self._logged_at = now
+            log.error("server clock looks %d s %s WeChat's: the last %d signed pushes were all "
+                      "outside max_clock_skew (%d s) and ignored; fix the time sync (NTP). "
+                      "(If the clock is right, old signed URLs are being replayed.)",
+                      abs(skew), "ahead of" if skew > 0 else "behind", len(recent),
+                      self.max_clock_skew)
+
+    def skew(self) -> int | None:
+        """Our clock minus WeChat's, in seconds, when the pushes said it is off (this process's
+        finding, else another's from Redis) within :attr:`REPORT_SECONDS` and no push of
+        ours arrived in time since; None otherwise. Never raises."""
+        now = time.monotonic()
+
+        def current(found: tuple[float, int] | None) -> bool:
+            return found is not None and found[0] > self.fresh_at \
+                and now - found[0] <= self.REPORT_SECONDS
+
+        if current(self._found):
+            return self._found[1]
+        try:  # another worker's finding on this machine
+            value = self.services.redis.get(self._key)
+            skew, at = value.split() if value else ("0", "-inf")
+            found = (float(at), int(skew))
+        except Exception:  # noqa: BLE001 - health check reports, never raises
+            return None
+        return found[1] if current(found) else None
 
 
 def init_app(app: Flask, services: Services) -> None:

@@ -81,3 +81,87 @@ def test_app_start_checks_the_help_section(db_url, redis_prefix, tmp_path):
     cfg = make_config(db_url, redis_prefix, tmp_path, help={"digest_times": ["9点"]})
     with pytest.raises(ConfigError, match="^help.digest_times"):
         create_app(cfg)
+
+
+# -- issue 12: safe by default ---------------------------------------------------------------
+GOOD_KEY = "abcdefghijklmnopqrstuvwxyz0123456789ABCDEFG"
+
+
+@pytest.fixture
+def env(tmp_path):
+    """An environment pointing at an empty config file (no ./config.toml picked up)."""
+    empty = tmp_path / "empty.toml"
+    empty.write_text("")
+    return {"TAOYUAN_CONFIG": str(empty)}
+
+
+@pytest.mark.parametrize("key", ["encoding_aes_key", "previous_encoding_aes_key"])
+@pytest.mark.parametrize("value", [GOOD_KEY[:42] + "!", GOOD_KEY[:20] + " " + GOOD_KEY[21:],
+                                   GOOD_KEY[:42] + "é", GOOD_KEY[:42] + "="])
+def test_an_aes_key_outside_base64_is_refused_at_load(key, value, env):
+    assert len(value) == 43
+    with pytest.raises(ConfigError) as err:
+        load_config(overrides={"wechat": {key: value}}, environ=env)
+    assert str(err.value).startswith(f"wechat.{key}:") and "base64" in str(err.value)
+
+
+def test_encryption_mode_defaults_and_checks(env):
+    assert load_config(environ=env).encryption == "plain"
+    assert load_config(overrides={"wechat": {"encoding_aes_key": GOOD_KEY}}, environ=env).encryption == "safe"
+    for mode in ("plain", "compat", "safe"):
+        cfg = load_config(overrides={"wechat": {"encoding_aes_key": GOOD_KEY, "encryption": mode}},
+                          environ=env)
+        assert cfg.encryption == mode
+    with pytest.raises(ConfigError, match="^wechat.encryption: must be plain, compat or safe"):
+        load_config(overrides={"wechat": {"encryption": "aes"}}, environ=env)
+    for mode in ("compat", "safe"):
+        with pytest.raises(ConfigError, match=f"^wechat.encryption: {mode} mode needs wechat.encoding_aes_key"):
+            load_config(overrides={"wechat": {"encryption": mode}}, environ=env)
+
+
+def _production(tmp_path, env, **sections):
+    overrides = {"app": {"instance_dir": str(tmp_path / "instance")},
+                 "wechat": {"app_secret": "s3cr3t"}}
+    for name, values in sections.items():
+        overrides.setdefault(name, {}).update(values)
+    return load_config(overrides=overrides, environ=env)
+
+
+def test_production_blockers(tmp_path, env):
+    from bot.config import production_blockers
+
+    # Dry run (no app_secret): nothing is live, nothing blocks.
+    dry = load_config(overrides={"app": {"instance_dir": str(tmp_path / "i")}},
+                      environ=env)
+    assert production_blockers(dry) == []
+    # The example token anyone can read.
+    blockers = production_blockers(_production(tmp_path, env))
+    assert len(blockers) == 1 and blockers[0].startswith("wechat.token: ")
+    assert "示例 Token" in blockers[0] and "example token" in blockers[0]
+    assert production_blockers(_production(tmp_path, env, wechat={"token": "ourOwnToken2026"})) == []
+    # No secret_key and nowhere to keep a generated one (the instance folder is under a file).
+    (tmp_path / "a-file").write_text("x")
+    stuck = {"token": "ourOwnToken2026"}
+    blockers = production_blockers(_production(tmp_path, env, wechat=stuck,
+                                               app={"instance_dir": str(tmp_path / "a-file" / "i")}))
+    assert len(blockers) == 1 and blockers[0].startswith("app.secret_key: ")
+    assert "会话密钥" in blockers[0] and "session key" in blockers[0]
+    assert production_blockers(_production(tmp_path, env, wechat=stuck, app={
+        "instance_dir": str(tmp_path / "a-file" / "i"), "secret_key": "a-long-random-string"})) == []
+    # The file is already there (made by an earlier start): fine even where none could be made.
+    (tmp_path / "made").mkdir()
+    (tmp_path / "made" / "secret_key").write_text("0123abcd")
+    assert production_blockers(_production(tmp_path, env, wechat=stuck,
+                                           app={"instance_dir": str(tmp_path / "made")})) == []
+
+
+def test_the_example_config_ships_only_known_example_secrets():
+    import tomllib
+    from pathlib import Path
+
+    from bot.config import EXAMPLE_SECRET_KEYS, EXAMPLE_TOKENS
+
+    example = tomllib.loads((Path(__file__).resolve().parent.parent / "config.example.toml")
+                            .read_text(encoding="utf-8"))
+    assert example["wechat"]["token"] in EXAMPLE_TOKENS
+    assert example["app"]["secret_key"] in EXAMPLE_SECRET_KEYS

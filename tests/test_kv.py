@@ -313,7 +313,7 @@ def test_a_claim_begun_then_read_is_a_claim(client, redis_prefix):
     client.set(redis_prefix + "conv:oBegin", "state")
     pending = dedup.begin("m:oBegin:1", peek=redis_prefix + "conv:oBegin")
     assert pending.dedup_key == "m:oBegin:1"
-    assert pending.result() == (True, None, "state")
+    assert pending.result()[:3] == (True, None, "state")
     dedup.publish("m:oBegin:1", "<xml>first</xml>")
     assert dedup.claim("m:oBegin:1")[:2] == (False, "<xml>first</xml>")
 
@@ -340,7 +340,7 @@ def test_a_copy_in_another_process_gets_the_queued_reply(client, redis_prefix):
     assert first.claim("m:oCopy:1").first
     first.publish("m:oCopy:1", "<xml>reply</xml>")  # queued: no claim in this process follows
     copy = other.claim("m:oCopy:1")  # waits (polls) until the flusher has sent it
-    assert copy == (False, "<xml>reply</xml>", copy.peeked)
+    assert copy[:3] == (False, "<xml>reply</xml>", copy.peeked)
 
 
 # -- broken connections: a resend lands on a new one, queued writes are not lost --------------
@@ -429,3 +429,40 @@ def test_another_client_is_not_held_back(hung_redis_url, redis_prefix):
         hung.get("x")
     healthy = make_redis(REDIS_URL)
     assert healthy.set(redis_prefix + "ok", "1") and healthy.get(redis_prefix + "ok") == "1"
+
+
+# -- the signed URL bound to its body (issue 12) -------------------------------------------------
+def test_a_signed_url_is_bound_to_its_first_body(client, redis_prefix):
+    from bot.dedup import Deduplicator
+    from bot.kv import Keys
+
+    dedup = Deduplicator(client, Keys(redis_prefix))
+    first = dedup.claim("m:oUrl:1", ttl=600, signed=("1700000000", "42", "digest-a"))
+    assert first.first and not first.reused
+    assert 590 <= client.ttl(redis_prefix + "url:1700000000:42") <= 600
+    assert 650 <= client.ttl(redis_prefix + "dedup:m:oUrl:1") <= 660  # + retries signed later
+    dedup.publish("m:oUrl:1", "<xml>a</xml>", 600)
+    retry = dedup.claim("m:oUrl:1", signed=("1700000000", "42", "digest-a"))
+    assert retry[:2] == (False, "<xml>a</xml>") and not retry.reused
+    forged = dedup.claim("m:oUrl:2", signed=("1700000000", "42", "digest-b"))
+    assert forged.reused and not forged.first
+    dedup._hot.flush()
+    assert client.get(redis_prefix + "dedup:m:oUrl:2") is None  # the key it took is given back
+
+
+def test_a_signed_claim_resent_after_redis_ran_it_is_not_a_reuse(client, redis_prefix, monkeypatch):
+    from bot.dedup import Deduplicator
+    from bot.kv import Keys
+
+    dedup = Deduplicator(client, Keys(redis_prefix))
+    real_read, calls = HotPath._read, []
+
+    def lose_first_replies(self, conn, count, ignore=0):
+        calls.append(count)
+        if len(calls) == 1:  # Redis ran both SET NX, then the connection died
+            conn.disconnect()
+            raise redis.ConnectionError("Connection closed by server.")
+        return real_read(self, conn, count, ignore)
+    monkeypatch.setattr(HotPath, "_read", lose_first_replies)
+    claim = dedup.claim("m:oUrlResend:1", signed=("1700000000", "43", "digest-a"))
+    assert claim.first and not claim.reused

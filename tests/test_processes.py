@@ -66,3 +66,19 @@ def test_taoyuan_chat_takes_the_webhook_url_as_set_in_wechat(two_servers):
                          env={**os.environ, "TAOYUAN_CONFIG": str(cfg)})
     assert out.returncode == 0, out.stderr
     assert "您可以这样用" in out.stdout and "404" not in out.stdout
+
+
+def test_a_signed_url_from_a_log_cannot_post_another_body(two_servers):
+    from bot.simulator import fields_xml
+
+    cfg, servers = two_servers
+    sim = Simulator(token="taoyuandevtoken")
+    path, body = sim.build(text_fields("oLoggedUrl", "帮助", msg_id=868686))
+    status, first = http_transport(servers[0].url)(path, body)
+    assert status == 200 and "您可以这样用" in reply_text(sim.read_reply(first))
+    forged = fields_xml(text_fields("oAttacker", "活动", msg_id=868687)).encode()
+    assert http_transport(servers[1].url)(path, forged)[0] == 403  # on the other worker too
+    assert http_transport(servers[1].url)(path, body) == (200, first)  # a retry: same reply
+    logs = "".join(s.stop() for s in servers)
+    assert logs.count("its signed URL was used before with another body") == 1, logs
+    assert logs.count("text answered in") == 1 and "oAttacker" not in logs

@@ -64,10 +64,16 @@ def test_get_with_bad_signature_is_403(client, query):
     assert resp.status_code == 403
 
 
-def test_healthz_reports_database_and_redis(client):
+def test_healthz_reports_database_redis_and_clock(client, services):
     resp = client.get("/healthz")
     assert resp.status_code == 200
-    assert resp.json == {"database": "ok", "redis": "ok"}
+    body = resp.json
+    assert (body["database"], body["redis"], body["clock"]) == ("ok", "ok", "ok")
+    assert body["clock_skew_seconds"]["pushes"] is None
+    if services.db.is_sqlite:  # same clock as ours
+        assert body["clock_skew_seconds"]["database"] is None
+    else:  # PostgreSQL on this machine: its clock_timestamp() agrees with ours
+        assert abs(body["clock_skew_seconds"]["database"]) <= 1
 
 
 # -- signatures and sizes ----------------------------------------------------------------------
@@ -630,3 +636,157 @@ def test_on_demand_session_commits_what_was_done_and_rolls_back_on_error(service
         pass  # never opened: nothing to commit
     with services.db.session() as s:
         assert s.get(Follower, "oLazy1") is not None and s.get(Follower, "oLazy2") is None
+
+
+# -- issue 12: safe by default -------------------------------------------------------------------
+def _query(path: str) -> dict:
+    return dict(p.split("=", 1) for p in path.split("?", 1)[1].split("&"))
+
+
+@pytest.mark.parametrize("encryption", [None, "safe"])  # None: the default with a key set
+def test_safe_mode_refuses_a_plaintext_push(db_url, redis_prefix, tmp_path, encryption):
+    wechat = {"encoding_aes_key": KEY_NEW, **({"encryption": encryption} if encryption else {})}
+    svc, client = _aes_app(db_url, redis_prefix, tmp_path, **wechat)
+    path, body = Simulator(token=TOKEN).build(text_fields("oDowngrade", "帮助"))
+    resp = client.post(path, data=body)
+    assert resp.status_code == 403 and b"<xml>" not in resp.data
+    with svc.db.session() as s:
+        assert s.get(Follower, "oDowngrade") is None  # nothing processed
+    sim = Simulator(token=TOKEN, aes_key=AesKey(KEY_NEW, svc.config.wechat["app_id"]), mode="safe")
+    assert "您可以这样用" in reply_text(sim.send(flask_transport(client), text_fields("oSafe", "帮助")))
+    svc.db.dispose()
+
+
+def test_compat_mode_takes_both_and_only_the_decrypted_copy(db_url, redis_prefix, tmp_path):
+    svc, client = _aes_app(db_url, redis_prefix, tmp_path, encoding_aes_key=KEY_NEW,
+                           encryption="compat")
+    transport = flask_transport(client)
+    plain = Simulator(token=TOKEN).send(transport, text_fields("oCompat", "帮助"))
+    assert "您可以这样用" in reply_text(plain)
+    sim = Simulator(token=TOKEN, aes_key=AesKey(KEY_NEW, svc.config.wechat["app_id"]), mode="compat")
+    # The plaintext copy beside <Encrypt> says something else: only the decrypted one counts.
+    path, body = sim.build(text_fields("oCompat", "帮助"))
+    outer = parse_xml(body)
+    outer["Content"] = "谢谢"
+    resp = client.post(path, data=fields_xml(outer).encode())
+    reply = sim.read_reply(resp.get_data(as_text=True))
+    assert "您可以这样用" in reply_text(reply) and "不客气" not in reply_text(reply)
+    svc.db.dispose()
+
+
+def test_plain_mode_with_an_aes_key_is_allowed_when_chosen(db_url, redis_prefix, tmp_path):
+    svc, client = _aes_app(db_url, redis_prefix, tmp_path, encoding_aes_key=KEY_NEW,
+                           encryption="plain")
+    reply = Simulator(token=TOKEN).send(flask_transport(client), text_fields("oPlainKey", "帮助"))
+    assert "您可以这样用" in reply_text(reply)
+    svc.db.dispose()
+
+
+@pytest.mark.parametrize("encryption", ["plain", "compat"])
+def test_a_signed_url_cannot_carry_another_body(db_url, redis_prefix, tmp_path, caplog, encryption):
+    wechat = {"encoding_aes_key": KEY_NEW} if encryption == "compat" else {}
+    svc, client = _aes_app(db_url, redis_prefix, tmp_path, encryption=encryption, **wechat)
+    path, body = Simulator(token=TOKEN).build(text_fields("oUrlFirst", "帮助", msg_id=5001))
+    first = client.post(path, data=body)
+    assert first.status_code == 200 and "您可以这样用" in first.get_data(as_text=True)
+    # The URL from a log, with a body of the attacker's choosing: refused, nothing stored.
+    forged = fields_xml(text_fields("oUrlForged", "活动", msg_id=5002)).encode()
+    with caplog.at_level("WARNING", logger="bot.webhook"):
+        assert client.post(path, data=forged).status_code == 403
+    assert "signed URL was used before with another body" in caplog.text
+    assert "oUrlForged" not in caplog.text and "oUrlFirst" not in caplog.text
+    with svc.db.session() as s:
+        assert s.get(Follower, "oUrlForged") is None
+    # WeChat's retry (same URL, same body) is still a retry: the same reply.
+    again = client.post(path, data=body)
+    assert again.status_code == 200 and again.data == first.data
+    svc.db.dispose()
+
+
+def test_with_redis_down_a_reused_url_is_not_refused(db_url, tmp_path, services, caplog):
+    cfg = make_config(db_url, "x:", tmp_path, redis={"url": "redis://127.0.0.1:1/0"})
+    client = create_app(services=build_services(cfg)).test_client()
+    path, body = Simulator(token=TOKEN).build(text_fields("oNoRedis1", "帮助"))
+    other = fields_xml(text_fields("oNoRedis2", "帮助")).encode()
+    with caplog.at_level("WARNING"):
+        assert client.post(path, data=body).status_code == 200
+        assert client.post(path, data=other).status_code == 200  # availability first
+    assert "without the signed-URL check" in caplog.text
+
+
+def test_retry_memory_lasts_as_long_as_a_push_can_be_replayed(services):
+    hook = _custom_client(services, lambda ctx: TextReply("好的"))
+    path, body = Simulator(token=TOKEN).build(text_fields("oTtl", "x", msg_id=24680))
+    hook.handle(_query(path), body)
+    hook.dedup._hot.flush()
+    skew = services.config.wechat["max_clock_skew"]
+    assert skew == 600
+    assert services.redis.ttl(services.keys("dedup", "m:oTtl:24680")) >= skew - 2
+    q = _query(path)
+    assert services.redis.ttl(services.keys("url", q["timestamp"], q["nonce"])) >= skew - 2
+
+
+def test_an_exact_replay_after_the_retry_memory_is_still_a_retry(db_url, redis_prefix, tmp_path):
+    import time as _time
+
+    # Scaled down: retry memory 1 s (60 s in production), replay window 3 s (600 s).
+    cfg = make_config(db_url, redis_prefix, tmp_path, wechat={"max_clock_skew": 3})
+    svc = build_services(cfg)
+    calls = []
+    hook = _custom_client(svc, lambda ctx: calls.append(1) or f"第{len(calls)}次处理")
+    hook.dedup.ttl = 1
+    path, body = Simulator(token=TOKEN).build(text_fields("oLate", "求助", msg_id=13579))
+    first = hook.handle(_query(path), body).body
+    _time.sleep(1.6)
+    assert hook.handle(_query(path), body).body == first  # the same URL and body, replayed
+    assert calls == [1]
+    svc.db.dispose()
+
+
+def _signed_at(timestamp: int, nonce: str = "77") -> str:
+    return urlencode({"signature": sha1_signature(TOKEN, str(timestamp), nonce),
+                      "timestamp": str(timestamp), "nonce": nonce})
+
+
+def test_a_wrong_server_clock_is_reported_and_logged_once_a_minute(services, caplog):
+    import time as _time
+
+    import time_machine
+
+    body = fields_xml(text_fields("oClock", "帮助")).encode()
+    apps = [create_app(services=services).test_client() for _ in range(2)]  # two workers
+    wechat_now = int(_time.time())
+    with time_machine.travel(_time.time() + 1000, tick=True):  # our clock is 1000 s ahead
+        with caplog.at_level("WARNING"):
+            for i in range(6):
+                resp = apps[i % 2].post(f"/wechat?{_signed_at(wechat_now + i, str(i))}", data=body)
+                assert resp.status_code == 200 and resp.data == b"success"  # ignored, as before
+        errors = [r for r in caplog.records if r.levelname == "ERROR"]
+        assert len(errors) == 1, [r.getMessage() for r in errors]  # once, for both workers
+        message = errors[0].getMessage()
+        assert "clock" in message and "ahead" in message
+        assert any(f"{s} s" in message for s in range(994, 1003)), message
+        for client in apps:
+            health = client.get("/healthz")
+            assert health.status_code == 503 and health.json["clock"] == "clock_skew"
+            assert 994 <= health.json["clock_skew_seconds"]["pushes"] <= 1002
+            if not services.db.is_sqlite:  # the database server's clock is the right one
+                assert 995 <= health.json["clock_skew_seconds"]["database"] <= 1005
+    with services.db.session() as s:
+        assert s.get(Follower, "oClock") is None
+    # The clock is fixed: a push on time clears this worker's finding.
+    apps[0].post(f"/wechat?{signed()}", data=body)
+    health = apps[0].get("/healthz")
+    assert health.status_code == 200 and health.json["clock"] == "ok"
+
+
+def test_replays_of_old_urls_beside_genuine_pushes_are_not_a_clock_problem(client, caplog):
+    import time as _time
+
+    body = fields_xml(text_fields("oOldUrl", "帮助")).encode()
+    assert client.post(f"/wechat?{signed()}", data=body).status_code == 200  # genuine, in time
+    with caplog.at_level("WARNING"):
+        for i in range(4):
+            client.post(f"/wechat?{_signed_at(int(_time.time()) - 5000, str(i))}", data=body)
+    assert not [r for r in caplog.records if r.levelname == "ERROR"]
+    assert client.get("/healthz").json["clock"] == "ok"

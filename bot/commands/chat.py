@@ -69,13 +69,13 @@ def build_fields(line: str, openid: str, account: str) -> dict | str | None:
               help="Base URL of the running webhook (the full …/wechat URL works too).")
 @click.option("--openid", default="oSimulatedFollower0001", show_default=True)
 @click.option("--mode", type=click.Choice(["plain", "safe", "compat"]), default=None,
-              help="Message mode; default: safe when an EncodingAESKey is configured.")
+              help="Message mode; default: the configured wechat.encryption.")
 @click.pass_obj
 def chat(state, url: str, openid: str, mode: str | None) -> None:
     """Type as a follower; each line is signed (and encrypted) like WeChat does and posted."""
     wechat = state.config.wechat
     keys = state.config.aes_keys()
-    mode = mode or ("safe" if keys else "plain")
+    mode = mode or state.config.encryption
     aes = AesKey(keys[0], wechat["app_id"]) if keys and mode != "plain" else None
     if mode != "plain" and aes is None:
         raise click.ClickException("安全模式需要配置 wechat.encoding_aes_key")

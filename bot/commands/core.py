@@ -20,6 +20,7 @@ def serve(state, host: str, port: int) -> None:
 
     from bot.logsetup import configure_logging
 
+    state.refuse_unsafe_production()
     services = state.services
     configure_logging(services.config.app.get("log_level", "INFO"))
     if services.db.is_sqlite:

@@ -170,6 +170,7 @@ def scheduler_command(state) -> None:
     """运行定时任务进程（只运行一个；多开时其余待命） / run the scheduler process."""
     from scheduler.runner import run_scheduler
 
+    state.refuse_unsafe_production()
     services = state.services
     stop = threading.Event()
 
