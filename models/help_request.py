@@ -880,7 +880,7 @@ def notify_after_commit(services, session: Session, request_id: int) -> None:
             return
         thread = threading.Thread(target=_safe_notify, args=(services, request_id),
                                   name=f"help-notify-{request_id}", daemon=True)
-        threads = services.extras.setdefault("help_notify_threads", [])
+        threads = services.notify_threads
         threads[:] = [t for t in threads if t.is_alive()]
         threads.append(thread)
         thread.start()
@@ -890,7 +890,7 @@ def notify_after_commit(services, session: Session, request_id: int) -> None:
 
 def wait_for_notifications(services, timeout: float = 10.0) -> None:
     """Join the background notification threads started by :func:`notify_after_commit`."""
-    for thread in list(services.extras.get("help_notify_threads", [])):
+    for thread in list(services.notify_threads):
         thread.join(timeout)
 
 
@@ -1036,7 +1036,7 @@ def deliver_after_commit(services, session: Session, request_id: int, *,
             deliver()
             return
         thread = threading.Thread(target=deliver, name=f"help-answer-{request_id}", daemon=True)
-        threads = services.extras.setdefault("help_notify_threads", [])
+        threads = services.notify_threads
         threads[:] = [t for t in threads if t.is_alive()]
         threads.append(thread)
         thread.start()
