@@ -195,6 +195,15 @@ class Conversation:
     on_cancel: Callable[[Ctx, ConversationState], None] | None = None
     broken: str | Callable[[Ctx], Answer] = ""
 
+    def __post_init__(self) -> None:
+        names = [s.name for s in self.steps]
+        if len(set(names)) != len(names):
+            raise ValueError(f"conversation {self.name}: two steps share a name")
+        for s in self.steps:
+            if s.then is None and s.next not in names:
+                raise ValueError(f"conversation {self.name}: step {s.name} needs then= or a "
+                                 f"next= naming one of its steps")
+
     def step(self, name: str) -> Step | None:
         """The step called ``name``, or None."""
         return next((s for s in self.steps if s.name == name), None)
