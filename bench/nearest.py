@@ -104,7 +104,7 @@ def main() -> None:
     args = ap.parse_args()
 
     with tempfile.TemporaryDirectory() as tmp:
-        from bot.db import make_engine
+        from bot.core.db import make_engine
 
         engine = make_engine(f"sqlite:///{Path(tmp) / 'bench.db'}")
         try:

@@ -7,8 +7,8 @@ import secrets
 
 from flask import Flask, jsonify
 
-from bot.config import Config, load_config
-from bot.services import Services, build_services
+from bot.core.config import Config, load_config
+from bot.core.services import Services, build_services
 
 log = logging.getLogger(__name__)
 

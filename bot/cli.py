@@ -1,6 +1,6 @@
 """The ``taoyuan`` command line.
 
-Every command gets the shared :class:`~bot.services.Services` through ``click`` context:
+Every command gets the shared :class:`~bot.core.services.Services` through ``click`` context:
 ``services = ctx.obj.services`` (built on first use from ``--config`` / ``TAOYUAN_CONFIG``).
 Feature commands live in their own modules listed in :data:`COMMAND_MODULES`; each exposes
 ``register(main: click.Group) -> None``.
@@ -11,7 +11,7 @@ from importlib import import_module
 
 import click
 
-from bot.config import ConfigError, load_config, production_blockers
+from bot.core.config import ConfigError, load_config, production_blockers
 
 #: Modules that add commands to ``taoyuan`` (each has ``register(main)``).
 COMMAND_MODULES = [
@@ -47,7 +47,7 @@ class CliState:
 
     def refuse_unsafe_production(self) -> None:
         """For long-running commands (``serve``, ``scheduler``): raise ``click.ClickException``
-        (exit 1) listing :func:`bot.config.production_blockers`, if there are any."""
+        (exit 1) listing :func:`bot.core.config.production_blockers`, if there are any."""
         blockers = production_blockers(self.config)
         if blockers:
             raise click.ClickException(
@@ -57,7 +57,7 @@ class CliState:
     @property
     def services(self):
         if self._services is None:
-            from bot.services import build_services
+            from bot.core.services import build_services
 
             self._services = build_services(self.config)
         return self._services
@@ -69,7 +69,7 @@ class CliState:
 @click.pass_context
 def main(ctx: click.Context, config_path: str | None) -> None:
     """桃源姐妹 公众号后台 (Yongchun County Women's Federation WeChat backend)."""
-    from bot.logsetup import configure_logging
+    from bot.core.logging import configure_logging
 
     configure_logging("INFO")
     ctx.obj = CliState(config_path)

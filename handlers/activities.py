@@ -1,7 +1,7 @@
 """Activities: the list, 「我的报名」, 「取消报名 N」 (or by 报名号 「取消报名 B0006」; N may be a
 Chinese numeral, 「取消报名三」), 爱心义剪 day and 「义剪几点开始」, and QR check-in.
 
-Menu keys (contract with bot/menu.py): ACTIVITIES, MY_SIGNUPS, HAIRCUT_DAY. Check-in QR
+Menu keys (contract with bot/wechat/menu.py): ACTIVITIES, MY_SIGNUPS, HAIRCUT_DAY. Check-in QR
 scene ``checkin:<activity number>`` arrives as SCAN (EventKey = scene) or as subscribe
 (EventKey ``qrscene_checkin:<n>``), WeChat doc 生成带参数的二维码 / 扫描带参数二维码事件.
 The signup conversation itself is in handlers/signup.py.

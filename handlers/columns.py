@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 
-from bot.replies import NewsReply
+from bot.wechat.replies import NewsReply
 from handlers.router import Context, Router
 from models import article as articles
 from models.broadcast import record_job_finish

@@ -28,7 +28,7 @@ from pathlib import Path
 import redis
 
 from handlers.router import Context, Router
-from handlers.text import compact
+from bot.core.text import compact
 
 log = logging.getLogger(__name__)
 

@@ -39,7 +39,7 @@ import redis
 
 from handlers.conversation import CANCEL_WORDS
 from handlers.router import Context, Router
-from handlers.text import compact
+from bot.core.text import compact
 from models import help_request as hr
 from models.privacy import mask_phone
 

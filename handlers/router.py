@@ -1,4 +1,4 @@
-"""The dispatcher: which handler answers an :class:`~bot.updates.Update`. No Flask, no XML.
+"""The dispatcher: which handler answers an :class:`~bot.wechat.updates.Update`. No Flask, no XML.
 
 Order of a dispatch (first answer wins):
 
@@ -28,12 +28,12 @@ from typing import Callable, Iterable
 import redis
 from sqlalchemy.orm import Session
 
-from bot.db import OnDemandSession
-from bot.replies import NewsReply, Reply, TextReply
-from bot.services import Services
-from bot.updates import Update
+from bot.core.db import OnDemandSession
+from bot.wechat.replies import NewsReply, Reply, TextReply
+from bot.core.services import Services
+from bot.wechat.updates import Update
 from handlers.conversation import CANCEL_WORDS, UNREAD, ConversationState, ConversationStore
-from handlers.text import compact, normalize
+from bot.core.text import compact, normalize
 from models.base import utcnow
 
 log = logging.getLogger(__name__)
@@ -53,7 +53,7 @@ class Context:
 
     ``text`` is the normalised text (NFKC, simplified, spaces folded); ``compact_text`` the same
     without spaces. ``session`` is a SQLAlchemy session whose transaction the webhook commits
-    after the handler returns; given as a :class:`bot.db.OnDemandSession` it is only made when a
+    after the handler returns; given as a :class:`bot.core.db.OnDemandSession` it is only made when a
     handler first uses ``ctx.session`` (``session_source`` hands the per-process table caches
     what they need without making it). ``now`` is aware UTC (default: now).
     ``prefetched_conversation``: the raw conversation value if the webhook already read it

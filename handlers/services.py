@@ -25,10 +25,10 @@ import logging
 from datetime import timedelta
 from urllib.parse import quote
 
-from bot.replies import MORE_HINT, TEXT_LIMIT_BYTES, cut_utf8
+from bot.wechat.replies import MORE_HINT, TEXT_LIMIT_BYTES, cut_utf8
 from handlers.router import Context, Router
 from models import service_point as points
-from models.geo import BadCoordinates, check_coordinates
+from bot.core.geo import BadCoordinates, check_coordinates
 from models.point_synonyms import Query, synonyms
 
 log = logging.getLogger(__name__)

@@ -12,10 +12,10 @@ from sqlalchemy import Boolean, Date, ForeignKey, Integer, String, select
 from sqlalchemy.orm import Mapped, Session, mapped_column, relationship
 
 from models.base import AwareDateTime, Base, is_http_url, utcnow
-from bot.db import OnDemandSession  # noqa: F401 - named in annotations
+from bot.core.db import OnDemandSession  # noqa: F401 - named in annotations
 from models.refcache import ReferenceCache
 
-#: Menu EventKey for "the newest article of any column" (contract with bot/menu.py).
+#: Menu EventKey for "the newest article of any column" (contract with bot/wechat/menu.py).
 COLUMN_LATEST = "COLUMN_LATEST"
 BRACKETS = "【】[]「」《》<>()（） "
 
@@ -87,7 +87,7 @@ _column_names = ReferenceCache((ArticleColumn.__table__,), _load_column_names, t
 
 def column_names(session: "Session | OnDemandSession") -> dict[str, int]:
     """Active column names (no brackets) -> column id (a per-process copy, ≤ 5 s old).
-    ``session`` may be a :class:`bot.db.OnDemandSession` (made only if the copy is stale)."""
+    ``session`` may be a :class:`bot.core.db.OnDemandSession` (made only if the copy is stale)."""
     return _column_names.get(session)
 
 

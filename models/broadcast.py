@@ -213,7 +213,7 @@ def preview_broadcast(session: Session, wechat, broadcast_id: int, openid: str, 
     """Send the broadcast to ``openid`` only (``mass/preview``) and mark it previewed.
 
     Raises :class:`BroadcastError` without an openid or after it was sent; WeChat errors
-    (``bot.wechat_client.WeChatAPIError``) propagate.
+    (``bot.wechat.client.WeChatAPIError``) propagate.
     """
     if not openid:
         raise BroadcastError("请先在「我的账号」里填写您自己的微信 openid，才能预览")

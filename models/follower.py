@@ -27,7 +27,7 @@ class Follower(Base):
 
     __tablename__ = "followers"
     #: What ``touch`` writes, and a new row: lost in a crash, her next message writes them
-    #: again, so such a commit does not wait for the disk (bot/db.py ``_commit``).
+    #: again, so such a commit does not wait for the disk (bot/core/db.py ``_commit``).
     __relaxed_columns__ = frozenset({"last_interaction_at", "subscribed"})
 
     openid: Mapped[str] = mapped_column(String(64), primary_key=True)

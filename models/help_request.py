@@ -26,8 +26,8 @@ from datetime import datetime, timedelta
 from sqlalchemy import Boolean, Integer, String, Text, func, or_, select
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
-from bot.config import ConfigError
-from bot.logsetup import mask_openid
+from bot.core.config import ConfigError
+from bot.core.logging import mask_openid
 from models.base import AwareDateTime, Base, utcnow
 
 log = logging.getLogger(__name__)
@@ -700,7 +700,7 @@ def mediation_points(session: Session, *, limit: int = 11) -> list:
 def add_danger_word(session: Session, word: str, kind: str = "danger") -> DangerWord:
     """Add (or re-activate) a danger word; ``word`` is normalised. Raises ``ValueError`` for an
     empty word or an unknown ``kind``."""
-    from handlers.text import compact
+    from bot.core.text import compact
 
     norm = compact(word)
     if not norm or len(norm) > 32:
@@ -718,7 +718,7 @@ def add_danger_word(session: Session, word: str, kind: str = "danger") -> Danger
 
 def remove_danger_word(session: Session, word: str) -> bool:
     """Deactivate a database danger word; False when there is none (file words stay)."""
-    from handlers.text import compact
+    from bot.core.text import compact
 
     row = session.scalars(select(DangerWord).where(DangerWord.word == compact(word))).first()
     if row is None:
@@ -790,7 +790,7 @@ def _send_to_staff(services, settings: HelpSettings, data: dict[str, str], text:
 
     Returns how many staff were reached; failures are logged (masked openid) and skipped.
     """
-    from bot.wechat_client import WeChatAPIError
+    from bot.wechat.client import WeChatAPIError
 
     reached = 0
     for i, staff in enumerate(settings.on_duty_openids):
@@ -959,7 +959,7 @@ CUSTOM_TEXT_LIMIT = 1800
 
 def answer_message(row: HelpRequest) -> tuple[str, bool]:
     """The 客服消息 text that carries the answer to her, and whether it is complete."""
-    from bot.replies import cut_utf8
+    from bot.wechat.replies import cut_utf8
 
     text = (f"【桃源姐妹】您的留言（编号 {row.ref}）有了答复：\n\n{row.answer}\n\n"
             "如还有问题，回复「求助」继续留言。")
@@ -975,7 +975,7 @@ def deliver_answer(services, request_id: int, now: datetime | None = None) -> st
     「查看回复」 shows it. Returns the delivery (``custom``, ``template`` or ``waiting`` when
     neither worked) and records it on the request. Raises :class:`RequestNotFound`.
     """
-    from bot.wechat_client import OutsideServiceWindow, WeChatAPIError
+    from bot.wechat.client import OutsideServiceWindow, WeChatAPIError
     from models.follower import Follower
 
     settings = help_settings(services.config)

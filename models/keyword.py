@@ -11,7 +11,7 @@ from sqlalchemy import Boolean, Integer, String, Text, select
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from models.base import Base, is_http_url
-from bot.db import OnDemandSession  # noqa: F401 - named in annotations
+from bot.core.db import OnDemandSession  # noqa: F401 - named in annotations
 from models.refcache import ReferenceCache
 
 MATCH_EXACT = "exact"
@@ -67,7 +67,7 @@ class _Index:
     """Active rules ready for matching: exact words in a dict, contains words in a list."""
 
     def __init__(self, rows: tuple[KeywordReply, ...]):
-        from handlers.text import compact
+        from bot.core.text import compact
 
         self.rows = rows
         self.exact: dict[str, tuple[int, KeywordReply]] = {}
@@ -110,8 +110,8 @@ def active_rules(session: Session) -> tuple[KeywordReply, ...]:
 
 
 def find_keyword_reply(session: "Session | OnDemandSession", text: str) -> KeywordReply | None:
-    """The best active rule for ``text`` (compact-normalised, see handlers.text), or None.
-    ``session`` may be a :class:`bot.db.OnDemandSession` (made only if the copy is stale).
+    """The best active rule for ``text`` (compact-normalised, see bot.core.text), or None.
+    ``session`` may be a :class:`bot.core.db.OnDemandSession` (made only if the copy is stale).
 
     Higher priority wins; on equal priority exact beats contains, then the older rule. The row
     returned is a detached copy (see :func:`active_rules`).

@@ -84,7 +84,7 @@ def notify(services, session: Session, openid: str, kind: str, text: str,
     follower = session.get(Follower, openid)
     if follower is not None and follower.subscribed and follower.in_service_window(now):
         try:
-            from bot.wechat_client import WeChatAPIError
+            from bot.wechat.client import WeChatAPIError
         except ImportError:  # pragma: no cover - client not installed yet
             WeChatAPIError = Exception  # noqa: N806
         try:

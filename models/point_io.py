@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterable, Iterator, Mapping
 
-from models.geo import (COUNTY_LAT, COUNTY_LNG, BadCoordinates, InvalidCoordinates,
+from bot.core.geo import (COUNTY_LAT, COUNTY_LNG, BadCoordinates, InvalidCoordinates,
                         check_coordinates)
 from models.point_synonyms import PLATFORMS, synonyms
 from models.spreadsheet import formula_like, safe_row, unquote_cell

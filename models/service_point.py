@@ -22,7 +22,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from models.base import AwareDateTime, Base, utcnow
-from models.geo import bounding_box, haversine_m
+from bot.core.geo import bounding_box, haversine_m
 
 log = logging.getLogger(__name__)
 
@@ -140,7 +140,7 @@ def nearest(session: Session, lat: float, lng: float, limit: int = 3,
     radius (so the answer is exact). Beyond the last radius (she is far from every point) the
     database ranks all active points by a flat-earth distance and the best few are checked
     with haversine. Distances are haversine metres. The caller validates coordinates
-    (models.geo.check_coordinates).
+    (bot.core.geo.check_coordinates).
     """
     for radius in radii_m:
         rows = session.scalars(nearest_statement(lat, lng, radius)).all()

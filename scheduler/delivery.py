@@ -34,7 +34,7 @@ from typing import Callable, Iterable
 
 from sqlalchemy import func, insert, select, update
 
-from bot.logsetup import mask_openid
+from bot.core.logging import mask_openid
 from models.base import utcnow
 from models.follower import Follower
 from models.reminder import (BLOCKED, DELIVERED, FAILED, FINAL_STATUSES, PENDING, RUN_DONE,

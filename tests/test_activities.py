@@ -169,7 +169,7 @@ def _worker(db_url: str, number: int, openids: list[str], queue) -> None:
     """Run in a child process: sign each openid up from 8 threads, report statuses."""
     from concurrent.futures import ThreadPoolExecutor
 
-    from bot.db import Database
+    from bot.core.db import Database
 
     db = Database(db_url)
 

@@ -19,7 +19,7 @@ NOV = datetime(2026, 11, 10, 2, 0, tzinfo=timezone.utc)
 
 
 class RecordingWeChat:
-    """Records the calls a broadcast makes (the same method names as bot.wechat_client)."""
+    """Records the calls a broadcast makes (the same method names as bot.wechat.client)."""
 
     def __init__(self):
         self.calls: list[tuple] = []

@@ -16,7 +16,7 @@ from openpyxl import Workbook, load_workbook
 from sqlalchemy import select
 
 from bot.app import create_app
-from bot.services import build_services
+from bot.core.services import build_services
 from models.audit import AuditEntry
 from tests.conftest import _empty_tables, make_config
 from tests.test_console import PASSWORD, csrf_token, login, make_staff
@@ -83,7 +83,7 @@ def test_forwarded_for_is_ignored_without_a_trusted_proxy(make_app):
 
 
 def test_trusted_proxies_config_is_checked():
-    from bot.config import ConfigError, load_config
+    from bot.core.config import ConfigError, load_config
 
     assert load_config(overrides={"console": {"trusted_proxies": 0}}, environ={})
     assert load_config(overrides={"console": {"trusted_proxies": 2, "https": True}}, environ={})
@@ -112,7 +112,7 @@ def test_session_cookie_flags(make_app):
 
 
 def test_https_is_the_default_in_production():
-    from bot.config import load_config
+    from bot.core.config import load_config
     from bot.console import https_enabled
 
     prod = {"wechat": {"app_secret": "0123456789abcdef0123456789abcdef"}}

@@ -134,7 +134,7 @@ def test_danger_mid_other_conversation_ends_it_for_the_urgent_follow_up(help_ser
 
     with help_services.db.session() as s:
         from handlers.router import Context
-        from bot.updates import Update
+        from bot.wechat.updates import Update
 
         ctx = Context(update=Update(msg_type="text", openid=chat.openid, content="x"),
                       services=help_services, session=s)

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, select
 
-from bot.services import build_services
+from bot.core.services import build_services
 from models.follower import Follower
 from models.reminder import DeliveryLog, ReminderRun, TopicSubscription
 from tests.conftest import REDIS_URL, _empty_tables, make_config

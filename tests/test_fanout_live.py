@@ -6,7 +6,7 @@ from datetime import datetime, timezone
 import pytest
 from sqlalchemy import select
 
-from bot.services import build_services
+from bot.core.services import build_services
 from models.follower import Follower
 from models.reminder import DeliveryLog, ReminderRun, subscribe_topic
 from scheduler.delivery import FanOut

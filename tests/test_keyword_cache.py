@@ -5,7 +5,7 @@ from sqlalchemy import select, text
 
 import models.keyword as keyword
 import models.refcache as refcache
-from bot.db import Database
+from bot.core.db import Database
 from models.keyword import KeywordReply, find_keyword_reply
 
 

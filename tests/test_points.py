@@ -5,9 +5,9 @@ import random
 import pytest
 from sqlalchemy import create_engine, func, select, text
 
-from bot.db import upgrade
+from bot.core.db import upgrade
 from models import service_point as sp
-from models.geo import haversine_m
+from bot.core.geo import haversine_m
 from models.point_io import PointFileError, read_table, write_table
 from models.service_point import ImportRejected, ServicePoint, UnmatchedQuery
 

@@ -7,7 +7,7 @@ from datetime import datetime, timedelta, timezone
 import pytest
 from sqlalchemy import func, select
 
-from bot.services import build_services
+from bot.core.services import build_services
 from models.follower import Follower
 from models.outbox import OutboxMessage
 from models.reminder import (RUN_DONE, RUN_MISSED, DeliveryLog, Reminder, ReminderRun,

@@ -4,7 +4,7 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import select
 
-from bot.config import DEFAULT_TOKEN
+from bot.core.config import DEFAULT_TOKEN
 from bot.simulator import Simulator, event_fields, flask_transport, reply_text, text_fields
 from models.reminder import DeliveryLog, Reminder, ensure_default_reminders, is_subscribed
 

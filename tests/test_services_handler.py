@@ -4,8 +4,8 @@ from datetime import timedelta
 import pytest
 
 import handlers
-from bot.replies import TEXT_LIMIT_BYTES, TextReply
-from bot.updates import Location, Update
+from bot.wechat.replies import TEXT_LIMIT_BYTES, TextReply
+from bot.wechat.updates import Location, Update
 from handlers.router import Context
 from handlers.services import format_distance, format_rough_distance, is_directory_question
 from models import service_point as sp
@@ -212,7 +212,7 @@ def test_known_need_with_no_point_is_helpful(seeded, router):
 
 
 def test_federation_phone_from_config(db_url, redis_prefix, tmp_path, router):
-    from bot.services import build_services
+    from bot.core.services import build_services
     from tests.conftest import _empty_tables, make_config
 
     svc = build_services(make_config(db_url, redis_prefix, tmp_path,
@@ -254,7 +254,7 @@ def test_every_page_fits_2048_bytes_even_with_longest_fields(services, router):
 
 
 def test_end_to_end_through_the_webhook(client, seeded):
-    from bot.config import DEFAULT_TOKEN
+    from bot.core.config import DEFAULT_TOKEN
     from bot.simulator import Simulator, flask_transport, location_fields, reply_text, text_fields
 
     sim, transport = Simulator(token=DEFAULT_TOKEN), flask_transport(client)

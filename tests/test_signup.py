@@ -13,7 +13,7 @@ import pytest
 from sqlalchemy import select
 
 import handlers
-from bot.updates import Update
+from bot.wechat.updates import Update
 from handlers.conversation import CONVERSATION_TTL
 from handlers.router import Context
 from models import activity as acts

@@ -6,7 +6,7 @@ import time
 
 import click
 
-from bot.protocol import AesKey
+from bot.wechat.protocol import AesKey
 from bot.simulator import (Simulator, event_fields, http_transport, location_fields, reply_text,
                            text_fields)
 

@@ -18,13 +18,13 @@ def serve(state, host: str, port: int) -> None:
     """Run the webhook (development server; use gunicorn bot.wsgi:app in production)."""
     from bot.app import create_app
 
-    from bot.logsetup import configure_logging
+    from bot.core.logging import configure_logging
 
     state.refuse_unsafe_production()
     services = state.services
     configure_logging(services.config.app.get("log_level", "INFO"))
     if services.db.is_sqlite:
-        from bot.db import upgrade
+        from bot.core.db import upgrade
 
         upgrade(services.config.database_url, quiet=True)
     app = create_app(services=services)
@@ -41,7 +41,7 @@ def db() -> None:
 @click.pass_obj
 def db_upgrade(state) -> None:
     """Bring the schema up to date (every Alembic head)."""
-    from bot.db import upgrade
+    from bot.core.db import upgrade
 
     upgrade(state.config.database_url)
     click.echo("数据库已是最新 / schema is up to date")

@@ -27,7 +27,7 @@ from datetime import datetime, timezone
 
 import click
 
-from bot.config import production_blockers
+from bot.core.config import production_blockers
 
 BLOCKER = "阻止上线"
 ADVICE = "建议"
@@ -76,7 +76,7 @@ def doctor(state) -> None:
 
 
 def check(config) -> list[Finding]:
-    """Every finding for ``config`` (a :class:`bot.config.Config`), blockers first.
+    """Every finding for ``config`` (a :class:`bot.core.config.Config`), blockers first.
 
     Connects to PostgreSQL and Redis (each within :data:`TIMEOUT` seconds) when they are
     configured; creates nothing. Never raises for what it checks.
@@ -96,7 +96,7 @@ def token_and_secret_blockers(config) -> list[str]:
     (``"wechat.token: ..."``), Chinese then English.
 
     The checks ``serve``, ``bot.wsgi`` and ``scheduler`` refuse to start on
-    (:func:`bot.config.production_blockers`), made on the config as it will be in production
+    (:func:`bot.core.config.production_blockers`), made on the config as it will be in production
     (``app_secret`` set: that function says nothing in dry run), plus one of doctor's own: a
     session key shorter than 16 characters can be guessed.
     """
@@ -130,7 +130,7 @@ def _wechat(config) -> list[Finding]:
 
 
 def _help(config) -> list[Finding]:
-    from bot.config import ConfigError
+    from bot.core.config import ConfigError
     from models.help_request import help_settings
 
     try:

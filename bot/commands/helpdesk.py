@@ -22,7 +22,7 @@ def register(main: click.Group) -> None:
 @click.pass_obj
 def helpdesk(state) -> None:
     """求助留言：查看、答复、汇总、到期匿名化 (help requests)."""
-    from bot.config import ConfigError
+    from bot.core.config import ConfigError
 
     try:
         hr.help_settings(state.config)

@@ -15,7 +15,7 @@ def menu() -> None:
 
 
 def _load(state) -> tuple[dict, str]:
-    from bot.menu import menu_from_config
+    from bot.wechat.menu import menu_from_config
 
     config = state.config
     source = "配置文件 [[menu.button]]" if config.menu.get("button") else "内置默认菜单"
@@ -26,7 +26,7 @@ def _load(state) -> tuple[dict, str]:
 @click.pass_obj
 def menu_check(state) -> None:
     """Validate the menu from the configuration (or the default) without sending anything."""
-    from bot.menu import describe_menu, validate_menu
+    from bot.wechat.menu import describe_menu, validate_menu
 
     data, source = _load(state)
     click.echo(f"菜单来源：{source}")
@@ -43,8 +43,8 @@ def menu_push(state) -> None:
     """Validate, then replace the account's menu (dry run: written to the outbox only)."""
     from sqlalchemy.exc import OperationalError
 
-    from bot.menu import describe_menu, validate_menu
-    from bot.wechat_client import WeChatAPIError
+    from bot.wechat.menu import describe_menu, validate_menu
+    from bot.wechat.client import WeChatAPIError
 
     data, source = _load(state)
     errors = validate_menu(data)
@@ -68,8 +68,8 @@ def menu_push(state) -> None:
 @click.pass_obj
 def menu_show(state) -> None:
     """Show the menu WeChat currently has (dry run: the last one pushed to the outbox)."""
-    from bot.menu import describe_menu
-    from bot.wechat_client import WeChatAPIError
+    from bot.wechat.menu import describe_menu
+    from bot.wechat.client import WeChatAPIError
 
     try:
         current = state.services.wechat.get_menu()

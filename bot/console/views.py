@@ -14,8 +14,8 @@ from wtforms.validators import Optional
 from wtforms.widgets import TextInput
 
 from bot.console.base import AuditedModelView, ReadOnlyModelView
-from bot.kv import Keys
-from bot.replies import NewsReply, TextReply
+from bot.core.kv import Keys
+from bot.wechat.replies import NewsReply, TextReply
 from models.audit import mask_phone
 from models.base import is_http_url
 from models.staff import ROLES, StaffError, add_staff
@@ -63,7 +63,7 @@ def try_message(services, text: str, username: str) -> dict:
     with a sandbox Redis prefix and no outbound WeChat calls. Returns ``{"kind": "text" |
     "news" | "none", ...}``."""
     import handlers
-    from bot.updates import Update
+    from bot.wechat.updates import Update
     from handlers.router import Context
 
     sandbox = dataclasses.replace(services, keys=Keys(services.keys("console-try") + ":"),

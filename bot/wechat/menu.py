@@ -13,7 +13,7 @@ from __future__ import annotations
 import copy
 from typing import Any
 
-from bot.config import Config
+from bot.core.config import Config
 
 # Menu keys (EventKey of the CLICK / location_select events) used by the handlers.
 SERVICES_LOCATION = "SERVICES_LOCATION"   # location_select: she sends her position

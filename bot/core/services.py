@@ -12,12 +12,12 @@ from zoneinfo import ZoneInfo
 
 import redis
 
-from bot.config import Config
-from bot.db import Database
-from bot.kv import Keys, make_redis
+from bot.core.config import Config
+from bot.core.db import Database
+from bot.core.kv import Keys, make_redis
 
 if TYPE_CHECKING:  # pragma: no cover
-    from bot.wechat_client import WeChatAPI
+    from bot.wechat.client import WeChatAPI
 
 log = logging.getLogger(__name__)
 
@@ -26,7 +26,7 @@ log = logging.getLogger(__name__)
 class Services:
     """Config, database, Redis (with its key prefix), WeChat API client and time zone.
 
-    ``wechat`` is built lazily on first use (:class:`bot.wechat_client.WeChatAPI`).
+    ``wechat`` is built lazily on first use (:class:`bot.wechat.client.WeChatAPI`).
     ``extras`` is a place for feature-level shared objects (e.g. the router).
     """
 
@@ -41,7 +41,7 @@ class Services:
     @property
     def wechat(self) -> "WeChatAPI":
         if self._wechat is None:
-            from bot.wechat_client import WeChatAPI
+            from bot.wechat.client import WeChatAPI
 
             self._wechat = WeChatAPI.from_services(self)
         return self._wechat

@@ -33,12 +33,12 @@ import requests
 from wechatpy.client import WeChatClient
 from wechatpy.exceptions import WeChatClientException
 
-from bot.logsetup import MaskingFilter, mask_openid, redact
+from bot.core.logging import MaskingFilter, mask_openid, redact
 
 if TYPE_CHECKING:  # pragma: no cover
     from sqlalchemy.orm import Session
 
-    from bot.services import Services
+    from bot.core.services import Services
 
 log = logging.getLogger(__name__)
 
@@ -134,7 +134,7 @@ def error_for(errcode: int | None, errmsg: str, path: str = "", result: dict | N
 
 # ----------------------------------------------------------------------------- log masking
 
-# redact / mask_openid live in bot.logsetup (one place for what logs may show).
+# redact / mask_openid live in bot.core.logging (one place for what logs may show).
 
 
 
@@ -581,7 +581,7 @@ class WeChatAPI:
 
     def create_menu(self, menu: dict, *, session: "Session | None" = None) -> dict:
         """Replace the custom menu (WeChat doc: 自定义菜单 - 创建接口). ``menu`` = ``{"button": [...]}``;
-        validate it first with :func:`bot.menu.validate_menu`."""
+        validate it first with :func:`bot.wechat.menu.validate_menu`."""
         with self._outbox(session):
             return self.client.menu.create(menu)
 

@@ -21,7 +21,7 @@ from typing import NamedTuple
 
 import redis
 
-from bot.kv import HotPath, Keys, Sent
+from bot.core.kv import HotPath, Keys, Sent
 
 #: ``Claim.peeked`` when the peeked key was not read.
 UNREAD = object()
@@ -166,8 +166,8 @@ class Deduplicator:
     def publish(self, dedup_key: str, reply_body: str, ttl: int | None = None) -> None:
         """Store the reply body the first try produced (``""`` for ``success``).
 
-        Queued (:meth:`bot.kv.HotPath.send_later`): it goes to Redis in front of this process's
-        next claim, or within :attr:`bot.kv.HotPath.LATER_SECONDS` on its own, long before
+        Queued (:meth:`bot.core.kv.HotPath.send_later`): it goes to Redis in front of this process's
+        next claim, or within :attr:`bot.core.kv.HotPath.LATER_SECONDS` on its own, long before
         WeChat's retry 5 s later; a copy already waiting polls until it is there. Redis never
         answers it: a lost write only means a retry answers ``success`` instead of the same
         reply. ``ttl``: as given to :meth:`claim`.

@@ -126,7 +126,7 @@ def encrypt(key: AesKey, token: str, xml: str, nonce: str, timestamp: str | None
     """Encrypt a reply for safe/compat mode: ``<xml><Encrypt/><MsgSignature/><TimeStamp/><Nonce/>``."""
     from wechatpy.crypto import PrpCrypto
 
-    from bot.replies import cdata
+    from bot.wechat.replies import cdata
 
     timestamp = timestamp or str(int(time.time()))
     enc = PrpCrypto(key.key).encrypt(xml, key.app_id)
