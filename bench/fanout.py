@@ -94,8 +94,8 @@ def run_once(db: str, recipients: int, rate: float, concurrency: int, latency: f
     """One fan-out; returns the figures."""
     from bot.core.config import load_config
     from bot.core.services import build_services
-    from models.follower import Follower
-    from models.reminder import TopicSubscription
+    from models.followers import Follower
+    from models.reminders import TopicSubscription
     from scheduler.delivery import FanOut
     from scheduler.jobs import run_reminder_now
     from tests.fake_wechat import FakeWeChat

@@ -118,7 +118,7 @@ def seed_database(url: str) -> str:
     from sqlalchemy import func, select
 
     from bot.core.db import Database
-    from models.service_point import ServicePoint, load_seed
+    from models.directory import ServicePoint, load_seed
 
     db = Database(url)
     try:

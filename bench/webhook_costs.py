@@ -41,7 +41,7 @@ def push_body(msg_id: int, content: str) -> bytes:
 def add_keyword_rules(db_url: str, count: int) -> int:
     """Add ``count`` active keyword rules (half exact, half contains) that 「你好」 does not hit."""
     from bot.core.db import Database
-    from models.keyword import KeywordReply
+    from models.keywords import KeywordReply
 
     db = Database(db_url)
     try:
@@ -56,9 +56,9 @@ def add_keyword_rules(db_url: str, count: int) -> int:
 
 def variants():
     """name -> function that switches one query off (and returns an undo function)."""
-    import models.article as article
-    import models.follower as follower
-    import models.keyword as keyword
+    import models.columns as article
+    import models.followers as follower
+    import models.keywords as keyword
 
     def patch(module, name, replacement):
         def apply():
@@ -71,14 +71,14 @@ def variants():
     no_columns = patch(article, "column_names", lambda session: {})
     no_touch = patch(follower, "touch", lambda session, openid, user_message, now=None: None)
 
-    def write_every_message():  # models.follower before the TOUCH_RESOLUTION change
+    def write_every_message():  # models.followers before the TOUCH_RESOLUTION change
         from datetime import timedelta
 
         original = follower.TOUCH_RESOLUTION
         follower.TOUCH_RESOLUTION = timedelta(0)
         return lambda: setattr(follower, "TOUCH_RESOLUTION", original)
 
-    def uncached_lookup(session, text):  # models.keyword before 7a41512, for comparison
+    def uncached_lookup(session, text):  # models.keywords before 7a41512, for comparison
         from sqlalchemy import select
 
         from bot.core.text import compact

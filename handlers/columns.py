@@ -11,8 +11,8 @@ import logging
 
 from bot.wechat.replies import NewsReply
 from handlers.router import Context, Router
-from models import article as articles
-from models.broadcast import record_job_finish
+from models import columns as articles
+from models.broadcasts import record_job_finish
 
 log = logging.getLogger(__name__)
 

@@ -88,9 +88,9 @@ class Context:
 
     @property
     def follower(self):
-        """Her :class:`models.follower.Follower` row (created on first use)."""
+        """Her :class:`models.followers.Follower` row (created on first use)."""
         if self._follower is None:
-            from models.follower import get_or_create
+            from models.followers import get_or_create
 
             self._follower = get_or_create(self.session, self.openid)
         return self._follower
@@ -331,7 +331,7 @@ def _as_reply(value) -> Reply | None:
 
 
 def _keyword_reply(ctx: Context, *, exact: bool) -> Reply | None:
-    from models.keyword import MATCH_CONTAINS, MATCH_EXACT, find_keyword_reply
+    from models.keywords import MATCH_CONTAINS, MATCH_EXACT, find_keyword_reply
 
     if not hasattr(ctx, "_keyword_row"):  # one lookup per update, shared by both stages
         ctx._keyword_row = find_keyword_reply(ctx.session_source, ctx.compact_text)

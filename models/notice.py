@@ -74,7 +74,7 @@ def notify(services, session: Session, openid: str, kind: str, text: str,
     nothing sent or stored). Call it *after* committing the change it reports, so a
     slow WeChat call never holds a database lock.
     """
-    from models.follower import Follower
+    from models.followers import Follower
     from models.privacy import is_erased
 
     if is_erased(openid):  # left by 「删除我的信息」: there is nobody to tell

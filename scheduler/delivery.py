@@ -9,7 +9,7 @@ Per recipient (模板消息 / 订阅通知 / 客服消息, in that order of pref
    template id is configured;
 3. else a 客服消息 (``message/custom/send``) when she wrote to the account in the last 48 hours.
 
-Every recipient is a :class:`~models.reminder.DeliveryLog` row, unique per (reminder,
+Every recipient is a :class:`~models.reminders.DeliveryLog` row, unique per (reminder,
 occurrence, openid): rows are created ``pending``, claimed in chunks as ``sending`` before any
 call, and finished by a single writer thread in batches. A run started again after a crash
 sends only what is missing: ``sending`` rows go back to ``pending`` (template messages: resent
@@ -36,8 +36,8 @@ from sqlalchemy import func, insert, select, update
 
 from bot.core.logging import mask_openid
 from models.base import utcnow
-from models.follower import Follower
-from models.reminder import (BLOCKED, DELIVERED, FAILED, FINAL_STATUSES, PENDING, RUN_DONE,
+from models.followers import Follower
+from models.reminders import (BLOCKED, DELIVERED, FAILED, FINAL_STATUSES, PENDING, RUN_DONE,
                              RUN_RUNNING, RUN_STOPPED, SENDING, SENT, SKIPPED, UNKNOWN,
                              DeliveryLog, ReminderRun)
 from scheduler.ratelimit import Pacer

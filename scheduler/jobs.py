@@ -24,8 +24,8 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
 from models.base import utcnow
-from models.follower import Follower
-from models.reminder import (KIND_ACTIVITY, KIND_NOTICE, KIND_SCHEDULED, RUN_DONE, RUN_MISSED,
+from models.followers import Follower
+from models.reminders import (KIND_ACTIVITY, KIND_NOTICE, KIND_SCHEDULED, RUN_DONE, RUN_MISSED,
                              RUN_STOPPED, SENT, DeliveryLog, Reminder, ReminderError, ReminderRun,
                              TopicSubscription, ensure_default_reminders, get_reminder)
 from scheduler.delivery import FanOut, Message, RunResult
@@ -75,7 +75,7 @@ def audience_openids(session, audience: str) -> list[str]:
         stmt = select(Follower.openid).where(Follower.town == value, Follower.subscribed.is_(True),
                                              Follower.valid.is_(True))
     elif kind == "activity":
-        from models.activity import Activity, CONFIRMED, Signup
+        from models.activities import Activity, CONFIRMED, Signup
 
         try:
             number = int(value)
@@ -98,7 +98,7 @@ def place_text(session, name: str) -> str:
     if not name:
         return ""
     try:
-        from models.service_point import ServicePoint
+        from models.directory import ServicePoint
     except ImportError:  # pragma: no cover - directory feature absent
         return name
     point = session.scalar(select(ServicePoint).where(ServicePoint.name == name,
@@ -249,7 +249,7 @@ def run_reminder_now(services, name: str, *, occurrence: str | None = None,
     The occurrence key defaults to ``manual:<local date>``, so running it twice the same day
     sends nobody anything twice (a second run resumes the first). Activity reminders run the
     "day before" sweep for tomorrow's activities; the notice reminder delivers pending notices.
-    Raises :class:`~models.reminder.UnknownReminder`.
+    Raises :class:`~models.reminders.UnknownReminder`.
     """
     now = now or utcnow()
     with services.db.write_session() as s:
@@ -271,7 +271,7 @@ def remind_activities(services, *, now: datetime | None = None, fanout: FanOut |
     """The day-before reminder: every activity starting tomorrow (local date of ``now``) that is
     not cancelled gets its confirmed signups reminded, once per activity (occurrence
     ``activity:<id>``). Returns one result per activity."""
-    from models.activity import CANCELLED, Activity
+    from models.activities import CANCELLED, Activity
 
     now = now or utcnow()
     start, end = activity_reminder_window(now, services.tz)
@@ -287,7 +287,7 @@ def remind_activities(services, *, now: datetime | None = None, fanout: FanOut |
             local = a.starts_at.astimezone(services.tz)
             place = a.place or ""
             if not place and a.point_id:
-                from models.service_point import ServicePoint
+                from models.directory import ServicePoint
 
                 point = s.get(ServicePoint, a.point_id)
                 place = place_text(s, point.name) if point else ""

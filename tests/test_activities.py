@@ -8,7 +8,7 @@ from datetime import datetime, timedelta, timezone
 import pytest
 from sqlalchemy import func, select
 
-from models import activity as acts
+from models import activities as acts
 from models.base import utcnow
 
 NOW = datetime(2026, 12, 1, 2, 0, tzinfo=timezone.utc)

@@ -11,7 +11,7 @@ from bot.wechat.replies import NewsReply, TextReply
 from bot.simulator import Simulator, event_fields, flask_transport, text_fields
 from bot.wechat.updates import Update
 from handlers.router import Context
-from models import article as articles
+from models import columns as articles
 
 
 def seed(services):

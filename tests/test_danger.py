@@ -6,8 +6,8 @@ import json
 import pytest
 from sqlalchemy import select
 
-from handlers.danger import DangerMatcher, load_words
-from models import help_request as hr
+from handlers.safety import DangerMatcher, load_words
+from models import help as hr
 from tests.test_help_requests import (STAFF, Chat, help_services, live_help_services,  # noqa: F401
                                       outbox)
 

@@ -7,8 +7,8 @@ import pytest
 from sqlalchemy import select
 
 from bot.core.services import build_services
-from models.follower import Follower
-from models.reminder import DeliveryLog, ReminderRun, subscribe_topic
+from models.followers import Follower
+from models.reminders import DeliveryLog, ReminderRun, subscribe_topic
 from scheduler.delivery import FanOut
 from scheduler.jobs import run_reminder_now
 from scheduler.ratelimit import Pacer

@@ -9,12 +9,12 @@ from sqlalchemy import select
 
 from bot.wechat.updates import Location, Update
 from handlers import build_router
-from handlers.help_requests import parse_category
+from handlers.help import parse_category
 from handlers.router import Context
-from models import help_request as hr
+from models import help as hr
 from models.base import utcnow
 
-FEATURES = ["handlers.danger", "handlers.help_requests", "handlers.welcome"]
+FEATURES = ["handlers.safety", "handlers.help", "handlers.welcome"]
 _ids = itertools.count(1)
 
 

@@ -7,7 +7,7 @@ from bot.wechat.replies import NewsReply, TextReply
 from bot.wechat.updates import Update
 from handlers.router import Context, Router
 from bot.core.text import compact, normalize
-from models.keyword import KeywordReply
+from models.keywords import KeywordReply
 
 
 def text_update(text: str, openid: str = "oR1") -> Update:

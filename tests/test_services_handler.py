@@ -1,4 +1,4 @@
-"""handlers.services: replies to locations, 附近, towns, needs, platforms, 「更多」, limits."""
+"""handlers.directory: replies to locations, 附近, towns, needs, platforms, 「更多」, limits."""
 from datetime import timedelta
 
 import pytest
@@ -7,10 +7,10 @@ import handlers
 from bot.wechat.replies import TEXT_LIMIT_BYTES, TextReply
 from bot.wechat.updates import Location, Update
 from handlers.router import Context
-from handlers.services import format_distance, format_rough_distance, is_directory_question
-from models import service_point as sp
+from handlers.directory import format_distance, format_rough_distance, is_directory_question
+from models import directory as sp
 from models.base import utcnow
-from models.service_point import ServicePoint, UnmatchedQuery
+from models.directory import ServicePoint, UnmatchedQuery
 
 OPENID = "o_points_test"
 KENGZAIKOU = (25.33, 117.97)
@@ -18,7 +18,7 @@ KENGZAIKOU = (25.33, 117.97)
 
 @pytest.fixture
 def router():
-    return handlers.build_router(["handlers.welcome", "handlers.services"])
+    return handlers.build_router(["handlers.welcome", "handlers.directory"])
 
 
 @pytest.fixture

@@ -15,7 +15,7 @@ from bot.simulator import (Simulator, event_fields, fields_xml, flask_transport,
 from bot.webhook import FALLBACK_TEXT, Webhook
 from handlers import build_router
 from handlers.router import Router
-from models.follower import Follower
+from models.followers import Follower
 from tests.conftest import make_config
 
 TOKEN = "taoyuandevtoken"

@@ -131,7 +131,7 @@ def _wechat(config) -> list[Finding]:
 
 def _help(config) -> list[Finding]:
     from bot.core.config import ConfigError
-    from models.help_request import help_settings
+    from models.help import help_settings
 
     try:
         settings = help_settings(config)

@@ -17,7 +17,7 @@ def _not_found(number: int) -> click.ClickException:
 
 def _activity_or_fail(session, number: int):
     """Activity ``number``, or a clear ClickException saying there is none."""
-    from models.activity import get_activity
+    from models.activities import get_activity
 
     activity = get_activity(session, number)
     if activity is None:
@@ -68,12 +68,12 @@ def add(state, title, category, start, end, capacity, deadline, point_name, plac
     """新建活动，打印活动编号 (prints the new activity's number).
 
     Refuses (exit 1, Chinese message) a start already past unless ``--allow-past``, a capacity
-    below 1 and an empty category; checks are in :func:`models.activity.add_activity`.
+    below 1 and an empty category; checks are in :func:`models.activities.add_activity`.
     """
     from sqlalchemy import select
 
-    from models.activity import add_activity
-    from models.service_point import ServicePoint
+    from models.activities import add_activity
+    from models.directory import ServicePoint
 
     services = state.services
     tz = services.tz
@@ -108,7 +108,7 @@ def list_(state, show_all: bool) -> None:
     """列出活动 (upcoming ones; --all for every activity)."""
     from sqlalchemy import select
 
-    from models.activity import STATUS_LABELS, Activity, signup_counts
+    from models.activities import STATUS_LABELS, Activity, signup_counts
     from models.base import utcnow
 
     services = state.services
@@ -136,7 +136,7 @@ def list_(state, show_all: bool) -> None:
 @click.pass_obj
 def show(state, number: int) -> None:
     """查看活动 N：确认、候补、签到人数 (confirmed, waiting and attended counts)."""
-    from models.activity import STATUS_LABELS, signup_counts
+    from models.activities import STATUS_LABELS, signup_counts
 
     services = state.services
     tz = services.tz
@@ -147,7 +147,7 @@ def show(state, number: int) -> None:
         click.echo(f"时间：{_fmt(a.starts_at, tz)} 至 {_fmt(a.ends_at, tz)}　报名截止：{_fmt(a.signup_deadline(), tz)}")
         place = a.place
         if not place and a.point_id is not None:
-            from models.service_point import ServicePoint
+            from models.directory import ServicePoint
 
             point = s.get(ServicePoint, a.point_id)
             place = f"{point.name} {point.address}".strip() if point else ""
@@ -165,7 +165,7 @@ def show(state, number: int) -> None:
 @click.pass_obj
 def close(state, number: int) -> None:
     """截止活动 N 的报名 (status closed; signups already made stay)."""
-    from models.activity import ActivityCancelled, ActivityNotFound, close_activity
+    from models.activities import ActivityCancelled, ActivityNotFound, close_activity
 
     services = state.services
     with services.db.write_session() as s:
@@ -187,7 +187,7 @@ def close(state, number: int) -> None:
 @click.pass_obj
 def seats(state, number: int, capacity, unlimited: bool, volunteers) -> None:
     """修改活动 N 的名额；增加的名额按顺序给候补并通知她们."""
-    from models.activity import ActivityCancelled, ActivityNotFound, set_capacity
+    from models.activities import ActivityCancelled, ActivityNotFound, set_capacity
 
     services = state.services
     kwargs = {}
@@ -219,7 +219,7 @@ def seats(state, number: int, capacity, unlimited: bool, volunteers) -> None:
 @click.pass_obj
 def cancel(state, number: int, reason: str, yes: bool) -> None:
     """取消活动 N，并通知已报名和候补的群众 (48 小时内发客服消息，否则记入待发通知)."""
-    from models.activity import ActivityCancelled, ActivityNotFound, cancel_activity
+    from models.activities import ActivityCancelled, ActivityNotFound, cancel_activity
     from models.notice import KIND_ACTIVITY_CANCELLED, notify
 
     services = state.services

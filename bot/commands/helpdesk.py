@@ -2,14 +2,14 @@
 
 ``list``, ``show N``, ``reply N TEXT``, ``close N``, ``digest``, ``anonymise`` and ``words``
 (danger words kept in the database). The console calls the same model operations
-(models/help_request.py). Contents are printed only by ``show``: the person at the terminal is
+(models/help.py). Contents are printed only by ``show``: the person at the terminal is
 staff; nothing here writes contents to the log.
 """
 from __future__ import annotations
 
 import click
 
-from models import help_request as hr
+from models import help as hr
 from models.privacy import mask_phone
 
 
@@ -215,7 +215,7 @@ def words_remove(state, word: str) -> None:
 @click.pass_obj
 def words_test(state, text: str) -> None:
     """试一试：这句话会不会触发危险词回复。"""
-    from handlers.danger import DangerMatcher, load_words
+    from handlers.safety import DangerMatcher, load_words
 
     with state.services.db.session() as s:
         matcher = DangerMatcher(load_words() + hr.active_danger_words(s))

@@ -34,8 +34,8 @@ def points_import(state, file: str, dry_run: bool) -> None:
     大致位置, 电话, 开放时间, 服务, 简介, 启用. Coordinates are GCJ-02 degrees."""
     from sqlalchemy.exc import IntegrityError
 
-    from models.point_io import PointFileError
-    from models.service_point import ImportRejected, import_file
+    from models.directory_io import PointFileError
+    from models.directory import ImportRejected, import_file
 
     services = state.services
     try:
@@ -59,8 +59,8 @@ def points_import(state, file: str, dry_run: bool) -> None:
 @click.pass_obj
 def points_export(state, file: str) -> None:
     """Write every point (inactive ones too) to FILE (.csv or .xlsx), ready to edit and import."""
-    from models.point_io import PointFileError, write_table
-    from models.service_point import export_records
+    from models.directory_io import PointFileError, write_table
+    from models.directory import export_records
 
     with state.services.db.session() as session:
         records = export_records(session)
@@ -75,7 +75,7 @@ def points_export(state, file: str) -> None:
 @click.pass_obj
 def points_seed(state) -> None:
     """(Re)load the seed article's points (models/data/service_points.csv); upserts by name+town."""
-    from models.service_point import load_seed
+    from models.directory import load_seed
 
     with state.services.db.write_session() as session:
         result = load_seed(session)
@@ -87,7 +87,7 @@ def points_seed(state) -> None:
 @click.pass_obj
 def points_unmatched(state, limit: int) -> None:
     """List the most frequent questions the directory could not answer."""
-    from models.service_point import top_unmatched
+    from models.directory import top_unmatched
 
     with state.services.db.session() as session:
         rows = top_unmatched(session, limit)

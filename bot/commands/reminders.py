@@ -29,7 +29,7 @@ def list_reminders(state) -> None:
     """列出提醒：时间表、对象、下次发送时间 / list reminders with their next fire."""
     from sqlalchemy import select
 
-    from models.reminder import Reminder, ReminderRun, ensure_default_reminders
+    from models.reminders import Reminder, ReminderRun, ensure_default_reminders
     from scheduler.jobs import describe_next
 
     services = state.services
@@ -60,8 +60,8 @@ def preview(state, name: str, limit: int) -> None:
     """预览：谁会收到什么（渲染后的内容） / who would get what, rendered."""
     from datetime import timedelta
 
-    from models.follower import Follower
-    from models.reminder import KIND_SCHEDULED, ReminderError, ensure_default_reminders, get_reminder
+    from models.followers import Follower
+    from models.reminders import KIND_SCHEDULED, ReminderError, ensure_default_reminders, get_reminder
     from scheduler.jobs import audience_openids, build_message, scheduled_values
     from scheduler.timing import next_fire
 
@@ -111,7 +111,7 @@ def preview(state, name: str, limit: int) -> None:
 @click.pass_obj
 def run(state, name: str, now_flag: bool, occurrence: str | None) -> None:
     """立即发送一个提醒 / send reminder NAME now."""
-    from models.reminder import ReminderError
+    from models.reminders import ReminderError
     from scheduler.jobs import run_reminder_now
 
     try:
@@ -138,7 +138,7 @@ def run(state, name: str, now_flag: bool, occurrence: str | None) -> None:
 @click.pass_obj
 def set_reminder(state, name, schedule, weekend, audience, text, enable) -> None:
     """修改提醒 / edit a reminder (the scheduler picks it up within a minute)."""
-    from models.reminder import ReminderError, ensure_default_reminders, get_reminder
+    from models.reminders import ReminderError, ensure_default_reminders, get_reminder
     from scheduler.jobs import spec_for
     from scheduler.timing import check_spec
 

@@ -112,10 +112,10 @@ def init_app(app, services) -> Admin:
     """Mount the console on ``app``; returns the Flask-Admin instance."""
     from bot.console import broadcasts, extra, stats, views
     from bot.console.account import AccountView
-    from models.article import Article, ArticleColumn
+    from models.columns import Article, ArticleColumn
     from models.audit import AuditEntry
-    from models.follower import Follower
-    from models.keyword import KeywordReply
+    from models.followers import Follower
+    from models.keywords import KeywordReply
     from models.outbox import OutboxMessage
     from models.staff import StaffUser
 

@@ -101,8 +101,8 @@ class PointView(AuditedModelView):
 
     def validate_form(self, form):
         """WTForms checks, then the directory's own rules for a point's fields
-        (``models.point_io.point_field_errors``: Chinese messages shown next to each field)."""
-        from models.point_io import clean_point_fields, point_field_errors
+        (``models.directory_io.point_field_errors``: Chinese messages shown next to each field)."""
+        from models.directory_io import clean_point_fields, point_field_errors
 
         ok = super().validate_form(form)
         if not ok or not hasattr(form, "lat"):
@@ -133,8 +133,8 @@ class PointView(AuditedModelView):
 
     @expose("/export.xlsx")
     def export(self):
-        from models.point_io import write_table
-        from models.service_point import export_records
+        from models.directory_io import write_table
+        from models.directory import export_records
 
         records = export_records(self.session)
         with tempfile.TemporaryDirectory() as tmp:
@@ -146,8 +146,8 @@ class PointView(AuditedModelView):
 
     @expose("/import", methods=("POST",))
     def import_file(self):
-        from models.point_io import PointFileError
-        from models.service_point import import_file
+        from models.directory_io import PointFileError
+        from models.directory import import_file
 
         upload = request.files.get("file")
         suffix = Path(upload.filename or "").suffix.lower() if upload else ""
@@ -204,7 +204,7 @@ ACTIVITY_STATUS_FALLBACK = {"open": "报名中", "full": "已满（可候补）"
 
 def activity_status_labels() -> dict[str, str]:
     """``{status: Chinese label}`` for activities."""
-    act = _module("models.activity")
+    act = _module("models.activities")
     labels = getattr(act, "STATUS_LABELS", None) if act is not None else None
     return dict(labels or ACTIVITY_STATUS_FALLBACK)
 
@@ -218,7 +218,7 @@ def _optional_int(value):
 def point_choices(session) -> list[tuple[str, str]]:
     """Select options for an activity's 服务点: ``("", 不关联)`` then every point as
     「name（town）」, by town and name; values are the point ids as text."""
-    sp = _module("models.service_point")
+    sp = _module("models.directory")
     out = [("", "（不关联服务点）")]
     if sp is None:
         return out
@@ -231,7 +231,7 @@ class ActivityView(LocalTimesMixin, AuditedModelView):
     """活动: create and edit (times in local time), links to the signup list and export.
 
     The 服务点 is chosen from a list by name; 状态 from a list with Chinese labels; raising
-    名额 or 志愿者人数 goes through ``models.activity.set_capacity`` so the waiting list moves up
+    名额 or 志愿者人数 goes through ``models.activities.set_capacity`` so the waiting list moves up
     (those promoted are told after the commit)."""
 
     local_time_fields = ("starts_at", "ends_at", "deadline")
@@ -279,7 +279,7 @@ class ActivityView(LocalTimesMixin, AuditedModelView):
         return self._choices(super().edit_form(obj))
 
     def create_model(self, form):
-        from models.activity import add_activity
+        from models.activities import add_activity
 
         try:
             tz = _tz()
@@ -303,7 +303,7 @@ class ActivityView(LocalTimesMixin, AuditedModelView):
     def on_model_change(self, form, model, is_created):
         self._localise(model)
         if model.ends_at is None and model.starts_at is not None:  # 「空=开始后 2 小时」
-            from models.activity import DEFAULT_DURATION
+            from models.activities import DEFAULT_DURATION
 
             model.ends_at = model.starts_at + DEFAULT_DURATION
         if model.ends_at and model.starts_at and model.ends_at <= model.starts_at:
@@ -313,11 +313,11 @@ class ActivityView(LocalTimesMixin, AuditedModelView):
         super().on_model_change(form, model, is_created)
 
     def _apply_seats(self, model) -> None:
-        """A changed 名额/志愿者人数 goes through ``models.activity.set_capacity``: the waiting
+        """A changed 名额/志愿者人数 goes through ``models.activities.set_capacity``: the waiting
         list moves up and those promoted are told after the commit."""
         from sqlalchemy import inspect as sa_inspect
 
-        from models.activity import ActivityCancelled, set_capacity
+        from models.activities import ActivityCancelled, set_capacity
 
         state = sa_inspect(model)
         changes = {name: getattr(model, name) for name in ("capacity", "volunteers_needed")
@@ -336,7 +336,7 @@ class ActivityView(LocalTimesMixin, AuditedModelView):
 
     @expose("/<int:aid>/export.xlsx")
     def export(self, aid: int):
-        from models.activity import Activity, Signup
+        from models.activities import Activity, Signup
 
         act = self.session.get(Activity, aid)
         if act is None:
@@ -379,7 +379,7 @@ class SignupView(AuditedModelView):
 
 
 def _activity_label(signup) -> str:
-    from models.activity import Activity
+    from models.activities import Activity
 
     act = signup.__dict__.get("_console_activity")
     if act is None:
@@ -409,7 +409,7 @@ class VolunteerView(AuditedModelView):
 def _volunteer_hours(session, openid: str) -> str:
     from sqlalchemy import func
 
-    from models.activity import Signup
+    from models.activities import Signup
 
     total = session.scalar(select(func.coalesce(func.sum(Signup.hours), 0)).where(
         Signup.openid == openid, Signup.role == "volunteer", Signup.attended_at.is_not(None)))
@@ -424,7 +424,7 @@ def audience_label(audience: str | None) -> str:
     """「topic:haircut」 -> 「订阅「义剪」的关注者」; other values as stored."""
     value = audience or ""
     if value.startswith("topic:"):
-        rem = _module("models.reminder")
+        rem = _module("models.reminders")
         topics = getattr(rem, "TOPICS", {}) if rem is not None else {}
         return f"订阅「{topics.get(value[6:], value[6:])}」的关注者"
     return value
@@ -462,7 +462,7 @@ def reminder_preview(services, session, rid: int) -> dict:
     from datetime import timedelta
 
     from models.base import utcnow
-    from models.reminder import KIND_SCHEDULED, Reminder
+    from models.reminders import KIND_SCHEDULED, Reminder
 
     row = session.get(Reminder, rid)
     if row is None:
@@ -514,7 +514,7 @@ class DeliveryLogView(ReadOnlyModelView):
 
 
 def _help_labels(name: str) -> dict[str, str]:
-    hr = _module("models.help_request")
+    hr = _module("models.help")
     return dict(getattr(hr, name, None) or {}) if hr is not None else {}
 
 
@@ -578,7 +578,7 @@ class HelpRequestView(AuditedModelView):
         return super().render(template, **kwargs)
 
     def update_model(self, form, model):
-        from models.help_request import deliver_after_commit, record_answer
+        from models.help import deliver_after_commit, record_answer
 
         try:
             from models.staff import answerer_name
@@ -618,11 +618,11 @@ def help_summary(row) -> list[tuple[str, str]]:
 
 def add_feature_views(admin, session) -> None:
     """Add the pages of every installed feature."""
-    sp = _module("models.service_point")
+    sp = _module("models.directory")
     if sp is not None:
         admin.add_view(PointView(sp.ServicePoint, session, name="服务点", category="近邻娘家",
                                  endpoint="points"))
-    act = _module("models.activity")
+    act = _module("models.activities")
     if act is not None:
         admin.add_view(ActivityView(act.Activity, session, name="活动", category="活动",
                                     endpoint="activities"))
@@ -637,17 +637,17 @@ def add_feature_views(admin, session) -> None:
                                                         ("volunteer", "志愿者")]))
         admin.add_view(SignupView(act.Signup, session, name="报名名单", category="活动",
                                   endpoint="signups"))
-    vol = _module("models.volunteer")
+    vol = _module("models.volunteers")
     if vol is not None:
         admin.add_view(VolunteerView(vol.Volunteer, session, name="志愿者", category="活动",
                                      endpoint="volunteers"))
-    rem = _module("models.reminder")
+    rem = _module("models.reminders")
     if rem is not None:
         admin.add_view(ReminderView(rem.Reminder, session, name="定时提醒", category="提醒",
                                     endpoint="reminders"))
         admin.add_view(DeliveryLogView(rem.DeliveryLog, session, name="推送记录", category="提醒",
                                        endpoint="deliveries"))
-    hr = _module("models.help_request")
+    hr = _module("models.help")
     if hr is not None:
         admin.add_view(HelpRequestView(hr.HelpRequest, session, name="求助留言", category="求助",
                                        endpoint="help"))

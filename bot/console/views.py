@@ -102,7 +102,7 @@ class KeywordReplyView(AuditedModelView):
     form_args = {"match": {"choices": KEYWORD_MATCH}}
 
     def on_model_change(self, form, model, is_created):
-        from models.keyword import check_reply_links
+        from models.keywords import check_reply_links
 
         check_reply_links(model.article_url, model.article_pic_url)  # KeywordError: form error
         super().on_model_change(form, model, is_created)
@@ -163,7 +163,7 @@ class ColumnView(AuditedModelView):
     form_args = {"menu_key": {"label": "菜单 key（可选，≤128 字节，不能有空格，如 COLUMN_REFORM）"}}
 
     def on_model_change(self, form, model, is_created):
-        from models.article import check_column
+        from models.columns import check_column
 
         model.name, model.menu_key = check_column(self.session, model.name or "", model.menu_key,
                                                   column_id=None if is_created else model.id)
@@ -191,7 +191,7 @@ class ArticleView(AuditedModelView):
     form_widget_args = {"published_on": {"placeholder": "2026-11-20"}}
 
     def on_model_change(self, form, model, is_created):
-        from models.article import validate_article
+        from models.columns import validate_article
 
         validate_article(model.title or "", model.url or "", model.cover_url or "")
         model.digest, model.cover_url = model.digest or "", model.cover_url or ""

@@ -27,9 +27,9 @@ from urllib.parse import quote
 
 from bot.wechat.replies import MORE_HINT, TEXT_LIMIT_BYTES, cut_utf8
 from handlers.router import Context, Router
-from models import service_point as points
+from models import directory as points
 from bot.core.geo import BadCoordinates, check_coordinates
-from models.point_synonyms import Query, synonyms
+from models.directory_synonyms import Query, synonyms
 
 log = logging.getLogger(__name__)
 

@@ -18,9 +18,9 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import ForeignKey, Integer, String, Text, func, select
 from sqlalchemy.orm import Mapped, Session, mapped_column, relationship
 
-from models.article import Article
+from models.columns import Article
 from models.base import AwareDateTime, Base, utcnow
-from models.follower import Follower
+from models.followers import Follower
 
 KIND_TEXT = "text"
 KIND_ARTICLE = "article"

@@ -6,7 +6,7 @@ Registration is the conversation ``volunteer``::
     (registered: her profile; then 「修改」 (or 「修改志愿者」 any time) restarts the form,
     「不变」 keeps a field; any other message after the profile is handled as usual)
 
-Volunteer signups for activities go through handlers/signup.py (「志愿报名 3」). Hours come from
+Volunteer signups for activities go through handlers/activities_signup.py (「志愿报名 3」). Hours come from
 QR check-in (handlers/activities.py).
 """
 from __future__ import annotations
@@ -14,8 +14,8 @@ from __future__ import annotations
 from handlers.activities import activity_block
 from handlers.conversation import ConversationState
 from handlers.router import Context, Router
-from models import activity as acts
-from models import volunteer as vols
+from models import activities as acts
+from models import volunteers as vols
 from models.privacy import mask_phone, normalize_mobile, normalize_name
 
 NAME = "volunteer"

@@ -3,7 +3,7 @@
 One sheet (CSV or XLSX), a header row, one point per row. Headers are Chinese (English field
 names are accepted too); see :data:`COLUMNS`. A row that fails any check is reported as
 :class:`RowError` (row number as the spreadsheet shows it, the column's header, a reason in
-Chinese); the import itself (``models.service_point.import_points``) is all-or-nothing.
+Chinese); the import itself (``models.directory.import_points``) is all-or-nothing.
 
 Coordinates are GCJ-02 degrees (copy them from Tencent Maps or Amap). The seed file
 ``models/data/service_points.csv`` uses the same format.
@@ -24,7 +24,7 @@ from typing import Any, Iterable, Iterator, Mapping
 
 from bot.core.geo import (COUNTY_LAT, COUNTY_LNG, BadCoordinates, InvalidCoordinates,
                         check_coordinates)
-from models.point_synonyms import PLATFORMS, synonyms
+from models.directory_synonyms import PLATFORMS, synonyms
 from models.spreadsheet import formula_like, safe_row, unquote_cell
 
 #: (field, header) in file order. The header is what staff see in the spreadsheet.
@@ -36,7 +36,7 @@ COLUMNS: list[tuple[str, str]] = [
 ]
 HEADERS = {field: header for field, header in COLUMNS}
 REQUIRED = ("name", "lat", "lng")
-#: Longest text per field, in characters (the column sizes in models.service_point).
+#: Longest text per field, in characters (the column sizes in models.directory).
 MAX_LEN = {"name": 128, "kind": 32, "platform": 32, "town": 16, "village": 64, "address": 256,
            "phone": 64, "hours": 128, "services": 512, "description": 2000}
 #: How far outside 永春县's extent (degrees, ~30 km) a point may lie before it is refused.
@@ -314,7 +314,7 @@ def point_field_errors(values: Mapping[str, Any], *, session=None,
     if session is not None and "name" not in out and "town" not in out:
         from sqlalchemy import select
 
-        from models.service_point import ServicePoint
+        from models.directory import ServicePoint
 
         stmt = select(ServicePoint.id).where(ServicePoint.name == clean["name"],
                                              ServicePoint.town == clean["town"])

@@ -11,7 +11,7 @@ States (conversation ``signup``; data: number, role, name, phone)::
 
 「取消」/「退出」 leave at any step (the router); an unexpected answer re-asks the same step with
 an example; after 10 minutes of silence the Redis state expires and her next message is fresh.
-The seat is decided only at the end, by :func:`models.activity.sign_up` under the activity's lock.
+The seat is decided only at the end, by :func:`models.activities.sign_up` under the activity's lock.
 「报名」 alone, 「我要报名」, 「怎么报名」 get the how-to and the list; private mediation times
 (预约调解) are not found by 「报名 N」. Her own text is quoted at most 12 characters (``clip``);
 the 报名号 reads ``B0012`` so it is not taken for an activity number.
@@ -25,9 +25,9 @@ from handlers.activities import (CANCEL_RE, CN_NUMERALS, activity_block, activit
                                  list_activities, locked_session, number_digits)
 from handlers.conversation import ConversationState
 from handlers.router import Context, Router
-from models import activity as acts
+from models import activities as acts
 from models.privacy import mask_phone, normalize_mobile, normalize_name
-from models.volunteer import get_volunteer
+from models.volunteers import get_volunteer
 
 log = logging.getLogger(__name__)
 

@@ -232,11 +232,11 @@ def get_activity(session: Session, number: int, *, lock: bool = False) -> Activi
 
 def private_clause():
     """SQL condition true for *private* activities: mediation times (预约调解) booked one to one
-    through handlers/help_requests.py, i.e. a mediation category or a host point on the 纠纷化解
-    platform (the same rule as :func:`models.help_request.mediation_slots`). They never appear
+    through handlers/help.py, i.e. a mediation category or a host point on the 纠纷化解
+    platform (the same rule as :func:`models.help.mediation_slots`). They never appear
     in public lists and 「报名 N」 cannot take them."""
-    from models.help_request import MEDIATION_CATEGORIES, MEDIATION_PLATFORM
-    from models.service_point import ServicePoint
+    from models.help import MEDIATION_CATEGORIES, MEDIATION_PLATFORM
+    from models.directory import ServicePoint
 
     points = select(ServicePoint.id).where(ServicePoint.platform == MEDIATION_PLATFORM)
     return or_(Activity.category.in_(MEDIATION_CATEGORIES),

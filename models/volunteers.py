@@ -1,7 +1,7 @@
 """Registered volunteers (志愿者): one row per openid, editable by registering again.
 
 Service hours are not stored here: they are the ``hours`` of her attended volunteer signups
-(:func:`models.activity.volunteer_hours`), so they follow check-ins exactly.
+(:func:`models.activities.volunteer_hours`), so they follow check-ins exactly.
 """
 from __future__ import annotations
 

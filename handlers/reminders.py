@@ -8,7 +8,7 @@ from __future__ import annotations
 import logging
 
 from handlers.router import Context, Router
-from models.reminder import (TOPIC_ACTIVITIES, TOPIC_HAIRCUT, is_subscribed, record_template_finish,
+from models.reminders import (TOPIC_ACTIVITIES, TOPIC_HAIRCUT, is_subscribed, record_template_finish,
                              subscribe_topic, unsubscribe_topic)
 
 log = logging.getLogger(__name__)

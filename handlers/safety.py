@@ -6,9 +6,9 @@ The words are data: models/data/danger_words.txt plus staff additions in the dat
 traditional -> simplified, spaces and punctuation removed); a short list of harmless phrases
 (``benign``: 打我电话 "call me") is blanked out first, so anything else in the message still counts.
 The message is saved in an urgent help request and on-duty staff are notified at once
-(models/help_request.py); any other conversation she was in (报名, 志愿者 ...) ends, and her
-next messages go to the urgent request (handlers/help_requests.py, step ``urgent_more``). The
-reply says what became of telling on-duty staff (``models.help_request.urgent_notice``): being
+(models/help.py); any other conversation she was in (报名, 志愿者 ...) ends, and her
+next messages go to the urgent request (handlers/help.py, step ``urgent_more``). The
+reply says what became of telling on-duty staff (``models.help.urgent_notice``): being
 notified by WeChat, or — no ``[help] on_duty_openids``, dry run, a failed notification, the
 request not saved — that nobody sees it at once, and she is asked to call 110 / 12338 / the
 federation herself instead of being promised a call. Registered with
@@ -158,7 +158,7 @@ def _forms(text: str) -> list[str]:
 def matcher_for(ctx: Context) -> DangerMatcher:
     """The matcher for this deployment: file words + active database words, cached
     :data:`CACHE_SECONDS` seconds per process. A database error falls back to the file alone."""
-    from models.help_request import active_danger_words
+    from models.help import active_danger_words
 
     cache = ctx.services.extras
     cached = cache.get("danger_matcher")
@@ -198,12 +198,12 @@ def danger_reply_text(match: DangerMatch, *, ref: str | None, federation_phone: 
     """The immediate Chinese reply to a danger message (hotlines first); ``ref`` None when the
     request could not be saved (nobody will see it: she is told so); ``in_help``: what she wrote
     in 「求助」 joined the urgent request. ``notice`` is what became of telling on-duty staff
-    (``models.help_request.NOTICE_*``, see ``urgent_notice``): only ``pending`` (being sent
+    (``models.help.NOTICE_*``, see ``urgent_notice``): only ``pending`` (being sent
     now) and ``sent`` say they are told; ``unstaffed`` (no ``[help] on_duty_openids``),
     ``dry_run`` (outbox only) and ``failed`` say nobody can see it at once and ask her to call
     110 / 12338 / the federation herself. ``interrupted``: the Chinese name of the form that
     was stopped."""
-    from models import help_request as hr
+    from models import help as hr
 
     lines = ["您的安全最要紧！"]
     if match.distress:
@@ -256,7 +256,7 @@ def register(router: Router) -> None:
 
     @router.intercept(check, priority=100)
     def danger_words(ctx: Context):
-        from handlers.help_requests import federation_phone
+        from handlers.help import federation_phone
 
         match: DangerMatch = ctx.danger_match
         phone = federation_phone(ctx)
@@ -279,10 +279,10 @@ def _record(ctx: Context, match: DangerMatch) -> tuple[str, str, bool, str]:
     ends here: what she sends next (her phone, where she is) belongs to the urgent request at
     once, not to a form's name, phone or message step.
     """
-    from models.help_request import (NOTICE_FAILED, NOTICE_PENDING, flag_urgent, help_settings,
+    from models.help import (NOTICE_FAILED, NOTICE_PENDING, flag_urgent, help_settings,
                                      notify_after_commit)
 
-    from handlers.help_requests import CONVERSATION, notice_of
+    from handlers.help import CONVERSATION, notice_of
 
     settings = help_settings(ctx.services.config)
     try:
@@ -313,7 +313,7 @@ def _record(ctx: Context, match: DangerMatch) -> tuple[str, str, bool, str]:
 
 def _follow_up(ctx: Context, request_id: int) -> tuple[bool, str]:
     """Point her next messages at urgent request ``request_id``; see :func:`_record`."""
-    from handlers.help_requests import CONVERSATION, STEP_URGENT_MORE
+    from handlers.help import CONVERSATION, STEP_URGENT_MORE
 
     state = ctx.conversation.get()
     in_help = (state is not None and state.name == CONVERSATION and state.step != STEP_URGENT_MORE

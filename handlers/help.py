@@ -5,7 +5,7 @@ States (conversation ``help``, Redis, 10 minutes; 「取消」 leaves at any ste
     求助 / 留言 / 我要咨询 / menu HELP
         -> category  (1-6 or words: 政策法律, 婚姻家庭/矛盾调解, 家庭教育指导, 关爱帮扶, 就业创业, 其他)
         -> message   (any number of texts, voices, images, videos; 「提交」/「好了」 ends it;
-                      each is saved at once in a draft request, models/help_request.py
+                      each is saved at once in a draft request, models/help.py
                       ``save_draft``: if she leaves — another command, 10 minutes of silence —
                       staff still see it (the digest reports it) and so does she (「我的留言」);
                       「提交」 later finishes it; 「取消」 deletes it)
@@ -13,7 +13,7 @@ States (conversation ``help``, Redis, 10 minutes; 「取消」 leaves at any ste
         -> phone     (mainland mobile or landline with area code)
         => request saved: reference number + expected answer time
 
-    a danger word (handlers/danger.py) anywhere, also during this conversation (what she wrote
+    a danger word (handlers/safety.py) anywhere, also during this conversation (what she wrote
     in it moves to the urgent request; any other conversation, 报名 or 志愿者, is ended)
         -> urgent_more (what she adds, a phone number, her town, 「不用联系」 go to the urgent
            request; 「好了」 ends it; other features' commands end it and are answered)
@@ -28,7 +28,7 @@ Also 「有事请打我电话」 (she wants a call) -> how to ask for one with �
 
 Also 「查看回复」 (her answers), 「我的留言」 (her requests and their status) and 「预约调解」:
 a time at a 纠纷化解 point (秀丽个人调解室, 陈秀美个人评理室 ...), booked as a signup of a staff-made
-activity there (models/activity.py ``sign_up``; conversation ``mediation``: slot -> phone).
+activity there (models/activities.py ``sign_up``; conversation ``mediation``: slot -> phone).
 """
 from __future__ import annotations
 
@@ -40,7 +40,7 @@ import redis
 from handlers.conversation import CANCEL_WORDS
 from handlers.router import Context, Router
 from bot.core.text import compact
-from models import help_request as hr
+from models import help as hr
 from models.privacy import mask_phone
 
 log = logging.getLogger(__name__)
@@ -354,7 +354,7 @@ def _step_urgent_more(ctx: Context, state):
 
 def _town_in(text: str) -> str | None:
     """The Yongchun town she names (「桃城」, 「我在蓬壶」 -> 蓬壶镇), or None; not list numbers."""
-    from models.volunteer import TOWNS, parse_town
+    from models.volunteers import TOWNS, parse_town
 
     if not text or text.isdigit():
         return None
@@ -455,9 +455,9 @@ def _mediation_phone(ctx: Context, state):
 
 
 def _book_mediation(ctx: Context, state, phone: str):
-    """Take the time with models.activity.sign_up (no waiting list: a time is one meeting)."""
+    """Take the time with models.activities.sign_up (no waiting list: a time is one meeting)."""
     from handlers.activities import fmt_time, locked_session, place_of
-    from models import activity as acts
+    from models import activities as acts
 
     number = int(state.data["number"])
     ctx.conversation.end()

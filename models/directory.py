@@ -88,7 +88,7 @@ class UnmatchedQuery(Base):
 # -- errors and results ------------------------------------------------------------------------
 
 class ImportRejected(ValueError):
-    """The spreadsheet has bad rows; nothing was changed. ``errors``: list of point_io.RowError."""
+    """The spreadsheet has bad rows; nothing was changed. ``errors``: list of directory_io.RowError."""
 
     def __init__(self, errors: list):
         super().__init__(f"{len(errors)} bad row(s)")
@@ -237,7 +237,7 @@ _FIELDS = ("name", "kind", "platform", "town", "village", "address", "lat", "lng
 def upsert_points(session: Session, records: Sequence[dict], *, dry_run: bool = False) -> ImportResult:
     """Create or update points keyed by (name, town) from validated ``records``.
 
-    ``records`` come from :func:`models.point_io.validate_table`. Points not in ``records`` are
+    ``records`` come from :func:`models.directory_io.validate_table`. Points not in ``records`` are
     left alone (deactivate with 启用=否). With ``dry_run`` nothing is changed, only counted.
     """
     existing = {(p.name, p.town): p for p in session.scalars(select(ServicePoint))}
@@ -268,10 +268,10 @@ def upsert_points(session: Session, records: Sequence[dict], *, dry_run: bool = 
 def import_file(session: Session, path, *, dry_run: bool = False) -> ImportResult:
     """Validate the spreadsheet at ``path`` (CSV/XLSX) and upsert it, all or nothing.
 
-    Raises :class:`models.point_io.PointFileError` (unreadable file) or :class:`ImportRejected`
+    Raises :class:`models.directory_io.PointFileError` (unreadable file) or :class:`ImportRejected`
     (bad rows; every error listed, nothing changed).
     """
-    from models.point_io import read_table, validate_table
+    from models.directory_io import read_table, validate_table
 
     records, errors = validate_table(read_table(path))
     if errors:

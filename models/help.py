@@ -1,8 +1,8 @@
 """Help requests (求助/留言): what a woman asks the federation, and the staff's answer.
 
 The 事务联商 and 纠纷化解 work of the seed article starts from what women say they need. A request
-is made by the 「求助」 conversation (handlers/help_requests.py) or, marked urgent, by a danger
-word in any message (handlers/danger.py). Staff answer with :func:`answer_and_deliver` (console
+is made by the 「求助」 conversation (handlers/help.py) or, marked urgent, by a danger
+word in any message (handlers/safety.py). Staff answer with :func:`answer_and_deliver` (console
 and ``taoyuan help reply``): inside WeChat's 48-hour window as a 客服消息, otherwise a 模板消息
 says an answer is waiting and 「查看回复」 shows it.
 
@@ -661,9 +661,9 @@ MEDIATION_CATEGORIES = ("调解", "矛盾调解", "纠纷调解", "预约调解"
 def mediation_slots(session: Session, now: datetime, *, limit: int = 8) -> list:
     """Bookable mediation times, soonest first: open activities (seats left, before the
     deadline) hosted at a 纠纷化解 service point or with a mediation category.
-    Returns ``models.activity.Activity`` rows."""
-    from models.activity import OPEN, Activity
-    from models.service_point import ServicePoint
+    Returns ``models.activities.Activity`` rows."""
+    from models.activities import OPEN, Activity
+    from models.directory import ServicePoint
 
     points = select(ServicePoint.id).where(ServicePoint.platform == MEDIATION_PLATFORM)
     stmt = (select(Activity).where(Activity.status == OPEN, Activity.starts_at > now,
@@ -675,7 +675,7 @@ def mediation_slots(session: Session, now: datetime, *, limit: int = 8) -> list:
 
 def known_phone(session: Session, openid: str) -> str | None:
     """Her latest phone number from her signups or help requests (to offer it again), or None."""
-    from models.activity import Signup
+    from models.activities import Signup
 
     signup = session.scalars(select(Signup.phone).where(Signup.openid == openid,
                                                         Signup.phone.is_not(None))
@@ -688,8 +688,8 @@ def known_phone(session: Session, openid: str) -> str | None:
 
 
 def mediation_points(session: Session, *, limit: int = 11) -> list:
-    """The active 纠纷化解 service points (``models.service_point.ServicePoint``), by name."""
-    from models.service_point import ServicePoint
+    """The active 纠纷化解 service points (``models.directory.ServicePoint``), by name."""
+    from models.directory import ServicePoint
 
     return list(session.scalars(select(ServicePoint).where(
         ServicePoint.platform == MEDIATION_PLATFORM, ServicePoint.active.is_(True))
@@ -976,7 +976,7 @@ def deliver_answer(services, request_id: int, now: datetime | None = None) -> st
     neither worked) and records it on the request. Raises :class:`RequestNotFound`.
     """
     from bot.wechat.client import OutsideServiceWindow, WeChatAPIError
-    from models.follower import Follower
+    from models.followers import Follower
 
     settings = help_settings(services.config)
     now = now or utcnow()
