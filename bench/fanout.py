@@ -96,8 +96,8 @@ def run_once(db: str, recipients: int, rate: float, concurrency: int, latency: f
     from bot.core.services import build_services
     from models.followers import Follower
     from models.reminders import TopicSubscription
-    from scheduler.delivery import FanOut
-    from scheduler.jobs import run_reminder_now
+    from scheduler.fanout import FanOut
+    from scheduler.reminders import run_reminder_now
     from tests.fake_wechat import FakeWeChat
 
     if separate:

@@ -10,7 +10,7 @@
   sends. A Redis lock (``services.keys("scheduler-leader")``, renewed every third of its TTL)
   keeps a second scheduler process idle until the first one stops.
 - Missed runs: APScheduler runs a job that was due while the process was down once
-  (``coalesce``); the job and a catch-up at start call :func:`scheduler.jobs.run_due`, which
+  (``coalesce``); the job and a catch-up at start call :func:`scheduler.reminders.run_due`, which
   sends the latest fire only within the grace time and records each fire once.
 """
 from __future__ import annotations
@@ -74,21 +74,21 @@ class ReminderTrigger(BaseTrigger):
 # -- job functions (referenced by name in the job store) -------------------------------------------
 def job_run_reminder(reminder_id: int) -> None:
     """APScheduler job: run reminder ``reminder_id`` if its latest fire is due (once)."""
-    from scheduler.jobs import run_due
+    from scheduler.reminders import run_due
 
     run_due(_SERVICES, utcnow(), only=reminder_id)
 
 
 def job_catch_up() -> None:
     """APScheduler job (once at start): run every reminder fire missed within its grace."""
-    from scheduler.jobs import run_due
+    from scheduler.reminders import run_due
 
     run_due(_SERVICES, utcnow())
 
 
 def job_deliver_notices() -> None:
     """APScheduler job: deliver pending notices."""
-    from scheduler.jobs import deliver_notices
+    from scheduler.reminders import deliver_notices
 
     deliver_notices(_SERVICES)
 

@@ -12,8 +12,8 @@ from models.followers import Follower
 from models.outbox import OutboxMessage
 from models.reminders import (RUN_DONE, RUN_MISSED, DeliveryLog, Reminder, ReminderRun,
                              ensure_default_reminders, get_reminder, subscribe_topic)
-from scheduler.delivery import FanOut
-from scheduler.jobs import deliver_notices, remind_activities, run_due, run_reminder_now
+from scheduler.fanout import FanOut
+from scheduler.reminders import deliver_notices, remind_activities, run_due, run_reminder_now
 from tests.conftest import _empty_tables, make_config
 
 UTC = timezone.utc

@@ -469,7 +469,7 @@ def reminder_preview(services, session, rid: int) -> dict:
         return {"error": "没有这条提醒"}
     info = {"name": row.name, "title": row.title}
     try:
-        from scheduler.jobs import audience_openids, build_message, scheduled_values, spec_for
+        from scheduler.reminders import audience_openids, build_message, scheduled_values, spec_for
         from scheduler.timing import next_fire
 
         now = utcnow()
@@ -492,7 +492,7 @@ def reminder_preview(services, session, rid: int) -> dict:
 
 def _next_run(reminder) -> str:
     try:
-        from scheduler.jobs import describe_next
+        from scheduler.reminders import describe_next
 
         return describe_next(current_app.extensions["taoyuan"], reminder)
     except Exception:  # noqa: BLE001 - a preview must never break the list page

@@ -15,16 +15,16 @@ from bot.core.config import ConfigError, load_config, production_blockers
 
 #: Modules that add commands to ``taoyuan`` (each has ``register(main)``).
 COMMAND_MODULES = [
-    "bot.commands.core",
-    "bot.commands.menu",
-    "bot.commands.chat",
-    "bot.commands.events",
-    "bot.commands.reminders",
-    "bot.commands.staff",
-    "bot.commands.stats",
-    "bot.commands.helpdesk",
-    "bot.commands.points",
-    "bot.commands.doctor",
+    "bot.cli.core",
+    "bot.cli.menu",
+    "bot.cli.chat",
+    "bot.cli.activities",
+    "bot.cli.reminders",
+    "bot.cli.staff",
+    "bot.cli.stats",
+    "bot.cli.help",
+    "bot.cli.directory",
+    "bot.cli.doctor",
 ]
 
 

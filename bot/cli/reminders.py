@@ -30,7 +30,7 @@ def list_reminders(state) -> None:
     from sqlalchemy import select
 
     from models.reminders import Reminder, ReminderRun, ensure_default_reminders
-    from scheduler.jobs import describe_next
+    from scheduler.reminders import describe_next
 
     services = state.services
     with services.db.session() as s:
@@ -62,11 +62,11 @@ def preview(state, name: str, limit: int) -> None:
 
     from models.followers import Follower
     from models.reminders import KIND_SCHEDULED, ReminderError, ensure_default_reminders, get_reminder
-    from scheduler.jobs import audience_openids, build_message, scheduled_values
+    from scheduler.reminders import audience_openids, build_message, scheduled_values
     from scheduler.timing import next_fire
 
     from models.base import utcnow
-    from scheduler.jobs import spec_for
+    from scheduler.reminders import spec_for
 
     services = state.services
     now = utcnow()
@@ -112,7 +112,7 @@ def preview(state, name: str, limit: int) -> None:
 def run(state, name: str, now_flag: bool, occurrence: str | None) -> None:
     """立即发送一个提醒 / send reminder NAME now."""
     from models.reminders import ReminderError
-    from scheduler.jobs import run_reminder_now
+    from scheduler.reminders import run_reminder_now
 
     try:
         result = run_reminder_now(state.services, name, occurrence=occurrence)
@@ -139,7 +139,7 @@ def run(state, name: str, now_flag: bool, occurrence: str | None) -> None:
 def set_reminder(state, name, schedule, weekend, audience, text, enable) -> None:
     """修改提醒 / edit a reminder (the scheduler picks it up within a minute)."""
     from models.reminders import ReminderError, ensure_default_reminders, get_reminder
-    from scheduler.jobs import spec_for
+    from scheduler.reminders import spec_for
     from scheduler.timing import check_spec
 
     services = state.services

@@ -28,7 +28,7 @@ from models.followers import Follower
 from models.reminders import (KIND_ACTIVITY, KIND_NOTICE, KIND_SCHEDULED, RUN_DONE, RUN_MISSED,
                              RUN_STOPPED, SENT, DeliveryLog, Reminder, ReminderError, ReminderRun,
                              TopicSubscription, ensure_default_reminders, get_reminder)
-from scheduler.delivery import FanOut, Message, RunResult
+from scheduler.fanout import FanOut, Message, RunResult
 from scheduler.timing import (GRACE_SAME_DAY, ScheduleSpec, activity_reminder_window,
                               grace_lookback, latest_fire, occurrence_key, within_grace)
 
