@@ -145,7 +145,7 @@ def test_activity_status_is_a_select_with_chinese_labels(services, client):
     signed_in(services, client)
     page = client.get(f"/admin/activities/edit/?id={aid}").get_data(as_text=True)
     assert '<select class="form-control" id="status"' in page or 'id="status" name="status"' in page
-    from bot.console.extra import activity_status_labels
+    from bot.console.activities import activity_status_labels
 
     labels = activity_status_labels()
     assert labels["open"] in page and labels["cancelled"] in page
