@@ -9,11 +9,11 @@ from __future__ import annotations
 
 import logging
 
-from bot.menu import COLUMN_LATEST, COLUMN_PREFIX
-from bot.replies import NewsReply
+from bot.wechat.menu import COLUMN_LATEST, COLUMN_PREFIX
+from bot.wechat.replies import NewsReply
 from handlers.router import Context, Router, Stage
-from models import article as articles
-from models.broadcast import record_job_finish
+from models import columns as articles
+from models.broadcasts import record_job_finish
 
 log = logging.getLogger(__name__)
 

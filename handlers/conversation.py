@@ -4,7 +4,7 @@ A conversation (signup 报名, volunteer registration 志愿者登记, help requ
 预约调解, 删除我的信息) is a :class:`Conversation`: a name, ordered :class:`Step` s — each with its
 prompt, a parser/validator that returns the value or :class:`Invalid` (the Chinese re-ask), and
 what to do with the value — plus its cancel words, timeout, and whether a danger word stops it
-(``interruptible``; handlers/danger.py reads that flag and ``label`` instead of keeping a list).
+(``interruptible``; handlers/safety.py reads that flag and ``label`` instead of keeping a list).
 A feature registers it with ``router.conversation(SPEC)``::
 
     NAME_STEP = Step("name", parse=parse_name, save_as="name", next="phone",
@@ -24,8 +24,8 @@ from typing import Any, Callable, Mapping
 
 import redis
 
-from bot.dedup import UNREAD  # a store whose value has not been read from Redis yet
-from bot.kv import Keys
+from bot.wechat.dedup import UNREAD  # a store whose value has not been read from Redis yet
+from bot.core.kv import Keys
 
 #: Ten minutes of silence end a conversation (seconds).
 CONVERSATION_TTL = 600

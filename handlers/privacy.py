@@ -12,7 +12,7 @@ import logging
 from handlers.conversation import (CONFIRM_DELETE_WORDS, KEEP_DATA_WORDS, Conversation,
                                    ConversationState, Invalid, Step)
 from handlers.router import Context, Router, Stage
-from models.activity import withdraw_upcoming
+from models.activities import withdraw_upcoming
 from models.privacy import erase_personal_data
 
 log = logging.getLogger(__name__)

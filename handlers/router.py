@@ -1,4 +1,4 @@
-"""The dispatcher: which handler answers an :class:`~bot.updates.Update`. No Flask, no XML.
+"""The dispatcher: which handler answers an :class:`~bot.wechat.updates.Update`. No Flask, no XML.
 
 The order of a dispatch is documented once, in :class:`Stage` (first answer wins): interceptors,
 「更多」 pages, the active conversation, exact database keywords, code rules by stage, database
@@ -22,12 +22,12 @@ from typing import Any, Callable, Iterable
 import redis
 from sqlalchemy.orm import Session
 
-from bot.db import OnDemandSession
-from bot.replies import NewsReply, Reply, TextReply
-from bot.services import Services
-from bot.updates import Update
+from bot.core.db import OnDemandSession
+from bot.core.services import Services
+from bot.core.text import compact, normalize
+from bot.wechat.replies import NewsReply, Reply, TextReply
+from bot.wechat.updates import Update
 from handlers.conversation import UNREAD, Conversation, ConversationState, ConversationStore
-from handlers.text import compact, normalize
 from models.base import utcnow
 
 log = logging.getLogger(__name__)
@@ -91,7 +91,7 @@ class Context:
 
     ``text`` is the normalised text (NFKC, simplified, spaces folded); ``compact_text`` the same
     without spaces. ``session`` is a SQLAlchemy session whose transaction the webhook commits
-    after the handler returns; given as a :class:`bot.db.OnDemandSession` it is only made when a
+    after the handler returns; given as a :class:`bot.core.db.OnDemandSession` it is only made when a
     handler first uses ``ctx.session`` (``session_source`` hands the per-process table caches
     what they need without making it). ``now`` is aware UTC (default: now).
     ``prefetched_conversation``: the raw conversation value if the webhook already read it
@@ -133,9 +133,9 @@ class Context:
 
     @property
     def follower(self):
-        """Her :class:`models.follower.Follower` row (created on first use)."""
+        """Her :class:`models.followers.Follower` row (created on first use)."""
         if self._follower is None:
-            from models.follower import get_or_create
+            from models.followers import get_or_create
 
             self._follower = get_or_create(self.session, self.openid)
         return self._follower
@@ -308,7 +308,7 @@ class Router:
     def on_click(self, key: str | None = None, *, prefix: str | None = None,
                  stage: int = Stage.COMMAND):
         """Decorator: a menu button (CLICK, or a scancode/pic/location_select button) by EventKey
-        (use the constants of bot/menu.py)."""
+        (use the constants of bot/wechat/menu.py)."""
         return self.on_event("click", "scancode_push", "scancode_waitmsg", "pic_sysphoto",
                              "pic_photo_or_album", "pic_weixin", "location_select",
                              key=key, key_prefix=prefix, stage=stage)
@@ -415,14 +415,14 @@ def _as_reply(value) -> Reply | None:
 
 def _keyword_row(ctx: Context):
     """The active database keyword reply for her text (exact or contains), or None."""
-    from models.keyword import find_keyword_reply
+    from models.keywords import find_keyword_reply
 
     return find_keyword_reply(ctx.session_source, ctx.compact_text)
 
 
 def _keyword_reply(row, *, exact: bool) -> Reply | None:
     """The reply of keyword ``row`` if its ``match`` is the one of this stage."""
-    from models.keyword import MATCH_CONTAINS, MATCH_EXACT
+    from models.keywords import MATCH_CONTAINS, MATCH_EXACT
 
     if row is None or row.match != (MATCH_EXACT if exact else MATCH_CONTAINS):
         return None

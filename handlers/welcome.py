@@ -10,9 +10,9 @@ import threading
 import time
 from collections import OrderedDict
 
-from bot.menu import HELP_USAGE
+from bot.wechat.menu import HELP_USAGE
 from handlers.router import Context, Router, Stage
-from models import follower as followers
+from models import followers
 
 WELCOME = (
     "欢迎关注「桃源姐妹」！这里是永春县妇联的“近邻娘家”，服务妇女零距离。\n"
@@ -103,7 +103,7 @@ class RecentOpenids:
 
 
 def _first_in_a_while(ctx: Context) -> bool:
-    """True for her first update in a while (:data:`models.follower.TOUCH_RESOLUTION`, up to
+    """True for her first update in a while (:data:`models.followers.TOUCH_RESOLUTION`, up to
     twice that) in this process: later ones would change nothing in the follower row, so they
     skip the database."""
     recent = ctx.services.recent_openids

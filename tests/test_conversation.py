@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import pytest
 
-from bot.updates import Update
+from bot.wechat.updates import Update
 from handlers import build_router
 from handlers.conversation import Conversation, Invalid, Step
 from handlers.router import Context, Router, Stage

@@ -6,8 +6,8 @@ import json
 import pytest
 from sqlalchemy import select
 
-from handlers.danger import DangerMatcher, load_words
-from models import help_request as hr
+from handlers.safety import DangerMatcher, load_words
+from models import help as hr
 from tests.test_help_requests import (FEATURES, STAFF, Chat, help_services,  # noqa: F401
                                       live_help_services, outbox)
 
@@ -126,7 +126,7 @@ def test_danger_mid_help_conversation_makes_that_request_urgent(help_services):
 def test_danger_mid_other_conversation_ends_it_for_the_urgent_follow_up(help_services):
     # the signup feature declares its conversation (label 报名, stopped by danger words); its
     # steps are replaced by a spy below
-    chat = Chat(help_services, features=[*FEATURES, "handlers.signup"])
+    chat = Chat(help_services, features=[*FEATURES, "handlers.activities_signup"])
     seen = []
 
     @chat.router.on_conversation("signup")
@@ -136,7 +136,7 @@ def test_danger_mid_other_conversation_ends_it_for_the_urgent_follow_up(help_ser
 
     with help_services.db.session() as s:
         from handlers.router import Context
-        from bot.updates import Update
+        from bot.wechat.updates import Update
 
         ctx = Context(update=Update(msg_type="text", openid=chat.openid, content="x"),
                       services=help_services, session=s)

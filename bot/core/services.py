@@ -1,0 +1,115 @@
+"""The collaborators every entry point shares (web, CLI, scheduler): built once, passed in.
+
+Nothing here is a module-level global: ``build_services(config)`` makes a fresh set, so tests
+and several apps in one process never share state by accident.
+"""
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Generic, Protocol, TypeVar
+from zoneinfo import ZoneInfo
+
+import redis
+
+from bot.core.config import Config
+from bot.core.db import Database
+from bot.core.kv import Keys, make_redis
+
+if TYPE_CHECKING:  # pragma: no cover
+    from bot.wechat.client import WeChatAPI
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+
+class Expiring(Generic[T]):
+    """One value kept for a while in this process (a per-app cache entry).
+
+    ``get()`` gives the value until ``seconds`` (monotonic clock) after it was ``set``, then
+    None; ``clear()`` forgets it at once.
+    """
+
+    def __init__(self) -> None:
+        self._value: T | None = None
+        self._until = 0.0
+
+    def get(self) -> T | None:
+        """The value if it is still fresh, else None."""
+        if self._value is not None and time.monotonic() < self._until:
+            return self._value
+        return None
+
+    def set(self, value: T, seconds: float) -> T:
+        """Keep ``value`` for ``seconds``; returns it."""
+        self._value, self._until = value, time.monotonic() + seconds
+        return value
+
+    def clear(self) -> None:
+        """Forget the value."""
+        self._value, self._until = None, 0.0
+
+
+class OpenidGate(Protocol):
+    """Remembers which openids this process saw lately (handlers.welcome.RecentOpenids)."""
+
+    def first_in_a_while(self, openid: str) -> bool:
+        """True (and remembered) unless ``openid`` was seen lately."""
+
+
+class WordMatcher(Protocol):
+    """Finds words in a message (handlers.safety.DangerMatcher): a match, or None."""
+
+    def match(self, text: str) -> Any:
+        """What was found in ``text``, or None."""
+
+
+@dataclass
+class Services:
+    """Config, database, Redis (with its key prefix), WeChat API client and time zone, plus the
+    per-app state features share across updates (typed, each documented below).
+
+    ``wechat`` is built lazily on first use (:class:`bot.wechat.client.WeChatAPI`).
+    """
+
+    config: Config
+    db: Database
+    redis: redis.Redis
+    keys: Keys
+    tz: ZoneInfo
+    #: Openids whose follower row this process touched lately (handlers/welcome.py makes it on
+    #: first use), so later updates skip the database.
+    recent_openids: OpenidGate | None = None
+    #: The danger-word matcher (word file + staff's database words), rebuilt every
+    #: ``handlers.safety.CACHE_SECONDS``; ``clear()`` makes the next message rebuild it.
+    danger_matcher: Expiring[WordMatcher] = field(default_factory=Expiring)
+    #: Background threads notifying staff or delivering answers after a commit (help
+    #: requests); ``models.help.wait_for_notifications`` joins them.
+    notify_threads: list[threading.Thread] = field(default_factory=list)
+    _wechat: "WeChatAPI | None" = None
+
+    @property
+    def wechat(self) -> "WeChatAPI":
+        if self._wechat is None:
+            from bot.wechat.client import WeChatAPI
+
+            self._wechat = WeChatAPI.from_services(self)
+        return self._wechat
+
+    def redis_ok(self) -> bool:
+        """True when Redis answers PING."""
+        try:
+            return bool(self.redis.ping())
+        except Exception:  # noqa: BLE001 - health check reports, never raises
+            return False
+
+
+def build_services(config: Config, *, redis_client: redis.Redis | None = None) -> Services:
+    """Create the shared collaborators for ``config`` (does not touch the schema)."""
+    db = Database(config.database_url)
+    client = redis_client if redis_client is not None else make_redis(config.redis.get("url", ""))
+    return Services(config=config, db=db, redis=client, keys=Keys(config.redis.get("prefix", "taoyuan:")),
+                    tz=ZoneInfo(config.app["timezone"]))
