@@ -75,7 +75,7 @@ def preview(state, name: str, limit: int) -> None:
             ensure_default_reminders(s)
             r = get_reminder(s, name)
             if r.kind != KIND_SCHEDULED:
-                raise ReminderError(f"「{name}」按活动/通知逐条发送，请用 taoyuan events / reminders run 查看")
+                raise ReminderError(f"「{name}」按活动/通知逐条发送，请用 taoyuan activities / reminders run 查看")
             fire = next_fire(spec_for(r, services.tz), now) if r.schedule else None
             event_date = fire.event_date if fire else now.astimezone(services.tz).date() + timedelta(
                 days=r.event_offset_days or 0)
