@@ -123,7 +123,7 @@ def help_command(ctx: click.Context, command: tuple[str, ...]) -> None:
         sub = target.get_command(target_ctx, word) if isinstance(target, click.Group) else None
         if sub is None:
             hint = ""
-            if target is main and word in main.commands["requests"].commands:
+            if target is main and word in getattr(main.commands.get("requests"), "commands", {}):
                 hint = f"（求助留言的命令是 taoyuan requests {word}）"
             raise click.UsageError(f"没有命令「{word}」{hint} / no such command: {word}")
         target, target_ctx = sub, click.Context(sub, info_name=word, parent=target_ctx)
