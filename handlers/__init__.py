@@ -10,16 +10,16 @@ from importlib import import_module
 from handlers.router import Router
 
 FEATURES = [
-    "handlers.danger",
-    "handlers.help_requests",
+    "handlers.safety",
+    "handlers.help",
     "handlers.welcome",
     "handlers.columns",
     "handlers.activities",
-    "handlers.volunteer",
-    "handlers.signup",
+    "handlers.volunteers",
+    "handlers.activities_signup",
     "handlers.privacy",
-    "handlers.subscriptions",
-    "handlers.services",
+    "handlers.reminders",
+    "handlers.directory",
 ]
 
 

@@ -8,20 +8,20 @@ from importlib import import_module
 from models.base import Base
 
 MODEL_MODULES = [
-    "models.follower",
-    "models.keyword",
+    "models.followers",
+    "models.keywords",
     "models.outbox",
     "models.staff",
     "models.audit",
-    "models.article",
-    "models.broadcast",
+    "models.columns",
+    "models.broadcasts",
     "models.stats",
-    "models.service_point",
-    "models.activity",
-    "models.volunteer",
+    "models.directory",
+    "models.activities",
+    "models.volunteers",
     "models.notice",
-    "models.reminder",
-    "models.help_request",
+    "models.reminders",
+    "models.help",
 ]
 
 for _name in MODEL_MODULES:

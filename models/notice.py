@@ -74,7 +74,7 @@ def notify(services, session: Session, openid: str, kind: str, text: str,
     nothing sent or stored). Call it *after* committing the change it reports, so a
     slow WeChat call never holds a database lock.
     """
-    from models.follower import Follower
+    from models.followers import Follower
     from models.privacy import is_erased
 
     if is_erased(openid):  # left by 「删除我的信息」: there is nobody to tell
@@ -84,7 +84,7 @@ def notify(services, session: Session, openid: str, kind: str, text: str,
     follower = session.get(Follower, openid)
     if follower is not None and follower.subscribed and follower.in_service_window(now):
         try:
-            from bot.wechat_client import WeChatAPIError
+            from bot.wechat.client import WeChatAPIError
         except ImportError:  # pragma: no cover - client not installed yet
             WeChatAPIError = Exception  # noqa: N806
         try:

@@ -93,7 +93,7 @@ _NAME_LEAD = re.compile(r"^(?:你好|您好)?(?:我的名字(?:是|叫)|我的�
 
 
 def _is_town(name: str) -> bool:
-    from models.volunteer import TOWNS  # imported late: models.volunteer imports this module
+    from models.volunteers import TOWNS  # imported late: models.volunteers imports this module
 
     return any(name in (town, town[:-1]) for town in TOWNS)
 
@@ -163,7 +163,7 @@ def erase_follower_details(session: Session, openid: str) -> dict[str, int]:
 
     The row itself stays: it records whether she follows the account, which WeChat needs.
     """
-    from models.follower import Follower
+    from models.followers import Follower
 
     follower = session.get(Follower, openid)
     if follower is None:

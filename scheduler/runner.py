@@ -10,7 +10,7 @@
   sends. A Redis lock (``services.keys("scheduler-leader")``, renewed every third of its TTL)
   keeps a second scheduler process idle until the first one stops.
 - Missed runs: APScheduler runs a job that was due while the process was down once
-  (``coalesce``); the job and a catch-up at start call :func:`scheduler.jobs.run_due`, which
+  (``coalesce``); the job and a catch-up at start call :func:`scheduler.reminders.run_due`, which
   sends the latest fire only within the grace time and records each fire once.
 """
 from __future__ import annotations
@@ -24,7 +24,7 @@ from datetime import datetime, timedelta
 from apscheduler.triggers.base import BaseTrigger
 
 from models.base import utcnow
-from models.reminder import ReminderError
+from models.reminders import ReminderError
 from scheduler.timing import ScheduleSpec, check_spec, next_fire
 
 log = logging.getLogger(__name__)
@@ -74,35 +74,35 @@ class ReminderTrigger(BaseTrigger):
 # -- job functions (referenced by name in the job store) -------------------------------------------
 def job_run_reminder(reminder_id: int) -> None:
     """APScheduler job: run reminder ``reminder_id`` if its latest fire is due (once)."""
-    from scheduler.jobs import run_due
+    from scheduler.reminders import run_due
 
     run_due(_SERVICES, utcnow(), only=reminder_id)
 
 
 def job_catch_up() -> None:
     """APScheduler job (once at start): run every reminder fire missed within its grace."""
-    from scheduler.jobs import run_due
+    from scheduler.reminders import run_due
 
     run_due(_SERVICES, utcnow())
 
 
 def job_deliver_notices() -> None:
     """APScheduler job: deliver pending notices."""
-    from scheduler.jobs import deliver_notices
+    from scheduler.reminders import deliver_notices
 
     deliver_notices(_SERVICES)
 
 
 def job_help_digest() -> None:
-    """APScheduler job: the help-request digest for on-duty staff (models.help_request)."""
-    from models.help_request import send_digest
+    """APScheduler job: the help-request digest for on-duty staff (models.help)."""
+    from models.help import send_digest
 
     send_digest(_SERVICES)
 
 
 def job_help_housekeeping() -> None:
     """APScheduler job (daily): anonymise finished help requests past their retention."""
-    from models.help_request import housekeeping
+    from models.help import housekeeping
 
     housekeeping(_SERVICES)
 
@@ -138,7 +138,7 @@ def sync_jobs(scheduler, services) -> dict[str, int]:
     fire missed while the scheduler was down still runs). Returns counts added/removed/kept."""
     from sqlalchemy import select
 
-    from models.reminder import KIND_ACTIVITY, KIND_SCHEDULED, Reminder, ensure_default_reminders
+    from models.reminders import KIND_ACTIVITY, KIND_SCHEDULED, Reminder, ensure_default_reminders
 
     with services.db.write_session() as s:
         ensure_default_reminders(s)
@@ -185,7 +185,7 @@ def _sync_help_jobs(scheduler, services, existing: dict) -> None:
     """The help-request digest at ``[help] digest_times`` and the daily retention job, when
     the help feature is installed."""
     try:
-        from models.help_request import digest_cron_fields
+        from models.help import digest_cron_fields
     except ImportError:  # help feature absent
         return
     try:

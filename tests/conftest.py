@@ -17,9 +17,9 @@ import redis as redis_lib
 from sqlalchemy import create_engine, text
 
 import models
-from bot.config import load_config
-from bot.db import upgrade
-from bot.services import build_services
+from bot.core.config import load_config
+from bot.core.db import upgrade
+from bot.core.services import build_services
 
 PG_ADMIN = os.environ.get("TAOYUAN_TEST_PG", "postgresql://postgres@127.0.0.1:5432/test")
 REDIS_URL = os.environ.get("TAOYUAN_TEST_REDIS", "redis://127.0.0.1:6379/0")

@@ -7,7 +7,7 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import select
 
-from models import activity as acts
+from models import activities as acts
 from models import privacy
 from models.base import utcnow
 from models.notice import Notice, notify

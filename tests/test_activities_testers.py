@@ -6,13 +6,13 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import select
 
-from models import activity as acts
+from models import activities as acts
 from models import privacy
-from models import volunteer as vols
+from models import volunteers as vols
 from models.base import utcnow
 from models.notice import Notice
 from models.outbox import OutboxMessage
-from models.service_point import ServicePoint
+from models.directory import ServicePoint
 from tests.test_activities_cli import run  # noqa: F401 - fixture
 from tests.test_signup import complete_signup, event, new_activity, say, signups_of
 from tests.test_volunteer import register

@@ -6,8 +6,8 @@ import json
 import pytest
 from sqlalchemy import select
 
-from handlers.danger import DangerMatcher, load_words
-from models import help_request as hr
+from handlers.safety import DangerMatcher, load_words
+from models import help as hr
 from tests.test_help_requests import (STAFF, Chat, help_services, live_help_services,  # noqa: F401
                                       outbox)
 
@@ -134,7 +134,7 @@ def test_danger_mid_other_conversation_ends_it_for_the_urgent_follow_up(help_ser
 
     with help_services.db.session() as s:
         from handlers.router import Context
-        from bot.updates import Update
+        from bot.wechat.updates import Update
 
         ctx = Context(update=Update(msg_type="text", openid=chat.openid, content="x"),
                       services=help_services, session=s)

@@ -12,7 +12,7 @@ import logging
 import pytest
 
 from bot.simulator import Simulator, flask_transport, reply_text, text_fields
-from models import help_request as hr
+from models import help as hr
 from tests.conftest import _empty_tables
 from tests.test_help_requests import STAFF, _services_with, outbox
 from tests.test_help_webhook import send, staffed  # noqa: F401 - fixtures (dry run, staffed)
@@ -64,7 +64,7 @@ def _says_nobody_is_told(reply: str, why: str) -> None:
 def test_no_on_duty_staff_follow_ups_say_nobody_was_told(unstaffed_web, caplog):
     say = _sender(unstaffed_web)
     openid = "o_followup_unstaffed"
-    with caplog.at_level(logging.ERROR, logger="models.help_request"):
+    with caplog.at_level(logging.ERROR, logger="models.help"):
         first = say(openid, "救命，他在打我")
     assert "没有值班人员" in first and "会尽快联系您" not in first
     assert "nobody was notified" in caplog.text

@@ -10,8 +10,8 @@ from sqlalchemy import select
 
 from bot.simulator import Simulator, flask_transport, reply_text, text_fields
 from handlers import FEATURES
-from models import help_request as hr
-from models import volunteer as vols
+from models import help as hr
+from models import volunteers as vols
 from tests.conftest import REDIS_URL, _empty_tables
 from tests.servers import write_config
 from tests.test_help_requests import Chat, _services_with, help_services  # noqa: F401
@@ -202,7 +202,7 @@ def unstaffed(db_url, redis_prefix, tmp_path):
 
 def test_no_on_duty_staff_she_is_told_to_call_and_an_error_is_logged(unstaffed, caplog):
     chat = Chat(unstaffed, features=FEATURES)
-    with caplog.at_level(logging.ERROR, logger="models.help_request"):
+    with caplog.at_level(logging.ERROR, logger="models.help"):
         reply = chat.say("他拿刀要杀我")
     assert "12338" in reply and "110" in reply and FEDERATION_PHONE in reply
     assert "会尽快联系您" not in reply and "没有值班人员" in reply

@@ -5,7 +5,7 @@ import pytest
 from sqlalchemy import select
 
 from bot.simulator import Simulator, event_fields, flask_transport, reply_text, text_fields
-from models import help_request as hr
+from models import help as hr
 from tests.test_help_requests import STAFF, _services_with, outbox
 
 

@@ -110,12 +110,13 @@ def _chinese_error_pages(app) -> None:
 
 def init_app(app, services) -> Admin:
     """Mount the console on ``app``; returns the Flask-Admin instance."""
-    from bot.console import broadcasts, extra, stats, views
+    from bot.console import (audit, broadcasts, columns, features, followers, keywords, outbox,
+                             staff, stats)
     from bot.console.account import AccountView
-    from models.article import Article, ArticleColumn
+    from models.columns import Article, ArticleColumn
     from models.audit import AuditEntry
-    from models.follower import Follower
-    from models.keyword import KeywordReply
+    from models.followers import Follower
+    from models.keywords import KeywordReply
     from models.outbox import OutboxMessage
     from models.staff import StaffUser
 
@@ -149,21 +150,21 @@ def init_app(app, services) -> Admin:
     admin = Admin(app, name="桃源姐妹 后台", theme=Bootstrap4Theme(base_template="console/master.html"),
                   index_view=IndexView(name="首页", url="/admin"))
     admin.add_view(stats.StatsView(name="月度数据", endpoint="stats"))
-    extra.add_feature_views(admin, session)
-    admin.add_view(views.KeywordReplyView(KeywordReply, session, name="关键词回复", category="公众号",
-                                          endpoint="keywords"))
-    admin.add_view(views.ColumnView(ArticleColumn, session, name="专栏", category="专栏与群发",
-                                    endpoint="columns"))
-    admin.add_view(views.ArticleView(Article, session, name="专栏文章", category="专栏与群发",
-                                     endpoint="articles"))
+    features.add_feature_views(admin, session)
+    admin.add_view(keywords.KeywordReplyView(KeywordReply, session, name="关键词回复", category="公众号",
+                                             endpoint="keywords"))
+    admin.add_view(columns.ColumnView(ArticleColumn, session, name="专栏", category="专栏与群发",
+                                      endpoint="columns"))
+    admin.add_view(columns.ArticleView(Article, session, name="专栏文章", category="专栏与群发",
+                                       endpoint="articles"))
     admin.add_view(broadcasts.BroadcastView(name="群发", category="专栏与群发", endpoint="broadcasts"))
-    admin.add_view(views.FollowerView(Follower, session, name="关注者", category="公众号",
-                                      endpoint="followers"))
-    admin.add_view(views.OutboxView(OutboxMessage, session, name="发件箱", category="公众号",
-                                    endpoint="outbox"))
-    admin.add_view(views.StaffView(StaffUser, session, name="工作人员账号", category="系统",
+    admin.add_view(followers.FollowerView(Follower, session, name="关注者", category="公众号",
+                                          endpoint="followers"))
+    admin.add_view(outbox.OutboxView(OutboxMessage, session, name="发件箱", category="公众号",
+                                     endpoint="outbox"))
+    admin.add_view(staff.StaffView(StaffUser, session, name="工作人员账号", category="系统",
                                    endpoint="staff"))
-    admin.add_view(views.AuditView(AuditEntry, session, name="操作记录", category="系统",
+    admin.add_view(audit.AuditView(AuditEntry, session, name="操作记录", category="系统",
                                    endpoint="audit"))
     admin.add_view(AccountView(name="我的账号", endpoint="account", url="/admin/account"))
     return admin

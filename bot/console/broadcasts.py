@@ -12,9 +12,9 @@ from wtforms.validators import Length, Optional
 from bot.console.auth import client_ip
 from bot.console.base import SecureView
 from models import audit
-from models import broadcast as bcast
-from models.article import Article
-from models.follower import Follower
+from models import broadcasts as bcast
+from models.columns import Article
+from models.followers import Follower
 from models.stats import YONGCHUN_TOWNS
 from models.staff import StaffUser
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 from flask import current_app
 from sqlalchemy import func, select
 
-from models.broadcast import Broadcast
-from models.follower import Follower
+from models.broadcasts import Broadcast
+from models.followers import Follower
 from models.outbox import OutboxMessage
 
 
@@ -29,7 +29,7 @@ def _open_help_requests(s) -> int | None:
     """Help requests waiting for an answer, urgent ones included (the help feature's own
     ``open_request_count``); None when the help feature is absent."""
     try:
-        from models import help_request as hr
+        from models import help as hr
     except ImportError:
         return None
     count = getattr(hr, "open_request_count", None)
