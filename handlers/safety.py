@@ -2,7 +2,7 @@
 at once with 110 and 12338 (and 12356 for distress), before any other rule or conversation.
 
 The words are data: models/data/danger_words.txt plus staff additions in the database
-(``taoyuan help words add``). They are matched anywhere in the normalised message (NFKC,
+(``taoyuan requests words add``). They are matched anywhere in the normalised message (NFKC,
 traditional -> simplified, spaces and punctuation removed); a short list of harmless phrases
 (``benign``: 打我电话 "call me") is blanked out first, so anything else in the message still counts.
 The message is saved in an urgent help request and on-duty staff are notified at once

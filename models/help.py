@@ -3,7 +3,7 @@
 The 事务联商 and 纠纷化解 work of the seed article starts from what women say they need. A request
 is made by the 「求助」 conversation (handlers/help.py) or, marked urgent, by a danger
 word in any message (handlers/safety.py). Staff answer with :func:`answer_and_deliver` (console
-and ``taoyuan help reply``): inside WeChat's 48-hour window as a 客服消息, otherwise a 模板消息
+and ``taoyuan requests reply``): inside WeChat's 48-hour window as a 客服消息, otherwise a 模板消息
 says an answer is waiting and 「查看回复」 shows it.
 
 Privacy: ``body``, ``media``, ``phone`` and ``answer`` are personal. They are never logged (log
@@ -13,7 +13,7 @@ older than ``retention_days``.
 
 Staff notifications: urgent requests at once (:func:`notify_after_commit`, run after the
 webhook's commit, in a background thread so the reply is never late), the others in a digest
-(:func:`send_digest`, called by the scheduler and ``taoyuan help digest``).
+(:func:`send_digest`, called by the scheduler and ``taoyuan requests digest``).
 """
 from __future__ import annotations
 
@@ -49,7 +49,7 @@ CATEGORY_LABELS[CATEGORY_URGENT] = "紧急求助"
 STATUS_NEW = "new"
 STATUS_ANSWERED = "answered"
 STATUS_CLOSED = "closed"
-#: Chinese labels of the statuses, for her 「我的留言」, ``taoyuan help`` and the staff console.
+#: Chinese labels of the statuses, for her 「我的留言」, ``taoyuan requests`` and the staff console.
 STATUS_LABELS = {STATUS_NEW: "待答复", STATUS_ANSWERED: "已答复", STATUS_CLOSED: "已关闭"}
 #: Label of the ``urgent`` flag (a danger word was seen), for staff lists.
 URGENT_LABEL = "紧急"
@@ -67,7 +67,7 @@ DELIVERY_CUSTOMER_SERVICE = "custom"
 DELIVERY_TEMPLATE = "template"
 DELIVERY_PENDING = "pending"
 DELIVERY_WAITING = "waiting"
-#: Chinese labels of ``answer_delivery`` for staff (console, ``taoyuan help show``).
+#: Chinese labels of ``answer_delivery`` for staff (console, ``taoyuan requests show``).
 DELIVERY_LABELS = {DELIVERY_CUSTOMER_SERVICE: "客服消息", DELIVERY_TEMPLATE: "模板消息提醒",
                    DELIVERY_PENDING: "待发送", DELIVERY_WAITING: "未推送（她回复「查看回复」可看到）"}
 
@@ -827,7 +827,7 @@ def notify_urgent(services, request_id: int, now: datetime | None = None) -> int
     title = "【紧急】有妇女可能有轻生念头" if distress else "【紧急】有妇女可能正遭受暴力"
     data = {"first": title, "keyword1": ref, "keyword2": "紧急求助", "keyword3": local,
             "remark": "请立即登录后台查看并联系她"}
-    text = f"{title}\n编号：{ref}\n时间：{local}\n请立即登录后台（或 taoyuan help show {request_id}）查看并联系她。"
+    text = f"{title}\n编号：{ref}\n时间：{local}\n请立即登录后台（或 taoyuan requests show {request_id}）查看并联系她。"
     # client_msg_id: a repeat of the same notice is dropped by WeChat; a distress escalation is new
     reached = _send_to_staff(services, settings, {k: _short(v) for k, v in data.items()}, text,
                              f"help-{request_id}-urgent{'-distress' if distress else ''}",
@@ -899,7 +899,7 @@ def send_digest(services, now: datetime | None = None) -> DigestResult:
 
     Covers submitted requests, urgent ones whose immediate notification failed, and drafts she
     left unfinished (no message for :data:`DRAFT_IDLE_SECONDS`). The scheduler
-    calls it at ``[help] digest_times``; ``taoyuan help digest`` runs it by hand. Requests are
+    calls it at ``[help] digest_times``; ``taoyuan requests digest`` runs it by hand. Requests are
     marked notified only when at least one staff member was reached.
     """
     settings = help_settings(services.config)
@@ -927,7 +927,7 @@ def send_digest(services, now: datetime | None = None) -> DigestResult:
     data = {"first": f"求助留言汇总：新{len(ids)}件", "keyword1": f"新{len(ids)}件，紧急{urgent}件",
             "keyword2": summary, "keyword3": local, "remark": "请登录后台查看并答复"}
     text = (f"求助留言汇总（{local}）：新{len(ids)}件，其中紧急{urgent}件。\n{summary}\n"
-            "请登录后台（或 taoyuan help list）查看并答复。")
+            "请登录后台（或 taoyuan requests list）查看并答复。")
     reached = _send_to_staff(services, settings, {k: _short(v) for k, v in data.items()}, text,
                              f"help-digest-{int(now.timestamp())}",
                              url=settings.template_url.replace("{id}", ""))
@@ -1060,7 +1060,7 @@ def deliver_pending_answers(services, *, older_than: int = 60, now: datetime | N
 
 def answer_and_deliver(services, request_id: int, text: str, *, staff: str,
                        now: datetime | None = None) -> AnswerResult:
-    """Staff answer a request (console and ``taoyuan help reply``): save it in one transaction
+    """Staff answer a request (console and ``taoyuan requests reply``): save it in one transaction
     (:func:`record_answer`, which raises :class:`RequestNotFound`, :class:`EmptyMessage`,
     :class:`RequestAnonymised`), then deliver it (:func:`deliver_answer`)."""
     with services.db.session() as s:

@@ -21,7 +21,7 @@ log = logging.getLogger(__name__)
 SKILLS = ("理发", "法律", "家政", "电商", "早教", "心理", "其他")
 SKILL_SEPARATOR = "、"
 
-#: The 22 towns (乡镇) of 永春县, in the order of /work/shared/data/yongchun_towns.csv.
+#: The 22 towns (乡镇) of 永春县: 18 镇 and 4 乡, the county seat 桃城镇 first.
 TOWNS = ("桃城镇", "五里街镇", "石鼓镇", "岵山镇", "仙夹镇", "达埔镇", "蓬壶镇", "玉斗镇", "苏坑镇",
          "介福乡", "吾峰镇", "东平镇", "东关镇", "湖洋镇", "外山乡", "锦斗镇", "桂洋镇", "坑仔口镇",
          "呈祥乡", "下洋镇", "横口乡", "一都镇")

@@ -20,7 +20,8 @@ EARTH_RADIUS_M = 6_371_008.8
 CHINA_LAT = (3.5, 54.0)
 CHINA_LNG = (73.0, 135.5)
 
-#: 永春县's extent (from /work/shared/data/README.md), degrees; used to warn, never to refuse.
+#: 永春县's extent (117.69–118.52 E, 25.22–25.56 N, a box around its 22 towns), degrees; used to
+#: warn, never to refuse.
 COUNTY_LAT = (25.22, 25.56)
 COUNTY_LNG = (117.69, 118.52)
 
