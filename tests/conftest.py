@@ -193,3 +193,132 @@ def hung_redis_url():
     for conn in held:
         conn.close()
     server.close()
+
+
+# -- fixtures shared by several test modules (issue 13: no test module imports another) ----------
+# ``taoyuan`` on the command line (tests/test_activities_*.py)
+@pytest.fixture
+def run(services, db_url, redis_prefix, tmp_path):
+    """``run("activities", "list")``: ``taoyuan --config <a config for this test> ARGS`` in-process.
+
+    (tests/test_directory_cli.py overrides it with its own ``run`` that prefixes ``directory``.)"""
+    from click.testing import CliRunner
+
+    from bot.cli import main
+    from tests.servers import write_config
+
+    cfg = write_config(tmp_path / "config.toml", db_url=db_url, redis_url=REDIS_URL,
+                       redis_prefix=redis_prefix, instance_dir=tmp_path / "instance")
+
+    def invoke(*args: str):
+        result = CliRunner().invoke(main, ["--config", str(cfg), *args])
+        return result
+    return invoke
+
+
+# help requests and danger words (tests/test_help_*.py, tests/test_safety_*.py, ...)
+@pytest.fixture
+def help_services(db_url, redis_prefix, tmp_path):
+    """Dry-run services with two on-duty staff and both template ids configured."""
+    from models import help as hr
+    from tests.helpers import HELP_CONFIG, services_with
+
+    svc = services_with(db_url, redis_prefix, tmp_path, help=dict(HELP_CONFIG))
+    yield svc
+    hr.wait_for_notifications(svc)
+    _empty_tables(svc)
+    svc.db.dispose()
+
+
+@pytest.fixture
+def live_help_services(db_url, redis_prefix, tmp_path, fake_wechat):
+    """Like ``help_services`` but calling the fake WeChat API over HTTP, notifying in a thread."""
+    from models import help as hr
+    from tests.helpers import HELP_CONFIG, services_with
+
+    svc = services_with(db_url, redis_prefix, tmp_path,
+                        help=dict(HELP_CONFIG, notify_in_background=True),
+                        wechat={"app_id": fake_wechat.app_id, "app_secret": fake_wechat.app_secret,
+                                "api_base_url": fake_wechat.base_url, "timeout": 3.0})
+    yield svc
+    hr.wait_for_notifications(svc)
+    _empty_tables(svc)
+    svc.db.dispose()
+
+
+@pytest.fixture
+def staffed(db_url, redis_prefix, tmp_path):
+    """Dry-run services with on-duty staff, notifying in a background thread (the default)."""
+    from models import help as hr
+    from tests.helpers import STAFF, services_with
+
+    svc = services_with(db_url, redis_prefix, tmp_path,
+                        help={"on_duty_openids": list(STAFF), "staff_template_id": "TPL_STAFF"})
+    yield svc
+    hr.wait_for_notifications(svc)
+    _empty_tables(svc)
+    svc.db.dispose()
+
+
+@pytest.fixture
+def send(staffed):
+    from bot.app import create_app
+    from bot.simulator import Simulator, flask_transport, reply_text
+
+    sim = Simulator(token=staffed.config.wechat["token"])
+    transport = flask_transport(create_app(services=staffed).test_client())
+    return lambda fields: reply_text(sim.send(transport, fields))
+
+
+@pytest.fixture
+def live_staffed(db_url, redis_prefix, tmp_path, fake_wechat):
+    """Two on-duty staff, a staff template, the fake WeChat API over HTTP, notifying in a thread."""
+    from models import help as hr
+    from tests.helpers import FEDERATION_PHONE, STAFF, services_with
+
+    svc = services_with(db_url, redis_prefix, tmp_path, app={"federation_phone": FEDERATION_PHONE},
+                        help={"on_duty_openids": list(STAFF), "staff_template_id": "TPL_STAFF"},
+                        wechat={"app_id": fake_wechat.app_id, "app_secret": fake_wechat.app_secret,
+                                "api_base_url": fake_wechat.base_url, "timeout": 3.0})
+    yield svc
+    hr.wait_for_notifications(svc)
+    _empty_tables(svc)
+    svc.db.dispose()
+
+
+# the console in a real browser (tests/test_browser.py, tests/test_console_browser.py)
+@pytest.fixture
+def live_console(app):
+    """The app served over real HTTP on 127.0.0.1 (werkzeug, threaded) for the browser."""
+    from werkzeug.serving import make_server
+
+    server = make_server("127.0.0.1", 0, app, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_port}"
+    server.shutdown()
+    thread.join(5)
+
+
+@pytest.fixture
+def browser(tmp_path):
+    webdriver = pytest.importorskip("selenium.webdriver", reason="selenium is not installed")
+    from selenium.webdriver.chrome.service import Service
+
+    from tests.helpers import CHROMEDRIVER, CHROMIUM, FLAGS
+
+    options = webdriver.ChromeOptions()
+    options.binary_location = CHROMIUM
+    for flag in FLAGS:
+        options.add_argument(flag)
+    downloads = tmp_path / "downloads"
+    downloads.mkdir()
+    options.add_experimental_option("prefs", {"download.default_directory": str(downloads),
+                                              "download.prompt_for_download": False})
+    driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
+    driver.execute_cdp_cmd("Page.setDownloadBehavior", {"behavior": "allow",
+                                                        "downloadPath": str(downloads)})
+    driver.implicitly_wait(5)
+    driver.downloads = downloads
+    yield driver
+    driver.quit()

@@ -1,28 +1,12 @@
 """``taoyuan activities add|list|show|close|qr``."""
 from __future__ import annotations
 
-import pytest
-from click.testing import CliRunner
-
-from bot.cli import main
 from models import activities as acts
-from tests.conftest import REDIS_URL
-from tests.servers import write_config
-from tests.test_signup import complete_signup
+from tests.helpers import complete_signup
 from tests.clock import year_ahead
 
+
 FUTURE = year_ahead(2)   # a year always ahead of the clock the tests run on
-
-
-@pytest.fixture
-def run(services, db_url, redis_prefix, tmp_path):
-    cfg = write_config(tmp_path / "config.toml", db_url=db_url, redis_url=REDIS_URL,
-                       redis_prefix=redis_prefix, instance_dir=tmp_path / "instance")
-
-    def invoke(*args: str):
-        result = CliRunner().invoke(main, ["--config", str(cfg), *args])
-        return result
-    return invoke
 
 
 def test_add_list_show_close(services, run):

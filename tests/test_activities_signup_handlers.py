@@ -4,7 +4,6 @@ Helpers ``say``/``event`` here are reused by the volunteer and privacy tests.
 """
 from __future__ import annotations
 
-import itertools
 import json
 import time
 from datetime import timedelta
@@ -12,10 +11,7 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import select
 
-import handlers
-from bot.wechat.updates import Update
 from handlers.conversation import CONVERSATION_TTL
-from handlers.router import Context
 from models import activities as acts
 from models import privacy
 from models import volunteers as vols
@@ -24,67 +20,7 @@ from models.directory import ServicePoint
 from models.notice import Notice, notify
 from models.outbox import OutboxMessage
 from tests.clock import year_ahead
-from tests.test_activities_cli import run  # noqa: F401 - fixture
-from tests.test_volunteers_handlers import register
-
-_ids = itertools.count(880000)
-_ROUTER = None
-
-
-def router():
-    global _ROUTER
-    if _ROUTER is None:
-        _ROUTER = handlers.build_router()
-    return _ROUTER
-
-
-def dispatch(services, update: Update, now=None) -> str:
-    """Dispatch ``update`` in a committed session; the reply text ("" for none)."""
-    with services.db.session() as s:
-        ctx = Context(update=update, services=services, session=s, now=now or utcnow())
-        reply = router().dispatch(ctx)
-    return getattr(reply, "content", "") if reply is not None else ""
-
-
-def say(services, openid: str, text: str, now=None) -> str:
-    """She sends ``text``; return the reply text."""
-    return dispatch(services, Update(msg_type="text", openid=openid, content=text,
-                                     msg_id=str(next(_ids)), create_time=1), now)
-
-
-def event(services, openid: str, name: str, key: str = "", now=None) -> str:
-    """An event (``scan``, ``subscribe``, ``click`` ...) with EventKey ``key``."""
-    return dispatch(services, Update(msg_type="event", openid=openid, event=name, event_key=key,
-                                     create_time=next(_ids)), now)
-
-
-def new_activity(services, *, capacity=5, volunteers=0, category="家政培训", title="家政培训班",
-                 days=5, hours=2):
-    """An activity ``days`` from now; returns its number."""
-    start = utcnow() + timedelta(days=days)
-    with services.db.session() as s:
-        return acts.add_activity(s, title=title, category=category, starts_at=start,
-                                 ends_at=start + timedelta(hours=hours), capacity=capacity,
-                                 volunteers_needed=volunteers, place="桃城镇妇女微家",
-                                 allow_past=True).number
-
-
-def signups_of(services, number):
-    with services.db.session() as s:
-        act = acts.get_activity(s, number)
-        return {r.openid: r for r in s.scalars(select(acts.Signup).where(acts.Signup.activity_id == act.id))}
-
-
-def complete_signup(services, openid, number, name="王秀英", phone="13812341234") -> str:
-    say(services, openid, f"报名 {number}")
-    say(services, openid, "是")
-    say(services, openid, name)
-    say(services, openid, phone)
-    return say(services, openid, "同意")
-
-
-def conv_key(services, openid):
-    return services.keys("conv", openid)
+from tests.helpers import complete_signup, conv_key, event, new_activity, register, say, signups_of
 
 
 def test_activity_list_shows_number_date_place_and_seats(services):

@@ -14,7 +14,7 @@ from models import activities as acts
 from models.base import utcnow
 from tests.conftest import REDIS_URL
 from tests.servers import Server, write_config
-from tests.test_signup import new_activity, signups_of
+from tests.helpers import new_activity, signups_of
 
 TOKEN = "taoyuandevtoken"
 

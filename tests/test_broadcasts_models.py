@@ -13,7 +13,7 @@ from models import columns as articles
 from models import broadcasts as bcast
 from models.followers import Follower
 from models.outbox import OutboxMessage
-from tests.test_console import csrf_token, login, make_staff
+from tests.helpers import csrf_token, login, make_staff
 
 NOV = datetime(2026, 11, 10, 2, 0, tzinfo=timezone.utc)
 

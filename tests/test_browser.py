@@ -3,8 +3,6 @@ log in, create an activity, see a signup made through the webhook (phone masked)
 signup export, and save a screenshot under the pytest tmp dir."""
 from __future__ import annotations
 
-import shutil
-import threading
 import time
 from datetime import timedelta
 from io import BytesIO
@@ -14,53 +12,13 @@ from sqlalchemy import select
 
 from bot.simulator import Simulator, http_transport, reply_text, text_fields
 from models.base import utcnow
-from tests.test_console import PASSWORD, make_staff
+from tests.helpers import CHROMEDRIVER, CHROMIUM, PASSWORD, make_staff
 
-CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
-CHROMEDRIVER = shutil.which("chromedriver")
-FLAGS = ("--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-         "--disable-component-update", "--disable-sync", "--no-first-run",
-         "--disable-dev-shm-usage", "--window-size=1280,1600", "--lang=zh-CN")
 
 pytestmark = pytest.mark.skipif(
     not (CHROMIUM and CHROMEDRIVER),
     reason="Debian's chromium and chromium-driver are not installed "
            "(apt-get install -y chromium chromium-driver)")
-
-
-@pytest.fixture
-def live_console(app):
-    """The app served over real HTTP on 127.0.0.1 (werkzeug, threaded) for the browser."""
-    from werkzeug.serving import make_server
-
-    server = make_server("127.0.0.1", 0, app, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_port}"
-    server.shutdown()
-    thread.join(5)
-
-
-@pytest.fixture
-def browser(tmp_path):
-    webdriver = pytest.importorskip("selenium.webdriver", reason="selenium is not installed")
-    from selenium.webdriver.chrome.service import Service
-
-    options = webdriver.ChromeOptions()
-    options.binary_location = CHROMIUM
-    for flag in FLAGS:
-        options.add_argument(flag)
-    downloads = tmp_path / "downloads"
-    downloads.mkdir()
-    options.add_experimental_option("prefs", {"download.default_directory": str(downloads),
-                                              "download.prompt_for_download": False})
-    driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
-    driver.execute_cdp_cmd("Page.setDownloadBehavior", {"behavior": "allow",
-                                                        "downloadPath": str(downloads)})
-    driver.implicitly_wait(5)
-    driver.downloads = downloads
-    yield driver
-    driver.quit()
 
 
 @pytest.mark.parametrize("db_url", ["postgresql"], indirect=True)

@@ -7,8 +7,7 @@ from datetime import date
 import pytest
 from sqlalchemy import select
 
-from tests.test_browser import CHROMEDRIVER, CHROMIUM, browser, live_console  # noqa: F401
-from tests.test_console import PASSWORD, make_staff
+from tests.helpers import CHROMEDRIVER, CHROMIUM, PASSWORD, make_staff
 
 pytestmark = pytest.mark.skipif(not (CHROMIUM and CHROMEDRIVER),
                                 reason="Debian's chromium and chromium-driver are not installed")

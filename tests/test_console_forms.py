@@ -10,7 +10,7 @@ from datetime import date, timedelta
 from sqlalchemy import select
 
 from models.base import utcnow
-from tests.test_console import csrf_token, login, make_staff
+from tests.helpers import csrf_token, login, make_staff
 from tests.clock import year_ahead
 
 FUTURE = year_ahead(2)   # a year always ahead of the clock the tests run on

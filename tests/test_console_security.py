@@ -19,7 +19,7 @@ from bot.app import create_app
 from bot.core.services import build_services
 from models.audit import AuditEntry
 from tests.conftest import _empty_tables, make_config
-from tests.test_console import PASSWORD, csrf_token, login, make_staff
+from tests.helpers import PASSWORD, csrf_token, login, make_staff
 
 SQLITE_ONLY = pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
 FORMULA = "=cmd|' /C calc'!A0"

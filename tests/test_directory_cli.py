@@ -8,7 +8,7 @@ from sqlalchemy import func, select
 from bot.cli import main
 from models import directory as sp
 from models.directory import ServicePoint
-from tests.test_points import HEADER, good_row, write_csv
+from tests.helpers import DIRECTORY_HEADER as HEADER, good_row, write_csv
 
 
 @pytest.fixture

@@ -10,24 +10,7 @@ from models import directory as sp
 from bot.core.geo import haversine_m
 from models.directory_io import PointFileError, read_table, write_table
 from models.directory import ImportRejected, ServicePoint, UnmatchedQuery
-
-HEADER = ["名称", "类型", "平台", "乡镇", "村社区", "地址", "纬度", "经度", "大致位置", "电话",
-          "开放时间", "服务", "简介", "启用"]
-
-
-def write_csv(path, rows, header=HEADER):
-    with open(path, "w", encoding="utf-8", newline="") as fh:
-        w = csv.writer(fh)
-        w.writerow(header)
-        w.writerows(rows)
-    return path
-
-
-def good_row(name="测试妇女微家", town="桃城镇", lat="25.321", lng="118.29", **kw):
-    row = dict(zip(HEADER, [name, "妇女微家", "邻里守望", town, "", "", lat, lng, "否",
-                            "0595-12345678", "周一至周五", "早教、普法", "测试", "是"]))
-    row.update(kw)
-    return [row[h] for h in HEADER]
+from tests.helpers import DIRECTORY_HEADER as HEADER, good_row, write_csv
 
 
 @pytest.fixture

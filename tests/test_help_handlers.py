@@ -1,52 +1,12 @@
 """The 求助 conversation: each category, message parts, contact preference, reference number."""
 from __future__ import annotations
 
-import itertools
-from datetime import datetime
-
 import pytest
-from sqlalchemy import select
 
-from bot.wechat.updates import Location, Update
-from handlers import build_router
+from bot.wechat.updates import Location
 from handlers.help import parse_category
-from handlers.router import Context
 from models import help as hr
-from models.base import utcnow
-
-FEATURES = ["handlers.safety", "handlers.help", "handlers.welcome"]
-_ids = itertools.count(1)
-
-
-class Chat:
-    """One woman talking to the router directly (no webhook), each message in its own
-    committed transaction, as the webhook does."""
-
-    def __init__(self, services, openid: str = "o_help_woman_0001", features=None):
-        self.services = services
-        self.openid = openid
-        self.router = build_router(features or FEATURES)
-
-    def push(self, now: datetime | None = None, **fields) -> str:
-        fields.setdefault("msg_type", "text")
-        if fields["msg_type"] != "event":
-            fields.setdefault("msg_id", str(next(_ids)))
-        update = Update(openid=self.openid, account="gh_taoyuanjiemei", create_time=1, **fields)
-        with self.services.db.session() as s:
-            ctx = Context(update=update, services=self.services, session=s, now=now or utcnow())
-            reply = self.router.dispatch(ctx)
-        return reply.content if reply is not None and hasattr(reply, "content") else ""
-
-    def say(self, text: str, **kw) -> str:
-        return self.push(content=text, **kw)
-
-    def click(self, key: str) -> str:
-        return self.push(msg_type="event", event="click", event_key=key)
-
-    def requests(self) -> list[hr.HelpRequest]:
-        with self.services.db.session() as s:
-            return list(s.scalars(select(hr.HelpRequest).where(hr.HelpRequest.openid == self.openid)
-                                  .order_by(hr.HelpRequest.id)))
+from tests.helpers import Chat
 
 
 @pytest.fixture
@@ -195,57 +155,3 @@ def test_settings_validation(services):
         with pytest.raises(ConfigError, match="help."):
             hr.help_settings(cfg)
     cfg.data.pop("help")
-
-
-# -- fixtures shared with tests/test_danger*.py and tests/test_help_*.py -----------------------
-STAFF = ("o_staff_duty_000001", "o_staff_duty_000002")
-HELP_CONFIG = {"on_duty_openids": list(STAFF), "staff_template_id": "TPL_STAFF_NEW_REQUEST",
-               "answer_template_id": "TPL_ANSWER_WAITING", "notify_in_background": False,
-               "retention_days": 180}
-
-
-def _services_with(db_url, redis_prefix, tmp_path, **sections):
-    from bot.core.services import build_services
-    from tests.conftest import _empty_tables, make_config
-
-    svc = build_services(make_config(db_url, redis_prefix, tmp_path, **sections))
-    _empty_tables(svc)
-    return svc
-
-
-@pytest.fixture
-def help_services(db_url, redis_prefix, tmp_path):
-    """Dry-run services with two on-duty staff and both template ids configured."""
-    from tests.conftest import _empty_tables
-
-    svc = _services_with(db_url, redis_prefix, tmp_path, help=dict(HELP_CONFIG))
-    yield svc
-    hr.wait_for_notifications(svc)
-    _empty_tables(svc)
-    svc.db.dispose()
-
-
-@pytest.fixture
-def live_help_services(db_url, redis_prefix, tmp_path, fake_wechat):
-    """Like ``help_services`` but calling the fake WeChat API over HTTP, notifying in a thread."""
-    from tests.conftest import _empty_tables
-
-    svc = _services_with(db_url, redis_prefix, tmp_path,
-                         help=dict(HELP_CONFIG, notify_in_background=True),
-                         wechat={"app_id": fake_wechat.app_id, "app_secret": fake_wechat.app_secret,
-                                 "api_base_url": fake_wechat.base_url, "timeout": 3.0})
-    yield svc
-    hr.wait_for_notifications(svc)
-    _empty_tables(svc)
-    svc.db.dispose()
-
-
-def outbox(services, api: str | None = None) -> list:
-    """Outbox rows (dry run sends), optionally only those for WeChat path ``api``."""
-    import json
-
-    from models.outbox import OutboxMessage
-
-    with services.db.session() as s:
-        rows = s.scalars(select(OutboxMessage).order_by(OutboxMessage.id)).all()
-        return [(r.api, r.openid, json.loads(r.payload)) for r in rows if api is None or r.api == api]

@@ -11,8 +11,7 @@ from sqlalchemy import select
 from models import help as hr
 from models.base import utcnow
 from models.followers import Follower
-from tests.test_help_requests import (HELP_CONFIG, STAFF, Chat, help_services,  # noqa: F401
-                                      live_help_services, outbox)
+from tests.helpers import HELP_CONFIG, STAFF, Chat, outbox
 
 
 def submit(chat: Chat, category: str = "1", text: str = "想咨询低保政策") -> hr.HelpRequest:

@@ -10,38 +10,15 @@ import pytest
 from click.testing import CliRunner
 from sqlalchemy import select
 
-from bot.simulator import Simulator, event_fields, flask_transport, reply_text, text_fields
+from bot.simulator import event_fields, text_fields
 from handlers import FEATURES
 from models import help as hr
 from models import volunteers as vols
 from models.base import utcnow
 from tests.conftest import REDIS_URL, _empty_tables
 from tests.servers import write_config
-from tests.test_activities_signup_handlers import new_activity, signups_of
-from tests.test_help_handlers import STAFF, Chat, _services_with, help_services, outbox  # noqa: F401
-from tests.test_safety_webhook import _sender, live_staffed  # noqa: F401 - fixture
-
-
-@pytest.fixture
-def staffed(db_url, redis_prefix, tmp_path):
-    """Dry-run services with on-duty staff, notifying in a background thread (the default)."""
-    from tests.conftest import _empty_tables
-
-    svc = _services_with(db_url, redis_prefix, tmp_path,
-                         help={"on_duty_openids": list(STAFF), "staff_template_id": "TPL_STAFF"})
-    yield svc
-    hr.wait_for_notifications(svc)
-    _empty_tables(svc)
-    svc.db.dispose()
-
-
-@pytest.fixture
-def send(staffed):
-    from bot.app import create_app
-
-    sim = Simulator(token=staffed.config.wechat["token"])
-    transport = flask_transport(create_app(services=staffed).test_client())
-    return lambda fields: reply_text(sim.send(transport, fields))
+from tests.helpers import FEDERATION_PHONE, STAFF, Chat, new_activity, outbox, signups_of
+from tests.helpers import services_with as _services_with, webhook_sender as _sender
 
 
 def test_danger_word_retry_gets_the_same_reply_and_one_request(staffed, send):
@@ -273,8 +250,6 @@ def test_staff_see_a_left_draft_in_the_cli(staffed, send, tmp_path):
 # What two testers found in help requests and danger words, each tried the way they tried it:
 # through the real webhook (signed pushes) with every feature registered, and ``taoyuan requests``.
 # ----------------------------------------------------------------------------------------------
-
-FEDERATION_PHONE = "0595-23882345"
 
 
 def help_show(services, tmp_path, ref: str, help_toml: str = "") -> str:

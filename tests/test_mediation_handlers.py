@@ -9,7 +9,7 @@ from sqlalchemy import select
 from models import activities as acts
 from models.base import utcnow
 from models.directory import ServicePoint
-from tests.test_help_requests import FEATURES, Chat
+from tests.helpers import HELP_FEATURES as FEATURES, Chat
 
 ROOMS = ("秀丽个人调解室", "陈秀美个人评理室")
 

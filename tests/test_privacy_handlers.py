@@ -9,8 +9,8 @@ from models import activities as acts
 from models import privacy
 from models.followers import Follower
 from models.notice import Notice, queue_notice
-from tests.test_signup import complete_signup, conv_key, new_activity, say, signups_of
-from tests.test_volunteer import get, register
+from tests.helpers import complete_signup, conv_key, new_activity, register, say, signups_of
+from tests.helpers import get_volunteer as get
 
 
 def test_mask_phone_and_mobile_rule():

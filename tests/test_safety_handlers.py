@@ -8,8 +8,7 @@ from sqlalchemy import select
 
 from handlers.safety import DangerMatcher, load_words
 from models import help as hr
-from tests.test_help_requests import (FEATURES, STAFF, Chat, help_services,  # noqa: F401
-                                      live_help_services, outbox)
+from tests.helpers import HELP_FEATURES as FEATURES, STAFF, Chat, outbox
 
 
 @pytest.fixture(scope="module")

@@ -11,23 +11,14 @@ import logging
 
 import pytest
 
-from bot.simulator import Simulator, flask_transport, reply_text, text_fields
+from bot.simulator import text_fields
 from models import help as hr
 from tests.conftest import _empty_tables
-from tests.test_help_requests import STAFF, _services_with, outbox
-from tests.test_help_webhook import send, staffed  # noqa: F401 - fixtures (dry run, staffed)
+from tests.helpers import FEDERATION_PHONE, STAFF, outbox
+from tests.helpers import services_with as _services_with, webhook_sender as _sender
 
-FEDERATION_PHONE = "0595-23882345"
 #: What was said before the fix while nobody had been told.
 UNTRUE = ("转给工作人员", "值班人员已收到")
-
-
-def _sender(services):
-    from bot.app import create_app
-
-    sim = Simulator(token=services.config.wechat["token"])
-    transport = flask_transport(create_app(services=services).test_client())
-    return lambda openid, text: reply_text(sim.send(transport, text_fields(openid, text)))
 
 
 @pytest.fixture
@@ -36,19 +27,6 @@ def unstaffed_web(db_url, redis_prefix, tmp_path):
     svc = _services_with(db_url, redis_prefix, tmp_path, app={"federation_phone": FEDERATION_PHONE},
                          help={"notify_in_background": False})
     yield svc
-    _empty_tables(svc)
-    svc.db.dispose()
-
-
-@pytest.fixture
-def live_staffed(db_url, redis_prefix, tmp_path, fake_wechat):
-    """Two on-duty staff, a staff template, the fake WeChat API over HTTP, notifying in a thread."""
-    svc = _services_with(db_url, redis_prefix, tmp_path, app={"federation_phone": FEDERATION_PHONE},
-                         help={"on_duty_openids": list(STAFF), "staff_template_id": "TPL_STAFF"},
-                         wechat={"app_id": fake_wechat.app_id, "app_secret": fake_wechat.app_secret,
-                                 "api_base_url": fake_wechat.base_url, "timeout": 3.0})
-    yield svc
-    hr.wait_for_notifications(svc)
     _empty_tables(svc)
     svc.db.dispose()
 

@@ -2,35 +2,13 @@
 idle expiry, audit log, keyword 试一试, outbox with masked data."""
 from __future__ import annotations
 
-import re
-
 import pytest
 from sqlalchemy import select
 
 from models.audit import AuditEntry, mask_phone
 from models.keywords import KeywordReply
 from models.staff import StaffExists, WeakPassword, add_staff, authenticate
-
-PASSWORD = "mima-12345"
-_TOKEN = re.compile(r'name="csrf_token"[^>]*value="([^"]+)"|value="([^"]+)"[^>]*name="csrf_token"')
-
-
-def csrf_token(client, path: str = "/admin/login") -> str:
-    """The CSRF token from a console page's form."""
-    m = _TOKEN.search(client.get(path).get_data(as_text=True))
-    assert m, f"no csrf_token on {path}"
-    return m.group(1) or m.group(2)
-
-
-def make_staff(services, username: str = "admin1", role: str = "admin", openid: str | None = None):
-    with services.db.session() as s:
-        add_staff(s, username, PASSWORD, role, openid=openid)
-
-
-def login(client, username: str = "admin1", password: str = PASSWORD):
-    token = csrf_token(client)
-    return client.post("/admin/login", data={"csrf_token": token, "username": username,
-                                             "password": password})
+from tests.helpers import PASSWORD, csrf_token, login, make_staff
 
 
 @pytest.fixture

@@ -8,7 +8,7 @@ import pytest
 from openpyxl import load_workbook
 
 from models.stats import BadMonth, monthly_figures, parse_month, to_xlsx
-from tests.test_console import login, make_staff
+from tests.helpers import login, make_staff
 
 UTC = timezone.utc
 NOV = datetime(2026, 11, 17, 1, 0, tzinfo=UTC)   # 09:00 on 17 November, Beijing time

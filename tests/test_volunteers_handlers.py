@@ -4,23 +4,7 @@ from __future__ import annotations
 import pytest
 
 from models import volunteers as vols
-from tests.test_signup import event, new_activity, say, signups_of
-
-
-def register(services, openid, *, name="陈美华", phone="13612345678", town="达埔", skills="1 3",
-             available="周末上午") -> str:
-    say(services, openid, "志愿者")
-    say(services, openid, name)
-    say(services, openid, phone)
-    say(services, openid, town)
-    say(services, openid, skills)
-    say(services, openid, available)
-    return say(services, openid, "同意")
-
-
-def get(services, openid):
-    with services.db.session() as s:
-        return vols.get_volunteer(s, openid)
+from tests.helpers import event, get_volunteer as get, new_activity, register, say, signups_of
 
 
 def test_parsers():
