@@ -5,6 +5,10 @@ prefix, so two runs never see each other's data. Tables are emptied after every 
 Environment: ``TAOYUAN_TEST_PG`` (admin URL, default postgresql://postgres@127.0.0.1:5432/test),
 ``TAOYUAN_TEST_REDIS`` (default redis://127.0.0.1:6379/0), ``TAOYUAN_TEST_CLOCK`` (run as if it
 were that moment, e.g. ``2036-12-31T23:30``; see tests/clock.py).
+
+Layout (issue 13): ``tests/test_<feature>_<layer>.py`` for a feature's tests, ``tests/test_<infra>.py``
+for the rest; shared fixtures in this file, shared plain helpers in ``tests/helpers.py``. No test
+module imports another test module.
 """
 from __future__ import annotations
 
