@@ -9,6 +9,7 @@ from flask import Flask, jsonify
 
 from bot.config import Config, load_config
 from bot.services import Services, build_services
+from bot.wechat_client import WeChatAPI
 
 log = logging.getLogger(__name__)
 
@@ -17,6 +18,14 @@ APP_MODULES = [
     "bot.webhook",
     "bot.console",
 ]
+
+
+def wire_services(config: Config, *, redis_client=None) -> Services:
+    """The shared collaborators of an entry point (web, CLI, scheduler, tests): :func:`build_services`
+    with the real WeChat client (:meth:`WeChatAPI.from_services`) as ``services.wechat``.
+
+    ``redis_client``: a ready client instead of one made from ``[redis] url``."""
+    return build_services(config, redis_client=redis_client, wechat_factory=WeChatAPI.from_services)
 
 
 def _instance_secret(services: Services) -> str:
@@ -38,7 +47,7 @@ def create_app(config: Config | None = None, *, services: Services | None = None
     from importlib import import_module
 
     if services is None:
-        services = build_services(config or load_config())
+        services = wire_services(config or load_config())
     from models.help_request import help_settings
 
     help_settings(services.config)  # the [help] section's values, beyond their types

@@ -57,9 +57,9 @@ class CliState:
     @property
     def services(self):
         if self._services is None:
-            from bot.services import build_services
+            from bot.app import wire_services
 
-            self._services = build_services(self.config)
+            self._services = wire_services(self.config)
         return self._services
 
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any, Callable
 from zoneinfo import ZoneInfo
 
 import redis
@@ -16,9 +16,6 @@ from bot.config import Config
 from bot.db import Database
 from bot.kv import Keys, make_redis
 
-if TYPE_CHECKING:  # pragma: no cover
-    from bot.wechat_client import WeChatAPI
-
 log = logging.getLogger(__name__)
 
 
@@ -26,7 +23,10 @@ log = logging.getLogger(__name__)
 class Services:
     """Config, database, Redis (with its key prefix), WeChat API client and time zone.
 
-    ``wechat`` is built lazily on first use (:class:`bot.wechat_client.WeChatAPI`).
+    ``wechat`` is built lazily on first use by ``wechat_factory(services)`` (the wiring layer,
+    :func:`bot.app.wire_services`, passes ``bot.wechat_client.WeChatAPI.from_services``; this
+    module never imports the client, so the bottom layer has no cycle). Without a factory,
+    reading ``wechat`` raises ``RuntimeError``.
     ``extras`` is a place for feature-level shared objects (e.g. the router).
     """
 
@@ -36,14 +36,16 @@ class Services:
     keys: Keys
     tz: ZoneInfo
     extras: dict[str, Any] = field(default_factory=dict)
-    _wechat: "WeChatAPI | None" = None
+    wechat_factory: "Callable[[Services], Any] | None" = None
+    _wechat: Any = None
 
     @property
-    def wechat(self) -> "WeChatAPI":
+    def wechat(self) -> Any:
+        """The WeChat API client (built on first use; see the class docstring)."""
         if self._wechat is None:
-            from bot.wechat_client import WeChatAPI
-
-            self._wechat = WeChatAPI.from_services(self)
+            if self.wechat_factory is None:
+                raise RuntimeError("Services has no wechat_factory: build it with bot.app.wire_services")
+            self._wechat = self.wechat_factory(self)
         return self._wechat
 
     def redis_ok(self) -> bool:
@@ -54,9 +56,13 @@ class Services:
             return False
 
 
-def build_services(config: Config, *, redis_client: redis.Redis | None = None) -> Services:
-    """Create the shared collaborators for ``config`` (does not touch the schema)."""
+def build_services(config: Config, *, redis_client: redis.Redis | None = None,
+                   wechat_factory: "Callable[[Services], Any] | None" = None) -> Services:
+    """Create the shared collaborators for ``config`` (does not touch the schema).
+
+    ``wechat_factory(services)`` builds the WeChat client on first use of ``services.wechat``;
+    entry points use :func:`bot.app.wire_services`, which passes the real one."""
     db = Database(config.database_url)
     client = redis_client if redis_client is not None else make_redis(config.redis.get("url", ""))
     return Services(config=config, db=db, redis=client, keys=Keys(config.redis.get("prefix", "taoyuan:")),
-                    tz=ZoneInfo(config.app["timezone"]))
+                    tz=ZoneInfo(config.app["timezone"]), wechat_factory=wechat_factory)

@@ -38,8 +38,6 @@ from bot.logsetup import MaskingFilter, mask_openid, redact
 if TYPE_CHECKING:  # pragma: no cover
     from sqlalchemy.orm import Session
 
-    from bot.services import Services
-
 log = logging.getLogger(__name__)
 
 #: errcodes meaning "this access_token is bad": refresh once and retry once.
@@ -323,7 +321,7 @@ class WeChatAPI:
     """
 
     def __init__(self, *, app_id: str, app_secret: str, base_url: str, timeout: float,
-                 redis_client: redis.Redis, token_key: str, services: "Services | None" = None,
+                 redis_client: redis.Redis, token_key: str, services: Any = None,
                  dry_run: bool | None = None, sleep: Callable[[float], None] = time.sleep):
         self.app_id = app_id
         self._secret = app_secret
@@ -339,8 +337,10 @@ class WeChatAPI:
         _install_redaction()
 
     @classmethod
-    def from_services(cls, services: "Services") -> "WeChatAPI":
-        """The client for ``services.config.wechat`` (app_id, app_secret, api_base_url, timeout)."""
+    def from_services(cls, services) -> "WeChatAPI":
+        """The client for ``services.config.wechat`` (app_id, app_secret, api_base_url, timeout).
+
+        ``services``: a :class:`bot.services.Services`; this is its ``wechat_factory``."""
         cfg = services.config.wechat
         return cls(app_id=cfg["app_id"], app_secret=cfg.get("app_secret", ""),
                    base_url=cfg["api_base_url"], timeout=cfg["timeout"],

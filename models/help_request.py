@@ -29,6 +29,7 @@ from sqlalchemy.orm import Mapped, Session, mapped_column
 from bot.config import ConfigError
 from bot.logsetup import mask_openid
 from models.base import AwareDateTime, Base, utcnow
+from models.privacy import register_eraser
 
 log = logging.getLogger(__name__)
 
@@ -1086,9 +1087,4 @@ def erase_help_requests(session: Session, openid: str) -> dict[str, int]:
     return {"help_requests": len(rows)}
 
 
-try:  # models/privacy.py is the shared registry of erasers (issue 4)
-    from models.privacy import register_eraser
-except ImportError:  # pragma: no cover - only while that module is not in the tree
-    pass
-else:
-    register_eraser(erase_help_requests)
+register_eraser(erase_help_requests)

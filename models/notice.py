@@ -13,8 +13,10 @@ from datetime import datetime
 from sqlalchemy import Integer, String, Text, delete, select
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
+from bot.wechat_client import WeChatAPIError
 from models.base import AwareDateTime, Base, utcnow
-from models.privacy import register_eraser
+from models.follower import Follower
+from models.privacy import is_erased, register_eraser
 
 log = logging.getLogger(__name__)
 
@@ -74,19 +76,12 @@ def notify(services, session: Session, openid: str, kind: str, text: str,
     nothing sent or stored). Call it *after* committing the change it reports, so a
     slow WeChat call never holds a database lock.
     """
-    from models.follower import Follower
-    from models.privacy import is_erased
-
     if is_erased(openid):  # left by 「删除我的信息」: there is nobody to tell
         log.info("notice for an erased signup skipped, kind=%s", kind)
         return "skipped"
     now = now or utcnow()
     follower = session.get(Follower, openid)
     if follower is not None and follower.subscribed and follower.in_service_window(now):
-        try:
-            from bot.wechat_client import WeChatAPIError
-        except ImportError:  # pragma: no cover - client not installed yet
-            WeChatAPIError = Exception  # noqa: N806
         try:
             # session=: in dry run the outbox row joins this transaction (no second writer).
             services.wechat.send_text(openid, text, session=session)

@@ -21,6 +21,8 @@ from typing import Callable
 
 from sqlalchemy.orm import Session
 
+from models.geo import TOWNS
+
 log = logging.getLogger(__name__)
 
 Eraser = Callable[[Session, str], "dict[str, int] | None"]
@@ -93,8 +95,6 @@ _NAME_LEAD = re.compile(r"^(?:你好|您好)?(?:我的名字(?:是|叫)|我的�
 
 
 def _is_town(name: str) -> bool:
-    from models.volunteer import TOWNS  # imported late: models.volunteer imports this module
-
     return any(name in (town, town[:-1]) for town in TOWNS)
 
 

@@ -23,6 +23,7 @@ from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from models.base import AwareDateTime, Base, utcnow
 from models.geo import bounding_box, haversine_m
+from models.point_io import read_table, validate_table
 
 log = logging.getLogger(__name__)
 
@@ -271,8 +272,6 @@ def import_file(session: Session, path, *, dry_run: bool = False) -> ImportResul
     Raises :class:`models.point_io.PointFileError` (unreadable file) or :class:`ImportRejected`
     (bad rows; every error listed, nothing changed).
     """
-    from models.point_io import read_table, validate_table
-
     records, errors = validate_table(read_table(path))
     if errors:
         raise ImportRejected(errors)

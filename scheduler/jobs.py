@@ -25,6 +25,7 @@ from sqlalchemy.exc import IntegrityError
 
 from models.base import utcnow
 from models.follower import Follower
+from models.service_point import ServicePoint
 from models.reminder import (KIND_ACTIVITY, KIND_NOTICE, KIND_SCHEDULED, RUN_DONE, RUN_MISSED,
                              RUN_STOPPED, SENT, DeliveryLog, Reminder, ReminderError, ReminderRun,
                              TopicSubscription, ensure_default_reminders, get_reminder)
@@ -97,10 +98,6 @@ def place_text(session, name: str) -> str:
     whose name contains it), with its address when the directory has one; else ``name``."""
     if not name:
         return ""
-    try:
-        from models.service_point import ServicePoint
-    except ImportError:  # pragma: no cover - directory feature absent
-        return name
     point = session.scalar(select(ServicePoint).where(ServicePoint.name == name,
                                                       ServicePoint.active.is_(True)).limit(1))
     if point is None:

@@ -24,6 +24,7 @@ from datetime import datetime, timedelta
 from apscheduler.triggers.base import BaseTrigger
 
 from models.base import utcnow
+from models.help_request import digest_cron_fields
 from models.reminder import ReminderError
 from scheduler.timing import ScheduleSpec, check_spec, next_fire
 
@@ -182,12 +183,7 @@ def sync_jobs(scheduler, services) -> dict[str, int]:
 
 
 def _sync_help_jobs(scheduler, services, existing: dict) -> None:
-    """The help-request digest at ``[help] digest_times`` and the daily retention job, when
-    the help feature is installed."""
-    try:
-        from models.help_request import digest_cron_fields
-    except ImportError:  # help feature absent
-        return
+    """The help-request digest at ``[help] digest_times`` and the daily retention job."""
     try:
         fields = digest_cron_fields(services.config)
     except Exception:  # noqa: BLE001 - a bad [help] section is reported by that feature

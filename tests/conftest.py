@@ -19,7 +19,7 @@ from sqlalchemy import create_engine, text
 import models
 from bot.config import load_config
 from bot.db import upgrade
-from bot.services import build_services
+from bot.app import wire_services
 
 PG_ADMIN = os.environ.get("TAOYUAN_TEST_PG", "postgresql://postgres@127.0.0.1:5432/test")
 REDIS_URL = os.environ.get("TAOYUAN_TEST_REDIS", "redis://127.0.0.1:6379/0")
@@ -116,7 +116,7 @@ def config(db_url, redis_prefix, tmp_path):
 @pytest.fixture
 def services(config):
     """Services on the parametrised database and real Redis; tables emptied afterwards."""
-    svc = build_services(config)
+    svc = wire_services(config)
     _empty_tables(svc)
     yield svc
     _empty_tables(svc)
@@ -147,7 +147,7 @@ def live_services(db_url, redis_prefix, tmp_path, fake_wechat):
     cfg = make_config(db_url, redis_prefix, tmp_path, wechat={
         "app_id": fake_wechat.app_id, "app_secret": fake_wechat.app_secret,
         "api_base_url": fake_wechat.base_url, "timeout": 3.0})
-    svc = build_services(cfg)
+    svc = wire_services(cfg)
     _empty_tables(svc)
     yield svc
     _empty_tables(svc)
