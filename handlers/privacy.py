@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 
+from handlers.activities import tell_promoted_after_commit
 from handlers.conversation import ConversationState
 from handlers.router import Context, Router
 from models.activity import withdraw_upcoming
@@ -45,7 +46,8 @@ def step(ctx: Context, state: ConversationState) -> str:
         return "请回复「确认删除」删除您的个人信息，或回复「取消」保留。"
     ctx.conversation.end()
     # her seats in upcoming activities go back; promoted women are told after the commit
-    withdraw_upcoming(ctx.session, ctx.openid, now=ctx.now, services=ctx.services)
+    for result in withdraw_upcoming(ctx.session, ctx.openid, now=ctx.now):
+        tell_promoted_after_commit(ctx.services, ctx.session, result.activity, result.promoted)
     counts = erase_personal_data(ctx.session, ctx.openid)
     ctx.set_more([])
     done = [f"{n} {LABELS[k]}" for k, n in counts.items() if n and k in LABELS]

@@ -22,6 +22,8 @@ MODEL_MODULES = [
     "models.notice",
     "models.reminder",
     "models.help_request",
+    "models.mediation",
+    "models.safety",
 ]
 
 for _name in MODEL_MODULES:

@@ -26,6 +26,7 @@ from apscheduler.triggers.base import BaseTrigger
 from models.base import utcnow
 from models.help_request import digest_cron_fields
 from models.reminder import ReminderError
+from scheduler import help as help_jobs
 from scheduler.timing import ScheduleSpec, check_spec, next_fire
 
 log = logging.getLogger(__name__)
@@ -95,17 +96,13 @@ def job_deliver_notices() -> None:
 
 
 def job_help_digest() -> None:
-    """APScheduler job: the help-request digest for on-duty staff (models.help_request)."""
-    from models.help_request import send_digest
-
-    send_digest(_SERVICES)
+    """APScheduler job: the help-request digest for on-duty staff (scheduler/help.py)."""
+    help_jobs.send_digest(_SERVICES)
 
 
 def job_help_housekeeping() -> None:
     """APScheduler job (daily): anonymise finished help requests past their retention."""
-    from models.help_request import housekeeping
-
-    housekeeping(_SERVICES)
+    help_jobs.housekeeping(_SERVICES)
 
 
 def job_sync() -> None:

@@ -10,11 +10,20 @@ from sqlalchemy import select
 from models import activity as acts
 from models import privacy
 from models.base import utcnow
-from models.notice import Notice, notify
+from handlers.activities import notify, tell_promoted_after_commit
+from models.notice import Notice
 from models.outbox import OutboxMessage
 from tests.test_activities_cli import run  # noqa: F401 - fixture
 from tests.test_signup import complete_signup, new_activity, say, signups_of
 from tests.test_volunteer import register
+
+def set_capacity_and_tell(services, session, activity, *args, **kwargs):
+    """``models.activity.set_capacity`` then tell the promoted women after the commit, as the
+    console and ``taoyuan events seats`` do."""
+    activity, promoted = acts.set_capacity(session, activity, *args, **kwargs)
+    tell_promoted_after_commit(services, session, activity, promoted)
+    return activity, promoted
+
 
 
 def _told(services, openid):
@@ -78,7 +87,7 @@ def test_nothing_is_sent_to_an_erased_id_even_from_old_rows(services):
         s.add(acts.Signup(activity_id=acts.get_activity(s, n).id, openid=privacy.anonymous_openid(),
                           status=acts.WAITING, created_at=utcnow() - timedelta(days=1)))
     with services.db.write_session() as s:
-        _a, promoted = acts.set_capacity(s, n, 2, services=services)
+        _a, promoted = set_capacity_and_tell(services, s, n, 2)
         assert promoted == []
     with services.db.session() as s:
         assert notify(services, s, privacy.anonymous_openid(), "signup_promoted", "好消息") == "skipped"

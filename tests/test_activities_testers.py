@@ -6,6 +6,7 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import select
 
+from handlers.activities import tell_promoted_after_commit
 from models import activity as acts
 from models import privacy
 from models import volunteer as vols
@@ -20,6 +21,14 @@ from tests.clock import year_ahead
 
 FUTURE = year_ahead(2)   # a year always ahead of the clock the tests run on
 PAST = year_ahead(-6)    # a year always behind it
+
+def set_capacity_and_tell(services, session, activity, *args, **kwargs):
+    """``models.activity.set_capacity`` then tell the promoted women after the commit, as the
+    console and ``taoyuan events seats`` do."""
+    activity, promoted = acts.set_capacity(session, activity, *args, **kwargs)
+    tell_promoted_after_commit(services, session, activity, promoted)
+    return activity, promoted
+
 
 
 # 1. numbers the database cannot hold ----------------------------------------------------------
@@ -224,12 +233,12 @@ def test_set_capacity_with_an_activity_promotes_and_notifies_after_commit(servic
     with pytest.raises(RuntimeError):
         with services.db.write_session() as s:
             activity = acts.get_activity(s, n)
-            acts.set_capacity(s, activity, 3, services=services)
+            set_capacity_and_tell(services, s, activity, 3)
             raise RuntimeError("staff form failed")
     assert _told(services, "oSeat2") == 0
     with services.db.write_session() as s:
         activity = acts.get_activity(s, n)
-        _a, promoted = acts.set_capacity(s, activity, 2, services=services)
+        _a, promoted = set_capacity_and_tell(services, s, activity, 2)
         assert [p.openid for p in promoted] == ["oSeat2"]
         assert _told(services, "oSeat2") == 0          # not before the commit
     assert _told(services, "oSeat2") == 1 and _told(services, "oSeat3") == 0
@@ -247,7 +256,7 @@ def test_set_capacity_from_a_scoped_session_like_the_console(services):
     session = scoped_session(services.db.Session)
     try:
         activity = acts.get_activity(session, n)
-        _a, promoted = acts.set_capacity(session, activity, None, services=services)
+        _a, promoted = set_capacity_and_tell(services, session, activity, None)
         assert [p.openid for p in promoted] == ["oScoped2"]
         session.commit()
     finally:

@@ -11,6 +11,7 @@ from bot.updates import Location, Update
 from handlers import build_router
 from handlers.help_requests import parse_category
 from handlers.router import Context
+from handlers import help_messages
 from models import help_request as hr
 from models.base import utcnow
 
@@ -220,7 +221,7 @@ def help_services(db_url, redis_prefix, tmp_path):
 
     svc = _services_with(db_url, redis_prefix, tmp_path, help=dict(HELP_CONFIG))
     yield svc
-    hr.wait_for_notifications(svc)
+    help_messages.wait_for_notifications(svc)
     _empty_tables(svc)
     svc.db.dispose()
 
@@ -235,7 +236,7 @@ def live_help_services(db_url, redis_prefix, tmp_path, fake_wechat):
                          wechat={"app_id": fake_wechat.app_id, "app_secret": fake_wechat.app_secret,
                                  "api_base_url": fake_wechat.base_url, "timeout": 3.0})
     yield svc
-    hr.wait_for_notifications(svc)
+    help_messages.wait_for_notifications(svc)
     _empty_tables(svc)
     svc.db.dispose()
 

@@ -12,6 +12,7 @@ from sqlalchemy import select
 
 from bot.simulator import text_fields
 from handlers import FEATURES
+from scheduler import help as help_jobs
 from models import help_request as hr
 from models.base import utcnow
 from tests.test_help_requests import Chat, help_services  # noqa: F401 - fixture
@@ -111,9 +112,9 @@ def test_help_left_silent_reaches_staff_by_the_digest(help_services):
     chat.say("4")
     chat.say("家里老人生病，想了解有没有帮扶")
     now = utcnow()
-    assert hr.send_digest(help_services, now=now).requests == 0  # she may still be writing
+    assert help_jobs.send_digest(help_services, now=now).requests == 0  # she may still be writing
     later = now + timedelta(seconds=hr.DRAFT_IDLE_SECONDS + 60)
-    result = hr.send_digest(help_services, now=later)
+    result = help_jobs.send_digest(help_services, now=later)
     assert result.requests == 1 and result.staff_reached >= 1
     [row] = chat.requests()
     assert row.staff_notified_at is not None and not row.submitted

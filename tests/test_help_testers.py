@@ -10,6 +10,7 @@ from sqlalchemy import select
 
 from bot.simulator import Simulator, flask_transport, reply_text, text_fields
 from handlers import FEATURES
+from handlers import help_messages
 from models import help_request as hr
 from models import volunteer as vols
 from tests.conftest import REDIS_URL, _empty_tables
@@ -112,7 +113,7 @@ def test_urgent_help_request_ends_with_urgent_wording(live_staffed, answers, the
     say("求助")
     say("2")
     assert "110" in say("家暴")
-    hr.wait_for_notifications(live_staffed)
+    help_messages.wait_for_notifications(live_staffed)
     for answer in answers:
         say(answer)
     done = say("提交")
@@ -202,7 +203,7 @@ def unstaffed(db_url, redis_prefix, tmp_path):
 
 def test_no_on_duty_staff_she_is_told_to_call_and_an_error_is_logged(unstaffed, caplog):
     chat = Chat(unstaffed, features=FEATURES)
-    with caplog.at_level(logging.ERROR, logger="models.help_request"):
+    with caplog.at_level(logging.ERROR, logger="handlers.help_messages"):
         reply = chat.say("他拿刀要杀我")
     assert "12338" in reply and "110" in reply and FEDERATION_PHONE in reply
     assert "会尽快联系您" not in reply and "没有值班人员" in reply
@@ -228,7 +229,7 @@ def test_no_on_duty_staff_urgent_help_request_does_not_promise_a_call(unstaffed)
 def test_staffed_danger_reply_still_promises_a_call(live_staffed):
     reply = _sender(live_staffed)("o_tester_staffed", "救命")
     assert "会尽快联系您" in reply and "没有值班人员" not in reply
-    hr.wait_for_notifications(live_staffed)
+    help_messages.wait_for_notifications(live_staffed)
     assert the_request(live_staffed, "o_tester_staffed").staff_notified_at is not None
 
 

@@ -5,6 +5,8 @@ import pytest
 from sqlalchemy import select
 
 from bot.simulator import Simulator, event_fields, flask_transport, reply_text, text_fields
+from scheduler import help as help_jobs
+from handlers import help_messages
 from models import help_request as hr
 from tests.test_help_requests import STAFF, _services_with, outbox
 
@@ -17,7 +19,7 @@ def staffed(db_url, redis_prefix, tmp_path):
     svc = _services_with(db_url, redis_prefix, tmp_path,
                          help={"on_duty_openids": list(STAFF), "staff_template_id": "TPL_STAFF"})
     yield svc
-    hr.wait_for_notifications(svc)
+    help_messages.wait_for_notifications(svc)
     _empty_tables(svc)
     svc.db.dispose()
 
@@ -36,7 +38,7 @@ def test_danger_word_retry_gets_the_same_reply_and_one_request(staffed, send):
     first = send(fields)
     assert "110" in first and "12338" in first
     assert send(fields) == first  # WeChat's retry of the same MsgId
-    hr.wait_for_notifications(staffed)
+    help_messages.wait_for_notifications(staffed)
     with staffed.db.session() as s:
         [row] = s.scalars(select(hr.HelpRequest)).all()
         assert row.urgent and row.body == "救命，他喝醉了在打我"
@@ -55,7 +57,7 @@ def test_full_conversation_through_the_webhook(staffed, send):
     with staffed.db.session() as s:
         [row] = s.scalars(select(hr.HelpRequest)).all()
         assert row.category == "jobs" and not row.urgent and row.phone == "13712345678"
-    assert hr.send_digest(staffed).requests == 1
+    assert help_jobs.send_digest(staffed).requests == 1
 
 
 def test_contents_and_phone_never_reach_the_log(staffed, send, caplog):
@@ -70,10 +72,10 @@ def test_contents_and_phone_never_reach_the_log(staffed, send, caplog):
     send(text_fields(openid, "秘密内容乙"))
     send(text_fields(openid, "提交"))
     send(text_fields(openid, "3"))
-    hr.wait_for_notifications(staffed)
+    help_messages.wait_for_notifications(staffed)
     with staffed.db.session() as s:
         row = s.scalars(select(hr.HelpRequest)).first()
-    hr.answer_and_deliver(staffed, row.id, "秘密答复丙", staff="cli")
+    help_messages.answer_and_deliver(staffed, row.id, "秘密答复丙", staff="cli")
     text = "\n".join(r.getMessage() for r in caplog.records)
     for secret in ("秘密内容甲", "秘密内容乙", "秘密答复丙", "13698765432", "家暴"):
         assert secret not in text

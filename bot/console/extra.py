@@ -317,6 +317,7 @@ class ActivityView(LocalTimesMixin, AuditedModelView):
         list moves up and those promoted are told after the commit."""
         from sqlalchemy import inspect as sa_inspect
 
+        from handlers.activities import tell_promoted_after_commit
         from models.activity import ActivityCancelled, set_capacity
 
         state = sa_inspect(model)
@@ -327,8 +328,9 @@ class ActivityView(LocalTimesMixin, AuditedModelView):
         if "volunteers_needed" in changes and changes["volunteers_needed"] is None:
             changes["volunteers_needed"] = 0
         try:
-            _, promoted = set_capacity(self.session, model, **changes,
-                                       services=current_app.extensions["taoyuan"])
+            activity, promoted = set_capacity(self.session, model, **changes)
+            tell_promoted_after_commit(current_app.extensions["taoyuan"], self.session, activity,
+                                       promoted)
         except ActivityCancelled:
             raise ValueError("这个活动已取消，不能再修改名额") from None
         if promoted:
@@ -578,7 +580,8 @@ class HelpRequestView(AuditedModelView):
         return super().render(template, **kwargs)
 
     def update_model(self, form, model):
-        from models.help_request import deliver_after_commit, record_answer
+        from handlers.help_messages import deliver_after_commit
+        from models.help_request import record_answer
 
         try:
             from models.staff import answerer_name
