@@ -2,8 +2,9 @@
 
 Every command gets the shared :class:`~bot.services.Services` through ``click`` context:
 ``services = ctx.obj.services`` (built on first use from ``--config`` / ``TAOYUAN_CONFIG``).
-Feature commands live in their own modules listed in :data:`COMMAND_MODULES`; each exposes
-``register(main: click.Group) -> None``.
+Commands live in their own modules, each exposing ``register(main: click.Group) -> None``:
+the shared ones of :data:`SHARED_COMMAND_MODULES`, then each feature's, found by name from the
+feature manifest (:data:`bot.core.features.FEATURES`).
 """
 from __future__ import annotations
 
@@ -12,20 +13,17 @@ from importlib import import_module
 import click
 
 from bot.config import ConfigError, load_config, production_blockers
+from bot.core.features import module_names
 
-#: Modules that add commands to ``taoyuan`` (each has ``register(main)``).
-COMMAND_MODULES = [
+#: Command modules that belong to no one feature (serve, scheduler, menu, chat, doctor).
+SHARED_COMMAND_MODULES = [
     "bot.commands.core",
     "bot.commands.menu",
     "bot.commands.chat",
-    "bot.commands.events",
-    "bot.commands.reminders",
-    "bot.commands.staff",
-    "bot.commands.stats",
-    "bot.commands.helpdesk",
-    "bot.commands.points",
     "bot.commands.doctor",
 ]
+#: Modules that add commands to ``taoyuan`` (each has ``register(main)``).
+COMMAND_MODULES = SHARED_COMMAND_MODULES + list(module_names("bot.commands"))
 
 
 class CliState:

@@ -70,3 +70,28 @@ def housekeeping(services, now: datetime | None = None) -> int:
     days = hr.help_settings(services.config).retention_days
     with services.db.session() as s:
         return hr.anonymise_finished(s, retention_days=days, now=now)
+
+
+def register(scheduler, services, existing: dict) -> None:
+    """The feature-manifest hook of the scheduler layer (``scheduler.runner.sync_jobs``): add
+    the digest at ``[help] digest_times`` (one ``help-digest:HH:MM`` job each, stale ones
+    removed) and the daily retention job (``help-housekeeping``, 03:30) to ``scheduler``;
+    ``existing``: its jobs by id. The jobs call ``scheduler.runner:job_help_digest`` and
+    ``job_help_housekeeping`` (names kept in the job store)."""
+    try:
+        fields = hr.digest_cron_fields(services.config)
+    except Exception:  # noqa: BLE001 - a bad [help] section is reported by that feature
+        log.exception("help digest times unreadable; digest not scheduled")
+        fields = []
+    wanted = {f"help-digest:{f['hour']:02d}:{f['minute']:02d}": f for f in fields}
+    for job_id in existing:
+        if job_id.startswith("help-digest:") and job_id not in wanted:
+            scheduler.remove_job(job_id)
+    for job_id, f in wanted.items():
+        if job_id not in existing:
+            scheduler.add_job("scheduler.runner:job_help_digest", "cron", timezone=services.tz,
+                              id=job_id, name="求助汇总", replace_existing=True, **f)
+    if "help-housekeeping" not in existing:
+        scheduler.add_job("scheduler.runner:job_help_housekeeping", "cron", hour=3, minute=30,
+                          timezone=services.tz, id="help-housekeeping", name="求助到期匿名化",
+                          replace_existing=True)

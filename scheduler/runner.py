@@ -24,8 +24,8 @@ from datetime import datetime, timedelta
 from apscheduler.triggers.base import BaseTrigger
 
 from models.base import utcnow
-from models.help_request import digest_cron_fields
 from models.reminder import ReminderError
+from bot.core.features import registrations
 from scheduler import help as help_jobs
 from scheduler.timing import ScheduleSpec, check_spec, next_fire
 
@@ -172,32 +172,12 @@ def sync_jobs(scheduler, services) -> dict[str, int]:
     if "notices" not in existing:
         scheduler.add_job("scheduler.runner:job_deliver_notices", "interval", seconds=interval,
                           id="notices", name="待发通知", replace_existing=True)
-    _sync_help_jobs(scheduler, services, existing)
+    for register in registrations("scheduler"):  # each feature's jobs (scheduler/<feature>.py)
+        register(scheduler, services, existing)
     if "sync" not in existing:
         scheduler.add_job("scheduler.runner:job_sync", "interval", seconds=SYNC_INTERVAL, id="sync",
                           name="同步提醒", replace_existing=True)
     return counts
-
-
-def _sync_help_jobs(scheduler, services, existing: dict) -> None:
-    """The help-request digest at ``[help] digest_times`` and the daily retention job."""
-    try:
-        fields = digest_cron_fields(services.config)
-    except Exception:  # noqa: BLE001 - a bad [help] section is reported by that feature
-        log.exception("help digest times unreadable; digest not scheduled")
-        fields = []
-    wanted = {f"help-digest:{f['hour']:02d}:{f['minute']:02d}": f for f in fields}
-    for job_id in existing:
-        if job_id.startswith("help-digest:") and job_id not in wanted:
-            scheduler.remove_job(job_id)
-    for job_id, f in wanted.items():
-        if job_id not in existing:
-            scheduler.add_job("scheduler.runner:job_help_digest", "cron", timezone=services.tz,
-                              id=job_id, name="求助汇总", replace_existing=True, **f)
-    if "help-housekeeping" not in existing:
-        scheduler.add_job("scheduler.runner:job_help_housekeeping", "cron", hour=3, minute=30,
-                          timezone=services.tz, id="help-housekeeping", name="求助到期匿名化",
-                          replace_existing=True)
 
 
 class LeaderLock:

@@ -1,1 +1,1 @@
-"""WeChat at the edge: protocol, updates, replies, the API client and the notifier."""
+"""WeChat: protocol, updates, replies, API client, de-duplication, menu. Imports only bot.core."""
