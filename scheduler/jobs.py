@@ -23,15 +23,18 @@ from datetime import date, datetime, timedelta
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
+from models.activity import CANCELLED, CONFIRMED, Activity, Signup
 from models.base import utcnow
 from models.follower import Follower
+from models.notice import Notice
 from models.service_point import ServicePoint
 from models.reminder import (KIND_ACTIVITY, KIND_NOTICE, KIND_SCHEDULED, RUN_DONE, RUN_MISSED,
                              RUN_STOPPED, SENT, DeliveryLog, Reminder, ReminderError, ReminderRun,
                              TopicSubscription, ensure_default_reminders, get_reminder)
 from scheduler.delivery import FanOut, Message, RunResult
 from scheduler.timing import (GRACE_SAME_DAY, ScheduleSpec, activity_reminder_window,
-                              grace_lookback, latest_fire, occurrence_key, within_grace)
+                              grace_lookback, latest_fire, next_fire, occurrence_key,
+                              within_grace)
 
 log = logging.getLogger(__name__)
 
@@ -76,8 +79,6 @@ def audience_openids(session, audience: str) -> list[str]:
         stmt = select(Follower.openid).where(Follower.town == value, Follower.subscribed.is_(True),
                                              Follower.valid.is_(True))
     elif kind == "activity":
-        from models.activity import Activity, CONFIRMED, Signup
-
         try:
             number = int(value)
         except ValueError:
@@ -268,8 +269,6 @@ def remind_activities(services, *, now: datetime | None = None, fanout: FanOut |
     """The day-before reminder: every activity starting tomorrow (local date of ``now``) that is
     not cancelled gets its confirmed signups reminded, once per activity (occurrence
     ``activity:<id>``). Returns one result per activity."""
-    from models.activity import CANCELLED, Activity
-
     now = now or utcnow()
     start, end = activity_reminder_window(now, services.tz)
     with services.db.write_session() as s:
@@ -312,8 +311,6 @@ def deliver_notices(services, *, now: datetime | None = None, fanout: FanOut | N
     template message (template ``notice`` in ``[wechat.templates]``), else 客服消息 once she is
     back in the 48-hour window. Each attempt is occurrence ``notice:<id>:<attempt>``; a notice
     that could not be sent is tried again at the next sweep. Returns the runs made."""
-    from models.notice import Notice
-
     now = now or utcnow()
     with services.db.write_session() as s:
         ensure_default_reminders(s)
@@ -360,8 +357,6 @@ def deliver_notices(services, *, now: datetime | None = None, fanout: FanOut | N
 
 def describe_next(services, reminder: Reminder, now: datetime | None = None) -> str:
     """The next fire of ``reminder`` in local time (``2026-12-16 18:00``), or ``—``."""
-    from scheduler.timing import next_fire
-
     if not reminder.schedule:
         return "—"
     try:

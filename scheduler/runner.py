@@ -22,11 +22,14 @@ import threading
 from datetime import datetime, timedelta
 
 from apscheduler.triggers.base import BaseTrigger
+from sqlalchemy import select
 
-from models.base import utcnow
-from models.reminder import ReminderError
 from bot.core.features import registrations
+from models.base import utcnow
+from models.reminder import (KIND_ACTIVITY, KIND_SCHEDULED, Reminder, ReminderError,
+                             ensure_default_reminders)
 from scheduler import help as help_jobs
+from scheduler.jobs import deliver_notices, run_due
 from scheduler.timing import ScheduleSpec, check_spec, next_fire
 
 log = logging.getLogger(__name__)
@@ -76,22 +79,16 @@ class ReminderTrigger(BaseTrigger):
 # -- job functions (referenced by name in the job store) -------------------------------------------
 def job_run_reminder(reminder_id: int) -> None:
     """APScheduler job: run reminder ``reminder_id`` if its latest fire is due (once)."""
-    from scheduler.jobs import run_due
-
     run_due(_SERVICES, utcnow(), only=reminder_id)
 
 
 def job_catch_up() -> None:
     """APScheduler job (once at start): run every reminder fire missed within its grace."""
-    from scheduler.jobs import run_due
-
     run_due(_SERVICES, utcnow())
 
 
 def job_deliver_notices() -> None:
     """APScheduler job: deliver pending notices."""
-    from scheduler.jobs import deliver_notices
-
     deliver_notices(_SERVICES)
 
 
@@ -134,10 +131,6 @@ def sync_jobs(scheduler, services) -> dict[str, int]:
     """Add/replace/remove ``reminder:<id>`` jobs to match enabled reminders; add the ``notices``
     and ``sync`` jobs. A job whose trigger did not change keeps its stored next run time (so a
     fire missed while the scheduler was down still runs). Returns counts added/removed/kept."""
-    from sqlalchemy import select
-
-    from models.reminder import KIND_ACTIVITY, KIND_SCHEDULED, Reminder, ensure_default_reminders
-
     with services.db.write_session() as s:
         ensure_default_reminders(s)
         reminders = list(s.scalars(select(Reminder).where(
