@@ -33,7 +33,7 @@ REDIS_URL = "redis://127.0.0.1:6379/0"
 
 def _database(kind: str, workdir: Path):
     """(url, cleanup) of a throwaway database with the schema."""
-    from bot.db import upgrade
+    from bot.core.db import upgrade
 
     if kind == "sqlite":
         url = f"sqlite:///{workdir / 'bench.db'}"
@@ -92,12 +92,12 @@ class _FakeProcess:
 def run_once(db: str, recipients: int, rate: float, concurrency: int, latency: float,
              separate: bool = True) -> dict:
     """One fan-out; returns the figures."""
-    from bot.config import load_config
+    from bot.core.config import load_config
     from bot.app import wire_services
-    from models.follower import Follower
-    from models.reminder import TopicSubscription
-    from scheduler.delivery import FanOut
-    from scheduler.jobs import run_reminder_now
+    from models.followers import Follower
+    from models.reminders import TopicSubscription
+    from scheduler.fanout import FanOut
+    from scheduler.reminders import run_reminder_now
     from tests.fake_wechat import FakeWeChat
 
     if separate:

@@ -1,6 +1,6 @@
 """Nearest-3 service points: query time on 200 and 100,000 synthetic points over Fujian.
 
-Runs ``models.service_point.nearest`` (bounding-box prefilter on the indexed lat/lng columns,
+Runs ``models.directory.nearest`` (bounding-box prefilter on the indexed lat/lng columns,
 haversine in Python) against a throwaway SQLite file and a throwaway PostgreSQL database that
 it creates and drops, and prints median / p95 per query in milliseconds plus the query plan.
 Target: ≤ 5 ms median at 100,000 points.
@@ -24,7 +24,7 @@ from sqlalchemy import create_engine, insert, text  # noqa: E402
 from sqlalchemy.orm import Session  # noqa: E402
 
 import models  # noqa: E402,F401  (complete metadata)
-from models.service_point import NEAREST_RADII_M, ServicePoint, nearest, nearest_statement  # noqa: E402
+from models.directory import NEAREST_RADII_M, ServicePoint, nearest, nearest_statement  # noqa: E402
 
 #: Fujian's extent, degrees (a rectangle around the province; points land in the sea too).
 FUJIAN_LAT = (23.5, 28.3)
@@ -104,7 +104,7 @@ def main() -> None:
     args = ap.parse_args()
 
     with tempfile.TemporaryDirectory() as tmp:
-        from bot.db import make_engine
+        from bot.core.db import make_engine
 
         engine = make_engine(f"sqlite:///{Path(tmp) / 'bench.db'}")
         try:

@@ -101,7 +101,7 @@ def create_database(admin_url: str) -> str:
     """Create an empty database next to ``admin_url``, upgrade its schema, return its URL."""
     from sqlalchemy import create_engine, text
 
-    from bot.db import upgrade
+    from bot.core.db import upgrade
 
     name = f"taoyuan_bench_{uuid.uuid4().hex[:10]}"
     admin = create_engine(admin_url, isolation_level="AUTOCOMMIT")
@@ -117,8 +117,8 @@ def seed_database(url: str) -> str:
     """Load the project's real service points (models/data) so lookups see real-size tables."""
     from sqlalchemy import func, select
 
-    from bot.db import Database
-    from models.service_point import ServicePoint, load_seed
+    from bot.core.db import Database
+    from models.directory import ServicePoint, load_seed
 
     db = Database(url)
     try:
@@ -227,7 +227,7 @@ class Gunicorn:
 # -- requests -------------------------------------------------------------------------------
 def signed_path(path: str, extra: dict | None = None) -> str:
     """``path`` with a valid plaintext-mode query (signature over token, timestamp, nonce)."""
-    from bot.protocol import sha1_signature
+    from bot.wechat.protocol import sha1_signature
 
     ts, nonce = str(int(time.time())), "".join(random.choices(string.digits, k=10))
     query = {"signature": sha1_signature(TOKEN, ts, nonce), "timestamp": ts, "nonce": nonce,
@@ -250,7 +250,7 @@ def msgid_base() -> str:
 
 def write_aes_pool(path: Path, aes_key: str, content: str, count: int) -> None:
     """``count`` safe-mode pushes, one line ``path<TAB>body`` each, every MsgId distinct."""
-    from bot.protocol import AesKey
+    from bot.wechat.protocol import AesKey
     from bot.simulator import Simulator, text_fields
 
     sim = Simulator(TOKEN, aes_key=AesKey(aes_key, APP_ID), mode="safe")
@@ -268,7 +268,7 @@ def sanity_check(url: str, aes_key: str, content: str) -> str:
 
     Raises RuntimeError if any case does not answer as expected (no point timing an error).
     """
-    from bot.protocol import AesKey
+    from bot.wechat.protocol import AesKey
     from bot.simulator import Simulator, http_transport, reply_text, text_fields
 
     transport = http_transport(url)

@@ -4,7 +4,7 @@ Companion to bench/webhook.py: it calls ``Webhook.handle`` directly on a throwaw
 database (real service points loaded) and the real Redis, and prints, per text message:
 
 * the database statements and Redis commands one message costs (the round trips; the
-  webhook's own two go through ``bot.kv.HotPath`` and are listed as such);
+  webhook's own two go through ``bot.core.kv.HotPath`` and are listed as such);
 * wall and CPU milliseconds as the tree is; with the follower row written on every message
   (as before TOUCH_RESOLUTION); with the keyword rules loaded every message (no RULES_TTL
   copy; try ``--keyword-rules 200``); and with one per-message database query switched off at a
@@ -40,8 +40,8 @@ def push_body(msg_id: int, content: str) -> bytes:
 
 def add_keyword_rules(db_url: str, count: int) -> int:
     """Add ``count`` active keyword rules (half exact, half contains) that 「你好」 does not hit."""
-    from bot.db import Database
-    from models.keyword import KeywordReply
+    from bot.core.db import Database
+    from models.keywords import KeywordReply
 
     db = Database(db_url)
     try:
@@ -56,9 +56,9 @@ def add_keyword_rules(db_url: str, count: int) -> int:
 
 def variants():
     """name -> function that switches one query off (and returns an undo function)."""
-    import models.article as article
-    import models.follower as follower
-    import models.keyword as keyword
+    import models.columns as article
+    import models.followers as follower
+    import models.keywords as keyword
 
     def patch(module, name, replacement):
         def apply():
@@ -71,17 +71,17 @@ def variants():
     no_columns = patch(article, "column_names", lambda session: {})
     no_touch = patch(follower, "touch", lambda session, openid, user_message, now=None: None)
 
-    def write_every_message():  # models.follower before the TOUCH_RESOLUTION change
+    def write_every_message():  # models.followers before the TOUCH_RESOLUTION change
         from datetime import timedelta
 
         original = follower.TOUCH_RESOLUTION
         follower.TOUCH_RESOLUTION = timedelta(0)
         return lambda: setattr(follower, "TOUCH_RESOLUTION", original)
 
-    def uncached_lookup(session, text):  # models.keyword before 7a41512, for comparison
+    def uncached_lookup(session, text):  # models.keywords before 7a41512, for comparison
         from sqlalchemy import select
 
-        from handlers.text import compact
+        from bot.core.text import compact
 
         session = session.get() if hasattr(session, "get") else session  # OnDemandSession
         best = None
@@ -125,7 +125,7 @@ def count_round_trips(app, webhook, query: dict, body: bytes) -> tuple[int, int,
     def on_commit(conn):
         seen.append("SQL   COMMIT")
 
-    from bot.kv import HotPath
+    from bot.core.kv import HotPath
 
     original = redis.Redis.execute_command
     original_send, original_later = HotPath.send, HotPath.send_later
@@ -134,7 +134,7 @@ def count_round_trips(app, webhook, query: dict, body: bytes) -> tuple[int, int,
         seen.append("Redis " + " ".join(str(a) for a in args[:1]))
         return original(self, *args, **kwargs)
 
-    def on_send(self, *commands):  # bot.kv.HotPath: one round trip for several commands
+    def on_send(self, *commands):  # bot.core.kv.HotPath: one round trip for several commands
         seen.append("Redis " + " + ".join(str(c[0]) for c in commands) + " (one round trip)")
         return original_send(self, *commands)
 
@@ -168,7 +168,7 @@ def main(argv=None) -> int:
     args = p.parse_args(argv)
 
     from bot.app import create_app
-    from bot.config import load_config
+    from bot.core.config import load_config
 
     db_url = bench.create_database(args.pg_admin)
     seeded = bench.seed_database(db_url)

@@ -27,7 +27,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 import redis  # noqa: E402
 
-from bot.wechat_client import WeChatAPI  # noqa: E402
+from bot.wechat.client import WeChatAPI  # noqa: E402
 from tests.fake_wechat import FakeWeChat  # noqa: E402
 
 

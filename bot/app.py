@@ -7,9 +7,9 @@ import secrets
 
 from flask import Flask, jsonify
 
-from bot.config import Config, load_config
-from bot.services import Services, build_services
-from bot.wechat_client import WeChatAPI
+from bot.core.config import Config, load_config
+from bot.core.services import Services, build_services
+from bot.wechat.client import WeChatAPI
 
 log = logging.getLogger(__name__)
 
@@ -48,7 +48,7 @@ def create_app(config: Config | None = None, *, services: Services | None = None
 
     if services is None:
         services = wire_services(config or load_config())
-    from models.help_request import help_settings
+    from models.help import help_settings
 
     help_settings(services.config)  # the [help] section's values, beyond their types
     app = Flask(__name__, instance_path=str(services.config.instance_dir))

@@ -13,8 +13,8 @@ from dataclasses import dataclass, field
 from typing import Callable
 from urllib.parse import urlencode
 
-from bot.protocol import AesKey, parse_xml, sha1_signature
-from bot.replies import cdata
+from bot.wechat.protocol import AesKey, parse_xml, sha1_signature
+from bot.wechat.replies import cdata
 
 _msg_ids = itertools.count(int(time.time() * 1000) * 1000 % 10**18)
 

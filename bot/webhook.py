@@ -9,7 +9,7 @@ Order at the edge (开发者文档 接入指南, 被动回复用户消息, 消�
 3. ``wechat.encryption`` (消息加解密方式): safe mode refuses a plaintext push (403); an
    encrypted push has ``msg_signature`` checked and ``Encrypt`` decrypted with the current or
    the previous EncodingAESKey (only the decrypted copy is used, in compat mode too);
-4. fields parsed (defusedxml) into an :class:`~bot.updates.Update`;
+4. fields parsed (defusedxml) into an :class:`~bot.wechat.updates.Update`;
 5. retries de-duplicated across processes for as long as the push could be replayed; a retry
    gets the first try's reply (the claim goes to Redis before step 4 when the message's key can
    be read straight from the text, so Redis answers while the XML is parsed). A plaintext
@@ -33,12 +33,12 @@ from dataclasses import dataclass
 
 from flask import Flask, Response, request
 
-from bot.dedup import KEY_TTL, UNREAD, Deduplicator, PendingClaim
-from bot.protocol import (MAX_BODY_BYTES, AesKey, ProtocolError, SignatureError, check_signature,
+from bot.wechat.dedup import KEY_TTL, UNREAD, Deduplicator, PendingClaim
+from bot.wechat.protocol import (MAX_BODY_BYTES, AesKey, ProtocolError, SignatureError, check_signature,
                           decrypt_push, encrypt, parse_xml)
-from bot.replies import Reply, TextReply, render, split_pages, TEXT_LIMIT_BYTES
-from bot.services import Services
-from bot.updates import Update, read_ahead, update_from_fields
+from bot.wechat.replies import Reply, TextReply, render, split_pages, TEXT_LIMIT_BYTES
+from bot.core.services import Services
+from bot.wechat.updates import Update, read_ahead, update_from_fields
 from handlers import build_router
 from handlers.router import Context, Router
 

@@ -1,14 +1,14 @@
 """WSGI entry for gunicorn: ``gunicorn -w 2 bot.wsgi:app`` (reads TAOYUAN_CONFIG like the CLI).
 
 Refuses to load when the configuration is not safe for production
-(:func:`bot.config.production_blockers`): each blocker is logged at CRITICAL and
-:class:`~bot.config.ConfigError` is raised, so gunicorn stops ("Worker failed to boot").
+(:func:`bot.core.config.production_blockers`): each blocker is logged at CRITICAL and
+:class:`~bot.core.config.ConfigError` is raised, so gunicorn stops ("Worker failed to boot").
 """
 import logging
 
 from bot.app import create_app
-from bot.config import ConfigError, load_config, production_blockers
-from bot.logsetup import configure_logging
+from bot.core.config import ConfigError, load_config, production_blockers
+from bot.core.logging import configure_logging
 
 _config = load_config()
 configure_logging(_config.app.get("log_level", "INFO"))

@@ -1,10 +1,10 @@
 """Activities: the list, 「我的报名」, 「取消报名 N」 (or by 报名号 「取消报名 B0006」; N may be a
 Chinese numeral, 「取消报名三」), 爱心义剪 day and 「义剪几点开始」, and QR check-in.
 
-Menu keys (contract with bot/menu.py): ACTIVITIES, MY_SIGNUPS, HAIRCUT_DAY. Check-in QR
+Menu keys (contract with bot/wechat/menu.py): ACTIVITIES, MY_SIGNUPS, HAIRCUT_DAY. Check-in QR
 scene ``checkin:<activity number>`` arrives as SCAN (EventKey = scene) or as subscribe
 (EventKey ``qrscene_checkin:<n>``), WeChat doc 生成带参数的二维码 / 扫描带参数二维码事件.
-The signup conversation itself is in handlers/signup.py.
+The signup conversation itself is in handlers/activities_signup.py.
 """
 from __future__ import annotations
 
@@ -17,9 +17,9 @@ from typing import Iterator
 from sqlalchemy.orm import Session
 
 from bot.wechat.notifier import notifier_for
-from bot.wechat_client import WeChatAPIError
+from bot.wechat.client import WeChatAPIError
 from handlers.router import Context, Router
-from models import activity as acts
+from models import activities as acts
 from models import notice as notices
 from models.notice import KIND_PROMOTED
 
@@ -85,7 +85,7 @@ def clip(text: str, limit: int = CLIP_CHARS) -> str:
     return text if len(text) <= limit else text[:limit] + "…"
 
 
-# -- formatting (shared with handlers/signup.py and handlers/volunteer.py) -----------------------
+# -- formatting (shared with handlers/activities_signup.py and handlers/volunteers.py) -----------------------
 def fmt_time(when: datetime, tz) -> str:
     """``12月17日（周四）09:00`` in local time (Asia/Shanghai)."""
     d = when.astimezone(tz)
@@ -97,7 +97,7 @@ def place_of(session: Session, activity: acts.Activity) -> str:
     if activity.place:
         return activity.place
     if activity.point_id is not None:
-        from models.service_point import ServicePoint
+        from models.directory import ServicePoint
 
         point = session.get(ServicePoint, activity.point_id)
         if point is not None:
@@ -182,7 +182,7 @@ def tell_promoted(ctx: Context, activity: acts.Activity, promoted: list[acts.Sig
 
 def tell_promoted_after_commit(services, session: Session, activity: acts.Activity,
                                promoted: list[acts.Signup]) -> None:
-    """Tell the women ``promoted`` by a staff change of seats (``models.activity.set_capacity``,
+    """Tell the women ``promoted`` by a staff change of seats (``models.activities.set_capacity``,
     ``withdraw_upcoming``) once ``session`` commits, in a new session (no lock held); nothing
     is sent if it rolls back. Failures are logged, never raised: the seats are committed."""
     if not promoted:

@@ -9,10 +9,10 @@ from __future__ import annotations
 
 import logging
 
-from bot.replies import NewsReply
+from bot.wechat.replies import NewsReply
 from handlers.router import Context, Router
-from models import article as articles
-from models.broadcast import record_job_finish
+from models import columns as articles
+from models.broadcasts import record_job_finish
 
 log = logging.getLogger(__name__)
 

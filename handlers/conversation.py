@@ -20,8 +20,8 @@ from dataclasses import dataclass, field
 
 import redis
 
-from bot.dedup import UNREAD  # a store whose value has not been read from Redis yet
-from bot.kv import Keys
+from bot.wechat.dedup import UNREAD  # a store whose value has not been read from Redis yet
+from bot.core.kv import Keys
 
 #: Ten minutes of silence end a conversation (seconds).
 CONVERSATION_TTL = 600

@@ -1,6 +1,6 @@
 """Help (求助): the messages about a request that the bot sends on its own, and their sending.
 
-Wording lives here, not in models/help_request.py: the 客服消息 carrying a staff answer to her,
+Wording lives here, not in models/help.py: the 客服消息 carrying a staff answer to her,
 the 模板消息 saying an answer is waiting, and the notice telling on-duty staff about an urgent
 request. Sending goes through the one notifier (:mod:`bot.wechat.notifier`) after the commit
 that recorded the change; the model operations only decide and record what the sending did
@@ -18,12 +18,12 @@ from datetime import datetime
 
 from sqlalchemy.orm import Session
 
-from bot.replies import cut_utf8
+from bot.wechat.replies import cut_utf8
 from bot.wechat.notifier import notifier_for, short_field
-from bot.wechat_client import OutsideServiceWindow, WeChatAPIError
-from models import help_request as hr
+from bot.wechat.client import OutsideServiceWindow, WeChatAPIError
+from models import help as hr
 from models.base import utcnow
-from models.follower import Follower
+from models.followers import Follower
 
 log = logging.getLogger(__name__)
 
@@ -178,7 +178,7 @@ def deliver_after_commit(services, session: Session, request_id: int, *,
                          background: bool = False) -> None:
     """Deliver the answer of ``request_id`` (:func:`deliver_answer`) once ``session`` commits
     (nothing is sent if it rolls back). For callers that save the answer with
-    ``models.help_request.record_answer`` in their own transaction (the staff console). Staff
+    ``models.help.record_answer`` in their own transaction (the staff console). Staff
     can wait the second a send takes, so it runs in the committing thread unless
     ``background``."""
     def deliver() -> None:

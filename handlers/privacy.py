@@ -12,7 +12,7 @@ import logging
 from handlers.activities import tell_promoted_after_commit
 from handlers.conversation import ConversationState
 from handlers.router import Context, Router
-from models.activity import withdraw_upcoming
+from models.activities import withdraw_upcoming
 from models.privacy import erase_personal_data
 
 log = logging.getLogger(__name__)

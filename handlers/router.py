@@ -1,4 +1,4 @@
-"""The dispatcher: which handler answers an :class:`~bot.updates.Update`. No Flask, no XML.
+"""The dispatcher: which handler answers an :class:`~bot.wechat.updates.Update`. No Flask, no XML.
 
 Order of a dispatch (first answer wins):
 
@@ -28,12 +28,12 @@ from typing import Callable, Iterable
 import redis
 from sqlalchemy.orm import Session
 
-from bot.db import OnDemandSession
-from bot.replies import NewsReply, Reply, TextReply
-from bot.services import Services
-from bot.updates import Update
+from bot.core.db import OnDemandSession
+from bot.wechat.replies import NewsReply, Reply, TextReply
+from bot.core.services import Services
+from bot.wechat.updates import Update
 from handlers.conversation import CANCEL_WORDS, UNREAD, ConversationState, ConversationStore
-from handlers.text import compact, normalize
+from bot.core.text import compact, normalize
 from models.base import utcnow
 
 log = logging.getLogger(__name__)
@@ -53,7 +53,7 @@ class Context:
 
     ``text`` is the normalised text (NFKC, simplified, spaces folded); ``compact_text`` the same
     without spaces. ``session`` is a SQLAlchemy session whose transaction the webhook commits
-    after the handler returns; given as a :class:`bot.db.OnDemandSession` it is only made when a
+    after the handler returns; given as a :class:`bot.core.db.OnDemandSession` it is only made when a
     handler first uses ``ctx.session`` (``session_source`` hands the per-process table caches
     what they need without making it). ``now`` is aware UTC (default: now).
     ``prefetched_conversation``: the raw conversation value if the webhook already read it
@@ -88,9 +88,9 @@ class Context:
 
     @property
     def follower(self):
-        """Her :class:`models.follower.Follower` row (created on first use)."""
+        """Her :class:`models.followers.Follower` row (created on first use)."""
         if self._follower is None:
-            from models.follower import get_or_create
+            from models.followers import get_or_create
 
             self._follower = get_or_create(self.session, self.openid)
         return self._follower
@@ -331,7 +331,7 @@ def _as_reply(value) -> Reply | None:
 
 
 def _keyword_reply(ctx: Context, *, exact: bool) -> Reply | None:
-    from models.keyword import MATCH_CONTAINS, MATCH_EXACT, find_keyword_reply
+    from models.keywords import MATCH_CONTAINS, MATCH_EXACT, find_keyword_reply
 
     if not hasattr(ctx, "_keyword_row"):  # one lookup per update, shared by both stages
         ctx._keyword_row = find_keyword_reply(ctx.session_source, ctx.compact_text)

@@ -11,7 +11,7 @@ import time
 from collections import OrderedDict
 
 from handlers.router import Context, Router
-from models import follower as followers
+from models import followers
 
 WELCOME = (
     "欢迎关注「桃源姐妹」！这里是永春县妇联的“近邻娘家”，服务妇女零距离。\n"
@@ -102,7 +102,7 @@ class RecentOpenids:
 
 
 def _first_in_a_while(ctx: Context) -> bool:
-    """True for her first update in a while (:data:`models.follower.TOUCH_RESOLUTION`, up to
+    """True for her first update in a while (:data:`models.followers.TOUCH_RESOLUTION`, up to
     twice that) in this process: later ones would change nothing in the follower row, so they
     skip the database."""
     recent = ctx.services.extras.get("recent_openids")

@@ -1,4 +1,4 @@
-"""Alembic environment: the URL comes from the caller (bot.db.alembic_config) or TAOYUAN_CONFIG."""
+"""Alembic environment: the URL comes from the caller (bot.core.db.alembic_config) or TAOYUAN_CONFIG."""
 from alembic import context
 from sqlalchemy import engine_from_config, pool
 
@@ -8,7 +8,7 @@ config = context.config
 target_metadata = models.Base.metadata
 
 if not config.get_main_option("sqlalchemy.url"):
-    from bot.config import load_config
+    from bot.core.config import load_config
 
     config.set_main_option("sqlalchemy.url", load_config().database_url.replace("%", "%%"))
 

@@ -2,8 +2,8 @@
 
 A mediation time is an activity (the activities' signup machinery books it) that is private:
 hosted at a 纠纷化解 service point or with a mediation category (the rule is
-:func:`models.activity.private_clause`, whose constants are re-exported here). The 「预约调解」
-conversation lives in handlers/help_requests.py.
+:func:`models.activities.private_clause`, whose constants are re-exported here). The 「预约调解」
+conversation lives in handlers/help.py.
 """
 from __future__ import annotations
 
@@ -12,9 +12,9 @@ from datetime import datetime
 from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
-from models.activity import MEDIATION_CATEGORIES, MEDIATION_PLATFORM, OPEN, Activity, Signup
-from models.help_request import HelpRequest
-from models.service_point import ServicePoint
+from models.activities import MEDIATION_CATEGORIES, MEDIATION_PLATFORM, OPEN, Activity, Signup
+from models.help import HelpRequest
+from models.directory import ServicePoint
 
 __all__ = ["MEDIATION_CATEGORIES", "MEDIATION_PLATFORM", "known_phone", "mediation_points",
            "mediation_slots"]
@@ -23,7 +23,7 @@ __all__ = ["MEDIATION_CATEGORIES", "MEDIATION_PLATFORM", "known_phone", "mediati
 def mediation_slots(session: Session, now: datetime, *, limit: int = 8) -> list:
     """Bookable mediation times, soonest first: open activities (seats left, before the
     deadline) hosted at a 纠纷化解 service point or with a mediation category.
-    Returns ``models.activity.Activity`` rows."""
+    Returns ``models.activities.Activity`` rows."""
     points = select(ServicePoint.id).where(ServicePoint.platform == MEDIATION_PLATFORM)
     stmt = (select(Activity).where(Activity.status == OPEN, Activity.starts_at > now,
                                    or_(Activity.point_id.in_(points),
@@ -45,7 +45,7 @@ def known_phone(session: Session, openid: str) -> str | None:
 
 
 def mediation_points(session: Session, *, limit: int = 11) -> list:
-    """The active 纠纷化解 service points (``models.service_point.ServicePoint``), by name."""
+    """The active 纠纷化解 service points (``models.directory.ServicePoint``), by name."""
     return list(session.scalars(select(ServicePoint).where(
         ServicePoint.platform == MEDIATION_PLATFORM, ServicePoint.active.is_(True))
         .order_by(ServicePoint.name).limit(limit)))

@@ -15,7 +15,7 @@ from sqlalchemy import Integer, String, Text, delete, select
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from models.base import AwareDateTime, Base, utcnow
-from models.follower import Follower
+from models.followers import Follower
 from models.privacy import is_erased, register_eraser
 
 log = logging.getLogger(__name__)

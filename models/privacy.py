@@ -21,7 +21,7 @@ from typing import Callable
 
 from sqlalchemy.orm import Session
 
-from models.geo import TOWNS
+from bot.core.geo import TOWNS
 
 log = logging.getLogger(__name__)
 
@@ -163,7 +163,7 @@ def erase_follower_details(session: Session, openid: str) -> dict[str, int]:
 
     The row itself stays: it records whether she follows the account, which WeChat needs.
     """
-    from models.follower import Follower
+    from models.followers import Follower
 
     follower = session.get(Follower, openid)
     if follower is None:

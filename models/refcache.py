@@ -18,7 +18,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.dml import UpdateBase
 
-from bot.db import OnDemandSession
+from bot.core.db import OnDemandSession
 
 T = TypeVar("T")
 
@@ -44,7 +44,7 @@ class ReferenceCache(Generic[T]):
     def get(self, session: "Session | OnDemandSession") -> T:
         """The cached value for ``session``'s database, loading it when stale or changed.
 
-        Given a :class:`bot.db.OnDemandSession`, a fresh copy is returned without making the
+        Given a :class:`bot.core.db.OnDemandSession`, a fresh copy is returned without making the
         session; it is made only to load.
         """
         if isinstance(session, OnDemandSession):

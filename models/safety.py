@@ -1,7 +1,7 @@
 """Safety: danger words staff add without a deploy (on top of models/data/danger_words.txt).
 
-The matching itself (word file, OpenCC, the reply with hotlines) is ``handlers/danger.py``; an
-urgent help request made by a danger word is ``models.help_request.flag_urgent``. Here: the
+The matching itself (word file, OpenCC, the reply with hotlines) is ``handlers/safety.py``; an
+urgent help request made by a danger word is ``models.help.flag_urgent``. Here: the
 table of database additions and the operations that change it.
 """
 from __future__ import annotations
@@ -11,7 +11,7 @@ from datetime import datetime
 from sqlalchemy import Boolean, Integer, String, select
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
-from handlers.text import compact
+from bot.core.text import compact
 from models.base import AwareDateTime, Base, utcnow
 
 #: The kinds of a database danger word: a danger phrase, a self-harm (distress) phrase, or a

@@ -3,7 +3,7 @@
 The scheduler runs :func:`send_digest` at ``[help] digest_times`` and :func:`housekeeping`
 daily (scheduler/runner.py); ``taoyuan help digest`` runs the digest by hand. The digest is
 worded here (it goes to staff, never to a woman) and sent through the notifier; which requests
-it covers and what it records are model operations (models/help_request.py).
+it covers and what it records are model operations (models/help.py).
 """
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from bot.wechat.notifier import notifier_for, short_field
-from models import help_request as hr
+from models import help as hr
 from models.base import utcnow
 
 log = logging.getLogger(__name__)
@@ -29,7 +29,7 @@ class DigestResult:
 
 def send_digest(services, now: datetime | None = None) -> DigestResult:
     """Send on-duty staff one summary of the requests they have not been told about yet
-    (``models.help_request.digest_pending``). Requests are marked notified only when at least
+    (``models.help.digest_pending``). Requests are marked notified only when at least
     one staff member was reached (模板消息 with ``[help] staff_template_id``, else 客服消息)."""
     settings = hr.help_settings(services.config)
     now = now or utcnow()

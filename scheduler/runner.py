@@ -10,7 +10,7 @@
   sends. A Redis lock (``services.keys("scheduler-leader")``, renewed every third of its TTL)
   keeps a second scheduler process idle until the first one stops.
 - Missed runs: APScheduler runs a job that was due while the process was down once
-  (``coalesce``); the job and a catch-up at start call :func:`scheduler.jobs.run_due`, which
+  (``coalesce``); the job and a catch-up at start call :func:`scheduler.reminders.run_due`, which
   sends the latest fire only within the grace time and records each fire once.
 """
 from __future__ import annotations
@@ -26,10 +26,10 @@ from sqlalchemy import select
 
 from bot.core.features import registrations
 from models.base import utcnow
-from models.reminder import (KIND_ACTIVITY, KIND_SCHEDULED, Reminder, ReminderError,
+from models.reminders import (KIND_ACTIVITY, KIND_SCHEDULED, Reminder, ReminderError,
                              ensure_default_reminders)
 from scheduler import help as help_jobs
-from scheduler.jobs import deliver_notices, run_due
+from scheduler.reminders import deliver_notices, run_due
 from scheduler.timing import ScheduleSpec, check_spec, next_fire
 
 log = logging.getLogger(__name__)

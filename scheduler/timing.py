@@ -14,7 +14,7 @@ from zoneinfo import ZoneInfo
 
 from apscheduler.triggers.cron import CronTrigger
 
-from models.reminder import (WEEKEND_FRIDAY, WEEKEND_KEEP, WEEKEND_MONDAY, WEEKEND_POLICIES,
+from models.reminders import (WEEKEND_FRIDAY, WEEKEND_KEEP, WEEKEND_MONDAY, WEEKEND_POLICIES,
                              WEEKEND_SKIP, ReminderError)
 
 #: Default grace for a missed run: it still fires if it is the same local day.

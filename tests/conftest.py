@@ -17,8 +17,8 @@ import redis as redis_lib
 from sqlalchemy import create_engine, text
 
 import models
-from bot.config import load_config
-from bot.db import upgrade
+from bot.core.config import load_config
+from bot.core.db import upgrade
 from bot.app import wire_services
 
 PG_ADMIN = os.environ.get("TAOYUAN_TEST_PG", "postgresql://postgres@127.0.0.1:5432/test")

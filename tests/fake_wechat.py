@@ -8,7 +8,7 @@ scripts and by hand::
 It issues access tokens like WeChat (``stable_token`` returns the current token until it
 expires; ``force_refresh`` and the old ``token`` API issue a new one and the old one stays valid
 5 minutes; an unknown token gets 40001, an expired one 42001; a wrong appid 40013, a wrong secret
-40125) and answers the endpoints bot/wechat_client.py uses with WeChat's JSON shapes and errcodes.
+40125) and answers the endpoints bot/wechat/client.py uses with WeChat's JSON shapes and errcodes.
 
 Knobs (all thread-safe to change between requests): ``latency`` (seconds before each answer),
 ``non_followers`` (openids -> 43004), ``outside_window`` (-> 45015 on 客服消息), ``invalid``

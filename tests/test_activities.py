@@ -8,7 +8,7 @@ from datetime import datetime, timedelta, timezone
 import pytest
 from sqlalchemy import func, select
 
-from models import activity as acts
+from models import activities as acts
 from models.base import utcnow
 
 NOW = datetime(2026, 12, 1, 2, 0, tzinfo=timezone.utc)
@@ -169,7 +169,7 @@ def _worker(db_url: str, number: int, openids: list[str], queue) -> None:
     """Run in a child process: sign each openid up from 8 threads, report statuses."""
     from concurrent.futures import ThreadPoolExecutor
 
-    from bot.db import Database
+    from bot.core.db import Database
 
     db = Database(db_url)
 

@@ -5,7 +5,7 @@ import pytest
 from click.testing import CliRunner
 
 from bot.cli import main
-from models import activity as acts
+from models import activities as acts
 from tests.conftest import REDIS_URL
 from tests.servers import write_config
 from tests.test_signup import complete_signup
@@ -91,7 +91,7 @@ def test_cancel_tells_everyone_signed_up(services, run):
         from datetime import timedelta
 
         from models.base import utcnow
-        from models.follower import Follower
+        from models.followers import Follower
         s.get(Follower, "oC2").last_interaction_at = utcnow() - timedelta(days=3)
     r = run("events", "cancel", str(number), "--reason", "台风", "--yes")
     assert r.exit_code == 0, r.output

@@ -7,7 +7,7 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import select
 
-from models import activity as acts
+from models import activities as acts
 from models import privacy
 from models.base import utcnow
 from handlers.activities import notify, tell_promoted_after_commit
@@ -18,7 +18,7 @@ from tests.test_signup import complete_signup, new_activity, say, signups_of
 from tests.test_volunteer import register
 
 def set_capacity_and_tell(services, session, activity, *args, **kwargs):
-    """``models.activity.set_capacity`` then tell the promoted women after the commit, as the
+    """``models.activities.set_capacity`` then tell the promoted women after the commit, as the
     console and ``taoyuan events seats`` do."""
     activity, promoted = acts.set_capacity(session, activity, *args, **kwargs)
     tell_promoted_after_commit(services, session, activity, promoted)

@@ -7,13 +7,13 @@ import pytest
 from sqlalchemy import select
 
 from handlers.activities import tell_promoted_after_commit
-from models import activity as acts
+from models import activities as acts
 from models import privacy
-from models import volunteer as vols
+from models import volunteers as vols
 from models.base import utcnow
 from models.notice import Notice
 from models.outbox import OutboxMessage
-from models.service_point import ServicePoint
+from models.directory import ServicePoint
 from tests.test_activities_cli import run  # noqa: F401 - fixture
 from tests.test_signup import complete_signup, event, new_activity, say, signups_of
 from tests.test_volunteer import register
@@ -23,7 +23,7 @@ FUTURE = year_ahead(2)   # a year always ahead of the clock the tests run on
 PAST = year_ahead(-6)    # a year always behind it
 
 def set_capacity_and_tell(services, session, activity, *args, **kwargs):
-    """``models.activity.set_capacity`` then tell the promoted women after the commit, as the
+    """``models.activities.set_capacity`` then tell the promoted women after the commit, as the
     console and ``taoyuan events seats`` do."""
     activity, promoted = acts.set_capacity(session, activity, *args, **kwargs)
     tell_promoted_after_commit(services, session, activity, promoted)

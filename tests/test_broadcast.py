@@ -9,9 +9,9 @@ import pytest
 from sqlalchemy import select
 
 from bot.simulator import Simulator, event_fields, flask_transport
-from models import article as articles
-from models import broadcast as bcast
-from models.follower import Follower
+from models import columns as articles
+from models import broadcasts as bcast
+from models.followers import Follower
 from models.outbox import OutboxMessage
 from tests.test_console import csrf_token, login, make_staff
 
@@ -19,7 +19,7 @@ NOV = datetime(2026, 11, 10, 2, 0, tzinfo=timezone.utc)
 
 
 class RecordingWeChat:
-    """Records the calls a broadcast makes (the same method names as bot.wechat_client)."""
+    """Records the calls a broadcast makes (the same method names as bot.wechat.client)."""
 
     def __init__(self):
         self.calls: list[tuple] = []

@@ -69,7 +69,7 @@ def test_console_in_a_real_browser(services, live_console, browser, tmp_path):
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support.ui import WebDriverWait
 
-    from models.activity import Activity
+    from models.activities import Activity
 
     make_staff(services, "admin1", "admin")
     base, b = live_console, browser

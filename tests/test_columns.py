@@ -7,11 +7,11 @@ from datetime import date
 import pytest
 
 import handlers
-from bot.replies import NewsReply, TextReply
+from bot.wechat.replies import NewsReply, TextReply
 from bot.simulator import Simulator, event_fields, flask_transport, text_fields
-from bot.updates import Update
+from bot.wechat.updates import Update
 from handlers.router import Context
-from models import article as articles
+from models import columns as articles
 
 
 def seed(services):

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import pytest
 
-from bot.config import ConfigError, load_config
+from bot.core.config import ConfigError, load_config
 
 
 def test_embedded_defaults_are_valid(tmp_path, monkeypatch):
@@ -63,7 +63,7 @@ def test_example_config_is_valid():
 def test_log_safety_net_masks_phones_and_ids(caplog):
     import logging
 
-    from bot.logsetup import MaskingFilter, mask_personal
+    from bot.core.logging import MaskingFilter, mask_personal
 
     assert mask_personal("电话13812341234，身份证350525199001011234") == "电话138****1234，身份证350525********1234"
     assert mask_personal("MsgId 6054768590064713728") == "MsgId 6054768590064713728"
@@ -128,7 +128,7 @@ def _production(tmp_path, env, **sections):
 
 
 def test_production_blockers(tmp_path, env):
-    from bot.config import production_blockers
+    from bot.core.config import production_blockers
 
     # Dry run (no app_secret): nothing is live, nothing blocks.
     dry = load_config(overrides={"app": {"instance_dir": str(tmp_path / "i")}},
@@ -159,7 +159,7 @@ def test_the_example_config_ships_only_known_example_secrets():
     import tomllib
     from pathlib import Path
 
-    from bot.config import EXAMPLE_SECRET_KEYS, EXAMPLE_TOKENS
+    from bot.core.config import EXAMPLE_SECRET_KEYS, EXAMPLE_TOKENS
 
     example = tomllib.loads((Path(__file__).resolve().parent.parent / "config.example.toml")
                             .read_text(encoding="utf-8"))

@@ -8,7 +8,7 @@ import pytest
 from sqlalchemy import select
 
 from models.audit import AuditEntry, mask_phone
-from models.keyword import KeywordReply
+from models.keywords import KeywordReply
 from models.staff import StaffExists, WeakPassword, add_staff, authenticate
 
 PASSWORD = "mima-12345"
@@ -140,7 +140,7 @@ def test_try_box_answers_like_the_bot_and_changes_nothing(admin_client, services
     r = admin_client.post("/admin/keywords/try", data={"csrf_token": token, "text": "义剪"})
     body = r.get_data(as_text=True)
     assert r.status_code == 200 and "每月17日是固定义剪日" in body
-    from models.follower import Follower
+    from models.followers import Follower
 
     with services.db.session() as s:
         assert s.scalar(select(Follower)) is None  # the sandbox session was rolled back

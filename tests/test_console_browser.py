@@ -30,8 +30,8 @@ def _sign_in(b, base):
 def test_typed_dates_and_coordinates(services, live_console, browser):  # noqa: F811
     from selenium.webdriver.common.by import By
 
-    from models.article import Article, add_column
-    from models.service_point import ServicePoint
+    from models.columns import Article, add_column
+    from models.directory import ServicePoint
 
     with services.db.session() as s:
         add_column(s, "改革破难")

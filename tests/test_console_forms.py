@@ -26,7 +26,7 @@ def assert_no_raw_text(body: str) -> None:
 
 def add_point(services, name: str, *, town: str, lat: float = 25.32, lng: float = 118.29) -> int:
     """A service point in the database; its id."""
-    from models.service_point import ServicePoint
+    from models.directory import ServicePoint
 
     with services.db.session() as s:
         row = ServicePoint(name=name, town=town, lat=lat, lng=lng)
@@ -53,7 +53,7 @@ POINT = {"name": "富临国际小区妇女微家", "town": "桃城", "kind": "�
 
 
 def test_point_created_with_coordinates(services, client):
-    from models.service_point import ServicePoint
+    from models.directory import ServicePoint
 
     signed_in(services, client)
     page = client.get("/admin/points/new/").get_data(as_text=True)
@@ -66,7 +66,7 @@ def test_point_created_with_coordinates(services, client):
 
 
 def test_point_form_errors_are_chinese(services, client):
-    from models.service_point import ServicePoint
+    from models.directory import ServicePoint
 
     signed_in(services, client)
     r = post_form(client, "/admin/points/new/", {**POINT, "lat": "", "lng": ""})
@@ -83,7 +83,7 @@ def test_point_form_errors_are_chinese(services, client):
 
 
 def test_point_without_town_stays_editable(services, client):
-    from models.service_point import ServicePoint
+    from models.directory import ServicePoint
 
     pid = add_point(services, "助困公益协会妇联", town="")
     signed_in(services, client)
@@ -102,7 +102,7 @@ ACTIVITY = {"title": "三八节徒步", "category": "徒步", "place": "", "poin
 
 
 def test_activity_picks_a_service_point_by_name(services, client):
-    from models.activity import Activity
+    from models.activities import Activity
 
     pid = add_point(services, "桃城镇妇联", town="桃城镇")
     signed_in(services, client)
@@ -123,12 +123,12 @@ def test_database_errors_become_chinese_form_errors(services, client, monkeypatc
     form is now a Chinese message on the form."""
     from sqlalchemy.exc import IntegrityError
 
-    import models.activity
+    import models.activities
 
     def broken(*args, **kwargs):
         raise IntegrityError("INSERT INTO activities ...", {}, Exception("FOREIGN KEY constraint failed"))
 
-    monkeypatch.setattr(models.activity, "add_activity", broken)
+    monkeypatch.setattr(models.activities, "add_activity", broken)
     signed_in(services, client)
     r = post_form(client, "/admin/activities/new/", ACTIVITY)
     body = r.get_data(as_text=True)
@@ -137,7 +137,7 @@ def test_database_errors_become_chinese_form_errors(services, client, monkeypatc
 
 
 def test_activity_status_is_a_select_with_chinese_labels(services, client):
-    from models.activity import Activity, add_activity
+    from models.activities import Activity, add_activity
 
     with services.db.session() as s:
         aid = add_activity(s, title="爱心义剪", category="爱心义剪",
@@ -145,7 +145,7 @@ def test_activity_status_is_a_select_with_chinese_labels(services, client):
     signed_in(services, client)
     page = client.get(f"/admin/activities/edit/?id={aid}").get_data(as_text=True)
     assert '<select class="form-control" id="status"' in page or 'id="status" name="status"' in page
-    from bot.console.extra import activity_status_labels
+    from bot.console.activities import activity_status_labels
 
     labels = activity_status_labels()
     assert labels["open"] in page and labels["cancelled"] in page
@@ -158,8 +158,8 @@ def test_activity_status_is_a_select_with_chinese_labels(services, client):
 
 
 def test_raising_capacity_promotes_the_waiting_list(services, client):
-    from models.activity import Activity, Signup, add_activity
-    from models.follower import Follower
+    from models.activities import Activity, Signup, add_activity
+    from models.followers import Follower
     from models.outbox import OutboxMessage
 
     with services.db.session() as s:
@@ -186,7 +186,7 @@ def test_raising_capacity_promotes_the_waiting_list(services, client):
 
 # -- 5. dashboard -----------------------------------------------------------------------------
 def test_dashboard_counts_urgent_requests(services, client):
-    from models.help_request import HelpRequest
+    from models.help import HelpRequest
 
     with services.db.session() as s:
         s.add_all([HelpRequest(openid="o1", category="family", status="new", body="a", submitted=True),
@@ -204,7 +204,7 @@ COLUMN = {"name": "改革破难", "menu_key": "", "description": "", "active": "
 
 
 def test_duplicate_column_is_a_chinese_message(services, client):
-    from models.article import ArticleColumn
+    from models.columns import ArticleColumn
 
     signed_in(services, client)
     assert post_form(client, "/admin/columns/new/", COLUMN).status_code == 302
@@ -217,7 +217,7 @@ def test_duplicate_column_is_a_chinese_message(services, client):
 
 
 def test_menu_key_is_checked(services, client):
-    from models.article import ArticleColumn
+    from models.columns import ArticleColumn
 
     signed_in(services, client)
     for key, words in (("COLUMN REFORM", "空格"), ("K" * 129, "128"), ("栏" * 43, "128")):
@@ -231,7 +231,7 @@ def test_menu_key_is_checked(services, client):
 
 
 def test_article_date_typed_as_text(services, client):
-    from models.article import Article, add_column
+    from models.columns import Article, add_column
 
     with services.db.session() as s:
         cid = add_column(s, "改革破难").id
@@ -263,7 +263,7 @@ def test_403_page_is_chinese(services, client):
 
 
 def _help_request(services, **kw) -> int:
-    from models.help_request import HelpRequest
+    from models.help import HelpRequest
 
     with services.db.session() as s:
         row = HelpRequest(**{"openid": "o-help", "category": "family", "status": "new",
@@ -289,7 +289,7 @@ def test_help_pages_are_chinese(services, client):
 
 
 def test_help_answer_page_shows_her_message(services, client):
-    from models.help_request import HelpRequest
+    from models.help import HelpRequest
 
     rid = _help_request(services)
     make_staff(services, "li", "staff")
@@ -311,7 +311,7 @@ def test_help_answer_page_shows_her_message(services, client):
 
 
 def test_audit_reminders_and_details_speak_chinese(services, client):
-    from models.reminder import ensure_default_reminders
+    from models.reminders import ensure_default_reminders
 
     with services.db.session() as s:
         ensure_default_reminders(s)
@@ -322,7 +322,7 @@ def test_audit_reminders_and_details_speak_chinese(services, client):
     assert "定时群发提醒" in reminders and "订阅「义剪」的关注者" in reminders
     assert "topic:haircut" not in reminders
     post_form(client, "/admin/columns/new/", COLUMN)
-    from models.article import ArticleColumn
+    from models.columns import ArticleColumn
 
     with services.db.session() as s:
         cid = s.scalar(select(ArticleColumn.id))

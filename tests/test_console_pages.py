@@ -16,7 +16,7 @@ FUTURE = year_ahead(2)   # a year always ahead of the clock the tests run on
 
 
 def _activity_with_signups(services) -> int:
-    from models.activity import Signup, add_activity
+    from models.activities import Signup, add_activity
 
     start = utcnow() + timedelta(days=3)
     with services.db.session() as s:
@@ -53,7 +53,7 @@ def test_activity_lists_waiting_and_attendance(services, client):
 
 
 def test_volunteer_hours_column(services, client):
-    from models.volunteer import Volunteer
+    from models.volunteers import Volunteer
 
     _activity_with_signups(services)
     with services.db.session() as s:
@@ -65,7 +65,7 @@ def test_volunteer_hours_column(services, client):
 
 
 def test_points_export_and_import_check(services, client):
-    from models.service_point import ServicePoint
+    from models.directory import ServicePoint
 
     with services.db.session() as s:
         s.add(ServicePoint(name="富临国际小区妇女微家", town="桃城镇", lat=25.32, lng=118.29,
@@ -98,7 +98,7 @@ def test_points_export_and_import_check(services, client):
 
 
 def test_help_request_answer(services, client):
-    from models.help_request import HelpRequest
+    from models.help import HelpRequest
 
     with services.db.session() as s:
         row = HelpRequest(openid="o-help", category="other", status="new",
@@ -122,7 +122,7 @@ def test_help_request_answer(services, client):
 def test_reminder_pages_render(services, client):
     make_staff(services, "li", "staff")
     login(client, "li")
-    from models.reminder import Reminder, ensure_default_reminders
+    from models.reminders import Reminder, ensure_default_reminders
 
     with services.db.session() as s:
         ensure_default_reminders(s)
@@ -138,7 +138,7 @@ def test_reminder_pages_render(services, client):
 def test_activity_times_are_local_in_forms(services, client):
     from datetime import datetime, timezone
 
-    from models.activity import Activity, add_activity
+    from models.activities import Activity, add_activity
 
     start = datetime(int(FUTURE), 3, 8, 1, 0, tzinfo=timezone.utc)   # 09:00 in Yongchun
     with services.db.session() as s:

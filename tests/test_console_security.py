@@ -83,7 +83,7 @@ def test_forwarded_for_is_ignored_without_a_trusted_proxy(make_app):
 
 
 def test_trusted_proxies_config_is_checked():
-    from bot.config import ConfigError, load_config
+    from bot.core.config import ConfigError, load_config
 
     assert load_config(overrides={"console": {"trusted_proxies": 0}}, environ={})
     assert load_config(overrides={"console": {"trusted_proxies": 2, "https": True}}, environ={})
@@ -112,7 +112,7 @@ def test_session_cookie_flags(make_app):
 
 
 def test_https_is_the_default_in_production():
-    from bot.config import load_config
+    from bot.core.config import load_config
     from bot.console import https_enabled
 
     prod = {"wechat": {"app_secret": "0123456789abcdef0123456789abcdef"}}
@@ -259,10 +259,10 @@ def test_safe_cell_rule():
 def test_exports_write_no_formulas(services, client):
     """Activity signups, service points (XLSX and CSV) and the monthly figures: a value typed as
     =cmd|... comes back as text with a leading ', numbers stay numbers."""
-    from models.activity import Signup, add_activity
+    from models.activities import Signup, add_activity
     from models.base import utcnow
-    from models.point_io import write_table
-    from models.service_point import ServicePoint
+    from models.directory_io import write_table
+    from models.directory import ServicePoint
 
     with services.db.session() as s:
         act = add_activity(s, title="家政培训", category="家政培训",
@@ -281,7 +281,7 @@ def test_exports_write_no_formulas(services, client):
     assert all(c.data_type != "f" for row in sheet.iter_rows() for c in row)
     assert [c.value for c in sheet[2]][0] == "'@SUM(1+1)*cmd"
     with services.db.session() as s:
-        from models.service_point import export_records
+        from models.directory import export_records
 
         records = export_records(s)
     write_table(services.config.instance_dir.parent / "p.csv", records)
@@ -337,7 +337,7 @@ def test_import_refuses_formulas_but_not_phones_or_numbers(services, client):
 
 @SQLITE_ONLY
 def test_export_then_import_round_trips(services, client):
-    from models.service_point import ServicePoint
+    from models.directory import ServicePoint
 
     with services.db.session() as s:
         s.add(ServicePoint(name="微家一", town="桃城镇", lat=25.32, lng=118.29, phone="-",
@@ -361,7 +361,7 @@ BAD_LINKS = ("javascript:alert(document.cookie)", " JavaScript:alert(1)", "data:
 
 
 def test_keyword_reply_links_must_be_http():
-    from models.keyword import KeywordError, check_reply_links
+    from models.keywords import KeywordError, check_reply_links
 
     for url in BAD_LINKS:
         with pytest.raises(KeywordError, match="http"):
@@ -373,7 +373,7 @@ def test_keyword_reply_links_must_be_http():
 
 
 def test_article_links_must_be_http():
-    from models.article import ArticleError, validate_article
+    from models.columns import ArticleError, validate_article
 
     for url in BAD_LINKS:
         with pytest.raises(ArticleError):
@@ -383,7 +383,7 @@ def test_article_links_must_be_http():
 
 
 def test_console_refuses_javascript_links(services, client):
-    from models.keyword import KeywordReply
+    from models.keywords import KeywordReply
 
     make_staff(services)
     login(client)
@@ -451,7 +451,7 @@ def test_webhook_keeps_its_own_cap(client):
 
 @SQLITE_ONLY
 def test_import_stops_past_the_row_limit(services, client, monkeypatch):
-    from models import point_io
+    from models import directory_io
 
     monkeypatch.setattr(point_io, "MAX_ROWS", 50)
     wb = Workbook(write_only=True)
@@ -473,7 +473,7 @@ def test_import_stops_past_the_row_limit(services, client, monkeypatch):
 def test_oversized_workbook_is_refused_before_parsing(tmp_path, monkeypatch):
     """A sheet without a <dimension> is read through by openpyxl just to open it (12 s for
     300,000 rows): the unpacked size is checked first (also against zip bombs)."""
-    from models import point_io
+    from models import directory_io
 
     wb = Workbook(write_only=True)
     ws = wb.create_sheet()
@@ -489,7 +489,7 @@ def test_oversized_workbook_is_refused_before_parsing(tmp_path, monkeypatch):
 
 
 def test_read_table_limit_counts_points_not_blank_rows(tmp_path):
-    from models.point_io import PointFileError, read_table
+    from models.directory_io import PointFileError, read_table
 
     path = tmp_path / "p.csv"
     rows = [HEADER] + [["微家", "桃城镇", "25.32", "118.29", "", ""]] * 3 + [[""] * 6] * 10
@@ -552,8 +552,8 @@ def test_nul_in_a_search_is_no_error_page(services, client):
 
 @SQLITE_ONLY
 def test_import_error_names_the_file_not_a_server_path(services, client, monkeypatch):
-    from models import service_point
-    from models.point_io import PointFileError
+    from models import directory
+    from models.directory_io import PointFileError
 
     def broken(_session, path, **_kw):
         raise PointFileError(f"无法读取Excel文件：[Errno 5] Input/output error: '{path}'")
@@ -592,7 +592,7 @@ def test_workbook_without_a_sheet_is_a_chinese_error(services, client):
 
 
 def test_help_answer_form_without_answer_sends_nothing(services, client):
-    from models.help_request import HelpRequest
+    from models.help import HelpRequest
     from models.outbox import OutboxMessage
 
     answered = datetime(2026, 1, 5, tzinfo=timezone.utc)

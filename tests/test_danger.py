@@ -6,11 +6,11 @@ import json
 import pytest
 from sqlalchemy import select
 
-from handlers.danger import DangerMatcher, load_words
+from handlers.safety import DangerMatcher, load_words
 from scheduler import help as help_jobs
 from handlers import help_messages
 from models import safety
-from models import help_request as hr
+from models import help as hr
 from tests.test_help_requests import (STAFF, Chat, help_services, live_help_services,  # noqa: F401
                                       outbox)
 
@@ -137,7 +137,7 @@ def test_danger_mid_other_conversation_ends_it_for_the_urgent_follow_up(help_ser
 
     with help_services.db.session() as s:
         from handlers.router import Context
-        from bot.updates import Update
+        from bot.wechat.updates import Update
 
         ctx = Context(update=Update(msg_type="text", openid=chat.openid, content="x"),
                       services=help_services, session=s)

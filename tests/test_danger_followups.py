@@ -14,7 +14,7 @@ import pytest
 from bot.simulator import Simulator, flask_transport, reply_text, text_fields
 from scheduler import help as help_jobs
 from handlers import help_messages
-from models import help_request as hr
+from models import help as hr
 from tests.conftest import _empty_tables
 from tests.test_help_requests import STAFF, _services_with, outbox
 from tests.test_help_webhook import send, staffed  # noqa: F401 - fixtures (dry run, staffed)

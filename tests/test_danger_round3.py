@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import pytest
 
-from handlers.danger import DangerMatcher, load_words
+from handlers.safety import DangerMatcher, load_words
 
 
 @pytest.fixture(scope="module")

@@ -13,8 +13,8 @@ import pytest
 from sqlalchemy import func, select
 
 from bot.app import wire_services
-from models.follower import Follower
-from models.reminder import DeliveryLog, ReminderRun, TopicSubscription
+from models.followers import Follower
+from models.reminders import DeliveryLog, ReminderRun, TopicSubscription
 from tests.conftest import REDIS_URL, _empty_tables, make_config
 from tests.clock import taoyuan_argv
 from tests.servers import write_config

@@ -7,10 +7,10 @@ import pytest
 from sqlalchemy import select
 
 from bot.app import wire_services
-from models.follower import Follower
-from models.reminder import DeliveryLog, ReminderRun, subscribe_topic
-from scheduler.delivery import FanOut
-from scheduler.jobs import run_reminder_now
+from models.followers import Follower
+from models.reminders import DeliveryLog, ReminderRun, subscribe_topic
+from scheduler.fanout import FanOut
+from scheduler.reminders import run_reminder_now
 from scheduler.ratelimit import Pacer
 from tests.conftest import _empty_tables, make_config
 

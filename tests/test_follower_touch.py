@@ -1,10 +1,10 @@
-"""models.follower.touch keeps last_interaction_at to TOUCH_RESOLUTION (a bench/webhook.py fix)."""
+"""models.followers.touch keeps last_interaction_at to TOUCH_RESOLUTION (a bench/webhook.py fix)."""
 from __future__ import annotations
 
 from datetime import timedelta
 
 from models.base import utcnow
-from models.follower import TOUCH_RESOLUTION, Follower, touch
+from models.followers import TOUCH_RESOLUTION, Follower, touch
 
 
 def test_touch_writes_only_when_the_stored_time_is_older_than_the_resolution(services):
@@ -58,7 +58,7 @@ def _statements(services, work) -> list[str]:
 
 
 def test_a_touch_alone_does_not_wait_for_the_disk_anything_more_does(services):
-    from models.keyword import KeywordReply
+    from models.keywords import KeywordReply
 
     relaxed = "SET LOCAL synchronous_commit"
     postgres = services.db.engine.dialect.name == "postgresql"
@@ -84,7 +84,7 @@ def test_a_touch_alone_does_not_wait_for_the_disk_anything_more_does(services):
 
 def test_first_contact_on_two_workers_at_once_reads_the_winners_row(services):
     """subscribe + 救命 from a new woman on two workers: both miss her row, one insert loses."""
-    from models.follower import get_or_create
+    from models.followers import get_or_create
 
     with services.db.session() as s:  # the other worker's insert, committed meanwhile
         s.add(Follower(openid="oRace", subscribed=True, first_seen_at=utcnow()))

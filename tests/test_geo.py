@@ -1,9 +1,9 @@
-"""models.geo: haversine against known pairs, bounding boxes, refusing bad coordinates."""
+"""bot.core.geo: haversine against known pairs, bounding boxes, refusing bad coordinates."""
 import math
 
 import pytest
 
-from models.geo import (InvalidCoordinates, OutsideChina, SwappedCoordinates, ZeroCoordinates, bounding_box,
+from bot.core.geo import (InvalidCoordinates, OutsideChina, SwappedCoordinates, ZeroCoordinates, bounding_box,
                         check_coordinates, haversine_m, in_county)
 
 

@@ -10,9 +10,9 @@ from sqlalchemy import select
 
 from scheduler import help as help_jobs
 from handlers import help_messages
-from models import help_request as hr
+from models import help as hr
 from models.base import utcnow
-from models.follower import Follower
+from models.followers import Follower
 from tests.test_help_requests import (HELP_CONFIG, STAFF, Chat, help_services,  # noqa: F401
                                       live_help_services, outbox)
 

@@ -6,9 +6,9 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import select
 
-from models import activity as acts
+from models import activities as acts
 from models.base import utcnow
-from models.service_point import ServicePoint
+from models.directory import ServicePoint
 from tests.test_help_requests import FEATURES, Chat
 
 ROOMS = ("秀丽个人调解室", "陈秀美个人评理室")
@@ -35,7 +35,7 @@ def rooms(services):
 
 
 def chat_for(services, openid="o_mediation_woman_1"):
-    return Chat(services, openid=openid, features=FEATURES + ["handlers.activities", "handlers.signup"])
+    return Chat(services, openid=openid, features=FEATURES + ["handlers.activities", "handlers.activities_signup"])
 
 
 def test_book_a_mediation_time(services, rooms):

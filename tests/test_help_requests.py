@@ -7,15 +7,15 @@ from datetime import datetime
 import pytest
 from sqlalchemy import select
 
-from bot.updates import Location, Update
+from bot.wechat.updates import Location, Update
 from handlers import build_router
-from handlers.help_requests import parse_category
+from handlers.help import parse_category
 from handlers.router import Context
 from handlers import help_messages
-from models import help_request as hr
+from models import help as hr
 from models.base import utcnow
 
-FEATURES = ["handlers.danger", "handlers.help_requests", "handlers.welcome"]
+FEATURES = ["handlers.safety", "handlers.help", "handlers.welcome"]
 _ids = itertools.count(1)
 
 
@@ -186,7 +186,7 @@ def test_my_requests_and_no_answer_yet(chat):
 
 
 def test_settings_validation(services):
-    from bot.config import ConfigError
+    from bot.core.config import ConfigError
 
     good = hr.help_settings(services.config)
     assert good.retention_days == 365 and good.digest_times == ("09:00", "17:00")

@@ -13,7 +13,7 @@ from sqlalchemy import select
 from bot.simulator import text_fields
 from handlers import FEATURES
 from scheduler import help as help_jobs
-from models import help_request as hr
+from models import help as hr
 from models.base import utcnow
 from tests.test_help_requests import Chat, help_services  # noqa: F401 - fixture
 from tests.test_help_webhook import send, staffed  # noqa: F401 - fixtures

@@ -11,8 +11,8 @@ from sqlalchemy import select
 from bot.simulator import Simulator, flask_transport, reply_text, text_fields
 from handlers import FEATURES
 from handlers import help_messages
-from models import help_request as hr
-from models import volunteer as vols
+from models import help as hr
+from models import volunteers as vols
 from tests.conftest import REDIS_URL, _empty_tables
 from tests.servers import write_config
 from tests.test_help_requests import Chat, _services_with, help_services  # noqa: F401

@@ -7,7 +7,7 @@ from sqlalchemy import select
 from bot.simulator import Simulator, event_fields, flask_transport, reply_text, text_fields
 from scheduler import help as help_jobs
 from handlers import help_messages
-from models import help_request as hr
+from models import help as hr
 from tests.test_help_requests import STAFF, _services_with, outbox
 
 

@@ -1,12 +1,12 @@
-"""models.keyword keeps a per-process copy of the active rules (a bench/webhook_costs.py fix)."""
+"""models.keywords keeps a per-process copy of the active rules (a bench/webhook_costs.py fix)."""
 from __future__ import annotations
 
 from sqlalchemy import select, text
 
-import models.keyword as keyword
+import models.keywords as keyword
 import models.refcache as refcache
-from bot.db import Database
-from models.keyword import KeywordReply, find_keyword_reply
+from bot.core.db import Database
+from models.keywords import KeywordReply, find_keyword_reply
 
 
 def _answer(services, words: str) -> str | None:

@@ -1,4 +1,4 @@
-"""bot.kv.HotPath: the webhook's own Redis connections, on the real Redis and fakeredis."""
+"""bot.core.kv.HotPath: the webhook's own Redis connections, on the real Redis and fakeredis."""
 from __future__ import annotations
 
 import threading
@@ -8,7 +8,7 @@ import fakeredis
 import pytest
 import redis
 
-from bot.kv import HotPath
+from bot.core.kv import HotPath
 from tests.conftest import REDIS_URL
 
 
@@ -170,8 +170,8 @@ def _kill(client, hot, name="taoyuan-hotpath-idle"):
 
 def test_a_claim_on_a_connection_the_server_closed_while_idle_still_deduplicates(
         client, redis_prefix, caplog):
-    from bot.dedup import Deduplicator
-    from bot.kv import Keys
+    from bot.wechat.dedup import Deduplicator
+    from bot.core.kv import Keys
 
     dedup = Deduplicator(client, Keys(redis_prefix))
     _kill(client, dedup._hot)  # Redis `timeout`, a NAT or a restart closed it while idle
@@ -185,8 +185,8 @@ def test_a_claim_on_a_connection_the_server_closed_while_idle_still_deduplicates
 
 
 def test_a_claim_resent_after_redis_ran_it_is_still_ours(client, redis_prefix, monkeypatch):
-    from bot.dedup import Deduplicator
-    from bot.kv import Keys
+    from bot.wechat.dedup import Deduplicator
+    from bot.core.kv import Keys
 
     dedup = Deduplicator(client, Keys(redis_prefix))
     real_read, calls = HotPath._read, []
@@ -277,7 +277,7 @@ def test_queued_writes_are_sent_at_exit(redis_prefix):
     import sys
 
     k = key(redis_prefix)
-    code = ("import redis; from bot.kv import HotPath\n"
+    code = ("import redis; from bot.core.kv import HotPath\n"
             f"hot = HotPath(redis.Redis.from_url({REDIS_URL!r}))\n"
             "hot.LATER_SECONDS = 60\n"
             f"hot.send_later('SET', {k!r}, 'at exit', 'EX', 60)\n")
@@ -306,8 +306,8 @@ def test_a_forked_child_does_not_send_its_parents_queue(client, redis_prefix):
 
 # -- the retry claim in two halves (Deduplicator.begin) ----------------------------------------
 def test_a_claim_begun_then_read_is_a_claim(client, redis_prefix):
-    from bot.dedup import Deduplicator
-    from bot.kv import Keys
+    from bot.wechat.dedup import Deduplicator
+    from bot.core.kv import Keys
 
     dedup = Deduplicator(client, Keys(redis_prefix))
     client.set(redis_prefix + "conv:oBegin", "state")
@@ -319,8 +319,8 @@ def test_a_claim_begun_then_read_is_a_claim(client, redis_prefix):
 
 
 def test_a_cancelled_claim_releases_the_key_only_if_it_was_ours(client, redis_prefix):
-    from bot.dedup import Deduplicator
-    from bot.kv import Keys
+    from bot.wechat.dedup import Deduplicator
+    from bot.core.kv import Keys
 
     dedup = Deduplicator(client, Keys(redis_prefix))
     dedup.begin("m:oCancel:1").cancel()  # ours: released
@@ -333,8 +333,8 @@ def test_a_cancelled_claim_releases_the_key_only_if_it_was_ours(client, redis_pr
 
 
 def test_a_copy_in_another_process_gets_the_queued_reply(client, redis_prefix):
-    from bot.dedup import Deduplicator
-    from bot.kv import Keys
+    from bot.wechat.dedup import Deduplicator
+    from bot.core.kv import Keys
 
     first, other = (Deduplicator(client, Keys(redis_prefix)) for _ in range(2))
     assert first.claim("m:oCopy:1").first
@@ -364,8 +364,8 @@ def test_a_broken_connection_drops_the_idle_ones_too(client, redis_prefix):
 
 
 def test_a_claim_resent_after_every_connection_died_still_deduplicates(client, redis_prefix, caplog):
-    from bot.dedup import Deduplicator
-    from bot.kv import Keys
+    from bot.wechat.dedup import Deduplicator
+    from bot.core.kv import Keys
 
     dedup = Deduplicator(client, Keys(redis_prefix))
     assert dedup.claim("m:oDead:1").first
@@ -404,7 +404,7 @@ def test_flush_notices_a_dead_connection_and_sends_on_a_new_one(client, redis_pr
 def test_after_one_timeout_the_client_fails_fast_then_tries_again(hung_redis_url, caplog):
     import time
 
-    from bot.kv import make_redis
+    from bot.core.kv import make_redis
 
     client = make_redis(hung_redis_url, socket_timeout=0.2)
     client.connection_pool.connection_class.QUIET_SECONDS = 0.5
@@ -422,7 +422,7 @@ def test_after_one_timeout_the_client_fails_fast_then_tries_again(hung_redis_url
 
 
 def test_another_client_is_not_held_back(hung_redis_url, redis_prefix):
-    from bot.kv import make_redis
+    from bot.core.kv import make_redis
 
     hung = make_redis(hung_redis_url, socket_timeout=0.2)
     with pytest.raises(redis.TimeoutError):
@@ -433,8 +433,8 @@ def test_another_client_is_not_held_back(hung_redis_url, redis_prefix):
 
 # -- the signed URL bound to its body (issue 12) -------------------------------------------------
 def test_a_signed_url_is_bound_to_its_first_body(client, redis_prefix):
-    from bot.dedup import Deduplicator
-    from bot.kv import Keys
+    from bot.wechat.dedup import Deduplicator
+    from bot.core.kv import Keys
 
     dedup = Deduplicator(client, Keys(redis_prefix))
     first = dedup.claim("m:oUrl:1", ttl=600, signed=("1700000000", "42", "digest-a"))
@@ -451,8 +451,8 @@ def test_a_signed_url_is_bound_to_its_first_body(client, redis_prefix):
 
 
 def test_a_signed_claim_resent_after_redis_ran_it_is_not_a_reuse(client, redis_prefix, monkeypatch):
-    from bot.dedup import Deduplicator
-    from bot.kv import Keys
+    from bot.wechat.dedup import Deduplicator
+    from bot.core.kv import Keys
 
     dedup = Deduplicator(client, Keys(redis_prefix))
     real_read, calls = HotPath._read, []

@@ -9,7 +9,7 @@ from click.testing import CliRunner
 from sqlalchemy import select
 
 from bot.cli import main
-from bot.menu import DEFAULT_MENU, MENU_KEYS, MenuError, check_menu, menu_from_config, validate_menu
+from bot.wechat.menu import DEFAULT_MENU, MENU_KEYS, MenuError, check_menu, menu_from_config, validate_menu
 from models.outbox import OutboxMessage
 from tests.conftest import make_config
 

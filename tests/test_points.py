@@ -1,15 +1,15 @@
-"""models.service_point: seed, nearest, search, spreadsheet import/export, unmatched queries."""
+"""models.directory: seed, nearest, search, spreadsheet import/export, unmatched queries."""
 import csv
 import random
 
 import pytest
 from sqlalchemy import create_engine, func, select, text
 
-from bot.db import upgrade
-from models import service_point as sp
-from models.geo import haversine_m
-from models.point_io import PointFileError, read_table, write_table
-from models.service_point import ImportRejected, ServicePoint, UnmatchedQuery
+from bot.core.db import upgrade
+from models import directory as sp
+from bot.core.geo import haversine_m
+from models.directory_io import PointFileError, read_table, write_table
+from models.directory import ImportRejected, ServicePoint, UnmatchedQuery
 
 HEADER = ["名称", "类型", "平台", "乡镇", "村社区", "地址", "纬度", "经度", "大致位置", "电话",
           "开放时间", "服务", "简介", "启用"]
@@ -215,7 +215,7 @@ def _form(**kw):
 
 
 def test_console_validator_accepts_a_good_point_and_an_empty_town(services):
-    from models.point_io import clean_point_fields, point_field_errors
+    from models.directory_io import clean_point_fields, point_field_errors
 
     assert point_field_errors(_form()) == {}
     assert point_field_errors(_form(town="", phone=None)) == {}  # seed points: town unknown
@@ -236,7 +236,7 @@ def test_console_validator_accepts_a_good_point_and_an_empty_town(services):
 ])
 def test_console_validator_reports_each_field(change, field, words):
     """Tester: the console accepted 乡镇「火星镇」, 电话「电话不知道」 and had no 纬度/经度."""
-    from models.point_io import point_field_errors
+    from models.directory_io import point_field_errors
 
     errors = point_field_errors(_form(**change))
     assert field in errors and words in errors[field], errors
@@ -244,7 +244,7 @@ def test_console_validator_reports_each_field(change, field, words):
 
 
 def test_console_validator_checks_name_and_town_are_unique(seeded):
-    from models.point_io import point_field_errors
+    from models.directory_io import point_field_errors
 
     with seeded.db.session() as s:
         seed_point = sp.get_by_name(s, "秀丽个人调解室")

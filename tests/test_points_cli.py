@@ -6,8 +6,8 @@ from click.testing import CliRunner
 from sqlalchemy import func, select
 
 from bot.cli import main
-from models import service_point as sp
-from models.service_point import ServicePoint
+from models import directory as sp
+from models.directory import ServicePoint
 from tests.test_points import HEADER, good_row, write_csv
 
 

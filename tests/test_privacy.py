@@ -5,9 +5,9 @@ import logging
 
 from sqlalchemy import select
 
-from models import activity as acts
+from models import activities as acts
 from models import privacy
-from models.follower import Follower
+from models.followers import Follower
 from models.notice import Notice, queue_notice
 from tests.test_signup import complete_signup, conv_key, new_activity, say, signups_of
 from tests.test_volunteer import get, register

@@ -7,8 +7,8 @@ import pytest
 from click.testing import CliRunner
 
 from bot.cli import main
-from models.follower import Follower
-from models.reminder import subscribe_topic
+from models.followers import Follower
+from models.reminders import subscribe_topic
 from tests.conftest import REDIS_URL
 from tests.servers import write_config
 

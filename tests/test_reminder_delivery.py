@@ -8,12 +8,12 @@ import pytest
 from sqlalchemy import func, select
 
 from bot.app import wire_services
-from models.follower import Follower
+from models.followers import Follower
 from models.outbox import OutboxMessage
-from models.reminder import (RUN_DONE, RUN_MISSED, DeliveryLog, Reminder, ReminderRun,
+from models.reminders import (RUN_DONE, RUN_MISSED, DeliveryLog, Reminder, ReminderRun,
                              ensure_default_reminders, get_reminder, subscribe_topic)
-from scheduler.delivery import FanOut
-from scheduler.jobs import deliver_notices, remind_activities, run_due, run_reminder_now
+from scheduler.fanout import FanOut
+from scheduler.reminders import deliver_notices, remind_activities, run_due, run_reminder_now
 from tests.conftest import _empty_tables, make_config
 
 UTC = timezone.utc
@@ -174,7 +174,7 @@ def test_disabled_reminder_does_not_run(svc):
 
 
 def _activity(session, number, title, starts_at, place="桃城镇妇女微家"):
-    from models.activity import Activity
+    from models.activities import Activity
 
     a = Activity(number=number, title=title, category="", place=place, starts_at=starts_at,
                  ends_at=starts_at + timedelta(hours=2), status="open", description="")
@@ -184,7 +184,7 @@ def _activity(session, number, title, starts_at, place="桃城镇妇女微家"):
 
 
 def _signup(session, activity, openid, status):
-    from models.activity import Signup
+    from models.activities import Signup
 
     session.add(Signup(activity_id=activity.id, openid=openid, role="participant", status=status))
 

@@ -4,9 +4,9 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import select
 
-from bot.config import DEFAULT_TOKEN
+from bot.core.config import DEFAULT_TOKEN
 from bot.simulator import Simulator, event_fields, flask_transport, reply_text, text_fields
-from models.reminder import DeliveryLog, Reminder, ensure_default_reminders, is_subscribed
+from models.reminders import DeliveryLog, Reminder, ensure_default_reminders, is_subscribed
 
 
 @pytest.fixture
@@ -65,7 +65,7 @@ def test_templatesendjobfinish_updates_the_delivery_log(chat, services):
 
 def test_erase_my_data_removes_subscriptions(services):
     from models.privacy import erase_personal_data
-    from models.reminder import subscribe_topic
+    from models.reminders import subscribe_topic
 
     with services.db.session() as s:
         subscribe_topic(s, "o_x", "haircut")

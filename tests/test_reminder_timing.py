@@ -9,7 +9,7 @@ import pytest
 import time_machine
 
 from models.base import utcnow
-from models.reminder import ReminderError
+from models.reminders import ReminderError
 from scheduler.runner import ReminderTrigger
 from scheduler.timing import (ScheduleSpec, activity_reminder_window, check_spec, fires_between,
                               latest_fire, next_fire, occurrence_key, within_grace)

@@ -3,11 +3,11 @@ from __future__ import annotations
 
 import pytest
 
-from bot.replies import NewsReply, TextReply
-from bot.updates import Update
+from bot.wechat.replies import NewsReply, TextReply
+from bot.wechat.updates import Update
 from handlers.router import Context, Router
-from handlers.text import compact, normalize
-from models.keyword import KeywordReply
+from bot.core.text import compact, normalize
+from models.keywords import KeywordReply
 
 
 def text_update(text: str, openid: str = "oR1") -> Update:
@@ -161,7 +161,7 @@ def test_conversation_store_reads_once_and_keeps_its_writes(services):
 
 
 def test_dedup_claim_peeks_in_the_same_round_trip(services):
-    from bot.dedup import Deduplicator
+    from bot.wechat.dedup import Deduplicator
 
     services.redis.set(services.keys("conv", "oPeek"), "state")
     dedup = Deduplicator(services.redis, services.keys)

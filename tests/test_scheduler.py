@@ -15,9 +15,9 @@ import pytest
 import time_machine
 from sqlalchemy import func, select, text
 
-from models.follower import Follower
+from models.followers import Follower
 from models.outbox import OutboxMessage
-from models.reminder import ReminderRun, ensure_default_reminders, get_reminder, subscribe_topic
+from models.reminders import ReminderRun, ensure_default_reminders, get_reminder, subscribe_topic
 from scheduler.runner import ReminderTrigger, build_scheduler, run_scheduler, sync_jobs
 from tests.conftest import REDIS_URL
 from tests.clock import taoyuan_argv

@@ -1,16 +1,16 @@
-"""handlers.services: replies to locations, 附近, towns, needs, platforms, 「更多」, limits."""
+"""handlers.directory: replies to locations, 附近, towns, needs, platforms, 「更多」, limits."""
 from datetime import timedelta
 
 import pytest
 
 import handlers
-from bot.replies import TEXT_LIMIT_BYTES, TextReply
-from bot.updates import Location, Update
+from bot.wechat.replies import TEXT_LIMIT_BYTES, TextReply
+from bot.wechat.updates import Location, Update
 from handlers.router import Context
-from handlers.services import format_distance, format_rough_distance, is_directory_question
-from models import service_point as sp
+from handlers.directory import format_distance, format_rough_distance, is_directory_question
+from models import directory as sp
 from models.base import utcnow
-from models.service_point import ServicePoint, UnmatchedQuery
+from models.directory import ServicePoint, UnmatchedQuery
 
 OPENID = "o_points_test"
 KENGZAIKOU = (25.33, 117.97)
@@ -18,7 +18,7 @@ KENGZAIKOU = (25.33, 117.97)
 
 @pytest.fixture
 def router():
-    return handlers.build_router(["handlers.welcome", "handlers.services"])
+    return handlers.build_router(["handlers.welcome", "handlers.directory"])
 
 
 @pytest.fixture
@@ -254,7 +254,7 @@ def test_every_page_fits_2048_bytes_even_with_longest_fields(services, router):
 
 
 def test_end_to_end_through_the_webhook(client, seeded):
-    from bot.config import DEFAULT_TOKEN
+    from bot.core.config import DEFAULT_TOKEN
     from bot.simulator import Simulator, flask_transport, location_fields, reply_text, text_fields
 
     sim, transport = Simulator(token=DEFAULT_TOKEN), flask_transport(client)

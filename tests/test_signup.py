@@ -13,10 +13,10 @@ import pytest
 from sqlalchemy import select
 
 import handlers
-from bot.updates import Update
+from bot.wechat.updates import Update
 from handlers.conversation import CONVERSATION_TTL
 from handlers.router import Context
-from models import activity as acts
+from models import activities as acts
 from models.base import utcnow
 from models.notice import Notice
 from models.outbox import OutboxMessage
@@ -184,7 +184,7 @@ def test_promotion_outside_48h_window_is_kept_as_a_notice(services):
     old = utcnow() - timedelta(days=3)
     complete_signup(services, "oLate", n)
     with services.db.session() as s:  # her last message is 3 days old
-        from models.follower import Follower
+        from models.followers import Follower
         s.get(Follower, "oLate").last_interaction_at = old
     say(services, "oFirst", f"取消报名{n}")
     with services.db.session() as s:

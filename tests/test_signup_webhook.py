@@ -10,7 +10,7 @@ from sqlalchemy import func, select
 
 from bot.simulator import Simulator, flask_transport, http_transport, reply_text, text_fields
 from handlers.conversation import ConversationStore
-from models import activity as acts
+from models import activities as acts
 from models.base import utcnow
 from tests.conftest import REDIS_URL
 from tests.servers import Server, write_config

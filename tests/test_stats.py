@@ -16,11 +16,11 @@ OCT = datetime(2026, 10, 20, 1, 0, tzinfo=UTC)
 
 
 def seed(services):
-    from models.activity import Activity, Signup
-    from models.broadcast import Broadcast
-    from models.follower import Follower
-    from models.help_request import HelpRequest
-    from models.service_point import ServicePoint
+    from models.activities import Activity, Signup
+    from models.broadcasts import Broadcast
+    from models.followers import Follower
+    from models.help import HelpRequest
+    from models.directory import ServicePoint
 
     with services.db.session() as s:
         s.add_all([

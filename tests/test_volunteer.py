@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import pytest
 
-from models import volunteer as vols
+from models import volunteers as vols
 from tests.test_signup import event, new_activity, say, signups_of
 
 
@@ -104,7 +104,7 @@ def test_volunteer_signup_needs_registration_and_is_separate(services):
     assert "136****5678" in say(services, "oHelper", "是")
     say(services, "oHelper", "是")
     assert "报名成功" in say(services, "oHelper", "同意")
-    from models import activity as acts
+    from models import activities as acts
     with services.db.session() as s:
         counts = acts.signup_counts(s, acts.get_activity(s, n))
     assert counts["volunteer"]["confirmed"] == 1 and counts["participant"]["confirmed"] == 1
@@ -120,7 +120,7 @@ def test_check_in_credits_hours_and_my_hours(services):
     # starts about now, so signups are closed: a volunteer who signed up earlier is simulated
     from datetime import timedelta
 
-    from models import activity as acts
+    from models import activities as acts
     from models.base import utcnow
     with services.db.write_session() as s:
         acts.sign_up(s, n, "oHours", role=acts.VOLUNTEER, now=utcnow() - timedelta(hours=1))

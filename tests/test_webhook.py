@@ -7,15 +7,15 @@ from urllib.parse import urlencode
 import pytest
 
 from bot.app import create_app
-from bot.protocol import AesKey, decrypt, parse_xml, sha1_signature
-from bot.replies import TextReply
+from bot.wechat.protocol import AesKey, decrypt, parse_xml, sha1_signature
+from bot.wechat.replies import TextReply
 from bot.app import wire_services
 from bot.simulator import (Simulator, event_fields, fields_xml, flask_transport, location_fields,
                            reply_text, text_fields)
 from bot.webhook import FALLBACK_TEXT, Webhook
 from handlers import build_router
 from handlers.router import Router
-from models.follower import Follower
+from models.followers import Follower
 from tests.conftest import make_config
 
 TOKEN = "taoyuandevtoken"
@@ -213,7 +213,7 @@ def test_every_push_type_gets_200_and_a_valid_answer(post, name):
 
 
 def test_update_fields_are_typed():
-    from bot.updates import update_from_fields
+    from bot.wechat.updates import update_from_fields
 
     u = update_from_fields(parse_xml(fields_xml({"FromUserName": "o1", **PUSHES["subscribe_msg_popup_event"]})))
     assert u.event == "subscribe_msg_popup_event" and [m["TemplateId"] for m in u.subscribe_msgs] == ["t1", "t2"]
@@ -232,7 +232,7 @@ def test_update_fields_are_typed():
 
 @pytest.mark.parametrize("name", sorted(PUSHES))
 def test_the_key_read_ahead_is_the_parsed_updates_or_none(name):
-    from bot.updates import read_ahead, update_from_fields
+    from bot.wechat.updates import read_ahead, update_from_fields
 
     xml = fields_xml({"ToUserName": "gh_taoyuanjiemei", "FromUserName": "oAhead_1-x",
                       "CreateTime": 1700000000, **PUSHES[name]})
@@ -255,13 +255,13 @@ def test_the_key_read_ahead_is_the_parsed_updates_or_none(name):
     "<MsgId>1</MsgId></xml>",                                          # not an openid
 ])
 def test_unusual_shapes_are_not_read_ahead(xml):
-    from bot.updates import read_ahead
+    from bot.wechat.updates import read_ahead
 
     assert read_ahead(xml) is None
 
 
 def test_reading_ahead_does_not_grow_with_a_hostile_body():
-    from bot.updates import read_ahead
+    from bot.wechat.updates import read_ahead
 
     # A signed plaintext URL can be replayed with any body for max_clock_skew seconds. With an
     # unanchored pattern this body took 47 s (quadratic); anchored, it is one short look.
@@ -271,7 +271,7 @@ def test_reading_ahead_does_not_grow_with_a_hostile_body():
 
 
 def test_spaces_around_the_msgid_do_not_make_another_message():
-    from bot.updates import update_from_fields
+    from bot.wechat.updates import update_from_fields
 
     plain = update_from_fields(parse_xml(fields_xml(text_fields("oSp", "x", msg_id=123))))
     spaced = update_from_fields(parse_xml(
@@ -607,7 +607,7 @@ def _push(hook, text: str, msg_id: int, openid: str = "oOnDemand"):
 
 
 def test_a_returning_womans_help_message_makes_no_database_session(services, monkeypatch):
-    from bot.db import OnDemandSession
+    from bot.core.db import OnDemandSession
 
     hook = Webhook(services, build_router())
     _push(hook, "你好", 1)  # first message: her follower row is written

@@ -1,4 +1,4 @@
-"""bot/wechat_client.py against the fake WeChat API over real HTTP (tests/fake_wechat.py)."""
+"""bot/wechat/client.py against the fake WeChat API over real HTTP (tests/fake_wechat.py)."""
 from __future__ import annotations
 
 import json
@@ -11,7 +11,7 @@ import redis as redis_lib
 import requests
 from sqlalchemy import select
 
-from bot.wechat_client import (InvalidOpenid, NotFollower, OutsideServiceWindow, QuotaExceeded,
+from bot.wechat.client import (InvalidOpenid, NotFollower, OutsideServiceWindow, QuotaExceeded,
                                SubscriptionRefused, Unauthorized, WeChatAPI, WeChatAPIError,
                                WeChatBusy, WeChatNetworkError, mask_openid)
 from models.outbox import OutboxMessage

@@ -59,7 +59,7 @@ class ConsoleUser(UserMixin):
 
 
 def services():
-    """The app's :class:`bot.services.Services`."""
+    """The app's :class:`bot.core.services.Services`."""
     return current_app.extensions["taoyuan"]
 
 

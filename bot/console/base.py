@@ -1,9 +1,11 @@
-"""Building blocks of console pages: access control, CSRF-protected forms, audited edits."""
+"""Building blocks of console pages: access control, CSRF-protected forms, audited edits, and the
+column formatters and helpers the feature pages share."""
 from __future__ import annotations
 
 import logging
+from io import BytesIO
 
-from flask import flash, redirect, request
+from flask import current_app, flash, redirect, request
 from flask_admin import AdminIndexView, BaseView, expose
 from flask_admin.babel import Translations
 from flask_admin.contrib.sqla import ModelView
@@ -12,12 +14,15 @@ from flask_admin.form import BaseForm
 from flask_admin.model import typefmt
 from flask_login import current_user
 from flask_wtf import FlaskForm
+from markupsafe import Markup, escape
 from sqlalchemy import Integer
 from sqlalchemy import inspect as sa_inspect
 from sqlalchemy.exc import DataError, SQLAlchemyError
 
 from bot.console.auth import client_ip, require_role
 from models import audit
+from models.audit import mask_phone
+from models.base import is_http_url
 
 log = logging.getLogger(__name__)
 #: Largest value of an INTEGER id (PostgreSQL: 32-bit signed); see :meth:`AuditedModelView.id_fits`.
@@ -207,3 +212,80 @@ class ReadOnlyModelView(AuditedModelView):
     can_create = False
     can_edit = False
     can_delete = False
+
+
+def masked(_view, _context, model, name) -> str:
+    """Column formatter: phone numbers masked (138****1234)."""
+    return mask_phone(str(getattr(model, name) or ""))
+
+
+def short_openid(_view, _context, model, name) -> str:
+    """Column formatter: an openid shortened to its first 6 and last 4 characters."""
+    value = str(getattr(model, name) or "")
+    return value if len(value) <= 12 else f"{value[:6]}…{value[-4:]}"
+
+
+def local_time(_view, _context, model, name) -> str:
+    value = getattr(model, name)
+    if value is None:
+        return ""
+    tz = current_app.extensions["taoyuan"].tz
+    return value.astimezone(tz).strftime("%Y-%m-%d %H:%M")
+
+
+def local_today():
+    """Today's date in local time (Asia/Shanghai)."""
+    from models.base import utcnow
+
+    return utcnow().astimezone(current_app.extensions["taoyuan"].tz).date()
+
+
+def link_formatter(label: str):
+    def fmt(_v, _c, model, name):
+        url = getattr(model, name) or ""
+        if not is_http_url(url):
+            return url
+        return Markup(f'<a href="{escape(url)}" target="_blank" rel="noopener">{escape(label)}</a>')
+    return fmt
+
+
+XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+
+
+def _tz():
+    return current_app.extensions["taoyuan"].tz
+
+
+class LocalTimesMixin:
+    """Forms show and take local time (Asia/Shanghai); the database keeps aware UTC."""
+
+    local_time_fields: tuple[str, ...] = ()
+
+    def on_form_prefill(self, form, id):
+        for name in self.local_time_fields:
+            field = getattr(form, name, None)
+            if field is not None and field.data is not None and field.data.tzinfo is not None:
+                field.data = field.data.astimezone(_tz()).replace(tzinfo=None)
+
+    def _localise(self, model):
+        for name in self.local_time_fields:
+            value = getattr(model, name, None)
+            if value is not None and value.tzinfo is None:
+                setattr(model, name, value.replace(tzinfo=_tz()))
+
+
+def _xlsx(header: list[str], rows: list[list], title: str) -> bytes:
+    """An XLSX workbook of one sheet; text cells through ``models.spreadsheet.safe_cell``."""
+    from openpyxl import Workbook
+
+    from models.spreadsheet import safe_row
+
+    wb = Workbook()
+    ws = wb.active
+    ws.title = title[:31]
+    ws.append(safe_row(header))
+    for row in rows:
+        ws.append(safe_row(row))
+    buf = BytesIO()
+    wb.save(buf)
+    return buf.getvalue()

@@ -4,9 +4,9 @@ from __future__ import annotations
 from flask import current_app
 from sqlalchemy import func, select
 
-from models import help_request as hr
-from models.broadcast import Broadcast
-from models.follower import Follower
+from models import help as hr
+from models.broadcasts import Broadcast
+from models.followers import Follower
 from models.outbox import OutboxMessage
 
 

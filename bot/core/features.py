@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import pkgutil
 from importlib import import_module
-from importlib.util import find_spec
 from types import ModuleType
 from typing import Iterator
 
@@ -41,33 +40,6 @@ FEATURES: list[str] = [
     "followers",    # who follows the account
 ]
 
-#: Until the layout of issue 13 has landed, some parts still live under their old module
-#: names: (layer, feature) -> module paths, in order. Deleted once every part has its name.
-_LEGACY: dict[tuple[str, str], tuple[str, ...]] = {
-    ("handlers", "safety"): ("handlers.danger",),
-    ("handlers", "help"): ("handlers.help_requests",),
-    ("handlers", "activities"): ("handlers.activities", "handlers.signup"),
-    ("handlers", "volunteers"): ("handlers.volunteer",),
-    ("handlers", "reminders"): ("handlers.subscriptions",),
-    ("handlers", "directory"): ("handlers.services",),
-    ("models", "help"): ("models.help_request",),
-    ("models", "activities"): ("models.activity",),
-    ("models", "volunteers"): ("models.volunteer",),
-    ("models", "reminders"): ("models.reminder",),
-    ("models", "directory"): ("models.service_point",),
-    ("models", "columns"): ("models.article",),
-    ("models", "broadcasts"): ("models.broadcast",),
-    ("models", "keywords"): ("models.keyword",),
-    ("models", "followers"): ("models.follower",),
-    ("bot.commands", "activities"): ("bot.commands.events",),
-    ("bot.commands", "help"): ("bot.commands.helpdesk",),
-    ("bot.commands", "directory"): ("bot.commands.points",),
-    ("bot.commands", "reminders"): ("bot.commands.reminders",),
-    ("bot.commands", "staff"): ("bot.commands.staff",),
-    ("bot.commands", "stats"): ("bot.commands.stats",),
-}
-
-
 def module_names(layer: str, features: list[str] | None = None) -> Iterator[str]:
     """The module paths of ``layer``'s parts (``"handlers"`` -> ``"handlers.safety"``,
     ``"handlers.help"``, ``"handlers.help_messages"`` ...) for ``features`` (default
@@ -76,10 +48,6 @@ def module_names(layer: str, features: list[str] | None = None) -> Iterator[str]
     package = import_module(layer)
     present = sorted(m.name for m in pkgutil.iter_modules(package.__path__))
     for feature in features or FEATURES:
-        legacy = _LEGACY.get((layer, feature))
-        if legacy is not None:
-            yield from (name for name in legacy if find_spec(name) is not None)
-            continue
         if feature in present:
             yield f"{layer}.{feature}"
         yield from (f"{layer}.{m}" for m in present if m.startswith(feature + "_"))

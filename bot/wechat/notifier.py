@@ -18,8 +18,8 @@ from typing import Any, Callable
 from sqlalchemy import event
 from sqlalchemy.orm import Session, scoped_session
 
-from bot.logsetup import mask_openid
-from bot.wechat_client import WeChatAPIError
+from bot.core.logging import mask_openid
+from bot.wechat.client import WeChatAPIError
 
 log = logging.getLogger(__name__)
 
@@ -35,7 +35,7 @@ def short_field(text: str, limit: int = TEMPLATE_FIELD_CHARS) -> str:
 class Notifier:
     """Sends through ``services.wechat`` and runs sends after a commit.
 
-    One per :class:`~bot.services.Services` (:func:`notifier_for`); thread-safe. Background
+    One per :class:`~bot.core.services.Services` (:func:`notifier_for`); thread-safe. Background
     sends are threads kept here so :meth:`wait` can join them (tests, CLI).
     """
 

@@ -31,8 +31,8 @@ def _table() -> sa.Table:
 
 
 def _seed() -> list[dict]:
-    from models.point_io import read_table, validate_table
-    from models.service_point import SEED_FILE
+    from models.directory_io import read_table, validate_table
+    from models.directory import SEED_FILE
 
     records, errors = validate_table(read_table(SEED_FILE))
     if errors:

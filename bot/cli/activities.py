@@ -1,0 +1,274 @@
+"""``taoyuan events add|list|show|close|seats|cancel|qr``: staff manage activities (活动) from the command line.
+
+Times are typed in local time (Asia/Shanghai, ``app.timezone``) as ``YYYY-MM-DD HH:MM`` and
+stored as aware UTC.
+"""
+from __future__ import annotations
+
+from datetime import datetime
+
+import click
+
+
+
+def _not_found(number: int) -> click.ClickException:
+    return click.ClickException(f"没有编号为 {number} 的活动")
+
+
+def _activity_or_fail(session, number: int):
+    """Activity ``number``, or a clear ClickException saying there is none."""
+    from models.activities import get_activity
+
+    activity = get_activity(session, number)
+    if activity is None:
+        raise _not_found(number)
+    return activity
+
+def register(main: click.Group) -> None:
+    """Add the ``events`` group to ``main``."""
+    main.add_command(events)
+
+
+def _parse_local(value: str | None, tz, label: str) -> datetime | None:
+    """``"2026-12-17 09:00"`` (local) -> aware datetime; None stays None."""
+    if not value:
+        return None
+    for fmt in ("%Y-%m-%d %H:%M", "%Y-%m-%d"):
+        try:
+            return datetime.strptime(value.strip(), fmt).replace(tzinfo=tz)
+        except ValueError:
+            continue
+    raise click.BadParameter(f"{label}格式应为 YYYY-MM-DD HH:MM，例如 2026-12-17 09:00")
+
+
+def _fmt(when: datetime | None, tz) -> str:
+    return when.astimezone(tz).strftime("%Y-%m-%d %H:%M") if when else "-"
+
+
+@click.group()
+def events() -> None:
+    """活动：新建、列出、查看、截止报名 (activities)."""
+
+
+@events.command("add")
+@click.option("--title", required=True, help="活动名称")
+@click.option("--category", required=True, help="类别：家政培训、电商直播培训、近邻课堂、亲子早教、爱心义剪 …")
+@click.option("--start", "start", required=True, help='开始时间（当地时间）"2026-12-17 09:00"')
+@click.option("--end", "end", default=None, help="结束时间（默认开始后 2 小时）")
+@click.option("--capacity", type=int, default=None, help="名额，至少 1（不填 = 不限）")
+@click.option("--deadline", default=None, help="报名截止时间（默认为开始时间）")
+@click.option("--point", "point_name", default=None, help="承办服务点名称（近邻娘家目录中的名称）")
+@click.option("--place", default="", help="地点（不填则用服务点名称和地址）")
+@click.option("--volunteers", type=click.IntRange(min=0), default=0, help="需要的志愿者人数")
+@click.option("--description", default="", help="活动介绍")
+@click.option("--allow-past", is_flag=True, help="允许开始时间已过（补录过去的活动）")
+@click.pass_obj
+def add(state, title, category, start, end, capacity, deadline, point_name, place, volunteers,
+        description, allow_past) -> None:
+    """新建活动，打印活动编号 (prints the new activity's number).
+
+    Refuses (exit 1, Chinese message) a start already past unless ``--allow-past``, a capacity
+    below 1 and an empty category; checks are in :func:`models.activities.add_activity`.
+    """
+    from sqlalchemy import select
+
+    from models.activities import add_activity
+    from models.directory import ServicePoint
+
+    services = state.services
+    tz = services.tz
+    starts_at = _parse_local(start, tz, "--start")
+    ends_at = _parse_local(end, tz, "--end")
+    deadline_at = _parse_local(deadline, tz, "--deadline")
+    with services.db.session() as s:
+        point_id = None
+        if point_name:
+            points = list(s.scalars(select(ServicePoint).where(ServicePoint.name == point_name.strip())))
+            if not points:
+                raise click.ClickException(f"服务点「{point_name}」不存在，请用 taoyuan points 查看名称")
+            if len(points) > 1:
+                raise click.ClickException(f"有 {len(points)} 个服务点叫「{point_name}」，请改用 --place")
+            point_id = points[0].id
+        try:
+            act = add_activity(s, title=title, category=category, starts_at=starts_at,
+                               ends_at=ends_at, capacity=capacity, deadline=deadline_at,
+                               volunteers_needed=volunteers, place=place, point_id=point_id,
+                               description=description, allow_past=allow_past)
+        except ValueError as exc:
+            raise click.ClickException(str(exc)) from None
+        number = act.number
+    click.echo(f"已新建活动 {number}：{title}（签到二维码场景值 checkin:{number}）", err=True)
+    click.echo(number)
+
+
+@events.command("list")
+@click.option("--all", "show_all", is_flag=True, help="包括已结束、已截止、已取消的活动")
+@click.pass_obj
+def list_(state, show_all: bool) -> None:
+    """列出活动 (upcoming ones; --all for every activity)."""
+    from sqlalchemy import select
+
+    from models.activities import STATUS_LABELS, Activity, signup_counts
+    from models.base import utcnow
+
+    services = state.services
+    tz = services.tz
+    with services.db.session() as s:
+        stmt = select(Activity).order_by(Activity.starts_at, Activity.number)
+        if not show_all:
+            stmt = stmt.where(Activity.starts_at > utcnow(), Activity.status.in_(("open", "full")))
+        rows = list(s.scalars(stmt))
+        if not rows:
+            click.echo("没有活动 (no activities)")
+            return
+        click.echo("编号  开始时间          状态     已确认/名额  候补  类别  名称")
+        for a in rows:
+            c = signup_counts(s, a)["participant"]
+            seats = "不限" if a.capacity is None else str(a.capacity)
+            label = STATUS_LABELS.get(a.status, a.status)
+            click.echo(f"{a.number:>4}  {_fmt(a.starts_at, tz)}  {label:<5}  "
+                       f"{c['confirmed'] + c['attended']:>4}/{seats:<5}  {c['waiting']:>4}  "
+                       f"{a.category}  {a.title}")
+
+
+@events.command("show")
+@click.argument("number", type=int)
+@click.pass_obj
+def show(state, number: int) -> None:
+    """查看活动 N：确认、候补、签到人数 (confirmed, waiting and attended counts)."""
+    from models.activities import STATUS_LABELS, signup_counts
+
+    services = state.services
+    tz = services.tz
+    with services.db.session() as s:
+        a = _activity_or_fail(s, number)
+        counts = signup_counts(s, a)
+        click.echo(f"活动 {a.number}：{a.title}（{a.category}）")
+        click.echo(f"时间：{_fmt(a.starts_at, tz)} 至 {_fmt(a.ends_at, tz)}　报名截止：{_fmt(a.signup_deadline(), tz)}")
+        place = a.place
+        if not place and a.point_id is not None:
+            from models.directory import ServicePoint
+
+            point = s.get(ServicePoint, a.point_id)
+            place = f"{point.name} {point.address}".strip() if point else ""
+        click.echo(f"地点：{place or '-'}　状态：{STATUS_LABELS.get(a.status, a.status)}　名额：{'不限' if a.capacity is None else a.capacity}"
+                   f"　志愿者：{a.volunteers_needed}")
+        for role, label in (("participant", "参加者"), ("volunteer", "志愿者")):
+            c = counts[role]
+            click.echo(f"{label}：confirmed {c['confirmed']}  waiting {c['waiting']}  "
+                       f"attended {c['attended']}  cancelled {c['cancelled']}")
+        click.echo(f"签到二维码场景值：checkin:{a.number}")
+
+
+@events.command("close")
+@click.argument("number", type=int)
+@click.pass_obj
+def close(state, number: int) -> None:
+    """截止活动 N 的报名 (status closed; signups already made stay)."""
+    from models.activities import ActivityCancelled, ActivityNotFound, close_activity
+
+    services = state.services
+    with services.db.write_session() as s:
+        try:
+            a = close_activity(s, number)
+        except ActivityNotFound:
+            raise _not_found(number) from None
+        except ActivityCancelled:
+            raise click.ClickException(f"活动 {number} 已取消，不能再截止报名") from None
+        title = a.title
+    click.echo(f"活动 {number}「{title}」已截止报名")
+
+
+@events.command("seats")
+@click.argument("number", type=int)
+@click.option("--capacity", type=click.IntRange(min=0), default=None, help="新的名额")
+@click.option("--unlimited", is_flag=True, help="名额改为不限")
+@click.option("--volunteers", type=click.IntRange(min=0), default=None, help="新的志愿者人数")
+@click.pass_obj
+def seats(state, number: int, capacity, unlimited: bool, volunteers) -> None:
+    """修改活动 N 的名额；增加的名额按顺序给候补并通知她们."""
+    from handlers.activities import tell_promoted_after_commit
+    from models.activities import ActivityCancelled, ActivityNotFound, set_capacity
+
+    services = state.services
+    kwargs = {}
+    if unlimited:
+        kwargs["capacity"] = None
+    elif capacity is not None:
+        kwargs["capacity"] = capacity
+    if volunteers is not None:
+        kwargs["volunteers_needed"] = volunteers
+    if not kwargs:
+        raise click.UsageError("请给出 --capacity、--unlimited 或 --volunteers")
+    with services.db.write_session() as s:
+        try:  # the promoted women are told right after this commit
+            activity, promoted = set_capacity(s, number, **kwargs)
+            tell_promoted_after_commit(services, s, activity, promoted)
+        except ActivityNotFound:
+            raise _not_found(number) from None
+        except ActivityCancelled:
+            raise click.ClickException(f"活动 {number} 已取消，不能修改名额") from None
+        except ValueError as exc:
+            raise click.ClickException(str(exc)) from None
+        count = len(promoted)
+    click.echo(f"活动 {number} 名额已更新；{count} 位候补转为确认并已通知")
+
+
+@events.command("cancel")
+@click.argument("number", type=int)
+@click.option("--reason", default="", help="取消原因（会告诉已报名的群众）")
+@click.option("--yes", is_flag=True, help="不再确认")
+@click.pass_obj
+def cancel(state, number: int, reason: str, yes: bool) -> None:
+    """取消活动 N，并通知已报名和候补的群众 (48 小时内发客服消息，否则记入待发通知)."""
+    from models.activities import ActivityCancelled, ActivityNotFound, cancel_activity
+    from handlers.activities import notify
+    from models.notice import KIND_ACTIVITY_CANCELLED
+
+    services = state.services
+    tz = services.tz
+    with services.db.session() as s:
+        a = _activity_or_fail(s, number)
+        if a.status == "cancelled":
+            raise click.ClickException(f"活动 {number} 已经取消过了，报名者已收到通知")
+        title = a.title
+    if not yes:
+        click.confirm(f"确定取消活动 {number}「{title}」并通知报名者吗？", abort=True)
+    with services.db.write_session() as s:
+        try:
+            a, affected = cancel_activity(s, number)
+        except ActivityNotFound:
+            raise _not_found(number) from None
+        except ActivityCancelled:
+            raise click.ClickException(f"活动 {number} 已经取消过了，报名者已收到通知") from None
+        openids = sorted({x.openid for x in affected})
+        text = (f"很抱歉，您报名的活动「{a.title}」（{_fmt(a.starts_at, tz)}）已取消。"
+                + (f"原因：{reason}。" if reason else "") + "回复「活动」看看其他活动。")
+    sent = queued = 0
+    with services.db.session() as s:
+        for openid in openids:
+            outcome = notify(services, s, openid, KIND_ACTIVITY_CANCELLED, text)
+            sent += outcome == "sent"
+            queued += outcome == "queued"
+    click.echo(f"活动 {number}「{title}」已取消；通知 {sent} 人，{queued} 人待发（超出 48 小时）")
+
+
+@events.command("qr")
+@click.argument("number", type=int)
+@click.option("--days", type=click.IntRange(1, 30), default=30, show_default=True,
+              help="二维码有效天数（临时二维码最长 30 天）")
+@click.pass_obj
+def qr(state, number: int, days: int) -> None:
+    """生成活动 N 的签到二维码（场景值 checkin:N）(temporary parametric QR code)."""
+    services = state.services
+    with services.db.session() as s:
+        a = _activity_or_fail(s, number)
+        scene = a.checkin_scene
+    try:
+        result = services.wechat.create_qrcode(scene, expire_seconds=days * 86400)
+    except Exception as exc:  # noqa: BLE001 - WeChatAPIError or network: tell staff plainly
+        raise click.ClickException(f"生成二维码失败：{exc}") from None
+    click.echo(f"活动 {number} 签到二维码（{days} 天内有效，场景值 {scene}）：")
+    click.echo(result.get("show_url", ""))
+    if services.config.dry_run:
+        click.echo("（试运行模式：未真正调用微信接口，请求已记入发件箱）", err=True)

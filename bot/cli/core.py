@@ -1,0 +1,47 @@
+"""Core commands: ``serve``, ``db upgrade``, ``chat``, ``menu push``."""
+from __future__ import annotations
+
+import click
+
+
+def register(main: click.Group) -> None:
+    """Add the core commands to ``main``."""
+    main.add_command(serve)
+    main.add_command(db)
+
+
+@click.command()
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=8000, show_default=True, type=int)
+@click.pass_obj
+def serve(state, host: str, port: int) -> None:
+    """Run the webhook (development server; use gunicorn bot.wsgi:app in production)."""
+    from bot.app import create_app
+
+    from bot.core.logging import configure_logging
+
+    state.refuse_unsafe_production()
+    services = state.services
+    configure_logging(services.config.app.get("log_level", "INFO"))
+    if services.db.is_sqlite:
+        from bot.core.db import upgrade
+
+        upgrade(services.config.database_url, quiet=True)
+    app = create_app(services=services)
+    click.echo(f"桃源姐妹 webhook: http://{host}:{port}/wechat  (config: {services.config.source})")
+    app.run(host=host, port=port, threaded=True)
+
+
+@click.group()
+def db() -> None:
+    """Database schema (Alembic)."""
+
+
+@db.command("upgrade")
+@click.pass_obj
+def db_upgrade(state) -> None:
+    """Bring the schema up to date (every Alembic head)."""
+    from bot.core.db import upgrade
+
+    upgrade(state.config.database_url)
+    click.echo("数据库已是最新 / schema is up to date")

@@ -1,0 +1,81 @@
+"""``taoyuan menu check|push|show``: the custom menu (自定义菜单)."""
+from __future__ import annotations
+
+import click
+
+
+def register(main: click.Group) -> None:
+    """Add the ``menu`` group to ``main``."""
+    main.add_command(menu)
+
+
+@click.group()
+def menu() -> None:
+    """自定义菜单：检查、推送、查看 (custom menu)."""
+
+
+def _load(state) -> tuple[dict, str]:
+    from bot.wechat.menu import menu_from_config
+
+    config = state.config
+    source = "配置文件 [[menu.button]]" if config.menu.get("button") else "内置默认菜单"
+    return menu_from_config(config), source
+
+
+@menu.command("check")
+@click.pass_obj
+def menu_check(state) -> None:
+    """Validate the menu from the configuration (or the default) without sending anything."""
+    from bot.wechat.menu import describe_menu, validate_menu
+
+    data, source = _load(state)
+    click.echo(f"菜单来源：{source}")
+    errors = validate_menu(data)
+    if errors:
+        raise click.ClickException("菜单有问题：\n" + "\n".join(f"  - {e}" for e in errors))
+    click.echo(describe_menu(data))
+    click.echo("菜单检查通过 / menu is valid")
+
+
+@menu.command("push")
+@click.pass_obj
+def menu_push(state) -> None:
+    """Validate, then replace the account's menu (dry run: written to the outbox only)."""
+    from sqlalchemy.exc import OperationalError
+
+    from bot.wechat.menu import describe_menu, validate_menu
+    from bot.wechat.client import WeChatAPIError
+
+    data, source = _load(state)
+    errors = validate_menu(data)
+    if errors:
+        raise click.ClickException("菜单有问题，未推送：\n" + "\n".join(f"  - {e}" for e in errors))
+    services = state.services
+    try:
+        services.wechat.create_menu(data)
+    except WeChatAPIError as exc:
+        raise click.ClickException(f"微信拒绝了菜单（errcode {exc.errcode}：{exc.errmsg}）") from None
+    except OperationalError:
+        raise click.ClickException("数据库还没有建表，请先运行 taoyuan db upgrade") from None
+    click.echo(describe_menu(data))
+    if services.wechat.dry_run:
+        click.echo(f"试运行（未配置 app_secret）：菜单已写入 outbox，没有发给微信。来源：{source}")
+    else:
+        click.echo(f"菜单已推送到微信（来源：{source}），手机上约 5 分钟内生效，重新关注可立即看到。")
+
+
+@menu.command("show")
+@click.pass_obj
+def menu_show(state) -> None:
+    """Show the menu WeChat currently has (dry run: the last one pushed to the outbox)."""
+    from bot.wechat.menu import describe_menu
+    from bot.wechat.client import WeChatAPIError
+
+    try:
+        current = state.services.wechat.get_menu()
+    except WeChatAPIError as exc:
+        raise click.ClickException(f"读取菜单失败（errcode {exc.errcode}：{exc.errmsg}）") from None
+    if not current:
+        click.echo("公众号目前没有自定义菜单。")
+        return
+    click.echo(describe_menu(current.get("menu", {})))

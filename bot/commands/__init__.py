@@ -1,1 +1,0 @@
-"""``taoyuan`` sub-commands, one module per feature (see bot.cli.COMMAND_MODULES)."""

@@ -1,0 +1,176 @@
+"""Retry de-duplication shared by every worker process (被动回复: 消息排重).
+
+WeChat retries a push after 5 s, three tries in all. The first try to arrive claims the key
+(``SET NX``) and runs the handlers; the reply it produced is stored under the same key, and a
+retry — or a concurrent copy on another worker — waits for it and answers the *same* reply, so
+side effects happen once and the woman still sees an answer if the first try was the one that
+timed out.
+
+A key is kept as long as the push that made it can be replayed (``max_clock_skew``, 10 minutes
+by default; the caller passes that ``ttl``), plus :data:`KEY_TTL` for retries signed later. With it, a plaintext push (whose
+``signature`` covers only token, timestamp and nonce) can bind its signed URL to its body
+(``signed=``): the same URL again with the same body is a retry, with another body a forgery.
+"""
+from __future__ import annotations
+
+import logging
+import secrets
+import time
+
+from typing import NamedTuple
+
+import redis
+
+from bot.core.kv import HotPath, Keys, Sent
+
+#: ``Claim.peeked`` when the peeked key was not read.
+UNREAD = object()
+
+log = logging.getLogger(__name__)
+
+#: A claim in progress is ``PENDING:<token>`` (a token per claim); a reply body never starts so.
+PENDING = "\x00pending"
+#: How long a key lives, in seconds, beyond the push's replay window (``ttl``): longer than
+#: WeChat's three tries (about 15 s), each of which may come with a later signed timestamp.
+KEY_TTL = 60
+#: How long a retry waits for a first try still running, in seconds (WeChat gives up at 5 s).
+WAIT_SECONDS = 4.0
+
+
+class Claim(NamedTuple):
+    """The outcome of :meth:`Deduplicator.claim`."""
+
+    first: bool
+    reply: str | None
+    peeked: object = UNREAD
+    #: The signed URL (``signed=``) came before with another body: refuse this push.
+    reused: bool = False
+
+
+class PendingClaim:
+    """A retry claim written to Redis whose answer is not read yet (:meth:`Deduplicator.begin`).
+
+    Call exactly one of :meth:`result` or :meth:`cancel`."""
+
+    def __init__(self, dedup: Deduplicator, dedup_key: str, key: str, token: str,
+                 commands: list, sent: Sent | redis.RedisError, *, ttl: int = KEY_TTL,
+                 peek: bool = False, url: tuple[str, str] | None = None):
+        self.dedup_key = dedup_key
+        self._dedup, self._key, self._token, self._commands = dedup, key, token, commands
+        self._sent, self._ttl, self._peek, self._url = sent, ttl, peek, url
+
+    def result(self) -> Claim:
+        """The claim's outcome, as :meth:`Deduplicator.claim` describes it."""
+        dedup, key, token = self._dedup, self._key, self._token
+        try:
+            if isinstance(self._sent, redis.RedisError):
+                raise self._sent
+            try:
+                claimed, *rest = self._sent.replies()
+            except redis.ConnectionError:  # (a timeout is a hung Redis: not worth 2 s more)
+                claimed, *rest, current = dedup._hot.round_trip(*self._commands, ("GET", key))
+                claimed = claimed or current == token
+            peeked = rest[0] if self._peek else UNREAD
+            if self._url is not None and rest[-1] is None:  # URL seen before: with this body?
+                url_key, digest = self._url
+                if dedup._hot.round_trip(("GET", url_key))[0] not in (None, digest):
+                    if claimed:  # a forgery took the key: give it back for the real message
+                        dedup._hot.send_later("DEL", key)
+                    return Claim(False, None, reused=True)
+            if claimed:
+                return Claim(True, None, peeked)
+            deadline = time.monotonic() + dedup.wait_seconds
+            delay = 0.02
+            while True:
+                value = dedup.redis.get(key)
+                if value is None:  # expired or released after a failure: handle it ourselves
+                    if dedup.redis.set(key, token, nx=True, ex=self._ttl):
+                        return Claim(True, None)
+                elif not value.startswith(PENDING):
+                    return Claim(False, value)
+                if time.monotonic() >= deadline:
+                    return Claim(False, None)
+                time.sleep(delay)
+                delay = min(delay * 1.5, 0.2)
+        except redis.RedisError as exc:  # availability first: answer without either check
+            log.warning("dedup unavailable (%s); handling without it (and without the "
+                        "signed-URL check)", type(exc).__name__)
+            return Claim(True, None)
+
+    def cancel(self) -> None:
+        """Give the claim up (the push turned out unreadable, or not to be ``dedup_key``):
+        read Redis's answer and, if the key was ours, release it. Never raises."""
+        if isinstance(self._sent, redis.RedisError):
+            return
+        try:
+            claimed = self._sent.replies()[0]
+        except redis.RedisError:
+            return  # the key, if ours, expires in KEY_TTL seconds
+        if claimed:
+            self._dedup._hot.send_later("DEL", self._key)
+
+
+class Deduplicator:
+    """Claim a push, then publish its reply for retries."""
+
+    def __init__(self, client: redis.Redis, keys: Keys, *, ttl: int = KEY_TTL,
+                 wait_seconds: float = WAIT_SECONDS):
+        self.redis, self.keys, self.ttl, self.wait_seconds = client, keys, ttl, wait_seconds
+        self._hot = HotPath(client)
+
+    def claim(self, dedup_key: str, *, peek: str | None = None, ttl: int | None = None,
+              signed: tuple[str, str, str] | None = None) -> Claim:
+        """Try to become the one that handles ``dedup_key``.
+
+        ``first`` is True for the first try; for a copy, ``reply`` is the first try's stored
+        reply body (``""`` = success), or None if it did not finish within
+        :data:`WAIT_SECONDS`. ``peek``: another key whose value the first try will need (her
+        conversation), read in the same round trip into ``peeked`` (else :data:`UNREAD`).
+        ``ttl``: seconds the push can still be replayed (its signed URL accepted); the key and
+        the stored reply live that plus :attr:`ttl`. ``signed``: ``(timestamp, nonce, body_digest)`` of
+        a push whose signature does not cover its body (plaintext): the URL is remembered with
+        the digest for ``ttl`` seconds in the same round trip (``SET NX``; only a URL seen
+        before costs a second one, to compare), and ``reused`` is True when it came before
+        with another body (``first`` is then False, and a key it took is given
+        back). If Redis is down, everyone handles and nothing is refused: a duplicate side
+        effect is better than no answer.
+        """
+        return self.begin(dedup_key, peek=peek, ttl=ttl, signed=signed).result()
+
+    def begin(self, dedup_key: str, *, peek: str | None = None, ttl: int | None = None,
+              signed: tuple[str, str, str] | None = None) -> PendingClaim:
+        """Send the claim now and read Redis's answer later (:meth:`PendingClaim.result`), so
+        the caller can parse the push while Redis answers. Arguments as for :meth:`claim`.
+        Never raises."""
+        # Our own claim value: if the connection dies after Redis ran the SET (an idle
+        # connection the server closed, a restart), the claim is sent again with a GET of the
+        # key, which then holds our token.
+        token = f"{PENDING}:{secrets.token_hex(8)}"
+        key = self.keys("dedup", dedup_key)
+        key_ttl = self.ttl + max(ttl or 0, 0)
+        commands = [("SET", key, token, "NX", "EX", key_ttl)]
+        if peek is not None:
+            commands.append(("GET", peek))
+        url = None
+        if signed is not None:  # the URL's first body; compared (one more round trip) if not ours
+            timestamp, nonce, digest = signed
+            url = (self.keys("url", timestamp, nonce), digest)
+            commands.append(("SET", url[0], digest, "NX", "EX", max(ttl or 0, 1)))
+        try:
+            sent: Sent | redis.RedisError = self._hot.send(*commands)
+        except redis.RedisError as exc:
+            sent = exc
+        return PendingClaim(self, dedup_key, key, token, commands, sent, ttl=key_ttl,
+                            peek=peek is not None, url=url)
+
+    def publish(self, dedup_key: str, reply_body: str, ttl: int | None = None) -> None:
+        """Store the reply body the first try produced (``""`` for ``success``).
+
+        Queued (:meth:`bot.core.kv.HotPath.send_later`): it goes to Redis in front of this process's
+        next claim, or within :attr:`bot.core.kv.HotPath.LATER_SECONDS` on its own, long before
+        WeChat's retry 5 s later; a copy already waiting polls until it is there. Redis never
+        answers it: a lost write only means a retry answers ``success`` instead of the same
+        reply. ``ttl``: as given to :meth:`claim`.
+        """
+        self._hot.send_later("SET", self.keys("dedup", dedup_key), reply_body, "EX",
+                             self.ttl + max(ttl or 0, 0))

@@ -1,0 +1,260 @@
+"""The signup conversation (报名): 「报名 3」 → confirm → name → mobile → consent → signup number.
+
+States (conversation ``signup``; data: number, role, name, phone)::
+
+    报名 N ──► confirm ──是──► name ──► phone ──► consent ──同意──► done (confirmed / waiting)
+                       │      (skipped when known)  ▲
+                       │                 phone_known ┘ (「是」keeps the number she gave before;
+                       │                                  「否」「换一个」asks for a new one)
+                       └── volunteer role (「志愿报名 N」): straight to done, details from her
+                           volunteer registration
+
+「取消」/「退出」 leave at any step (the router); an unexpected answer re-asks the same step with
+an example; after 10 minutes of silence the Redis state expires and her next message is fresh.
+The seat is decided only at the end, by :func:`models.activities.sign_up` under the activity's lock.
+「报名」 alone, 「我要报名」, 「怎么报名」 get the how-to and the list; private mediation times
+(预约调解) are not found by 「报名 N」. Her own text is quoted at most 12 characters (``clip``);
+the 报名号 reads ``B0012`` so it is not taken for an activity number.
+"""
+from __future__ import annotations
+
+import logging
+import re
+
+from handlers.activities import (CANCEL_RE, CN_NUMERALS, activity_block, activity_number, clip,
+                                 list_activities, locked_session, number_digits)
+from handlers.conversation import ConversationState
+from handlers.router import Context, Router
+from models import activities as acts
+from models.privacy import mask_phone, normalize_mobile, normalize_name
+from models.volunteers import get_volunteer
+
+log = logging.getLogger(__name__)
+
+NAME = "signup"
+YES = frozenset({"是", "是的", "确认", "确定", "好", "好的", "对", "嗯", "可以", "要", "报名", "yes", "y",
+                 "ok", "1", "确认报名", "候补", "排候补", "加入候补", "同意"})
+NO = frozenset({"否", "不", "不是", "不要", "不用", "no", "n", "2", "不报了", "不同意"})
+#: 「还用 138****5678 吗？」 answered with these: ask for the new number.
+OTHER_PHONE = NO | {"换一个", "换个", "换号", "换号码", "换手机号", "换了", "不用这个", "新号码", "新的",
+                    "不对", "错了", "改", "修改", "更换"}
+#: Questions about how to sign up: the activity list with the how-to.
+HOW_WORDS = ["怎么报名", "如何报名", "怎样报名", "报名方法", "报名方式", "报名流程", "怎么报名活动",
+             "在哪报名", "在哪里报名", "怎么参加活动", "如何参加活动"]
+HOW_TO = "报名方法：在「报名」后面加上活动编号回复，例如「报名 3」，再按提示回复姓名和手机号即可。"
+AGREE = frozenset({"同意", "我同意", "同意授权", "是", "好", "好的", "确认", "可以", "yes", "ok", "1", "嗯"})
+_START_RE = re.compile(r"^(?:我要|我想)?(志愿者?)?报名(?:参加)?(.*)$")
+_NUMBERED = re.compile(rf"^第?(\d{{1,6}}|[{CN_NUMERALS}]{{1,6}})(?:号|个|号活动)?$")
+PHONE_HELP = "手机号应为 11 位数字、以 13-19 开头，例如：13812345678。请重新发送，或回复「取消」退出。"
+CONSENT_TEXT = ("最后一步：您的姓名和手机号只用于本次活动的联系、提醒和签到，不会用于其他用途；"
+                "回复「删除我的信息」可随时删除。\n同意请回复「同意」，不同意请回复「取消」。")
+
+
+def _answer(ctx: Context) -> str:
+    return ctx.compact_text.lower().rstrip("!。.!~")
+
+
+def start(ctx: Context) -> str:
+    """「报名 3」「报名３」「我要报名义剪」「志愿报名 3」 → begin, or say why not."""
+    m = _START_RE.match(ctx.compact_text)
+    role = acts.VOLUNTEER if m and m.group(1) else acts.PARTICIPANT
+    rest = (m.group(2) if m else "").strip("：:，,。 ")
+    if not rest:
+        return how_to(ctx)
+    if rest in ("志愿者", "志愿", "志愿服务"):
+        return "登记志愿者请回复「志愿者」；已登记的志愿者回复「志愿报名 编号」报名活动的志愿服务。"
+    numbered = _NUMBERED.match(rest)
+    if numbered:  # 「3」「3号」「第3个」「三」
+        rest = number_digits(numbered.group(1)) or rest
+    if rest.isdigit():  # any length: out of the database's range is simply not found
+        activity = acts.get_activity(ctx.session, activity_number(rest))
+        if activity is None or not acts.is_public(ctx.session, activity):  # 预约调解 times
+            return f"没有找到编号为 {clip(rest)} 的活动。\n\n" + list_activities(ctx)
+    else:
+        activity = acts.find_activity(ctx.session, rest, ctx.now)
+        if activity is None and any(w in rest for w in ("调解", "评理")):  # private: 预约调解
+            return "调解不用报名：回复「预约调解」，选一个时间、留下手机号即可预约。"
+        if activity is None:
+            return f"近期没有找到「{clip(rest)}」相关的活动。\n\n" + list_activities(ctx)
+    return _begin(ctx, activity, role)
+
+
+def how_to(ctx: Context) -> str:
+    """「报名」「我要报名」「怎么报名」 → how to sign up, then the activity list."""
+    return HOW_TO + "\n\n" + list_activities(ctx)
+
+
+def _begin(ctx: Context, activity: acts.Activity, role: str) -> str:
+    tz = ctx.services.tz
+    if not activity.accepting(ctx.now):
+        return closed_text(activity)
+    if role == acts.VOLUNTEER:
+        if not activity.volunteers_needed:
+            return f"活动 {activity.number} 不需要志愿者。回复「报名 {activity.number}」以参加者身份报名。"
+        if get_volunteer(ctx.session, ctx.openid) is None:
+            return "志愿报名需要先登记成为志愿者：回复「志愿者」开始登记，登记后再回复「志愿报名 编号」。"
+    existing = acts.existing_signup(ctx.session, activity, ctx.openid, role)
+    if existing is not None and existing.status != acts.SIGNUP_CANCELLED:
+        return _already(ctx.session, activity, existing)
+    left = acts.seats_left(ctx.session, activity, role)
+    what = "志愿服务" if role == acts.VOLUNTEER else "报名"
+    block = activity_block(ctx.session, activity, tz)
+    if left == 0:
+        ask = f"{'志愿者岗位' if role == acts.VOLUNTEER else '名额'}已满。回复「是」加入候补名单，有人取消时按顺序递补并通知您；回复「取消」退出。"
+    else:
+        ask = f"确认{what}这个活动吗？回复「是」继续，回复「取消」退出。"
+    ctx.conversation.start(NAME, "confirm", number=activity.number, role=role)
+    return f"{block}\n\n{ask}"
+
+
+def closed_text(activity: acts.Activity) -> str:
+    """Why 「报名 N」 is refused: the activity was called off, or signups have stopped."""
+    if activity.status == acts.CANCELLED:
+        return (f"很抱歉，活动「{activity.title}」（编号 {activity.number}）已取消，不再报名。"
+                "回复「活动」看看其他活动。")
+    return f"活动「{activity.title}」（编号 {activity.number}）已停止报名。回复「活动」看看其他活动。"
+
+
+def _already(session, activity: acts.Activity, signup: acts.Signup) -> str:
+    if signup.status == acts.WAITING:
+        pos = acts.waiting_position(session, signup)
+        return (f"您已经在「{activity.title}」（活动编号 {activity.number}）的候补名单上"
+                f"（第 {pos} 位），报名号 {signup.ref}，不用重复报名。有空位时会通知您。")
+    if signup.status == acts.ATTENDED:
+        return f"您已经参加并签到了「{activity.title}」，谢谢！"
+    return (f"您已经报名了「{activity.title}」（活动编号 {activity.number}，报名号 {signup.ref}），"
+            f"不用重复报名。\n回复「我的报名」查看，不能参加请回复{cancel_hint(activity.number)}。")
+
+
+def cancel_hint(number: int) -> str:
+    """「取消报名 3」（3 是活动编号）: the activity number said explicitly, never the 报名号."""
+    return f"「取消报名 {number}」（{number} 是活动编号）"
+
+
+def step(ctx: Context, state: ConversationState) -> str:
+    """One step of the signup conversation (see the module docstring)."""
+    cancelling = CANCEL_RE.match(ctx.compact_text)
+    if cancelling and (cancelling.group("n") or cancelling.group("ref")):
+        ctx.conversation.end()  # 「取消报名 3」「取消报名 B0006」 mid-conversation: leave and do it
+        from handlers.activities import cancel
+
+        return cancel(ctx)
+    restart = _START_RE.match(ctx.compact_text)
+    if restart and _NUMBERED.match(restart.group(2).strip()):  # 「报名 5」「报名五」: start over
+        ctx.conversation.end()
+        return start(ctx)
+    handler = _STEPS.get(state.step)
+    if handler is None:
+        ctx.conversation.end()
+        return "抱歉，报名过程出了点问题，请重新回复「报名 编号」。"
+    return handler(ctx, state)
+
+
+def _confirm(ctx: Context, state: ConversationState) -> str:
+    answer = _answer(ctx)
+    if answer in NO:
+        ctx.conversation.end()
+        return "好的，没有报名。回复「活动」看看其他活动。"
+    if answer not in YES:
+        return "请回复「是」确认报名，或回复「取消」退出。"
+    if state.data.get("role") == acts.VOLUNTEER:
+        vol = get_volunteer(ctx.session, ctx.openid)
+        if vol is None:
+            ctx.conversation.end()
+            return "请先回复「志愿者」登记成为志愿者。"
+        return _finish(ctx, state, vol.name, vol.phone)
+    name, phone = acts.known_contact(ctx.session, ctx.openid)
+    if not name:
+        vol = get_volunteer(ctx.session, ctx.openid)
+        if vol is not None:
+            name, phone = vol.name, vol.phone
+    if not name:
+        ctx.conversation.update(state, step="name")
+        return "请告诉我您的姓名（例如：王秀英）。"
+    if phone:
+        ctx.conversation.update(state, step="phone_known", name=name, known_phone=phone)
+        return (f"{name}，您好！联系手机还用 {mask_phone(phone)} 吗？"
+                "回复「是」，或直接发送新的手机号。")
+    ctx.conversation.update(state, step="phone", name=name)
+    return f"{name}，您好！请发送您的手机号（11 位，例如：13812345678）。"
+
+
+def _name(ctx: Context, state: ConversationState) -> str:
+    name = normalize_name(ctx.text)
+    if name is None or name.lower() in YES | NO:
+        return "请发送您的姓名，只要文字，例如：王秀英。回复「取消」可退出。"
+    ctx.conversation.update(state, step="phone", name=name)
+    return "请发送您的手机号（11 位，例如：13812345678）。"
+
+
+def _phone_known(ctx: Context, state: ConversationState) -> str:
+    answer = _answer(ctx)
+    if answer in YES:
+        ctx.conversation.update(state, step="consent", phone=state.data.get("known_phone"))
+        return CONSENT_TEXT
+    if answer in OTHER_PHONE:
+        ctx.conversation.update(state, step="phone")
+        return "好的，请发送新的手机号（11 位，例如：13812345678）。"
+    return _phone(ctx, state)
+
+
+def _phone(ctx: Context, state: ConversationState) -> str:
+    phone = normalize_mobile(ctx.compact_text)
+    if phone is None:
+        return PHONE_HELP
+    ctx.conversation.update(state, step="consent", phone=phone)
+    return CONSENT_TEXT
+
+
+def _consent(ctx: Context, state: ConversationState) -> str:
+    answer = _answer(ctx)
+    if answer in NO:
+        ctx.conversation.end()
+        return "好的，没有报名，您的信息没有保存。需要时随时再来。"
+    if answer not in AGREE:
+        return "请回复「同意」完成报名，或回复「取消」退出。"
+    return _finish(ctx, state, state.data.get("name"), state.data.get("phone"))
+
+
+def _finish(ctx: Context, state: ConversationState, name: str | None, phone: str | None) -> str:
+    """Take the seat (or a waiting place) under the activity's lock; end the conversation."""
+    number, role = int(state.data["number"]), state.data.get("role", acts.PARTICIPANT)
+    ctx.conversation.end()
+    try:
+        with locked_session(ctx) as s:
+            try:
+                result = acts.sign_up(s, number, ctx.openid, role=role, name=name, phone=phone,
+                                      public_only=True, now=ctx.now)
+            except acts.AlreadySignedUp as exc:
+                return _already(s, exc.activity, exc.signup)
+            activity, ref, status, position = (result.activity, result.signup.ref,
+                                               result.status, result.position)
+    except acts.ActivityNotFound:
+        return f"活动 {number} 已不存在。回复「活动」看看其他活动。"
+    except (acts.SignupClosed, acts.NoVolunteersNeeded) as exc:
+        if exc.activity is not None and exc.activity.status == acts.CANCELLED:
+            return closed_text(exc.activity)
+        return f"抱歉，活动 {number} 刚刚停止报名。回复「活动」看看其他活动。"
+    tz = ctx.services.tz
+    from handlers.activities import fmt_time, place_of
+
+    when = fmt_time(activity.starts_at, tz)
+    where = place_of(ctx.session, activity)
+    label = "志愿服务" if role == acts.VOLUNTEER else "报名"
+    if status == acts.WAITING:
+        return (f"已加入「{activity.title}」（活动编号 {number}）的候补名单，您是第 {position} 位，"
+                f"报名号 {ref}。\n时间：{when}\n有人取消时会按顺序递补并通知您。"
+                f"不需要了请回复{cancel_hint(number)}。")
+    return (f"{label}成功！报名号 {ref}\n活动：{activity.title}（活动编号 {number}）\n时间：{when}\n"
+            f"地点：{where}\n活动前一天会提醒您。不能参加请回复{cancel_hint(number)}。")
+
+
+_STEPS = {"confirm": _confirm, "name": _name, "phone": _phone, "phone_known": _phone_known,
+          "consent": _consent}
+
+
+def register(router: Router) -> None:
+    """Rules of this module."""
+    router.on_text(regex=_START_RE.pattern)(start)
+    router.on_text(exact=HOW_WORDS)(how_to)
+    router.on_conversation(NAME)(step)

@@ -1,0 +1,572 @@
+"""求助/留言: the conversation that turns what a woman needs into a help request.
+
+States (conversation ``help``, Redis, 10 minutes; 「取消」 leaves at any step)::
+
+    求助 / 留言 / 我要咨询 / menu HELP
+        -> category  (1-6 or words: 政策法律, 婚姻家庭/矛盾调解, 家庭教育指导, 关爱帮扶, 就业创业, 其他)
+        -> message   (any number of texts, voices, images, videos; 「提交」/「好了」 ends it;
+                      each is saved at once in a draft request, models/help.py
+                      ``save_draft``: if she leaves — another command, 10 minutes of silence —
+                      staff still see it (the digest reports it) and so does she (「我的留言」);
+                      「提交」 later finishes it; 「取消」 deletes it)
+        -> contact   (1 微信回复 / 2 电话 -> phone / 3 不需要联系; a phone number is taken directly)
+        -> phone     (mainland mobile or landline with area code)
+        => request saved: reference number + expected answer time
+
+    a danger word (handlers/safety.py) anywhere, also during this conversation (what she wrote
+    in it moves to the urgent request; any other conversation, 报名 or 志愿者, is ended)
+        -> urgent_more (what she adds, a phone number, her town, 「不用联系」 go to the urgent
+           request; 「好了」 ends it; other features' commands end it and are answered)
+    every reply about an urgent request says what became of telling on-duty staff (notified by
+    WeChat, being notified, or — no ``[help] on_duty_openids``, dry run, failed — nobody can see
+    it at once: staff see it in the console, she is given the numbers to call herself)
+
+Also 「提交」 outside the conversation (it timed out, or she went elsewhere) finishes the draft she
+left (contact 微信回复); 「取消」 inside it deletes her draft (never an urgent request).
+
+Also 「有事请打我电话」 (she wants a call) -> how to ask for one with 「求助」.
+
+Also 「查看回复」 (her answers), 「我的留言」 (her requests and their status) and 「预约调解」:
+a time at a 纠纷化解 point (秀丽个人调解室, 陈秀美个人评理室 ...), booked as a signup of a staff-made
+activity there (models/activities.py ``sign_up``; conversation ``mediation``: slot -> phone).
+"""
+from __future__ import annotations
+
+import logging
+import re
+
+import redis
+
+from handlers.conversation import CANCEL_WORDS
+from handlers.router import Context, Router
+from bot.core.text import compact
+from models import help as hr
+from models import mediation
+from models.privacy import mask_phone
+
+log = logging.getLogger(__name__)
+
+CONVERSATION = "help"
+STEP_CATEGORY = "category"
+STEP_MESSAGE = "message"
+STEP_CONTACT = "contact"
+STEP_PHONE = "phone"
+STEP_URGENT_MORE = "urgent_more"
+
+START_WORDS = ["求助", "留言", "我要咨询", "我要求助", "我要留言", "求助留言", "咨询", "我想咨询",
+               "我要反映", "反映问题"]
+DONE_WORDS = frozenset({"提交", "好了", "好", "完成", "说完了", "没有了", "没了", "就这些", "发送",
+                        "确定", "确认", "ok", "OK"})
+ANSWER_WORDS = ["查看回复", "查看答复", "看回复", "回复", "我的回复", "查回复"]
+MY_WORDS = ["我的留言", "我的求助", "留言进度", "求助进度"]
+#: After this many messages the message step ends on its own.
+MAX_PARTS = 20
+
+SAFETY_LINE = "如遇危险请立即拨打110，妇女维权热线12338。"
+
+
+def federation_phone(ctx: Context) -> str:
+    """``[app] federation_phone`` (the county federation's number), or ""."""
+    return str(ctx.services.config.app.get("federation_phone", "") or "")
+
+
+def staffed(ctx: Context) -> bool:
+    """Whether on-duty staff are told of urgent requests at once (``[help] on_duty_openids``);
+    a broken ``[help]`` section counts as not staffed (she is then told to call herself)."""
+    try:
+        return hr.help_settings(ctx.services.config).staffed
+    except Exception:  # noqa: BLE001 - never fail a woman in danger over a config error
+        log.exception("help settings unreadable")
+        return False
+
+
+def notice_of(ctx: Context, row: hr.HelpRequest) -> str:
+    """What became of telling on-duty staff about urgent request ``row`` (``hr.NOTICE_*``,
+    see ``hr.urgent_notice``), read now: the background notification may have finished."""
+    return hr.urgent_notice(row, staffed=staffed(ctx), dry_run=ctx.services.config.dry_run)
+
+
+def urgent_line(ctx: Context, row: hr.HelpRequest | None, *, contact: bool = True) -> str:
+    """What happens next with urgent request ``row``, saying exactly who will see it and never
+    promising what cannot happen (``contact`` False: she asked not to be contacted).
+
+    On-duty staff notified by WeChat (``sent``) or being notified (``pending``) -> they will
+    contact her; no ``[help] on_duty_openids``, dry run (outbox only) or a failed notification
+    -> saved, staff see it in the console when at work, call 12338 / the federation / 110
+    herself. ``row`` None (it was erased meanwhile): nothing is kept, she is told so.
+    """
+    if row is None:
+        return f"这条紧急求助已不存在，您的消息没有保存。需要帮助请回复「求助」。{SAFETY_LINE}"
+    notice = notice_of(ctx, row)
+    then = "会尽快联系您" if contact else "会尽快处理"
+    if notice == hr.NOTICE_SENT:
+        return (f"您的紧急求助（编号 {row.ref}）已通过微信通知值班人员，他们{then}；"
+                "危险时请立即拨打110，妇女维权热线12338。")
+    phone = federation_phone(ctx)
+    county = f"，或永春县妇联电话 {phone}" if phone else ""
+    if notice == hr.NOTICE_PENDING:
+        return (f"正在通过微信通知值班人员您的紧急求助（编号 {row.ref}），还没有确认他们收到，"
+                f"收到后{then}。危险时请立即拨打110，也可以直接拨打妇女维权热线12338{county}。")
+    why = {hr.NOTICE_DRY_RUN: "但系统现在是演练模式，不会真正通知值班人员",
+           hr.NOTICE_FAILED: "但通知值班人员没有成功"}.get(notice, "但现在没有值班人员能马上看到")
+    return (f"您的消息已保存（编号 {row.ref}），{why}，工作人员上班时在后台能看到。"
+            f"请您直接拨打妇女维权热线12338{county}；危险时请立即拨打110。")
+
+
+#: Words that pick a category, checked in order (家庭教育 before 家庭).
+_CATEGORY_WORDS = [
+    ("家庭教育", "education"), ("教育", "education"), ("孩子", "education"), ("亲子", "education"),
+    ("政策", "law"), ("法律", "law"), ("法规", "law"), ("维权", "law"), ("律师", "law"),
+    ("婚姻", "family"), ("家庭", "family"), ("矛盾", "family"), ("调解", "family"),
+    ("离婚", "family"), ("纠纷", "family"), ("夫妻", "family"), ("婆媳", "family"),
+    ("关爱", "care"), ("帮扶", "care"), ("困难", "care"), ("救助", "care"), ("慰问", "care"),
+    ("就业", "jobs"), ("创业", "jobs"), ("工作", "jobs"), ("培训", "jobs"), ("找活", "jobs"),
+    ("其他", "other"), ("其它", "other"), ("别的", "other"),
+]
+_NUMERALS = {"一": 1, "二": 2, "三": 3, "四": 4, "五": 5, "六": 6}
+
+
+def parse_category(text: str) -> str | None:
+    """Category code from what she answered: a number 1-6 (一..六, ①..⑥ after NFKC) or words."""
+    t = compact(text).strip("。.!!??、,,")
+    if not t:
+        return None
+    first = t[0]
+    number = int(first) if first in "0123456789" else _NUMERALS.get(first)
+    if number and 1 <= number <= len(hr.CATEGORIES) and (len(t) == 1 or t[1] not in "0123456789"):
+        return hr.CATEGORIES[number - 1][0]
+    for word, code in _CATEGORY_WORDS:
+        if word in t:
+            return code
+    return None
+
+
+def category_prompt() -> str:
+    lines = ["请问是哪方面的事？回复数字即可："]
+    lines += [f"{i}. {label}" for i, (_code, label) in enumerate(hr.CATEGORIES, 1)]
+    return "\n".join(lines)
+
+
+CONTACT_PROMPT = ("希望我们怎样联系您？回复数字：\n1. 微信回复（答复发到公众号里）\n"
+                  "2. 电话（也可以直接发手机号码）\n3. 不需要联系")
+MESSAGE_PROMPT = ("请说说具体情况：文字、语音、图片都可以，可以分几条发。\n"
+                  "说完请回复「提交」。")
+
+
+def start(ctx: Context):
+    """Begin the conversation at the category step. With an urgent request of hers still open
+    (a danger word in the last ``[help] urgent_merge_hours``), what she writes goes into it."""
+    try:
+        hours = hr.help_settings(ctx.services.config).urgent_merge_hours
+    except Exception:  # noqa: BLE001 - a config error must not stop her asking for help
+        hours = hr.HelpSettings().urgent_merge_hours
+    urgent = hr.open_urgent_request(ctx.session, ctx.openid, merge_hours=hours, now=ctx.now)
+    linked = {"urgent_id": urgent.id, "draft_id": urgent.id} if urgent else {}
+    ctx.conversation.start(CONVERSATION, STEP_CATEGORY, count=0, **linked)
+    return ("您好，这里是「桃源姐妹」求助留言，您说的内容只有县妇联工作人员能看到。\n"
+            f"{category_prompt()}\n（随时回复「取消」退出。{SAFETY_LINE}）")
+
+
+def _part_from(ctx: Context) -> tuple[str | None, dict | None]:
+    """What one message adds: (text, media item); both None for what cannot be kept."""
+    u = ctx.update
+    if u.msg_type == "text":
+        return (u.content.strip() or None), None
+    if u.msg_type == "voice":
+        media = {"type": "voice", "media_id": u.media_id} if u.media_id else None
+        return (u.recognition.strip() or None), media
+    if u.msg_type in ("image", "video", "shortvideo"):
+        kind = "image" if u.msg_type == "image" else "video"
+        return None, ({"type": kind, "media_id": u.media_id} if u.media_id else None)
+    if u.msg_type == "location" and u.location is not None:
+        loc = u.location
+        return f"[位置] {loc.label or ''} ({loc.lat:.5f},{loc.lng:.5f})".strip(), None
+    if u.msg_type == "link":
+        return f"[链接] {u.title} {u.url}".strip(), None
+    return None, None
+
+
+#: An answer this long at the category step is her story, not a choice: it is kept.
+STORY_CHARS = 10
+
+
+#: Told with her first saved message: what happens to it if she does not finish.
+SAVED_NOTE = "已保存，中途离开也不会丢，工作人员能看到。"
+
+
+def _save(ctx: Context, state, category: str, text: str | None, media: dict | None):
+    """Save one message in her draft request at once (``hr.save_draft``); returns the row."""
+    draft_id = state.data.get("draft_id") or state.data.get("urgent_id")
+    return hr.save_draft(ctx.session, ctx.openid, draft_id, category=category, text=text,
+                         media=media, now=ctx.now)
+
+
+def _step_category(ctx: Context, state):
+    code = parse_category(ctx.compact_text)
+    text, media = _part_from(ctx)
+    if (text and len(ctx.compact_text) >= STORY_CHARS) or media:
+        # She started telling her story: keep it, file it under the category it names or 其他.
+        code = code or "other"
+        row = _save(ctx, state, code, text, media)
+        ctx.conversation.update(state, step=STEP_MESSAGE, category=code, count=1, draft_id=row.id)
+        return (f"已记下您的话（归入「{hr.CATEGORY_LABELS[code]}」），{SAVED_NOTE}\n"
+                "还有要补充的请继续发送；说完请回复「提交」。")
+    if code is None:
+        return f"没看懂您选的是哪一项。\n{category_prompt()}"
+    ctx.conversation.update(state, step=STEP_MESSAGE, category=code)
+    return f"好的，「{hr.CATEGORY_LABELS[code]}」。\n{MESSAGE_PROMPT}"
+
+
+def _step_message(ctx: Context, state):
+    if ctx.compact_text in DONE_WORDS:
+        if not state.data.get("draft_id") and state.data.get("urgent_id") is None:
+            return "您还没有说具体情况哦。请把想说的发给我们，说完再回复「提交」。"
+        ctx.conversation.update(state, step=STEP_CONTACT)
+        return CONTACT_PROMPT
+    text, item = _part_from(ctx)
+    if text is None and item is None:
+        return "这种消息暂时记不下来，请用文字、语音或图片发送。说完请回复「提交」。"
+    first = not state.data.get("draft_id")
+    row = _save(ctx, state, state.data.get("category", "other"), text, item)
+    count = state.data.get("count", 0) + 1
+    if count >= MAX_PARTS or len(row.body) >= hr.MAX_BODY_CHARS:
+        ctx.conversation.update(state, step=STEP_CONTACT, count=count, draft_id=row.id)
+        return f"已记下您说的内容。\n{CONTACT_PROMPT}"
+    ctx.conversation.update(state, count=count, draft_id=row.id)
+    what = {"voice": "语音", "image": "图片", "video": "视频", "shortvideo": "视频"}.get(
+        ctx.update.msg_type, "内容")
+    note = SAVED_NOTE if first else ""
+    return f"{what}已收到（共{count}条），{note}还有补充请继续发送；说完请回复「提交」。"
+
+
+#: A menu number with the words after it: 「3不需要联系」, 「2.电话」, 「1、微信」.
+_NUMBERED = re.compile(r"([123])[.、。:：)）]?(.+)")
+
+
+def _contact_choice(t: str) -> str | None:
+    """The contact wish in her answer (1/2/3, words, or both), or None."""
+    t = t.strip("。.!！?？、,，~～")
+    numbered = _NUMBERED.fullmatch(t)
+    if numbered:
+        choice = _contact_choice(numbered.group(1))
+        return choice if _contact_choice(numbered.group(2)) == choice else None
+    if t in ("1", "微信", "微信回复", "微信联系", "公众号"):
+        return hr.CONTACT_WECHAT
+    if t in ("2", "电话", "打电话", "电话联系", "手机"):
+        return hr.CONTACT_PHONE
+    if t in ("3", "不需要", "不用", "不需要联系", "不用联系", "不要联系", "不用了", "不需要了"):
+        return hr.CONTACT_NONE
+    return None
+
+
+def _step_contact(ctx: Context, state):
+    t = ctx.compact_text
+    phone = hr.normalize_phone(t) if any(ch.isdigit() for ch in t) and len(t) >= 7 else None
+    if phone:
+        return _finish(ctx, state, hr.CONTACT_PHONE, phone)
+    choice = _contact_choice(t)
+    if choice == hr.CONTACT_PHONE:
+        ctx.conversation.update(state, step=STEP_PHONE)
+        return "请发您的手机号码（或带区号的座机号码，如 0595-23881234）："
+    if choice is not None:
+        return _finish(ctx, state, choice, None)
+    return f"请回复 1、2 或 3。\n{CONTACT_PROMPT}"
+
+
+def _step_phone(ctx: Context, state):
+    t = ctx.compact_text
+    choice = _contact_choice(t)
+    if choice in (hr.CONTACT_WECHAT, hr.CONTACT_NONE):  # 1/3 of the menu she just saw, or words
+        return _finish(ctx, state, choice, None)
+    phone = hr.normalize_phone(t)
+    if phone is None:
+        return ("这个号码好像不对。请发11位手机号码，或带区号的座机号码（如 0595-23881234）。\n"
+                "不方便留电话的话，回复「微信」改为微信回复。")
+    return _finish(ctx, state, hr.CONTACT_PHONE, phone)
+
+
+def _finish(ctx: Context, state, contact: str, phone: str | None):
+    data = state.data
+    settings = hr.help_settings(ctx.services.config)
+    try:
+        row = hr.submit_request(ctx.session, ctx.openid, category=data.get("category", "other"),
+                                parts=[], media=[], contact=contact, phone=phone,
+                                urgent_id=data.get("urgent_id"), draft_id=data.get("draft_id"),
+                                now=ctx.now)
+    except hr.EmptyMessage:
+        ctx.conversation.update(state, step=STEP_MESSAGE)
+        return "您还没有说具体情况哦。请把想说的发给我们，说完再回复「提交」。"
+    except hr.InvalidPhone:
+        ctx.conversation.update(state, step=STEP_PHONE)
+        return "这个号码好像不对，请再发一次手机号码，或回复「微信」改为微信回复。"
+    ctx.conversation.end()
+    if contact == hr.CONTACT_PHONE:
+        how = f"工作人员会打电话 {mask_phone(phone)} 联系您，答复也会发到这里。"
+    elif contact == hr.CONTACT_NONE:
+        how = "您选择了不需要联系，答复会留在这里，回复「查看回复」即可查看。"
+    else:
+        how = "答复会发到公众号里，也可以随时回复「查看回复」查看。"
+    if row.urgent:  # a danger word was seen: no "2 working days", no promise nobody can keep
+        return (f"已收到您的留言，编号 {row.ref}（{row.category_label}），已标为紧急。\n"
+                f"{urgent_line(ctx, row, contact=contact != hr.CONTACT_NONE)}\n{how}")
+    return (f"已收到您的留言，编号 {row.ref}（{row.category_label}）。\n{settings.answer_time}\n"
+            f"{how}\n{SAFETY_LINE}")
+
+
+def _step_urgent_more(ctx: Context, state):
+    """After a danger word: what she adds goes to the urgent request; a number is her phone."""
+    urgent_id = state.data.get("urgent_id")
+    t = ctx.compact_text
+    if t in START_WORDS:  # she wants the full request form: keep the urgent request
+        reply = start(ctx)  # what she writes in it goes straight into the urgent request
+        ctx.conversation.update(ctx.conversation.get(), urgent_id=urgent_id, draft_id=urgent_id)
+        return reply
+    if t in ANSWER_WORDS or t in MY_WORDS:
+        ctx.conversation.end()
+        return show_answers(ctx) if t in ANSWER_WORDS else show_mine(ctx)
+    if t in DONE_WORDS:
+        ctx.conversation.end()
+        row = ctx.session.get(hr.HelpRequest, urgent_id) if urgent_id else None
+        if row is None or row.openid != ctx.openid or row.anonymised_at is not None:
+            return urgent_line(ctx, None)
+        line = urgent_line(ctx, row, contact=row.contact != hr.CONTACT_NONE)
+        return f"好的，您说的都已记入紧急求助。\n{line}"
+    phone = hr.normalize_phone(t) if any(ch.isdigit() for ch in t) and len(t) >= 7 else None
+    no_contact = phone is None and _contact_choice(t) == hr.CONTACT_NONE and not t.isdigit()
+    text, item = _part_from(ctx)
+    try:
+        row = hr.add_to_urgent(ctx.session, urgent_id, ctx.openid,
+                               text=None if no_contact else text, media=item, phone=phone,
+                               contact=hr.CONTACT_NONE if no_contact else None, now=ctx.now)
+    except hr.RequestNotFound:  # erased meanwhile (「删除我的信息」)
+        ctx.conversation.end()
+        return urgent_line(ctx, None)
+    ctx.conversation.update(state)
+    more = "还想说的请继续发送，说完回复「好了」。"
+    if phone:
+        return f"已记下您的电话 {mask_phone(phone)}。\n{urgent_line(ctx, row)}"
+    if no_contact:
+        return (f"好的，我们不打电话给您，有消息会发到这里。\n{urgent_line(ctx, row, contact=False)}"
+                f"\n{more}")
+    town = _town_in(t)
+    got = f"已收到，地点（{town}）已记入紧急求助" if town else "已收到，已记入紧急求助"
+    return f"{got}。\n{urgent_line(ctx, row)}\n{more}"
+
+
+def _town_in(text: str) -> str | None:
+    """The Yongchun town she names (「桃城」, 「我在蓬壶」 -> 蓬壶镇), or None; not list numbers."""
+    from models.volunteers import TOWNS, parse_town
+
+    if not text or text.isdigit():
+        return None
+    found = parse_town(text)
+    if found:
+        return found
+    return next((town for town in TOWNS if town[:-1] in text), None)
+
+
+STEPS = {
+    STEP_CATEGORY: _step_category,
+    STEP_MESSAGE: _step_message,
+    STEP_CONTACT: _step_contact,
+    STEP_PHONE: _step_phone,
+    STEP_URGENT_MORE: _step_urgent_more,
+}
+
+
+def show_answers(ctx: Context):
+    """「查看回复」: her answered requests, unread first; marks them read."""
+    rows = hr.answers_for(ctx.session, ctx.openid)
+    if not rows:
+        waiting = hr.open_requests_of(ctx.session, ctx.openid)
+        if waiting:
+            refs = "、".join(r.ref for r in waiting[:3])
+            return f"您的留言（编号 {refs}）还在处理中。{hr.help_settings(ctx.services.config).answer_time}"
+        return "您还没有收到答复。需要帮助请回复「求助」给我们留言。"
+    blocks = []
+    for row in rows:
+        when = row.answered_at.astimezone(ctx.services.tz).strftime("%m月%d日") if row.answered_at else ""
+        new = "【新】" if row.answer_seen_at is None else ""
+        blocks.append(f"{new}编号 {row.ref}（{row.category_label}）{when}答复：\n{row.answer}")
+    hr.mark_seen(ctx.session, rows, ctx.now)
+    return "\n\n".join(blocks) + "\n\n还有问题请回复「求助」继续留言。"
+
+
+def show_mine(ctx: Context):
+    """「我的留言」: her requests and their status (no contents)."""
+    rows = hr.requests_of(ctx.session, ctx.openid)
+    if not rows:
+        return "您还没有留言。需要帮助请回复「求助」。"
+    lines = ["您的留言："]
+    for row in rows[:10]:
+        day = row.created_at.astimezone(ctx.services.tz).strftime("%m月%d日")
+        status = hr.STATUS_LABELS.get(row.status, row.status)
+        if row.status == hr.STATUS_NEW and not row.submitted and not row.urgent:
+            status += "（未填完，已保存，工作人员能看到）"
+        lines.append(f"{row.ref} {day} {row.category_label}：{status}")
+    lines.append("回复「查看回复」查看答复。")
+    return "\n".join(lines)
+
+
+# -- 预约调解 ---------------------------------------------------------------------------------
+MEDIATION = "mediation"
+MEDIATION_WORDS = ["预约调解", "调解预约", "我要调解", "预约评理", "我要预约调解"]
+YES_WORDS = frozenset({"是", "是的", "对", "好", "好的", "可以", "用这个", "确认"})
+
+
+def start_mediation(ctx: Context):
+    """「预约调解」: list bookable times at 纠纷化解 points, or say where to go instead."""
+    from handlers.activities import fmt_time, place_of
+
+    slots = mediation.mediation_slots(ctx.session, ctx.now)
+    if not slots:
+        names = "、".join(p.name for p in mediation.mediation_points(ctx.session)[:4])
+        where = f"也可以到纠纷化解点（{names}等）当面说。" if names else ""
+        return ("暂时没有可在线预约的调解时间。\n回复「求助」留言并选「2 婚姻家庭/矛盾调解」，"
+                f"工作人员会联系您安排；{where}\n{SAFETY_LINE}")
+    lines = ["可预约的调解时间："]
+    for i, act in enumerate(slots, 1):
+        lines.append(f"{i}. {fmt_time(act.starts_at, ctx.services.tz)} {place_of(ctx.session, act)}")
+    lines.append("回复序号预约（调解员会保护您的隐私），回复「取消」退出。")
+    ctx.conversation.start(MEDIATION, "slot", numbers=[a.number for a in slots])
+    return "\n".join(lines)
+
+
+def _mediation_slot(ctx: Context, state):
+    numbers = state.data.get("numbers", [])
+    t = ctx.compact_text
+    if not (t.isdigit() and 1 <= int(t) <= len(numbers)):
+        return f"请回复 1 到 {len(numbers)} 之间的序号，或回复「取消」退出。"
+    phone = mediation.known_phone(ctx.session, ctx.openid)
+    if phone and phone.startswith("1"):
+        ctx.conversation.update(state, step="phone_known", number=numbers[int(t) - 1], phone=phone)
+        return f"调解员会打电话和您确认，用 {mask_phone(phone)} 联系您吗？回复「是」，或发新的手机号码。"
+    ctx.conversation.update(state, step="phone", number=numbers[int(t) - 1])
+    return "请发您的手机号码，调解员会打电话和您确认时间。号码只用于这次调解联系。"
+
+
+def _mediation_phone(ctx: Context, state):
+    t = ctx.compact_text
+    if state.step == "phone_known" and t in YES_WORDS:
+        return _book_mediation(ctx, state, state.data["phone"])
+    phone = hr.normalize_phone(t)
+    if phone is None or not phone.startswith("1"):
+        return "请发11位手机号码（调解员需要打电话确认），或回复「取消」退出。"
+    return _book_mediation(ctx, state, phone)
+
+
+def _book_mediation(ctx: Context, state, phone: str):
+    """Take the time with models.activities.sign_up (no waiting list: a time is one meeting)."""
+    from handlers.activities import fmt_time, locked_session, place_of
+    from models import activities as acts
+
+    number = int(state.data["number"])
+    ctx.conversation.end()
+    try:
+        with locked_session(ctx) as s:
+            name, _phone = acts.known_contact(s, ctx.openid)
+            result = acts.sign_up(s, number, ctx.openid, name=name, phone=phone,
+                                  allow_waiting=False, now=ctx.now)
+            activity = result.activity
+            when, where = fmt_time(activity.starts_at, ctx.services.tz), place_of(s, activity)
+    except acts.ActivityFull:
+        return "抱歉，这个时间刚刚被约满了。回复「预约调解」看看其他时间。"
+    except acts.AlreadySignedUp:
+        return "您已经预约过这个时间了，回复「我的报名」查看。"
+    except (acts.ActivityNotFound, acts.SignupClosed):
+        return "抱歉，这个时间已停止预约。回复「预约调解」看看其他时间。"
+    log.info("mediation booked: activity %s", number)
+    return (f"预约成功！\n时间：{when}\n地点：{where}\n调解员会打电话 {mask_phone(phone)} 和您确认。"
+            f"\n去不了请回复「取消报名 {number}」。{SAFETY_LINE}")
+
+
+def mediation_step(ctx: Context, state):
+    """Steps of the 预约调解 conversation: slot -> phone (or phone_known) -> booked."""
+    if state.step == "slot":
+        return _mediation_slot(ctx, state)
+    return _mediation_phone(ctx, state)
+
+
+#: 「有事请打我电话」, 「给我回个电话」...: she wants a call. Matched in the compact text, below
+#: every feature's own words (priority -5) but above the service directory (-10), which would
+#: otherwise look for service points called 「有事请打我」.
+CALL_ME = r"[打回]我(的)?(电话|手机)|给我[打回](个|一个)?电话|打给我|联系我(?!们)"
+
+
+def call_me(ctx: Context):
+    """「有事请打我电话」: she wants staff to call her; the 求助 form is how to ask for that."""
+    return ("想请县妇联工作人员打电话给您吗？请回复「求助」，说说是什么事，"
+            "最后选「2 电话」并留下号码，工作人员会联系您。\n" + SAFETY_LINE)
+
+
+def discard_on_cancel(ctx: Context) -> None:
+    """「取消」 during 「求助」 withdraws what she wrote: her unfinished draft is deleted (an urgent
+    request never is). Returns None, so the router still ends the conversation and answers."""
+    try:
+        state = ctx.conversation.get()
+    except redis.RedisError:  # no conversation known: nothing to withdraw
+        return None
+    if state is not None and state.name == CONVERSATION and state.data.get("draft_id") \
+            and state.data.get("draft_id") != state.data.get("urgent_id"):
+        hr.discard_draft(ctx.session, ctx.openid, state.data["draft_id"])
+    return None
+
+
+def _is_cancel(ctx: Context) -> bool:
+    return ctx.update.msg_type in ("text", "voice") and ctx.compact_text in CANCEL_WORDS
+
+
+#: 「提交」 when no 「求助」 conversation is going on (it timed out, or she went elsewhere).
+SUBMIT_WORDS = ["提交", "提交留言", "提交求助"]
+
+
+def submit_left_draft(ctx: Context):
+    """「提交」 outside the conversation: finish the draft she left (contact 微信回复), or say
+    there is nothing being written."""
+    row = hr.latest_draft(ctx.session, ctx.openid)
+    if row is None:
+        return "您现在没有正在填写的留言。需要帮助请回复「求助」给我们留言。"
+    row = hr.submit_request(ctx.session, ctx.openid, category=row.category, parts=[],
+                            draft_id=row.id, contact=hr.CONTACT_WECHAT, now=ctx.now)
+    settings = hr.help_settings(ctx.services.config)
+    return (f"已提交您之前的留言，编号 {row.ref}（{row.category_label}）。\n{settings.answer_time}\n"
+            "答复会发到公众号里，回复「查看回复」即可查看；想留电话请回复「求助」再说一次。\n"
+            f"{SAFETY_LINE}")
+
+
+def register(router: Router) -> None:
+    """Add the 求助 conversation, 「查看回复」 and 「我的留言」."""
+    router.intercept(_is_cancel, priority=50)(discard_on_cancel)
+    router.on_text(exact=SUBMIT_WORDS, priority=-1)(submit_left_draft)
+    router.on_text(exact=START_WORDS, escape=True)(start)
+    router.on_click("HELP")(start)
+    router.on_text(exact=ANSWER_WORDS)(show_answers)
+    router.on_text(exact=MY_WORDS)(show_mine)
+    router.on_text(regex=CALL_ME, priority=-5)(call_me)
+    router.on_text(exact=MEDIATION_WORDS)(start_mediation)
+    router.on_click("MEDIATION")(start_mediation)
+    router.on_conversation(MEDIATION)(mediation_step)
+
+    @router.on_conversation(CONVERSATION)
+    def help_step(ctx: Context, state):
+        step = STEPS.get(state.step)
+        if step is None:
+            ctx.conversation.end()
+            return start(ctx)
+        if state.step == STEP_URGENT_MORE and _handled_elsewhere(router, ctx):
+            # After a danger word she asked for something else (「活动」, 「删除我的信息」 ...):
+            # the urgent request is saved and staff are told; let that feature answer.
+            ctx.conversation.end()
+            return router.dispatch(ctx)
+        return step(ctx, state)
+
+
+def _handled_elsewhere(router: Router, ctx: Context) -> bool:
+    """True when a short message is a command another feature's rule answers."""
+    t = ctx.compact_text
+    if not t or len(t) > 8 or t in DONE_WORDS or t in START_WORDS or hr.normalize_phone(t):
+        return False
+    if _town_in(t) or _contact_choice(t) == hr.CONTACT_NONE:  # we asked where she is / she declines
+        return False
+    return any(rule.check(ctx) for rule in router.rules
+               if rule.handler not in (start, show_answers, show_mine, call_me))
