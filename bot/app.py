@@ -10,6 +10,7 @@ from flask import Flask, jsonify
 from bot.core.config import Config, load_config
 from bot.core.services import Services, build_services
 from bot.wechat.client import WeChatAPI
+from models.outbox import OutboxMessage
 
 log = logging.getLogger(__name__)
 
@@ -22,10 +23,16 @@ APP_MODULES = [
 
 def wire_services(config: Config, *, redis_client=None) -> Services:
     """The shared collaborators of an entry point (web, CLI, scheduler, tests): :func:`build_services`
-    with the real WeChat client (:meth:`WeChatAPI.from_services`) as ``services.wechat``.
+    with the real WeChat client (:meth:`WeChatAPI.from_services`, its dry-run outbox the
+    ``models.outbox`` table) as ``services.wechat``.
 
     ``redis_client``: a ready client instead of one made from ``[redis] url``."""
-    return build_services(config, redis_client=redis_client, wechat_factory=WeChatAPI.from_services)
+    return build_services(config, redis_client=redis_client, wechat_factory=_wechat_client)
+
+
+def _wechat_client(services: Services) -> WeChatAPI:
+    """The WeChat client of ``services``, its dry-run outbox in ``models.outbox``."""
+    return WeChatAPI.from_services(services, outbox_model=OutboxMessage)
 
 
 def _instance_secret(services: Services) -> str:
