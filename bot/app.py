@@ -10,6 +10,7 @@ from flask import Flask, jsonify
 from bot.core.config import Config, load_config
 from bot.core.services import Services, build_services
 from bot.wechat.client import WeChatAPI
+from models.help import help_settings
 from models.outbox import OutboxMessage
 
 log = logging.getLogger(__name__)
@@ -55,8 +56,6 @@ def create_app(config: Config | None = None, *, services: Services | None = None
 
     if services is None:
         services = wire_services(config or load_config())
-    from models.help import help_settings
-
     help_settings(services.config)  # the [help] section's values, beyond their types
     app = Flask(__name__, instance_path=str(services.config.instance_dir))
     app.config["SECRET_KEY"] = services.config.app.get("secret_key") or _instance_secret(services)

@@ -22,6 +22,7 @@ from typing import Callable
 from sqlalchemy.orm import Session
 
 from bot.core.geo import TOWNS
+from models.followers import Follower
 
 log = logging.getLogger(__name__)
 
@@ -163,8 +164,6 @@ def erase_follower_details(session: Session, openid: str) -> dict[str, int]:
 
     The row itself stays: it records whether she follows the account, which WeChat needs.
     """
-    from models.followers import Follower
-
     follower = session.get(Follower, openid)
     if follower is None:
         return {"followers": 0}

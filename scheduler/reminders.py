@@ -25,9 +25,9 @@ from sqlalchemy.exc import IntegrityError
 
 from models.activities import CANCELLED, CONFIRMED, Activity, Signup
 from models.base import utcnow
+from models.directory import ServicePoint
 from models.followers import Follower
 from models.notice import Notice
-from models.directory import ServicePoint
 from models.reminders import (KIND_ACTIVITY, KIND_NOTICE, KIND_SCHEDULED, RUN_DONE, RUN_MISSED,
                              RUN_STOPPED, SENT, DeliveryLog, Reminder, ReminderError, ReminderRun,
                              TopicSubscription, ensure_default_reminders, get_reminder)
@@ -283,8 +283,6 @@ def remind_activities(services, *, now: datetime | None = None, fanout: FanOut |
             local = a.starts_at.astimezone(services.tz)
             place = a.place or ""
             if not place and a.point_id:
-                from models.directory import ServicePoint
-
                 point = s.get(ServicePoint, a.point_id)
                 place = place_text(s, point.name) if point else ""
             values = {"title": a.title, "when": f"{format_day(local.date())} {local:%H:%M}",

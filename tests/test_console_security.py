@@ -451,7 +451,7 @@ def test_webhook_keeps_its_own_cap(client):
 
 @SQLITE_ONLY
 def test_import_stops_past_the_row_limit(services, client, monkeypatch):
-    from models import directory_io
+    from models import directory_io as point_io
 
     monkeypatch.setattr(point_io, "MAX_ROWS", 50)
     wb = Workbook(write_only=True)
@@ -473,7 +473,7 @@ def test_import_stops_past_the_row_limit(services, client, monkeypatch):
 def test_oversized_workbook_is_refused_before_parsing(tmp_path, monkeypatch):
     """A sheet without a <dimension> is read through by openpyxl just to open it (12 s for
     300,000 rows): the unpacked size is checked first (also against zip bombs)."""
-    from models import directory_io
+    from models import directory_io as point_io
 
     wb = Workbook(write_only=True)
     ws = wb.create_sheet()
@@ -552,7 +552,7 @@ def test_nul_in_a_search_is_no_error_page(services, client):
 
 @SQLITE_ONLY
 def test_import_error_names_the_file_not_a_server_path(services, client, monkeypatch):
-    from models import directory
+    from models import directory as service_point
     from models.directory_io import PointFileError
 
     def broken(_session, path, **_kw):

@@ -29,6 +29,8 @@ from werkzeug.routing import IntegerConverter
 from bot.console import auth
 from bot.console.base import MAX_DB_ID, IndexView, zh_flash
 from bot.core.features import registrations
+from models.audit import AuditEntry
+from models.outbox import OutboxMessage
 
 log = logging.getLogger(__name__)
 
@@ -114,8 +116,6 @@ def init_app(app, services) -> Admin:
     """Mount the console on ``app``; returns the Flask-Admin instance."""
     from bot.console import audit, outbox
     from bot.console.account import AccountView
-    from models.audit import AuditEntry
-    from models.outbox import OutboxMessage
 
     cfg = services.config.section("console")
     _safe_defaults(app, cfg)

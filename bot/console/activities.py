@@ -13,9 +13,11 @@ from wtforms.validators import Optional
 from bot.console.auth import client_ip
 from bot.console.base import (XLSX, AuditedModelView, LocalTimesMixin, _tz, _xlsx,
                               local_time, masked)
-from models import activities as act
+from handlers.activities import tell_promoted_after_commit
+from models import activities as acts
 from models import audit
 from models import directory as sp
+from models.activities import DEFAULT_DURATION, Activity, ActivityCancelled, Signup, set_capacity
 
 
 #: Signup list filter arguments (Flask-Admin numbers filter operations in order): the
@@ -39,7 +41,7 @@ ACTIVITY_STATUS_FALLBACK = {"open": "报名中", "full": "已满（可候补）"
 
 def activity_status_labels() -> dict[str, str]:
     """``{status: Chinese label}`` for activities."""
-    return dict(act.STATUS_LABELS or ACTIVITY_STATUS_FALLBACK)
+    return dict(acts.STATUS_LABELS or ACTIVITY_STATUS_FALLBACK)
 
 
 def _optional_int(value):
@@ -109,18 +111,17 @@ class ActivityView(LocalTimesMixin, AuditedModelView):
         return self._choices(super().edit_form(obj))
 
     def create_model(self, form):
-        from models.activities import add_activity
-
         try:
             tz = _tz()
             loc = lambda v: v.replace(tzinfo=tz) if v is not None else None  # noqa: E731
-            act = add_activity(self.session, title=form.title.data or "",
-                               category=form.category.data or "", starts_at=loc(form.starts_at.data),
-                               ends_at=loc(form.ends_at.data), deadline=loc(form.deadline.data),
-                               capacity=form.capacity.data, place=form.place.data or "",
-                               point_id=form.point_id.data or None,
-                               volunteers_needed=form.volunteers_needed.data or 0,
-                               description=form.description.data or "")
+            act = acts.add_activity(self.session, title=form.title.data or "",
+                                    category=form.category.data or "",
+                                    starts_at=loc(form.starts_at.data),
+                                    ends_at=loc(form.ends_at.data), deadline=loc(form.deadline.data),
+                                    capacity=form.capacity.data, place=form.place.data or "",
+                                    point_id=form.point_id.data or None,
+                                    volunteers_needed=form.volunteers_needed.data or 0,
+                                    description=form.description.data or "")
             status = getattr(form, "status", None)
             if status is not None and status.data and status.data != act.status:
                 act.status = status.data
@@ -133,8 +134,6 @@ class ActivityView(LocalTimesMixin, AuditedModelView):
     def on_model_change(self, form, model, is_created):
         self._localise(model)
         if model.ends_at is None and model.starts_at is not None:  # 「空=开始后 2 小时」
-            from models.activities import DEFAULT_DURATION
-
             model.ends_at = model.starts_at + DEFAULT_DURATION
         if model.ends_at and model.starts_at and model.ends_at <= model.starts_at:
             raise ValueError("结束时间必须晚于开始时间")
@@ -146,9 +145,6 @@ class ActivityView(LocalTimesMixin, AuditedModelView):
         """A changed 名额/志愿者人数 goes through ``models.activities.set_capacity``: the waiting
         list moves up and those promoted are told after the commit."""
         from sqlalchemy import inspect as sa_inspect
-
-        from handlers.activities import tell_promoted_after_commit
-        from models.activities import ActivityCancelled, set_capacity
 
         state = sa_inspect(model)
         changes = {name: getattr(model, name) for name in ("capacity", "volunteers_needed")
@@ -168,8 +164,6 @@ class ActivityView(LocalTimesMixin, AuditedModelView):
 
     @expose("/<int:aid>/export.xlsx")
     def export(self, aid: int):
-        from models.activities import Activity, Signup
-
         act = self.session.get(Activity, aid)
         if act is None:
             flash("没有这个活动。", "error")
@@ -211,8 +205,6 @@ class SignupView(AuditedModelView):
 
 
 def _activity_label(signup) -> str:
-    from models.activities import Activity
-
     act = signup.__dict__.get("_console_activity")
     if act is None:
         from sqlalchemy.orm import object_session
@@ -231,14 +223,14 @@ def register(admin, session) -> None:
     feature's pages to ``admin`` on the scoped ``session``."""
     from flask_admin.contrib.sqla.filters import FilterEqual
 
-    admin.add_view(ActivityView(act.Activity, session, name="活动", category="活动",
+    admin.add_view(ActivityView(acts.Activity, session, name="活动", category="活动",
                                 endpoint="activities"))
     SignupView.column_filters = (
         "activity_id",
-        FilterEqual(act.Signup.status, "状态", options=[
+        FilterEqual(acts.Signup.status, "状态", options=[
             ("confirmed", "已报名"), ("waiting", "候补"), ("attended", "已签到"),
             ("cancelled", "已取消")]),
-        FilterEqual(act.Signup.role, "身份", options=[("participant", "参加"),
+        FilterEqual(acts.Signup.role, "身份", options=[("participant", "参加"),
                                                     ("volunteer", "志愿者")]))
-    admin.add_view(SignupView(act.Signup, session, name="报名名单", category="活动",
+    admin.add_view(SignupView(acts.Signup, session, name="报名名单", category="活动",
                               endpoint="signups"))

@@ -13,6 +13,7 @@ from bot.console.auth import client_ip
 from bot.console.base import SecureView
 from models import audit
 from models import broadcasts as bcast
+from models.base import utcnow
 from models.columns import Article
 from models.followers import Follower
 from models.stats import YONGCHUN_TOWNS
@@ -174,8 +175,6 @@ class BroadcastView(SecureView):
 
 
 def _now():
-    from models.base import utcnow
-
     return utcnow()
 
 

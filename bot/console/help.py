@@ -8,9 +8,12 @@ from wtforms.validators import InputRequired
 
 from bot.console.auth import client_ip
 from bot.console.base import AuditedModelView, _tz, form_error_message, local_time, masked
+from handlers.help_messages import deliver_after_commit
 from models import audit
 from models import help as hr
 from models.audit import mask_phone
+from models.help import record_answer
+from models.staff import answerer_name
 
 
 def _help_labels(name: str) -> dict[str, str]:
@@ -77,12 +80,7 @@ class HelpRequestView(AuditedModelView):
         return super().render(template, **kwargs)
 
     def update_model(self, form, model):
-        from handlers.help_messages import deliver_after_commit
-        from models.help import record_answer
-
         try:
-            from models.staff import answerer_name
-
             record_answer(self.session, model.id, form.answer.data or "",
                           staff=answerer_name(self.session, current_user.username))
             deliver_after_commit(current_app.extensions["taoyuan"], self.session, model.id)

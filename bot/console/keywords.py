@@ -11,8 +11,9 @@ from wtforms import SelectField, TextAreaField
 from bot.console.base import AuditedModelView
 from bot.core.kv import Keys
 from bot.wechat.replies import NewsReply, TextReply
+from handlers.router import Context
 from models.base import is_http_url
-from models.keywords import KeywordReply
+from models.keywords import KeywordReply, check_reply_links
 
 
 KEYWORD_MATCH = [("exact", "完全一致"), ("contains", "包含关键词")]
@@ -33,7 +34,6 @@ def try_message(services, text: str, username: str) -> dict:
     "news" | "none", ...}``."""
     import handlers
     from bot.wechat.updates import Update
-    from handlers.router import Context
 
     sandbox = dataclasses.replace(services, keys=Keys(services.keys("console-try") + ":"),
                                   _wechat=_TryServices())
@@ -71,8 +71,6 @@ class KeywordReplyView(AuditedModelView):
     form_args = {"match": {"choices": KEYWORD_MATCH}}
 
     def on_model_change(self, form, model, is_created):
-        from models.keywords import check_reply_links
-
         check_reply_links(model.article_url, model.article_pic_url)  # KeywordError: form error
         super().on_model_change(form, model, is_created)
 

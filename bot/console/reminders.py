@@ -10,6 +10,11 @@ from wtforms import TextAreaField
 
 from bot.console.base import AuditedModelView, ReadOnlyModelView, local_time, short_openid
 from models import reminders as rem
+from models.base import utcnow
+from models.reminders import KIND_SCHEDULED, Reminder
+from scheduler.reminders import (audience_openids, build_message, describe_next, scheduled_values,
+                                 spec_for)
+from scheduler.timing import next_fire
 
 
 log = logging.getLogger(__name__)
@@ -59,17 +64,11 @@ def reminder_preview(services, session, rid: int) -> dict:
     reminder ``rid``; built with the scheduler's own message builder, nothing is sent."""
     from datetime import timedelta
 
-    from models.base import utcnow
-    from models.reminders import KIND_SCHEDULED, Reminder
-
     row = session.get(Reminder, rid)
     if row is None:
         return {"error": "没有这条提醒"}
     info = {"name": row.name, "title": row.title}
     try:
-        from scheduler.reminders import audience_openids, build_message, scheduled_values, spec_for
-        from scheduler.timing import next_fire
-
         now = utcnow()
         if row.kind != KIND_SCHEDULED:
             info["error"] = "这类提醒按活动或通知逐条发送，没有统一预览。"
@@ -90,8 +89,6 @@ def reminder_preview(services, session, rid: int) -> dict:
 
 def _next_run(reminder) -> str:
     try:
-        from scheduler.reminders import describe_next
-
         return describe_next(current_app.extensions["taoyuan"], reminder)
     except Exception:  # noqa: BLE001 - a preview must never break the list page
         log.warning("reminder preview failed", exc_info=True)

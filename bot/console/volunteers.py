@@ -5,6 +5,7 @@ from sqlalchemy import select
 
 from bot.console.base import AuditedModelView, local_time, masked
 from models.volunteers import Volunteer
+from models.activities import Signup
 
 
 class VolunteerView(AuditedModelView):
@@ -25,8 +26,6 @@ class VolunteerView(AuditedModelView):
 
 def _volunteer_hours(session, openid: str) -> str:
     from sqlalchemy import func
-
-    from models.activities import Signup
 
     total = session.scalar(select(func.coalesce(func.sum(Signup.hours), 0)).where(
         Signup.openid == openid, Signup.role == "volunteer", Signup.attended_at.is_not(None)))
