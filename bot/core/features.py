@@ -40,6 +40,7 @@ FEATURES: list[str] = [
     "followers",    # who follows the account
 ]
 
+
 def module_names(layer: str, features: list[str] | None = None) -> Iterator[str]:
     """The module paths of ``layer``'s parts (``"handlers"`` -> ``"handlers.safety"``,
     ``"handlers.help"``, ``"handlers.help_messages"`` ...) for ``features`` (default
