@@ -16,9 +16,10 @@ from typing import Iterator
 
 from sqlalchemy.orm import Session
 
-from bot.wechat.notifier import notifier_for
 from bot.wechat.client import WeChatAPIError
-from handlers.router import Context, Router
+from bot.wechat.menu import ACTIVITIES, HAIRCUT_DAY, MY_SIGNUPS
+from bot.wechat.notifier import notifier_for
+from handlers.router import Context, Router, Stage
 from models import activities as acts
 from models import notice as notices
 from models.notice import KIND_PROMOTED
@@ -238,8 +239,13 @@ def my_signups(ctx: Context) -> str:
 
 
 def cancel(ctx: Context) -> str:
-    """「取消报名 3」 → cancel; the first on the waiting list gets the seat and is told."""
-    m = CANCEL_RE.match(ctx.compact_text)
+    """「取消报名 3」 (the rule's ``ctx.match``: a :data:`CANCEL_RE` match) → :func:`cancel_matched`."""
+    return cancel_matched(ctx, ctx.match)
+
+
+def cancel_matched(ctx: Context, m: re.Match | None) -> str:
+    """Cancel what :data:`CANCEL_RE` match ``m`` names (an activity number or a 报名号); the
+    first on the waiting list gets the seat and is told."""
     if m and m.group("ref"):
         return cancel_ref(ctx, m.group("ref").upper())
     if not m or not m.group("n"):
@@ -344,12 +350,12 @@ def check_in(ctx: Context) -> str:
 def register(router: Router) -> None:
     """Rules of this module."""
     router.on_text(exact=LIST_WORDS, escape=True)(list_activities)
-    router.on_click("ACTIVITIES")(list_activities)
+    router.on_click(ACTIVITIES)(list_activities)
     router.on_text(exact=MY_WORDS, escape=True)(my_signups)
-    router.on_click("MY_SIGNUPS")(my_signups)
+    router.on_click(MY_SIGNUPS)(my_signups)
     router.on_text(regex=CANCEL_RE.pattern)(cancel)
     router.on_text(exact=HAIRCUT_WORDS)(haircut_day)
     router.on_text(regex=HAIRCUT_WHEN_RE.pattern)(haircut_when)
-    router.on_click("HAIRCUT_DAY")(haircut_day)
-    router.on_event("scan", key_prefix="checkin:", priority=10)(check_in)
-    router.on_event("subscribe", key_prefix="qrscene_checkin:", priority=10)(check_in)
+    router.on_click(HAIRCUT_DAY)(haircut_day)
+    router.on_event("scan", key_prefix="checkin:", stage=Stage.QR_SCENE)(check_in)
+    router.on_event("subscribe", key_prefix="qrscene_checkin:", stage=Stage.QR_SCENE)(check_in)

@@ -9,8 +9,9 @@ States (conversation ``signup``; data: number, role, name, phone)::
                        └── volunteer role (「志愿报名 N」): straight to done, details from her
                            volunteer registration
 
-「取消」/「退出」 leave at any step (the router); an unexpected answer re-asks the same step with
-an example; after 10 minutes of silence the Redis state expires and her next message is fresh.
+Declared as data in :data:`SIGNUP` (handlers/conversation.py). 「取消」/「退出」 leave at any
+step (the router); an unexpected answer re-asks the same step with an example; after 10 minutes
+of silence the Redis state expires and her next message is fresh.
 The seat is decided only at the end, by :func:`models.activities.sign_up` under the activity's lock.
 「报名」 alone, 「我要报名」, 「怎么报名」 get the how-to and the list; private mediation times
 (预约调解) are not found by 「报名 N」. Her own text is quoted at most 12 characters (``clip``);
@@ -23,7 +24,8 @@ import re
 
 from handlers.activities import (CANCEL_RE, CN_NUMERALS, activity_block, activity_number, clip,
                                  list_activities, locked_session, number_digits)
-from handlers.conversation import ConversationState
+from handlers.conversation import (SIGNUP_AGREE_WORDS, SIGNUP_NO_WORDS, SIGNUP_YES_WORDS,
+                                   Conversation, ConversationState, Invalid, Step)
 from handlers.router import Context, Router
 from models import activities as acts
 from models.privacy import mask_phone, normalize_mobile, normalize_name
@@ -32,9 +34,8 @@ from models.volunteers import get_volunteer
 log = logging.getLogger(__name__)
 
 NAME = "signup"
-YES = frozenset({"是", "是的", "确认", "确定", "好", "好的", "对", "嗯", "可以", "要", "报名", "yes", "y",
-                 "ok", "1", "确认报名", "候补", "排候补", "加入候补", "同意"})
-NO = frozenset({"否", "不", "不是", "不要", "不用", "no", "n", "2", "不报了", "不同意"})
+YES = SIGNUP_YES_WORDS
+NO = SIGNUP_NO_WORDS
 #: 「还用 138****5678 吗？」 answered with these: ask for the new number.
 OTHER_PHONE = NO | {"换一个", "换个", "换号", "换号码", "换手机号", "换了", "不用这个", "新号码", "新的",
                     "不对", "错了", "改", "修改", "更换"}
@@ -42,10 +43,12 @@ OTHER_PHONE = NO | {"换一个", "换个", "换号", "换号码", "换手机号"
 HOW_WORDS = ["怎么报名", "如何报名", "怎样报名", "报名方法", "报名方式", "报名流程", "怎么报名活动",
              "在哪报名", "在哪里报名", "怎么参加活动", "如何参加活动"]
 HOW_TO = "报名方法：在「报名」后面加上活动编号回复，例如「报名 3」，再按提示回复姓名和手机号即可。"
-AGREE = frozenset({"同意", "我同意", "同意授权", "是", "好", "好的", "确认", "可以", "yes", "ok", "1", "嗯"})
+AGREE = SIGNUP_AGREE_WORDS
 _START_RE = re.compile(r"^(?:我要|我想)?(志愿者?)?报名(?:参加)?(.*)$")
 _NUMBERED = re.compile(rf"^第?(\d{{1,6}}|[{CN_NUMERALS}]{{1,6}})(?:号|个|号活动)?$")
 PHONE_HELP = "手机号应为 11 位数字、以 13-19 开头，例如：13812345678。请重新发送，或回复「取消」退出。"
+PHONE_PROMPT = "请发送您的手机号（11 位，例如：13812345678）。"
+NAME_PROMPT = "请告诉我您的姓名（例如：王秀英）。"
 CONSENT_TEXT = ("最后一步：您的姓名和手机号只用于本次活动的联系、提醒和签到，不会用于其他用途；"
                 "回复「删除我的信息」可随时删除。\n同意请回复「同意」，不同意请回复「取消」。")
 
@@ -55,8 +58,13 @@ def _answer(ctx: Context) -> str:
 
 
 def start(ctx: Context) -> str:
-    """「报名 3」「报名３」「我要报名义剪」「志愿报名 3」 → begin, or say why not."""
-    m = _START_RE.match(ctx.compact_text)
+    """「报名 3」「报名３」「我要报名义剪」「志愿报名 3」 (the rule's ``ctx.match``: a
+    :data:`_START_RE` match) → begin, or say why not."""
+    return _start(ctx, ctx.match)
+
+
+def _start(ctx: Context, m: re.Match | None) -> str:
+    """Begin signing up for what :data:`_START_RE` match ``m`` names, or say why not."""
     role = acts.VOLUNTEER if m and m.group(1) else acts.PARTICIPANT
     rest = (m.group(2) if m else "").strip("：:，,。 ")
     if not rest:
@@ -103,7 +111,7 @@ def _begin(ctx: Context, activity: acts.Activity, role: str) -> str:
         ask = f"{'志愿者岗位' if role == acts.VOLUNTEER else '名额'}已满。回复「是」加入候补名单，有人取消时按顺序递补并通知您；回复「取消」退出。"
     else:
         ask = f"确认{what}这个活动吗？回复「是」继续，回复「取消」退出。"
-    ctx.conversation.start(NAME, "confirm", number=activity.number, role=role)
+    SIGNUP.begin(ctx, "confirm", number=activity.number, role=role)
     return f"{block}\n\n{ask}"
 
 
@@ -131,32 +139,35 @@ def cancel_hint(number: int) -> str:
     return f"「取消报名 {number}」（{number} 是活动编号）"
 
 
-def step(ctx: Context, state: ConversationState) -> str:
-    """One step of the signup conversation (see the module docstring)."""
+def _jump(ctx: Context, state: ConversationState) -> str | None:
+    """Before every step: 「取消报名 3」 or 「报名 5」 mid-conversation leave it and do that."""
     cancelling = CANCEL_RE.match(ctx.compact_text)
     if cancelling and (cancelling.group("n") or cancelling.group("ref")):
         ctx.conversation.end()  # 「取消报名 3」「取消报名 B0006」 mid-conversation: leave and do it
-        from handlers.activities import cancel
+        from handlers.activities import cancel_matched
 
-        return cancel(ctx)
+        return cancel_matched(ctx, cancelling)
     restart = _START_RE.match(ctx.compact_text)
     if restart and _NUMBERED.match(restart.group(2).strip()):  # 「报名 5」「报名五」: start over
         ctx.conversation.end()
-        return start(ctx)
-    handler = _STEPS.get(state.step)
-    if handler is None:
-        ctx.conversation.end()
-        return "抱歉，报名过程出了点问题，请重新回复「报名 编号」。"
-    return handler(ctx, state)
+        return _start(ctx, restart)
+    return None
 
 
-def _confirm(ctx: Context, state: ConversationState) -> str:
-    answer = _answer(ctx)
-    if answer in NO:
+def _yes_no(yes: frozenset[str], no: frozenset[str], reask: str):
+    """A parser: True for a word in ``yes``, False for one in ``no``, else :class:`Invalid`."""
+    def parse(ctx: Context, state: ConversationState):
+        answer = _answer(ctx)
+        if answer in no:
+            return False
+        return True if answer in yes else Invalid(reask)
+    return parse
+
+
+def _confirm(ctx: Context, state: ConversationState, yes: bool) -> str:
+    if not yes:
         ctx.conversation.end()
         return "好的，没有报名。回复「活动」看看其他活动。"
-    if answer not in YES:
-        return "请回复「是」确认报名，或回复「取消」退出。"
     if state.data.get("role") == acts.VOLUNTEER:
         vol = get_volunteer(ctx.session, ctx.openid)
         if vol is None:
@@ -169,50 +180,51 @@ def _confirm(ctx: Context, state: ConversationState) -> str:
         if vol is not None:
             name, phone = vol.name, vol.phone
     if not name:
-        ctx.conversation.update(state, step="name")
-        return "请告诉我您的姓名（例如：王秀英）。"
+        return SIGNUP.goto(ctx, state, "name")
     if phone:
         ctx.conversation.update(state, step="phone_known", name=name, known_phone=phone)
         return (f"{name}，您好！联系手机还用 {mask_phone(phone)} 吗？"
                 "回复「是」，或直接发送新的手机号。")
-    ctx.conversation.update(state, step="phone", name=name)
-    return f"{name}，您好！请发送您的手机号（11 位，例如：13812345678）。"
+    return f"{name}，您好！" + SIGNUP.goto(ctx, state, "phone", name=name)
 
 
-def _name(ctx: Context, state: ConversationState) -> str:
+def _parse_name(ctx: Context, state: ConversationState):
     name = normalize_name(ctx.text)
     if name is None or name.lower() in YES | NO:
-        return "请发送您的姓名，只要文字，例如：王秀英。回复「取消」可退出。"
-    ctx.conversation.update(state, step="phone", name=name)
-    return "请发送您的手机号（11 位，例如：13812345678）。"
+        return Invalid("请发送您的姓名，只要文字，例如：王秀英。回复「取消」可退出。")
+    return name
 
 
-def _phone_known(ctx: Context, state: ConversationState) -> str:
+def _parse_phone(ctx: Context, state: ConversationState):
+    phone = normalize_mobile(ctx.compact_text)
+    return Invalid(PHONE_HELP) if phone is None else phone
+
+
+#: 「还用 138****5678 吗？」: keep it, or give another one.
+KEEP_PHONE, OTHER = "keep", "other"
+
+
+def _parse_phone_known(ctx: Context, state: ConversationState):
     answer = _answer(ctx)
     if answer in YES:
-        ctx.conversation.update(state, step="consent", phone=state.data.get("known_phone"))
-        return CONSENT_TEXT
+        return KEEP_PHONE
     if answer in OTHER_PHONE:
+        return OTHER
+    return _parse_phone(ctx, state)  # a new number straight away
+
+
+def _phone_known(ctx: Context, state: ConversationState, answer: str) -> str:
+    if answer == OTHER:
         ctx.conversation.update(state, step="phone")
         return "好的，请发送新的手机号（11 位，例如：13812345678）。"
-    return _phone(ctx, state)
+    phone = state.data.get("known_phone") if answer == KEEP_PHONE else answer
+    return SIGNUP.goto(ctx, state, "consent", phone=phone)
 
 
-def _phone(ctx: Context, state: ConversationState) -> str:
-    phone = normalize_mobile(ctx.compact_text)
-    if phone is None:
-        return PHONE_HELP
-    ctx.conversation.update(state, step="consent", phone=phone)
-    return CONSENT_TEXT
-
-
-def _consent(ctx: Context, state: ConversationState) -> str:
-    answer = _answer(ctx)
-    if answer in NO:
+def _consent(ctx: Context, state: ConversationState, agreed: bool) -> str:
+    if not agreed:
         ctx.conversation.end()
         return "好的，没有报名，您的信息没有保存。需要时随时再来。"
-    if answer not in AGREE:
-        return "请回复「同意」完成报名，或回复「取消」退出。"
     return _finish(ctx, state, state.data.get("name"), state.data.get("phone"))
 
 
@@ -249,12 +261,25 @@ def _finish(ctx: Context, state: ConversationState, name: str | None, phone: str
             f"地点：{where}\n活动前一天会提醒您。不能参加请回复{cancel_hint(number)}。")
 
 
-_STEPS = {"confirm": _confirm, "name": _name, "phone": _phone, "phone_known": _phone_known,
-          "consent": _consent}
+SIGNUP = Conversation(
+    name=NAME,
+    label="报名",
+    steps=(
+        Step("confirm", parse=_yes_no(YES, NO, "请回复「是」确认报名，或回复「取消」退出。"),
+             then=_confirm),
+        Step("name", parse=_parse_name, next="phone", prompt=NAME_PROMPT),
+        Step("phone", parse=_parse_phone, next="consent", prompt=PHONE_PROMPT),
+        Step("phone_known", parse=_parse_phone_known, then=_phone_known),
+        Step("consent", parse=_yes_no(AGREE, NO, "请回复「同意」完成报名，或回复「取消」退出。"),
+             then=_consent, prompt=CONSENT_TEXT),
+    ),
+    before=_jump,
+    broken="抱歉，报名过程出了点问题，请重新回复「报名 编号」。",
+)
 
 
 def register(router: Router) -> None:
     """Rules of this module."""
     router.on_text(regex=_START_RE.pattern)(start)
     router.on_text(exact=HOW_WORDS)(how_to)
-    router.on_conversation(NAME)(step)
+    router.conversation(SIGNUP)

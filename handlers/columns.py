@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import logging
 
+from bot.wechat.menu import COLUMN_LATEST, COLUMN_PREFIX
 from bot.wechat.replies import NewsReply
-from handlers.router import Context, Router
+from handlers.router import Context, Router, Stage
 from models import columns as articles
 from models.broadcasts import record_job_finish
 
@@ -41,7 +42,7 @@ def column_latest(ctx: Context):
     """The newest article of the column she named (or tapped), as a news (图文) reply."""
     column = None
     if ctx.update.is_event:
-        if ctx.update.event_key != articles.COLUMN_LATEST:
+        if ctx.update.event_key != COLUMN_LATEST:
             column = articles.column_for_key(ctx.session, ctx.update.event_key)
     else:
         column = articles.find_column(ctx.session, ctx.compact_text)
@@ -91,8 +92,9 @@ def mass_send_finished(ctx: Context) -> None:
 
 
 def register(router: Router) -> None:
-    """Column rules: names (priority 5, above generic text rules), 往期, menu keys, job events."""
-    router.add(_is_column_name, column_latest, priority=5, name="column_by_name")
-    router.add(_is_past, past_articles, priority=5, name="column_past")
-    router.on_click(prefix="COLUMN_")(column_latest)
+    """Column rules: names (stage SPECIFIC, above generic text rules), 往期, menu keys, job
+    events."""
+    router.add(_is_column_name, column_latest, stage=Stage.SPECIFIC, name="column_by_name")
+    router.add(_is_past, past_articles, stage=Stage.SPECIFIC, name="column_past")
+    router.on_click(prefix=COLUMN_PREFIX)(column_latest)
     router.on_event("masssendjobfinish")(mass_send_finished)

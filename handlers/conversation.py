@@ -1,22 +1,26 @@
-"""Conversation state for multi-step dialogues (signup, volunteer registration, help requests).
+"""Conversations: multi-step dialogues declared as data, and their state in Redis.
+
+A conversation (signup 报名, volunteer registration 志愿者登记, help request 求助, mediation booking
+预约调解, 删除我的信息) is a :class:`Conversation`: a name, ordered :class:`Step` s — each with its
+prompt, a parser/validator that returns the value or :class:`Invalid` (the Chinese re-ask), and
+what to do with the value — plus its cancel words, timeout, and whether a danger word stops it
+(``interruptible``; handlers/safety.py reads that flag and ``label`` instead of keeping a list).
+A feature registers it with ``router.conversation(SPEC)``::
+
+    NAME_STEP = Step("name", parse=parse_name, save_as="name", next="phone",
+                     prompt="请告诉我您的姓名（例如：王秀英）。")
 
 State lives in Redis keyed by openid, so it survives a restart and works when her next message
-lands on another worker process. It expires after :data:`CONVERSATION_TTL` seconds of silence,
-after which her next message is treated fresh. A conversation handler is a small state machine:
-
-    @router.on_conversation("signup")
-    def signup_step(ctx, state):          # state: ConversationState
-        if state.step == "phone": ...
-            ctx.conversation.update(state, step="consent", phone=...)
-            return "请回复「同意」..."
-        ctx.conversation.end()
-
-The router handles 「取消」/「退出」 for every conversation before the handler sees them.
+lands on another worker process. It expires after the conversation's ``timeout`` (default
+:data:`CONVERSATION_TTL`) seconds of silence, after which her next message is treated fresh.
+The router handles the cancel words (「取消」/「退出」 ...) for every conversation before a step
+sees them. The yes/no/cancel word sets live here, in one place.
 """
 from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
+from typing import Any, Callable, Mapping
 
 import redis
 
@@ -29,6 +33,30 @@ CONVERSATION_TTL = 600
 
 #: Words that leave any conversation at any step (normalised text, exact match).
 CANCEL_WORDS = frozenset({"取消", "退出", "不要了", "算了", "结束"})
+
+# -- yes / no words -------------------------------------------------------------------------
+# One place for every yes/no set. They differ on purpose: a seat is taken with 「报名」 or
+# 「候补」, a consent needs 同意 (or a plain yes), deleting her data never takes a bare 「好」.
+# Each conversation uses the set named for its question; the text is normalised (compact,
+# lower case) before it is looked up.
+
+#: A plain yes (预约调解's 「用这个号码吗？」 adds 「用这个」).
+YES_WORDS = frozenset({"是", "是的", "对", "好", "好的", "可以", "确认"})
+#: Yes to 「确认报名这个活动吗？」 and 「还用这个号码吗？」 (报名).
+SIGNUP_YES_WORDS = YES_WORDS | {"确定", "嗯", "要", "报名", "yes", "y", "ok", "1", "确认报名", "候补",
+                                "排候补", "加入候补", "同意"}
+#: Yes to a consent text (志愿者登记); 报名 also takes 「同意授权」.
+AGREE_WORDS = frozenset({"同意", "我同意", "是", "好", "好的", "确认", "可以", "yes", "ok", "1", "嗯"})
+SIGNUP_AGREE_WORDS = AGREE_WORDS | {"同意授权"}
+#: A plain no to a consent text (志愿者登记).
+NO_WORDS = frozenset({"不同意", "否", "不", "no"})
+#: No to 「确认报名吗？」 and to the consent (报名).
+SIGNUP_NO_WORDS = NO_WORDS | {"不是", "不要", "不用", "n", "2", "不报了"}
+#: Deleting cannot be undone: plain 「嗯」「好」 re-ask; these confirm (删除我的信息).
+CONFIRM_DELETE_WORDS = frozenset({"确认删除", "确定删除", "删除", "是", "是的", "确认", "确定", "删除吧",
+                                  "要删除", "确认删除我的信息"})
+#: No to deleting her data.
+KEEP_DATA_WORDS = frozenset({"不删", "不删除", "保留", "否", "不", "不是", "不要", "算了", "不用"})
 
 
 @dataclass
@@ -46,13 +74,17 @@ class ConversationStore:
 
     One store lives for one update: it reads Redis at most once (or takes ``prefetched``, the raw
     value the webhook fetched together with its de-dup claim) and keeps its own writes.
+
+    ``timeouts`` maps a conversation's name to its own timeout (seconds; the router that
+    dispatches the update gives the declared ones); any other conversation gets ``ttl``.
     """
 
     def __init__(self, client: redis.Redis, keys: Keys, openid: str, ttl: int = CONVERSATION_TTL,
-                 prefetched=UNREAD):
+                 prefetched=UNREAD, timeouts: Mapping[str, int] | None = None):
         self._redis = client
         self._key = keys("conv", openid)
         self.ttl = ttl
+        self.timeouts: Mapping[str, int] = timeouts or {}
         self._raw = prefetched
 
     @property
@@ -96,5 +128,114 @@ class ConversationStore:
     def _save(self, state: ConversationState) -> None:
         payload = json.dumps({"name": state.name, "step": state.step, "data": state.data},
                              ensure_ascii=False)
-        self._redis.set(self._key, payload, ex=self.ttl)
+        self._redis.set(self._key, payload, ex=self.timeouts.get(state.name, self.ttl))
         self._raw = payload
+
+
+# -- declared conversations ------------------------------------------------------------------
+#: A handler's context (handlers.router.Context; not imported: the router imports this module).
+Ctx = Any
+#: What a step answers: a reply, a text, or None (the conversation declines the message, which
+#: then goes on through the router's rules as a fresh message).
+Answer = Any
+
+
+@dataclass(frozen=True)
+class Invalid:
+    """A parser's refusal: ``reply`` is the Chinese re-ask; the conversation stays at the step."""
+
+    reply: str
+
+
+@dataclass(frozen=True)
+class Step:
+    """One step of a :class:`Conversation`.
+
+    ``parse(ctx, state)`` reads her message and returns the value, or :class:`Invalid` with the
+    re-ask. Then ``then(ctx, state, value)`` answers; without ``then`` the value is saved in
+    ``state.data[save_as]`` (default: the step's name) and the conversation moves to ``next``,
+    answering that step's prompt. ``prompt`` (a text, or ``state -> text``) is what asks for
+    this step. ``passive``: not a form she is filling in (a danger word stopping it is not
+    worth telling her about).
+    """
+
+    name: str
+    parse: Callable[[Ctx, ConversationState], Any]
+    then: Callable[[Ctx, ConversationState, Any], Answer] | None = None
+    prompt: str | Callable[[ConversationState], str] = ""
+    save_as: str | None = None
+    next: str | None = None
+    passive: bool = False
+
+    def ask(self, state: ConversationState) -> str:
+        """The prompt of this step for ``state``."""
+        return self.prompt(state) if callable(self.prompt) else self.prompt
+
+
+@dataclass(frozen=True)
+class Conversation:
+    """A multi-step dialogue declared as data (see the module docstring).
+
+    ``label``: her words for it (「报名」), told when a danger word stops it; ``interruptible``:
+    whether a danger word stops it (every conversation but 「求助」, which goes on at its urgent
+    step with what she wrote); ``cancel_words``: what leaves it at any step (the router answers
+    them); ``timeout``: seconds of silence that end it. ``before(ctx, state)`` runs before every
+    step and may answer instead (a reply) or return None to go on to the step; ``on_cancel(ctx,
+    state)`` runs when she cancels, before the state is forgotten. ``broken``: the answer (or
+    ``ctx -> answer``) when the saved step is unknown; the conversation is ended first.
+    """
+
+    name: str
+    steps: tuple[Step, ...] = ()
+    label: str = ""
+    interruptible: bool = True
+    cancel_words: frozenset[str] = CANCEL_WORDS
+    timeout: int = CONVERSATION_TTL
+    before: Callable[[Ctx, ConversationState], Answer] | None = None
+    on_cancel: Callable[[Ctx, ConversationState], None] | None = None
+    broken: str | Callable[[Ctx], Answer] = ""
+
+    def __post_init__(self) -> None:
+        names = [s.name for s in self.steps]
+        if len(set(names)) != len(names):
+            raise ValueError(f"conversation {self.name}: two steps share a name")
+        for s in self.steps:
+            if s.then is None and s.next not in names:
+                raise ValueError(f"conversation {self.name}: step {s.name} needs then= or a "
+                                 f"next= naming one of its steps")
+
+    def step(self, name: str) -> Step | None:
+        """The step called ``name``, or None."""
+        return next((s for s in self.steps if s.name == name), None)
+
+    def passive(self, step: str) -> bool:
+        """Whether ``step`` is not a form she is filling in (see :attr:`Step.passive`)."""
+        found = self.step(step)
+        return found is not None and found.passive
+
+    def begin(self, ctx: Ctx, step: str | None = None, **data) -> ConversationState:
+        """Start this conversation for her at ``step`` (default: the first) with ``data``."""
+        return ctx.conversation.start(self.name, step or self.steps[0].name, **data)
+
+    def goto(self, ctx: Ctx, state: ConversationState, step: str, **data) -> str:
+        """Move ``state`` to ``step`` (merging ``data``) and return that step's prompt."""
+        ctx.conversation.update(state, step=step, **data)
+        found = self.step(step)
+        return found.ask(state) if found is not None else ""
+
+    def handle(self, ctx: Ctx, state: ConversationState) -> Answer:
+        """Answer one message of hers in this conversation (the router calls this)."""
+        if self.before is not None:
+            answer = self.before(ctx, state)
+            if answer is not None:
+                return answer
+        step = self.step(state.step)
+        if step is None:
+            ctx.conversation.end()
+            return self.broken(ctx) if callable(self.broken) else self.broken
+        value = step.parse(ctx, state)
+        if isinstance(value, Invalid):
+            return value.reply
+        if step.then is not None:
+            return step.then(ctx, state, value)
+        return self.goto(ctx, state, step.next or "", **{step.save_as or step.name: value})

@@ -8,7 +8,7 @@ Rules (see handlers.router for the dispatch order):
   last reported position if it is recent, else one line on how to send a location;
 - a town (坑仔口, 桃城镇), a need (调解, 吵架了, 早教, 理发), a kind (妇女微家) or a platform
   (纠纷化解) → the matching points, nearest first when her position is known. Words come from
-  models/data/synonyms.json and are matched exactly at priority -10, so other features' words
+  models/data/synonyms.json and are matched exactly at stage DIRECTORY, so other features' words
   (活动, 报名, 志愿者, 求助 ...) never land here and there is no catch-all rule;
 - a where-is question about something unknown (附近医院) → helpful alternatives, and the text is
   counted in ``unmatched_queries`` for staff.
@@ -25,10 +25,11 @@ import logging
 from datetime import timedelta
 from urllib.parse import quote
 
-from bot.wechat.replies import MORE_HINT, TEXT_LIMIT_BYTES, cut_utf8
-from handlers.router import Context, Router
-from models import directory as points
 from bot.core.geo import BadCoordinates, check_coordinates
+from bot.wechat.menu import SERVICES_LOCATION, SERVICES_NEARBY
+from bot.wechat.replies import MORE_HINT, TEXT_LIMIT_BYTES, cut_utf8
+from handlers.router import Context, Router, Stage
+from models import directory as points
 from models.directory_synonyms import Query, synonyms
 
 log = logging.getLogger(__name__)
@@ -235,22 +236,17 @@ def on_nearby(ctx: Context) -> str:
     return nearest_reply(ctx, *pos)
 
 
-def _parsed(ctx: Context) -> Query | None:
-    if not hasattr(ctx, "_points_query"):
-        query = synonyms().parse(ctx.compact_text)
-        if query is None and 4 <= len(ctx.compact_text or "") <= points.MAX_QUERY_CHARS:
-            # A point's own name (红玫瑰早教工作室) typed on its own.
-            if points.find_by_name(ctx.session, ctx.compact_text, limit=1):
-                query = Query(unknown=ctx.compact_text, core=ctx.compact_text)
-        ctx._points_query = query
-    return ctx._points_query
-
-
-def is_directory_question(ctx: Context) -> bool:
-    """Check of the text rule: a town, need, kind, platform, 附近, or a where-is question."""
+def is_directory_question(ctx: Context) -> Query | None:
+    """Check of the text rule: the parsed :class:`Query` for a town, need, kind, platform, 附近,
+    a where-is question or a point's own name; None for anything else."""
     if ctx.update.msg_type not in ("text", "voice") or not ctx.compact_text:
-        return False
-    return _parsed(ctx) is not None
+        return None
+    query = synonyms().parse(ctx.compact_text)
+    if query is None and 4 <= len(ctx.compact_text or "") <= points.MAX_QUERY_CHARS:
+        # A point's own name (红玫瑰早教工作室) typed on its own.
+        if points.find_by_name(ctx.session, ctx.compact_text, limit=1):
+            query = Query(unknown=ctx.compact_text, core=ctx.compact_text)
+    return query
 
 
 def _describe(q: Query) -> str:
@@ -267,8 +263,9 @@ def _describe(q: Query) -> str:
 
 
 def on_directory_text(ctx: Context) -> str:
-    """A text the directory understands (see :func:`is_directory_question`)."""
-    q = _parsed(ctx)
+    """A text the directory understands: ``ctx.match`` is the :class:`Query` that
+    :func:`is_directory_question` found."""
+    q: Query = ctx.match
     pos = recent_position(ctx)
     if q.everything:
         asks_near = q.near or "附近" in q.core or "最近" in q.core
@@ -337,8 +334,9 @@ def _unknown(ctx: Context, q: Query, pos) -> str:
 
 
 def register(router: Router) -> None:
-    """Rules of the service directory (location at 0, texts at -10; no catch-all)."""
+    """Rules of the service directory (location at stage COMMAND, texts at DIRECTORY; no
+    catch-all)."""
     router.on_message("location")(on_location)
-    router.on_click("SERVICES_LOCATION")(on_location)
-    router.on_click("SERVICES_NEARBY")(on_nearby)
-    router.on(is_directory_question, priority=-10)(on_directory_text)
+    router.on_click(SERVICES_LOCATION)(on_location)
+    router.on_click(SERVICES_NEARBY)(on_nearby)
+    router.on(is_directory_question, stage=Stage.DIRECTORY)(on_directory_text)

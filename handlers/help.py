@@ -29,17 +29,21 @@ Also 「有事请打我电话」 (she wants a call) -> how to ask for one with �
 Also 「查看回复」 (her answers), 「我的留言」 (her requests and their status) and 「预约调解」:
 a time at a 纠纷化解 point (秀丽个人调解室, 陈秀美个人评理室 ...), booked as a signup of a staff-made
 activity there (models/activities.py ``sign_up``; conversation ``mediation``: slot -> phone).
+
+Both conversations are declared as data: :data:`HELP` and :data:`MEDIATION_CONVERSATION`
+(handlers/conversation.py).
 """
 from __future__ import annotations
 
 import logging
 import re
 
-import redis
-
-from handlers.conversation import CANCEL_WORDS
-from handlers.router import Context, Router
 from bot.core.text import compact
+from bot.wechat.menu import HELP as HELP_KEY
+from bot.wechat.menu import MEDIATION as MEDIATION_KEY
+from handlers.conversation import YES_WORDS as PLAIN_YES_WORDS
+from handlers.conversation import Conversation, ConversationState, Invalid, Step
+from handlers.router import Context, Router, Stage
 from models import help as hr
 from models import mediation
 from models.privacy import mask_phone
@@ -153,6 +157,11 @@ MESSAGE_PROMPT = ("请说说具体情况：文字、语音、图片都可以，�
                   "说完请回复「提交」。")
 
 
+def _text(ctx: Context, state: ConversationState) -> str:
+    """A step's parser that takes her (compact) text as it is; the step itself reads it."""
+    return ctx.compact_text
+
+
 def start(ctx: Context):
     """Begin the conversation at the category step. With an urgent request of hers still open
     (a danger word in the last ``[help] urgent_merge_hours``), what she writes goes into it."""
@@ -162,7 +171,7 @@ def start(ctx: Context):
         hours = hr.HelpSettings().urgent_merge_hours
     urgent = hr.open_urgent_request(ctx.session, ctx.openid, merge_hours=hours, now=ctx.now)
     linked = {"urgent_id": urgent.id, "draft_id": urgent.id} if urgent else {}
-    ctx.conversation.start(CONVERSATION, STEP_CATEGORY, count=0, **linked)
+    HELP.begin(ctx, STEP_CATEGORY, count=0, **linked)
     return ("您好，这里是「桃源姐妹」求助留言，您说的内容只有县妇联工作人员能看到。\n"
             f"{category_prompt()}\n（随时回复「取消」退出。{SAFETY_LINE}）")
 
@@ -201,8 +210,7 @@ def _save(ctx: Context, state, category: str, text: str | None, media: dict | No
                          media=media, now=ctx.now)
 
 
-def _step_category(ctx: Context, state):
-    code = parse_category(ctx.compact_text)
+def _step_category(ctx: Context, state, code: str | None):
     text, media = _part_from(ctx)
     if (text and len(ctx.compact_text) >= STORY_CHARS) or media:
         # She started telling her story: keep it, file it under the category it names or 其他.
@@ -217,8 +225,8 @@ def _step_category(ctx: Context, state):
     return f"好的，「{hr.CATEGORY_LABELS[code]}」。\n{MESSAGE_PROMPT}"
 
 
-def _step_message(ctx: Context, state):
-    if ctx.compact_text in DONE_WORDS:
+def _step_message(ctx: Context, state, t: str):
+    if t in DONE_WORDS:
         if not state.data.get("draft_id") and state.data.get("urgent_id") is None:
             return "您还没有说具体情况哦。请把想说的发给我们，说完再回复「提交」。"
         ctx.conversation.update(state, step=STEP_CONTACT)
@@ -259,30 +267,42 @@ def _contact_choice(t: str) -> str | None:
     return None
 
 
-def _step_contact(ctx: Context, state):
+def _parse_contact(ctx: Context, state):
+    """(contact wish, phone or None): a phone number given directly, or 1/2/3 (or words)."""
     t = ctx.compact_text
     phone = hr.normalize_phone(t) if any(ch.isdigit() for ch in t) and len(t) >= 7 else None
     if phone:
-        return _finish(ctx, state, hr.CONTACT_PHONE, phone)
+        return hr.CONTACT_PHONE, phone
     choice = _contact_choice(t)
-    if choice == hr.CONTACT_PHONE:
+    if choice is None:
+        return Invalid(f"请回复 1、2 或 3。\n{CONTACT_PROMPT}")
+    return choice, None
+
+
+def _step_contact(ctx: Context, state, answer: tuple[str, str | None]):
+    choice, phone = answer
+    if choice == hr.CONTACT_PHONE and phone is None:
         ctx.conversation.update(state, step=STEP_PHONE)
         return "请发您的手机号码（或带区号的座机号码，如 0595-23881234）："
-    if choice is not None:
-        return _finish(ctx, state, choice, None)
-    return f"请回复 1、2 或 3。\n{CONTACT_PROMPT}"
+    return _finish(ctx, state, choice, phone)
 
 
-def _step_phone(ctx: Context, state):
+def _parse_phone(ctx: Context, state):
+    """(contact wish, phone or None): 微信/不需要 (1/3 of the menu she just saw) or a number."""
     t = ctx.compact_text
     choice = _contact_choice(t)
     if choice in (hr.CONTACT_WECHAT, hr.CONTACT_NONE):  # 1/3 of the menu she just saw, or words
-        return _finish(ctx, state, choice, None)
+        return choice, None
     phone = hr.normalize_phone(t)
     if phone is None:
-        return ("这个号码好像不对。请发11位手机号码，或带区号的座机号码（如 0595-23881234）。\n"
-                "不方便留电话的话，回复「微信」改为微信回复。")
-    return _finish(ctx, state, hr.CONTACT_PHONE, phone)
+        return Invalid("这个号码好像不对。请发11位手机号码，或带区号的座机号码（如 0595-23881234）。\n"
+                       "不方便留电话的话，回复「微信」改为微信回复。")
+    return hr.CONTACT_PHONE, phone
+
+
+def _step_phone(ctx: Context, state, answer: tuple[str, str | None]):
+    choice, phone = answer
+    return _finish(ctx, state, choice, phone)
 
 
 def _finish(ctx: Context, state, contact: str, phone: str | None):
@@ -313,10 +333,14 @@ def _finish(ctx: Context, state, contact: str, phone: str | None):
             f"{how}\n{SAFETY_LINE}")
 
 
-def _step_urgent_more(ctx: Context, state):
-    """After a danger word: what she adds goes to the urgent request; a number is her phone."""
+def _step_urgent_more(ctx: Context, state, t: str):
+    """After a danger word: what she adds goes to the urgent request; a number is her phone.
+    A command another feature answers (「活动」, 「删除我的信息」 ...) is declined (None): the
+    urgent request is saved and staff are told, so that feature answers it."""
+    if _handled_elsewhere(ctx.router, ctx):
+        ctx.conversation.end()
+        return None
     urgent_id = state.data.get("urgent_id")
-    t = ctx.compact_text
     if t in START_WORDS:  # she wants the full request form: keep the urgent request
         reply = start(ctx)  # what she writes in it goes straight into the urgent request
         ctx.conversation.update(ctx.conversation.get(), urgent_id=urgent_id, draft_id=urgent_id)
@@ -365,13 +389,30 @@ def _town_in(text: str) -> str | None:
     return next((town for town in TOWNS if town[:-1] in text), None)
 
 
-STEPS = {
-    STEP_CATEGORY: _step_category,
-    STEP_MESSAGE: _step_message,
-    STEP_CONTACT: _step_contact,
-    STEP_PHONE: _step_phone,
-    STEP_URGENT_MORE: _step_urgent_more,
-}
+def discard_on_cancel(ctx: Context, state: ConversationState) -> None:
+    """「取消」 during 「求助」 withdraws what she wrote: her unfinished draft is deleted (an urgent
+    request never is). The router then ends the conversation and answers."""
+    if state.data.get("draft_id") and state.data.get("draft_id") != state.data.get("urgent_id"):
+        hr.discard_draft(ctx.session, ctx.openid, state.data["draft_id"])
+
+
+HELP = Conversation(
+    name=CONVERSATION,
+    label="求助",
+    # A danger word does not stop 「求助」: what she wrote joins the urgent request and the
+    # conversation goes on at its urgent step (handlers/safety.py).
+    interruptible=False,
+    steps=(
+        Step(STEP_CATEGORY, parse=lambda ctx, state: parse_category(ctx.compact_text),
+             then=_step_category, prompt=lambda state: category_prompt()),
+        Step(STEP_MESSAGE, parse=_text, then=_step_message, prompt=MESSAGE_PROMPT),
+        Step(STEP_CONTACT, parse=_parse_contact, then=_step_contact, prompt=CONTACT_PROMPT),
+        Step(STEP_PHONE, parse=_parse_phone, then=_step_phone),
+        Step(STEP_URGENT_MORE, parse=_text, then=_step_urgent_more),
+    ),
+    on_cancel=discard_on_cancel,
+    broken=lambda ctx: start(ctx),
+)
 
 
 def show_answers(ctx: Context):
@@ -411,7 +452,7 @@ def show_mine(ctx: Context):
 # -- 预约调解 ---------------------------------------------------------------------------------
 MEDIATION = "mediation"
 MEDIATION_WORDS = ["预约调解", "调解预约", "我要调解", "预约评理", "我要预约调解"]
-YES_WORDS = frozenset({"是", "是的", "对", "好", "好的", "可以", "用这个", "确认"})
+YES_WORDS = PLAIN_YES_WORDS | {"用这个"}
 
 
 def start_mediation(ctx: Context):
@@ -428,31 +469,40 @@ def start_mediation(ctx: Context):
     for i, act in enumerate(slots, 1):
         lines.append(f"{i}. {fmt_time(act.starts_at, ctx.services.tz)} {place_of(ctx.session, act)}")
     lines.append("回复序号预约（调解员会保护您的隐私），回复「取消」退出。")
-    ctx.conversation.start(MEDIATION, "slot", numbers=[a.number for a in slots])
+    MEDIATION_CONVERSATION.begin(ctx, "slot", numbers=[a.number for a in slots])
     return "\n".join(lines)
 
 
-def _mediation_slot(ctx: Context, state):
+def _parse_slot(ctx: Context, state):
+    """The activity number of the time she picked (1..n of the list she was shown)."""
     numbers = state.data.get("numbers", [])
     t = ctx.compact_text
     if not (t.isdigit() and 1 <= int(t) <= len(numbers)):
-        return f"请回复 1 到 {len(numbers)} 之间的序号，或回复「取消」退出。"
+        return Invalid(f"请回复 1 到 {len(numbers)} 之间的序号，或回复「取消」退出。")
+    return numbers[int(t) - 1]
+
+
+def _mediation_slot(ctx: Context, state, number: int):
     phone = mediation.known_phone(ctx.session, ctx.openid)
     if phone and phone.startswith("1"):
-        ctx.conversation.update(state, step="phone_known", number=numbers[int(t) - 1], phone=phone)
+        ctx.conversation.update(state, step="phone_known", number=number, phone=phone)
         return f"调解员会打电话和您确认，用 {mask_phone(phone)} 联系您吗？回复「是」，或发新的手机号码。"
-    ctx.conversation.update(state, step="phone", number=numbers[int(t) - 1])
-    return "请发您的手机号码，调解员会打电话和您确认时间。号码只用于这次调解联系。"
+    return MEDIATION_CONVERSATION.goto(ctx, state, "phone", number=number)
 
 
-def _mediation_phone(ctx: Context, state):
-    t = ctx.compact_text
-    if state.step == "phone_known" and t in YES_WORDS:
-        return _book_mediation(ctx, state, state.data["phone"])
-    phone = hr.normalize_phone(t)
+def _parse_mobile(ctx: Context, state):
+    """A mainland mobile number (the mediator calls to confirm)."""
+    phone = hr.normalize_phone(ctx.compact_text)
     if phone is None or not phone.startswith("1"):
-        return "请发11位手机号码（调解员需要打电话确认），或回复「取消」退出。"
-    return _book_mediation(ctx, state, phone)
+        return Invalid("请发11位手机号码（调解员需要打电话确认），或回复「取消」退出。")
+    return phone
+
+
+def _parse_known_mobile(ctx: Context, state):
+    """「是」 keeps the number she gave before; else a new mobile number."""
+    if ctx.compact_text in YES_WORDS:
+        return state.data["phone"]
+    return _parse_mobile(ctx, state)
 
 
 def _book_mediation(ctx: Context, state, phone: str):
@@ -480,16 +530,23 @@ def _book_mediation(ctx: Context, state, phone: str):
             f"\n去不了请回复「取消报名 {number}」。{SAFETY_LINE}")
 
 
-def mediation_step(ctx: Context, state):
-    """Steps of the 预约调解 conversation: slot -> phone (or phone_known) -> booked."""
-    if state.step == "slot":
-        return _mediation_slot(ctx, state)
-    return _mediation_phone(ctx, state)
+#: 预约调解: slot -> phone (or phone_known, 「是」 keeps her number) -> booked.
+MEDIATION_CONVERSATION = Conversation(
+    name=MEDIATION,
+    label="调解预约",
+    steps=(
+        Step("slot", parse=_parse_slot, then=_mediation_slot),
+        Step("phone", parse=_parse_mobile, then=_book_mediation,
+             prompt="请发您的手机号码，调解员会打电话和您确认时间。号码只用于这次调解联系。"),
+        Step("phone_known", parse=_parse_known_mobile, then=_book_mediation),
+    ),
+    broken="抱歉，预约过程出了点问题，请重新回复「预约调解」。",
+)
 
 
 #: 「有事请打我电话」, 「给我回个电话」...: she wants a call. Matched in the compact text, below
-#: every feature's own words (priority -5) but above the service directory (-10), which would
-#: otherwise look for service points called 「有事请打我」.
+#: every feature's own words (stage LOOSE_PHRASE) but above the service directory (DIRECTORY),
+#: which would otherwise look for service points called 「有事请打我」.
 CALL_ME = r"[打回]我(的)?(电话|手机)|给我[打回](个|一个)?电话|打给我|联系我(?!们)"
 
 
@@ -497,23 +554,6 @@ def call_me(ctx: Context):
     """「有事请打我电话」: she wants staff to call her; the 求助 form is how to ask for that."""
     return ("想请县妇联工作人员打电话给您吗？请回复「求助」，说说是什么事，"
             "最后选「2 电话」并留下号码，工作人员会联系您。\n" + SAFETY_LINE)
-
-
-def discard_on_cancel(ctx: Context) -> None:
-    """「取消」 during 「求助」 withdraws what she wrote: her unfinished draft is deleted (an urgent
-    request never is). Returns None, so the router still ends the conversation and answers."""
-    try:
-        state = ctx.conversation.get()
-    except redis.RedisError:  # no conversation known: nothing to withdraw
-        return None
-    if state is not None and state.name == CONVERSATION and state.data.get("draft_id") \
-            and state.data.get("draft_id") != state.data.get("urgent_id"):
-        hr.discard_draft(ctx.session, ctx.openid, state.data["draft_id"])
-    return None
-
-
-def _is_cancel(ctx: Context) -> bool:
-    return ctx.update.msg_type in ("text", "voice") and ctx.compact_text in CANCEL_WORDS
 
 
 #: 「提交」 when no 「求助」 conversation is going on (it timed out, or she went elsewhere).
@@ -535,38 +575,27 @@ def submit_left_draft(ctx: Context):
 
 
 def register(router: Router) -> None:
-    """Add the 求助 conversation, 「查看回复」 and 「我的留言」."""
-    router.intercept(_is_cancel, priority=50)(discard_on_cancel)
-    router.on_text(exact=SUBMIT_WORDS, priority=-1)(submit_left_draft)
+    """Add the 求助 conversation, 「查看回复」, 「我的留言」 and 「预约调解」."""
+    router.on_text(exact=SUBMIT_WORDS, stage=Stage.LEFTOVER)(submit_left_draft)
     router.on_text(exact=START_WORDS, escape=True)(start)
-    router.on_click("HELP")(start)
+    router.on_click(HELP_KEY)(start)
     router.on_text(exact=ANSWER_WORDS)(show_answers)
     router.on_text(exact=MY_WORDS)(show_mine)
-    router.on_text(regex=CALL_ME, priority=-5)(call_me)
+    router.on_text(regex=CALL_ME, stage=Stage.LOOSE_PHRASE)(call_me)
     router.on_text(exact=MEDIATION_WORDS)(start_mediation)
-    router.on_click("MEDIATION")(start_mediation)
-    router.on_conversation(MEDIATION)(mediation_step)
-
-    @router.on_conversation(CONVERSATION)
-    def help_step(ctx: Context, state):
-        step = STEPS.get(state.step)
-        if step is None:
-            ctx.conversation.end()
-            return start(ctx)
-        if state.step == STEP_URGENT_MORE and _handled_elsewhere(router, ctx):
-            # After a danger word she asked for something else (「活动」, 「删除我的信息」 ...):
-            # the urgent request is saved and staff are told; let that feature answer.
-            ctx.conversation.end()
-            return router.dispatch(ctx)
-        return step(ctx, state)
+    router.on_click(MEDIATION_KEY)(start_mediation)
+    router.conversation(MEDIATION_CONVERSATION)
+    router.conversation(HELP)
 
 
-def _handled_elsewhere(router: Router, ctx: Context) -> bool:
+def _handled_elsewhere(router: Router | None, ctx: Context) -> bool:
     """True when a short message is a command another feature's rule answers."""
     t = ctx.compact_text
     if not t or len(t) > 8 or t in DONE_WORDS or t in START_WORDS or hr.normalize_phone(t):
         return False
     if _town_in(t) or _contact_choice(t) == hr.CONTACT_NONE:  # we asked where she is / she declines
+        return False
+    if router is None:
         return False
     return any(rule.check(ctx) for rule in router.rules
                if rule.handler not in (start, show_answers, show_mine, call_me))

@@ -66,7 +66,7 @@ def urgent_staff_message(ref: str, request_id: int, local_time: str, *,
     data = {"first": title, "keyword1": ref, "keyword2": "紧急求助", "keyword3": local_time,
             "remark": "请立即登录后台查看并联系她"}
     text = (f"{title}\n编号：{ref}\n时间：{local_time}\n"
-            f"请立即登录后台（或 taoyuan help show {request_id}）查看并联系她。")
+            f"请立即登录后台（或 taoyuan requests show {request_id}）查看并联系她。")
     return data, text
 
 
@@ -204,7 +204,7 @@ def deliver_pending_answers(services, *, older_than: int = 60, now: datetime | N
 
 def answer_and_deliver(services, request_id: int, text: str, *, staff: str,
                        now: datetime | None = None) -> AnswerResult:
-    """Staff answer a request (console and ``taoyuan help reply``): save it in one transaction
+    """Staff answer a request (console and ``taoyuan requests reply``): save it in one transaction
     (``record_answer``, which raises ``RequestNotFound``, ``EmptyMessage``,
     ``RequestAnonymised``), then deliver it (:func:`deliver_answer`)."""
     with services.db.session() as s:

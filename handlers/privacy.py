@@ -10,8 +10,9 @@ from __future__ import annotations
 import logging
 
 from handlers.activities import tell_promoted_after_commit
-from handlers.conversation import ConversationState
-from handlers.router import Context, Router
+from handlers.conversation import (CONFIRM_DELETE_WORDS, KEEP_DATA_WORDS, Conversation,
+                                   ConversationState, Invalid, Step)
+from handlers.router import Context, Router, Stage
 from models.activities import withdraw_upcoming
 from models.privacy import erase_personal_data
 
@@ -21,29 +22,35 @@ NAME = "privacy"
 ENTRY_WORDS = ["删除我的信息", "删除信息", "删除我的资料", "删除个人信息", "注销我的信息",
                "清除我的信息"]
 #: Deleting cannot be undone: plain 「嗯」「好」 re-ask; these confirm.
-CONFIRM_WORDS = frozenset({"确认删除", "确定删除", "删除", "是", "是的", "确认", "确定", "删除吧",
-                           "要删除", "确认删除我的信息"})
-KEEP_WORDS = frozenset({"不删", "不删除", "保留", "否", "不", "不是", "不要", "算了", "不用"})
+CONFIRM_WORDS = CONFIRM_DELETE_WORDS
+KEEP_WORDS = KEEP_DATA_WORDS
 LABELS = {"signups": "条报名记录的姓名和手机号", "volunteers": "份志愿者登记",
           "notices": "条待发通知", "help_requests": "条求助留言"}
 
 
 def entry(ctx: Context) -> str:
     """Explain what will be deleted and ask for 「确认删除」."""
-    ctx.conversation.start(NAME, "confirm")
+    PRIVACY.begin(ctx, "confirm")
     return ("将删除您在「桃源姐妹」留下的个人信息：报名时填写的姓名和手机号、志愿者登记、求助留言内容等。"
             "已参加活动的人数只保留匿名统计，删除后无法恢复。\n"
             "确定请回复「确认删除」，不删除请回复「取消」。")
 
 
-def step(ctx: Context, state: ConversationState) -> str:
-    """「确认删除」 → erase; 「取消」 is handled by the router; anything else re-asks."""
+def _parse_confirm(ctx: Context, state: ConversationState):
+    """True for 「确认删除」, False for 「不删」; anything else re-asks (「取消」: the router)."""
     answer = ctx.compact_text.lower().rstrip("!。.!~")
     if answer in KEEP_WORDS:
+        return False
+    if answer not in CONFIRM_WORDS:
+        return Invalid("请回复「确认删除」删除您的个人信息，或回复「取消」保留。")
+    return True
+
+
+def _confirmed(ctx: Context, state: ConversationState, erase: bool) -> str:
+    """Erase her personal data (or not) and say what was deleted."""
+    if not erase:
         ctx.conversation.end()
         return "好的，没有删除任何信息。"
-    if answer not in CONFIRM_WORDS:
-        return "请回复「确认删除」删除您的个人信息，或回复「取消」保留。"
     ctx.conversation.end()
     # her seats in upcoming activities go back; promoted women are told after the commit
     for result in withdraw_upcoming(ctx.session, ctx.openid, now=ctx.now):
@@ -56,7 +63,14 @@ def step(ctx: Context, state: ConversationState) -> str:
             "以后报名活动或登记志愿者时需要重新填写。感谢您对「桃源姐妹」的信任。")
 
 
+PRIVACY = Conversation(
+    name=NAME,
+    label="删除信息的确认",
+    steps=(Step("confirm", parse=_parse_confirm, then=_confirmed),),
+)
+
+
 def register(router: Router) -> None:
     """Rules of this module."""
-    router.on_text(exact=ENTRY_WORDS, priority=5, escape=True)(entry)
-    router.on_conversation(NAME)(step)
+    router.on_text(exact=ENTRY_WORDS, stage=Stage.SPECIFIC, escape=True)(entry)
+    router.conversation(PRIVACY)

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import logging
 
-from handlers.router import Context, Router
+from handlers.router import Context, Router, Stage
 from models.reminders import (TOPIC_ACTIVITIES, TOPIC_HAIRCUT, is_subscribed, record_template_finish,
                              subscribe_topic, unsubscribe_topic)
 
@@ -83,8 +83,8 @@ def template_finished(ctx: Context) -> None:
 def register(router: Router) -> None:
     """Add the subscription rules and the TEMPLATESENDJOBFINISH event to ``router``."""
     for topic, words in SUBSCRIBE_WORDS.items():
-        router.on_text(exact=words, priority=5)(_subscriber(topic))
+        router.on_text(exact=words, stage=Stage.SPECIFIC)(_subscriber(topic))
     for topic, words in UNSUBSCRIBE_WORDS.items():
-        router.on_text(exact=words, priority=5)(_unsubscriber(topic))
-    router.on_text(exact=STATUS_WORDS, priority=5)(my_subscriptions)
+        router.on_text(exact=words, stage=Stage.SPECIFIC)(_unsubscriber(topic))
+    router.on_text(exact=STATUS_WORDS, stage=Stage.SPECIFIC)(my_subscriptions)
     router.on_event("templatesendjobfinish")(template_finished)

@@ -1,19 +1,12 @@
 """The dispatcher: which handler answers an :class:`~bot.wechat.updates.Update`. No Flask, no XML.
 
-Order of a dispatch (first answer wins):
+The order of a dispatch is documented once, in :class:`Stage` (first answer wins): interceptors,
+「更多」 pages, the active conversation, exact database keywords, code rules by stage, database
+keywords that ``contain`` the text, the default.
 
-1. interceptors (``router.intercept``), e.g. danger words that must be answered before anything;
-2. 「更多」 when earlier pages are waiting (see :meth:`Context.set_more`);
-3. the active conversation, for messages she sends (cancel words end it; an *escape* rule —
-   a global command such as 「求助」 or 「帮助」, registered with ``escape=True`` — ends it and
-   answers instead; a conversation
-   handler that returns ``None`` declines the message, which then goes on down this list);
-4. database keyword replies with ``match = exact`` (staff's deliberate choice wins);
-5. code rules by priority (higher first), then registration order;
-6. database keyword replies with ``match = contains``;
-7. the default: a short help for messages, ``None`` (``success``) for events.
-
-A rule "decides" (``check``) before it "does" (``handler``), as in python-telegram-bot.
+A rule "decides" (``check``) before it "does" (``handler``), as in python-telegram-bot: the check
+returns a falsy value when the rule does not apply, or what it found (the word, the ``re.Match``,
+a parsed query ...), which the handler receives as ``ctx.match`` — handlers do not parse again.
 A handler gets a :class:`Context` and returns a reply, a ``str`` (text) or ``None``.
 """
 from __future__ import annotations
@@ -23,22 +16,25 @@ import logging
 import re
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Callable, Iterable
+from enum import IntEnum
+from typing import Any, Callable, Iterable
 
 import redis
 from sqlalchemy.orm import Session
 
 from bot.core.db import OnDemandSession
-from bot.wechat.replies import NewsReply, Reply, TextReply
 from bot.core.services import Services
-from bot.wechat.updates import Update
-from handlers.conversation import CANCEL_WORDS, UNREAD, ConversationState, ConversationStore
 from bot.core.text import compact, normalize
+from bot.wechat.replies import NewsReply, Reply, TextReply
+from bot.wechat.updates import Update
+from handlers.conversation import UNREAD, Conversation, ConversationState, ConversationStore
 from models.base import utcnow
 
 log = logging.getLogger(__name__)
 
 Handler = Callable[["Context"], "Reply | str | None"]
+#: A rule's check: a falsy value, or what it found (given to the handler as ``ctx.match``).
+Check = Callable[["Context"], Any]
 ConversationHandler = Callable[["Context", ConversationState], "Reply | str | None"]
 
 #: How long 「更多」 pages wait in Redis (seconds).
@@ -46,6 +42,48 @@ MORE_TTL = 900
 MORE_WORDS = frozenset({"更多", "more", "下一页", "继续"})
 #: The MsgTypes that carry text: a text message, or a voice message's Recognition.
 TEXT_TYPES = frozenset({"text", "voice"})
+
+
+class Stage(IntEnum):
+    """Where a rule answers in a dispatch. The whole order, first answer wins:
+
+    1. interceptors (``router.intercept(check, stage=...)``), every update, higher stage first:
+       :attr:`RECORD` (bookkeeping that never answers), then :attr:`SAFETY` (danger words);
+    2. 「更多」 when earlier pages are waiting (see :meth:`Context.set_more`);
+    3. the active conversation, for messages she sends: its cancel words end it; an *escape*
+       rule (a global command such as 「求助」 or 「帮助」, registered with ``escape=True``) ends
+       it and answers instead; a step that returns ``None`` declines the message, which then
+       goes on down this list;
+    4. database keyword replies with ``match = exact`` (staff's deliberate choice wins);
+    5. code rules (``router.on_*``), by stage — :attr:`QR_SCENE`, :attr:`SPECIFIC`,
+       :attr:`COMMAND` (the default: commands, menu clicks, messages by type), :attr:`LEFTOVER`,
+       :attr:`LOOSE_PHRASE`, :attr:`DIRECTORY`, :attr:`SMALL_TALK` — then registration order
+       (the feature list in handlers/__init__.py);
+    6. database keyword replies with ``match = contains``;
+    7. the default: a short help for messages, ``None`` (``success``) for events.
+
+    The values are the priorities (higher first); any int still sorts between them.
+    """
+
+    #: Interceptor: keep the follower table in step with every update; never answers.
+    RECORD = 1000
+    #: Interceptor: danger words, answered before any conversation or rule.
+    SAFETY = 100
+    #: Events of a QR scene (check-in), before the plain subscribe welcome.
+    QR_SCENE = 10
+    #: A feature's exact words that must win over other features' broader rules (column names,
+    #: 订阅/退订, 删除我的信息).
+    SPECIFIC = 5
+    #: Commands, menu clicks and messages by type: the default stage.
+    COMMAND = 0
+    #: Words that only make sense after a conversation that has ended (「提交」 a left draft).
+    LEFTOVER = -1
+    #: Phrases found anywhere in her text (「有事请打我电话」), below every command.
+    LOOSE_PHRASE = -5
+    #: The service directory's towns, needs and where-is questions: no catch-all.
+    DIRECTORY = -10
+    #: 「谢谢」「好的」, 「更多」 with nothing waiting: just above the default answer.
+    SMALL_TALK = -20
 
 
 class Context:
@@ -58,6 +96,11 @@ class Context:
     what they need without making it). ``now`` is aware UTC (default: now).
     ``prefetched_conversation``: the raw conversation value if the webhook already read it
     (saves a Redis round trip).
+
+    Set by :meth:`Router.dispatch`: ``match``, what the check of the rule being run found (the
+    word, ``re.Match``, a parsed query ...; None for conversation steps and the default), and
+    ``router``, the router dispatching this update (a conversation step may ask it which rules
+    would answer a message).
     """
 
     def __init__(self, update: Update, services: Services,
@@ -71,6 +114,8 @@ class Context:
         self.conversation = ConversationStore(services.redis, services.keys, update.openid,
                                               prefetched=prefetched_conversation)
         self._follower = None
+        self.match: Any = None
+        self.router: Router | None = None
 
     @property
     def session(self) -> Session:
@@ -128,11 +173,11 @@ class Context:
 
 @dataclass
 class Rule:
-    """A check (``Context -> bool``) and the handler to run when it holds."""
+    """A check (``Context -> falsy | what it found``) and the handler to run when it holds."""
 
-    check: Callable[[Context], bool]
+    check: Check
     handler: Handler
-    priority: int = 0
+    stage: int = Stage.COMMAND
     name: str = ""
     order: int = 0
     #: The MsgTypes the check can hold for (``None``: any). Dispatch skips the rest unasked.
@@ -149,28 +194,34 @@ def _as_set(values: str | Iterable[str] | None) -> frozenset[str]:
 
 class Router:
     """Rules on message type, event, menu EventKey (exact/prefix) and text (exact, prefix,
-    contains, regex), with priorities. See the module docstring for the dispatch order."""
+    contains, regex), in stages, and declared conversations. See :class:`Stage` for the
+    dispatch order."""
 
     def __init__(self) -> None:
         self.rules: list[Rule] = []
         self.interceptors: list[Rule] = []
         self.escapes: list[Rule] = []
-        self.conversations: dict[str, ConversationHandler] = {}
+        #: Declared conversations by name (see handlers/conversation.py).
+        self.conversations: dict[str, Conversation] = {}
+        #: Their timeouts by name (seconds), given to every update's conversation store.
+        self.timeouts: dict[str, int] = {}
+        self._steps: dict[str, ConversationHandler] = {}
         self.default_message: Handler | None = None
         self.cancel_reply: str = "好的，已退出。需要时随时再来，回复「帮助」查看能做什么。"
         self._by_type: dict[str, list[Rule]] = {}  # MsgType -> the rules that may hold for it
 
     # -- registration --------------------------------------------------------------------
-    def add(self, check: Callable[[Context], bool], handler: Handler, *, priority: int = 0,
+    def add(self, check: Check, handler: Handler, *, stage: int = Stage.COMMAND,
             name: str = "", msg_types: Iterable[str] | None = None) -> Handler:
-        """Register ``handler`` for updates where ``check(ctx)`` is true. ``msg_types``: the
-        MsgTypes (``text``, ``event`` ...) outside which ``check`` never holds, if known."""
-        self._add_rule(check, handler, priority, name, msg_types)
+        """Register ``handler`` at ``stage`` for updates where ``check(ctx)`` is truthy (the
+        handler gets that value as ``ctx.match``). ``msg_types``: the MsgTypes (``text``,
+        ``event`` ...) outside which ``check`` never holds, if known."""
+        self._add_rule(check, handler, stage, name, msg_types)
         return handler
 
-    def _add_rule(self, check, handler, priority: int, name: str = "",
+    def _add_rule(self, check, handler, stage: int, name: str = "",
                   msg_types: Iterable[str] | None = None) -> Rule:
-        rule = Rule(check, handler, priority, name or handler.__name__, len(self.rules),
+        rule = Rule(check, handler, stage, name or handler.__name__, len(self.rules),
                     None if msg_types is None else frozenset(msg_types))
         self.rules.append(rule)
         self.rules.sort(key=_rank)  # kept in dispatch order, not sorted on every message
@@ -185,26 +236,27 @@ class Router:
             self._by_type[msg_type] = rules
         return rules
 
-    def intercept(self, check: Callable[[Context], bool], *, priority: int = 0):
-        """Decorator: run before everything else (conversations included) when ``check`` holds."""
+    def intercept(self, check: Check, *, stage: int):
+        """Decorator: run before everything else (conversations included) when ``check`` holds;
+        ``stage`` orders interceptors (:attr:`Stage.RECORD`, :attr:`Stage.SAFETY`)."""
         def deco(fn: Handler) -> Handler:
-            self.interceptors.append(Rule(check, fn, priority, fn.__name__, len(self.interceptors)))
+            self.interceptors.append(Rule(check, fn, stage, fn.__name__, len(self.interceptors)))
             self.interceptors.sort(key=_rank)
             return fn
         return deco
 
-    def on(self, check: Callable[[Context], bool], *, priority: int = 0,
+    def on(self, check: Check, *, stage: int = Stage.COMMAND,
            msg_types: Iterable[str] | None = None):
         """Decorator form of :meth:`add`."""
         def deco(fn: Handler) -> Handler:
-            return self.add(check, fn, priority=priority, msg_types=msg_types)
+            return self.add(check, fn, stage=stage, msg_types=msg_types)
         return deco
 
     def on_text(self, *, exact=None, prefix=None, contains=None, regex: str | None = None,
-                priority: int = 0, escape: bool = False):
+                stage: int = Stage.COMMAND, escape: bool = False):
         """Decorator: text (or voice recognition) that equals / starts with / contains one of
         the given words after normalising (spaces ignored), or matches ``regex`` (searched in
-        the compact text).
+        the compact text). ``ctx.match`` is the word found (compact), or the ``re.Match``.
 
         ``escape=True`` (only with ``exact`` alone) makes it a global command: it also ends any
         active conversation and answers instead of the conversation's step.
@@ -214,28 +266,32 @@ class Router:
             raise ValueError("escape rules match exact words only")
         pattern = re.compile(regex) if regex else None
 
-        def check(ctx: Context) -> bool:
+        def check(ctx: Context):
             t = ctx.compact_text
             if not t or ctx.update.msg_type not in TEXT_TYPES:
-                return False
-            return (t in ex or any(t.startswith(p) for p in pre) or any(c in t for c in con)
-                    or bool(pattern and pattern.search(t)))
+                return None
+            if t in ex:
+                return t
+            found = next((p for p in pre if t.startswith(p)), None) or next(
+                (c for c in con if c in t), None)
+            if found:
+                return found
+            return pattern.search(t) if pattern else None
         if not escape:
-            return self.on(check, priority=priority, msg_types=TEXT_TYPES)
+            return self.on(check, stage=stage, msg_types=TEXT_TYPES)
 
         def deco(fn: Handler) -> Handler:
-            self.escapes.append(self._add_rule(check, fn, priority, msg_types=TEXT_TYPES))
+            self.escapes.append(self._add_rule(check, fn, stage, msg_types=TEXT_TYPES))
             return fn
         return deco
 
-    def on_message(self, *msg_types: str, priority: int = 0):
+    def on_message(self, *msg_types: str, stage: int = Stage.COMMAND):
         """Decorator: messages of these MsgTypes (``location``, ``image`` ...)."""
         types = frozenset(msg_types)
-        return self.on(lambda ctx: ctx.update.msg_type in types, priority=priority,
-                       msg_types=types)
+        return self.on(lambda ctx: ctx.update.msg_type in types, stage=stage, msg_types=types)
 
     def on_event(self, *events: str, key: str | None = None, key_prefix: str | None = None,
-                 priority: int = 0):
+                 stage: int = Stage.COMMAND):
         """Decorator: events by name (lower case: ``subscribe``, ``scan``, ``click`` ...),
         optionally with EventKey equal to ``key`` or starting with ``key_prefix``."""
         names = frozenset(e.lower() for e in events)
@@ -247,26 +303,42 @@ class Router:
             if key is not None and u.event_key != key:
                 return False
             return key_prefix is None or u.event_key.startswith(key_prefix)
-        return self.on(check, priority=priority, msg_types=("event",))
+        return self.on(check, stage=stage, msg_types=("event",))
 
-    def on_click(self, key: str | None = None, *, prefix: str | None = None, priority: int = 0):
-        """Decorator: a menu button (CLICK, or a scancode/pic/location_select button) by EventKey."""
+    def on_click(self, key: str | None = None, *, prefix: str | None = None,
+                 stage: int = Stage.COMMAND):
+        """Decorator: a menu button (CLICK, or a scancode/pic/location_select button) by EventKey
+        (use the constants of bot/wechat/menu.py)."""
         return self.on_event("click", "scancode_push", "scancode_waitmsg", "pic_sysphoto",
                              "pic_photo_or_album", "pic_weixin", "location_select",
-                             key=key, key_prefix=prefix, priority=priority)
+                             key=key, key_prefix=prefix, stage=stage)
+
+    def conversation(self, spec: Conversation) -> Conversation:
+        """Register the declared conversation ``spec`` (its steps answer her messages while it
+        is active; see handlers/conversation.py)."""
+        self.conversations[spec.name] = spec
+        self.timeouts[spec.name] = spec.timeout
+        self._steps[spec.name] = spec.handle
+        return spec
 
     def on_conversation(self, name: str):
-        """Decorator: the step handler of conversation ``name``."""
+        """Decorator: a plain step handler ``(ctx, state) -> reply`` for conversation ``name``
+        (replacing the declared steps, if any; the declaration's other fields stay)."""
         def deco(fn: ConversationHandler) -> ConversationHandler:
-            self.conversations[name] = fn
+            self.conversations.setdefault(name, Conversation(name, interruptible=False))
+            self._steps[name] = fn
             return fn
         return deco
 
     # -- dispatch --------------------------------------------------------------------------
     def dispatch(self, ctx: Context) -> Reply | None:
         """Find and run the handler for ``ctx.update``; return its reply (None = ``success``)."""
+        ctx.router, ctx.match = self, None
+        ctx.conversation.timeouts = self.timeouts
         for rule in self.interceptors:
-            if rule.check(ctx):
+            found = rule.check(ctx)
+            if found:
+                ctx.match = found
                 reply = _as_reply(rule.handler(ctx))
                 if reply is not None:
                     return reply
@@ -279,28 +351,39 @@ class Router:
                 return TextReply(page)
         if ctx.update.is_message:
             state = _active_conversation(ctx)
-            if state is not None and state.name in self.conversations:
-                if ctx.compact_text in CANCEL_WORDS:
+            spec = self.conversations.get(state.name) if state is not None else None
+            if spec is not None:
+                if ctx.compact_text in spec.cancel_words:
+                    if spec.on_cancel is not None:
+                        spec.on_cancel(ctx, state)
                     ctx.conversation.end()
                     return TextReply(self.cancel_reply)
                 for rule in self.escapes:
-                    if rule.check(ctx):
+                    found = rule.check(ctx)
+                    if found:
                         ctx.conversation.end()
+                        ctx.match = found
                         return _as_reply(rule.handler(ctx))
-                reply = _as_reply(self.conversations[state.name](ctx, state))
+                ctx.match = None
+                reply = _as_reply(self._steps[state.name](ctx, state))
                 if reply is not None:
                     return reply
                 # None: the conversation declined this message (and ended itself); it goes
                 # through the normal rules as a fresh message.
+        keyword = None  # the database keyword row for her text: one lookup, used twice
         if ctx.update.msg_type in ("text", "voice") and ctx.compact_text:
-            reply = _keyword_reply(ctx, exact=True)
+            keyword = _keyword_row(ctx)
+            reply = _keyword_reply(keyword, exact=True)
             if reply is not None:
                 return reply
         for rule in self.rules_for(ctx.update.msg_type):
-            if rule.check(ctx):
+            found = rule.check(ctx)
+            if found:
+                ctx.match = found
                 return _as_reply(rule.handler(ctx))
-        if ctx.update.msg_type in ("text", "voice") and ctx.compact_text:
-            reply = _keyword_reply(ctx, exact=False)
+        ctx.match = None
+        if keyword is not None:
+            reply = _keyword_reply(keyword, exact=False)
             if reply is not None:
                 return reply
         if ctx.update.is_message and self.default_message is not None:
@@ -309,8 +392,8 @@ class Router:
 
 
 def _rank(rule: Rule) -> tuple[int, int]:
-    """Dispatch order: higher priority first, then registration order."""
-    return (-rule.priority, rule.order)
+    """Dispatch order: higher stage first, then registration order."""
+    return (-rule.stage, rule.order)
 
 
 def _active_conversation(ctx: Context) -> ConversationState | None:
@@ -330,12 +413,17 @@ def _as_reply(value) -> Reply | None:
     raise TypeError(f"handler returned {type(value).__name__}, not a reply")
 
 
-def _keyword_reply(ctx: Context, *, exact: bool) -> Reply | None:
-    from models.keywords import MATCH_CONTAINS, MATCH_EXACT, find_keyword_reply
+def _keyword_row(ctx: Context):
+    """The active database keyword reply for her text (exact or contains), or None."""
+    from models.keywords import find_keyword_reply
 
-    if not hasattr(ctx, "_keyword_row"):  # one lookup per update, shared by both stages
-        ctx._keyword_row = find_keyword_reply(ctx.session_source, ctx.compact_text)
-    row = ctx._keyword_row
+    return find_keyword_reply(ctx.session_source, ctx.compact_text)
+
+
+def _keyword_reply(row, *, exact: bool) -> Reply | None:
+    """The reply of keyword ``row`` if its ``match`` is the one of this stage."""
+    from models.keywords import MATCH_CONTAINS, MATCH_EXACT
+
     if row is None or row.match != (MATCH_EXACT if exact else MATCH_CONTAINS):
         return None
     if row.article_url:

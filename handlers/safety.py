@@ -2,7 +2,7 @@
 at once with 110 and 12338 (and 12356 for distress), before any other rule or conversation.
 
 The words are data: models/data/danger_words.txt plus staff additions in the database
-(``taoyuan help words add``). They are matched anywhere in the normalised message (NFKC,
+(``taoyuan requests words add``). They are matched anywhere in the normalised message (NFKC,
 traditional -> simplified, spaces and punctuation removed); a short list of harmless phrases
 (``benign``: 打我电话 "call me") is blanked out first, so anything else in the message still counts.
 The message is saved in an urgent help request and on-duty staff are notified at once
@@ -12,14 +12,15 @@ reply says what became of telling on-duty staff (``models.help.urgent_notice``):
 notified by WeChat, or — no ``[help] on_duty_openids``, dry run, a failed notification, the
 request not saved — that nobody sees it at once, and she is asked to call 110 / 12338 / the
 federation herself instead of being promised a call. Registered with
-``router.intercept(..., priority=100)``.
+``router.intercept(..., stage=Stage.SAFETY)``. Whether the reply says a form was stopped comes
+from the conversation's declaration (``interruptible``, ``label``, passive steps), not from a
+list kept here.
 """
 from __future__ import annotations
 
 import functools
 import logging
 import re
-import time
 import unicodedata
 from dataclasses import dataclass
 from functools import lru_cache
@@ -27,8 +28,8 @@ from pathlib import Path
 
 import redis
 
-from handlers.router import Context, Router
 from bot.core.text import compact
+from handlers.router import Context, Router, Stage
 
 log = logging.getLogger(__name__)
 
@@ -160,19 +161,16 @@ def matcher_for(ctx: Context) -> DangerMatcher:
     :data:`CACHE_SECONDS` seconds per process. A database error falls back to the file alone."""
     from models.safety import active_danger_words
 
-    cache = ctx.services.extras
-    cached = cache.get("danger_matcher")
-    if cached and cached[0] > time.monotonic():
-        return cached[1]
+    cached = ctx.services.danger_matcher.get()
+    if cached is not None:
+        return cached
     entries = list(_file_words())
     try:
         with ctx.session.begin_nested():
             entries += active_danger_words(ctx.session)
     except Exception:  # noqa: BLE001 - never let a table problem silence the file words
         log.exception("danger words: database additions unavailable, using the file only")
-    matcher = DangerMatcher(entries)
-    cache["danger_matcher"] = (time.monotonic() + CACHE_SECONDS, matcher)
-    return matcher
+    return ctx.services.danger_matcher.set(DangerMatcher(entries), CACHE_SECONDS)
 
 
 _FILE_CACHE: list[tuple[str, str]] | None = None
@@ -183,14 +181,6 @@ def _file_words() -> list[tuple[str, str]]:
     if _FILE_CACHE is None:
         _FILE_CACHE = load_words()
     return _FILE_CACHE
-
-
-#: What she was doing when the danger word came (conversation name -> Chinese), to tell her
-#: that it was stopped.
-INTERRUPTED = {"signup": "报名", "volunteer": "志愿者登记", "mediation": "调解预约",
-               "privacy": "删除信息的确认"}
-#: Conversation steps that are not a form she is filling in (nothing to tell her about).
-_PASSIVE = {("volunteer", "profile")}
 
 
 def danger_reply_text(match: DangerMatch, *, ref: str | None, federation_phone: str = "",
@@ -240,25 +230,23 @@ def danger_reply_text(match: DangerMatch, *, ref: str | None, federation_phone: 
 
 
 def register(router: Router) -> None:
-    """Add the danger-word interceptor (priority 100: before conversations and every rule)."""
+    """Add the danger-word interceptor (stage SAFETY: before conversations and every rule)."""
     DangerMatcher(_file_words())  # load the word file and OpenCC now, not on her first message
 
-    def check(ctx: Context) -> bool:
+    def check(ctx: Context) -> DangerMatch | None:
         if ctx.update.msg_type not in ("text", "voice") or not ctx.compact_text:
-            return False
+            return None
         try:
-            found = matcher_for(ctx).match(ctx.update.text)
+            return matcher_for(ctx).match(ctx.update.text)
         except Exception:  # noqa: BLE001 - a broken data file must not break every message
             log.exception("danger word matching failed")
-            return False
-        ctx.danger_match = found
-        return found is not None
+            return None
 
-    @router.intercept(check, priority=100)
+    @router.intercept(check, stage=Stage.SAFETY)
     def danger_words(ctx: Context):
         from handlers.help import federation_phone
 
-        match: DangerMatch = ctx.danger_match
+        match: DangerMatch = ctx.match
         phone = federation_phone(ctx)
         try:
             ref, notice, in_help, interrupted = _record(ctx, match)
@@ -321,8 +309,9 @@ def _follow_up(ctx: Context, request_id: int) -> tuple[bool, str]:
                and bool(state.data.get("draft_id")))
     interrupted = ""
     if state is not None and state.name != CONVERSATION:
-        if (state.name, state.step) not in _PASSIVE:
-            interrupted = INTERRUPTED.get(state.name, "")
+        spec = ctx.router.conversations.get(state.name) if ctx.router is not None else None
+        if spec is not None and spec.interruptible and not spec.passive(state.step):
+            interrupted = spec.label
         log.info("danger words: conversation %s ended for the urgent follow-up", state.name)
     ctx.conversation.start(CONVERSATION, STEP_URGENT_MORE, urgent_id=request_id)
     return in_help, interrupted

@@ -6,13 +6,16 @@ Registration is the conversation ``volunteer``::
     (registered: her profile; then 「修改」 (or 「修改志愿者」 any time) restarts the form,
     「不变」 keeps a field; any other message after the profile is handled as usual)
 
-Volunteer signups for activities go through handlers/activities_signup.py (「志愿报名 3」). Hours come from
+Declared as data in :data:`VOLUNTEER` (handlers/conversation.py). Volunteer signups for
+activities go through handlers/activities_signup.py (「志愿报名 3」). Hours come from
 QR check-in (handlers/activities.py).
 """
 from __future__ import annotations
 
+from bot.wechat.menu import VOLUNTEER as VOLUNTEER_KEY
 from handlers.activities import activity_block
-from handlers.conversation import ConversationState
+from handlers.conversation import (AGREE_WORDS, NO_WORDS, Conversation, ConversationState, Invalid,
+                                   Step)
 from handlers.router import Context, Router
 from models import activities as acts
 from models import volunteers as vols
@@ -25,8 +28,8 @@ EDIT_WORDS = ["修改志愿者", "修改志愿者信息", "更新志愿者", "�
 PROFILE_EDIT_WORDS = frozenset(EDIT_WORDS) | {"修改", "改", "重新登记", "编辑", "更新"}
 HOURS_WORDS = ["我的志愿时长", "志愿时长", "我的志愿服务", "服务时长"]
 KEEP = frozenset({"不变", "同上", "不改", "保留", "不用改"})
-AGREE = frozenset({"同意", "我同意", "是", "好", "好的", "确认", "可以", "yes", "ok", "1", "嗯"})
-NO = frozenset({"不同意", "否", "不", "no"})
+AGREE = AGREE_WORDS
+NO = NO_WORDS
 TOWN_PROMPT = ("您在哪个乡镇？回复乡镇名（如「桃城」「达埔」）或序号：\n"
                + "　".join(f"{i}.{t}" for i, t in enumerate(vols.TOWNS, 1)))
 SKILL_PROMPT = ("您有哪些特长？可多选，回复序号或文字（如「1 3」或「理发、家政」）：\n"
@@ -34,6 +37,7 @@ SKILL_PROMPT = ("您有哪些特长？可多选，回复序号或文字（如「
 AVAILABLE_PROMPT = "您一般什么时间方便参加志愿服务？（如「周末上午」「每月17日」「工作日晚上」）"
 CONSENT_TEXT = ("您的姓名、手机号、乡镇和特长只用于妇联联系您参加志愿服务，不会用于其他用途；"
                 "回复「删除我的信息」可随时删除。\n同意请回复「同意」，不同意请回复「取消」。")
+PHONE_PROMPT = "请发送您的手机号（11 位，例如：13812345678）。"
 
 
 def _keep_hint(state: ConversationState, field: str, shown: str | None = None) -> str:
@@ -54,7 +58,7 @@ def entry(ctx: Context) -> str:
     """「志愿者」 / menu VOLUNTEER → her profile if registered, else start the registration."""
     vol = vols.get_volunteer(ctx.session, ctx.openid)
     if vol is None:
-        ctx.conversation.start(NAME, "name")
+        VOLUNTEER.begin(ctx, "name")
         return ("欢迎加入永春县巾帼志愿者！登记只要几步，随时回复「取消」可退出。\n"
                 "第一步：请告诉我您的姓名（例如：王秀英）。")
     total, _ = acts.volunteer_hours(ctx.session, ctx.openid)
@@ -66,7 +70,7 @@ def entry(ctx: Context) -> str:
         lines.append("需要志愿者的活动（回复「志愿报名 编号」报名）：\n\n"
                      + "\n\n".join(activity_block(ctx.session, a, tz, volunteers=True) for a in need))
     lines.append("修改登记信息请回复「修改」。")
-    ctx.conversation.start(NAME, "profile")  # her next 「修改」 edits; anything else goes on as usual
+    VOLUNTEER.begin(ctx, "profile")  # her next 「修改」 edits; anything else goes on as usual
     return "\n\n".join(lines)
 
 
@@ -77,74 +81,74 @@ def edit(ctx: Context) -> str:
         return entry(ctx)
     old = {"name": vol.name, "phone": vol.phone, "town": vol.town, "skills": vol.skill_list,
            "available": vol.available}
-    state = ctx.conversation.start(NAME, "name", old=old)
+    state = VOLUNTEER.begin(ctx, "name", old=old)
     return "好的，我们重新登记一遍。请告诉我您的姓名。" + _keep_hint(state, "name")
 
 
-def step(ctx: Context, state: ConversationState) -> str | None:
-    """One step of the registration (see the module docstring)."""
-    if state.step == "profile":  # she has just seen her profile
-        ctx.conversation.end()
-        return edit(ctx) if ctx.compact_text in PROFILE_EDIT_WORDS else None
-    handler = _STEPS.get(state.step)
-    if handler is None:
-        ctx.conversation.end()
-        return "抱歉，登记过程出了点问题，请重新回复「志愿者」。"
-    return handler(ctx, state)
+def _after_profile(ctx: Context, state: ConversationState, wants_edit: bool) -> str | None:
+    """She has just seen her profile: 「修改」 edits; anything else is declined (None) and goes
+    on as a fresh message."""
+    ctx.conversation.end()
+    return edit(ctx) if wants_edit else None
 
 
-def _name(ctx: Context, state: ConversationState) -> str:
+def _old_phone_hint(state: ConversationState) -> str:
+    old = (state.data.get("old") or {}).get("phone")
+    return _keep_hint(state, "phone", mask_phone(old) if old else None)
+
+
+def _old_skills_hint(state: ConversationState) -> str:
+    old = (state.data.get("old") or {}).get("skills")
+    return _keep_hint(state, "skills", "、".join(old) if old else None)
+
+
+def _parse_name(ctx: Context, state: ConversationState):
     name = _kept(ctx, state, "name") or normalize_name(ctx.text)
     if not name:
-        return "请发送您的姓名，只要文字，例如：王秀英。" + _keep_hint(state, "name")
-    ctx.conversation.update(state, step="phone", name=name)
-    old = (state.data.get("old") or {}).get("phone")
-    return ("请发送您的手机号（11 位，例如：13812345678）。"
-            + _keep_hint(state, "phone", mask_phone(old) if old else None))
+        return Invalid("请发送您的姓名，只要文字，例如：王秀英。" + _keep_hint(state, "name"))
+    return name
 
 
-def _phone(ctx: Context, state: ConversationState) -> str:
+def _parse_phone(ctx: Context, state: ConversationState):
     phone = _kept(ctx, state, "phone") or normalize_mobile(ctx.compact_text)
     if phone is None:
-        old = (state.data.get("old") or {}).get("phone")
-        return ("手机号应为 11 位数字、以 13-19 开头，例如：13812345678。请重新发送。"
-                + _keep_hint(state, "phone", mask_phone(old) if old else None))
-    ctx.conversation.update(state, step="town", phone=phone)
-    return TOWN_PROMPT + _keep_hint(state, "town")
+        return Invalid("手机号应为 11 位数字、以 13-19 开头，例如：13812345678。请重新发送。"
+                       + _old_phone_hint(state))
+    return phone
 
 
-def _town(ctx: Context, state: ConversationState) -> str:
+def _parse_town(ctx: Context, state: ConversationState):
     town = _kept(ctx, state, "town") or vols.parse_town(ctx.compact_text)
     if town is None:
-        return "没有认出这个乡镇，请回复乡镇名或序号，例如「桃城」或「1」。\n" + TOWN_PROMPT
-    ctx.conversation.update(state, step="skills", town=town)
-    old = (state.data.get("old") or {}).get("skills")
-    return SKILL_PROMPT + _keep_hint(state, "skills", "、".join(old) if old else None)
+        return Invalid("没有认出这个乡镇，请回复乡镇名或序号，例如「桃城」或「1」。\n" + TOWN_PROMPT)
+    return town
 
 
-def _skills(ctx: Context, state: ConversationState) -> str:
+def _parse_skills(ctx: Context, state: ConversationState):
     skills = _kept(ctx, state, "skills") or vols.parse_skills(ctx.text)
     if not skills:
-        return "请至少选一项，回复序号或文字，例如「1」或「理发」。\n" + SKILL_PROMPT
-    ctx.conversation.update(state, step="available", skills=list(skills))
-    return AVAILABLE_PROMPT + _keep_hint(state, "available")
+        return Invalid("请至少选一项，回复序号或文字，例如「1」或「理发」。\n" + SKILL_PROMPT)
+    return list(skills)
 
 
-def _available(ctx: Context, state: ConversationState) -> str:
+def _parse_available(ctx: Context, state: ConversationState):
     available = _kept(ctx, state, "available") or ctx.text.strip()
     if not available or len(available) > 200:
-        return AVAILABLE_PROMPT
-    ctx.conversation.update(state, step="consent", available=available)
-    return CONSENT_TEXT
+        return Invalid(AVAILABLE_PROMPT)
+    return available
 
 
-def _consent(ctx: Context, state: ConversationState) -> str:
+def _parse_consent(ctx: Context, state: ConversationState):
     answer = ctx.compact_text.lower()
     if answer in NO:
+        return False
+    return True if answer in AGREE else Invalid("请回复「同意」完成登记，或回复「取消」退出。")
+
+
+def _consent(ctx: Context, state: ConversationState, agreed: bool) -> str:
+    if not agreed:
         ctx.conversation.end()
         return "好的，没有登记，您的信息没有保存。需要时随时回复「志愿者」。"
-    if answer not in AGREE:
-        return "请回复「同意」完成登记，或回复「取消」退出。"
     d = state.data
     ctx.conversation.end()
     try:
@@ -174,14 +178,31 @@ def hours(ctx: Context) -> str:
     return "\n".join(lines)
 
 
-_STEPS = {"name": _name, "phone": _phone, "town": _town, "skills": _skills,
-          "available": _available, "consent": _consent}
+VOLUNTEER = Conversation(
+    name=NAME,
+    label="志愿者登记",
+    steps=(
+        Step("profile", parse=lambda ctx, state: ctx.compact_text in PROFILE_EDIT_WORDS,
+             then=_after_profile, passive=True),
+        Step("name", parse=_parse_name, next="phone"),
+        Step("phone", parse=_parse_phone, next="town",
+             prompt=lambda state: PHONE_PROMPT + _old_phone_hint(state)),
+        Step("town", parse=_parse_town, next="skills",
+             prompt=lambda state: TOWN_PROMPT + _keep_hint(state, "town")),
+        Step("skills", parse=_parse_skills, next="available",
+             prompt=lambda state: SKILL_PROMPT + _old_skills_hint(state)),
+        Step("available", parse=_parse_available, next="consent",
+             prompt=lambda state: AVAILABLE_PROMPT + _keep_hint(state, "available")),
+        Step("consent", parse=_parse_consent, then=_consent, prompt=CONSENT_TEXT),
+    ),
+    broken="抱歉，登记过程出了点问题，请重新回复「志愿者」。",
+)
 
 
 def register(router: Router) -> None:
     """Rules of this module."""
     router.on_text(exact=ENTRY_WORDS)(entry)
-    router.on_click("VOLUNTEER")(entry)
+    router.on_click(VOLUNTEER_KEY)(entry)
     router.on_text(exact=EDIT_WORDS)(edit)
     router.on_text(exact=HOURS_WORDS, escape=True)(hours)  # also leaves any form
-    router.on_conversation(NAME)(step)
+    router.conversation(VOLUNTEER)

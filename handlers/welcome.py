@@ -10,7 +10,8 @@ import threading
 import time
 from collections import OrderedDict
 
-from handlers.router import Context, Router
+from bot.wechat.menu import HELP_USAGE
+from handlers.router import Context, Router, Stage
 from models import followers
 
 WELCOME = (
@@ -105,10 +106,10 @@ def _first_in_a_while(ctx: Context) -> bool:
     """True for her first update in a while (:data:`models.followers.TOUCH_RESOLUTION`, up to
     twice that) in this process: later ones would change nothing in the follower row, so they
     skip the database."""
-    recent = ctx.services.extras.get("recent_openids")
+    recent = ctx.services.recent_openids
     if recent is None:
-        recent = ctx.services.extras.setdefault(
-            "recent_openids", RecentOpenids(followers.TOUCH_RESOLUTION.total_seconds()))
+        recent = ctx.services.recent_openids = RecentOpenids(
+            followers.TOUCH_RESOLUTION.total_seconds())
     return recent.first_in_a_while(ctx.openid)
 
 
@@ -132,12 +133,12 @@ def not_understood(ctx: Context) -> str:
 
 
 def register(router: Router) -> None:
-    """Rules of this module (see handlers.router for the dispatch order)."""
-    router.intercept(lambda ctx: True, priority=1000)(record_update)
+    """Rules of this module (see handlers.router.Stage for the dispatch order)."""
+    router.intercept(lambda ctx: True, stage=Stage.RECORD)(record_update)
     router.on_event("subscribe")(welcome)
     router.on_text(exact=ESCAPE_HELP_WORDS, escape=True)(usage)
     router.on_text(exact=[w for w in HELP_WORDS if w not in ESCAPE_HELP_WORDS])(usage)
-    router.on_click("HELP_USAGE")(usage)
-    router.on_text(exact=THANKS_WORDS, priority=-20)(thanks)
-    router.on_text(exact=["更多", "下一页", "继续"], priority=-20)(no_more)
+    router.on_click(HELP_USAGE)(usage)
+    router.on_text(exact=THANKS_WORDS, stage=Stage.SMALL_TALK)(thanks)
+    router.on_text(exact=["更多", "下一页", "继续"], stage=Stage.SMALL_TALK)(no_more)
     router.default_message = not_understood

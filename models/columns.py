@@ -13,10 +13,9 @@ from sqlalchemy.orm import Mapped, Session, mapped_column, relationship
 
 from models.base import AwareDateTime, Base, is_http_url, utcnow
 from bot.core.db import OnDemandSession  # noqa: F401 - named in annotations
+from bot.wechat.menu import COLUMN_LATEST  # noqa: F401 - the menu key, defined once in bot/wechat/menu.py
 from models.refcache import ReferenceCache
 
-#: Menu EventKey for "the newest article of any column" (contract with bot/wechat/menu.py).
-COLUMN_LATEST = "COLUMN_LATEST"
 BRACKETS = "【】[]「」《》<>()（） "
 
 

@@ -3,7 +3,8 @@
 The 事务联商 and 纠纷化解 work of the seed article starts from what women say they need. A request
 is made by the 「求助」 conversation (handlers/help.py) or, marked urgent, by a danger
 word in any message (handlers/safety.py). Staff answer with
-``handlers.help_messages.answer_and_deliver`` (console and ``taoyuan help reply``): inside WeChat's 48-hour window as a 客服消息, otherwise a 模板消息
+``handlers.help_messages.answer_and_deliver`` (console and ``taoyuan requests reply``): inside
+WeChat's 48-hour window as a 客服消息, otherwise a 模板消息
 says an answer is waiting and 「查看回复」 shows it.
 
 Privacy: ``body``, ``media``, ``phone`` and ``answer`` are personal. They are never logged (log
@@ -13,7 +14,7 @@ older than ``retention_days``.
 
 Staff notifications: urgent requests at once (``handlers.help_messages.notify_after_commit``,
 run after the webhook's commit, in a background thread so the reply is never late), the others
-in a digest (``scheduler.help.send_digest``, called by the scheduler and ``taoyuan help
+in a digest (``scheduler.help.send_digest``, called by the scheduler and ``taoyuan requests
 digest``). This module only decides and records what those did; it never sends. Mediation
 booking is models/mediation.py, danger words staff add are models/safety.py.
 """
@@ -50,7 +51,7 @@ CATEGORY_LABELS[CATEGORY_URGENT] = "紧急求助"
 STATUS_NEW = "new"
 STATUS_ANSWERED = "answered"
 STATUS_CLOSED = "closed"
-#: Chinese labels of the statuses, for her 「我的留言」, ``taoyuan help`` and the staff console.
+#: Chinese labels of the statuses, for her 「我的留言」, ``taoyuan requests`` and the staff console.
 STATUS_LABELS = {STATUS_NEW: "待答复", STATUS_ANSWERED: "已答复", STATUS_CLOSED: "已关闭"}
 #: Label of the ``urgent`` flag (a danger word was seen), for staff lists.
 URGENT_LABEL = "紧急"
@@ -68,7 +69,7 @@ DELIVERY_CUSTOMER_SERVICE = "custom"
 DELIVERY_TEMPLATE = "template"
 DELIVERY_PENDING = "pending"
 DELIVERY_WAITING = "waiting"
-#: Chinese labels of ``answer_delivery`` for staff (console, ``taoyuan help show``).
+#: Chinese labels of ``answer_delivery`` for staff (console, ``taoyuan requests show``).
 DELIVERY_LABELS = {DELIVERY_CUSTOMER_SERVICE: "客服消息", DELIVERY_TEMPLATE: "模板消息提醒",
                    DELIVERY_PENDING: "待发送", DELIVERY_WAITING: "未推送（她回复「查看回复」可看到）"}
 

@@ -137,7 +137,7 @@ def authenticate(session: Session, username: str, password: str,
 
 def answerer_name(session: Session, username: str) -> str:
     """The name recorded as 答复人 for ``username``: her display name if she has one, else the
-    username; a name that is no account (e.g. ``taoyuan help reply --staff 李主任``) as given.
+    username; a name that is no account (e.g. ``taoyuan requests reply --staff 李主任``) as given.
     The console and the CLI both use this, so one person shows under one name."""
     name = (username or "").strip()
     user = session.scalar(select(StaffUser).where(StaffUser.username == name)) if name else None

@@ -1,7 +1,7 @@
 """Help (求助) jobs: the digest for on-duty staff and the daily retention job.
 
 The scheduler runs :func:`send_digest` at ``[help] digest_times`` and :func:`housekeeping`
-daily (scheduler/runner.py); ``taoyuan help digest`` runs the digest by hand. The digest is
+daily (scheduler/runner.py); ``taoyuan requests digest`` runs the digest by hand. The digest is
 worded here (it goes to staff, never to a woman) and sent through the notifier; which requests
 it covers and what it records are model operations (models/help.py).
 """
@@ -52,7 +52,7 @@ def send_digest(services, now: datetime | None = None) -> DigestResult:
     data = {"first": f"求助留言汇总：新{len(ids)}件", "keyword1": f"新{len(ids)}件，紧急{urgent}件",
             "keyword2": summary, "keyword3": local, "remark": "请登录后台查看并答复"}
     text = (f"求助留言汇总（{local}）：新{len(ids)}件，其中紧急{urgent}件。\n{summary}\n"
-            "请登录后台（或 taoyuan help list）查看并答复。")
+            "请登录后台（或 taoyuan requests list）查看并答复。")
     reached = notifier_for(services).send_to_staff(
         settings.on_duty_openids, template_id=settings.staff_template_id,
         data={k: short_field(v) for k, v in data.items()}, text=text,

@@ -1,4 +1,4 @@
-"""``taoyuan events add|list|show|close|qr``."""
+"""``taoyuan activities add|list|show|close|qr``."""
 from __future__ import annotations
 
 import pytest
@@ -26,7 +26,7 @@ def run(services, db_url, redis_prefix, tmp_path):
 
 
 def test_add_list_show_close(services, run):
-    r = run("events", "add", "--title", "家政培训", "--category", "家政培训",
+    r = run("activities", "add", "--title", "家政培训", "--category", "家政培训",
             "--start", f"{FUTURE}-12-17 09:00", "--capacity", "2", "--volunteers", "1")
     assert r.exit_code == 0, r.output
     number = int(r.stdout.strip().splitlines()[-1])
@@ -39,39 +39,39 @@ def test_add_list_show_close(services, run):
     complete_signup(services, "oCli1", number)
     complete_signup(services, "oCli2", number)
     complete_signup(services, "oCli3", number)
-    r = run("events", "list")
+    r = run("activities", "list")
     assert r.exit_code == 0 and "家政培训" in r.output and "2/2" in r.output
-    r = run("events", "show", str(number))
+    r = run("activities", "show", str(number))
     assert "confirmed 2  waiting 1  attended 0" in r.output and f"checkin:{number}" in r.output
-    r = run("events", "close", str(number))
+    r = run("activities", "close", str(number))
     assert r.exit_code == 0 and "已截止报名" in r.output
-    assert "没有活动" in run("events", "list").output
-    assert "家政培训" in run("events", "list", "--all").output
+    assert "没有活动" in run("activities", "list").output
+    assert "家政培训" in run("activities", "list", "--all").output
 
 
 def test_add_with_point_end_and_errors(services, run):
-    r = run("events", "add", "--title", "普法", "--category", "普法宣传", "--start", f"{FUTURE}-01-01 09:00",
+    r = run("activities", "add", "--title", "普法", "--category", "普法宣传", "--start", f"{FUTURE}-01-01 09:00",
             "--point", "不存在的服务点")
     assert r.exit_code != 0 and "不存在" in r.output
-    r = run("events", "add", "--title", "普法", "--category", "普法宣传", "--start", "明天")
+    r = run("activities", "add", "--title", "普法", "--category", "普法宣传", "--start", "明天")
     assert r.exit_code != 0 and "YYYY-MM-DD" in r.output
-    r = run("events", "add", "--title", "普法", "--category", "普法宣传",
+    r = run("activities", "add", "--title", "普法", "--category", "普法宣传",
             "--start", f"{FUTURE}-01-01 09:00", "--end", f"{FUTURE}-01-01 08:00")
     assert r.exit_code != 0 and "结束时间" in r.output
-    r = run("events", "add", "--title", "徒步", "--category", "徒步", "--start", f"{FUTURE}-03-08 08:00",
+    r = run("activities", "add", "--title", "徒步", "--category", "徒步", "--start", f"{FUTURE}-03-08 08:00",
             "--end", f"{FUTURE}-03-08 11:30", "--place", "桃溪绿道")
     assert r.exit_code == 0
     number = int(r.stdout.strip().splitlines()[-1])
     with services.db.session() as s:
         assert acts.get_activity(s, number).hours == 3.5
-    assert run("events", "show", "999").exit_code != 0
-    assert run("events", "close", "999").exit_code != 0
+    assert run("activities", "show", "999").exit_code != 0
+    assert run("activities", "close", "999").exit_code != 0
 
 
 def test_qr_in_dry_run_goes_to_the_outbox(services, run):
-    r = run("events", "add", "--title", "义剪", "--category", "爱心义剪", "--start", f"{FUTURE}-01-17 09:00")
+    r = run("activities", "add", "--title", "义剪", "--category", "爱心义剪", "--start", f"{FUTURE}-01-17 09:00")
     number = int(r.stdout.strip().splitlines()[-1])
-    r = run("events", "qr", str(number))
+    r = run("activities", "qr", str(number))
     assert r.exit_code == 0, r.output
     assert f"checkin:{number}" in r.output and "showqrcode" in r.output
 
@@ -82,7 +82,7 @@ def test_cancel_tells_everyone_signed_up(services, run):
     from models.notice import Notice
     from models.outbox import OutboxMessage
 
-    r = run("events", "add", "--title", "近邻课堂", "--category", "近邻课堂",
+    r = run("activities", "add", "--title", "近邻课堂", "--category", "近邻课堂",
             "--start", f"{FUTURE}-05-01 09:00", "--capacity", "1")
     number = int(r.stdout.strip().splitlines()[-1])
     complete_signup(services, "oC1", number)
@@ -93,7 +93,7 @@ def test_cancel_tells_everyone_signed_up(services, run):
         from models.base import utcnow
         from models.followers import Follower
         s.get(Follower, "oC2").last_interaction_at = utcnow() - timedelta(days=3)
-    r = run("events", "cancel", str(number), "--reason", "台风", "--yes")
+    r = run("activities", "cancel", str(number), "--reason", "台风", "--yes")
     assert r.exit_code == 0, r.output
     assert "通知 1 人，1 人待发" in r.output
     with services.db.session() as s:
@@ -101,7 +101,7 @@ def test_cancel_tells_everyone_signed_up(services, run):
         sent = s.scalars(select(OutboxMessage).where(OutboxMessage.openid == "oC1")).all()
         queued = s.scalars(select(Notice).where(Notice.openid == "oC2")).all()
     assert len(sent) == 1 and len(queued) == 1 and "台风" in queued[0].text
-    assert run("events", "cancel", "999", "--yes").exit_code != 0
+    assert run("activities", "cancel", "999", "--yes").exit_code != 0
 
 
 def test_more_seats_promote_the_waiting_list(services, run):
@@ -109,18 +109,18 @@ def test_more_seats_promote_the_waiting_list(services, run):
 
     from models.outbox import OutboxMessage
 
-    r = run("events", "add", "--title", "亲子早教", "--category", "亲子早教",
+    r = run("activities", "add", "--title", "亲子早教", "--category", "亲子早教",
             "--start", f"{FUTURE}-06-01 09:00", "--capacity", "1")
     number = int(r.stdout.strip().splitlines()[-1])
     for openid in ("oS1", "oS2", "oS3"):
         complete_signup(services, openid, number)
-    r = run("events", "seats", str(number), "--capacity", "2")
+    r = run("activities", "seats", str(number), "--capacity", "2")
     assert r.exit_code == 0 and "1 位候补" in r.output, r.output
     with services.db.session() as s:
         counts = acts.signup_counts(s, acts.get_activity(s, number))["participant"]
         told = s.scalars(select(OutboxMessage).where(OutboxMessage.openid == "oS2")).all()
     assert counts["confirmed"] == 2 and counts["waiting"] == 1 and len(told) == 1
-    assert "0 位候补" in run("events", "seats", str(number), "--capacity", "1").output
-    r = run("events", "seats", str(number), "--unlimited")
+    assert "0 位候补" in run("activities", "seats", str(number), "--capacity", "1").output
+    r = run("activities", "seats", str(number), "--unlimited")
     assert "1 位候补" in r.output
-    assert run("events", "seats", str(number)).exit_code != 0
+    assert run("activities", "seats", str(number)).exit_code != 0

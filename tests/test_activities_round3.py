@@ -74,7 +74,7 @@ def test_erasing_gives_upcoming_seats_back_and_promotes(services, run):  # noqa:
     assert "报名成功" in complete_signup(services, "oNew", third)
     # calling the activities off tells nobody behind an erased id
     for number in (n, other, third):
-        r = run("events", "cancel", str(number), "--yes")
+        r = run("activities", "cancel", str(number), "--yes")
         assert r.exit_code == 0, r.output
     assert _erased_messages(services) == []
     assert _told(services, "oNext") == 2 and _told(services, "oNew") == 1
@@ -133,7 +133,7 @@ def test_cancelled_activity_in_my_signups_and_signup(services, run):  # noqa: F8
     complete_signup(services, "oHeld", n)
     complete_signup(services, "oWaits", n)
     assert "候补第 1 位" in say(services, "oWaits", "我的报名")
-    assert run("events", "cancel", str(n), "--yes").exit_code == 0
+    assert run("activities", "cancel", str(n), "--yes").exit_code == 0
     mine = say(services, "oWaits", "我的报名")
     assert "候补" not in mine and "活动已取消" in mine
     assert "活动已取消" in say(services, "oHeld", "我的报名")

@@ -180,7 +180,7 @@ def test_erase_confirmed_by_plain_yes(services, answer):
 
 # 9. staff input ------------------------------------------------------------------------------
 def test_events_add_refuses_past_start_bad_capacity_and_empty_category(services, run):  # noqa: F811
-    base = ["events", "add", "--title", "家政培训", "--category", "家政培训"]
+    base = ["activities", "add", "--title", "家政培训", "--category", "家政培训"]
     r = run(*base, "--start", f"{PAST}-01-01 09:00")
     assert r.exit_code != 0 and "已经过去" in r.output
     r = run(*base, "--start", f"{FUTURE}-01-01 09:00", "--deadline", f"{PAST}-01-01 09:00")
@@ -190,26 +190,26 @@ def test_events_add_refuses_past_start_bad_capacity_and_empty_category(services,
     for capacity in ("0", "-3"):
         r = run(*base, "--start", f"{FUTURE}-01-01 09:00", "--capacity", capacity)
         assert r.exit_code != 0 and "名额至少为 1" in r.output, r.output
-    r = run("events", "add", "--title", "家政培训", "--category", " ", "--start", f"{FUTURE}-01-01 09:00")
+    r = run("activities", "add", "--title", "家政培训", "--category", " ", "--start", f"{FUTURE}-01-01 09:00")
     assert r.exit_code != 0 and "类别" in r.output
     with services.db.session() as s:
         assert len(s.scalars(select(acts.Activity)).all()) == 1
 
 
 def test_cancelled_activity_cannot_be_closed_or_get_seats(services, run):  # noqa: F811
-    r = run("events", "add", "--title", "徒步", "--category", "徒步", "--start", f"{FUTURE}-03-08 08:00",
+    r = run("activities", "add", "--title", "徒步", "--category", "徒步", "--start", f"{FUTURE}-03-08 08:00",
             "--capacity", "1")
     number = r.stdout.strip().splitlines()[-1]
-    assert run("events", "cancel", number, "--yes").exit_code == 0
+    assert run("activities", "cancel", number, "--yes").exit_code == 0
     for args in (("close", number), ("seats", number, "--capacity", "5"), ("cancel", number, "--yes")):
-        r = run("events", *args)
+        r = run("activities", *args)
         assert r.exit_code != 0 and "已" in r.output and "取消" in r.output, (args, r.output)
         assert "Traceback" not in r.output
     with services.db.session() as s:
         a = acts.get_activity(s, int(number))
         assert (a.status, a.capacity) == (acts.CANCELLED, 1)
-    assert "状态：已取消" in run("events", "show", number).output
-    assert "已取消" in run("events", "list", "--all").output
+    assert "状态：已取消" in run("activities", "show", number).output
+    assert "已取消" in run("activities", "list", "--all").output
 
 
 # 10. for the console -------------------------------------------------------------------------

@@ -1,15 +1,19 @@
 """The core commands on a fresh folder with embedded defaults."""
 from __future__ import annotations
 
+import importlib.metadata
+import inspect
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
 
+import click
 import pytest
 from click.testing import CliRunner
 
-from bot.cli import main
+from bot.cli import HIDDEN_ALIASES, main
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -65,3 +69,81 @@ def test_chat_defaults_to_the_configured_encryption(tmp_path):
                                 input="/quit\n")
     assert result.exit_code == 0, result.output
     assert "（compat 模式）" in result.output
+
+
+# -- issue 13: the CLI follows the feature names ------------------------------------------------
+CJK = re.compile(r"[\u4e00-\u9fff]")
+#: 「中文 / English」: the first " / " (or "）/ ") splits the Chinese from the English.
+BILINGUAL = re.compile(r"(?:(?<=\s)|(?<=[）」]))/\s")
+
+
+def _walk(command: click.Command, path: tuple[str, ...] = ("taoyuan",)):
+    yield path, command
+    for name, sub in getattr(command, "commands", {}).items():
+        yield from _walk(sub, (*path, name))
+
+
+def _help_texts(command: click.Command):
+    """Each paragraph of the command's help (what ``--help`` shows, up to ``\\f``) and each
+    option's help, the automatic ``--help`` and ``--version`` included."""
+    for paragraph in inspect.cleandoc((command.help or "").split("\f")[0]).split("\n\n"):
+        yield "help", paragraph
+    ctx = click.Context(command)
+    for param in command.get_params(ctx):
+        if isinstance(param, click.Option):
+            yield param.opts[0], param.help or ""
+
+
+def test_every_help_text_is_chinese_then_english():
+    bad = []
+    for path, command in _walk(main):
+        for what, text in _help_texts(command):
+            parts = BILINGUAL.split(text)
+            ok = (len(parts) == 2 and CJK.search(parts[0]) and re.match(r"[A-Z(\"]", parts[1])
+                  and re.search(r"[A-Za-z]", parts[1]))
+            if not ok:
+                bad.append(f"{' '.join(path)} {what}: {text!r}")
+    assert not bad, "\n".join(bad)
+    assert len(list(_walk(main))) > 40  # the walk reached the sub-commands
+
+
+def test_help_is_the_clis_own_help():
+    runner = CliRunner()
+    own = runner.invoke(main, ["--help"])
+    assert own.exit_code == 0
+    assert runner.invoke(main, ["help"]).output == own.output
+    sub = runner.invoke(main, ["help", "activities", "add"])
+    assert sub.exit_code == 0 and sub.output == runner.invoke(main, ["activities", "add", "--help"]).output
+    assert "新建活动" in sub.output
+    # the old help-request commands now point to their new name instead of running
+    old = runner.invoke(main, ["help", "show", "12"])
+    assert old.exit_code == 2 and "taoyuan requests show" in old.output
+    assert runner.invoke(main, ["help", "nosuch"]).exit_code == 2
+
+
+def test_groups_are_named_after_the_features_old_names_hidden():
+    listed = CliRunner().invoke(main, ["--help"]).output
+    for name in ("activities", "directory", "requests", "help", "reminders", "staff", "stats"):
+        assert f"\n  {name} " in listed, name
+    for old in ("events", "points"):
+        assert f"\n  {old} " not in listed
+        assert main.commands[old].hidden
+        assert main.commands[old].commands is main.commands[HIDDEN_ALIASES[old]].commands
+
+
+def test_old_group_names_still_run(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("TAOYUAN_CONFIG", raising=False)
+    runner = CliRunner()
+    assert runner.invoke(main, ["db", "upgrade"]).exit_code == 0
+    for old, new in (("events", "activities"), ("points", "directory")):
+        sub = "list" if new == "activities" else "unmatched"
+        result, expected = runner.invoke(main, [old, sub]), runner.invoke(main, [new, sub])
+        assert result.exit_code == 0, result.output
+        assert result.output == expected.output and result.output.strip()
+
+
+def test_version_comes_from_the_package_metadata():
+    result = CliRunner().invoke(main, ["--version"])
+    assert result.exit_code == 0
+    assert result.output.strip() == f"taoyuan {importlib.metadata.version('taoyuan-bot')}"

@@ -1,5 +1,5 @@
 """Staff answers (inside and outside WeChat's 48-hour window), 「查看回复」, the digest,
-retention, 「删除我的信息」 and the ``taoyuan help`` commands."""
+retention, 「删除我的信息」 and the ``taoyuan requests`` commands."""
 from __future__ import annotations
 
 from datetime import timedelta
@@ -177,7 +177,7 @@ def test_delete_my_information_erases_her_requests(help_services):
     assert chat.requests() == []
 
 
-# -- taoyuan help ... -------------------------------------------------------------------------
+# -- taoyuan requests ... ----------------------------------------------------------------------
 @pytest.fixture
 def cli(help_services, tmp_path):
     """Run ``taoyuan --config <file> help ...`` against the test database and Redis."""
@@ -195,7 +195,7 @@ def cli(help_services, tmp_path):
         f'notify_in_background = false\n', encoding="utf-8")
 
     def run(*args: str) -> str:
-        result = CliRunner().invoke(main, ["--config", str(toml), "help", *args],
+        result = CliRunner().invoke(main, ["--config", str(toml), "requests", *args],
                                     catch_exceptions=False)
         assert result.exit_code == 0, result.output
         return result.output
@@ -238,7 +238,7 @@ def test_cli_digest_and_words(help_services, cli):
 def test_cli_unknown_request(help_services):
     from bot.cli import main
 
-    result = CliRunner().invoke(main, ["help", "show", "H99999"],
+    result = CliRunner().invoke(main, ["requests", "show", "H99999"],
                                 env={"TAOYUAN_DATABASE_URL": help_services.config.database_url})
     assert result.exit_code != 0
 
@@ -281,5 +281,5 @@ def test_cli_bad_help_config_is_a_clear_error(tmp_path):
 
     toml = tmp_path / "bad.toml"
     toml.write_text('[help]\nretention_days = "forever"\n', encoding="utf-8")
-    result = CliRunner().invoke(main, ["--config", str(toml), "help", "list"])
+    result = CliRunner().invoke(main, ["--config", str(toml), "requests", "list"])
     assert result.exit_code != 0 and "help.retention_days" in result.output

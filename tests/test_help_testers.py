@@ -1,5 +1,5 @@
 """What two testers found in help requests and danger words, each tried the way they tried it:
-through the real webhook (signed pushes) with every feature registered, and ``taoyuan help``."""
+through the real webhook (signed pushes) with every feature registered, and ``taoyuan requests``."""
 from __future__ import annotations
 
 import logging
@@ -31,7 +31,7 @@ def help_show(services, tmp_path, ref: str, help_toml: str = "") -> str:
     toml = write_config(tmp_path / "help-show.toml", db_url=cfg.database_url, redis_url=REDIS_URL,
                         redis_prefix=cfg.redis["prefix"], instance_dir=tmp_path / "instance",
                         extra=help_toml)
-    result = CliRunner().invoke(main, ["--config", str(toml), "help", "show", ref],
+    result = CliRunner().invoke(main, ["--config", str(toml), "requests", "show", ref],
                                 catch_exceptions=False)
     assert result.exit_code == 0, result.output
     return result.output
@@ -186,7 +186,7 @@ def test_cli_list_counts_urgent_requests_as_waiting(help_services, tmp_path):
     cfg = help_services.config
     toml = write_config(tmp_path / "list.toml", db_url=cfg.database_url, redis_url=REDIS_URL,
                         redis_prefix=cfg.redis["prefix"], instance_dir=tmp_path / "instance")
-    out = CliRunner().invoke(main, ["--config", str(toml), "help", "list"]).output
+    out = CliRunner().invoke(main, ["--config", str(toml), "requests", "list"]).output
     assert "【紧急】紧急求助" in out and "待答复 1（紧急 1）" in out
 
 

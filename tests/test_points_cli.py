@@ -1,4 +1,4 @@
-"""``taoyuan points import/export/seed/unmatched`` through the real CLI."""
+"""``taoyuan directory import/export/seed/unmatched`` through the real CLI."""
 import csv
 
 import pytest
@@ -18,7 +18,7 @@ def run(services, tmp_path):
                    f'[redis]\nurl = "redis://127.0.0.1:6379/0"\nprefix = "{services.keys.prefix}"\n'
                    f'[app]\ninstance_dir = "{tmp_path}"\n')
     runner = CliRunner()
-    return lambda *args: runner.invoke(main, ["--config", str(cfg), "points", *map(str, args)])
+    return lambda *args: runner.invoke(main, ["--config", str(cfg), "directory", *map(str, args)])
 
 
 def count(services):

@@ -3,10 +3,10 @@ from __future__ import annotations
 
 import pytest
 
+from bot.core.text import compact, normalize
 from bot.wechat.replies import NewsReply, TextReply
 from bot.wechat.updates import Update
-from handlers.router import Context, Router
-from bot.core.text import compact, normalize
+from handlers.router import Context, Router, Stage
 from models.keywords import KeywordReply
 
 
@@ -37,7 +37,7 @@ def test_compact_drops_spaces():
 def test_rule_order_priority_then_registration(services):
     router = Router()
     router.on_text(contains="义剪")(lambda ctx: "low")
-    router.on_text(exact="义剪", priority=5)(lambda ctx: "high")
+    router.on_text(exact="义剪", stage=Stage.SPECIFIC)(lambda ctx: "high")
     router.on_text(regex=r"^报名(\d+)$")(lambda ctx: "signup")
     assert run(services, router, text_update("义剪")).content == "high"
     assert run(services, router, text_update("我要义剪")).content == "low"
@@ -98,7 +98,7 @@ def test_conversation_steps_cancel_and_expiry(services):
 
 def test_interceptor_runs_before_conversation(services):
     router = Router()
-    router.intercept(lambda ctx: "救命" in ctx.compact_text, priority=100)(lambda ctx: "拨打110")
+    router.intercept(lambda ctx: "救命" in ctx.compact_text, stage=Stage.SAFETY)(lambda ctx: "拨打110")
     router.on_conversation("demo")(lambda ctx, st: "step")
     with services.db.session() as s:
         Context(update=text_update("x"), services=services, session=s).conversation.start("demo", "a")
@@ -179,8 +179,8 @@ def test_rules_of_other_message_types_are_not_even_asked(services):
     def never_for_text(ctx):
         asked.append(ctx.update.msg_type)
         return False
-    router.add(never_for_text, lambda ctx: "no", priority=50, msg_types=["event"])
-    router.on_event("click", key="K", priority=40)(lambda ctx: "clicked")
+    router.add(never_for_text, lambda ctx: "no", stage=50, msg_types=["event"])
+    router.on_event("click", key="K", stage=40)(lambda ctx: "clicked")
     router.on_message("location")(lambda ctx: "where")
     router.on_text(exact="你好")(lambda ctx: "hello")
     assert run(services, router, text_update("你好")).content == "hello"
@@ -188,5 +188,5 @@ def test_rules_of_other_message_types_are_not_even_asked(services):
     assert [r.name for r in router.rules_for("text")] == ["<lambda>"]
     click = Update(msg_type="event", openid="oR1", event="click", event_key="K")
     assert run(services, router, click).content == "clicked" and asked == ["event"]
-    router.add(lambda ctx: True, lambda ctx: "anything", priority=99)  # no msg_types: every type
+    router.add(lambda ctx: True, lambda ctx: "anything", stage=99)  # no msg_types: every type
     assert run(services, router, text_update("你好")).content == "anything"

@@ -4,11 +4,15 @@ Every command gets the shared :class:`~bot.core.services.Services` through ``cli
 ``services = ctx.obj.services`` (built on first use from ``--config`` / ``TAOYUAN_CONFIG``).
 Commands live in their own modules, each exposing ``register(main: click.Group) -> None``:
 the shared ones of :data:`SHARED_COMMAND_MODULES`, then each feature's, found by name from the
-feature manifest (:data:`bot.core.features.FEATURES`).
+feature manifest (:data:`bot.core.features.FEATURES`). Groups are named after the features
+(``activities``, ``directory``, ``requests`` …); :data:`HIDDEN_ALIASES` keeps the old names
+working for staff scripts without listing them. Every help text reads 「中文 / English」;
+``taoyuan help [COMMAND]…`` prints the same help as ``--help``.
 """
 from __future__ import annotations
 
 from importlib import import_module
+from importlib.metadata import PackageNotFoundError, version
 
 import click
 
@@ -61,17 +65,89 @@ class CliState:
         return self._services
 
 
+#: Old group names staff scripts still use → the feature's group. Hidden from ``--help``.
+HIDDEN_ALIASES = {"events": "activities", "points": "directory"}
+
+#: The help text of every command's ``--help`` option (click's own is English only).
+HELP_OPTION_TEXT = "显示本说明并退出 / Show this message and exit."
+
+#: The distribution whose version ``taoyuan --version`` prints (pyproject ``[project] name``).
+DISTRIBUTION = "taoyuan-bot"
+
+
+def package_version() -> str:
+    """The installed version of :data:`DISTRIBUTION` (package metadata), or ``"unknown"`` when
+    the project is run from a checkout that was never installed."""
+    try:
+        return version(DISTRIBUTION)
+    except PackageNotFoundError:
+        return "unknown"
+
+
 @click.group()
+@click.version_option(package_version(), "--version", prog_name="taoyuan",
+                      message="%(prog)s %(version)s",
+                      help="显示版本并退出 / Show the version and exit.")
 @click.option("--config", "config_path", envvar="TAOYUAN_CONFIG", default=None,
-              help="TOML configuration file (default: ./config.toml, else embedded defaults).")
+              help="配置文件（TOML；默认 ./config.toml，没有则用内置默认值）/ "
+                   "TOML configuration file (default: ./config.toml, else embedded defaults).")
 @click.pass_context
 def main(ctx: click.Context, config_path: str | None) -> None:
-    """桃源姐妹 公众号后台 (Yongchun County Women's Federation WeChat backend)."""
+    """桃源姐妹 公众号后台 / The 桃源姐妹 WeChat backend (Yongchun County Women's Federation).
+
+    「taoyuan 命令 --help」或「taoyuan help 命令」查看每条命令的说明 /
+    Run "taoyuan COMMAND --help" or "taoyuan help COMMAND" for one command.
+    """
     from bot.core.logging import configure_logging
 
     configure_logging("INFO")
     ctx.obj = CliState(config_path)
 
 
+@main.command("help")
+@click.argument("command", nargs=-1)
+@click.pass_context
+def help_command(ctx: click.Context, command: tuple[str, ...]) -> None:
+    """显示命令说明（同 --help）/ Show the help of taoyuan or of COMMAND (same as --help).
+
+    例如 taoyuan help activities add / For example: taoyuan help activities add.
+    \f
+    ``taoyuan help`` prints the top-level help; ``taoyuan help activities add`` that command's.
+    Help requests (求助留言) are ``taoyuan requests``. Raises ``click.UsageError`` (exit 2) for a
+    name that is no command, saying so in Chinese.
+    """
+    target, target_ctx = main, ctx.parent
+    for word in command:
+        sub = target.get_command(target_ctx, word) if isinstance(target, click.Group) else None
+        if sub is None:
+            hint = ""
+            if target is main and word in getattr(main.commands.get("requests"), "commands", {}):
+                hint = f"（求助留言的命令是 taoyuan requests {word}）"
+            raise click.UsageError(f"没有命令「{word}」{hint} / no such command: {word}")
+        target, target_ctx = sub, click.Context(sub, info_name=word, parent=target_ctx)
+    click.echo(target_ctx.get_help())
+
+
+def hidden_alias(group: click.Group, name: str) -> click.Group:
+    """A hidden group called ``name`` that shares ``group``'s sub-commands and callback (so
+    ``taoyuan events add`` runs ``taoyuan activities add``); not listed by ``--help``."""
+    return click.Group(name, commands=group.commands, callback=group.callback,
+                       params=list(group.params), hidden=True,
+                       help=f"「taoyuan {group.name}」的旧名称 / Old name of taoyuan {group.name}.")
+
+
+def bilingual_help_options(command: click.Command) -> None:
+    """Give ``command`` and every command below it a ``--help`` option whose text is
+    :data:`HELP_OPTION_TEXT` instead of click's English one (idempotent)."""
+    if command.add_help_option:
+        command.add_help_option = False
+        click.help_option("--help", help=HELP_OPTION_TEXT)(command)
+    for sub in getattr(command, "commands", {}).values():
+        bilingual_help_options(sub)
+
+
 for _name in COMMAND_MODULES:
     import_module(_name).register(main)
+for _old, _new in HIDDEN_ALIASES.items():
+    main.add_command(hidden_alias(main.commands[_new], _old))
+bilingual_help_options(main)

@@ -1,4 +1,6 @@
-"""``taoyuan events add|list|show|close|seats|cancel|qr``: staff manage activities (活动) from the command line.
+"""``taoyuan activities add|list|show|close|seats|cancel|qr``: staff manage activities (活动) from the command line.
+
+``taoyuan events …`` is a hidden alias kept for staff scripts (bot.cli.HIDDEN_ALIASES).
 
 Times are typed in local time (Asia/Shanghai, ``app.timezone``) as ``YYYY-MM-DD HH:MM`` and
 stored as aware UTC.
@@ -25,8 +27,8 @@ def _activity_or_fail(session, number: int):
     return activity
 
 def register(main: click.Group) -> None:
-    """Add the ``events`` group to ``main``."""
-    main.add_command(events)
+    """Add the ``activities`` group to ``main``."""
+    main.add_command(activities)
 
 
 def _parse_local(value: str | None, tz, label: str) -> datetime | None:
@@ -46,27 +48,27 @@ def _fmt(when: datetime | None, tz) -> str:
 
 
 @click.group()
-def events() -> None:
-    """活动：新建、列出、查看、截止报名 (activities)."""
+def activities() -> None:
+    """活动：新建、列出、查看、截止报名、签到二维码 / Activities: add, list, show, close, QR codes."""
 
 
-@events.command("add")
-@click.option("--title", required=True, help="活动名称")
-@click.option("--category", required=True, help="类别：家政培训、电商直播培训、近邻课堂、亲子早教、爱心义剪 …")
-@click.option("--start", "start", required=True, help='开始时间（当地时间）"2026-12-17 09:00"')
-@click.option("--end", "end", default=None, help="结束时间（默认开始后 2 小时）")
-@click.option("--capacity", type=int, default=None, help="名额，至少 1（不填 = 不限）")
-@click.option("--deadline", default=None, help="报名截止时间（默认为开始时间）")
-@click.option("--point", "point_name", default=None, help="承办服务点名称（近邻娘家目录中的名称）")
-@click.option("--place", default="", help="地点（不填则用服务点名称和地址）")
-@click.option("--volunteers", type=click.IntRange(min=0), default=0, help="需要的志愿者人数")
-@click.option("--description", default="", help="活动介绍")
-@click.option("--allow-past", is_flag=True, help="允许开始时间已过（补录过去的活动）")
+@activities.command("add")
+@click.option("--title", required=True, help="活动名称 / Title.")
+@click.option("--category", required=True, help="类别：家政培训、电商直播培训、近邻课堂、亲子早教、爱心义剪 … / Category.")
+@click.option("--start", "start", required=True, help='开始时间（当地时间）"2026-12-17 09:00" / Start, local time.')
+@click.option("--end", "end", default=None, help="结束时间（默认开始后 2 小时）/ End (default: 2 hours after the start).")
+@click.option("--capacity", type=int, default=None, help="名额，至少 1（不填 = 不限）/ Seats, at least 1 (default: unlimited).")
+@click.option("--deadline", default=None, help="报名截止时间（默认为开始时间）/ Signup deadline (default: the start).")
+@click.option("--point", "point_name", default=None, help="承办服务点名称（近邻娘家目录中的名称）/ Host service point, by its directory name.")
+@click.option("--place", default="", help="地点（不填则用服务点名称和地址）/ Place (default: the point's name and address).")
+@click.option("--volunteers", type=click.IntRange(min=0), default=0, help="需要的志愿者人数 / Volunteers needed.")
+@click.option("--description", default="", help="活动介绍 / Description.")
+@click.option("--allow-past", is_flag=True, help="允许开始时间已过（补录过去的活动）/ Allow a start in the past (to record one).")
 @click.pass_obj
 def add(state, title, category, start, end, capacity, deadline, point_name, place, volunteers,
         description, allow_past) -> None:
-    """新建活动，打印活动编号 (prints the new activity's number).
-
+    """新建活动，打印活动编号 / Add an activity and print its number.
+    \f
     Refuses (exit 1, Chinese message) a start already past unless ``--allow-past``, a capacity
     below 1 and an empty category; checks are in :func:`models.activities.add_activity`.
     """
@@ -85,7 +87,7 @@ def add(state, title, category, start, end, capacity, deadline, point_name, plac
         if point_name:
             points = list(s.scalars(select(ServicePoint).where(ServicePoint.name == point_name.strip())))
             if not points:
-                raise click.ClickException(f"服务点「{point_name}」不存在，请用 taoyuan points 查看名称")
+                raise click.ClickException(f"服务点「{point_name}」不存在，请用 taoyuan directory export 导出名录查看名称")
             if len(points) > 1:
                 raise click.ClickException(f"有 {len(points)} 个服务点叫「{point_name}」，请改用 --place")
             point_id = points[0].id
@@ -101,11 +103,11 @@ def add(state, title, category, start, end, capacity, deadline, point_name, plac
     click.echo(number)
 
 
-@events.command("list")
-@click.option("--all", "show_all", is_flag=True, help="包括已结束、已截止、已取消的活动")
+@activities.command("list")
+@click.option("--all", "show_all", is_flag=True, help="包括已结束、已截止、已取消的活动 / Include past, closed and cancelled ones.")
 @click.pass_obj
 def list_(state, show_all: bool) -> None:
-    """列出活动 (upcoming ones; --all for every activity)."""
+    """列出近期活动 / List upcoming activities (--all: every activity)."""
     from sqlalchemy import select
 
     from models.activities import STATUS_LABELS, Activity, signup_counts
@@ -131,11 +133,11 @@ def list_(state, show_all: bool) -> None:
                        f"{a.category}  {a.title}")
 
 
-@events.command("show")
+@activities.command("show")
 @click.argument("number", type=int)
 @click.pass_obj
 def show(state, number: int) -> None:
-    """查看活动 N：确认、候补、签到人数 (confirmed, waiting and attended counts)."""
+    """查看活动 N：确认、候补、签到人数 / Show activity N with confirmed, waiting and attended counts."""
     from models.activities import STATUS_LABELS, signup_counts
 
     services = state.services
@@ -160,11 +162,11 @@ def show(state, number: int) -> None:
         click.echo(f"签到二维码场景值：checkin:{a.number}")
 
 
-@events.command("close")
+@activities.command("close")
 @click.argument("number", type=int)
 @click.pass_obj
 def close(state, number: int) -> None:
-    """截止活动 N 的报名 (status closed; signups already made stay)."""
+    """截止活动 N 的报名 / Close signups for activity N (signups already made stay)."""
     from models.activities import ActivityCancelled, ActivityNotFound, close_activity
 
     services = state.services
@@ -179,14 +181,14 @@ def close(state, number: int) -> None:
     click.echo(f"活动 {number}「{title}」已截止报名")
 
 
-@events.command("seats")
+@activities.command("seats")
 @click.argument("number", type=int)
-@click.option("--capacity", type=click.IntRange(min=0), default=None, help="新的名额")
-@click.option("--unlimited", is_flag=True, help="名额改为不限")
-@click.option("--volunteers", type=click.IntRange(min=0), default=None, help="新的志愿者人数")
+@click.option("--capacity", type=click.IntRange(min=0), default=None, help="新的名额 / New number of seats.")
+@click.option("--unlimited", is_flag=True, help="名额改为不限 / Unlimited seats.")
+@click.option("--volunteers", type=click.IntRange(min=0), default=None, help="新的志愿者人数 / New number of volunteers needed.")
 @click.pass_obj
 def seats(state, number: int, capacity, unlimited: bool, volunteers) -> None:
-    """修改活动 N 的名额；增加的名额按顺序给候补并通知她们."""
+    """修改活动 N 的名额；增加的名额按顺序给候补并通知她们 / Change activity N's seats; the waiting list moves up and is told."""
     from handlers.activities import tell_promoted_after_commit
     from models.activities import ActivityCancelled, ActivityNotFound, set_capacity
 
@@ -214,13 +216,16 @@ def seats(state, number: int, capacity, unlimited: bool, volunteers) -> None:
     click.echo(f"活动 {number} 名额已更新；{count} 位候补转为确认并已通知")
 
 
-@events.command("cancel")
+@activities.command("cancel")
 @click.argument("number", type=int)
-@click.option("--reason", default="", help="取消原因（会告诉已报名的群众）")
-@click.option("--yes", is_flag=True, help="不再确认")
+@click.option("--reason", default="", help="取消原因（会告诉已报名的群众）/ Reason, told to those signed up.")
+@click.option("--yes", is_flag=True, help="不再确认 / Do not ask for confirmation.")
 @click.pass_obj
 def cancel(state, number: int, reason: str, yes: bool) -> None:
-    """取消活动 N，并通知已报名和候补的群众 (48 小时内发客服消息，否则记入待发通知)."""
+    """取消活动 N，并通知已报名和候补的群众 / Cancel activity N and tell everyone signed up or waiting.
+
+    48 小时内发客服消息，否则记入待发通知 / Inside 48 hours a 客服消息, otherwise a pending notice.
+    """
     from models.activities import ActivityCancelled, ActivityNotFound, cancel_activity
     from handlers.activities import notify
     from models.notice import KIND_ACTIVITY_CANCELLED
@@ -253,13 +258,13 @@ def cancel(state, number: int, reason: str, yes: bool) -> None:
     click.echo(f"活动 {number}「{title}」已取消；通知 {sent} 人，{queued} 人待发（超出 48 小时）")
 
 
-@events.command("qr")
+@activities.command("qr")
 @click.argument("number", type=int)
 @click.option("--days", type=click.IntRange(1, 30), default=30, show_default=True,
-              help="二维码有效天数（临时二维码最长 30 天）")
+              help="二维码有效天数（临时二维码最长 30 天）/ Days the QR code is valid (at most 30).")
 @click.pass_obj
 def qr(state, number: int, days: int) -> None:
-    """生成活动 N 的签到二维码（场景值 checkin:N）(temporary parametric QR code)."""
+    """生成活动 N 的签到二维码（场景值 checkin:N）/ Make activity N's check-in QR code (temporary, scene checkin:N)."""
     services = state.services
     with services.db.session() as s:
         a = _activity_or_fail(s, number)

@@ -66,13 +66,20 @@ def build_fields(line: str, openid: str, account: str) -> dict | str | None:
 
 @click.command()
 @click.option("--url", default="http://127.0.0.1:8000", show_default=True,
-              help="Base URL of the running webhook (the full …/wechat URL works too).")
-@click.option("--openid", default="oSimulatedFollower0001", show_default=True)
+              help="运行中的 webhook 地址（完整的 …/wechat 也行）/ "
+                   "Base URL of the running webhook (the full …/wechat URL works too).")
+@click.option("--openid", default="oSimulatedFollower0001", show_default=True,
+              help="扮演的粉丝 openid / The follower's openid to play.")
 @click.option("--mode", type=click.Choice(["plain", "safe", "compat"]), default=None,
-              help="Message mode; default: the configured wechat.encryption.")
+              help="消息加解密方式，默认取 wechat.encryption / "
+                   "Message mode; default: the configured wechat.encryption.")
 @click.pass_obj
 def chat(state, url: str, openid: str, mode: str | None) -> None:
-    """Type as a follower; each line is signed (and encrypted) like WeChat does and posted."""
+    """在终端里扮演微信和粉丝 / Play WeChat and a follower in the terminal.
+
+    每行都像微信服务器那样签名（并加密）后发出，输入 /help 查看命令 /
+    Each line is signed (and encrypted) like WeChat does and posted; /help lists the commands.
+    """
     wechat = state.config.wechat
     keys = state.config.aes_keys()
     mode = mode or state.config.encryption

@@ -11,11 +11,17 @@ def register(main: click.Group) -> None:
 
 
 @click.command()
-@click.option("--host", default="127.0.0.1", show_default=True)
-@click.option("--port", default=8000, show_default=True, type=int)
+@click.option("--host", default="127.0.0.1", show_default=True,
+              help="监听地址 / Address to listen on.")
+@click.option("--port", default=8000, show_default=True, type=int,
+              help="监听端口 / Port to listen on.")
 @click.pass_obj
 def serve(state, host: str, port: int) -> None:
-    """Run the webhook (development server; use gunicorn bot.wsgi:app in production)."""
+    """启动 webhook（开发服务器）/ Run the webhook (development server).
+
+    SQLite 数据库先自动升级；生产环境请用 gunicorn bot.wsgi:app /
+    SQLite databases are brought up to date first; in production use gunicorn bot.wsgi:app.
+    """
     from bot.app import create_app
 
     from bot.core.logging import configure_logging
@@ -34,13 +40,13 @@ def serve(state, host: str, port: int) -> None:
 
 @click.group()
 def db() -> None:
-    """Database schema (Alembic)."""
+    """数据库结构（Alembic）/ Database schema (Alembic)."""
 
 
 @db.command("upgrade")
 @click.pass_obj
 def db_upgrade(state) -> None:
-    """Bring the schema up to date (every Alembic head)."""
+    """升级数据库结构到最新 / Bring the schema up to date (every Alembic head)."""
     from bot.core.db import upgrade
 
     upgrade(state.config.database_url)

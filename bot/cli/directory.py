@@ -1,4 +1,6 @@
-"""``taoyuan points``: the 近邻娘家 service directory for staff (import/export a spreadsheet).
+"""``taoyuan directory``: the 近邻娘家 service directory for staff (import/export a spreadsheet).
+
+``taoyuan points …`` is a hidden alias kept for staff scripts (bot.cli.HIDDEN_ALIASES).
 
 ``import FILE [--dry-run]`` validates every row (row number, column, reason), then upserts by
 名称 + 乡镇 in one transaction, all or nothing. ``export FILE`` writes the same format back.
@@ -11,13 +13,13 @@ import click
 
 
 def register(main: click.Group) -> None:
-    """Add the ``points`` group to ``main``."""
-    main.add_command(points)
+    """Add the ``directory`` group to ``main``."""
+    main.add_command(directory)
 
 
 @click.group()
-def points() -> None:
-    """近邻娘家服务点：导入、导出表格 (service directory)."""
+def directory() -> None:
+    """近邻娘家服务点名录：导入、导出表格 / The service directory: import and export spreadsheets."""
 
 
 def _summary(result) -> str:
@@ -25,13 +27,16 @@ def _summary(result) -> str:
     return f"{head}：新增 {result.created} 处，更新 {result.updated} 处，未变 {result.unchanged} 处"
 
 
-@points.command("import")
+@directory.command("import")
 @click.argument("file", type=click.Path(dir_okay=False))
-@click.option("--dry-run", is_flag=True, help="只检查并报告，不写入数据库 (validate only).")
+@click.option("--dry-run", is_flag=True, help="只检查并报告，不写入数据库 / Validate only, write nothing.")
 @click.pass_obj
 def points_import(state, file: str, dry_run: bool) -> None:
-    """Import FILE (.csv or .xlsx): header row 名称, 类型, 平台, 乡镇, 村社区, 地址, 纬度, 经度,
-    大致位置, 电话, 开放时间, 服务, 简介, 启用. Coordinates are GCJ-02 degrees."""
+    """导入名录表格 / Import FILE (.csv or .xlsx).
+
+    表头：名称、类型、平台、乡镇、村社区、地址、纬度、经度、大致位置、电话、开放时间、服务、简介、启用；
+    坐标用 GCJ-02 / The header row as in an export; coordinates are GCJ-02 degrees.
+    """
     from sqlalchemy.exc import IntegrityError
 
     from models.directory_io import PointFileError
@@ -54,11 +59,11 @@ def points_import(state, file: str, dry_run: bool) -> None:
     click.echo(_summary(result))
 
 
-@points.command("export")
+@directory.command("export")
 @click.argument("file", type=click.Path(dir_okay=False))
 @click.pass_obj
 def points_export(state, file: str) -> None:
-    """Write every point (inactive ones too) to FILE (.csv or .xlsx), ready to edit and import."""
+    """导出全部服务点（含已停用的）/ Write every point, inactive ones too, to FILE (.csv or .xlsx)."""
     from models.directory_io import PointFileError, write_table
     from models.directory import export_records
 
@@ -71,10 +76,10 @@ def points_export(state, file: str) -> None:
     click.echo(f"已导出 {count} 处服务点到 {file}")
 
 
-@points.command("seed")
+@directory.command("seed")
 @click.pass_obj
 def points_seed(state) -> None:
-    """(Re)load the seed article's points (models/data/service_points.csv); upserts by name+town."""
+    """重新补入种子名录 / (Re)load the seed article's points, upserting by name + town."""
     from models.directory import load_seed
 
     with state.services.db.write_session() as session:
@@ -82,11 +87,11 @@ def points_seed(state) -> None:
     click.echo(_summary(result))
 
 
-@points.command("unmatched")
-@click.option("--limit", default=50, show_default=True, type=int)
+@directory.command("unmatched")
+@click.option("--limit", default=50, show_default=True, type=int, help="最多几条 / At most this many.")
 @click.pass_obj
 def points_unmatched(state, limit: int) -> None:
-    """List the most frequent questions the directory could not answer."""
+    """名录答不上的常见提问 / List the most frequent questions the directory could not answer."""
     from models.directory import top_unmatched
 
     with state.services.db.session() as session:

@@ -59,7 +59,7 @@ def register(main: click.Group) -> None:
 @click.command()
 @click.pass_obj
 def doctor(state) -> None:
-    """上线前检查配置 / check this configuration before going live (exit 1 when blocked)."""
+    """上线前检查配置 / Check this configuration before going live (exit 1 when blocked)."""
     config = state.config
     findings = check(config)
     click.echo(f"桃源姐妹 上线检查（配置：{config.source}）")

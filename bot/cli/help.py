@@ -1,4 +1,6 @@
-"""``taoyuan help ...``: staff read and answer help requests (求助/留言) from the terminal.
+"""``taoyuan requests ...``: staff read and answer help requests (求助/留言) from the terminal.
+
+The group is ``requests`` (not ``help``, which prints the CLI's own help).
 
 ``list``, ``show N``, ``reply N TEXT``, ``close N``, ``digest``, ``anonymise`` and ``words``
 (danger words kept in the database). The console calls the same model operations
@@ -17,14 +19,14 @@ from models.privacy import mask_phone
 
 
 def register(main: click.Group) -> None:
-    """Add the ``help`` group to ``main``."""
-    main.add_command(helpdesk)
+    """Add the ``requests`` group to ``main``."""
+    main.add_command(requests_group)
 
 
-@click.group("help")
+@click.group("requests")
 @click.pass_obj
-def helpdesk(state) -> None:
-    """求助留言：查看、答复、汇总、到期匿名化 (help requests)."""
+def requests_group(state) -> None:
+    """求助留言：查看、答复、汇总、到期匿名化 / Help requests: list, read, answer, digest, anonymise."""
     from bot.core.config import ConfigError
 
     try:
@@ -44,14 +46,14 @@ def _local(services, when) -> str:
     return when.astimezone(services.tz).strftime("%Y-%m-%d %H:%M") if when else "-"
 
 
-@helpdesk.command("list")
+@requests_group.command("list")
 @click.option("--status", type=click.Choice(["new", "answered", "closed", "all"]), default="new",
-              show_default=True, help="按状态筛选 / filter by status")
-@click.option("--urgent", is_flag=True, help="只看紧急 / urgent only")
-@click.option("--limit", default=50, show_default=True, type=int)
+              show_default=True, help="按状态筛选 / Filter by status.")
+@click.option("--urgent", is_flag=True, help="只看紧急 / Urgent ones only.")
+@click.option("--limit", default=50, show_default=True, type=int, help="最多几条 / At most this many.")
 @click.pass_obj
 def list_cmd(state, status: str, urgent: bool, limit: int) -> None:
-    """列出求助（不显示内容）/ list requests without their contents."""
+    """列出求助（不显示内容）/ List requests without their contents."""
     services = state.services
     with services.db.session() as s:
         rows = hr.list_requests(s, status=None if status == "all" else status,
@@ -72,11 +74,11 @@ def list_cmd(state, status: str, urgent: bool, limit: int) -> None:
                f"已关闭 {counts['closed']}")
 
 
-@helpdesk.command("show")
+@requests_group.command("show")
 @click.argument("ref")
 @click.pass_obj
 def show_cmd(state, ref: str) -> None:
-    """显示一条求助的全部内容 / show one request in full."""
+    """显示一条求助的全部内容 / Show one request in full."""
     services = state.services
     with services.db.session() as s:
         try:
@@ -103,14 +105,18 @@ def show_cmd(state, ref: str) -> None:
     click.echo("\n".join(lines))
 
 
-@helpdesk.command("reply")
+@requests_group.command("reply")
 @click.argument("ref")
 @click.argument("text", nargs=-1, required=True)
-@click.option("--staff", default="cli", show_default=True, help="答复人 / who answers")
-@click.option("--close", "close_after", is_flag=True, help="答复后关闭 / close after answering")
+@click.option("--staff", default="cli", show_default=True, help="答复人 / Who answers.")
+@click.option("--close", "close_after", is_flag=True, help="答复后关闭 / Close after answering.")
 @click.pass_obj
 def reply_cmd(state, ref: str, text: tuple[str, ...], staff: str, close_after: bool) -> None:
-    """答复一条求助：48小时内发客服消息，否则发模板消息提示她回复「查看回复」。"""
+    """答复一条求助 / Answer a request.
+
+    48小时内发客服消息，否则发模板消息提示她回复「查看回复」/
+    Inside 48 hours a 客服消息, otherwise a template message asking her to reply 「查看回复」.
+    """
     services = state.services
     request_id = _ref(ref)
     from models.staff import answerer_name  # 答复人 as in the console: display name if any
@@ -135,11 +141,11 @@ def reply_cmd(state, ref: str, text: tuple[str, ...], staff: str, close_after: b
         click.echo(f"{result.ref} 已关闭")
 
 
-@helpdesk.command("close")
+@requests_group.command("close")
 @click.argument("ref")
 @click.pass_obj
 def close_cmd(state, ref: str) -> None:
-    """关闭一条求助（保存期限从此开始计算）/ close a request."""
+    """关闭一条求助（保存期限从此开始计算）/ Close a request."""
     with state.services.db.session() as s:
         try:
             row = hr.close_request(s, _ref(ref))
@@ -148,20 +154,20 @@ def close_cmd(state, ref: str) -> None:
         click.echo(f"{row.ref} 已关闭")
 
 
-@helpdesk.command("digest")
+@requests_group.command("digest")
 @click.pass_obj
 def digest_cmd(state) -> None:
-    """把尚未通知的新求助汇总发给值班人员 / send the on-duty digest now."""
+    """把尚未通知的新求助汇总发给值班人员 / Send the on-duty digest now."""
     result = help_jobs.send_digest(state.services)
     click.echo(f"汇总：新求助 {result.requests} 件（紧急 {result.urgent}），"
                f"已通知值班人员 {result.staff_reached} 人")
 
 
-@helpdesk.command("anonymise")
-@click.option("--days", type=int, default=None, help="保存天数，默认取配置 [help] retention_days")
+@requests_group.command("anonymise")
+@click.option("--days", type=int, default=None, help="保存天数，默认取配置 [help] retention_days / Days to keep.")
 @click.pass_obj
 def anonymise_cmd(state, days: int | None) -> None:
-    """把超过保存期限的已答复/已关闭求助匿名化 / apply the retention period."""
+    """把超过保存期限的已答复、已关闭求助匿名化 / Apply the retention period."""
     services = state.services
     days = days if days is not None else hr.help_settings(services.config).retention_days
     if days < 1:
@@ -171,15 +177,15 @@ def anonymise_cmd(state, days: int | None) -> None:
     click.echo(f"已匿名化 {n} 条（保存期限 {days} 天）")
 
 
-@helpdesk.group("words")
+@requests_group.group("words")
 def words() -> None:
-    """危险词（数据库中的补充词）/ danger words added by staff."""
+    """危险词（数据库中的补充词）/ Danger words added by staff."""
 
 
 @words.command("list")
 @click.pass_obj
 def words_list(state) -> None:
-    """列出数据库中的补充危险词。"""
+    """列出数据库中的补充危险词 / List the danger words added by staff."""
     with state.services.db.session() as s:
         rows = safety.active_danger_words(s)
     if not rows:
@@ -191,10 +197,10 @@ def words_list(state) -> None:
 @words.command("add")
 @click.argument("word")
 @click.option("--kind", type=click.Choice(["danger", "distress", "benign"]), default="danger",
-              show_default=True, help="danger 暴力/危险, distress 轻生念头, benign 无害短语")
+              show_default=True, help="danger 暴力、危险，distress 轻生念头，benign 无害短语 / Kind of word.")
 @click.pass_obj
 def words_add(state, word: str, kind: str) -> None:
-    """添加危险词（1分钟内各进程生效）。"""
+    """添加危险词（1分钟内各进程生效）/ Add a danger word (live within a minute)."""
     try:
         with state.services.db.session() as s:
             row = safety.add_danger_word(s, word, kind)
@@ -207,7 +213,7 @@ def words_add(state, word: str, kind: str) -> None:
 @click.argument("word")
 @click.pass_obj
 def words_remove(state, word: str) -> None:
-    """停用数据库中的一个补充词。"""
+    """停用数据库中的一个补充词 / Deactivate a word added by staff."""
     with state.services.db.session() as s:
         ok = safety.remove_danger_word(s, word)
     click.echo("已停用" if ok else "数据库中没有这个词（内置词表的词请改 models/data/danger_words.txt）")
@@ -217,7 +223,7 @@ def words_remove(state, word: str) -> None:
 @click.argument("text")
 @click.pass_obj
 def words_test(state, text: str) -> None:
-    """试一试：这句话会不会触发危险词回复。"""
+    """试一试：这句话会不会触发危险词回复 / Test whether TEXT triggers the danger reply."""
     from handlers.safety import DangerMatcher, load_words
 
     with state.services.db.session() as s:

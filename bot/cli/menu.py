@@ -11,7 +11,7 @@ def register(main: click.Group) -> None:
 
 @click.group()
 def menu() -> None:
-    """自定义菜单：检查、推送、查看 (custom menu)."""
+    """自定义菜单：检查、推送、查看 / The custom menu: check, push, show."""
 
 
 def _load(state) -> tuple[dict, str]:
@@ -25,7 +25,7 @@ def _load(state) -> tuple[dict, str]:
 @menu.command("check")
 @click.pass_obj
 def menu_check(state) -> None:
-    """Validate the menu from the configuration (or the default) without sending anything."""
+    """检查菜单，不发送 / Validate the menu from the configuration (or the default), send nothing."""
     from bot.wechat.menu import describe_menu, validate_menu
 
     data, source = _load(state)
@@ -40,7 +40,10 @@ def menu_check(state) -> None:
 @menu.command("push")
 @click.pass_obj
 def menu_push(state) -> None:
-    """Validate, then replace the account's menu (dry run: written to the outbox only)."""
+    """检查后发布菜单 / Validate, then replace the account's menu.
+
+    演练模式（没填 app_secret）只写进 outbox / Dry run (no app_secret): written to the outbox only.
+    """
     from sqlalchemy.exc import OperationalError
 
     from bot.wechat.menu import describe_menu, validate_menu
@@ -67,7 +70,10 @@ def menu_push(state) -> None:
 @menu.command("show")
 @click.pass_obj
 def menu_show(state) -> None:
-    """Show the menu WeChat currently has (dry run: the last one pushed to the outbox)."""
+    """查看微信上现在的菜单 / Show the menu WeChat currently has.
+
+    演练模式显示最近写进 outbox 的菜单 / Dry run: the last one pushed to the outbox.
+    """
     from bot.wechat.menu import describe_menu
     from bot.wechat.client import WeChatAPIError
 

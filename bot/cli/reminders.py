@@ -20,13 +20,13 @@ def _mask(openid: str) -> str:
 
 @click.group()
 def reminders() -> None:
-    """定时提醒（爱心义剪、活动提醒、待发通知） / scheduled reminders."""
+    """定时提醒（爱心义剪、活动提醒、待发通知）/ Scheduled reminders."""
 
 
 @reminders.command("list")
 @click.pass_obj
 def list_reminders(state) -> None:
-    """列出提醒：时间表、对象、下次发送时间 / list reminders with their next fire."""
+    """列出提醒：时间表、对象、下次发送时间 / List reminders with their schedule and next fire."""
     from sqlalchemy import select
 
     from models.reminders import Reminder, ReminderRun, ensure_default_reminders
@@ -54,10 +54,10 @@ def list_reminders(state) -> None:
 
 @reminders.command("preview")
 @click.argument("name")
-@click.option("--limit", default=20, show_default=True, help="最多显示几位收件人")
+@click.option("--limit", default=20, show_default=True, help="最多显示几位收件人 / How many recipients to show.")
 @click.pass_obj
 def preview(state, name: str, limit: int) -> None:
-    """预览：谁会收到什么（渲染后的内容） / who would get what, rendered."""
+    """预览：谁会收到什么（渲染后的内容）/ Preview who would get what, rendered."""
     from datetime import timedelta
 
     from models.followers import Follower
@@ -75,7 +75,7 @@ def preview(state, name: str, limit: int) -> None:
             ensure_default_reminders(s)
             r = get_reminder(s, name)
             if r.kind != KIND_SCHEDULED:
-                raise ReminderError(f"「{name}」按活动/通知逐条发送，请用 taoyuan events / reminders run 查看")
+                raise ReminderError(f"「{name}」按活动/通知逐条发送，请用 taoyuan activities / reminders run 查看")
             fire = next_fire(spec_for(r, services.tz), now) if r.schedule else None
             event_date = fire.event_date if fire else now.astimezone(services.tz).date() + timedelta(
                 days=r.event_offset_days or 0)
@@ -105,12 +105,13 @@ def preview(state, name: str, limit: int) -> None:
 
 @reminders.command("run")
 @click.argument("name")
-@click.option("--now", "now_flag", is_flag=True, required=True, help="立即发送（必填，防止误操作）")
+@click.option("--now", "now_flag", is_flag=True, required=True, help="立即发送（必填，防止误操作）/ Send now (required, against slips).")
 @click.option("--occurrence", default=None,
-              help="本次的键（默认 manual:<今天>；同一键不会重复发送，中断后再运行只补发未发的）")
+              help="本次的键（默认 manual:<今天>；同一键不会重复发送，中断后再运行只补发未发的）/ "
+                   "Occurrence key (default manual:<today>); a key is never sent twice.")
 @click.pass_obj
 def run(state, name: str, now_flag: bool, occurrence: str | None) -> None:
-    """立即发送一个提醒 / send reminder NAME now."""
+    """立即发送一个提醒 / Send reminder NAME now."""
     from models.reminders import ReminderError
     from scheduler.reminders import run_reminder_now
 
@@ -130,14 +131,15 @@ def run(state, name: str, now_flag: bool, occurrence: str | None) -> None:
 
 @reminders.command("set")
 @click.argument("name")
-@click.option("--schedule", help="cron 5段：分 时 日 月 周，例如 \"0 18 16 * *\"")
-@click.option("--weekend", type=click.Choice(["keep", "skip", "friday", "monday"]))
-@click.option("--audience", help="topic:haircut / town:桃城镇 / activity:3")
-@click.option("--text", help="客服消息文字，可用 {title} {when} {place}")
-@click.option("--enable/--disable", default=None)
+@click.option("--schedule", help="cron 5段：分 时 日 月 周，例如 \"0 18 16 * *\" / Five-field cron: minute hour day month weekday.")
+@click.option("--weekend", type=click.Choice(["keep", "skip", "friday", "monday"]),
+              help="活动日逢周末：不变、跳过、改到周五或周一 / When the day falls on a weekend.")
+@click.option("--audience", help="对象，如 topic:haircut、town:桃城镇、activity:3 / Audience.")
+@click.option("--text", help="客服消息文字，可用 {title} {when} {place} / Text of the 客服消息.")
+@click.option("--enable/--disable", default=None, help="启用或停用 / Enable or disable it.")
 @click.pass_obj
 def set_reminder(state, name, schedule, weekend, audience, text, enable) -> None:
-    """修改提醒 / edit a reminder (the scheduler picks it up within a minute)."""
+    """修改提醒 / Edit a reminder (the scheduler picks it up within a minute)."""
     from models.reminders import ReminderError, ensure_default_reminders, get_reminder
     from scheduler.reminders import spec_for
     from scheduler.timing import check_spec
@@ -167,7 +169,7 @@ def set_reminder(state, name, schedule, weekend, audience, text, enable) -> None
 @click.command("scheduler")
 @click.pass_obj
 def scheduler_command(state) -> None:
-    """运行定时任务进程（只运行一个；多开时其余待命） / run the scheduler process."""
+    """运行定时任务进程（只运行一个；多开时其余待命）/ Run the scheduler process."""
     from scheduler.runner import run_scheduler
 
     state.refuse_unsafe_production()

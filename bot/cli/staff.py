@@ -10,22 +10,27 @@ def register(main: click.Group) -> None:
     main.add_command(staff)
 
 
+#: Help of ``--password`` (``add`` and ``passwd``).
+PASSWORD_HELP = "脚本用；不填时隐藏输入两次 / For scripts; omitted = asked twice, hidden."
+
+
 @click.group()
 def staff() -> None:
-    """后台账号 / staff console accounts."""
+    """后台账号 / Staff console accounts."""
 
 
 @staff.command("add")
 @click.argument("username")
 @click.option("--role", type=click.Choice(["admin", "staff"]), default="staff", show_default=True,
-              help="admin = 管理员 (all pages), staff = 工作人员 (no staff/audit pages)")
-@click.option("--password", default=None, help="For scripts; omitted = asked twice, hidden.")
-@click.option("--name", "display_name", default="", help="显示名称")
-@click.option("--openid", default=None, help="Her own WeChat openid (for 群发 previews)")
+              help="admin 管理员（全部页面），staff 工作人员（没有账号和操作记录页面）/ "
+                   "Admin: all pages; staff: no accounts or audit pages.")
+@click.option("--password", default=None, help=PASSWORD_HELP)
+@click.option("--name", "display_name", default="", help="显示名称 / Display name.")
+@click.option("--openid", default=None, help="本人的 openid（群发预览用）/ Her own WeChat openid, for previews.")
 @click.pass_obj
 def add(state, username: str, role: str, password: str | None, display_name: str,
         openid: str | None) -> None:
-    """Create a console account USERNAME."""
+    """新建后台账号 USERNAME / Create a console account USERNAME."""
     from models import audit
     from models.staff import StaffError, add_staff
 
@@ -42,10 +47,10 @@ def add(state, username: str, role: str, password: str | None, display_name: str
 
 @staff.command("passwd")
 @click.argument("username")
-@click.option("--password", default=None, help="For scripts; omitted = asked twice, hidden.")
+@click.option("--password", default=None, help=PASSWORD_HELP)
 @click.pass_obj
 def passwd(state, username: str, password: str | None) -> None:
-    """Set a new password for USERNAME (logs out her open sessions)."""
+    """重设 USERNAME 的密码（她已登录的浏览器都会退出）/ Set a new password for USERNAME (logs out her sessions)."""
     from models import audit
     from models.staff import StaffError, StaffUser
 
@@ -66,7 +71,7 @@ def passwd(state, username: str, password: str | None) -> None:
 @staff.command("list")
 @click.pass_obj
 def list_staff(state) -> None:
-    """List accounts."""
+    """列出后台账号 / List console accounts."""
     from models.staff import StaffUser
 
     with state.services.db.session() as s:
@@ -78,7 +83,7 @@ def list_staff(state) -> None:
 @click.argument("username")
 @click.pass_obj
 def unlock(state, username: str) -> None:
-    """解除 USERNAME 的登录锁定 / clear USERNAME's console login lockout (all IPs)."""
+    """解除 USERNAME 的登录锁定 / Clear USERNAME's console login lockout (all IPs)."""
     from bot.console.lockout import unlock as clear_lock
     from models import audit
     from models.staff import StaffUser

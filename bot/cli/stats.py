@@ -16,12 +16,12 @@ def _fmt(metric: str, value: float) -> str:
 
 
 @click.command()
-@click.option("--month", default=None, help="YYYY-MM (local time); default: this month.")
+@click.option("--month", default=None, help="月份 YYYY-MM（当地时间，默认本月）/ Month YYYY-MM, local time (default: this month).")
 @click.option("--xlsx", "xlsx_path", type=click.Path(dir_okay=False), default=None,
-              help="Also write the figures to this XLSX file.")
+              help="同时导出到这个 Excel 文件 / Also write the figures to this XLSX file.")
 @click.pass_obj
 def stats(state, month: str | None, xlsx_path: str | None) -> None:
-    """月度数据: per town and per service point."""
+    """月度数据：各乡镇、各服务点 / Monthly figures per town and per service point."""
     from models.base import utcnow
     from models.stats import METRICS, BadMonth, monthly_figures, to_xlsx
 

@@ -6,8 +6,10 @@ and several apps in one process never share state by accident.
 from __future__ import annotations
 
 import logging
+import threading
+import time
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any, Callable, Generic, Protocol, TypeVar
 from zoneinfo import ZoneInfo
 
 import redis
@@ -18,16 +20,59 @@ from bot.core.kv import Keys, make_redis
 
 log = logging.getLogger(__name__)
 
+T = TypeVar("T")
+
+
+class Expiring(Generic[T]):
+    """One value kept for a while in this process (a per-app cache entry).
+
+    ``get()`` gives the value until ``seconds`` (monotonic clock) after it was ``set``, then
+    None; ``clear()`` forgets it at once.
+    """
+
+    def __init__(self) -> None:
+        self._value: T | None = None
+        self._until = 0.0
+
+    def get(self) -> T | None:
+        """The value if it is still fresh, else None."""
+        if self._value is not None and time.monotonic() < self._until:
+            return self._value
+        return None
+
+    def set(self, value: T, seconds: float) -> T:
+        """Keep ``value`` for ``seconds``; returns it."""
+        self._value, self._until = value, time.monotonic() + seconds
+        return value
+
+    def clear(self) -> None:
+        """Forget the value."""
+        self._value, self._until = None, 0.0
+
+
+class OpenidGate(Protocol):
+    """Remembers which openids this process saw lately (handlers.welcome.RecentOpenids)."""
+
+    def first_in_a_while(self, openid: str) -> bool:
+        """True (and remembered) unless ``openid`` was seen lately."""
+
+
+class WordMatcher(Protocol):
+    """Finds words in a message (handlers.safety.DangerMatcher): a match, or None."""
+
+    def match(self, text: str) -> Any:
+        """What was found in ``text``, or None."""
+
 
 @dataclass
 class Services:
-    """Config, database, Redis (with its key prefix), WeChat API client and time zone.
+    """Config, database, Redis (with its key prefix), WeChat API client and time zone, plus the
+    per-app state features share across updates (typed, each documented below).
 
     ``wechat`` is built lazily on first use by ``wechat_factory(services)`` (the wiring layer,
     :func:`bot.app.wire_services`, passes ``bot.wechat.client.WeChatAPI.from_services``; this
     module never imports the client, so the bottom layer has no cycle). Without a factory,
     reading ``wechat`` raises ``RuntimeError``.
-    ``extras`` is a place for feature-level shared objects (e.g. the router).
     """
 
     config: Config
@@ -35,7 +80,16 @@ class Services:
     redis: redis.Redis
     keys: Keys
     tz: ZoneInfo
-    extras: dict[str, Any] = field(default_factory=dict)
+    #: Openids whose follower row this process touched lately (handlers/welcome.py makes it on
+    #: first use), so later updates skip the database.
+    recent_openids: OpenidGate | None = None
+    #: The danger-word matcher (word file + staff's database words), rebuilt every
+    #: ``handlers.safety.CACHE_SECONDS``; ``clear()`` makes the next message rebuild it.
+    danger_matcher: Expiring[WordMatcher] = field(default_factory=Expiring)
+    #: Background threads sending after a commit (the notifier, ``bot.wechat.notifier``:
+    #: staff told of urgent help requests, answers delivered); ``Notifier.wait`` joins them.
+    notify_threads: list[threading.Thread] = field(default_factory=list)
+    #: Builds the WeChat client on first use of :attr:`wechat` (given by the wiring layer).
     wechat_factory: "Callable[[Services], Any] | None" = None
     _wechat: Any = None
 

@@ -2,7 +2,10 @@
 
 A wrapper over wechatpy 1.8.18's ``WeChatClient`` that keeps its API classes (``message``,
 ``menu``, ``tag``, ``qrcode``, ``user``) but replaces its transport, because that transport has
-traps (see /work/shared/wechat-protocol.md, "Outbound API"):
+traps: its token URL ignores ``API_BASE_URL``, its token fetch has no timeout, and a server that
+keeps answering 40001 makes it recurse until RecursionError. WeChat's own rules
+(「获取 Access token」): a token lives 7200 s, fetching a new one invalidates the old after
+5 minutes, and an account has 2000 fetches a day. So:
 
 * the access_token comes from ``POST stable_token`` (WeChat doc: 获取稳定版接口调用凭据), is cached
   in Redis under ``keys("access_token")`` and refreshed under a redis-py Lock, so several processes

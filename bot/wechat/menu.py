@@ -5,8 +5,8 @@ name is at most 16 bytes of UTF-8 (5 Chinese characters), a sub-button name at m
 ``key`` at most 128 bytes; ``url`` at most 1024 bytes. Validating here gives staff a Chinese
 message naming the button instead of WeChat's bare errcode (40016-40027).
 
-The CLICK / location_select keys below are a contract: handlers use them with
-``router.on_click(KEY)`` / ``router.on_event("location_select", key=KEY)``. Don't rename them.
+The CLICK / location_select keys below are a contract: handlers import them from here and use
+them with ``router.on_click(KEY)`` (never typed as literals). Don't rename them.
 """
 from __future__ import annotations
 
@@ -28,6 +28,11 @@ HELP_USAGE = "HELP_USAGE"                 # how to use the account
 
 MENU_KEYS = (SERVICES_LOCATION, SERVICES_NEARBY, ACTIVITIES, MY_SIGNUPS, HAIRCUT_DAY, VOLUNTEER,
              HELP, COLUMN_LATEST, HELP_USAGE)
+
+# Keys the handlers answer that the default menu does not show (staff may add them in
+# ``[[menu.button]]``).
+MEDIATION = "MEDIATION"                   # 预约调解: bookable mediation times
+COLUMN_PREFIX = "COLUMN_"                 # a column's own ``menu_key`` (COLUMN_<...>): its newest article
 
 #: The menu used when the configuration has no ``[[menu.button]]``.
 DEFAULT_MENU: dict[str, Any] = {"button": [

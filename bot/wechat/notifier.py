@@ -35,14 +35,12 @@ def short_field(text: str, limit: int = TEMPLATE_FIELD_CHARS) -> str:
 class Notifier:
     """Sends through ``services.wechat`` and runs sends after a commit.
 
-    One per :class:`~bot.core.services.Services` (:func:`notifier_for`); thread-safe. Background
-    sends are threads kept here so :meth:`wait` can join them (tests, CLI).
+    Holds nothing but ``services`` (:func:`notifier_for`); background sends are threads kept in
+    ``services.notify_threads`` so :meth:`wait` can join them (tests, CLI).
     """
 
     def __init__(self, services) -> None:
         self._services = services
-        self._threads: list[threading.Thread] = []
-        self._lock = threading.Lock()
 
     # -- sending ---------------------------------------------------------------------------
     def send_text(self, openid: str, text: str, *, session: Session | None = None) -> None:
@@ -104,27 +102,18 @@ class Notifier:
     def start(self, fn: Callable[[], None], name: str = "notify") -> threading.Thread:
         """Run ``fn()`` in a daemon thread that :meth:`wait` can join."""
         thread = threading.Thread(target=fn, name=name, daemon=True)
-        with self._lock:
-            self._threads[:] = [t for t in self._threads if t.is_alive()]
-            self._threads.append(thread)
+        threads = self._services.notify_threads
+        threads[:] = [t for t in threads if t.is_alive()]
+        threads.append(thread)
         thread.start()
         return thread
 
     def wait(self, timeout: float = 10.0) -> None:
         """Join the background sends started so far (each for at most ``timeout`` seconds)."""
-        with self._lock:
-            threads = list(self._threads)
-        for thread in threads:
+        for thread in list(self._services.notify_threads):
             thread.join(timeout)
 
 
 def notifier_for(services) -> Notifier:
-    """The :class:`Notifier` of ``services`` (made on first use, kept in ``services.extras``).
-
-    A copy of ``services`` (``dataclasses.replace``, e.g. the console's sandbox with another
-    ``wechat``) shares ``extras`` but gets its own notifier, so it never sends through the
-    original's client."""
-    found = services.extras.get("notifier")
-    if found is None:
-        found = services.extras.setdefault("notifier", Notifier(services))
-    return found if found._services is services else Notifier(services)
+    """The :class:`Notifier` of ``services`` (a :class:`bot.core.services.Services`)."""
+    return Notifier(services)

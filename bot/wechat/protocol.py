@@ -2,9 +2,10 @@
 
 Implements 接入指南 (URL verification), 消息加解密说明 (safe/compat modes) and the parsing of
 接收普通消息 / 接收事件推送. AES uses wechatpy 1.8.18's ``PrpCrypto``; everything around it is
-ours because wechatpy parses the outer XML before checking the signature and raises plain
-Python errors on hostile input (see shared/wechat-protocol.md). Untrusted XML is parsed with
-defusedxml (no entities, no DTDs).
+ours because wechatpy parses the outer XML before checking the signature and, on malformed or
+hostile input, raises plain Python errors (KeyError, TypeError, ExpatError, binascii.Error,
+ValueError, IndexError, struct.error, UnicodeDecodeError, AssertionError) rather than one of its
+own. Untrusted XML is parsed with defusedxml (no entities, no DTDs).
 """
 from __future__ import annotations
 
