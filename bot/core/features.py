@@ -27,6 +27,7 @@ FEATURES: list[str] = [
     "help",         # 求助 / 留言 and staff answers
     "mediation",    # 预约调解
     "welcome",      # subscribe, menu, fallback
+    "contact",      # 联系方式: the federation's phone, address, office hours
     "columns",      # 栏目 and past articles
     "volunteers",   # 志愿者 registration and hours
     "activities",   # activities, signups, check-in
