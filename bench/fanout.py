@@ -93,7 +93,7 @@ def run_once(db: str, recipients: int, rate: float, concurrency: int, latency: f
              separate: bool = True) -> dict:
     """One fan-out; returns the figures."""
     from bot.core.config import load_config
-    from bot.core.services import build_services
+    from bot.app import wire_services
     from models.followers import Follower
     from models.reminders import TopicSubscription
     from scheduler.fanout import FanOut
@@ -116,7 +116,7 @@ def run_once(db: str, recipients: int, rate: float, concurrency: int, latency: f
                            "api_base_url": fake.base_url, "timeout": 5.0,
                            "templates": {"reminder": "TPL_BENCH"}},
                 "reminders": {"rate_per_second": rate, "concurrency": concurrency}})
-            services = build_services(cfg)
+            services = wire_services(cfg)
             openids = [f"o_bench_{i:06d}" for i in range(recipients)]
             with services.db.session() as s:
                 s.execute(insert(Follower), [dict(openid=o, subscribed=True, valid=True) for o in openids])

@@ -9,6 +9,9 @@ from flask import Flask, jsonify
 
 from bot.core.config import Config, load_config
 from bot.core.services import Services, build_services
+from bot.wechat.client import WeChatAPI
+from models.help import help_settings
+from models.outbox import OutboxMessage
 
 log = logging.getLogger(__name__)
 
@@ -17,6 +20,20 @@ APP_MODULES = [
     "bot.webhook",
     "bot.console",
 ]
+
+
+def wire_services(config: Config, *, redis_client=None) -> Services:
+    """The shared collaborators of an entry point (web, CLI, scheduler, tests): :func:`build_services`
+    with the real WeChat client (:meth:`WeChatAPI.from_services`, its dry-run outbox the
+    ``models.outbox`` table) as ``services.wechat``.
+
+    ``redis_client``: a ready client instead of one made from ``[redis] url``."""
+    return build_services(config, redis_client=redis_client, wechat_factory=_wechat_client)
+
+
+def _wechat_client(services: Services) -> WeChatAPI:
+    """The WeChat client of ``services``, its dry-run outbox in ``models.outbox``."""
+    return WeChatAPI.from_services(services, outbox_model=OutboxMessage)
 
 
 def _instance_secret(services: Services) -> str:
@@ -38,9 +55,7 @@ def create_app(config: Config | None = None, *, services: Services | None = None
     from importlib import import_module
 
     if services is None:
-        services = build_services(config or load_config())
-    from models.help import help_settings
-
+        services = wire_services(config or load_config())
     help_settings(services.config)  # the [help] section's values, beyond their types
     app = Flask(__name__, instance_path=str(services.config.instance_dir))
     app.config["SECRET_KEY"] = services.config.app.get("secret_key") or _instance_secret(services)

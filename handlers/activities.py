@@ -16,10 +16,13 @@ from typing import Iterator
 
 from sqlalchemy.orm import Session
 
+from bot.wechat.client import WeChatAPIError
 from bot.wechat.menu import ACTIVITIES, HAIRCUT_DAY, MY_SIGNUPS
+from bot.wechat.notifier import notifier_for
 from handlers.router import Context, Router, Stage
 from models import activities as acts
-from models.notice import KIND_PROMOTED, notify
+from models import notice as notices
+from models.notice import KIND_PROMOTED
 
 log = logging.getLogger(__name__)
 
@@ -144,11 +147,58 @@ def promotion_text(session: Session, activity: acts.Activity, signup: acts.Signu
             f"不能参加请回复「取消报名 {activity.number}」（{activity.number} 是活动编号）。")
 
 
+def notify(services, session: Session, openid: str, kind: str, text: str,
+           now: datetime | None = None) -> str:
+    """Tell ``openid`` something now if WeChat allows it, else keep it as a Notice.
+
+    Inside the 48-hour window (``models.notice.delivery_route``) sends a 客服消息 through the
+    notifier (dry run: the outbox). On any ``WeChatAPIError`` (OutsideServiceWindow 45015,
+    NotFollower 43004 ...) or outside the window, queues a notice (``kind``:
+    ``models.notice.KIND_*``). Returns ``"sent"`` or ``"queued"``, or ``"skipped"`` for an
+    erased openid (nothing sent or stored). Call it *after* committing the change it reports,
+    so a slow WeChat call never holds a database lock.
+    """
+    route = notices.delivery_route(session, openid, now)
+    if route == notices.ROUTE_SKIP:  # left by 「删除我的信息」: there is nobody to tell
+        log.info("notice for an erased signup skipped, kind=%s", kind)
+        return "skipped"
+    if route == notices.ROUTE_SEND:
+        try:
+            # session=: in dry run the outbox row joins this transaction (no second writer).
+            notifier_for(services).send_text(openid, text, session=session)
+            return "sent"
+        except WeChatAPIError as exc:
+            log.info("customer-service message refused (%s); notice queued, kind=%s",
+                     getattr(exc, "errcode", type(exc).__name__), kind)
+    notices.queue_notice(session, openid, kind, text, now)
+    return "queued"
+
+
 def tell_promoted(ctx: Context, activity: acts.Activity, promoted: list[acts.Signup]) -> None:
     """Tell each promoted woman she has a seat now (客服消息 or a Notice for later)."""
     for signup in promoted:
         text = promotion_text(ctx.session, activity, signup, ctx.services.tz)
         notify(ctx.services, ctx.session, signup.openid, KIND_PROMOTED, text, now=ctx.now)
+
+
+def tell_promoted_after_commit(services, session: Session, activity: acts.Activity,
+                               promoted: list[acts.Signup]) -> None:
+    """Tell the women ``promoted`` by a staff change of seats (``models.activities.set_capacity``,
+    ``withdraw_upcoming``) once ``session`` commits, in a new session (no lock held); nothing
+    is sent if it rolls back. Failures are logged, never raised: the seats are committed."""
+    if not promoted:
+        return
+    messages = [(s.openid, promotion_text(session, activity, s, services.tz)) for s in promoted]
+
+    def send() -> None:
+        try:
+            with services.db.session() as s:
+                for openid, text in messages:
+                    notify(services, s, openid, KIND_PROMOTED, text)
+        except Exception:  # noqa: BLE001 - the seats are committed; never fail the caller
+            log.exception("telling %d promoted signup(s) failed", len(messages))
+
+    notifier_for(services).after_commit(session, send)
 
 
 # -- handlers ---------------------------------------------------------------------------------

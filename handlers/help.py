@@ -45,6 +45,7 @@ from handlers.conversation import YES_WORDS as PLAIN_YES_WORDS
 from handlers.conversation import Conversation, ConversationState, Invalid, Step
 from handlers.router import Context, Router, Stage
 from models import help as hr
+from models import mediation
 from models.privacy import mask_phone
 
 log = logging.getLogger(__name__)
@@ -458,9 +459,9 @@ def start_mediation(ctx: Context):
     """「预约调解」: list bookable times at 纠纷化解 points, or say where to go instead."""
     from handlers.activities import fmt_time, place_of
 
-    slots = hr.mediation_slots(ctx.session, ctx.now)
+    slots = mediation.mediation_slots(ctx.session, ctx.now)
     if not slots:
-        names = "、".join(p.name for p in hr.mediation_points(ctx.session)[:4])
+        names = "、".join(p.name for p in mediation.mediation_points(ctx.session)[:4])
         where = f"也可以到纠纷化解点（{names}等）当面说。" if names else ""
         return ("暂时没有可在线预约的调解时间。\n回复「求助」留言并选「2 婚姻家庭/矛盾调解」，"
                 f"工作人员会联系您安排；{where}\n{SAFETY_LINE}")
@@ -482,7 +483,7 @@ def _parse_slot(ctx: Context, state):
 
 
 def _mediation_slot(ctx: Context, state, number: int):
-    phone = hr.known_phone(ctx.session, ctx.openid)
+    phone = mediation.known_phone(ctx.session, ctx.openid)
     if phone and phone.startswith("1"):
         ctx.conversation.update(state, step="phone_known", number=number, phone=phone)
         return f"调解员会打电话和您确认，用 {mask_phone(phone)} 联系您吗？回复「是」，或发新的手机号码。"

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 
+from handlers.activities import tell_promoted_after_commit
 from handlers.conversation import (CONFIRM_DELETE_WORDS, KEEP_DATA_WORDS, Conversation,
                                    ConversationState, Invalid, Step)
 from handlers.router import Context, Router, Stage
@@ -52,7 +53,8 @@ def _confirmed(ctx: Context, state: ConversationState, erase: bool) -> str:
         return "好的，没有删除任何信息。"
     ctx.conversation.end()
     # her seats in upcoming activities go back; promoted women are told after the commit
-    withdraw_upcoming(ctx.session, ctx.openid, now=ctx.now, services=ctx.services)
+    for result in withdraw_upcoming(ctx.session, ctx.openid, now=ctx.now):
+        tell_promoted_after_commit(ctx.services, ctx.session, result.activity, result.promoted)
     counts = erase_personal_data(ctx.session, ctx.openid)
     ctx.set_more([])
     done = [f"{n} {LABELS[k]}" for k, n in counts.items() if n and k in LABELS]

@@ -159,7 +159,7 @@ def _forms(text: str) -> list[str]:
 def matcher_for(ctx: Context) -> DangerMatcher:
     """The matcher for this deployment: file words + active database words, cached
     :data:`CACHE_SECONDS` seconds per process. A database error falls back to the file alone."""
-    from models.help import active_danger_words
+    from models.safety import active_danger_words
 
     cached = ctx.services.danger_matcher.get()
     if cached is not None:
@@ -267,8 +267,9 @@ def _record(ctx: Context, match: DangerMatch) -> tuple[str, str, bool, str]:
     ends here: what she sends next (her phone, where she is) belongs to the urgent request at
     once, not to a form's name, phone or message step.
     """
-    from models.help import (NOTICE_FAILED, NOTICE_PENDING, flag_urgent, help_settings,
-                                     notify_after_commit)
+    from models.help import NOTICE_FAILED, NOTICE_PENDING, flag_urgent, help_settings
+
+    from handlers.help_messages import notify_after_commit
 
     from handlers.help import CONVERSATION, notice_of
 

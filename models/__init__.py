@@ -1,28 +1,20 @@
 """SQLAlchemy models and the operations that change them.
 
 Importing this package imports every model module so ``Base.metadata`` is complete (Alembic
-and the tests rely on it). A new feature adds its module to :data:`MODEL_MODULES`.
+and the tests rely on it): the shared tables of :data:`SHARED_MODULES`, then every feature's
+``models/<feature>.py`` (and its parts) named in the feature manifest,
+:data:`bot.core.features.FEATURES`. A new feature adds one line there, not here.
 """
 from importlib import import_module
 
+from bot.core.features import module_names
 from models.base import Base
 
-MODEL_MODULES = [
-    "models.followers",
-    "models.keywords",
-    "models.outbox",
-    "models.staff",
-    "models.audit",
-    "models.columns",
-    "models.broadcasts",
-    "models.stats",
-    "models.directory",
-    "models.activities",
-    "models.volunteers",
-    "models.notice",
-    "models.reminders",
-    "models.help",
-]
+#: Tables that belong to no one feature (the outbox of dry run, the audit log, notices).
+SHARED_MODULES = ["models.outbox", "models.audit", "models.notice"]
+
+#: Every model module, in import order.
+MODEL_MODULES = SHARED_MODULES + [n for n in module_names("models") if n not in SHARED_MODULES]
 
 for _name in MODEL_MODULES:
     import_module(_name)

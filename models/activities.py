@@ -24,6 +24,7 @@ from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from models.base import AwareDateTime, Base, utcnow
 from models.privacy import ERASED_PREFIX, anonymous_openid, register_eraser
+from models.directory import ServicePoint
 
 log = logging.getLogger(__name__)
 
@@ -40,6 +41,11 @@ ROLES = (PARTICIPANT, VOLUNTEER)
 
 #: Categories from the seed article (staff may use others).
 CATEGORIES = ("家政培训", "电商直播培训", "近邻课堂", "亲子早教", "爱心义剪", "巾帼宣讲", "普法宣传", "徒步")
+#: Service-point platform of the mediation rooms (秀丽个人调解室, 陈秀美个人评理室 ...): their
+#: activities are private mediation times (:func:`private_clause`, models/mediation.py).
+MEDIATION_PLATFORM = "纠纷化解"
+#: Activity categories staff may use for mediation times (any activity at a 纠纷化解 point counts).
+MEDIATION_CATEGORIES = ("调解", "矛盾调解", "纠纷调解", "预约调解", "家事调解", "评理")
 #: An activity created without an end lasts this long.
 DEFAULT_DURATION = timedelta(hours=2)
 #: Check-in opens this long before the start and closes this long after the end.
@@ -233,11 +239,8 @@ def get_activity(session: Session, number: int, *, lock: bool = False) -> Activi
 def private_clause():
     """SQL condition true for *private* activities: mediation times (预约调解) booked one to one
     through handlers/help.py, i.e. a mediation category or a host point on the 纠纷化解
-    platform (the same rule as :func:`models.help.mediation_slots`). They never appear
+    platform (the same rule as :func:`models.mediation.mediation_slots`). They never appear
     in public lists and 「报名 N」 cannot take them."""
-    from models.help import MEDIATION_CATEGORIES, MEDIATION_PLATFORM
-    from models.directory import ServicePoint
-
     points = select(ServicePoint.id).where(ServicePoint.platform == MEDIATION_PLATFORM)
     return or_(Activity.category.in_(MEDIATION_CATEGORIES),
                and_(Activity.point_id.is_not(None), Activity.point_id.in_(points)))
@@ -435,16 +438,15 @@ _UNCHANGED = object()
 
 
 def set_capacity(session: Session, activity: "Activity | int", capacity=_UNCHANGED, *,
-                 volunteers_needed=_UNCHANGED, now: datetime | None = None,
-                 services=None) -> tuple[Activity, list[Signup]]:
+                 volunteers_needed=_UNCHANGED, now: datetime | None = None
+                 ) -> tuple[Activity, list[Signup]]:
     """THE operation for staff changing seats (CLI ``events seats``, console): participant
     ``capacity`` (None = unlimited) and/or ``volunteers_needed``; extra seats go to the waiting
     list first come first served.
 
-    ``activity``: the row or its number. Returns the activity and the promoted signups. With
-    ``services`` given, each promoted woman is told (:func:`models.notice.notify`: 客服消息, or a
-    Notice outside the 48-hour window) right *after the caller's session commits* (nothing is
-    sent if it rolls back); without it the caller tells them. Fewer seats never cancel a
+    ``activity``: the row or its number. Returns the activity and the promoted signups; the
+    caller tells them after its commit (``handlers.activities.tell_promoted_after_commit``).
+    Fewer seats never cancel a
     confirmed signup. Locks the activity row (on SQLite pass a ``write_session()``). Raises
     :class:`ActivityNotFound`, :class:`ActivityCancelled`, ``ValueError`` for a negative number.
     """
@@ -467,39 +469,7 @@ def set_capacity(session: Session, activity: "Activity | int", capacity=_UNCHANG
     for role in ROLES:
         promoted += promote_waiting(session, activity, role, now)
     _refresh_full(session, activity)
-    if services is not None and promoted:
-        _notify_after_commit(session, services, activity, promoted)
     return activity, promoted
-
-
-def _notify_after_commit(session: Session, services, activity: Activity,
-                         promoted: list[Signup]) -> None:
-    """Tell promoted women once ``session`` commits, in a new session (no lock held)."""
-    from sqlalchemy import event
-
-    from handlers.activities import promotion_text
-    from models.notice import KIND_PROMOTED, notify
-
-    messages = [(s.openid, promotion_text(session, activity, s, services.tz)) for s in promoted]
-
-    dropped = []
-
-    def send(_session) -> None:
-        if dropped:
-            return
-        try:
-            with services.db.session() as s:
-                for openid, text in messages:
-                    notify(services, s, openid, KIND_PROMOTED, text)
-        except Exception:  # noqa: BLE001 - the seats are committed; never fail the caller
-            log.exception("telling %d promoted signup(s) failed", len(messages))
-
-    from sqlalchemy.orm import scoped_session
-
-    # the current thread's Session, not a scoped_session (its listeners would be class-wide)
-    target = session() if isinstance(session, scoped_session) else session
-    event.listen(target, "after_commit", send, once=True)
-    event.listen(target, "after_rollback", lambda _s: dropped.append(True), once=True)
 
 
 def cancel_activity(session: Session, number: int) -> tuple[Activity, list[Signup]]:
@@ -707,15 +677,14 @@ def volunteer_hours(session: Session, openid: str) -> tuple[float, list[tuple[Ac
     return sum(h for _, h in rows), rows
 
 
-def withdraw_upcoming(session: Session, openid: str, *, now: datetime | None = None,
-                      services=None) -> list[CancelResult]:
+def withdraw_upcoming(session: Session, openid: str, *, now: datetime | None = None
+                      ) -> list[CancelResult]:
     """Cancel all her confirmed and waiting signups for activities not yet started (「删除我的
     信息」 gives their seats back); the waiting lists move up as in :func:`cancel_signup`.
 
-    Locks each activity row in turn, in id order (on SQLite pass a ``write_session()``). With
-    ``services`` given, promoted women are told right after the caller's session commits (as
-    in :func:`set_capacity`); without it nobody is told (logged). Returns one
-    :class:`CancelResult` per cancelled signup (empty when she had none).
+    Locks each activity row in turn, in id order (on SQLite pass a ``write_session()``).
+    Returns one :class:`CancelResult` per cancelled signup (empty when she had none); the
+    caller tells the promoted women after its commit (as for :func:`set_capacity`).
     """
     now = now or utcnow()
     stmt = (select(Activity.number, Signup.role).join(Signup, Signup.activity_id == Activity.id)
@@ -724,13 +693,7 @@ def withdraw_upcoming(session: Session, openid: str, *, now: datetime | None = N
             .order_by(Activity.id, Signup.role))
     results = []
     for number, role in session.execute(stmt).all():
-        result = cancel_signup(session, number, openid, role=role, now=now)
-        results.append(result)
-        if result.promoted and services is not None:
-            _notify_after_commit(session, services, result.activity, result.promoted)
-        elif result.promoted:
-            log.warning("activity %s: %d promoted signup(s) not told (no services)", number,
-                        len(result.promoted))
+        results.append(cancel_signup(session, number, openid, role=role, now=now))
     return results
 
 
@@ -741,10 +704,13 @@ def erase_signups(session: Session, openid: str) -> dict[str, int]:
     from her openid.
 
     The rows stay (status, role, hours) so counts and volunteer-hour totals are unchanged.
-    Callers that can tell promoted women should call :func:`withdraw_upcoming` with
-    ``services`` first (handlers/privacy.py does).
+    Callers that can tell promoted women should call :func:`withdraw_upcoming` first and tell
+    them (handlers/privacy.py does); promoted here are not told (logged).
     """
-    withdraw_upcoming(session, openid)
+    for result in withdraw_upcoming(session, openid):
+        if result.promoted:
+            log.warning("activity %s: %d promoted signup(s) not told (no services)",
+                        result.activity.number, len(result.promoted))
     signups = list(session.scalars(select(Signup).where(Signup.openid == openid)))
     for signup in signups:
         signup.name = signup.phone = None

@@ -23,6 +23,7 @@ from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from models.base import AwareDateTime, Base, utcnow
 from bot.core.geo import bounding_box, haversine_m
+from models.directory_io import read_table, validate_table
 
 log = logging.getLogger(__name__)
 
@@ -88,7 +89,7 @@ class UnmatchedQuery(Base):
 # -- errors and results ------------------------------------------------------------------------
 
 class ImportRejected(ValueError):
-    """The spreadsheet has bad rows; nothing was changed. ``errors``: list of directory_io.RowError."""
+    """The spreadsheet has bad rows; nothing was changed. ``errors``: list of point_io.RowError."""
 
     def __init__(self, errors: list):
         super().__init__(f"{len(errors)} bad row(s)")
@@ -271,8 +272,6 @@ def import_file(session: Session, path, *, dry_run: bool = False) -> ImportResul
     Raises :class:`models.directory_io.PointFileError` (unreadable file) or :class:`ImportRejected`
     (bad rows; every error listed, nothing changed).
     """
-    from models.directory_io import read_table, validate_table
-
     records, errors = validate_table(read_table(path))
     if errors:
         raise ImportRejected(errors)

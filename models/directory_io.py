@@ -22,6 +22,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterable, Iterator, Mapping
 
+from sqlalchemy import select
+
+from models.base import Base
 from bot.core.geo import (COUNTY_LAT, COUNTY_LNG, BadCoordinates, InvalidCoordinates,
                         check_coordinates)
 from models.directory_synonyms import PLATFORMS, synonyms
@@ -312,14 +315,11 @@ def point_field_errors(values: Mapping[str, Any], *, session=None,
         field = fields[e.column]
         out[field] = out[field] + "；" + e.reason if field in out else e.reason
     if session is not None and "name" not in out and "town" not in out:
-        from sqlalchemy import select
-
-        from models.directory import ServicePoint
-
-        stmt = select(ServicePoint.id).where(ServicePoint.name == clean["name"],
-                                             ServicePoint.town == clean["town"])
+        # the table by name: models.directory imports this module, not the reverse
+        points = Base.metadata.tables["service_points"].c
+        stmt = select(points.id).where(points.name == clean["name"], points.town == clean["town"])
         if point_id is not None:
-            stmt = stmt.where(ServicePoint.id != point_id)
+            stmt = stmt.where(points.id != point_id)
         if session.scalars(stmt.limit(1)).first() is not None:
             out["name"] = "同一乡镇下已有同名的服务点"
     return out

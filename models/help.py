@@ -2,8 +2,9 @@
 
 The 事务联商 and 纠纷化解 work of the seed article starts from what women say they need. A request
 is made by the 「求助」 conversation (handlers/help.py) or, marked urgent, by a danger
-word in any message (handlers/safety.py). Staff answer with :func:`answer_and_deliver` (console
-and ``taoyuan requests reply``): inside WeChat's 48-hour window as a 客服消息, otherwise a 模板消息
+word in any message (handlers/safety.py). Staff answer with
+``handlers.help_messages.answer_and_deliver`` (console and ``taoyuan requests reply``): inside
+WeChat's 48-hour window as a 客服消息, otherwise a 模板消息
 says an answer is waiting and 「查看回复」 shows it.
 
 Privacy: ``body``, ``media``, ``phone`` and ``answer`` are personal. They are never logged (log
@@ -11,15 +12,16 @@ lines carry the request id only), blanked with her openid by 「删除我的信�
 (:func:`erase_help_requests`), and by :func:`anonymise_finished` once a finished request is
 older than ``retention_days``.
 
-Staff notifications: urgent requests at once (:func:`notify_after_commit`, run after the
-webhook's commit, in a background thread so the reply is never late), the others in a digest
-(:func:`send_digest`, called by the scheduler and ``taoyuan requests digest``).
+Staff notifications: urgent requests at once (``handlers.help_messages.notify_after_commit``,
+run after the webhook's commit, in a background thread so the reply is never late), the others
+in a digest (``scheduler.help.send_digest``, called by the scheduler and ``taoyuan requests
+digest``). This module only decides and records what those did; it never sends. Mediation
+booking is models/mediation.py, danger words staff add are models/safety.py.
 """
 from __future__ import annotations
 
 import json
 import logging
-import threading
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -27,8 +29,8 @@ from sqlalchemy import Boolean, Integer, String, Text, func, or_, select
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from bot.core.config import ConfigError
-from bot.core.logging import mask_openid
 from models.base import AwareDateTime, Base, utcnow
+from models.privacy import register_eraser
 
 log = logging.getLogger(__name__)
 
@@ -232,22 +234,6 @@ class HelpRequest(Base):
         return items if isinstance(items, list) else []
 
 
-class DangerWord(Base):
-    """A danger word staff added without a deploy (on top of models/data/danger_words.txt).
-
-    ``kind`` is ``danger``, ``distress`` or ``benign`` (a harmless phrase blanked out before
-    matching). ``word`` is stored normalised (NFKC, simplified, no spaces).
-    """
-
-    __tablename__ = "help_danger_words"
-
-    id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    word: Mapped[str] = mapped_column(String(32), unique=True)
-    kind: Mapped[str] = mapped_column(String(16), default="danger")
-    active: Mapped[bool] = mapped_column(Boolean, default=True)
-    created_at: Mapped[datetime] = mapped_column(AwareDateTime(), default=utcnow)
-
-
 # -- helpers -----------------------------------------------------------------------------
 def parse_ref(value: str | int) -> int | None:
     """``"H00012"``, ``"h12"``, ``"12"`` or ``12`` -> 12; anything else -> None."""
@@ -335,7 +321,7 @@ def flag_urgent(session: Session, openid: str, text: str, *, distress: bool,
                 draft_id: int | None = None, category: str | None = None) -> UrgentFlag:
     """Record a danger message: add it to her open urgent request of the last ``merge_hours``
     hours, or create a new urgent one. When ``flag.notify`` the caller tells on-duty staff
-    (:func:`notify_after_commit`).
+    (``handlers.help_messages.notify_after_commit``).
 
     ``draft_id``: the request she was writing in 「求助」 when the danger word came (see
     :func:`save_draft`). What she wrote there goes to the urgent request before ``text``: the
@@ -651,109 +637,7 @@ def count_by_status(session: Session) -> dict[str, int]:
     return out
 
 
-# -- 预约调解: mediation times at 纠纷化解 points (the activities' signup machinery) --------------
-#: Service-point platform of the mediation rooms (秀丽个人调解室, 陈秀美个人评理室 ...).
-MEDIATION_PLATFORM = "纠纷化解"
-#: Activity categories staff may use for mediation times (any activity at a 纠纷化解 point counts).
-MEDIATION_CATEGORIES = ("调解", "矛盾调解", "纠纷调解", "预约调解", "家事调解", "评理")
-
-
-def mediation_slots(session: Session, now: datetime, *, limit: int = 8) -> list:
-    """Bookable mediation times, soonest first: open activities (seats left, before the
-    deadline) hosted at a 纠纷化解 service point or with a mediation category.
-    Returns ``models.activities.Activity`` rows."""
-    from models.activities import OPEN, Activity
-    from models.directory import ServicePoint
-
-    points = select(ServicePoint.id).where(ServicePoint.platform == MEDIATION_PLATFORM)
-    stmt = (select(Activity).where(Activity.status == OPEN, Activity.starts_at > now,
-                                   or_(Activity.point_id.in_(points),
-                                       Activity.category.in_(MEDIATION_CATEGORIES)))
-            .order_by(Activity.starts_at, Activity.number).limit(limit * 3))
-    return [a for a in session.scalars(stmt) if now < a.signup_deadline()][:limit]
-
-
-def known_phone(session: Session, openid: str) -> str | None:
-    """Her latest phone number from her signups or help requests (to offer it again), or None."""
-    from models.activities import Signup
-
-    signup = session.scalars(select(Signup.phone).where(Signup.openid == openid,
-                                                        Signup.phone.is_not(None))
-                             .order_by(Signup.created_at.desc()).limit(1)).first()
-    if signup:
-        return signup
-    return session.scalars(select(HelpRequest.phone).where(HelpRequest.openid == openid,
-                                                           HelpRequest.phone.is_not(None))
-                           .order_by(HelpRequest.id.desc()).limit(1)).first()
-
-
-def mediation_points(session: Session, *, limit: int = 11) -> list:
-    """The active 纠纷化解 service points (``models.directory.ServicePoint``), by name."""
-    from models.directory import ServicePoint
-
-    return list(session.scalars(select(ServicePoint).where(
-        ServicePoint.platform == MEDIATION_PLATFORM, ServicePoint.active.is_(True))
-        .order_by(ServicePoint.name).limit(limit)))
-
-
-# -- danger words kept in the database -----------------------------------------------------
-def add_danger_word(session: Session, word: str, kind: str = "danger") -> DangerWord:
-    """Add (or re-activate) a danger word; ``word`` is normalised. Raises ``ValueError`` for an
-    empty word or an unknown ``kind``."""
-    from bot.core.text import compact
-
-    norm = compact(word)
-    if not norm or len(norm) > 32:
-        raise ValueError("word must be 1-32 characters")
-    if kind not in ("danger", "distress", "benign"):
-        raise ValueError(f"unknown kind {kind!r}")
-    row = session.scalars(select(DangerWord).where(DangerWord.word == norm)).first()
-    if row is None:
-        row = DangerWord(word=norm, kind=kind, active=True, created_at=utcnow())
-        session.add(row)
-    row.kind, row.active = kind, True
-    session.flush()
-    return row
-
-
-def remove_danger_word(session: Session, word: str) -> bool:
-    """Deactivate a database danger word; False when there is none (file words stay)."""
-    from bot.core.text import compact
-
-    row = session.scalars(select(DangerWord).where(DangerWord.word == compact(word))).first()
-    if row is None:
-        return False
-    row.active = False
-    session.flush()
-    return True
-
-
-def active_danger_words(session: Session) -> list[tuple[str, str]]:
-    """``[(kind, word), ...]`` of the active database additions."""
-    return [(r.kind, r.word) for r in session.scalars(
-        select(DangerWord).where(DangerWord.active.is_(True)))]
-
-
-# -- notifications: on-duty staff and her answer -------------------------------------------
-@dataclass(frozen=True)
-class DigestResult:
-    """What :func:`send_digest` did: requests reported, how many urgent, staff reached."""
-
-    requests: int
-    urgent: int
-    staff_reached: int
-
-
-@dataclass(frozen=True)
-class AnswerResult:
-    """What :func:`answer_and_deliver` did: the request and how the answer went out
-    (``custom`` 客服消息, ``template`` 模板消息, ``waiting`` = she sees it with 「查看回复」)."""
-
-    request_id: int
-    ref: str
-    delivery: str
-
-
+# -- what became of notifying staff and delivering her answer (decided here, sent elsewhere) --
 #: What became of telling on-duty staff about an urgent request (:func:`urgent_notice`).
 NOTICE_UNSTAFFED = "unstaffed"  # ``[help] on_duty_openids`` is empty: nobody is told
 NOTICE_DRY_RUN = "dry_run"      # no app_secret: the notice only went to the outbox table
@@ -779,295 +663,62 @@ def urgent_notice(row: HelpRequest, *, staffed: bool, dry_run: bool) -> str:
     return NOTICE_PENDING
 
 
-def _short(text: str, limit: int = 20) -> str:
-    """WeChat shows at most 20 characters of a template field."""
-    return text if len(text) <= limit else text[: limit - 1] + "…"
-
-
-def _send_to_staff(services, settings: HelpSettings, data: dict[str, str], text: str,
-                   msg_key: str, url: str = "") -> int:
-    """Send a template message (or a 客服消息 without a template id) to every on-duty openid.
-
-    Returns how many staff were reached; failures are logged (masked openid) and skipped.
-    """
-    from bot.wechat.client import WeChatAPIError
-
-    reached = 0
-    for i, staff in enumerate(settings.on_duty_openids):
-        try:
-            if settings.staff_template_id:
-                services.wechat.send_template(staff, settings.staff_template_id, data,
-                                              url=url or None, client_msg_id=f"{msg_key}-{i}")
-            else:
-                services.wechat.send_text(staff, text)
-            reached += 1
-        except WeChatAPIError as exc:
-            log.warning("help notification %s to staff %s failed: %s", msg_key, mask_openid(staff), exc)
-    return reached
-
-
-def notify_urgent(services, request_id: int, now: datetime | None = None) -> int:
-    """Tell the on-duty staff at once about urgent request ``request_id`` (模板消息, or the
-    outbox in dry run). Her words are not sent, only the reference, category and time.
-    Sets ``staff_notified_at`` when someone was reached, else ``staff_notify_failed_at``;
-    returns how many staff were reached (0 without ``on_duty_openids``: nothing is tried).
-    """
-    settings = help_settings(services.config)
-    now = now or utcnow()
-    with services.db.session() as s:
-        row = s.get(HelpRequest, request_id)
-        if row is None:
-            return 0
-        ref, distress, created = row.ref, row.distress, row.created_at
-    if not settings.staffed:
-        log.error("urgent help request %s: nobody was notified because the config key "
-                  "[help] on_duty_openids is empty; set the on-duty staff openids", request_id)
-        return 0
-    local = created.astimezone(services.tz).strftime("%m-%d %H:%M")
-    title = "【紧急】有妇女可能有轻生念头" if distress else "【紧急】有妇女可能正遭受暴力"
-    data = {"first": title, "keyword1": ref, "keyword2": "紧急求助", "keyword3": local,
-            "remark": "请立即登录后台查看并联系她"}
-    text = f"{title}\n编号：{ref}\n时间：{local}\n请立即登录后台（或 taoyuan requests show {request_id}）查看并联系她。"
-    # client_msg_id: a repeat of the same notice is dropped by WeChat; a distress escalation is new
-    reached = _send_to_staff(services, settings, {k: _short(v) for k, v in data.items()}, text,
-                             f"help-{request_id}-urgent{'-distress' if distress else ''}",
-                             url=settings.template_url.replace("{id}", str(request_id)))
-    _record_notice(services, request_id, now, reached=bool(reached))
-    log.info("urgent help request %s: %s staff notified", request_id, reached)
-    return reached
-
-
-def _record_notice(services, request_id: int, now: datetime, *, reached: bool) -> None:
-    """Keep what the attempt to tell on-duty staff did, so her next replies say it
-    (:func:`urgent_notice`): ``staff_notified_at`` when someone was reached, else
-    ``staff_notify_failed_at`` (an earlier success stays: staff know of the request)."""
-    with services.db.session() as s:
-        row = s.get(HelpRequest, request_id)
-        if row is None:
-            return
-        if reached:
-            row.staff_notified_at, row.staff_notify_failed_at = now, None
-        else:
-            row.staff_notify_failed_at = now
-
-
-def _safe_notify(services, request_id: int) -> None:
-    try:
-        notify_urgent(services, request_id)
-    except Exception:  # noqa: BLE001 - a background notification must never crash a worker
-        log.exception("urgent help request %s: notification failed", request_id)
-        try:
-            _record_notice(services, request_id, utcnow(), reached=False)
-        except Exception:  # noqa: BLE001 - the database may be what failed
-            log.exception("urgent help request %s: could not record the failed notification",
-                          request_id)
-
-
-def notify_after_commit(services, session: Session, request_id: int) -> None:
-    """Notify on-duty staff about urgent ``request_id`` once ``session`` commits.
-
-    With ``[help] notify_in_background = true`` (the default) the sending runs in a thread, so
-    WeChat's 5-second reply budget is never spent on it; :func:`wait_for_notifications` joins
-    those threads (tests, CLI). Nothing is sent if the transaction rolls back.
-    """
-    from sqlalchemy import event
-
-    background = help_settings(services.config).notify_in_background
-
-    def run(_session) -> None:
-        if not background:
-            _safe_notify(services, request_id)
-            return
-        thread = threading.Thread(target=_safe_notify, args=(services, request_id),
-                                  name=f"help-notify-{request_id}", daemon=True)
-        threads = services.notify_threads
-        threads[:] = [t for t in threads if t.is_alive()]
-        threads.append(thread)
-        thread.start()
-
-    event.listen(session, "after_commit", run, once=True)
-
-
-def wait_for_notifications(services, timeout: float = 10.0) -> None:
-    """Join the background notification threads started by :func:`notify_after_commit`."""
-    for thread in list(services.notify_threads):
-        thread.join(timeout)
-
-
-def send_digest(services, now: datetime | None = None) -> DigestResult:
-    """Send on-duty staff one summary of the requests they have not been told about yet.
-
-    Covers submitted requests, urgent ones whose immediate notification failed, and drafts she
-    left unfinished (no message for :data:`DRAFT_IDLE_SECONDS`). The scheduler
-    calls it at ``[help] digest_times``; ``taoyuan requests digest`` runs it by hand. Requests are
-    marked notified only when at least one staff member was reached.
-    """
-    settings = help_settings(services.config)
-    now = now or utcnow()
-    with services.db.session() as s:
-        rows = s.scalars(select(HelpRequest).where(
-            HelpRequest.staff_notified_at.is_(None), HelpRequest.status == STATUS_NEW,
-            HelpRequest.anonymised_at.is_(None),
-            or_(HelpRequest.submitted.is_(True), HelpRequest.urgent.is_(True),
-                HelpRequest.updated_at < now - timedelta(seconds=DRAFT_IDLE_SECONDS)))).all()
-        ids = [r.id for r in rows]
-        urgent = sum(1 for r in rows if r.urgent)
-        cats: dict[str, int] = {}
-        for r in rows:
-            label = CATEGORY_LABELS.get(r.category, "其他").split("/")[0]
-            cats[label] = cats.get(label, 0) + 1
-    if not ids:
-        return DigestResult(0, 0, 0)
-    if not settings.on_duty_openids:
-        log.error("help digest: %s requests waiting but nobody was told: the config key "
-                  "[help] on_duty_openids is empty", len(ids))
-        return DigestResult(len(ids), urgent, 0)
-    summary = " ".join(f"{k}{v}" for k, v in sorted(cats.items(), key=lambda kv: -kv[1]))
-    local = now.astimezone(services.tz).strftime("%m-%d %H:%M")
-    data = {"first": f"求助留言汇总：新{len(ids)}件", "keyword1": f"新{len(ids)}件，紧急{urgent}件",
-            "keyword2": summary, "keyword3": local, "remark": "请登录后台查看并答复"}
-    text = (f"求助留言汇总（{local}）：新{len(ids)}件，其中紧急{urgent}件。\n{summary}\n"
-            "请登录后台（或 taoyuan requests list）查看并答复。")
-    reached = _send_to_staff(services, settings, {k: _short(v) for k, v in data.items()}, text,
-                             f"help-digest-{int(now.timestamp())}",
-                             url=settings.template_url.replace("{id}", ""))
+def record_staff_notice(session: Session, request_id: int, now: datetime, *,
+                        reached: bool) -> None:
+    """Keep what the attempt to tell on-duty staff about ``request_id`` did, so her next replies
+    say it (:func:`urgent_notice`): ``staff_notified_at`` when someone was reached, else
+    ``staff_notify_failed_at`` (an earlier success stays: staff know of the request). A request
+    that is gone is ignored."""
+    row = session.get(HelpRequest, request_id)
+    if row is None:
+        return
     if reached:
-        with services.db.session() as s:
-            for row in s.scalars(select(HelpRequest).where(HelpRequest.id.in_(ids))):
-                row.staff_notified_at = now
-    log.info("help digest: %s requests (%s urgent), %s staff reached", len(ids), urgent, reached)
-    return DigestResult(len(ids), urgent, reached)
+        row.staff_notified_at, row.staff_notify_failed_at = now, None
+    else:
+        row.staff_notify_failed_at = now
+
+
+def digest_pending(session: Session, now: datetime) -> list[HelpRequest]:
+    """The requests on-duty staff have not been told about yet: submitted ones, urgent ones
+    whose immediate notification failed, and drafts she left unfinished (no message for
+    :data:`DRAFT_IDLE_SECONDS`); erased and anonymised ones excluded."""
+    return list(session.scalars(select(HelpRequest).where(
+        HelpRequest.staff_notified_at.is_(None), HelpRequest.status == STATUS_NEW,
+        HelpRequest.anonymised_at.is_(None),
+        or_(HelpRequest.submitted.is_(True), HelpRequest.urgent.is_(True),
+            HelpRequest.updated_at < now - timedelta(seconds=DRAFT_IDLE_SECONDS)))))
+
+
+def mark_staff_notified(session: Session, ids: list[int], now: datetime) -> None:
+    """Set ``staff_notified_at`` on requests ``ids`` (the digest reached someone)."""
+    for row in session.scalars(select(HelpRequest).where(HelpRequest.id.in_(ids))):
+        row.staff_notified_at = now
+
+
+def record_delivery(session: Session, request_id: int, delivery: str, *, complete: bool,
+                    now: datetime) -> None:
+    """Keep how the answer of ``request_id`` went out (``DELIVERY_*``); a complete answer sent
+    as a 客服消息 counts as seen. A request that is gone is ignored."""
+    row = session.get(HelpRequest, request_id)
+    if row is not None:
+        row.answer_delivery = delivery
+        if delivery == DELIVERY_CUSTOMER_SERVICE and complete:
+            row.answer_seen_at = now
+
+
+def pending_answer_ids(session: Session, *, older_than: int, now: datetime) -> list[int]:
+    """Requests whose answer was saved but never sent (``answer_delivery = pending`` for more
+    than ``older_than`` seconds: a crash between saving and sending)."""
+    return list(session.scalars(select(HelpRequest.id).where(
+        HelpRequest.answer_delivery == DELIVERY_PENDING, HelpRequest.openid.is_not(None),
+        HelpRequest.answered_at < now - timedelta(seconds=older_than))))
 
 
 def digest_cron_fields(config) -> list[dict[str, int]]:
     """``[{"hour": 9, "minute": 0}, ...]`` from ``[help] digest_times`` (local time, for an
-    APScheduler ``CronTrigger(timezone=services.tz, **fields)`` calling :func:`send_digest`)."""
+    APScheduler ``CronTrigger(timezone=services.tz, **fields)`` calling
+    ``scheduler.help.send_digest``)."""
     return [{"hour": int(t[:2]), "minute": int(t[3:])} for t in help_settings(config).digest_times]
-
-
-def housekeeping(services, now: datetime | None = None) -> int:
-    """The daily retention job: :func:`anonymise_finished` with ``[help] retention_days``.
-    Returns how many requests were anonymised (the scheduler may run it once a day)."""
-    days = help_settings(services.config).retention_days
-    with services.db.session() as s:
-        return anonymise_finished(s, retention_days=days, now=now)
-
-
-#: A 客服消息 text is cut to this many bytes of UTF-8; longer answers are read with 「查看回复」.
-CUSTOM_TEXT_LIMIT = 1800
-
-
-def answer_message(row: HelpRequest) -> tuple[str, bool]:
-    """The 客服消息 text that carries the answer to her, and whether it is complete."""
-    from bot.wechat.replies import cut_utf8
-
-    text = (f"【桃源姐妹】您的留言（编号 {row.ref}）有了答复：\n\n{row.answer}\n\n"
-            "如还有问题，回复「求助」继续留言。")
-    if len(text.encode("utf-8")) <= CUSTOM_TEXT_LIMIT:
-        return text, True
-    tail = "……\n（内容较长，回复「查看回复」查看全文）"
-    return cut_utf8(text, CUSTOM_TEXT_LIMIT - len(tail.encode("utf-8"))) + tail, False
-
-
-def deliver_answer(services, request_id: int, now: datetime | None = None) -> str:
-    """Send her the answer of ``request_id``: a 客服消息 inside WeChat's 48-hour window
-    (客服消息 doc), else a template message (模板消息 doc) saying an answer is waiting and that
-    「查看回复」 shows it. Returns the delivery (``custom``, ``template`` or ``waiting`` when
-    neither worked) and records it on the request. Raises :class:`RequestNotFound`.
-    """
-    from bot.wechat.client import OutsideServiceWindow, WeChatAPIError
-    from models.followers import Follower
-
-    settings = help_settings(services.config)
-    now = now or utcnow()
-    with services.db.session() as s:
-        row = _get(s, request_id)
-        if not row.openid or row.answer is None:
-            return row.answer_delivery or DELIVERY_WAITING
-        openid, ref, answered_at = row.openid, row.ref, row.answered_at
-        text, complete = answer_message(row)
-        follower = s.get(Follower, openid)
-        in_window = follower is not None and follower.in_service_window(now)
-    delivery = DELIVERY_WAITING
-    if in_window:
-        try:
-            services.wechat.send_text(openid, text)
-            delivery = DELIVERY_CUSTOMER_SERVICE
-        except OutsideServiceWindow:
-            log.info("help request %s: outside the 48-hour window, trying a template", request_id)
-        except WeChatAPIError as exc:
-            log.warning("help request %s: answer by 客服消息 failed: %s", request_id, exc)
-    if delivery == DELIVERY_WAITING and settings.answer_template_id:
-        local = (answered_at or now).astimezone(services.tz).strftime("%Y-%m-%d %H:%M")
-        data = {"first": "您的留言有答复了", "keyword1": ref, "keyword2": local,
-                "remark": "请回复「查看回复」查看"}
-        try:
-            services.wechat.send_template(openid, settings.answer_template_id, data, url=None,
-                                          client_msg_id=f"help-{request_id}-answer-{int((answered_at or now).timestamp())}")
-            delivery = DELIVERY_TEMPLATE
-        except WeChatAPIError as exc:
-            log.warning("help request %s: answer template failed: %s", request_id, exc)
-    with services.db.session() as s:
-        row = s.get(HelpRequest, request_id)
-        if row is not None:
-            row.answer_delivery = delivery
-            if delivery == DELIVERY_CUSTOMER_SERVICE and complete:
-                row.answer_seen_at = now
-    log.info("help request %s: answer delivery %s", request_id, delivery)
-    return delivery
-
-
-def deliver_after_commit(services, session: Session, request_id: int, *,
-                         background: bool = False) -> None:
-    """Deliver the answer of ``request_id`` (:func:`deliver_answer`) once ``session`` commits
-    (nothing is sent if it rolls back). For callers that save the answer with
-    :func:`record_answer` in their own transaction (the staff console). Staff can wait the
-    second a send takes, so it runs in the committing thread unless ``background``."""
-    from sqlalchemy import event
-
-    def deliver() -> None:
-        try:
-            deliver_answer(services, request_id)
-        except Exception:  # noqa: BLE001 - logged; the sweep (deliver_pending_answers) retries
-            log.exception("help request %s: answer delivery failed", request_id)
-
-    def run(_session) -> None:
-        if not background:
-            deliver()
-            return
-        thread = threading.Thread(target=deliver, name=f"help-answer-{request_id}", daemon=True)
-        threads = services.notify_threads
-        threads[:] = [t for t in threads if t.is_alive()]
-        threads.append(thread)
-        thread.start()
-
-    event.listen(session, "after_commit", run, once=True)
-
-
-def deliver_pending_answers(services, *, older_than: int = 60, now: datetime | None = None) -> int:
-    """Deliver answers saved but never sent (``answer_delivery = pending`` for more than
-    ``older_than`` seconds: a crash between saving and sending). Returns how many were tried;
-    the scheduler may call it every few minutes."""
-    now = now or utcnow()
-    with services.db.session() as s:
-        ids = list(s.scalars(select(HelpRequest.id).where(
-            HelpRequest.answer_delivery == DELIVERY_PENDING, HelpRequest.openid.is_not(None),
-            HelpRequest.answered_at < now - timedelta(seconds=older_than))))
-    for request_id in ids:
-        deliver_answer(services, request_id, now=now)
-    return len(ids)
-
-
-def answer_and_deliver(services, request_id: int, text: str, *, staff: str,
-                       now: datetime | None = None) -> AnswerResult:
-    """Staff answer a request (console and ``taoyuan requests reply``): save it in one transaction
-    (:func:`record_answer`, which raises :class:`RequestNotFound`, :class:`EmptyMessage`,
-    :class:`RequestAnonymised`), then deliver it (:func:`deliver_answer`)."""
-    with services.db.session() as s:
-        row = record_answer(s, request_id, text, staff=staff, now=now)
-        ref = row.ref
-    delivery = deliver_answer(services, request_id, now=now)
-    return AnswerResult(request_id, ref, delivery)
 
 
 # -- 「删除我的信息」 -----------------------------------------------------------------------
@@ -1086,9 +737,4 @@ def erase_help_requests(session: Session, openid: str) -> dict[str, int]:
     return {"help_requests": len(rows)}
 
 
-try:  # models/privacy.py is the shared registry of erasers (issue 4)
-    from models.privacy import register_eraser
-except ImportError:  # pragma: no cover - only while that module is not in the tree
-    pass
-else:
-    register_eraser(erase_help_requests)
+register_eraser(erase_help_requests)

@@ -10,8 +10,9 @@ from __future__ import annotations
 from sqlalchemy import Boolean, Integer, String, Text, select
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
-from models.base import Base, is_http_url
 from bot.core.db import OnDemandSession  # noqa: F401 - named in annotations
+from bot.core.text import compact
+from models.base import Base, is_http_url
 from models.refcache import ReferenceCache
 
 MATCH_EXACT = "exact"
@@ -67,8 +68,6 @@ class _Index:
     """Active rules ready for matching: exact words in a dict, contains words in a list."""
 
     def __init__(self, rows: tuple[KeywordReply, ...]):
-        from bot.core.text import compact
-
         self.rows = rows
         self.exact: dict[str, tuple[int, KeywordReply]] = {}
         contains = []

@@ -1,9 +1,10 @@
 """Notices: messages for a woman that could not be sent as a 客服消息 right away.
 
 WeChat allows a 客服消息 (customer-service message, ``message/custom/send``) only within 48 hours
-of her last message (errcode 45015 outside). :func:`notify` sends inside the window and records a
-:class:`Notice` otherwise, or when the send fails; the reminders feature delivers pending notices
-later with template messages and sets ``delivered_at``.
+of her last message (errcode 45015 outside). :func:`delivery_route` says whether to send now;
+the sender (``handlers.activities.notify``, through the notifier) records a :class:`Notice`
+otherwise, or when the send fails; the reminders feature delivers pending notices later with
+template messages and sets ``delivered_at``.
 """
 from __future__ import annotations
 
@@ -14,7 +15,8 @@ from sqlalchemy import Integer, String, Text, delete, select
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from models.base import AwareDateTime, Base, utcnow
-from models.privacy import register_eraser
+from models.followers import Follower
+from models.privacy import is_erased, register_eraser
 
 log = logging.getLogger(__name__)
 
@@ -63,39 +65,23 @@ def mark_delivered(notice: Notice, now: datetime | None = None) -> None:
     notice.delivered_at = now or utcnow()
 
 
-def notify(services, session: Session, openid: str, kind: str, text: str,
-           now: datetime | None = None) -> str:
-    """Tell ``openid`` something now if WeChat allows it, else keep it as a :class:`Notice`.
+#: What :func:`delivery_route` says to do with a message for her.
+ROUTE_SEND = "send"    # inside WeChat's 48-hour window: send a 客服消息 now
+ROUTE_QUEUE = "queue"  # outside it (or not following): keep a Notice for later
+ROUTE_SKIP = "skip"    # left by 「删除我的信息」 (``erased:...``): there is nobody to tell
 
-    Inside the 48-hour window (``Follower.in_service_window``) sends a 客服消息 with
-    ``services.wechat.send_text`` (dry run: the outbox). On any ``WeChatAPIError``
-    (OutsideServiceWindow 45015, NotFollower 43004 ...) or outside the window, queues a notice.
-    Returns ``"sent"`` or ``"queued"``, or ``"skipped"`` for an erased openid (``erased:...``,
-    nothing sent or stored). Call it *after* committing the change it reports, so a
-    slow WeChat call never holds a database lock.
-    """
-    from models.followers import Follower
-    from models.privacy import is_erased
 
-    if is_erased(openid):  # left by 「删除我的信息」: there is nobody to tell
-        log.info("notice for an erased signup skipped, kind=%s", kind)
-        return "skipped"
-    now = now or utcnow()
+def delivery_route(session: Session, openid: str, now: datetime | None = None) -> str:
+    """How a message for ``openid`` can reach her now: ``ROUTE_SEND`` when she follows the
+    account and wrote within 48 hours (``Follower.in_service_window``; WeChat doc 客服消息),
+    ``ROUTE_QUEUE`` otherwise, ``ROUTE_SKIP`` for an erased openid. Decides only; the
+    sender is ``handlers.activities.notify``."""
+    if is_erased(openid):
+        return ROUTE_SKIP
     follower = session.get(Follower, openid)
-    if follower is not None and follower.subscribed and follower.in_service_window(now):
-        try:
-            from bot.wechat.client import WeChatAPIError
-        except ImportError:  # pragma: no cover - client not installed yet
-            WeChatAPIError = Exception  # noqa: N806
-        try:
-            # session=: in dry run the outbox row joins this transaction (no second writer).
-            services.wechat.send_text(openid, text, session=session)
-            return "sent"
-        except WeChatAPIError as exc:
-            log.info("customer-service message refused (%s); notice queued, kind=%s",
-                     getattr(exc, "errcode", type(exc).__name__), kind)
-    queue_notice(session, openid, kind, text, now)
-    return "queued"
+    if follower is not None and follower.subscribed and follower.in_service_window(now or utcnow()):
+        return ROUTE_SEND
+    return ROUTE_QUEUE
 
 
 @register_eraser

@@ -21,6 +21,9 @@ from typing import Callable
 
 from sqlalchemy.orm import Session
 
+from bot.core.geo import TOWNS
+from models.followers import Follower
+
 log = logging.getLogger(__name__)
 
 Eraser = Callable[[Session, str], "dict[str, int] | None"]
@@ -93,8 +96,6 @@ _NAME_LEAD = re.compile(r"^(?:你好|您好)?(?:我的名字(?:是|叫)|我的�
 
 
 def _is_town(name: str) -> bool:
-    from models.volunteers import TOWNS  # imported late: models.volunteers imports this module
-
     return any(name in (town, town[:-1]) for town in TOWNS)
 
 
@@ -163,8 +164,6 @@ def erase_follower_details(session: Session, openid: str) -> dict[str, int]:
 
     The row itself stays: it records whether she follows the account, which WeChat needs.
     """
-    from models.followers import Follower
-
     follower = session.get(Follower, openid)
     if follower is None:
         return {"followers": 0}

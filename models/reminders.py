@@ -20,6 +20,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from models.base import AwareDateTime, Base, utcnow
+from models.privacy import register_eraser
 
 # -- topics ------------------------------------------------------------------------------------
 TOPIC_HAIRCUT = "haircut"
@@ -280,12 +281,7 @@ def erase_reminder_data(session: Session, openid: str) -> dict[str, int]:
     return {"topic_subscriptions": subs.rowcount or 0, "delivery_log": logs.rowcount or 0}
 
 
-try:  # the privacy registry belongs to the activities feature
-    from models.privacy import register_eraser
-
-    register_eraser(erase_reminder_data)
-except ImportError:  # pragma: no cover
-    pass
+register_eraser(erase_reminder_data)
 
 
 def record_template_finish(session: Session, msg_id: str, status: str) -> int:

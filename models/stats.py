@@ -28,6 +28,7 @@ from sqlalchemy.orm import Session
 
 import models
 from models.base import Base
+from models.spreadsheet import safe_row
 
 METRICS = {
     "new_followers": "新增关注",
@@ -182,8 +183,6 @@ def to_xlsx(figures: MonthlyFigures) -> bytes:
 
     from openpyxl import Workbook
     from openpyxl.styles import Font
-
-    from models.spreadsheet import safe_row
 
     wb = Workbook()
     ws = wb.active

@@ -13,6 +13,7 @@ from sqlalchemy import String, Text, delete
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from models.base import AwareDateTime, Base, utcnow
+from bot.core.geo import TOWNS  # noqa: F401 - part of this module's interface (handlers use vols.TOWNS)
 from models.privacy import mask_phone, normalize_mobile, normalize_name, register_eraser
 
 log = logging.getLogger(__name__)
@@ -21,10 +22,6 @@ log = logging.getLogger(__name__)
 SKILLS = ("理发", "法律", "家政", "电商", "早教", "心理", "其他")
 SKILL_SEPARATOR = "、"
 
-#: The 22 towns (乡镇) of 永春县: 18 镇 and 4 乡, the county seat 桃城镇 first.
-TOWNS = ("桃城镇", "五里街镇", "石鼓镇", "岵山镇", "仙夹镇", "达埔镇", "蓬壶镇", "玉斗镇", "苏坑镇",
-         "介福乡", "吾峰镇", "东平镇", "东关镇", "湖洋镇", "外山乡", "锦斗镇", "桂洋镇", "坑仔口镇",
-         "呈祥乡", "下洋镇", "横口乡", "一都镇")
 _SKILL_WORDS = {"剪发": "理发", "义剪": "理发", "法律咨询": "法律", "普法": "法律", "保洁": "家政",
                 "月嫂": "家政", "育婴": "家政", "直播": "电商", "网店": "电商", "带货": "电商",
                 "幼教": "早教", "亲子": "早教", "心理咨询": "心理", "谈心": "心理"}

@@ -23,14 +23,18 @@ from datetime import date, datetime, timedelta
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
+from models.activities import CANCELLED, CONFIRMED, Activity, Signup
 from models.base import utcnow
+from models.directory import ServicePoint
 from models.followers import Follower
+from models.notice import Notice
 from models.reminders import (KIND_ACTIVITY, KIND_NOTICE, KIND_SCHEDULED, RUN_DONE, RUN_MISSED,
                              RUN_STOPPED, SENT, DeliveryLog, Reminder, ReminderError, ReminderRun,
                              TopicSubscription, ensure_default_reminders, get_reminder)
 from scheduler.fanout import FanOut, Message, RunResult
 from scheduler.timing import (GRACE_SAME_DAY, ScheduleSpec, activity_reminder_window,
-                              grace_lookback, latest_fire, occurrence_key, within_grace)
+                              grace_lookback, latest_fire, next_fire, occurrence_key,
+                              within_grace)
 
 log = logging.getLogger(__name__)
 
@@ -75,8 +79,6 @@ def audience_openids(session, audience: str) -> list[str]:
         stmt = select(Follower.openid).where(Follower.town == value, Follower.subscribed.is_(True),
                                              Follower.valid.is_(True))
     elif kind == "activity":
-        from models.activities import Activity, CONFIRMED, Signup
-
         try:
             number = int(value)
         except ValueError:
@@ -97,10 +99,6 @@ def place_text(session, name: str) -> str:
     whose name contains it), with its address when the directory has one; else ``name``."""
     if not name:
         return ""
-    try:
-        from models.directory import ServicePoint
-    except ImportError:  # pragma: no cover - directory feature absent
-        return name
     point = session.scalar(select(ServicePoint).where(ServicePoint.name == name,
                                                       ServicePoint.active.is_(True)).limit(1))
     if point is None:
@@ -271,8 +269,6 @@ def remind_activities(services, *, now: datetime | None = None, fanout: FanOut |
     """The day-before reminder: every activity starting tomorrow (local date of ``now``) that is
     not cancelled gets its confirmed signups reminded, once per activity (occurrence
     ``activity:<id>``). Returns one result per activity."""
-    from models.activities import CANCELLED, Activity
-
     now = now or utcnow()
     start, end = activity_reminder_window(now, services.tz)
     with services.db.write_session() as s:
@@ -287,8 +283,6 @@ def remind_activities(services, *, now: datetime | None = None, fanout: FanOut |
             local = a.starts_at.astimezone(services.tz)
             place = a.place or ""
             if not place and a.point_id:
-                from models.directory import ServicePoint
-
                 point = s.get(ServicePoint, a.point_id)
                 place = place_text(s, point.name) if point else ""
             values = {"title": a.title, "when": f"{format_day(local.date())} {local:%H:%M}",
@@ -315,8 +309,6 @@ def deliver_notices(services, *, now: datetime | None = None, fanout: FanOut | N
     template message (template ``notice`` in ``[wechat.templates]``), else 客服消息 once she is
     back in the 48-hour window. Each attempt is occurrence ``notice:<id>:<attempt>``; a notice
     that could not be sent is tried again at the next sweep. Returns the runs made."""
-    from models.notice import Notice
-
     now = now or utcnow()
     with services.db.write_session() as s:
         ensure_default_reminders(s)
@@ -363,8 +355,6 @@ def deliver_notices(services, *, now: datetime | None = None, fanout: FanOut | N
 
 def describe_next(services, reminder: Reminder, now: datetime | None = None) -> str:
     """The next fire of ``reminder`` in local time (``2026-12-16 18:00``), or ``—``."""
-    from scheduler.timing import next_fire
-
     if not reminder.schedule:
         return "—"
     try:

@@ -22,9 +22,14 @@ import threading
 from datetime import datetime, timedelta
 
 from apscheduler.triggers.base import BaseTrigger
+from sqlalchemy import select
 
+from bot.core.features import registrations
 from models.base import utcnow
-from models.reminders import ReminderError
+from models.reminders import (KIND_ACTIVITY, KIND_SCHEDULED, Reminder, ReminderError,
+                             ensure_default_reminders)
+from scheduler import help as help_jobs
+from scheduler.reminders import deliver_notices, run_due
 from scheduler.timing import ScheduleSpec, check_spec, next_fire
 
 log = logging.getLogger(__name__)
@@ -74,37 +79,27 @@ class ReminderTrigger(BaseTrigger):
 # -- job functions (referenced by name in the job store) -------------------------------------------
 def job_run_reminder(reminder_id: int) -> None:
     """APScheduler job: run reminder ``reminder_id`` if its latest fire is due (once)."""
-    from scheduler.reminders import run_due
-
     run_due(_SERVICES, utcnow(), only=reminder_id)
 
 
 def job_catch_up() -> None:
     """APScheduler job (once at start): run every reminder fire missed within its grace."""
-    from scheduler.reminders import run_due
-
     run_due(_SERVICES, utcnow())
 
 
 def job_deliver_notices() -> None:
     """APScheduler job: deliver pending notices."""
-    from scheduler.reminders import deliver_notices
-
     deliver_notices(_SERVICES)
 
 
 def job_help_digest() -> None:
-    """APScheduler job: the help-request digest for on-duty staff (models.help)."""
-    from models.help import send_digest
-
-    send_digest(_SERVICES)
+    """APScheduler job: the help-request digest for on-duty staff (scheduler/help.py)."""
+    help_jobs.send_digest(_SERVICES)
 
 
 def job_help_housekeeping() -> None:
     """APScheduler job (daily): anonymise finished help requests past their retention."""
-    from models.help import housekeeping
-
-    housekeeping(_SERVICES)
+    help_jobs.housekeeping(_SERVICES)
 
 
 def job_sync() -> None:
@@ -136,10 +131,6 @@ def sync_jobs(scheduler, services) -> dict[str, int]:
     """Add/replace/remove ``reminder:<id>`` jobs to match enabled reminders; add the ``notices``
     and ``sync`` jobs. A job whose trigger did not change keeps its stored next run time (so a
     fire missed while the scheduler was down still runs). Returns counts added/removed/kept."""
-    from sqlalchemy import select
-
-    from models.reminders import KIND_ACTIVITY, KIND_SCHEDULED, Reminder, ensure_default_reminders
-
     with services.db.write_session() as s:
         ensure_default_reminders(s)
         reminders = list(s.scalars(select(Reminder).where(
@@ -174,37 +165,12 @@ def sync_jobs(scheduler, services) -> dict[str, int]:
     if "notices" not in existing:
         scheduler.add_job("scheduler.runner:job_deliver_notices", "interval", seconds=interval,
                           id="notices", name="待发通知", replace_existing=True)
-    _sync_help_jobs(scheduler, services, existing)
+    for register in registrations("scheduler"):  # each feature's jobs (scheduler/<feature>.py)
+        register(scheduler, services, existing)
     if "sync" not in existing:
         scheduler.add_job("scheduler.runner:job_sync", "interval", seconds=SYNC_INTERVAL, id="sync",
                           name="同步提醒", replace_existing=True)
     return counts
-
-
-def _sync_help_jobs(scheduler, services, existing: dict) -> None:
-    """The help-request digest at ``[help] digest_times`` and the daily retention job, when
-    the help feature is installed."""
-    try:
-        from models.help import digest_cron_fields
-    except ImportError:  # help feature absent
-        return
-    try:
-        fields = digest_cron_fields(services.config)
-    except Exception:  # noqa: BLE001 - a bad [help] section is reported by that feature
-        log.exception("help digest times unreadable; digest not scheduled")
-        fields = []
-    wanted = {f"help-digest:{f['hour']:02d}:{f['minute']:02d}": f for f in fields}
-    for job_id in existing:
-        if job_id.startswith("help-digest:") and job_id not in wanted:
-            scheduler.remove_job(job_id)
-    for job_id, f in wanted.items():
-        if job_id not in existing:
-            scheduler.add_job("scheduler.runner:job_help_digest", "cron", timezone=services.tz,
-                              id=job_id, name="求助汇总", replace_existing=True, **f)
-    if "help-housekeeping" not in existing:
-        scheduler.add_job("scheduler.runner:job_help_housekeeping", "cron", hour=3, minute=30,
-                          timezone=services.tz, id="help-housekeeping", name="求助到期匿名化",
-                          replace_existing=True)
 
 
 class LeaderLock:

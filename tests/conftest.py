@@ -23,7 +23,7 @@ from sqlalchemy import create_engine, text
 import models
 from bot.core.config import load_config
 from bot.core.db import upgrade
-from bot.core.services import build_services
+from bot.app import wire_services
 
 PG_ADMIN = os.environ.get("TAOYUAN_TEST_PG", "postgresql://postgres@127.0.0.1:5432/test")
 REDIS_URL = os.environ.get("TAOYUAN_TEST_REDIS", "redis://127.0.0.1:6379/0")
@@ -120,7 +120,7 @@ def config(db_url, redis_prefix, tmp_path):
 @pytest.fixture
 def services(config):
     """Services on the parametrised database and real Redis; tables emptied afterwards."""
-    svc = build_services(config)
+    svc = wire_services(config)
     _empty_tables(svc)
     yield svc
     _empty_tables(svc)
@@ -151,7 +151,7 @@ def live_services(db_url, redis_prefix, tmp_path, fake_wechat):
     cfg = make_config(db_url, redis_prefix, tmp_path, wechat={
         "app_id": fake_wechat.app_id, "app_secret": fake_wechat.app_secret,
         "api_base_url": fake_wechat.base_url, "timeout": 3.0})
-    svc = build_services(cfg)
+    svc = wire_services(cfg)
     _empty_tables(svc)
     yield svc
     _empty_tables(svc)
@@ -224,12 +224,12 @@ def run(services, db_url, redis_prefix, tmp_path):
 @pytest.fixture
 def help_services(db_url, redis_prefix, tmp_path):
     """Dry-run services with two on-duty staff and both template ids configured."""
-    from models import help as hr
+    from handlers import help_messages
     from tests.helpers import HELP_CONFIG, services_with
 
     svc = services_with(db_url, redis_prefix, tmp_path, help=dict(HELP_CONFIG))
     yield svc
-    hr.wait_for_notifications(svc)
+    help_messages.wait_for_notifications(svc)
     _empty_tables(svc)
     svc.db.dispose()
 
@@ -237,7 +237,7 @@ def help_services(db_url, redis_prefix, tmp_path):
 @pytest.fixture
 def live_help_services(db_url, redis_prefix, tmp_path, fake_wechat):
     """Like ``help_services`` but calling the fake WeChat API over HTTP, notifying in a thread."""
-    from models import help as hr
+    from handlers import help_messages
     from tests.helpers import HELP_CONFIG, services_with
 
     svc = services_with(db_url, redis_prefix, tmp_path,
@@ -245,7 +245,7 @@ def live_help_services(db_url, redis_prefix, tmp_path, fake_wechat):
                         wechat={"app_id": fake_wechat.app_id, "app_secret": fake_wechat.app_secret,
                                 "api_base_url": fake_wechat.base_url, "timeout": 3.0})
     yield svc
-    hr.wait_for_notifications(svc)
+    help_messages.wait_for_notifications(svc)
     _empty_tables(svc)
     svc.db.dispose()
 
@@ -253,13 +253,13 @@ def live_help_services(db_url, redis_prefix, tmp_path, fake_wechat):
 @pytest.fixture
 def staffed(db_url, redis_prefix, tmp_path):
     """Dry-run services with on-duty staff, notifying in a background thread (the default)."""
-    from models import help as hr
+    from handlers import help_messages
     from tests.helpers import STAFF, services_with
 
     svc = services_with(db_url, redis_prefix, tmp_path,
                         help={"on_duty_openids": list(STAFF), "staff_template_id": "TPL_STAFF"})
     yield svc
-    hr.wait_for_notifications(svc)
+    help_messages.wait_for_notifications(svc)
     _empty_tables(svc)
     svc.db.dispose()
 
@@ -277,7 +277,7 @@ def send(staffed):
 @pytest.fixture
 def live_staffed(db_url, redis_prefix, tmp_path, fake_wechat):
     """Two on-duty staff, a staff template, the fake WeChat API over HTTP, notifying in a thread."""
-    from models import help as hr
+    from handlers import help_messages
     from tests.helpers import FEDERATION_PHONE, STAFF, services_with
 
     svc = services_with(db_url, redis_prefix, tmp_path, app={"federation_phone": FEDERATION_PHONE},
@@ -285,7 +285,7 @@ def live_staffed(db_url, redis_prefix, tmp_path, fake_wechat):
                         wechat={"app_id": fake_wechat.app_id, "app_secret": fake_wechat.app_secret,
                                 "api_base_url": fake_wechat.base_url, "timeout": 3.0})
     yield svc
-    hr.wait_for_notifications(svc)
+    help_messages.wait_for_notifications(svc)
     _empty_tables(svc)
     svc.db.dispose()
 

@@ -199,10 +199,10 @@ HELP_CONFIG = {"on_duty_openids": list(STAFF), "staff_template_id": "TPL_STAFF_N
 
 
 def services_with(db_url, redis_prefix, tmp_path, **sections):
-    from bot.core.services import build_services
+    from bot.app import wire_services
     from tests.conftest import _empty_tables, make_config
 
-    svc = build_services(make_config(db_url, redis_prefix, tmp_path, **sections))
+    svc = wire_services(make_config(db_url, redis_prefix, tmp_path, **sections))
     _empty_tables(svc)
     return svc
 

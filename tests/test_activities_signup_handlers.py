@@ -12,12 +12,13 @@ import pytest
 from sqlalchemy import select
 
 from handlers.conversation import CONVERSATION_TTL
+from handlers.activities import notify, tell_promoted_after_commit
 from models import activities as acts
 from models import privacy
 from models import volunteers as vols
 from models.base import utcnow
 from models.directory import ServicePoint
-from models.notice import Notice, notify
+from models.notice import Notice
 from models.outbox import OutboxMessage
 from tests.clock import year_ahead
 from tests.helpers import complete_signup, conv_key, event, new_activity, register, say, signups_of
@@ -214,6 +215,14 @@ def test_check_in_by_scan_and_by_subscribe(services):
 # cancelling by 报名号, Chinese numerals, 「我的志愿时长」 inside a form.
 # ----------------------------------------------------------------------------------------------
 
+def set_capacity_and_tell(services, session, activity, *args, **kwargs):
+    """``models.activities.set_capacity`` then tell the promoted women after the commit, as the
+    console and ``taoyuan events seats`` do."""
+    activity, promoted = acts.set_capacity(session, activity, *args, **kwargs)
+    tell_promoted_after_commit(services, session, activity, promoted)
+    return activity, promoted
+
+
 def _told(services, openid):
     with services.db.session() as s:
         return (len(s.scalars(select(OutboxMessage).where(OutboxMessage.openid == openid)).all())
@@ -275,7 +284,7 @@ def test_nothing_is_sent_to_an_erased_id_even_from_old_rows(services):
         s.add(acts.Signup(activity_id=acts.get_activity(s, n).id, openid=privacy.anonymous_openid(),
                           status=acts.WAITING, created_at=utcnow() - timedelta(days=1)))
     with services.db.write_session() as s:
-        _a, promoted = acts.set_capacity(s, n, 2, services=services)
+        _a, promoted = set_capacity_and_tell(services, s, n, 2)
         assert promoted == []
     with services.db.session() as s:
         assert notify(services, s, privacy.anonymous_openid(), "signup_promoted", "好消息") == "skipped"
@@ -627,12 +636,12 @@ def test_set_capacity_with_an_activity_promotes_and_notifies_after_commit(servic
     with pytest.raises(RuntimeError):
         with services.db.write_session() as s:
             activity = acts.get_activity(s, n)
-            acts.set_capacity(s, activity, 3, services=services)
+            set_capacity_and_tell(services, s, activity, 3)
             raise RuntimeError("staff form failed")
     assert _told(services, "oSeat2") == 0
     with services.db.write_session() as s:
         activity = acts.get_activity(s, n)
-        _a, promoted = acts.set_capacity(s, activity, 2, services=services)
+        _a, promoted = set_capacity_and_tell(services, s, activity, 2)
         assert [p.openid for p in promoted] == ["oSeat2"]
         assert _told(services, "oSeat2") == 0          # not before the commit
     assert _told(services, "oSeat2") == 1 and _told(services, "oSeat3") == 0
@@ -650,7 +659,7 @@ def test_set_capacity_from_a_scoped_session_like_the_console(services):
     session = scoped_session(services.db.Session)
     try:
         activity = acts.get_activity(session, n)
-        _a, promoted = acts.set_capacity(session, activity, None, services=services)
+        _a, promoted = set_capacity_and_tell(services, session, activity, None)
         assert [p.openid for p in promoted] == ["oScoped2"]
         session.commit()
     finally:

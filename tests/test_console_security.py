@@ -16,7 +16,7 @@ from openpyxl import Workbook, load_workbook
 from sqlalchemy import select
 
 from bot.app import create_app
-from bot.core.services import build_services
+from bot.app import wire_services
 from models.audit import AuditEntry
 from tests.conftest import _empty_tables, make_config
 from tests.helpers import PASSWORD, csrf_token, login, make_staff
@@ -31,7 +31,7 @@ def make_app(db_url, redis_prefix, tmp_path):
     made = []
 
     def build(**sections):
-        svc = build_services(make_config(db_url, redis_prefix, tmp_path, **sections))
+        svc = wire_services(make_config(db_url, redis_prefix, tmp_path, **sections))
         _empty_tables(svc)
         made.append(svc)
         return create_app(services=svc), svc
@@ -505,7 +505,7 @@ def test_read_table_limit_counts_points_not_blank_rows(tmp_path):
 def test_instance_files_are_private(redis_prefix, tmp_path):
     """The embedded default: SQLite file and session key in a new instance folder."""
     cfg = make_config("", redis_prefix, tmp_path, app={"secret_key": ""})
-    svc = build_services(cfg)
+    svc = wire_services(cfg)
     try:
         create_app(services=svc)
         with svc.db.session() as s:

@@ -212,10 +212,10 @@ def test_known_need_with_no_point_is_helpful(seeded, router):
 
 
 def test_federation_phone_from_config(db_url, redis_prefix, tmp_path, router):
-    from bot.core.services import build_services
+    from bot.app import wire_services
     from tests.conftest import _empty_tables, make_config
 
-    svc = build_services(make_config(db_url, redis_prefix, tmp_path,
+    svc = wire_services(make_config(db_url, redis_prefix, tmp_path,
                                      app={"federation_phone": "0595-00000000"},
                                      points={"map_referer": "test-ref"}))
     _empty_tables(svc)

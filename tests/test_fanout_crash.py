@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, select
 
-from bot.core.services import build_services
+from bot.app import wire_services
 from models.followers import Follower
 from models.reminders import DeliveryLog, ReminderRun, TopicSubscription
 from tests.conftest import REDIS_URL, _empty_tables, make_config
@@ -51,7 +51,7 @@ def _sender(config: Path) -> subprocess.Popen:
 @pytest.fixture
 def crash_services(db_url, redis_prefix, tmp_path, fake_wechat):
     cfg = make_config(db_url, redis_prefix, tmp_path)
-    svc = build_services(cfg)
+    svc = wire_services(cfg)
     _empty_tables(svc)
     yield svc
     _empty_tables(svc)

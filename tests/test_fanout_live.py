@@ -6,7 +6,7 @@ from datetime import datetime, timezone
 import pytest
 from sqlalchemy import select
 
-from bot.core.services import build_services
+from bot.app import wire_services
 from models.followers import Follower
 from models.reminders import DeliveryLog, ReminderRun, subscribe_topic
 from scheduler.fanout import FanOut
@@ -25,7 +25,7 @@ def live(db_url, redis_prefix, tmp_path, fake_wechat):
                               "api_base_url": fake_wechat.base_url, "timeout": 3.0,
                               "templates": {"reminder": "TPL_REMIND"}},
                       reminders={"rate_per_second": 1000, "concurrency": 4, "retry_delays": [0.01, 0.01, 0.01]})
-    svc = build_services(cfg)
+    svc = wire_services(cfg)
     _empty_tables(svc)
     yield svc
     _empty_tables(svc)
@@ -122,7 +122,7 @@ def test_subscribe_notice_used_when_no_template_and_refusal_falls_back(live, fak
                               "api_base_url": fake_wechat.base_url, "timeout": 3.0,
                               "templates": {"reminder_subscribe": "SUB_TPL"}},
                       reminders={"retry_delays": [0.01]})
-    svc = build_services(cfg)
+    svc = wire_services(cfg)
     try:
         followers(svc, ["o_accepted"])
         followers(svc, ["o_refused_recent"], last=datetime.now(timezone.utc))

@@ -8,6 +8,8 @@ import pytest
 from click.testing import CliRunner
 from sqlalchemy import select
 
+from scheduler import help as help_jobs
+from handlers import help_messages
 from models import help as hr
 from models.base import utcnow
 from models.followers import Follower
@@ -35,7 +37,7 @@ def test_answer_inside_48_hours_is_a_customer_service_message(help_services):
     chat = Chat(help_services)
     row = submit(chat)
     set_last_message(help_services, chat.openid, hours_ago=47)
-    result = hr.answer_and_deliver(help_services, row.id, "您可以到镇民政办申请，带上户口本。", staff="王老师")
+    result = help_messages.answer_and_deliver(help_services, row.id, "您可以到镇民政办申请，带上户口本。", staff="王老师")
     assert result.delivery == hr.DELIVERY_CUSTOMER_SERVICE
     [(api, openid, payload)] = outbox(help_services, "message/custom/send")
     assert openid == chat.openid and "户口本" in payload["text"]["content"] and row.ref in payload["text"]["content"]
@@ -50,7 +52,7 @@ def test_answer_outside_48_hours_is_a_template_then_view_reply(help_services):
     chat = Chat(help_services)
     row = submit(chat, "2", "想请人调解家里的矛盾")
     set_last_message(help_services, chat.openid, hours_ago=49)
-    result = hr.answer_and_deliver(help_services, row.id, "请周三到秀丽个人调解室。", staff="cli")
+    result = help_messages.answer_and_deliver(help_services, row.id, "请周三到秀丽个人调解室。", staff="cli")
     assert result.delivery == hr.DELIVERY_TEMPLATE
     assert outbox(help_services, "message/custom/send") == []
     [(api, openid, payload)] = outbox(help_services, "message/template/send")
@@ -66,7 +68,7 @@ def test_window_closed_at_wechat_falls_back_to_template(live_help_services, fake
     row = submit(chat)
     set_last_message(live_help_services, chat.openid, hours_ago=1)
     fake_wechat.outside_window.add(chat.openid)
-    result = hr.answer_and_deliver(live_help_services, row.id, "答复内容", staff="cli")
+    result = help_messages.answer_and_deliver(live_help_services, row.id, "答复内容", staff="cli")
     assert result.delivery == hr.DELIVERY_TEMPLATE
     assert fake_wechat.count("message/custom/send") == 1
     [call] = fake_wechat.calls_to("message/template/send")
@@ -77,7 +79,7 @@ def test_answer_inside_window_reaches_the_fake_api(live_help_services, fake_wech
     chat = Chat(live_help_services)
     row = submit(chat)
     set_last_message(live_help_services, chat.openid, hours_ago=2)
-    assert hr.answer_and_deliver(live_help_services, row.id, "好的，已帮您联系。",
+    assert help_messages.answer_and_deliver(live_help_services, row.id, "好的，已帮您联系。",
                                  staff="cli").delivery == hr.DELIVERY_CUSTOMER_SERVICE
     [call] = fake_wechat.messages_to(chat.openid)
     assert "已帮您联系" in call.json["text"]["content"]
@@ -87,7 +89,7 @@ def test_no_template_and_outside_window_stays_pending(services):
     chat = Chat(services)
     row = submit(chat)
     set_last_message(services, chat.openid, hours_ago=60)
-    result = hr.answer_and_deliver(services, row.id, "答复", staff="cli")
+    result = help_messages.answer_and_deliver(services, row.id, "答复", staff="cli")
     assert result.delivery == hr.DELIVERY_WAITING
     assert "答复" in chat.say("查看回复")
 
@@ -96,9 +98,9 @@ def test_long_answer_is_cut_and_points_to_view_reply(help_services):
     chat = Chat(help_services)
     row = submit(chat)
     set_last_message(help_services, chat.openid, hours_ago=1)
-    hr.answer_and_deliver(help_services, row.id, "很长的答复。" * 400, staff="cli")
+    help_messages.answer_and_deliver(help_services, row.id, "很长的答复。" * 400, staff="cli")
     [(_, _, payload)] = outbox(help_services, "message/custom/send")
-    assert len(payload["text"]["content"].encode()) <= hr.CUSTOM_TEXT_LIMIT
+    assert len(payload["text"]["content"].encode()) <= help_messages.CUSTOM_TEXT_LIMIT
     assert "查看回复" in payload["text"]["content"]
     with help_services.db.session() as s:
         assert s.get(hr.HelpRequest, row.id).answer_seen_at is None
@@ -108,21 +110,21 @@ def test_answer_errors(help_services):
     chat = Chat(help_services)
     row = submit(chat)
     with pytest.raises(hr.EmptyMessage):
-        hr.answer_and_deliver(help_services, row.id, "  ", staff="cli")
+        help_messages.answer_and_deliver(help_services, row.id, "  ", staff="cli")
     with pytest.raises(hr.RequestNotFound):
-        hr.answer_and_deliver(help_services, 999999, "答复", staff="cli")
+        help_messages.answer_and_deliver(help_services, 999999, "答复", staff="cli")
 
 
 def test_digest_tells_staff_once_without_contents(help_services):
     chat = Chat(help_services)
     submit(chat, "1", "法律问题一")
     submit(Chat(help_services, openid="o_help_woman_0002"), "5", "就业问题二")
-    result = hr.send_digest(help_services)
+    result = help_jobs.send_digest(help_services)
     assert (result.requests, result.urgent, result.staff_reached) == (2, 0, 2)
     sent = outbox(help_services, "message/template/send")
     assert sorted(o for _, o, _ in sent) == sorted(STAFF)
     assert "问题" not in str([p for _, _, p in sent])
-    assert hr.send_digest(help_services).requests == 0
+    assert help_jobs.send_digest(help_services).requests == 0
 
 
 def test_digest_skips_unfinished_conversations(help_services):
@@ -130,7 +132,7 @@ def test_digest_skips_unfinished_conversations(help_services):
     chat.say("求助")
     chat.say("1")
     chat.say("还没说完")
-    assert hr.send_digest(help_services).requests == 0
+    assert help_jobs.send_digest(help_services).requests == 0
 
 
 def test_retention_anonymises_finished_requests_only(help_services):
@@ -247,7 +249,7 @@ def test_scheduler_hooks(help_services):
     row = submit(chat)
     with help_services.db.session() as s:
         hr.close_request(s, row.id, now=utcnow() - timedelta(days=181))
-    assert hr.housekeeping(help_services) == 1
+    assert help_jobs.housekeeping(help_services) == 1
 
 
 def test_console_style_answer_is_delivered_after_commit(help_services):
@@ -256,7 +258,7 @@ def test_console_style_answer_is_delivered_after_commit(help_services):
     set_last_message(help_services, chat.openid, hours_ago=1)
     with help_services.db.session() as s:  # what the console does in its own transaction
         hr.record_answer(s, row.id, "后台的答复", staff="admin1")
-        hr.deliver_after_commit(help_services, s, row.id)
+        help_messages.deliver_after_commit(help_services, s, row.id)
         assert outbox(help_services, "message/custom/send") == []  # nothing before the commit
     [(_, openid, payload)] = outbox(help_services, "message/custom/send")
     assert openid == chat.openid and "后台的答复" in payload["text"]["content"]
@@ -268,9 +270,9 @@ def test_sweep_delivers_answers_left_pending(help_services):
     set_last_message(help_services, chat.openid, hours_ago=1)
     with help_services.db.session() as s:
         hr.record_answer(s, row.id, "崩溃前保存的答复", staff="cli", now=utcnow() - timedelta(minutes=5))
-    assert hr.deliver_pending_answers(help_services) == 1
+    assert help_messages.deliver_pending_answers(help_services) == 1
     assert len(outbox(help_services, "message/custom/send")) == 1
-    assert hr.deliver_pending_answers(help_services) == 0
+    assert help_messages.deliver_pending_answers(help_services) == 0
 
 
 def test_cli_bad_help_config_is_a_clear_error(tmp_path):

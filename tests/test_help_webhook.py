@@ -11,6 +11,8 @@ from click.testing import CliRunner
 from sqlalchemy import select
 
 from bot.simulator import event_fields, text_fields
+from handlers import help_messages
+from scheduler import help as help_jobs
 from handlers import FEATURES
 from models import help as hr
 from models import volunteers as vols
@@ -26,7 +28,7 @@ def test_danger_word_retry_gets_the_same_reply_and_one_request(staffed, send):
     first = send(fields)
     assert "110" in first and "12338" in first
     assert send(fields) == first  # WeChat's retry of the same MsgId
-    hr.wait_for_notifications(staffed)
+    help_messages.wait_for_notifications(staffed)
     with staffed.db.session() as s:
         [row] = s.scalars(select(hr.HelpRequest)).all()
         assert row.urgent and row.body == "救命，他喝醉了在打我"
@@ -45,7 +47,7 @@ def test_full_conversation_through_the_webhook(staffed, send):
     with staffed.db.session() as s:
         [row] = s.scalars(select(hr.HelpRequest)).all()
         assert row.category == "jobs" and not row.urgent and row.phone == "13712345678"
-    assert hr.send_digest(staffed).requests == 1
+    assert help_jobs.send_digest(staffed).requests == 1
 
 
 def test_contents_and_phone_never_reach_the_log(staffed, send, caplog):
@@ -60,10 +62,10 @@ def test_contents_and_phone_never_reach_the_log(staffed, send, caplog):
     send(text_fields(openid, "秘密内容乙"))
     send(text_fields(openid, "提交"))
     send(text_fields(openid, "3"))
-    hr.wait_for_notifications(staffed)
+    help_messages.wait_for_notifications(staffed)
     with staffed.db.session() as s:
         row = s.scalars(select(hr.HelpRequest)).first()
-    hr.answer_and_deliver(staffed, row.id, "秘密答复丙", staff="cli")
+    help_messages.answer_and_deliver(staffed, row.id, "秘密答复丙", staff="cli")
     text = "\n".join(r.getMessage() for r in caplog.records)
     for secret in ("秘密内容甲", "秘密内容乙", "秘密答复丙", "13698765432", "家暴"):
         assert secret not in text
@@ -171,9 +173,9 @@ def test_help_left_silent_reaches_staff_by_the_digest(help_services):
     chat.say("4")
     chat.say("家里老人生病，想了解有没有帮扶")
     now = utcnow()
-    assert hr.send_digest(help_services, now=now).requests == 0  # she may still be writing
+    assert help_jobs.send_digest(help_services, now=now).requests == 0  # she may still be writing
     later = now + timedelta(seconds=hr.DRAFT_IDLE_SECONDS + 60)
-    result = hr.send_digest(help_services, now=later)
+    result = help_jobs.send_digest(help_services, now=later)
     assert result.requests == 1 and result.staff_reached >= 1
     [row] = chat.requests()
     assert row.staff_notified_at is not None and not row.submitted
@@ -342,7 +344,7 @@ def test_urgent_help_request_ends_with_urgent_wording(live_staffed, answers, the
     say("求助")
     say("2")
     assert "110" in say("家暴")
-    hr.wait_for_notifications(live_staffed)
+    help_messages.wait_for_notifications(live_staffed)
     for answer in answers:
         say(answer)
     done = say("提交")
@@ -432,7 +434,7 @@ def unstaffed(db_url, redis_prefix, tmp_path):
 
 def test_no_on_duty_staff_she_is_told_to_call_and_an_error_is_logged(unstaffed, caplog):
     chat = Chat(unstaffed, features=FEATURES)
-    with caplog.at_level(logging.ERROR, logger="models.help"):
+    with caplog.at_level(logging.ERROR, logger="handlers.help_messages"):
         reply = chat.say("他拿刀要杀我")
     assert "12338" in reply and "110" in reply and FEDERATION_PHONE in reply
     assert "会尽快联系您" not in reply and "没有值班人员" in reply
@@ -458,7 +460,7 @@ def test_no_on_duty_staff_urgent_help_request_does_not_promise_a_call(unstaffed)
 def test_staffed_danger_reply_still_promises_a_call(live_staffed):
     reply = _sender(live_staffed)("o_tester_staffed", "救命")
     assert "会尽快联系您" in reply and "没有值班人员" not in reply
-    hr.wait_for_notifications(live_staffed)
+    help_messages.wait_for_notifications(live_staffed)
     assert the_request(live_staffed, "o_tester_staffed").staff_notified_at is not None
 
 

@@ -7,7 +7,7 @@ from datetime import datetime, timedelta, timezone
 import pytest
 from sqlalchemy import func, select
 
-from bot.core.services import build_services
+from bot.app import wire_services
 from models.followers import Follower
 from models.outbox import OutboxMessage
 from models.reminders import (RUN_DONE, RUN_MISSED, DeliveryLog, Reminder, ReminderRun,
@@ -33,7 +33,7 @@ def _services(db_url, redis_prefix, tmp_path, **reminders):
     cfg = make_config(db_url, redis_prefix, tmp_path,
                       wechat={"templates": reminders.pop("templates", {})},
                       reminders={"rate_per_second": 500, "retry_delays": [0.01], **reminders})
-    svc = build_services(cfg)
+    svc = wire_services(cfg)
     _empty_tables(svc)
     return svc
 

@@ -7,6 +7,9 @@ import pytest
 from sqlalchemy import select
 
 from handlers.safety import DangerMatcher, load_words
+from scheduler import help as help_jobs
+from handlers import help_messages
+from models import safety
 from models import help as hr
 from tests.helpers import HELP_FEATURES as FEATURES, STAFF, Chat, outbox
 
@@ -165,7 +168,7 @@ def test_benign_phrase_goes_on_to_the_conversation(help_services):
 
 def test_staff_added_word_is_matched(help_services):
     with help_services.db.session() as s:
-        hr.add_danger_word(s, "拿棍子", "danger")
+        safety.add_danger_word(s, "拿棍子", "danger")
     help_services.danger_matcher.clear()
     assert "110" in Chat(help_services).say("他拿棍子追着我")
 
@@ -174,7 +177,7 @@ def test_notification_reaches_the_fake_wechat_api(live_help_services, fake_wecha
     chat = Chat(live_help_services)
     reply = chat.say("我老公家暴，我不敢回家")
     assert "110" in reply and "12338" in reply
-    hr.wait_for_notifications(live_help_services)
+    help_messages.wait_for_notifications(live_help_services)
     calls = fake_wechat.calls_to("message/template/send")
     assert sorted(c.json["touser"] for c in calls) == sorted(STAFF)
     assert all(c.json["template_id"] == "TPL_STAFF_NEW_REQUEST" for c in calls)
@@ -188,10 +191,10 @@ def test_staff_notification_failure_keeps_request_for_the_digest(live_help_servi
     fake_wechat.script("message/template/send", [{"errcode": 43004, "errmsg": "require subscribe"}] * 2)
     chat = Chat(live_help_services)
     chat.say("救命")
-    hr.wait_for_notifications(live_help_services)
+    help_messages.wait_for_notifications(live_help_services)
     [row] = chat.requests()
     assert row.staff_notified_at is None
-    result = hr.send_digest(live_help_services)
+    result = help_jobs.send_digest(live_help_services)
     assert result.requests == 1 and result.urgent == 1 and result.staff_reached == 2
 
 

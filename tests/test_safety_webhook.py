@@ -12,6 +12,8 @@ import logging
 import pytest
 
 from bot.simulator import text_fields
+from handlers import help_messages
+from scheduler import help as help_jobs
 from models import help as hr
 from tests.conftest import _empty_tables
 from tests.helpers import FEDERATION_PHONE, STAFF, outbox
@@ -42,7 +44,7 @@ def _says_nobody_is_told(reply: str, why: str) -> None:
 def test_no_on_duty_staff_follow_ups_say_nobody_was_told(unstaffed_web, caplog):
     say = _sender(unstaffed_web)
     openid = "o_followup_unstaffed"
-    with caplog.at_level(logging.ERROR, logger="models.help"):
+    with caplog.at_level(logging.ERROR, logger="handlers.help_messages"):
         first = say(openid, "救命，他在打我")
     assert "没有值班人员" in first and "会尽快联系您" not in first
     assert "nobody was notified" in caplog.text
@@ -62,7 +64,7 @@ def test_delivered_notification_is_named_in_follow_ups(live_staffed, fake_wechat
     openid = "o_followup_delivered"
     first = say(openid, "他喝醉了在打我")
     assert "正在通过微信通知值班人员" in first and "他们收到后会尽快联系您" in first
-    hr.wait_for_notifications(live_staffed)
+    help_messages.wait_for_notifications(live_staffed)
     assert sorted(c.json["touser"] for c in fake_wechat.calls_to("message/template/send")) == sorted(STAFF)
     place = say(openid, "我在坑仔口")
     assert "已通过微信通知值班人员" in place and "会尽快联系您" in place, place
@@ -77,7 +79,7 @@ def test_failed_notification_is_said_in_follow_ups(live_staffed, fake_wechat):
     say = _sender(live_staffed)
     openid = "o_followup_failed"
     assert "正在通过微信通知值班人员" in say(openid, "救命")  # true when said: it is being tried
-    hr.wait_for_notifications(live_staffed)
+    help_messages.wait_for_notifications(live_staffed)
     _says_nobody_is_told(say(openid, "我在坑仔口"), "通知值班人员没有成功")
     _says_nobody_is_told(say(openid, "13612345678"), "通知值班人员没有成功")
     _says_nobody_is_told(say(openid, "好了"), "通知值班人员没有成功")
@@ -85,7 +87,7 @@ def test_failed_notification_is_said_in_follow_ups(live_staffed, fake_wechat):
         [row] = s.query(hr.HelpRequest).all()
         assert row.staff_notified_at is None and row.staff_notify_failed_at is not None
     # the digest reaches them later: from then on she is told they were notified
-    assert hr.send_digest(live_staffed).staff_reached == len(STAFF)
+    assert help_jobs.send_digest(live_staffed).staff_reached == len(STAFF)
     assert "已通过微信通知值班人员" in say(openid, "他又打我了")
 
 
@@ -97,7 +99,7 @@ def test_notification_still_on_its_way_is_not_called_received(live_staffed, fake
     place = say(openid, "我在坑仔口")
     assert "还没有确认他们收到" in place and "12338" in place, place
     assert not any(u in place for u in UNTRUE) and "已通过微信通知值班人员" not in place
-    hr.wait_for_notifications(live_staffed)
+    help_messages.wait_for_notifications(live_staffed)
     fake_wechat.latency = 0
     assert "已通过微信通知值班人员" in say(openid, "好了")
 
@@ -106,7 +108,7 @@ def test_dry_run_says_the_staff_are_not_really_notified(staffed, send):  # noqa:
     openid = "o_followup_dry_run"
     first = send(text_fields(openid, "救命"))
     assert "演练模式" in first and "会尽快联系您" not in first
-    hr.wait_for_notifications(staffed)
+    help_messages.wait_for_notifications(staffed)
     assert len(outbox(staffed, "message/template/send")) == len(STAFF)  # the outbox, nobody else
     place = send(text_fields(openid, "我在坑仔口"))
     assert "演练模式" in place and "工作人员上班时在后台能看到" in place and "12338" in place

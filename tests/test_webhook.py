@@ -9,7 +9,7 @@ import pytest
 from bot.app import create_app
 from bot.wechat.protocol import AesKey, decrypt, parse_xml, sha1_signature
 from bot.wechat.replies import TextReply
-from bot.core.services import build_services
+from bot.app import wire_services
 from bot.simulator import (Simulator, event_fields, fields_xml, flask_transport, location_fields,
                            reply_text, text_fields)
 from bot.webhook import FALLBACK_TEXT, Webhook
@@ -321,7 +321,7 @@ def test_official_vector_decrypts():
 
 def _aes_app(db_url, redis_prefix, tmp_path, **wechat):
     cfg = make_config(db_url, redis_prefix, tmp_path, wechat=wechat)
-    svc = build_services(cfg)
+    svc = wire_services(cfg)
     return svc, create_app(services=svc).test_client()
 
 
@@ -415,7 +415,7 @@ def test_handler_exception_gives_fallback_sentence_and_200(services):
 
 def test_database_down_still_answers(db_url, redis_prefix, tmp_path):
     cfg = make_config("postgresql://nobody@127.0.0.1:1/none", redis_prefix, tmp_path)
-    client = create_app(services=build_services(cfg)).test_client()
+    client = create_app(services=wire_services(cfg)).test_client()
     reply = Simulator(token=TOKEN).send(flask_transport(client), text_fields("oDbDown", "帮助"))
     assert reply_text(reply) == FALLBACK_TEXT
     assert client.get("/healthz").status_code == 503
@@ -423,7 +423,7 @@ def test_database_down_still_answers(db_url, redis_prefix, tmp_path):
 
 def test_redis_down_still_answers(db_url, tmp_path, services):
     cfg = make_config(db_url, "x:", tmp_path, redis={"url": "redis://127.0.0.1:1/0"})
-    client = create_app(services=build_services(cfg)).test_client()
+    client = create_app(services=wire_services(cfg)).test_client()
     reply = Simulator(token=TOKEN).send(flask_transport(client), text_fields("oRedisDown", "帮助"))
     assert "您可以这样用" in reply_text(reply)  # no dedup, no conversation, still the right answer
 
@@ -432,7 +432,7 @@ def test_a_hung_redis_costs_one_timeout_not_one_per_command(db_url, tmp_path, hu
     import time
 
     cfg = make_config(db_url, "x:", tmp_path, redis={"url": hung_redis_url})
-    client = create_app(services=build_services(cfg)).test_client()
+    client = create_app(services=wire_services(cfg)).test_client()
     sim = Simulator(token=TOKEN)
     started = time.monotonic()
     first = sim.send(flask_transport(client), text_fields("oHung", "帮助", msg_id=1))
@@ -705,7 +705,7 @@ def test_a_signed_url_cannot_carry_another_body(db_url, redis_prefix, tmp_path, 
 
 def test_with_redis_down_a_reused_url_is_not_refused(db_url, tmp_path, services, caplog):
     cfg = make_config(db_url, "x:", tmp_path, redis={"url": "redis://127.0.0.1:1/0"})
-    client = create_app(services=build_services(cfg)).test_client()
+    client = create_app(services=wire_services(cfg)).test_client()
     path, body = Simulator(token=TOKEN).build(text_fields("oNoRedis1", "帮助"))
     other = fields_xml(text_fields("oNoRedis2", "帮助")).encode()
     with caplog.at_level("WARNING"):
@@ -731,7 +731,7 @@ def test_an_exact_replay_after_the_retry_memory_is_still_a_retry(db_url, redis_p
 
     # Scaled down: retry memory 1 s (60 s in production), replay window 3 s (600 s).
     cfg = make_config(db_url, redis_prefix, tmp_path, wechat={"max_clock_skew": 3})
-    svc = build_services(cfg)
+    svc = wire_services(cfg)
     calls = []
     hook = _custom_client(svc, lambda ctx: calls.append(1) or f"第{len(calls)}次处理")
     hook.dedup.ttl = 1

@@ -2,11 +2,12 @@
 
 Every command gets the shared :class:`~bot.core.services.Services` through ``click`` context:
 ``services = ctx.obj.services`` (built on first use from ``--config`` / ``TAOYUAN_CONFIG``).
-Feature commands live in their own modules listed in :data:`COMMAND_MODULES`; each exposes
-``register(main: click.Group) -> None``. Groups are named after the features (``activities``,
-``directory``, ``requests`` …); :data:`HIDDEN_ALIASES` keeps the old names working for staff
-scripts without listing them. Every help text reads 「中文 / English」; ``taoyuan help [COMMAND]…``
-prints the same help as ``--help``.
+Commands live in their own modules, each exposing ``register(main: click.Group) -> None``:
+the shared ones of :data:`SHARED_COMMAND_MODULES`, then each feature's, found by name from the
+feature manifest (:data:`bot.core.features.FEATURES`). Groups are named after the features
+(``activities``, ``directory``, ``requests`` …); :data:`HIDDEN_ALIASES` keeps the old names
+working for staff scripts without listing them. Every help text reads 「中文 / English」;
+``taoyuan help [COMMAND]…`` prints the same help as ``--help``.
 """
 from __future__ import annotations
 
@@ -16,20 +17,17 @@ from importlib.metadata import PackageNotFoundError, version
 import click
 
 from bot.core.config import ConfigError, load_config, production_blockers
+from bot.core.features import module_names
 
-#: Modules that add commands to ``taoyuan`` (each has ``register(main)``).
-COMMAND_MODULES = [
+#: Command modules that belong to no one feature (serve, scheduler, menu, chat, doctor).
+SHARED_COMMAND_MODULES = [
     "bot.cli.core",
     "bot.cli.menu",
     "bot.cli.chat",
-    "bot.cli.activities",
-    "bot.cli.reminders",
-    "bot.cli.staff",
-    "bot.cli.stats",
-    "bot.cli.help",
-    "bot.cli.directory",
     "bot.cli.doctor",
 ]
+#: Modules that add commands to ``taoyuan`` (each has ``register(main)``).
+COMMAND_MODULES = SHARED_COMMAND_MODULES + list(module_names("bot.cli"))
 
 
 class CliState:
@@ -61,9 +59,9 @@ class CliState:
     @property
     def services(self):
         if self._services is None:
-            from bot.core.services import build_services
+            from bot.app import wire_services
 
-            self._services = build_services(self.config)
+            self._services = wire_services(self.config)
         return self._services
 
 

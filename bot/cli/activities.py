@@ -189,6 +189,7 @@ def close(state, number: int) -> None:
 @click.pass_obj
 def seats(state, number: int, capacity, unlimited: bool, volunteers) -> None:
     """修改活动 N 的名额；增加的名额按顺序给候补并通知她们 / Change activity N's seats; the waiting list moves up and is told."""
+    from handlers.activities import tell_promoted_after_commit
     from models.activities import ActivityCancelled, ActivityNotFound, set_capacity
 
     services = state.services
@@ -202,8 +203,9 @@ def seats(state, number: int, capacity, unlimited: bool, volunteers) -> None:
     if not kwargs:
         raise click.UsageError("请给出 --capacity、--unlimited 或 --volunteers")
     with services.db.write_session() as s:
-        try:  # services=: the promoted women are told right after this commit
-            _a, promoted = set_capacity(s, number, services=services, **kwargs)
+        try:  # the promoted women are told right after this commit
+            activity, promoted = set_capacity(s, number, **kwargs)
+            tell_promoted_after_commit(services, s, activity, promoted)
         except ActivityNotFound:
             raise _not_found(number) from None
         except ActivityCancelled:
@@ -225,7 +227,8 @@ def cancel(state, number: int, reason: str, yes: bool) -> None:
     48 小时内发客服消息，否则记入待发通知 / Inside 48 hours a 客服消息, otherwise a pending notice.
     """
     from models.activities import ActivityCancelled, ActivityNotFound, cancel_activity
-    from models.notice import KIND_ACTIVITY_CANCELLED, notify
+    from handlers.activities import notify
+    from models.notice import KIND_ACTIVITY_CANCELLED
 
     services = state.services
     tz = services.tz

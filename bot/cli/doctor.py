@@ -19,15 +19,13 @@ SQLite and the in-process Redis stand-in; PostgreSQL and Redis reachable within
 """
 from __future__ import annotations
 
-import copy
-import dataclasses
+import os
 import time
 from dataclasses import dataclass
 from datetime import datetime, timezone
+from pathlib import Path
 
 import click
-
-from bot.core.config import production_blockers
 
 BLOCKER = "阻止上线"
 ADVICE = "建议"
@@ -93,25 +91,45 @@ def check(config) -> list[Finding]:
 
 def token_and_secret_blockers(config) -> list[str]:
     """``wechat.token`` and ``app.secret_key`` problems, one message each starting with the key
-    (``"wechat.token: ..."``), Chinese then English.
+    (``"wechat.token: ..."``), Chinese.
 
-    The checks ``serve``, ``bot.wsgi`` and ``scheduler`` refuse to start on
-    (:func:`bot.core.config.production_blockers`), made on the config as it will be in production
-    (``app_secret`` set: that function says nothing in dry run), plus one of doctor's own: a
-    session key shorter than 16 characters can be guessed.
+    A stop-gap: ``bot.core.config.production_blockers(config)`` (being added with issue 12 item 1)
+    makes the same checks for ``serve``/``wsgi``/``scheduler``; the lead replaces this function's
+    body by a call to it. That one returns nothing in dry run, so call it on the config as it
+    will be in production (``app_secret`` set), which is what ``doctor`` reports on.
     """
-    live = config
-    if config.dry_run:
-        data = copy.deepcopy(config.data)
-        data.setdefault("wechat", {})["app_secret"] = "doctor-assumes-production"
-        live = dataclasses.replace(config, data=data)
-    out = production_blockers(live)
+    from bot.core.config import DEFAULT_TOKEN
+
+    out = []
+    token = config.wechat.get("token") or ""
+    if not token or token == DEFAULT_TOKEN:
+        out.append(f"wechat.token: 还是示例值「{DEFAULT_TOKEN}」（或为空），任何人都能用它伪造推送。"
+                   "请在公众平台「设置与开发 → 基本配置 → 服务器配置」设一个自己的 Token（3-32 位字母或数字）并填在这里")
     secret = config.app.get("secret_key") or ""
-    if secret and len(secret) < 16 and not any(m.startswith("app.secret_key") for m in out):
-        out.append("app.secret_key: 太短，别人可能猜到并伪造后台登录。请改成随机的长字符串"
-                   "（如 python3 -c \"import secrets; print(secrets.token_hex(32))\" 的输出），或留空自动生成 / "
-                   "too short to be secret: use a long random string, or leave it empty")
+    path = config.instance_dir / "secret_key"
+    if not secret and not _secret_file_possible(path):
+        out.append(f"app.secret_key: 未填写，且会话密钥文件 {path} 既不能读取也不能创建。"
+                   "请填写一个随机的长字符串，或让实例目录可写")
+    elif secret and len(secret) < 16:
+        out.append("app.secret_key: 太短或是示例值，别人可能猜到并伪造后台登录。请改成随机的长字符串"
+                   "（如 python3 -c \"import secrets; print(secrets.token_hex(32))\" 的输出），或留空自动生成")
     return out
+
+
+def _secret_file_possible(path: Path) -> bool:
+    """True when ``path`` is a readable non-empty file, or its nearest existing folder is
+    writable (``bot.app`` can create it on first start)."""
+    try:
+        if path.exists():
+            return path.is_file() and os.access(path, os.R_OK) and path.stat().st_size > 0
+        folder = path.parent
+        while not folder.exists():
+            if folder.parent == folder:
+                return False
+            folder = folder.parent
+        return folder.is_dir() and os.access(folder, os.W_OK | os.X_OK)
+    except OSError:
+        return False
 
 
 def _wechat(config) -> list[Finding]:

@@ -11,7 +11,10 @@ from __future__ import annotations
 
 import click
 
+from handlers import help_messages
 from models import help as hr
+from models import safety
+from scheduler import help as help_jobs
 from models.privacy import mask_phone
 
 
@@ -121,7 +124,7 @@ def reply_cmd(state, ref: str, text: tuple[str, ...], staff: str, close_after: b
     with services.db.session() as s:
         staff = answerer_name(s, staff)
     try:
-        result = hr.answer_and_deliver(services, request_id, " ".join(text), staff=staff)
+        result = help_messages.answer_and_deliver(services, request_id, " ".join(text), staff=staff)
     except hr.RequestNotFound:
         raise click.ClickException(f"没有编号为 {ref} 的求助") from None
     except hr.EmptyMessage:
@@ -155,7 +158,7 @@ def close_cmd(state, ref: str) -> None:
 @click.pass_obj
 def digest_cmd(state) -> None:
     """把尚未通知的新求助汇总发给值班人员 / Send the on-duty digest now."""
-    result = hr.send_digest(state.services)
+    result = help_jobs.send_digest(state.services)
     click.echo(f"汇总：新求助 {result.requests} 件（紧急 {result.urgent}），"
                f"已通知值班人员 {result.staff_reached} 人")
 
@@ -184,7 +187,7 @@ def words() -> None:
 def words_list(state) -> None:
     """列出数据库中的补充危险词 / List the danger words added by staff."""
     with state.services.db.session() as s:
-        rows = hr.active_danger_words(s)
+        rows = safety.active_danger_words(s)
     if not rows:
         click.echo("数据库中没有补充词（内置词表见 models/data/danger_words.txt）。")
     for kind, word in sorted(rows):
@@ -200,7 +203,7 @@ def words_add(state, word: str, kind: str) -> None:
     """添加危险词（1分钟内各进程生效）/ Add a danger word (live within a minute)."""
     try:
         with state.services.db.session() as s:
-            row = hr.add_danger_word(s, word, kind)
+            row = safety.add_danger_word(s, word, kind)
             click.echo(f"已添加：{row.kind} {row.word}")
     except ValueError as exc:
         raise click.BadParameter(str(exc)) from None
@@ -212,7 +215,7 @@ def words_add(state, word: str, kind: str) -> None:
 def words_remove(state, word: str) -> None:
     """停用数据库中的一个补充词 / Deactivate a word added by staff."""
     with state.services.db.session() as s:
-        ok = hr.remove_danger_word(s, word)
+        ok = safety.remove_danger_word(s, word)
     click.echo("已停用" if ok else "数据库中没有这个词（内置词表的词请改 models/data/danger_words.txt）")
 
 
@@ -224,6 +227,6 @@ def words_test(state, text: str) -> None:
     from handlers.safety import DangerMatcher, load_words
 
     with state.services.db.session() as s:
-        matcher = DangerMatcher(load_words() + hr.active_danger_words(s))
+        matcher = DangerMatcher(load_words() + safety.active_danger_words(s))
     found = matcher.match(text)
     click.echo(f"命中 {found.kind}: {'、'.join(found.words)}" if found else "未命中")

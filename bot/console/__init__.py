@@ -1,8 +1,9 @@
 """The staff console at ``/admin`` (Flask-Admin, Flask-Login, Flask-WTF CSRF, Chinese UI).
 
 ``init_app(app, services)`` is listed in ``bot.app.APP_MODULES``. Every POST under /admin must
-carry the CSRF token; the webhook and other blueprints are not affected. Pages for features
-that are not installed (their model module is missing) are simply left out.
+carry the CSRF token; the webhook and other blueprints are not affected. Each feature adds its
+own pages: ``register(admin, session)`` in ``bot/console/<feature>.py``, found from the feature
+manifest (``bot.core.features``), then the shared pages (outbox, audit log, my account).
 
 Safe defaults for every /admin response: request bodies over :data:`MAX_BODY` get 413 before
 they are read; the session cookie is HttpOnly, SameSite=Lax and (``[console] https``) Secure;
@@ -27,6 +28,9 @@ from werkzeug.routing import IntegerConverter
 
 from bot.console import auth
 from bot.console.base import MAX_DB_ID, IndexView, zh_flash
+from bot.core.features import registrations
+from models.audit import AuditEntry
+from models.outbox import OutboxMessage
 
 log = logging.getLogger(__name__)
 
@@ -110,15 +114,8 @@ def _chinese_error_pages(app) -> None:
 
 def init_app(app, services) -> Admin:
     """Mount the console on ``app``; returns the Flask-Admin instance."""
-    from bot.console import (audit, broadcasts, columns, features, followers, keywords, outbox,
-                             staff, stats)
+    from bot.console import audit, outbox
     from bot.console.account import AccountView
-    from models.columns import Article, ArticleColumn
-    from models.audit import AuditEntry
-    from models.followers import Follower
-    from models.keywords import KeywordReply
-    from models.outbox import OutboxMessage
-    from models.staff import StaffUser
 
     cfg = services.config.section("console")
     _safe_defaults(app, cfg)
@@ -149,21 +146,10 @@ def init_app(app, services) -> Admin:
                             category=DeprecationWarning)
     admin = Admin(app, name="桃源姐妹 后台", theme=Bootstrap4Theme(base_template="console/master.html"),
                   index_view=IndexView(name="首页", url="/admin"))
-    admin.add_view(stats.StatsView(name="月度数据", endpoint="stats"))
-    features.add_feature_views(admin, session)
-    admin.add_view(keywords.KeywordReplyView(KeywordReply, session, name="关键词回复", category="公众号",
-                                             endpoint="keywords"))
-    admin.add_view(columns.ColumnView(ArticleColumn, session, name="专栏", category="专栏与群发",
-                                      endpoint="columns"))
-    admin.add_view(columns.ArticleView(Article, session, name="专栏文章", category="专栏与群发",
-                                       endpoint="articles"))
-    admin.add_view(broadcasts.BroadcastView(name="群发", category="专栏与群发", endpoint="broadcasts"))
-    admin.add_view(followers.FollowerView(Follower, session, name="关注者", category="公众号",
-                                          endpoint="followers"))
+    for register in registrations("bot.console"):  # each feature's pages, manifest order
+        register(admin, session)
     admin.add_view(outbox.OutboxView(OutboxMessage, session, name="发件箱", category="公众号",
                                      endpoint="outbox"))
-    admin.add_view(staff.StaffView(StaffUser, session, name="工作人员账号", category="系统",
-                                   endpoint="staff"))
     admin.add_view(audit.AuditView(AuditEntry, session, name="操作记录", category="系统",
                                    endpoint="audit"))
     admin.add_view(AccountView(name="我的账号", endpoint="account", url="/admin/account"))

@@ -11,14 +11,18 @@ from wtforms import DateTimeField, SelectField, TextAreaField
 from wtforms.validators import Optional
 
 from bot.console.auth import client_ip
-from bot.console.base import (XLSX, AuditedModelView, LocalTimesMixin, _module, _tz, _xlsx,
+from bot.console.base import (XLSX, AuditedModelView, LocalTimesMixin, _tz, _xlsx,
                               local_time, masked)
+from handlers.activities import tell_promoted_after_commit
+from models import activities as acts
 from models import audit
+from models import directory as sp
+from models.activities import DEFAULT_DURATION, Activity, ActivityCancelled, Signup, set_capacity
 
 
 #: Signup list filter arguments (Flask-Admin numbers filter operations in order): the
 #: activity id filter has 7 operations (0 = equals), then status (7) and role (8), see
-#: :func:`bot.console.features.add_feature_views`.
+#: :func:`register`.
 F_ACTIVITY, F_STATUS = "flt0_0", "flt1_7"
 
 
@@ -37,9 +41,7 @@ ACTIVITY_STATUS_FALLBACK = {"open": "报名中", "full": "已满（可候补）"
 
 def activity_status_labels() -> dict[str, str]:
     """``{status: Chinese label}`` for activities."""
-    act = _module("models.activities")
-    labels = getattr(act, "STATUS_LABELS", None) if act is not None else None
-    return dict(labels or ACTIVITY_STATUS_FALLBACK)
+    return dict(acts.STATUS_LABELS or ACTIVITY_STATUS_FALLBACK)
 
 
 def _optional_int(value):
@@ -51,10 +53,7 @@ def _optional_int(value):
 def point_choices(session) -> list[tuple[str, str]]:
     """Select options for an activity's 服务点: ``("", 不关联)`` then every point as
     「name（town）」, by town and name; values are the point ids as text."""
-    sp = _module("models.directory")
     out = [("", "（不关联服务点）")]
-    if sp is None:
-        return out
     rows = session.execute(select(sp.ServicePoint.id, sp.ServicePoint.name, sp.ServicePoint.town)
                            .order_by(sp.ServicePoint.town, sp.ServicePoint.name))
     return out + [(str(pid), f"{name}（{town}）" if town else name) for pid, name, town in rows]
@@ -112,18 +111,17 @@ class ActivityView(LocalTimesMixin, AuditedModelView):
         return self._choices(super().edit_form(obj))
 
     def create_model(self, form):
-        from models.activities import add_activity
-
         try:
             tz = _tz()
             loc = lambda v: v.replace(tzinfo=tz) if v is not None else None  # noqa: E731
-            act = add_activity(self.session, title=form.title.data or "",
-                               category=form.category.data or "", starts_at=loc(form.starts_at.data),
-                               ends_at=loc(form.ends_at.data), deadline=loc(form.deadline.data),
-                               capacity=form.capacity.data, place=form.place.data or "",
-                               point_id=form.point_id.data or None,
-                               volunteers_needed=form.volunteers_needed.data or 0,
-                               description=form.description.data or "")
+            act = acts.add_activity(self.session, title=form.title.data or "",
+                                    category=form.category.data or "",
+                                    starts_at=loc(form.starts_at.data),
+                                    ends_at=loc(form.ends_at.data), deadline=loc(form.deadline.data),
+                                    capacity=form.capacity.data, place=form.place.data or "",
+                                    point_id=form.point_id.data or None,
+                                    volunteers_needed=form.volunteers_needed.data or 0,
+                                    description=form.description.data or "")
             status = getattr(form, "status", None)
             if status is not None and status.data and status.data != act.status:
                 act.status = status.data
@@ -136,8 +134,6 @@ class ActivityView(LocalTimesMixin, AuditedModelView):
     def on_model_change(self, form, model, is_created):
         self._localise(model)
         if model.ends_at is None and model.starts_at is not None:  # 「空=开始后 2 小时」
-            from models.activities import DEFAULT_DURATION
-
             model.ends_at = model.starts_at + DEFAULT_DURATION
         if model.ends_at and model.starts_at and model.ends_at <= model.starts_at:
             raise ValueError("结束时间必须晚于开始时间")
@@ -150,8 +146,6 @@ class ActivityView(LocalTimesMixin, AuditedModelView):
         list moves up and those promoted are told after the commit."""
         from sqlalchemy import inspect as sa_inspect
 
-        from models.activities import ActivityCancelled, set_capacity
-
         state = sa_inspect(model)
         changes = {name: getattr(model, name) for name in ("capacity", "volunteers_needed")
                    if state.attrs[name].history.has_changes()}
@@ -160,8 +154,9 @@ class ActivityView(LocalTimesMixin, AuditedModelView):
         if "volunteers_needed" in changes and changes["volunteers_needed"] is None:
             changes["volunteers_needed"] = 0
         try:
-            _, promoted = set_capacity(self.session, model, **changes,
-                                       services=current_app.extensions["taoyuan"])
+            activity, promoted = set_capacity(self.session, model, **changes)
+            tell_promoted_after_commit(current_app.extensions["taoyuan"], self.session, activity,
+                                       promoted)
         except ActivityCancelled:
             raise ValueError("这个活动已取消，不能再修改名额") from None
         if promoted:
@@ -169,8 +164,6 @@ class ActivityView(LocalTimesMixin, AuditedModelView):
 
     @expose("/<int:aid>/export.xlsx")
     def export(self, aid: int):
-        from models.activities import Activity, Signup
-
         act = self.session.get(Activity, aid)
         if act is None:
             flash("没有这个活动。", "error")
@@ -212,8 +205,6 @@ class SignupView(AuditedModelView):
 
 
 def _activity_label(signup) -> str:
-    from models.activities import Activity
-
     act = signup.__dict__.get("_console_activity")
     if act is None:
         from sqlalchemy.orm import object_session
@@ -221,3 +212,25 @@ def _activity_label(signup) -> str:
         s = object_session(signup)
         act = s.get(Activity, signup.activity_id) if s else None
     return f"{act.number} {act.title}" if act else str(signup.activity_id)
+
+
+#: Audit-log tables of this feature, in Chinese (``bot.console.audit``).
+AUDIT_TARGETS = {"activities": "活动", "signups": "报名"}
+
+
+def register(admin, session) -> None:
+    """The feature-manifest hook of the console (``bot.console.init_app``): add this
+    feature's pages to ``admin`` on the scoped ``session``."""
+    from flask_admin.contrib.sqla.filters import FilterEqual
+
+    admin.add_view(ActivityView(acts.Activity, session, name="活动", category="活动",
+                                endpoint="activities"))
+    SignupView.column_filters = (
+        "activity_id",
+        FilterEqual(acts.Signup.status, "状态", options=[
+            ("confirmed", "已报名"), ("waiting", "候补"), ("attended", "已签到"),
+            ("cancelled", "已取消")]),
+        FilterEqual(acts.Signup.role, "身份", options=[("participant", "参加"),
+                                                    ("volunteer", "志愿者")]))
+    admin.add_view(SignupView(acts.Signup, session, name="报名名单", category="活动",
+                              endpoint="signups"))

@@ -1,7 +1,10 @@
 """Console page for the audit log (操作记录, 管理员 only)."""
 from __future__ import annotations
 
+from functools import cache
+
 from bot.console.base import ReadOnlyModelView, local_time
+from bot.core.features import feature_modules
 
 
 #: Audit log actions and tables in Chinese (the stored values stay English).
@@ -11,11 +14,14 @@ AUDIT_ACTIONS = {"create": "新建", "update": "修改", "delete": "删除", "lo
                  "unlock": "解除锁定"}
 
 
-AUDIT_TARGETS = {"staff_users": "工作人员账号", "keyword_replies": "关键词回复",
-                 "article_columns": "专栏", "articles": "专栏文章", "broadcasts": "群发",
-                 "town_tags": "乡镇标签", "service_points": "服务点", "activities": "活动",
-                 "signups": "报名", "volunteers": "志愿者", "reminders": "定时提醒",
-                 "help_requests": "求助留言"}
+@cache
+def audit_targets() -> dict[str, str]:
+    """``{table: Chinese name}`` for the audit log: the ``AUDIT_TARGETS`` each feature's console
+    module declares (``bot/console/<feature>.py``, found from the feature manifest)."""
+    out: dict[str, str] = {}
+    for module in feature_modules("bot.console"):
+        out.update(getattr(module, "AUDIT_TARGETS", {}))
+    return out
 
 
 class AuditView(ReadOnlyModelView):
@@ -30,5 +36,5 @@ class AuditView(ReadOnlyModelView):
                      "target_id": "编号", "summary": "内容", "ip": "IP"}
     column_formatters = {"at": local_time,
                          "action": lambda v, c, m, n: AUDIT_ACTIONS.get(m.action, m.action),
-                         "target": lambda v, c, m, n: AUDIT_TARGETS.get(m.target, m.target)}
+                         "target": lambda v, c, m, n: audit_targets().get(m.target, m.target)}
     can_view_details = False

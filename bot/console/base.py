@@ -3,7 +3,6 @@ column formatters and helpers the feature pages share."""
 from __future__ import annotations
 
 import logging
-from importlib import import_module
 from io import BytesIO
 
 from flask import current_app, flash, redirect, request
@@ -23,7 +22,8 @@ from sqlalchemy.exc import DataError, SQLAlchemyError
 from bot.console.auth import client_ip, require_role
 from models import audit
 from models.audit import mask_phone
-from models.base import is_http_url
+from models.base import is_http_url, utcnow
+from models.spreadsheet import safe_row
 
 log = logging.getLogger(__name__)
 #: Largest value of an INTEGER id (PostgreSQL: 32-bit signed); see :meth:`AuditedModelView.id_fits`.
@@ -236,8 +236,6 @@ def local_time(_view, _context, model, name) -> str:
 
 def local_today():
     """Today's date in local time (Asia/Shanghai)."""
-    from models.base import utcnow
-
     return utcnow().astimezone(current_app.extensions["taoyuan"].tz).date()
 
 
@@ -251,13 +249,6 @@ def link_formatter(label: str):
 
 
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
-
-
-def _module(name: str):
-    try:
-        return import_module(name)
-    except ImportError:
-        return None
 
 
 def _tz():
@@ -285,8 +276,6 @@ class LocalTimesMixin:
 def _xlsx(header: list[str], rows: list[list], title: str) -> bytes:
     """An XLSX workbook of one sheet; text cells through ``models.spreadsheet.safe_cell``."""
     from openpyxl import Workbook
-
-    from models.spreadsheet import safe_row
 
     wb = Workbook()
     ws = wb.active

@@ -13,6 +13,7 @@ from bot.console.auth import client_ip
 from bot.console.base import SecureView
 from models import audit
 from models import broadcasts as bcast
+from models.base import utcnow
 from models.columns import Article
 from models.followers import Follower
 from models.stats import YONGCHUN_TOWNS
@@ -174,6 +175,14 @@ class BroadcastView(SecureView):
 
 
 def _now():
-    from models.base import utcnow
-
     return utcnow()
+
+
+#: Audit-log tables of this feature, in Chinese (``bot.console.audit``).
+AUDIT_TARGETS = {"broadcasts": "群发", "town_tags": "乡镇标签"}
+
+
+def register(admin, session) -> None:
+    """The feature-manifest hook of the console (``bot.console.init_app``): add this
+    feature's pages to ``admin`` on the scoped ``session``."""
+    admin.add_view(BroadcastView(name="群发", category="专栏与群发", endpoint="broadcasts"))

@@ -5,6 +5,7 @@ from wtforms import DateField, TextAreaField
 from wtforms.widgets import TextInput
 
 from bot.console.base import AuditedModelView, link_formatter, local_today
+from models.columns import Article, ArticleColumn, check_column, validate_article
 
 
 class ColumnView(AuditedModelView):
@@ -18,8 +19,6 @@ class ColumnView(AuditedModelView):
     form_args = {"menu_key": {"label": "菜单 key（可选，≤128 字节，不能有空格，如 COLUMN_REFORM）"}}
 
     def on_model_change(self, form, model, is_created):
-        from models.columns import check_column
-
         model.name, model.menu_key = check_column(self.session, model.name or "", model.menu_key,
                                                   column_id=None if is_created else model.id)
         super().on_model_change(form, model, is_created)
@@ -46,8 +45,6 @@ class ArticleView(AuditedModelView):
     form_widget_args = {"published_on": {"placeholder": "2026-11-20"}}
 
     def on_model_change(self, form, model, is_created):
-        from models.columns import validate_article
-
         validate_article(model.title or "", model.url or "", model.cover_url or "")
         model.digest, model.cover_url = model.digest or "", model.cover_url or ""
         model.media_id = (model.media_id or "").strip() or None
@@ -55,3 +52,16 @@ class ArticleView(AuditedModelView):
 
 
 ArticleView.column_formatters = {"url": link_formatter("打开")}
+
+
+#: Audit-log tables of this feature, in Chinese (``bot.console.audit``).
+AUDIT_TARGETS = {"article_columns": "专栏", "articles": "专栏文章"}
+
+
+def register(admin, session) -> None:
+    """The feature-manifest hook of the console (``bot.console.init_app``): add this
+    feature's pages to ``admin`` on the scoped ``session``."""
+    admin.add_view(ColumnView(ArticleColumn, session, name="专栏", category="专栏与群发",
+                              endpoint="columns"))
+    admin.add_view(ArticleView(Article, session, name="专栏文章", category="专栏与群发",
+                               endpoint="articles"))

@@ -4,6 +4,7 @@ from __future__ import annotations
 from flask import current_app
 from sqlalchemy import func, select
 
+from models import help as hr
 from models.broadcasts import Broadcast
 from models.followers import Follower
 from models.outbox import OutboxMessage
@@ -27,16 +28,5 @@ def dashboard_figures() -> list[tuple[str, int]]:
 
 def _open_help_requests(s) -> int | None:
     """Help requests waiting for an answer, urgent ones included (the help feature's own
-    ``open_request_count``); None when the help feature is absent."""
-    try:
-        from models import help as hr
-    except ImportError:
-        return None
-    count = getattr(hr, "open_request_count", None)
-    if count is not None:
-        return int(count(s))
-    from sqlalchemy import or_
-
-    return s.scalar(select(func.count()).select_from(hr.HelpRequest).where(
-        hr.HelpRequest.status == hr.STATUS_NEW,
-        or_(hr.HelpRequest.submitted.is_(True), hr.HelpRequest.urgent.is_(True)))) or 0
+    ``open_request_count``)."""
+    return int(hr.open_request_count(s))

@@ -13,6 +13,9 @@ from wtforms.validators import InputRequired, Optional
 from bot.console.auth import client_ip
 from bot.console.base import XLSX, AuditedModelView, masked
 from models import audit
+from models import directory as points
+from models.directory import ServicePoint, export_records
+from models.directory_io import PointFileError, clean_point_fields, point_field_errors, write_table
 
 
 class PointView(AuditedModelView):
@@ -43,8 +46,6 @@ class PointView(AuditedModelView):
     def validate_form(self, form):
         """WTForms checks, then the directory's own rules for a point's fields
         (``models.directory_io.point_field_errors``: Chinese messages shown next to each field)."""
-        from models.directory_io import clean_point_fields, point_field_errors
-
         ok = super().validate_form(form)
         if not ok or not hasattr(form, "lat"):
             return ok
@@ -74,9 +75,6 @@ class PointView(AuditedModelView):
 
     @expose("/export.xlsx")
     def export(self):
-        from models.directory_io import write_table
-        from models.directory import export_records
-
         records = export_records(self.session)
         with tempfile.TemporaryDirectory() as tmp:
             path = Path(tmp) / "points.xlsx"
@@ -87,9 +85,6 @@ class PointView(AuditedModelView):
 
     @expose("/import", methods=("POST",))
     def import_file(self):
-        from models.directory_io import PointFileError
-        from models.directory import import_file
-
         upload = request.files.get("file")
         suffix = Path(upload.filename or "").suffix.lower() if upload else ""
         if not upload or suffix not in (".xlsx", ".csv"):
@@ -103,7 +98,7 @@ class PointView(AuditedModelView):
             upload.save(path)
             try:
                 with svc.db.write_session() as s:
-                    result = import_file(s, path, dry_run=dry)
+                    result = points.import_file(s, path, dry_run=dry)
                     if not dry:
                         audit.record(s, current_user.username, "import", "service_points", "",
                                      f"导入服务点「{name}」: {result}", ip=client_ip())
@@ -121,3 +116,14 @@ class PointView(AuditedModelView):
                 return redirect(url_for(".index_view"))
         flash(("检查通过（未导入）：" if dry else "导入完成：") + str(result), "success")
         return redirect(url_for(".index_view"))
+
+
+#: Audit-log tables of this feature, in Chinese (``bot.console.audit``).
+AUDIT_TARGETS = {"service_points": "服务点"}
+
+
+def register(admin, session) -> None:
+    """The feature-manifest hook of the console (``bot.console.init_app``): add this
+    feature's pages to ``admin`` on the scoped ``session``."""
+    admin.add_view(PointView(ServicePoint, session, name="服务点", category="近邻娘家",
+                             endpoint="points"))

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from bot.console.base import ReadOnlyModelView, local_time, short_openid
+from models.followers import Follower
 
 
 class FollowerView(ReadOnlyModelView):
@@ -17,3 +18,10 @@ class FollowerView(ReadOnlyModelView):
     column_formatters = {"openid": short_openid, "subscribed_at": local_time,
                          "unsubscribed_at": local_time, "last_interaction_at": local_time}
     can_view_details = False
+
+
+def register(admin, session) -> None:
+    """The feature-manifest hook of the console (``bot.console.init_app``): add this
+    feature's pages to ``admin`` on the scoped ``session``."""
+    admin.add_view(FollowerView(Follower, session, name="关注者", category="公众号",
+                                endpoint="followers"))

@@ -7,14 +7,17 @@ from wtforms import TextAreaField
 from wtforms.validators import InputRequired
 
 from bot.console.auth import client_ip
-from bot.console.base import AuditedModelView, _module, _tz, form_error_message, local_time, masked
+from bot.console.base import AuditedModelView, _tz, form_error_message, local_time, masked
+from handlers.help_messages import deliver_after_commit
 from models import audit
+from models import help as hr
 from models.audit import mask_phone
+from models.help import record_answer
+from models.staff import answerer_name
 
 
 def _help_labels(name: str) -> dict[str, str]:
-    hr = _module("models.help")
-    return dict(getattr(hr, name, None) or {}) if hr is not None else {}
+    return dict(getattr(hr, name))
 
 
 def _label_formatter(labels_name: str, attr: str):
@@ -77,11 +80,7 @@ class HelpRequestView(AuditedModelView):
         return super().render(template, **kwargs)
 
     def update_model(self, form, model):
-        from models.help import deliver_after_commit, record_answer
-
         try:
-            from models.staff import answerer_name
-
             record_answer(self.session, model.id, form.answer.data or "",
                           staff=answerer_name(self.session, current_user.username))
             deliver_after_commit(current_app.extensions["taoyuan"], self.session, model.id)
@@ -113,3 +112,14 @@ def help_summary(row) -> list[tuple[str, str]]:
     if row.answer:
         out.append(("上次答复", f"{row.answer}（{row.answered_by or ''} {when(row.answered_at)}）"))
     return out
+
+
+#: Audit-log tables of this feature, in Chinese (``bot.console.audit``).
+AUDIT_TARGETS = {"help_requests": "求助留言"}
+
+
+def register(admin, session) -> None:
+    """The feature-manifest hook of the console (``bot.console.init_app``): add this
+    feature's pages to ``admin`` on the scoped ``session``."""
+    admin.add_view(HelpRequestView(hr.HelpRequest, session, name="求助留言", category="求助",
+                                   endpoint="help"))

@@ -11,7 +11,9 @@ from wtforms import SelectField, TextAreaField
 from bot.console.base import AuditedModelView
 from bot.core.kv import Keys
 from bot.wechat.replies import NewsReply, TextReply
+from handlers.router import Context
 from models.base import is_http_url
+from models.keywords import KeywordReply, check_reply_links
 
 
 KEYWORD_MATCH = [("exact", "完全一致"), ("contains", "包含关键词")]
@@ -32,7 +34,6 @@ def try_message(services, text: str, username: str) -> dict:
     "news" | "none", ...}``."""
     import handlers
     from bot.wechat.updates import Update
-    from handlers.router import Context
 
     sandbox = dataclasses.replace(services, keys=Keys(services.keys("console-try") + ":"),
                                   _wechat=_TryServices())
@@ -70,8 +71,6 @@ class KeywordReplyView(AuditedModelView):
     form_args = {"match": {"choices": KEYWORD_MATCH}}
 
     def on_model_change(self, form, model, is_created):
-        from models.keywords import check_reply_links
-
         check_reply_links(model.article_url, model.article_pic_url)  # KeywordError: form error
         super().on_model_change(form, model, is_created)
 
@@ -83,3 +82,14 @@ class KeywordReplyView(AuditedModelView):
             services = current_app.extensions["taoyuan"]
             result = try_message(services, text, current_user.username)
         return self.render("console/try.html", text=text, result=result)
+
+
+#: Audit-log tables of this feature, in Chinese (``bot.console.audit``).
+AUDIT_TARGETS = {"keyword_replies": "关键词回复"}
+
+
+def register(admin, session) -> None:
+    """The feature-manifest hook of the console (``bot.console.init_app``): add this
+    feature's pages to ``admin`` on the scoped ``session``."""
+    admin.add_view(KeywordReplyView(KeywordReply, session, name="关键词回复", category="公众号",
+                                    endpoint="keywords"))

@@ -8,7 +8,13 @@ from flask_admin import expose
 from markupsafe import Markup, escape
 from wtforms import TextAreaField
 
-from bot.console.base import AuditedModelView, ReadOnlyModelView, _module, local_time, short_openid
+from bot.console.base import AuditedModelView, ReadOnlyModelView, local_time, short_openid
+from models import reminders as rem
+from models.base import utcnow
+from models.reminders import KIND_SCHEDULED, Reminder
+from scheduler.reminders import (audience_openids, build_message, describe_next, scheduled_values,
+                                 spec_for)
+from scheduler.timing import next_fire
 
 
 log = logging.getLogger(__name__)
@@ -22,8 +28,7 @@ def audience_label(audience: str | None) -> str:
     """「topic:haircut」 -> 「订阅「义剪」的关注者」; other values as stored."""
     value = audience or ""
     if value.startswith("topic:"):
-        rem = _module("models.reminders")
-        topics = getattr(rem, "TOPICS", {}) if rem is not None else {}
+        topics = rem.TOPICS
         return f"订阅「{topics.get(value[6:], value[6:])}」的关注者"
     return value
 
@@ -59,17 +64,11 @@ def reminder_preview(services, session, rid: int) -> dict:
     reminder ``rid``; built with the scheduler's own message builder, nothing is sent."""
     from datetime import timedelta
 
-    from models.base import utcnow
-    from models.reminders import KIND_SCHEDULED, Reminder
-
     row = session.get(Reminder, rid)
     if row is None:
         return {"error": "没有这条提醒"}
     info = {"name": row.name, "title": row.title}
     try:
-        from scheduler.reminders import audience_openids, build_message, scheduled_values, spec_for
-        from scheduler.timing import next_fire
-
         now = utcnow()
         if row.kind != KIND_SCHEDULED:
             info["error"] = "这类提醒按活动或通知逐条发送，没有统一预览。"
@@ -90,8 +89,6 @@ def reminder_preview(services, session, rid: int) -> dict:
 
 def _next_run(reminder) -> str:
     try:
-        from scheduler.reminders import describe_next
-
         return describe_next(current_app.extensions["taoyuan"], reminder)
     except Exception:  # noqa: BLE001 - a preview must never break the list page
         log.warning("reminder preview failed", exc_info=True)
@@ -109,3 +106,16 @@ class DeliveryLogView(ReadOnlyModelView):
                      "openid": "接收者", "channel": "渠道", "status": "状态", "errcode": "错误码",
                      "detail": "说明", "attempts": "尝试次数"}
     column_formatters = {"created_at": local_time, "openid": short_openid}
+
+
+#: Audit-log tables of this feature, in Chinese (``bot.console.audit``).
+AUDIT_TARGETS = {"reminders": "定时提醒"}
+
+
+def register(admin, session) -> None:
+    """The feature-manifest hook of the console (``bot.console.init_app``): add this
+    feature's pages to ``admin`` on the scoped ``session``."""
+    admin.add_view(ReminderView(rem.Reminder, session, name="定时提醒", category="提醒",
+                                endpoint="reminders"))
+    admin.add_view(DeliveryLogView(rem.DeliveryLog, session, name="推送记录", category="提醒",
+                                   endpoint="deliveries"))

@@ -7,7 +7,7 @@ from wtforms import PasswordField, SelectField
 from wtforms.validators import Optional
 
 from bot.console.base import AuditedModelView, local_time, short_openid
-from models.staff import ROLES, StaffError, add_staff
+from models.staff import ROLES, StaffError, StaffUser, add_staff
 
 
 class StaffView(AuditedModelView):
@@ -54,3 +54,14 @@ class StaffView(AuditedModelView):
         if model.id == current_user.id:
             raise StaffError("不能删除自己的账号")
         super().on_model_delete(model)
+
+
+#: Audit-log tables of this feature, in Chinese (``bot.console.audit``).
+AUDIT_TARGETS = {"staff_users": "工作人员账号"}
+
+
+def register(admin, session) -> None:
+    """The feature-manifest hook of the console (``bot.console.init_app``): add this
+    feature's pages to ``admin`` on the scoped ``session``."""
+    admin.add_view(StaffView(StaffUser, session, name="工作人员账号", category="系统",
+                             endpoint="staff"))

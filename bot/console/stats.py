@@ -52,3 +52,9 @@ class StatsView(SecureView):
 
 
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+
+
+def register(admin, session) -> None:
+    """The feature-manifest hook of the console (``bot.console.init_app``): add this
+    feature's pages to ``admin`` on the scoped ``session``."""
+    admin.add_view(StatsView(name="月度数据", endpoint="stats"))

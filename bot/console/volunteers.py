@@ -4,6 +4,8 @@ from __future__ import annotations
 from sqlalchemy import select
 
 from bot.console.base import AuditedModelView, local_time, masked
+from models.volunteers import Volunteer
+from models.activities import Signup
 
 
 class VolunteerView(AuditedModelView):
@@ -25,8 +27,17 @@ class VolunteerView(AuditedModelView):
 def _volunteer_hours(session, openid: str) -> str:
     from sqlalchemy import func
 
-    from models.activities import Signup
-
     total = session.scalar(select(func.coalesce(func.sum(Signup.hours), 0)).where(
         Signup.openid == openid, Signup.role == "volunteer", Signup.attended_at.is_not(None)))
     return f"{float(total or 0):g}"
+
+
+#: Audit-log tables of this feature, in Chinese (``bot.console.audit``).
+AUDIT_TARGETS = {"volunteers": "志愿者"}
+
+
+def register(admin, session) -> None:
+    """The feature-manifest hook of the console (``bot.console.init_app``): add this
+    feature's pages to ``admin`` on the scoped ``session``."""
+    admin.add_view(VolunteerView(Volunteer, session, name="志愿者", category="活动",
+                                 endpoint="volunteers"))

@@ -35,6 +35,8 @@ DEFAULTS: dict[str, Any] = {
         "secret_key": "",           # Flask session key; generated per instance when empty
         "timezone": "Asia/Shanghai",
         "federation_phone": "",     # county federation phone; empty = unknown, say "请致电县妇联"
+        "federation_address": "",   # its office address (联系方式); empty = not said
+        "office_hours": "",         # e.g. "周一至周五 8:00-12:00，14:30-17:30"; empty = not said
         "log_level": "INFO",
     },
     "wechat": {
@@ -227,6 +229,8 @@ def validate(data: dict[str, Any]) -> None:
     if url and not url.startswith(("redis://", "rediss://", "unix://")):
         raise ConfigError("redis.url: must start with redis://, rediss:// or unix://")
     _require_str(data, "redis", "prefix")
+    for key in ("federation_phone", "federation_address", "office_hours"):
+        _require_str(data, "app", key)
     _require_str(data, "app", "timezone", allow_empty=False)
     try:
         from zoneinfo import ZoneInfo

@@ -25,6 +25,11 @@ CHINA_LNG = (73.0, 135.5)
 COUNTY_LAT = (25.22, 25.56)
 COUNTY_LNG = (117.69, 118.52)
 
+#: The 22 towns (乡镇) of 永春县: 18 镇 and 4 乡, the county seat 桃城镇 first.
+TOWNS = ("桃城镇", "五里街镇", "石鼓镇", "岵山镇", "仙夹镇", "达埔镇", "蓬壶镇", "玉斗镇", "苏坑镇",
+         "介福乡", "吾峰镇", "东平镇", "东关镇", "湖洋镇", "外山乡", "锦斗镇", "桂洋镇", "坑仔口镇",
+         "呈祥乡", "下洋镇", "横口乡", "一都镇")
+
 
 class BadCoordinates(ValueError):
     """A position that must not be used; ``reason`` is a short Chinese sentence for her."""

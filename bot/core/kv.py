@@ -16,10 +16,9 @@ from collections import deque
 
 import redis
 
-try:  # the C reply parser redis[hiredis] brings also packs commands, in half redis-py's time
-    from hiredis import pack_command as _hiredis_pack
-except ImportError:  # pragma: no cover - hiredis is a dependency; redis-py packs without it
-    _hiredis_pack = None
+# the C reply parser redis[hiredis] brings (a declared dependency) also packs commands, in
+# half redis-py's time
+from hiredis import pack_command as _hiredis_pack
 
 log = logging.getLogger(__name__)
 _SKIP = ("CLIENT", "REPLY", "SKIP")
@@ -389,7 +388,5 @@ def _flush_at_exit(ref: weakref.ref) -> None:
 
 def _pack(conn, commands) -> list[bytes]:
     """``commands`` in the Redis protocol (RESP), ready for ``send_packed_command``."""
-    if _hiredis_pack is None:  # pragma: no cover
-        return conn.pack_commands(commands)
     return [b"".join(_hiredis_pack(tuple(a if isinstance(a, (str, bytes)) else str(a) for a in c))
                      for c in commands)]

@@ -9,7 +9,7 @@ import logging
 import threading
 import time
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Generic, Protocol, TypeVar
+from typing import Any, Callable, Generic, Protocol, TypeVar
 from zoneinfo import ZoneInfo
 
 import redis
@@ -17,9 +17,6 @@ import redis
 from bot.core.config import Config
 from bot.core.db import Database
 from bot.core.kv import Keys, make_redis
-
-if TYPE_CHECKING:  # pragma: no cover
-    from bot.wechat.client import WeChatAPI
 
 log = logging.getLogger(__name__)
 
@@ -72,7 +69,10 @@ class Services:
     """Config, database, Redis (with its key prefix), WeChat API client and time zone, plus the
     per-app state features share across updates (typed, each documented below).
 
-    ``wechat`` is built lazily on first use (:class:`bot.wechat.client.WeChatAPI`).
+    ``wechat`` is built lazily on first use by ``wechat_factory(services)`` (the wiring layer,
+    :func:`bot.app.wire_services`, passes ``bot.wechat.client.WeChatAPI.from_services``; this
+    module never imports the client, so the bottom layer has no cycle). Without a factory,
+    reading ``wechat`` raises ``RuntimeError``.
     """
 
     config: Config
@@ -86,17 +86,20 @@ class Services:
     #: The danger-word matcher (word file + staff's database words), rebuilt every
     #: ``handlers.safety.CACHE_SECONDS``; ``clear()`` makes the next message rebuild it.
     danger_matcher: Expiring[WordMatcher] = field(default_factory=Expiring)
-    #: Background threads notifying staff or delivering answers after a commit (help
-    #: requests); ``models.help.wait_for_notifications`` joins them.
+    #: Background threads sending after a commit (the notifier, ``bot.wechat.notifier``:
+    #: staff told of urgent help requests, answers delivered); ``Notifier.wait`` joins them.
     notify_threads: list[threading.Thread] = field(default_factory=list)
-    _wechat: "WeChatAPI | None" = None
+    #: Builds the WeChat client on first use of :attr:`wechat` (given by the wiring layer).
+    wechat_factory: "Callable[[Services], Any] | None" = None
+    _wechat: Any = None
 
     @property
-    def wechat(self) -> "WeChatAPI":
+    def wechat(self) -> Any:
+        """The WeChat API client (built on first use; see the class docstring)."""
         if self._wechat is None:
-            from bot.wechat.client import WeChatAPI
-
-            self._wechat = WeChatAPI.from_services(self)
+            if self.wechat_factory is None:
+                raise RuntimeError("Services has no wechat_factory: build it with bot.app.wire_services")
+            self._wechat = self.wechat_factory(self)
         return self._wechat
 
     def redis_ok(self) -> bool:
@@ -107,9 +110,13 @@ class Services:
             return False
 
 
-def build_services(config: Config, *, redis_client: redis.Redis | None = None) -> Services:
-    """Create the shared collaborators for ``config`` (does not touch the schema)."""
+def build_services(config: Config, *, redis_client: redis.Redis | None = None,
+                   wechat_factory: "Callable[[Services], Any] | None" = None) -> Services:
+    """Create the shared collaborators for ``config`` (does not touch the schema).
+
+    ``wechat_factory(services)`` builds the WeChat client on first use of ``services.wechat``;
+    entry points use :func:`bot.app.wire_services`, which passes the real one."""
     db = Database(config.database_url)
     client = redis_client if redis_client is not None else make_redis(config.redis.get("url", ""))
     return Services(config=config, db=db, redis=client, keys=Keys(config.redis.get("prefix", "taoyuan:")),
-                    tz=ZoneInfo(config.app["timezone"]))
+                    tz=ZoneInfo(config.app["timezone"]), wechat_factory=wechat_factory)

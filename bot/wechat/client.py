@@ -33,6 +33,7 @@ from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator
 
 import redis
 import requests
+from sqlalchemy import select
 from wechatpy.client import WeChatClient
 from wechatpy.exceptions import WeChatClientException
 
@@ -40,8 +41,6 @@ from bot.core.logging import MaskingFilter, mask_openid, redact
 
 if TYPE_CHECKING:  # pragma: no cover
     from sqlalchemy.orm import Session
-
-    from bot.core.services import Services
 
 log = logging.getLogger(__name__)
 
@@ -326,14 +325,16 @@ class WeChatAPI:
     """
 
     def __init__(self, *, app_id: str, app_secret: str, base_url: str, timeout: float,
-                 redis_client: redis.Redis, token_key: str, services: "Services | None" = None,
-                 dry_run: bool | None = None, sleep: Callable[[float], None] = time.sleep):
+                 redis_client: redis.Redis, token_key: str, services: Any = None,
+                 dry_run: bool | None = None, sleep: Callable[[float], None] = time.sleep,
+                 outbox_model: Any = None):
         self.app_id = app_id
         self._secret = app_secret
         self.base_url = base_url if base_url.endswith("/") else base_url + "/"
         self.timeout = float(timeout)
         self.dry_run = (not app_secret) if dry_run is None else dry_run
         self._services = services
+        self._outbox_model = outbox_model
         self._sleep = sleep
         self._http = requests.Session()
         self._tokens = TokenStore(redis_client, token_key, self._fetch_token,
@@ -342,13 +343,18 @@ class WeChatAPI:
         _install_redaction()
 
     @classmethod
-    def from_services(cls, services: "Services") -> "WeChatAPI":
-        """The client for ``services.config.wechat`` (app_id, app_secret, api_base_url, timeout)."""
+    def from_services(cls, services, *, outbox_model: Any = None) -> "WeChatAPI":
+        """The client for ``services.config.wechat`` (app_id, app_secret, api_base_url, timeout).
+
+        ``services``: a :class:`bot.core.services.Services`; this is its ``wechat_factory``.
+        ``outbox_model``: the mapped class of the dry-run outbox table (``models.outbox.
+        OutboxMessage``, passed in by the wiring layer, :func:`bot.app.wire_services`, as this
+        layer imports no model); without it dry-run calls are only logged."""
         cfg = services.config.wechat
         return cls(app_id=cfg["app_id"], app_secret=cfg.get("app_secret", ""),
                    base_url=cfg["api_base_url"], timeout=cfg["timeout"],
                    redis_client=services.redis, token_key=services.keys("access_token"),
-                   services=services, dry_run=services.config.dry_run)
+                   services=services, dry_run=services.config.dry_run, outbox_model=outbox_model)
 
     def __repr__(self) -> str:  # never show the secret
         return f"<WeChatAPI {self.app_id} {'dry-run' if self.dry_run else self.base_url}>"
@@ -470,9 +476,12 @@ class WeChatAPI:
         return _canned_write(path, outbox_id, payload)
 
     def _write_outbox(self, path: str, openid: str | None, payload: Any) -> int:
-        from models.outbox import OutboxMessage
-
-        row = OutboxMessage(api=path, openid=openid, payload=json.dumps(payload, ensure_ascii=False))
+        if self._outbox_model is None:
+            log.info("dry run: %s to %s (%s), no outbox table", path, mask_openid(openid),
+                     _summary(payload))
+            return 0
+        row = self._outbox_model(api=path, openid=openid,
+                                 payload=json.dumps(payload, ensure_ascii=False))
         session = _outbox_session.get()
         if session is not None:
             session.add(row)
@@ -489,15 +498,12 @@ class WeChatAPI:
 
     def _outbox_with(self, path: str, fragment: str) -> int | None:
         """Id of an earlier outbox row for ``path`` whose payload contains ``fragment``."""
-        if self._services is None:
+        if self._services is None or self._outbox_model is None:
             return None
-        from sqlalchemy import select
-
-        from models.outbox import OutboxMessage
-
-        query = (select(OutboxMessage.id).where(OutboxMessage.api == path,
-                                                OutboxMessage.payload.contains(fragment, autoescape=True))
-                 .order_by(OutboxMessage.id).limit(1))
+        outbox = self._outbox_model
+        query = (select(outbox.id).where(outbox.api == path,
+                                         outbox.payload.contains(fragment, autoescape=True))
+                 .order_by(outbox.id).limit(1))
         session = _outbox_session.get()
         if session is not None:
             return session.scalar(query)
@@ -523,15 +529,12 @@ class WeChatAPI:
         return canned.get(path, {"errcode": 0, "errmsg": "ok"})
 
     def _last_outbox_payload(self, path: str) -> Any:
-        if self._services is None:
+        if self._services is None or self._outbox_model is None:
             return None
-        from sqlalchemy import select
-
-        from models.outbox import OutboxMessage
-
+        outbox = self._outbox_model
         with self._services.db.session() as s:
-            row = s.scalars(select(OutboxMessage).where(OutboxMessage.api == path)
-                            .order_by(OutboxMessage.id.desc()).limit(1)).first()
+            row = s.scalars(select(outbox).where(outbox.api == path)
+                            .order_by(outbox.id.desc()).limit(1)).first()
             return json.loads(row.payload) if row else None
 
     # ------------------------------------------------------------------ 客服消息, 模板消息, 订阅通知

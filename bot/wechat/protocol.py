@@ -22,6 +22,8 @@ from xml.etree.ElementTree import Element
 from defusedxml import DefusedXmlException
 from defusedxml.ElementTree import ParseError, fromstring
 
+from bot.wechat.replies import cdata
+
 #: Largest push body accepted, in bytes; larger gets 413 before anything is parsed.
 MAX_BODY_BYTES = 64 * 1024
 
@@ -126,8 +128,6 @@ def decrypt(keys: list[AesKey], ciphertext: str) -> tuple[str, AesKey]:
 def encrypt(key: AesKey, token: str, xml: str, nonce: str, timestamp: str | None = None) -> str:
     """Encrypt a reply for safe/compat mode: ``<xml><Encrypt/><MsgSignature/><TimeStamp/><Nonce/>``."""
     from wechatpy.crypto import PrpCrypto
-
-    from bot.wechat.replies import cdata
 
     timestamp = timestamp or str(int(time.time()))
     enc = PrpCrypto(key.key).encrypt(xml, key.app_id)

@@ -1,0 +1,63 @@
+"""联系方式: the county federation's phone, address and office hours, from ``[app]``.
+
+She asks 「妇联电话多少」「你们在哪里办公」「几点上班」「联系方式」; the answer lists what the
+configuration knows (``app.federation_phone``, ``app.federation_address``, ``app.office_hours``)
+and leaves out what it does not, instead of printing 待核实. When nothing is configured she is
+offered 「求助」, so her question still reaches staff. Questions about a service point's phone
+(「桃城妇女微家电话」) name no federation word and stay with the directory.
+"""
+from __future__ import annotations
+
+import re
+
+from handlers.router import Context, Router, Stage
+
+#: What she may call the federation: 妇联, 县妇联, 你们 (the account), 桃源姐妹.
+_WHO = r"(?:永春)?(?:县)?(?:妇联|你们|桃源姐妹)(?:的)?"
+#: Questions this feature answers, searched in the compact (no spaces) normalised text.
+CONTACT_PATTERN = re.compile(
+    "|".join([
+        rf"{_WHO}(?:电话|联系电话|号码|热线|手机)",
+        rf"{_WHO}(?:地址|办公地点|办公室|在哪(?:里|儿)?(?:办公|上班)|在什么地方(?:办公|上班)?)",
+        rf"^{_WHO}在哪(?:里|儿)?[?？吗呀啊]*$",
+        r"(?:上班|办公|工作)时间|几点(?:上班|下班|开门)",
+        r"联系方式|怎么联系(?:你们|妇联)",
+    ]))
+#: Longer texts are stories, not contact questions (help and the directory read them).
+MAX_CHARS = 30
+
+NOTHING_KNOWN = ("县妇联的电话和地址还没有登记在这里。您可以回复「求助」留言，"
+                 "工作人员会在后台看到并答复您。")
+EMERGENCY = "遇到危险请立即拨打110；妇女维权公益服务热线12338。"
+
+
+def _asks_contact(ctx: Context):
+    """The ``re.Match`` of a contact question in a short text message, else None."""
+    if ctx.update.msg_type not in ("text", "voice") or len(ctx.compact_text) > MAX_CHARS:
+        return None
+    return CONTACT_PATTERN.search(ctx.compact_text)
+
+
+def contact_text(app: dict) -> str:
+    """The reply for ``[app]`` (``federation_phone``, ``federation_address``, ``office_hours``):
+    one line per known value, then the emergency numbers."""
+    lines = []
+    for label, key in (("电话", "federation_phone"), ("地址", "federation_address"),
+                       ("办公时间", "office_hours")):
+        value = str(app.get(key) or "").strip()
+        if value:
+            lines.append(f"{label}：{value}")
+    if not lines:
+        return f"{NOTHING_KNOWN}\n{EMERGENCY}"
+    return "永春县妇联（桃源姐妹）\n" + "\n".join(lines) + f"\n{EMERGENCY}"
+
+
+def contact(ctx: Context) -> str:
+    """Answer a contact question from the configuration."""
+    return contact_text(ctx.services.config.app)
+
+
+def register(router: Router) -> None:
+    """One rule, at stage SPECIFIC: above the directory's where-is questions."""
+    router.add(_asks_contact, contact, stage=Stage.SPECIFIC, name="contact",
+               msg_types=("text", "voice"))
