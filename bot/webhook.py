@@ -33,12 +33,12 @@ from dataclasses import dataclass
 
 from flask import Flask, Response, request
 
-from bot.wechat.dedup import KEY_TTL, UNREAD, Deduplicator, PendingClaim
+from bot.wechat.dedup import UNREAD, Deduplicator, PendingClaim, read_ahead
 from bot.wechat.protocol import (MAX_BODY_BYTES, AesKey, ProtocolError, SignatureError, check_signature,
                           decrypt_push, encrypt, parse_xml)
 from bot.wechat.replies import Reply, TextReply, render, split_pages, TEXT_LIMIT_BYTES
 from bot.core.services import Services
-from bot.wechat.updates import Update, read_ahead, update_from_fields
+from bot.wechat.updates import Update, update_from_fields
 from handlers import build_router
 from handlers.router import Context, Router
 

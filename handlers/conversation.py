@@ -24,7 +24,7 @@ from typing import Any, Callable, Mapping
 
 import redis
 
-from bot.wechat.dedup import UNREAD  # a store whose value has not been read from Redis yet
+from bot.core.kv import UNREAD  # a store whose value has not been read from Redis yet
 from bot.core.kv import Keys
 
 #: Ten minutes of silence end a conversation (seconds).

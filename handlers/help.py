@@ -420,6 +420,10 @@ def show_answers(ctx: Context):
     rows = hr.answers_for(ctx.session, ctx.openid)
     if not rows:
         waiting = hr.open_requests_of(ctx.session, ctx.openid)
+        urgent = next((r for r in waiting if r.urgent), None)
+        if urgent is not None:
+            # Never the usual 「两个工作日」 promise for an urgent request: say who knows of it.
+            return f"还没有答复。{urgent_line(ctx, urgent)}"
         if waiting:
             refs = "、".join(r.ref for r in waiting[:3])
             return f"您的留言（编号 {refs}）还在处理中。{hr.help_settings(ctx.services.config).answer_time}"

@@ -113,3 +113,13 @@ def test_dry_run_says_the_staff_are_not_really_notified(staffed, send):  # noqa:
     place = send(text_fields(openid, "我在坑仔口"))
     assert "演练模式" in place and "工作人员上班时在后台能看到" in place and "12338" in place
     assert not any(u in place for u in UNTRUE) and "已通过微信通知值班人员" not in place
+
+
+def test_checking_for_answers_on_an_urgent_request_says_who_knows(unstaffed_web):
+    """「查看回复」 after a danger word: never the usual 2-working-days promise when nobody was told."""
+    say = _sender(unstaffed_web)
+    openid = "o_followup_answers"
+    say(openid, "他要打死我")
+    reply = say(openid, "查看回复")
+    _says_nobody_is_told(reply, "没有值班人员")
+    assert "工作日" not in reply and "还没有答复" in reply

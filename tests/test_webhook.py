@@ -232,7 +232,8 @@ def test_update_fields_are_typed():
 
 @pytest.mark.parametrize("name", sorted(PUSHES))
 def test_the_key_read_ahead_is_the_parsed_updates_or_none(name):
-    from bot.wechat.updates import read_ahead, update_from_fields
+    from bot.wechat.dedup import read_ahead
+    from bot.wechat.updates import update_from_fields
 
     xml = fields_xml({"ToUserName": "gh_taoyuanjiemei", "FromUserName": "oAhead_1-x",
                       "CreateTime": 1700000000, **PUSHES[name]})
@@ -255,13 +256,13 @@ def test_the_key_read_ahead_is_the_parsed_updates_or_none(name):
     "<MsgId>1</MsgId></xml>",                                          # not an openid
 ])
 def test_unusual_shapes_are_not_read_ahead(xml):
-    from bot.wechat.updates import read_ahead
+    from bot.wechat.dedup import read_ahead
 
     assert read_ahead(xml) is None
 
 
 def test_reading_ahead_does_not_grow_with_a_hostile_body():
-    from bot.wechat.updates import read_ahead
+    from bot.wechat.dedup import read_ahead
 
     # A signed plaintext URL can be replayed with any body for max_clock_skew seconds. With an
     # unanchored pattern this body took 47 s (quadratic); anchored, it is one short look.

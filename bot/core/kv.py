@@ -21,6 +21,10 @@ import redis
 from hiredis import pack_command as _hiredis_pack
 
 log = logging.getLogger(__name__)
+
+#: A value not read from Redis yet (``Claim.peeked`` when the claim did not peek at a key; a
+#: store's value before its first read). Compare with ``is``.
+UNREAD = object()
 _SKIP = ("CLIENT", "REPLY", "SKIP")
 
 

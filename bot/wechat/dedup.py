@@ -14,6 +14,7 @@ by default; the caller passes that ``ttl``), plus :data:`KEY_TTL` for retries si
 from __future__ import annotations
 
 import logging
+import re
 import secrets
 import time
 
@@ -21,12 +22,40 @@ from typing import NamedTuple
 
 import redis
 
-from bot.core.kv import HotPath, Keys, Sent
-
-#: ``Claim.peeked`` when the peeked key was not read.
-UNREAD = object()
+from bot.core.kv import UNREAD, HotPath, Keys, Sent
+from bot.wechat.updates import MESSAGE_TYPES
 
 log = logging.getLogger(__name__)
+
+# -- the key read ahead: a message's de-dup key straight from the XML text ---------------------
+_HEAD = (r"\s*<xml>\s*<ToUserName><!\[CDATA\[[^\]<]{0,64}\]\]></ToUserName>\s*"
+         r"<FromUserName><!\[CDATA\[([0-9A-Za-z_-]{1,64})\]\]></FromUserName>\s*"
+         r"<CreateTime>[0-9]{1,12}</CreateTime>\s*<MsgType><!\[CDATA\[([a-z]{1,16})\]\]></MsgType>")
+_TAIL = r"<MsgId>([0-9]{1,32})</MsgId>\s*</xml>\s*\Z"
+_HEAD_STR, _HEAD_BYTES = re.compile(_HEAD), re.compile(_HEAD.encode())
+_TAIL_STR, _TAIL_BYTES = re.compile(_TAIL), re.compile(_TAIL.encode())
+
+
+def read_ahead(xml: bytes | str) -> tuple[str, str] | None:
+    """``(dedup_key, openid)`` of a message, read from the XML text before it is parsed.
+
+    A quick look for the fields :meth:`Update.dedup_key` uses, so the webhook can send the
+    retry claim while it parses. Only the usual shape of a message is recognised (CDATA
+    fields in WeChat's order, MsgId last); anything else — events included — gives None.
+    The text is not validated: the caller compares the result with the parsed update's own
+    :meth:`Update.dedup_key` before trusting it.
+    """
+    head, tail = (_HEAD_BYTES, _TAIL_BYTES) if isinstance(xml, bytes) else (_HEAD_STR, _TAIL_STR)
+    found = head.match(xml)
+    last = tail.search(xml, max(0, len(xml) - 96)) if found else None
+    if last is None:
+        return None
+    openid, msg_type, msg_id = (g.decode() if isinstance(g, bytes) else g
+                                for g in (*found.groups(), last.group(1)))
+    if msg_type not in MESSAGE_TYPES:
+        return None
+    return f"m:{openid}:{msg_id}", openid
+
 
 #: A claim in progress is ``PENDING:<token>`` (a token per claim); a reply body never starts so.
 PENDING = "\x00pending"

@@ -8,7 +8,6 @@ view_miniprogram). Handlers see only this value, never XML, ciphertext or Flask.
 """
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -127,35 +126,6 @@ class Update:
 
 # A message as WeChat writes it: ToUserName, FromUserName, CreateTime, MsgType first, MsgId
 # last (both patterns anchored, so their cost does not grow with what she wrote).
-_HEAD = (r"\s*<xml>\s*<ToUserName><!\[CDATA\[[^\]<]{0,64}\]\]></ToUserName>\s*"
-         r"<FromUserName><!\[CDATA\[([0-9A-Za-z_-]{1,64})\]\]></FromUserName>\s*"
-         r"<CreateTime>[0-9]{1,12}</CreateTime>\s*<MsgType><!\[CDATA\[([a-z]{1,16})\]\]></MsgType>")
-_TAIL = r"<MsgId>([0-9]{1,32})</MsgId>\s*</xml>\s*\Z"
-_HEAD_STR, _HEAD_BYTES = re.compile(_HEAD), re.compile(_HEAD.encode())
-_TAIL_STR, _TAIL_BYTES = re.compile(_TAIL), re.compile(_TAIL.encode())
-
-
-def read_ahead(xml: bytes | str) -> tuple[str, str] | None:
-    """``(dedup_key, openid)`` of a message, read from the XML text before it is parsed.
-
-    A quick look for the fields :meth:`Update.dedup_key` uses, so the webhook can send the
-    retry claim while it parses. Only the usual shape of a message is recognised (CDATA
-    fields in WeChat's order, MsgId last); anything else — events included — gives None.
-    The text is not validated: the caller compares the result with the parsed update's own
-    :meth:`Update.dedup_key` before trusting it.
-    """
-    head, tail = (_HEAD_BYTES, _TAIL_BYTES) if isinstance(xml, bytes) else (_HEAD_STR, _TAIL_STR)
-    found = head.match(xml)
-    last = tail.search(xml, max(0, len(xml) - 96)) if found else None
-    if last is None:
-        return None
-    openid, msg_type, msg_id = (g.decode() if isinstance(g, bytes) else g
-                                for g in (*found.groups(), last.group(1)))
-    if msg_type not in MESSAGE_TYPES:
-        return None
-    return f"m:{openid}:{msg_id}", openid
-
-
 def _nested(fields: dict, name: str) -> dict:
     value = fields.get(name)
     return value if isinstance(value, dict) else {}
