@@ -12,9 +12,10 @@ Order at the edge (开发者文档 接入指南, 被动回复用户消息, 消�
 4. fields parsed (defusedxml) into an :class:`~bot.wechat.updates.Update`;
 5. retries de-duplicated across processes for as long as the push could be replayed; a retry
    gets the first try's reply (the claim goes to Redis before step 4 when the message's key can
-   be read straight from the text, so Redis answers while the XML is parsed). A plaintext
-   push's signature covers only token, timestamp and nonce, so the same round trip remembers
-   its (timestamp, nonce) with a digest of the body: the same URL with another body → 403;
+   be read straight from the text, so Redis answers while the XML is parsed). ``signature``
+   covers only token, timestamp and nonce, so the same round trip remembers every push's
+   (timestamp, nonce) with a digest of its raw body, an encrypted push's too (compat mode
+   would otherwise take its URL with a plaintext body): the same URL with another body → 403;
 6. the router runs the handlers in one database transaction;
 7. the reply is rendered (and encrypted with the key that worked).
 
@@ -102,9 +103,11 @@ class Webhook:
         if not aes and self.safe:
             log.warning("plaintext push refused: wechat.encryption is safe")
             return WebhookResult(403, "forbidden")
-        # msg_signature covers an encrypted body; a plaintext one is bound to its URL here.
-        signed = None if aes else (timestamp, nonce,
-                                   hashlib.blake2b(body, digest_size=12).hexdigest())
+        # Every push's signed URL is bound to its raw body here, an encrypted one's too: in
+        # compat mode the URL of an encrypted push, minus ``encrypt_type=aes``, would otherwise
+        # carry a forged plaintext body (``signature`` covers only token/timestamp/nonce).
+        # WeChat's retry is the same URL with the same body: still a retry.
+        signed = (timestamp, nonce, hashlib.blake2b(body, digest_size=12).hexdigest())
         key: AesKey | None = None
         claim: PendingClaim | None = None
         try:
@@ -119,9 +122,11 @@ class Webhook:
             return WebhookResult(403, "forbidden")
         except BaseException as exc:
             if claim is not None:
-                claim.cancel()  # release the key it took
+                claim.cancel()  # release the key it took (the signed URL stays remembered)
             if not isinstance(exc, (ProtocolError, ValueError)):
                 raise
+            if claim is None:  # its URL is spent all the same: not reusable with another body
+                self.dedup.remember_url(signed, ttl)
             log.warning("unreadable push answered success: %s", exc)
             return WebhookResult(200, SUCCESS)
 

@@ -790,3 +790,29 @@ def test_replays_of_old_urls_beside_genuine_pushes_are_not_a_clock_problem(clien
             client.post(f"/wechat?{_signed_at(int(_time.time()) - 5000, str(i))}", data=body)
     assert not [r for r in caplog.records if r.levelname == "ERROR"]
     assert client.get("/healthz").json["clock"] == "ok"
+
+
+def test_compat_an_encrypted_pushs_url_cannot_carry_a_plaintext_body(db_url, redis_prefix,
+                                                                    tmp_path, caplog):
+    # Finding 1 (i12 fixes): the encrypted push's (timestamp, nonce) is remembered too.
+    svc, client = _aes_app(db_url, redis_prefix, tmp_path, encoding_aes_key=KEY_NEW,
+                           encryption="compat")
+    sim = Simulator(token=TOKEN, aes_key=AesKey(KEY_NEW, svc.config.wechat["app_id"]), mode="safe")
+    path, body = sim.build(text_fields("oEncFirst", "帮助", msg_id=6001))
+    assert "encrypt_type=aes" in path
+    first = client.post(path, data=body)
+    assert first.status_code == 200 and "您可以这样用" in reply_text(sim.read_reply(first.get_data(as_text=True)))
+    plain_path = path.replace("&encrypt_type=aes", "").replace("encrypt_type=aes&", "")
+    assert "encrypt_type" not in plain_path
+    forged = fields_xml(text_fields("oEncForged", "活动", msg_id=6002)).encode()
+    with caplog.at_level("WARNING", logger="bot.webhook"):
+        resp = client.post(plain_path, data=forged)
+    assert resp.status_code == 403 and b"<xml>" not in resp.data
+    assert "signed URL was used before with another body" in caplog.text
+    with svc.db.session() as s:
+        assert s.get(Follower, "oEncForged") is None
+    # WeChat's retry of the encrypted push (same URL, same body) is still a retry.
+    again = client.post(path, data=body)
+    assert again.status_code == 200
+    assert sim.read_reply(again.get_data(as_text=True)) == sim.read_reply(first.get_data(as_text=True))
+    svc.db.dispose()

@@ -7,9 +7,9 @@ side effects happen once and the woman still sees an answer if the first try was
 timed out.
 
 A key is kept as long as the push that made it can be replayed (``max_clock_skew``, 10 minutes
-by default; the caller passes that ``ttl``), plus :data:`KEY_TTL` for retries signed later. With it, a plaintext push (whose
-``signature`` covers only token, timestamp and nonce) can bind its signed URL to its body
-(``signed=``): the same URL again with the same body is a retry, with another body a forgery.
+by default; the caller passes that ``ttl``), plus :data:`KEY_TTL` for retries signed later. With it, a push (whose
+``signature`` covers only token, timestamp and nonce, encrypted or not) can bind its signed URL
+to its raw body (``signed=``): the same URL again with the same body is a retry, with another body a forgery.
 """
 from __future__ import annotations
 
@@ -128,7 +128,7 @@ class Deduplicator:
         conversation), read in the same round trip into ``peeked`` (else :data:`UNREAD`).
         ``ttl``: seconds the push can still be replayed (its signed URL accepted); the key and
         the stored reply live that plus :attr:`ttl`. ``signed``: ``(timestamp, nonce, body_digest)`` of
-        a push whose signature does not cover its body (plaintext): the URL is remembered with
+        a push (its ``signature`` never covers the body, encrypted or not): the URL is remembered with
         the digest for ``ttl`` seconds in the same round trip (``SET NX``; only a URL seen
         before costs a second one, to compare), and ``reused`` is True when it came before
         with another body (``first`` is then False, and a key it took is given
@@ -162,6 +162,13 @@ class Deduplicator:
             sent = exc
         return PendingClaim(self, dedup_key, key, token, commands, sent, ttl=key_ttl,
                             peek=peek is not None, url=url)
+
+    def remember_url(self, signed: tuple[str, str, str], ttl: int | None = None) -> None:
+        """Remember a signed URL with its body digest (as :meth:`begin` does) for a push that
+        made no claim (unreadable): queued, never answered, never raises."""
+        timestamp, nonce, digest = signed
+        self._hot.send_later("SET", self.keys("url", timestamp, nonce), digest, "NX", "EX",
+                             max(ttl or 0, 1))
 
     def publish(self, dedup_key: str, reply_body: str, ttl: int | None = None) -> None:
         """Store the reply body the first try produced (``""`` for ``success``).
