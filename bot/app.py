@@ -58,7 +58,7 @@ def create_app(config: Config | None = None, *, services: Services | None = None
         body = {"database": "ok" if db_ok else "down", "redis": "ok" if redis_ok else "down"}
         db_skew = services.db.clock_skew() if db_ok else None
         push_skew = app.extensions["taoyuan_webhook"].clock.skew()
-        limit = services.config.wechat.get("max_clock_skew") or 600
+        limit = services.config.wechat["max_clock_skew"]
         clock_ok = push_skew is None and (db_skew is None or abs(db_skew) <= limit)
         body["clock"] = "ok" if clock_ok else "clock_skew"
         body["clock_skew_seconds"] = {"database": None if db_skew is None else round(db_skew),

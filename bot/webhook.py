@@ -92,13 +92,13 @@ class Webhook:
             log.warning("push refused: bad or missing signature")
             return WebhookResult(403, "forbidden")
         skew = self._skew(timestamp)
-        if self.max_clock_skew and (skew is None or abs(skew) > self.max_clock_skew):
+        if skew is None or abs(skew) > self.max_clock_skew:
             log.warning("signed push with a timestamp %s s off ignored (replay?)", skew)
             self.clock.stale(skew)
             return WebhookResult(200, SUCCESS)
         self.clock.fresh_at = time.monotonic()
         # Seconds this signed URL stays acceptable: the retry memory must last as long.
-        ttl = self.max_clock_skew - skew + 1 if self.max_clock_skew else REPLAY_TTL_UNCHECKED
+        ttl = self.max_clock_skew - skew + 1
         aes = (args.get("encrypt_type") or "raw").lower() == "aes"
         if not aes and self.safe:
             log.warning("plaintext push refused: wechat.encryption is safe")
@@ -171,7 +171,7 @@ class Webhook:
     @staticmethod
     def _skew(timestamp: str) -> int | None:
         """Our clock minus the signed ``timestamp``, in seconds (None if not a number). A
-        correctly signed push further off than ``max_clock_skew`` (0 = no check) is a replay,
+        correctly signed push further off than ``max_clock_skew`` (30..3600 s) is a replay,
         or our clock is wrong: answered ``success``, not handled."""
         try:
             return int(time.time()) - int(timestamp)
@@ -212,10 +212,6 @@ class Webhook:
             ctx.set_more(pages[1:])
             return TextReply(pages[0])
         return reply
-
-
-#: Seconds retries and signed URLs are remembered when ``max_clock_skew`` is 0 (no check).
-REPLAY_TTL_UNCHECKED = 600
 
 
 class ClockWatch:

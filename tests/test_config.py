@@ -165,3 +165,18 @@ def test_the_example_config_ships_only_known_example_secrets():
                             .read_text(encoding="utf-8"))
     assert example["wechat"]["token"] in EXAMPLE_TOKENS
     assert example["app"]["secret_key"] in EXAMPLE_SECRET_KEYS
+
+
+@pytest.mark.parametrize("value", [0, -1, 29, 3601, 10**9, 1.5, True, "600"])
+def test_max_clock_skew_outside_30_to_3600_is_refused_at_load(value, env):
+    # i12 fixes, finding 3: 0 made signed URLs valid forever while they are remembered 600 s.
+    with pytest.raises(ConfigError) as err:
+        load_config(overrides={"wechat": {"max_clock_skew": value}}, environ=env)
+    assert str(err.value).startswith("wechat.max_clock_skew: ") and "30" in str(err.value)
+    assert "3600" in str(err.value)
+
+
+@pytest.mark.parametrize("value", [30, 600, 3600])
+def test_max_clock_skew_inside_30_to_3600_is_taken(value, env):
+    cfg = load_config(overrides={"wechat": {"max_clock_skew": value}}, environ=env)
+    assert cfg.wechat["max_clock_skew"] == value

@@ -24,6 +24,9 @@ EXAMPLE_TOKENS = frozenset({DEFAULT_TOKEN})
 #: ``app.secret_key`` values anyone can read (config.example.toml ships ``""``: generated and
 #: kept in the instance folder, fine when that file can be made).
 EXAMPLE_SECRET_KEYS = frozenset({""})
+#: ``wechat.max_clock_skew`` bounds, seconds: below, WeChat's own delays refuse genuine pushes;
+#: above (or no check at all), a signed URL stays usable longer than anything remembers it.
+MIN_CLOCK_SKEW, MAX_CLOCK_SKEW = 30, 3600
 #: ``wechat.encryption``: the MP console's 消息加解密方式 (明文 / 兼容 / 安全).
 ENCRYPTION_MODES = ("plain", "compat", "safe")
 
@@ -216,8 +219,11 @@ def validate(data: dict[str, Any]) -> None:
     if not isinstance(timeout, (int, float)) or not 0 < timeout <= 60:
         raise ConfigError("wechat.timeout: must be a number of seconds between 0 and 60")
     skew = data["wechat"].get("max_clock_skew")
-    if not isinstance(skew, int) or isinstance(skew, bool) or skew < 0:
-        raise ConfigError("wechat.max_clock_skew: must be a whole number of seconds >= 0 (0 = off)")
+    if not isinstance(skew, int) or isinstance(skew, bool) \
+            or not MIN_CLOCK_SKEW <= skew <= MAX_CLOCK_SKEW:
+        raise ConfigError(f"wechat.max_clock_skew: 必须是 {MIN_CLOCK_SKEW} 到 {MAX_CLOCK_SKEW} 之间的"
+                          f"整数秒（推送时间戳与本机时钟允许的最大差值）/ must be a whole number of "
+                          f"seconds from {MIN_CLOCK_SKEW} to {MAX_CLOCK_SKEW}")
     if not isinstance(data["wechat"].get("templates", {}), dict):
         raise ConfigError("wechat.templates: must be a table")
     url = _require_str(data, "database", "url")
