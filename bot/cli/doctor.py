@@ -6,8 +6,8 @@ WeChat API call is made), and prints one Chinese line per finding, marked
 ``阻止上线`` (blocker: fix before pointing WeChat at it), ``建议`` (advice) or ``正常`` (a live
 check that passed). Exit status 1 when anything blocks going live, else 0.
 
-Checks: the example ``wechat.token``; ``app.secret_key`` (example, or empty while the instance
-secret file can be neither read nor created); ``wechat.app_secret`` (empty = dry run: nothing
+Checks: the example ``wechat.token``; ``app.secret_key`` (shorter than 16 characters, or empty
+while the instance secret file can be neither read nor created); ``wechat.app_secret`` (empty = dry run: nothing
 reaches WeChat, not even urgent notices to on-duty staff); the example ``wechat.app_id``;
 ``wechat.encoding_aes_key`` (plaintext pushes); ``[help] on_duty_openids`` and
 ``staff_template_id`` (urgent requests reach nobody at once); ``app.federation_phone``; the
@@ -96,22 +96,16 @@ def token_and_secret_blockers(config) -> list[str]:
     (``"wechat.token: ..."``), Chinese then English.
 
     The checks ``serve``, ``bot.wsgi`` and ``scheduler`` refuse to start on
-    (:func:`bot.core.config.production_blockers`), made on the config as it will be in production
-    (``app_secret`` set: that function says nothing in dry run), plus one of doctor's own: a
-    session key shorter than 16 characters can be guessed.
+    (:func:`bot.core.config.production_blockers`, the one place these rules live), made on the
+    config as it will be in production (``app_secret`` set: that function says nothing in dry
+    run). Its ``redis.url`` message is left to :func:`_redis`, which says more.
     """
     live = config
     if config.dry_run:
         data = copy.deepcopy(config.data)
         data.setdefault("wechat", {})["app_secret"] = "doctor-assumes-production"
         live = dataclasses.replace(config, data=data)
-    out = production_blockers(live)
-    secret = config.app.get("secret_key") or ""
-    if secret and len(secret) < 16 and not any(m.startswith("app.secret_key") for m in out):
-        out.append("app.secret_key: 太短，别人可能猜到并伪造后台登录。请改成随机的长字符串"
-                   "（如 python3 -c \"import secrets; print(secrets.token_hex(32))\" 的输出），或留空自动生成 / "
-                   "too short to be secret: use a long random string, or leave it empty")
-    return out
+    return [m for m in production_blockers(live) if not m.startswith("redis.url: ")]
 
 
 def _wechat(config) -> list[Finding]:
