@@ -7,7 +7,7 @@ import secrets
 
 from flask import Flask, jsonify
 
-from bot.core.config import Config, load_config
+from bot.core.config import Config, ConfigError, load_config, production_blockers
 from bot.core.services import Services, build_services
 
 log = logging.getLogger(__name__)
@@ -33,12 +33,30 @@ def _instance_secret(services: Services) -> str:
     return path.read_text().strip()
 
 
+def refuse_unsafe_production(config: Config) -> None:
+    """Raise :class:`ConfigError` listing :func:`bot.core.config.production_blockers` (each
+    logged at CRITICAL first), if there are any: gunicorn then stops ("Worker failed to boot")."""
+    blockers = production_blockers(config)
+    if blockers:
+        for line in blockers:
+            log.critical("拒绝启动 / refusing to start: %s", line)
+        raise ConfigError("\n".join(blockers))
+
+
 def create_app(config: Config | None = None, *, services: Services | None = None) -> Flask:
-    """Build the app. ``services`` wins over ``config``; neither = load_config()."""
+    """Build the app. ``services`` wins over ``config``; neither = load_config().
+
+    When it builds its own services (from ``config`` or the loaded one) it refuses an unsafe
+    production configuration first (:func:`refuse_unsafe_production`), so every entry point
+    does (``gunicorn 'bot.app:create_app()'``, ``bot.wsgi``); a caller passing ``services``
+    has checked its own. Raises :class:`ConfigError` (bilingual) also when the instance
+    session key file cannot be made."""
     from importlib import import_module
 
     if services is None:
-        services = build_services(config or load_config())
+        config = config or load_config()
+        refuse_unsafe_production(config)
+        services = build_services(config)
     from models.help import help_settings
 
     help_settings(services.config)  # the [help] section's values, beyond their types
