@@ -23,14 +23,27 @@ def _instance_secret(services: Services) -> str:
     """A session key kept in the instance folder, so every worker process shares it. A new
     file is readable by its owner only (0600; a new instance folder 0700)."""
     path = services.config.instance_dir / "secret_key"
-    if not path.exists():
-        path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-        try:  # first process wins (O_EXCL); others read its key
-            with os.fdopen(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), "w") as fh:
-                fh.write(secrets.token_hex(32))
-        except FileExistsError:
-            pass
-    return path.read_text().strip()
+    try:
+        if not path.exists():
+            path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+            try:  # first process wins (O_EXCL); others read its key
+                with os.fdopen(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600),
+                               "w") as fh:
+                    fh.write(secrets.token_hex(32))
+            except FileExistsError:
+                pass
+        key = path.read_text().strip()
+    except (OSError, UnicodeDecodeError) as exc:  # e.g. root, for whom os.access says yes
+        raise ConfigError(
+            f"app.secret_key: 未填写，且无法读取或创建会话密钥文件 {path}（{type(exc).__name__}）；请填写"
+            f"一个随机的长字符串，或让实例目录可写 / not set, and the session key file {path} can "
+            f"be neither read nor created ({exc.strerror or exc}): set a long random string, "
+            "or make the instance folder writable") from None
+    if not key:
+        raise ConfigError(f"app.secret_key: 会话密钥文件 {path} 是空的；请删除它（会重新生成）或填写 "
+                          f"secret_key / the session key file {path} is empty: remove it (a new "
+                          "one is made) or set secret_key")
+    return key
 
 
 def refuse_unsafe_production(config: Config) -> None:

@@ -171,3 +171,22 @@ def test_gunicorn_create_app_factory_refuses_the_example_token(tmp_path):
     assert out.returncode != 0
     assert "wechat.token: 生产环境" in out.stdout + out.stderr
 
+
+def test_serve_refuses_with_the_bilingual_message_when_the_key_file_cannot_be_made(
+        tmp_path, db_url, redis_prefix, monkeypatch):
+    # i12 fixes, finding 10: as root os.access says /proc is writable; making the file fails.
+    import flask
+
+    from tests.conftest import REDIS_URL
+
+    monkeypatch.setattr(flask.Flask, "run", lambda *a, **k: pytest.fail("server started"))
+    path = tmp_path / "c.toml"
+    path.write_text(f'[app]\ninstance_dir = "/proc/nonexist/inst"\n'
+                    f'[wechat]\ntoken = "ourOwnToken2026"\n'
+                    f'app_secret = "0123456789abcdef0123456789abcdef"\n'
+                    f'[database]\nurl = "{db_url}"\n'
+                    f'[redis]\nurl = "{REDIS_URL}"\nprefix = "{redis_prefix}"\n', encoding="utf-8")
+    result = CliRunner().invoke(main, ["--config", str(path), "serve", "--port", "1"])
+    assert result.exit_code == 1 and isinstance(result.exception, SystemExit), result.exception
+    assert "app.secret_key: " in result.output and "会话密钥文件" in result.output
+    assert "session key file" in result.output and "Traceback" not in result.output
