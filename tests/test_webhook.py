@@ -823,3 +823,26 @@ def test_compat_an_encrypted_pushs_url_cannot_carry_a_plaintext_body(db_url, red
     assert again.status_code == 200
     assert sim.read_reply(again.get_data(as_text=True)) == sim.read_reply(first.get_data(as_text=True))
     svc.db.dispose()
+
+
+def test_replaying_old_signed_urls_does_not_turn_healthz_red(client, caplog):
+    # i12 fixes, finding 6: one old URL replayed twice gave 503 clock_skew for 10 minutes.
+    import time as _time
+
+    body = fields_xml(text_fields("oReplayClock", "帮助")).encode()
+    old = int(_time.time()) - 5000
+    with caplog.at_level("WARNING"):
+        for _ in range(5):  # one URL, many times: one push
+            assert client.post(f"/wechat?{_signed_at(old, '1')}", data=body).data == b"success"
+        for i, age in enumerate((7000, 9000, 20000)):  # distinct URLs of different ages
+            client.post(f"/wechat?{_signed_at(int(_time.time()) - age, str(10 + i))}", data=body)
+        assert not [r for r in caplog.records if r.levelname == "ERROR"]
+        health = client.get("/healthz")
+        assert health.json["clock"] == "ok" and health.json["clock_skew_seconds"]["pushes"] is None
+        # Three distinct pushes with one offset (what a wrong clock gives) are a finding.
+        now = int(_time.time())
+        for i in range(3):
+            client.post(f"/wechat?{_signed_at(now - 3000 + i, str(20 + i))}", data=body)
+    assert [r for r in caplog.records if r.levelname == "ERROR"]
+    health = client.get("/healthz")
+    assert health.status_code == 503 and 2995 <= health.json["clock_skew_seconds"]["pushes"] <= 3003
