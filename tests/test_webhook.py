@@ -846,3 +846,19 @@ def test_replaying_old_signed_urls_does_not_turn_healthz_red(client, caplog):
     assert [r for r in caplog.records if r.levelname == "ERROR"]
     health = client.get("/healthz")
     assert health.status_code == 503 and 2995 <= health.json["clock_skew_seconds"]["pushes"] <= 3003
+
+
+def test_with_redis_down_the_webhook_logs_one_error_a_minute_not_a_warning_per_push(
+        db_url, tmp_path, services, caplog):
+    # i12 fixes, finding 4: availability first, said once a minute at ERROR.
+    cfg = make_config(db_url, "x:", tmp_path, redis={"url": "redis://127.0.0.1:1/0"})
+    client = create_app(services=build_services(cfg)).test_client()
+    transport = flask_transport(client)
+    with caplog.at_level("WARNING"):
+        for i in range(4):
+            reply = Simulator(token=TOKEN).send(transport, text_fields(f"oDown{i}", "帮助", msg_id=900 + i))
+            assert "您可以这样用" in reply_text(reply)
+    dedup = [r for r in caplog.records if "de-duplication" in r.getMessage()
+             or "dedup unavailable" in r.getMessage()]
+    assert len(dedup) == 1 and dedup[0].levelname == "ERROR", [r.getMessage() for r in dedup]
+    assert "signed-URL" in dedup[0].getMessage()

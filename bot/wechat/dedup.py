@@ -33,6 +33,8 @@ PENDING = "\x00pending"
 #: How long a key lives, in seconds, beyond the push's replay window (``ttl``): longer than
 #: WeChat's three tries (about 15 s), each of which may come with a later signed timestamp.
 KEY_TTL = 60
+#: Seconds between two ERROR lines about Redis being unavailable to the de-duplication.
+OUTAGE_LOG_SECONDS = 60
 #: How long a retry waits for a first try still running, in seconds (WeChat gives up at 5 s).
 WAIT_SECONDS = 4.0
 
@@ -93,8 +95,7 @@ class PendingClaim:
                 time.sleep(delay)
                 delay = min(delay * 1.5, 0.2)
         except redis.RedisError as exc:  # availability first: answer without either check
-            log.warning("dedup unavailable (%s); handling without it (and without the "
-                        "signed-URL check)", type(exc).__name__)
+            dedup.outage(exc)
             return Claim(True, None)
 
     def cancel(self) -> None:
@@ -117,6 +118,19 @@ class Deduplicator:
                  wait_seconds: float = WAIT_SECONDS):
         self.redis, self.keys, self.ttl, self.wait_seconds = client, keys, ttl, wait_seconds
         self._hot = HotPath(client)
+        self._outage_logged_at = float("-inf")
+
+    def outage(self, exc: BaseException) -> None:
+        """Redis failed a claim: the push is handled anyway (availability first). Said at
+        ERROR at most once per :data:`OUTAGE_LOG_SECONDS` (per process), not per push."""
+        now = time.monotonic()
+        if now - self._outage_logged_at < OUTAGE_LOG_SECONDS:
+            return
+        self._outage_logged_at = now
+        log.error("Redis unavailable (%s): pushes are answered without de-duplication (a retry "
+                  "may be handled twice) and without the signed-URL check (a logged URL can "
+                  "carry another body) until it is back; said once a minute",
+                  type(exc).__name__)
 
     def claim(self, dedup_key: str, *, peek: str | None = None, ttl: int | None = None,
               signed: tuple[str, str, str] | None = None) -> Claim:
