@@ -862,3 +862,10 @@ def test_with_redis_down_the_webhook_logs_one_error_a_minute_not_a_warning_per_p
              or "dedup unavailable" in r.getMessage()]
     assert len(dedup) == 1 and dedup[0].levelname == "ERROR", [r.getMessage() for r in dedup]
     assert "signed-URL" in dedup[0].getMessage()
+
+
+def test_an_unreadable_pushs_signed_url_is_spent_too(client):
+    # i12 fixes, finding 1: every push's URL is remembered, one that made no claim as well.
+    path, body = Simulator(token=TOKEN).build(text_fields("oSpent", "帮助", msg_id=7001))
+    assert client.post(path, data=b"<xml><MsgType>text</MsgType>").data == b"success"
+    assert client.post(path, data=body).status_code == 403
