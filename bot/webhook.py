@@ -12,9 +12,10 @@ Order at the edge (开发者文档 接入指南, 被动回复用户消息, 消�
 4. fields parsed (defusedxml) into an :class:`~bot.wechat.updates.Update`;
 5. retries de-duplicated across processes for as long as the push could be replayed; a retry
    gets the first try's reply (the claim goes to Redis before step 4 when the message's key can
-   be read straight from the text, so Redis answers while the XML is parsed). A plaintext
-   push's signature covers only token, timestamp and nonce, so the same round trip remembers
-   its (timestamp, nonce) with a digest of the body: the same URL with another body → 403;
+   be read straight from the text, so Redis answers while the XML is parsed). ``signature``
+   covers only token, timestamp and nonce, so the same round trip remembers every push's
+   (timestamp, nonce) with a digest of its raw body, an encrypted push's too (compat mode
+   would otherwise take its URL with a plaintext body): the same URL with another body → 403;
 6. the router runs the handlers in one database transaction;
 7. the reply is rendered (and encrypted with the key that worked).
 
@@ -91,20 +92,22 @@ class Webhook:
             log.warning("push refused: bad or missing signature")
             return WebhookResult(403, "forbidden")
         skew = self._skew(timestamp)
-        if self.max_clock_skew and (skew is None or abs(skew) > self.max_clock_skew):
+        if skew is None or abs(skew) > self.max_clock_skew:
             log.warning("signed push with a timestamp %s s off ignored (replay?)", skew)
-            self.clock.stale(skew)
+            self.clock.stale(skew, timestamp, nonce)
             return WebhookResult(200, SUCCESS)
         self.clock.fresh_at = time.monotonic()
         # Seconds this signed URL stays acceptable: the retry memory must last as long.
-        ttl = self.max_clock_skew - skew + 1 if self.max_clock_skew else REPLAY_TTL_UNCHECKED
+        ttl = self.max_clock_skew - skew + 1
         aes = (args.get("encrypt_type") or "raw").lower() == "aes"
         if not aes and self.safe:
             log.warning("plaintext push refused: wechat.encryption is safe")
             return WebhookResult(403, "forbidden")
-        # msg_signature covers an encrypted body; a plaintext one is bound to its URL here.
-        signed = None if aes else (timestamp, nonce,
-                                   hashlib.blake2b(body, digest_size=12).hexdigest())
+        # Every push's signed URL is bound to its raw body here, an encrypted one's too: in
+        # compat mode the URL of an encrypted push, minus ``encrypt_type=aes``, would otherwise
+        # carry a forged plaintext body (``signature`` covers only token/timestamp/nonce).
+        # WeChat's retry is the same URL with the same body: still a retry.
+        signed = (timestamp, nonce, hashlib.blake2b(body, digest_size=12).hexdigest())
         key: AesKey | None = None
         claim: PendingClaim | None = None
         try:
@@ -119,9 +122,11 @@ class Webhook:
             return WebhookResult(403, "forbidden")
         except BaseException as exc:
             if claim is not None:
-                claim.cancel()  # release the key it took
+                claim.cancel()  # release the key it took (the signed URL stays remembered)
             if not isinstance(exc, (ProtocolError, ValueError)):
                 raise
+            if claim is None:  # its URL is spent all the same: not reusable with another body
+                self.dedup.remember_url(signed, ttl)
             log.warning("unreadable push answered success: %s", exc)
             return WebhookResult(200, SUCCESS)
 
@@ -166,7 +171,7 @@ class Webhook:
     @staticmethod
     def _skew(timestamp: str) -> int | None:
         """Our clock minus the signed ``timestamp``, in seconds (None if not a number). A
-        correctly signed push further off than ``max_clock_skew`` (0 = no check) is a replay,
+        correctly signed push further off than ``max_clock_skew`` (30..3600 s) is a replay,
         or our clock is wrong: answered ``success``, not handled."""
         try:
             return int(time.time()) - int(timestamp)
@@ -209,46 +214,64 @@ class Webhook:
         return reply
 
 
-#: Seconds retries and signed URLs are remembered when ``max_clock_skew`` is 0 (no check).
-REPLAY_TTL_UNCHECKED = 600
-
-
 class ClockWatch:
     """Notices that our clock, not the pushes, is wrong (one per :class:`Webhook`, per process).
 
-    WeChat signs each push's timestamp, and it is our only other clock in the webhook: when
-    every signed push in the last :attr:`WINDOW` seconds (at least :attr:`MIN_PUSHES` of them)
-    was outside ``max_clock_skew`` in the same direction, and none was inside it, our clock is
-    taken to be off by their median. That is logged at ERROR at most once per :attr:`WINDOW`
+    WeChat signs each push's timestamp, and it is our only other clock in the webhook. A wrong
+    clock gives every push one constant offset (arrival minus signed timestamp); replays of old
+    signed URLs give whatever offsets their ages make, and one URL replayed again is still one
+    push. So our clock is taken to be off only when, in the last :attr:`WINDOW` seconds, no
+    signed push was inside ``max_clock_skew`` and at least :attr:`MIN_PUSHES` *distinct*
+    (timestamp, nonce) pushes were outside it with offsets within :attr:`AGREE_SECONDS` of each
+    other; the skew is their median. That is logged at ERROR at most once per :attr:`WINDOW`
     seconds per machine (the worker processes agree through Redis) and kept for ``/healthz``
     (:meth:`skew`) for :attr:`REPORT_SECONDS`, or until a push inside the window arrives. The
     Redis key is per host name and its times are ``time.monotonic()``, which every process on
-    one machine shares (the wall clock is the suspect). Old signed URLs replayed while no
-    genuine push arrives look the same; the log line says so.
+    one machine shares (the wall clock is the suspect). The database clock comparison in
+    ``/healthz`` is separate.
     """
 
     WINDOW = 60.0
-    MIN_PUSHES = 2
+    MIN_PUSHES = 3
+    AGREE_SECONDS = 30
     REPORT_SECONDS = 600
 
     def __init__(self, services: Services, max_clock_skew: int):
         self.services, self.max_clock_skew = services, max_clock_skew
         #: monotonic time of the last push inside the window (the webhook sets it: hot path).
         self.fresh_at = float("-inf")
-        self._stale: deque[tuple[float, int]] = deque(maxlen=64)  # (monotonic, skew)
+        #: (monotonic, skew, (timestamp, nonce)) of recent pushes outside the window.
+        self._stale: deque[tuple[float, int, tuple[str, str]]] = deque(maxlen=64)
         self._found: tuple[float, int] | None = None  # (monotonic, skew) of the last finding
         self._published_at = self._logged_at = float("-inf")
         self._key = services.keys("clock", socket.gethostname())
 
-    def stale(self, skew: int | None) -> None:
-        """Record a signed push ``skew`` seconds off (our clock minus its timestamp; None when
-        the timestamp is not a number: ignored). Never raises."""
+    def _agreeing(self, now: float) -> list[int]:
+        """The largest group of distinct recent pushes' skews that agree within
+        :attr:`AGREE_SECONDS`, sorted ([] when under :attr:`MIN_PUSHES`)."""
+        by_url: dict[tuple[str, str], int] = {}
+        for at, skew, url in self._stale:
+            if at >= now - self.WINDOW:
+                by_url.setdefault(url, skew)  # a URL replayed again is still one push
+        skews = sorted(by_url.values())
+        best: list[int] = []
+        start = 0
+        for end, value in enumerate(skews):
+            while value - skews[start] > self.AGREE_SECONDS:
+                start += 1
+            if end + 1 - start > len(best):
+                best = skews[start:end + 1]
+        return best if len(best) >= self.MIN_PUSHES else []
+
+    def stale(self, skew: int | None, timestamp: str = "", nonce: str = "") -> None:
+        """Record a signed push ``skew`` seconds off (our clock minus its ``timestamp``; None
+        when the timestamp is not a number: ignored), signed with ``nonce``. Never raises."""
         now = time.monotonic()
         if skew is None or self.fresh_at >= now - self.WINDOW:
             return  # genuine pushes are arriving in time: our clock is fine
-        self._stale.append((now, skew))
-        recent = sorted(s for t, s in self._stale if t >= now - self.WINDOW)
-        if len(recent) < self.MIN_PUSHES or (recent[0] > 0) != (recent[-1] > 0):
+        self._stale.append((now, skew, (str(timestamp), str(nonce))))
+        recent = self._agreeing(now)
+        if not recent:
             return
         skew = recent[len(recent) // 2]
         self._found = (now, skew)
@@ -263,9 +286,10 @@ class ClockWatch:
             first = now - self._logged_at >= self.WINDOW
         if first:
             self._logged_at = now
-            log.error("server clock looks %d s %s WeChat's: the last %d signed pushes were all "
-                      "outside max_clock_skew (%d s) and ignored; fix the time sync (NTP). "
-                      "(If the clock is right, old signed URLs are being replayed.)",
+            log.error("server clock looks %d s %s WeChat's: the last %d distinct signed pushes "
+                      "were all outside max_clock_skew (%d s) by the same amount and ignored; "
+                      "fix the time sync (NTP). (If the clock is right, old signed URLs are "
+                      "being replayed.)",
                       abs(skew), "ahead of" if skew > 0 else "behind", len(recent),
                       self.max_clock_skew)
 

@@ -16,7 +16,7 @@ from typing import Iterator
 
 from sqlalchemy.orm import Session
 
-from bot.wechat.client import WeChatAPIError
+from bot.wechat.errors import WeChatAPIError
 from bot.wechat.menu import ACTIVITIES, HAIRCUT_DAY, MY_SIGNUPS
 from bot.wechat.notifier import notifier_for
 from handlers.router import Context, Router, Stage

@@ -20,7 +20,7 @@ from sqlalchemy.orm import Session
 
 from bot.wechat.replies import cut_utf8
 from bot.wechat.notifier import notifier_for, short_field
-from bot.wechat.client import OutsideServiceWindow, WeChatAPIError
+from bot.wechat.errors import OutsideServiceWindow, WeChatAPIError
 from models import help as hr
 from models.base import utcnow
 from models.followers import Follower

@@ -74,13 +74,20 @@ class MonthlyFigures:
         return sorted(rows, key=lambda tv: (order.get(tv[0], 99), tv[0]))
 
 
+#: Years :func:`parse_month` accepts (outside them: no such date, or a bound that overflows).
+MIN_YEAR, MAX_YEAR = 2000, 2100
+
+
 def parse_month(month: str, tz: ZoneInfo) -> tuple[datetime, datetime]:
     """``"2026-11"`` -> (start, end) as aware UTC bounds of that local month; raises
-    :class:`BadMonth`."""
+    :class:`BadMonth` (Chinese message) for another shape, a month outside 1..12 or a year
+    outside :data:`MIN_YEAR`..:data:`MAX_YEAR`."""
     m = _MONTH.match((month or "").strip())
     if not m or not 1 <= int(m.group(2)) <= 12:
         raise BadMonth("月份格式应为 YYYY-MM，例如 2026-11")
     year, mon = int(m.group(1)), int(m.group(2))
+    if not MIN_YEAR <= year <= MAX_YEAR:  # year 0 is no date; year 1 overflows in UTC
+        raise BadMonth(f"月份的年份应在 {MIN_YEAR} 到 {MAX_YEAR} 之间，例如 2026-11")
     start = datetime(year, mon, 1, tzinfo=tz)
     end = datetime(year + (mon == 12), mon % 12 + 1, 1, tzinfo=tz)
     utc = ZoneInfo("UTC")

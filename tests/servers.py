@@ -25,7 +25,7 @@ def write_config(path: Path, *, db_url: str, redis_url: str, redis_prefix: str,
                  instance_dir: Path, extra: str = "") -> Path:
     """Write a TOML config for a subprocess server and return its path."""
     path.write_text(
-        f'[app]\ninstance_dir = "{instance_dir}"\nsecret_key = "test"\n'
+        f'[app]\ninstance_dir = "{instance_dir}"\nsecret_key = "test-secret-key-0123456789abcdef"\n'
         f'[database]\nurl = "{db_url}"\n'
         f'[redis]\nurl = "{redis_url}"\nprefix = "{redis_prefix}"\n' + extra, encoding="utf-8")
     return path

@@ -147,3 +147,46 @@ def test_version_comes_from_the_package_metadata():
     result = CliRunner().invoke(main, ["--version"])
     assert result.exit_code == 0
     assert result.output.strip() == f"taoyuan {importlib.metadata.version('taoyuan-bot')}"
+
+
+def test_create_app_refuses_an_unsafe_production_config(tmp_path, caplog):
+    # i12 fixes, finding 7: `gunicorn 'bot.app:create_app()'` must refuse like bot.wsgi.
+    from bot.app import create_app
+    from bot.core.config import ConfigError, load_config
+
+    config = load_config(_production_config(tmp_path), environ={})
+    with caplog.at_level("CRITICAL"), pytest.raises(ConfigError) as err:
+        create_app(config)
+    assert "wechat.token: 生产环境" in str(err.value) and "must not use the example token" in str(err.value)
+    assert "refusing to start" in caplog.text
+    assert not (tmp_path / "instance").exists()  # refused before any work
+
+
+def test_gunicorn_create_app_factory_refuses_the_example_token(tmp_path):
+    env = {**os.environ, "TAOYUAN_CONFIG": str(_production_config(tmp_path))}
+    env.pop("TAOYUAN_WECHAT_TOKEN", None)
+    command = [str(Path(sys.executable).parent / "gunicorn"), "--bind", "127.0.0.1:0",
+               "--workers", "1", "--chdir", str(ROOT), "bot.app:create_app()"]
+    out = subprocess.run(command, env=env, capture_output=True, text=True, timeout=60, cwd=tmp_path)
+    assert out.returncode != 0
+    assert "wechat.token: 生产环境" in out.stdout + out.stderr
+
+
+def test_serve_refuses_with_the_bilingual_message_when_the_key_file_cannot_be_made(
+        tmp_path, db_url, redis_prefix, monkeypatch):
+    # i12 fixes, finding 10: as root os.access says /proc is writable; making the file fails.
+    import flask
+
+    from tests.conftest import REDIS_URL
+
+    monkeypatch.setattr(flask.Flask, "run", lambda *a, **k: pytest.fail("server started"))
+    path = tmp_path / "c.toml"
+    path.write_text(f'[app]\ninstance_dir = "/proc/nonexist/inst"\n'
+                    f'[wechat]\ntoken = "ourOwnToken2026"\n'
+                    f'app_secret = "0123456789abcdef0123456789abcdef"\n'
+                    f'[database]\nurl = "{db_url}"\n'
+                    f'[redis]\nurl = "{REDIS_URL}"\nprefix = "{redis_prefix}"\n', encoding="utf-8")
+    result = CliRunner().invoke(main, ["--config", str(path), "serve", "--port", "1"])
+    assert result.exit_code == 1 and isinstance(result.exception, SystemExit), result.exception
+    assert "app.secret_key: " in result.output and "会话密钥文件" in result.output
+    assert "session key file" in result.output and "Traceback" not in result.output

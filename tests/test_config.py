@@ -121,7 +121,7 @@ def test_encryption_mode_defaults_and_checks(env):
 
 def _production(tmp_path, env, **sections):
     overrides = {"app": {"instance_dir": str(tmp_path / "instance")},
-                 "wechat": {"app_secret": "s3cr3t"}}
+                 "wechat": {"app_secret": "s3cr3t"}, "redis": {"url": "redis://127.0.0.1:6379/0"}}
     for name, values in sections.items():
         overrides.setdefault(name, {}).update(values)
     return load_config(overrides=overrides, environ=env)
@@ -159,9 +159,50 @@ def test_the_example_config_ships_only_known_example_secrets():
     import tomllib
     from pathlib import Path
 
-    from bot.core.config import EXAMPLE_SECRET_KEYS, EXAMPLE_TOKENS
+    from bot.core.config import EXAMPLE_TOKENS
 
     example = tomllib.loads((Path(__file__).resolve().parent.parent / "config.example.toml")
                             .read_text(encoding="utf-8"))
     assert example["wechat"]["token"] in EXAMPLE_TOKENS
-    assert example["app"]["secret_key"] in EXAMPLE_SECRET_KEYS
+    # No key shipped: one is generated in the instance folder (checked where that cannot be).
+    assert example["app"]["secret_key"] == ""
+
+
+@pytest.mark.parametrize("value", [0, -1, 29, 3601, 10**9, 1.5, True, "600"])
+def test_max_clock_skew_outside_30_to_3600_is_refused_at_load(value, env):
+    # i12 fixes, finding 3: 0 made signed URLs valid forever while they are remembered 600 s.
+    with pytest.raises(ConfigError) as err:
+        load_config(overrides={"wechat": {"max_clock_skew": value}}, environ=env)
+    assert str(err.value).startswith("wechat.max_clock_skew: ") and "30" in str(err.value)
+    assert "3600" in str(err.value)
+
+
+@pytest.mark.parametrize("value", [30, 600, 3600])
+def test_max_clock_skew_inside_30_to_3600_is_taken(value, env):
+    cfg = load_config(overrides={"wechat": {"max_clock_skew": value}}, environ=env)
+    assert cfg.wechat["max_clock_skew"] == value
+
+
+def test_production_blocks_an_empty_redis_url(tmp_path, env):
+    # i12 fixes, finding 2: each gunicorn worker would have its own fakeredis (retry and
+    # signed-URL memory per worker).
+    from bot.core.config import production_blockers
+
+    blockers = production_blockers(_production(tmp_path, env, wechat={"token": "ourOwnToken2026"},
+                                               redis={"url": ""}))
+    assert len(blockers) == 1 and blockers[0].startswith("redis.url: ")
+    assert "Redis" in blockers[0] and "in-process" in blockers[0]
+    assert blockers[0].index("生产环境") < blockers[0].index("production")  # Chinese, then English
+
+
+@pytest.mark.parametrize("secret", ["a", "test", "x" * 15])
+def test_production_blocks_a_short_secret_key(tmp_path, env, secret):
+    # i12 fixes, finding 8: one rule, shared by serve/scheduler/create_app and doctor.
+    from bot.core.config import production_blockers
+
+    blockers = production_blockers(_production(tmp_path, env, wechat={"token": "ourOwnToken2026"},
+                                               app={"secret_key": secret}))
+    assert len(blockers) == 1 and blockers[0].startswith("app.secret_key: ")
+    assert "16" in blockers[0] and "too short" in blockers[0]
+    assert production_blockers(_production(tmp_path, env, wechat={"token": "ourOwnToken2026"},
+                                           app={"secret_key": "x" * 16})) == []

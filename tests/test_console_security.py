@@ -611,3 +611,54 @@ def test_help_answer_form_without_answer_sends_nothing(services, client):
     with services.db.session() as s:
         assert s.get(HelpRequest, rid).answered_at == answered
         assert s.scalar(select(OutboxMessage)) is None
+
+
+# -- i12 fixes, finding 5: nobody can lock a named colleague out ------------------------------
+@SQLITE_ONLY
+def test_wrong_passwords_from_rotating_addresses_do_not_lock_the_account_elsewhere(make_app):
+    """10 wrong passwords for admin1 from rotating forwarded addresses locked her out
+    everywhere (429 from a new address). Now only the (account, address) pairs are locked."""
+    from bot.console import lockout
+
+    app, svc = make_app(console={"trusted_proxies": 1})
+    make_staff(svc, "admin1", "admin")
+    attacker = app.test_client()
+    for i in range(2 * lockout.IP_USER_MAX):
+        assert _login_from(attacker, f"203.0.113.{i}", "admin1", "wrong-password").status_code == 401
+    for _ in range(lockout.IP_USER_MAX):
+        _login_from(attacker, "203.0.113.200", "admin1", "wrong-password")
+    locked = _login_from(attacker, "203.0.113.200", "admin1")  # that pair is locked
+    assert locked.status_code == 429 and "taoyuan staff unlock" in locked.get_data(as_text=True)
+    assert _login_from(app.test_client(), "198.51.100.9", "admin1").status_code == 302
+
+
+@SQLITE_ONLY
+def test_an_account_is_locked_everywhere_only_at_a_much_higher_threshold(make_app, monkeypatch):
+    from bot.console import lockout
+
+    assert lockout.USER_MAX >= 50 and lockout.USER_MAX >= 5 * lockout.IP_USER_MAX
+    monkeypatch.setattr(lockout, "USER_MAX", 12)  # scaled down (50 in production)
+    app, svc = make_app(console={"trusted_proxies": 1})
+    make_staff(svc, "admin1", "admin")
+    attacker = app.test_client()
+    for i in range(lockout.USER_MAX):
+        _login_from(attacker, f"203.0.113.{i}", "admin1", "wrong-password")
+    office = app.test_client()
+    r = _login_from(office, "198.51.100.9", "admin1")
+    body = r.get_data(as_text=True)
+    assert r.status_code == 429 and "请联系管理员" in body and "taoyuan staff unlock" in body
+    assert lockout.unlock(svc, "admin1") >= 1
+    assert _login_from(office, "198.51.100.9", "admin1").status_code == 302
+
+
+@SQLITE_ONLY
+def test_a_forwarded_address_without_trusted_proxies_is_warned_about(make_app, caplog):
+    from bot.console import auth
+
+    auth._proxy_warned = False
+    app, svc = make_app()
+    make_staff(svc, "admin1", "admin")
+    with caplog.at_level("WARNING", logger="bot.console.auth"):
+        _login_from(app.test_client(), "203.0.113.7", "admin1", "wrong-password")
+        _login_from(app.test_client(), "203.0.113.8", "admin1", "wrong-password")
+    assert caplog.text.count("trusted_proxies = 0") == 1

@@ -106,7 +106,7 @@ def test_every_type_with_its_fields_is_accepted():
 def _write_config(tmp_path, config) -> str:
     w, r = config.wechat, config.redis
     path = tmp_path / "config.toml"
-    text = (f'[app]\ninstance_dir = "{config.app["instance_dir"]}"\nsecret_key = "x"\n'
+    text = (f'[app]\ninstance_dir = "{config.app["instance_dir"]}"\nsecret_key = "menu-test-secret-key-0123456789"\n'
             f'[wechat]\napp_id = "{w["app_id"]}"\napp_secret = "{w["app_secret"]}"\n'
             f'api_base_url = "{w["api_base_url"]}"\ntimeout = 3.0\n'
             f'[database]\nurl = "{config.database_url}"\n'

@@ -64,7 +64,8 @@ def test_month_bounds_are_local(services):
     assert start == datetime(2026, 10, 31, 16, tzinfo=UTC)
     assert end == datetime(2026, 11, 30, 16, tzinfo=UTC)
     assert parse_month("2026-12", services.tz)[1] == datetime(2026, 12, 31, 16, tzinfo=UTC)
-    for bad in ("2026-13", "11-2026", "", "2026/11"):
+    for bad in ("2026-13", "11-2026", "", "2026/11", "0000-01", "0001-01", "1999-12", "2101-01",
+                "9999-12"):
         with pytest.raises(BadMonth):
             parse_month(bad, services.tz)
 
@@ -160,3 +161,26 @@ def test_stats_page_and_export(services, client):
     assert load_workbook(BytesIO(r.data))["乡镇"]["A3"].value == "桃城镇"
     body = client.get("/admin/stats/?month=bad").get_data(as_text=True)
     assert "月份格式应为" in body
+
+
+@pytest.mark.parametrize("month", ["0000-01", "0001-01", "9999-12"])
+def test_a_month_outside_the_years_is_a_chinese_error_not_a_500(services, client, tmp_path, month):
+    # i12 fixes, finding 9: ValueError / OverflowError gave 500 on PostgreSQL.
+    from click.testing import CliRunner
+
+    from bot.cli import main
+
+    make_staff(services, "li", "staff")
+    login(client, "li")
+    r = client.get(f"/admin/stats/?month={month}")
+    assert r.status_code == 200 and "年份应在 2000 到 2100 之间" in r.get_data(as_text=True)
+    r = client.get(f"/admin/stats/export.xlsx?month={month}")
+    assert r.status_code == 302 and r.location.endswith("/admin/stats/")
+    assert "年份应在 2000 到 2100 之间" in client.get(r.location).get_data(as_text=True)
+    cfg = tmp_path / "c.toml"
+    cfg.write_text(f'[database]\nurl = "{services.config.database_url}"\n'
+                   f'[redis]\nurl = "redis://127.0.0.1:6379/0"\nprefix = "{services.keys.prefix}"\n'
+                   f'[app]\ninstance_dir = "{tmp_path}"\n')
+    r = CliRunner().invoke(main, ["--config", str(cfg), "stats", "--month", month])
+    assert r.exit_code == 1 and isinstance(r.exception, SystemExit), r.exception
+    assert "年份应在 2000 到 2100 之间" in r.output

@@ -327,9 +327,16 @@ def _aes_app(db_url, redis_prefix, tmp_path, **wechat):
 
 
 def test_official_vector_through_the_webhook(db_url, redis_prefix, tmp_path):
+    import time_machine
+
     svc, client = _aes_app(db_url, redis_prefix, tmp_path, token=VECTOR["token"],
-                           encoding_aes_key=VECTOR["aes_key"], app_id=VECTOR["app_id"],
-                           max_clock_skew=0)  # the vector is from 2014
+                           encoding_aes_key=VECTOR["aes_key"], app_id=VECTOR["app_id"])
+    with time_machine.travel(int(VECTOR["timestamp"]) + 5, tick=True):  # the vector is from 2014
+        _official_vector(client)
+    svc.db.dispose()
+
+
+def _official_vector(client):
     body = (f"<xml><ToUserName><![CDATA[gh_10f6c3c3ac5a]]></ToUserName><Encrypt><![CDATA["
             f"{VECTOR['encrypt']}]]></Encrypt></xml>")
     query = urlencode({"signature": sha1_signature(VECTOR["token"], VECTOR["timestamp"], VECTOR["nonce"]),
@@ -343,7 +350,6 @@ def test_official_vector_through_the_webhook(db_url, redis_prefix, tmp_path):
     # A tampered msg_signature is refused.
     bad = query.replace(VECTOR["msg_signature"], "0" * 40)
     assert client.post(f"/wechat?{bad}", data=body.encode()).status_code == 403
-    svc.db.dispose()
 
 
 KEY_NEW = "A" * 42 + "Q"
@@ -730,12 +736,13 @@ def test_retry_memory_lasts_as_long_as_a_push_can_be_replayed(services):
 def test_an_exact_replay_after_the_retry_memory_is_still_a_retry(db_url, redis_prefix, tmp_path):
     import time as _time
 
-    # Scaled down: retry memory 1 s (60 s in production), replay window 3 s (600 s).
-    cfg = make_config(db_url, redis_prefix, tmp_path, wechat={"max_clock_skew": 3})
+    # Scaled down: retry memory 1 s (60 s in production), replay window 3 s (600 s; the
+    # config refuses less than 30, so it is set on the webhook itself).
+    cfg = make_config(db_url, redis_prefix, tmp_path)
     svc = wire_services(cfg)
     calls = []
     hook = _custom_client(svc, lambda ctx: calls.append(1) or f"第{len(calls)}次处理")
-    hook.dedup.ttl = 1
+    hook.dedup.ttl, hook.max_clock_skew = 1, 3
     path, body = Simulator(token=TOKEN).build(text_fields("oLate", "求助", msg_id=13579))
     first = hook.handle(_query(path), body).body
     _time.sleep(1.6)
@@ -791,3 +798,75 @@ def test_replays_of_old_urls_beside_genuine_pushes_are_not_a_clock_problem(clien
             client.post(f"/wechat?{_signed_at(int(_time.time()) - 5000, str(i))}", data=body)
     assert not [r for r in caplog.records if r.levelname == "ERROR"]
     assert client.get("/healthz").json["clock"] == "ok"
+
+
+def test_compat_an_encrypted_pushs_url_cannot_carry_a_plaintext_body(db_url, redis_prefix,
+                                                                    tmp_path, caplog):
+    # Finding 1 (i12 fixes): the encrypted push's (timestamp, nonce) is remembered too.
+    svc, client = _aes_app(db_url, redis_prefix, tmp_path, encoding_aes_key=KEY_NEW,
+                           encryption="compat")
+    sim = Simulator(token=TOKEN, aes_key=AesKey(KEY_NEW, svc.config.wechat["app_id"]), mode="safe")
+    path, body = sim.build(text_fields("oEncFirst", "帮助", msg_id=6001))
+    assert "encrypt_type=aes" in path
+    first = client.post(path, data=body)
+    assert first.status_code == 200 and "您可以这样用" in reply_text(sim.read_reply(first.get_data(as_text=True)))
+    plain_path = path.replace("&encrypt_type=aes", "").replace("encrypt_type=aes&", "")
+    assert "encrypt_type" not in plain_path
+    forged = fields_xml(text_fields("oEncForged", "活动", msg_id=6002)).encode()
+    with caplog.at_level("WARNING", logger="bot.webhook"):
+        resp = client.post(plain_path, data=forged)
+    assert resp.status_code == 403 and b"<xml>" not in resp.data
+    assert "signed URL was used before with another body" in caplog.text
+    with svc.db.session() as s:
+        assert s.get(Follower, "oEncForged") is None
+    # WeChat's retry of the encrypted push (same URL, same body) is still a retry.
+    again = client.post(path, data=body)
+    assert again.status_code == 200
+    assert sim.read_reply(again.get_data(as_text=True)) == sim.read_reply(first.get_data(as_text=True))
+    svc.db.dispose()
+
+
+def test_replaying_old_signed_urls_does_not_turn_healthz_red(client, caplog):
+    # i12 fixes, finding 6: one old URL replayed twice gave 503 clock_skew for 10 minutes.
+    import time as _time
+
+    body = fields_xml(text_fields("oReplayClock", "帮助")).encode()
+    old = int(_time.time()) - 5000
+    with caplog.at_level("WARNING"):
+        for _ in range(5):  # one URL, many times: one push
+            assert client.post(f"/wechat?{_signed_at(old, '1')}", data=body).data == b"success"
+        for i, age in enumerate((7000, 9000, 20000)):  # distinct URLs of different ages
+            client.post(f"/wechat?{_signed_at(int(_time.time()) - age, str(10 + i))}", data=body)
+        assert not [r for r in caplog.records if r.levelname == "ERROR"]
+        health = client.get("/healthz")
+        assert health.json["clock"] == "ok" and health.json["clock_skew_seconds"]["pushes"] is None
+        # Three distinct pushes with one offset (what a wrong clock gives) are a finding.
+        now = int(_time.time())
+        for i in range(3):
+            client.post(f"/wechat?{_signed_at(now - 3000 + i, str(20 + i))}", data=body)
+    assert [r for r in caplog.records if r.levelname == "ERROR"]
+    health = client.get("/healthz")
+    assert health.status_code == 503 and 2995 <= health.json["clock_skew_seconds"]["pushes"] <= 3003
+
+
+def test_with_redis_down_the_webhook_logs_one_error_a_minute_not_a_warning_per_push(
+        db_url, tmp_path, services, caplog):
+    # i12 fixes, finding 4: availability first, said once a minute at ERROR.
+    cfg = make_config(db_url, "x:", tmp_path, redis={"url": "redis://127.0.0.1:1/0"})
+    client = create_app(services=wire_services(cfg)).test_client()
+    transport = flask_transport(client)
+    with caplog.at_level("WARNING"):
+        for i in range(4):
+            reply = Simulator(token=TOKEN).send(transport, text_fields(f"oDown{i}", "帮助", msg_id=900 + i))
+            assert "您可以这样用" in reply_text(reply)
+    dedup = [r for r in caplog.records if "de-duplication" in r.getMessage()
+             or "dedup unavailable" in r.getMessage()]
+    assert len(dedup) == 1 and dedup[0].levelname == "ERROR", [r.getMessage() for r in dedup]
+    assert "signed-URL" in dedup[0].getMessage()
+
+
+def test_an_unreadable_pushs_signed_url_is_spent_too(client):
+    # i12 fixes, finding 1: every push's URL is remembered, one that made no claim as well.
+    path, body = Simulator(token=TOKEN).build(text_fields("oSpent", "帮助", msg_id=7001))
+    assert client.post(path, data=b"<xml><MsgType>text</MsgType>").data == b"success"
+    assert client.post(path, data=body).status_code == 403

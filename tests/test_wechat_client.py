@@ -11,9 +11,11 @@ import redis as redis_lib
 import requests
 from sqlalchemy import select
 
-from bot.wechat.client import (InvalidOpenid, NotFollower, OutsideServiceWindow, QuotaExceeded,
-                               SubscriptionRefused, Unauthorized, WeChatAPI, WeChatAPIError,
-                               WeChatBusy, WeChatNetworkError, mask_openid)
+from bot.core.logging import mask_openid
+from bot.wechat.client import WeChatAPI
+from bot.wechat.errors import (InvalidOpenid, NotFollower, OutsideServiceWindow, QuotaExceeded,
+                               SubscriptionRefused, Unauthorized, WeChatAPIError, WeChatBusy,
+                               WeChatNetworkError)
 from models.outbox import OutboxMessage
 from tests.conftest import REDIS_URL
 

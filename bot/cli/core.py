@@ -23,6 +23,7 @@ def serve(state, host: str, port: int) -> None:
     SQLite databases are brought up to date first; in production use gunicorn bot.wsgi:app.
     """
     from bot.app import create_app
+    from bot.core.config import ConfigError
 
     from bot.core.logging import configure_logging
 
@@ -33,7 +34,10 @@ def serve(state, host: str, port: int) -> None:
         from bot.core.db import upgrade
 
         upgrade(services.config.database_url, quiet=True)
-    app = create_app(services=services)
+    try:
+        app = create_app(services=services)
+    except ConfigError as exc:  # e.g. the session key file cannot be made
+        raise click.ClickException(f"配置有误，拒绝启动 / refusing to start:\n  {exc}") from None
     click.echo(f"桃源姐妹 webhook: http://{host}:{port}/wechat  (config: {services.config.source})")
     app.run(host=host, port=port, threaded=True)
 

@@ -6,8 +6,8 @@ WeChat API call is made), and prints one Chinese line per finding, marked
 ``阻止上线`` (blocker: fix before pointing WeChat at it), ``建议`` (advice) or ``正常`` (a live
 check that passed). Exit status 1 when anything blocks going live, else 0.
 
-Checks: the example ``wechat.token``; ``app.secret_key`` (example, or empty while the instance
-secret file can be neither read nor created); ``wechat.app_secret`` (empty = dry run: nothing
+Checks: the example ``wechat.token``; ``app.secret_key`` (shorter than 16 characters, or empty
+while the instance secret file can be neither read nor created); ``wechat.app_secret`` (empty = dry run: nothing
 reaches WeChat, not even urgent notices to on-duty staff); the example ``wechat.app_id``;
 ``wechat.encoding_aes_key`` (plaintext pushes); ``[help] on_duty_openids`` and
 ``staff_template_id`` (urgent requests reach nobody at once); ``app.federation_phone``; the
@@ -19,13 +19,15 @@ SQLite and the in-process Redis stand-in; PostgreSQL and Redis reachable within
 """
 from __future__ import annotations
 
-import os
+import copy
+import dataclasses
 import time
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from pathlib import Path
 
 import click
+
+from bot.core.config import production_blockers
 
 BLOCKER = "阻止上线"
 ADVICE = "建议"
@@ -91,45 +93,19 @@ def check(config) -> list[Finding]:
 
 def token_and_secret_blockers(config) -> list[str]:
     """``wechat.token`` and ``app.secret_key`` problems, one message each starting with the key
-    (``"wechat.token: ..."``), Chinese.
+    (``"wechat.token: ..."``), Chinese then English.
 
-    A stop-gap: ``bot.core.config.production_blockers(config)`` (being added with issue 12 item 1)
-    makes the same checks for ``serve``/``wsgi``/``scheduler``; the lead replaces this function's
-    body by a call to it. That one returns nothing in dry run, so call it on the config as it
-    will be in production (``app_secret`` set), which is what ``doctor`` reports on.
+    The checks ``serve``, ``bot.wsgi`` and ``scheduler`` refuse to start on
+    (:func:`bot.core.config.production_blockers`, the one place these rules live), made on the
+    config as it will be in production (``app_secret`` set: that function says nothing in dry
+    run). Its ``redis.url`` message is left to :func:`_redis`, which says more.
     """
-    from bot.core.config import DEFAULT_TOKEN
-
-    out = []
-    token = config.wechat.get("token") or ""
-    if not token or token == DEFAULT_TOKEN:
-        out.append(f"wechat.token: 还是示例值「{DEFAULT_TOKEN}」（或为空），任何人都能用它伪造推送。"
-                   "请在公众平台「设置与开发 → 基本配置 → 服务器配置」设一个自己的 Token（3-32 位字母或数字）并填在这里")
-    secret = config.app.get("secret_key") or ""
-    path = config.instance_dir / "secret_key"
-    if not secret and not _secret_file_possible(path):
-        out.append(f"app.secret_key: 未填写，且会话密钥文件 {path} 既不能读取也不能创建。"
-                   "请填写一个随机的长字符串，或让实例目录可写")
-    elif secret and len(secret) < 16:
-        out.append("app.secret_key: 太短或是示例值，别人可能猜到并伪造后台登录。请改成随机的长字符串"
-                   "（如 python3 -c \"import secrets; print(secrets.token_hex(32))\" 的输出），或留空自动生成")
-    return out
-
-
-def _secret_file_possible(path: Path) -> bool:
-    """True when ``path`` is a readable non-empty file, or its nearest existing folder is
-    writable (``bot.app`` can create it on first start)."""
-    try:
-        if path.exists():
-            return path.is_file() and os.access(path, os.R_OK) and path.stat().st_size > 0
-        folder = path.parent
-        while not folder.exists():
-            if folder.parent == folder:
-                return False
-            folder = folder.parent
-        return folder.is_dir() and os.access(folder, os.W_OK | os.X_OK)
-    except OSError:
-        return False
+    live = config
+    if config.dry_run:
+        data = copy.deepcopy(config.data)
+        data.setdefault("wechat", {})["app_secret"] = "doctor-assumes-production"
+        live = dataclasses.replace(config, data=data)
+    return [m for m in production_blockers(live) if not m.startswith("redis.url: ")]
 
 
 def _wechat(config) -> list[Finding]:

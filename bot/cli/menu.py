@@ -47,7 +47,7 @@ def menu_push(state) -> None:
     from sqlalchemy.exc import OperationalError
 
     from bot.wechat.menu import describe_menu, validate_menu
-    from bot.wechat.client import WeChatAPIError
+    from bot.wechat.errors import WeChatAPIError
 
     data, source = _load(state)
     errors = validate_menu(data)
@@ -75,7 +75,7 @@ def menu_show(state) -> None:
     演练模式显示最近写进 outbox 的菜单 / Dry run: the last one pushed to the outbox.
     """
     from bot.wechat.menu import describe_menu
-    from bot.wechat.client import WeChatAPIError
+    from bot.wechat.errors import WeChatAPIError
 
     try:
         current = state.services.wechat.get_menu()

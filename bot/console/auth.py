@@ -12,6 +12,7 @@ is sent to the login page.
 """
 from __future__ import annotations
 
+import logging
 import time
 from dataclasses import dataclass
 
@@ -25,6 +26,8 @@ from wtforms.validators import DataRequired, Length, Optional
 from bot.console import lockout
 from models import audit
 from models.staff import StaffError, StaffUser, authenticate
+
+log = logging.getLogger(__name__)
 
 #: Idle minutes before a console session expires (config ``[console] idle_minutes``).
 DEFAULT_IDLE_MINUTES = 30
@@ -77,9 +80,37 @@ def audit_log(action: str, target: str = "", target_id: object = "", summary: st
 
 
 # -- rate limit (bot.console.lockout) -----------------------------------------------------------
-def login_blocked(username: str) -> bool:
-    """True when this username, this username from this IP, or this IP is locked."""
-    return lockout.is_blocked(services(), username, client_ip())
+#: What a locked sign-in is told, by what is locked (:func:`bot.console.lockout.blocked`).
+LOCKED_MESSAGES = {
+    lockout.PAIR: "登录失败次数过多，该账号在这台电脑（当前网络地址）上已暂时锁定，请 15 分钟后再试；"
+                  "如急需登录，请联系管理员在服务器上运行 taoyuan staff unlock 用户名 解锁。",
+    lockout.ADDRESS: "这台电脑（当前网络地址）登录失败次数过多，已暂时锁定，请 15 分钟后再试，"
+                     "或请联系管理员。",
+    lockout.ACCOUNT: "该账号在各处登录失败的次数过多（可能有人在猜密码），已暂时锁定。请联系管理员在服务器上"
+                     "运行 taoyuan staff unlock 用户名 解锁，并考虑修改密码。",
+}
+
+
+_proxy_warned = False
+
+
+def _warn_untrusted_proxy() -> None:
+    """Once per process: a forwarded address arrives while ``[console] trusted_proxies`` is 0,
+    so every client behind that proxy shares its address (and its lockout)."""
+    global _proxy_warned
+    if _proxy_warned or "X-Forwarded-For" not in request.headers:
+        return
+    if int(services().config.section("console").get("trusted_proxies", 0)):
+        return
+    _proxy_warned = True
+    log.warning("console: X-Forwarded-For received but [console] trusted_proxies = 0: every "
+                "client behind the proxy counts as %s for login lockout and the audit log; "
+                "behind one nginx set trusted_proxies = 1", request.remote_addr)
+
+
+def login_blocked(username: str) -> str | None:
+    """What is locked for this sign-in (:func:`bot.console.lockout.blocked`), or None."""
+    return lockout.blocked(services(), username, client_ip())
 
 
 def note_failure(username: str) -> None:
@@ -106,15 +137,17 @@ class AccountForm(FlaskForm):
 
 @bp.route("/login", methods=["GET", "POST"])
 def login():
-    """Sign-in page; too many failures in 15 minutes for the username (or from the IP, see
-    :mod:`bot.console.lockout`) block further tries (429)."""
+    """Sign-in page; too many failures in 15 minutes for the username from this address, from
+    this address, or (many more) for the username from anywhere (:mod:`bot.console.lockout`)
+    block further tries (429) with a message saying which, and whom to ask."""
     form = LoginForm()
     status = 200
     if form.validate_on_submit():
         username = form.username.data.strip()
-        if login_blocked(username):
-            flash("登录失败次数过多，该账号已暂时锁定，请 15 分钟后再试，"
-                  "或请管理员在服务器上运行 taoyuan staff unlock 用户名 解锁。", "error")
+        _warn_untrusted_proxy()
+        locked = login_blocked(username)
+        if locked:
+            flash(LOCKED_MESSAGES[locked], "error")
             status = 429
         else:
             with services().db.session() as s:

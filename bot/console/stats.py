@@ -1,7 +1,7 @@
 """月度数据 page: figures per town and per service point, an SVG chart, XLSX export."""
 from __future__ import annotations
 
-from flask import Response, current_app, flash, request
+from flask import Response, current_app, flash, redirect, request, url_for
 from flask_admin import expose
 
 from bot.console.base import SecureView
@@ -45,8 +45,9 @@ class StatsView(SecureView):
         try:
             with svc.db.session() as s:
                 figures = monthly_figures(s, _month_arg(svc.tz), svc.tz)
-        except BadMonth as exc:
-            return Response(str(exc), status=400, mimetype="text/plain")
+        except BadMonth as exc:  # shown on the stats page, like a bad month there
+            flash(str(exc), "error")
+            return redirect(url_for(".index"))
         return Response(to_xlsx(figures), mimetype=XLSX,
                         headers={"Content-Disposition": f'attachment; filename="taoyuan-{figures.month}.xlsx"'})
 

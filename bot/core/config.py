@@ -21,9 +21,13 @@ from typing import Any
 DEFAULT_TOKEN = "taoyuandevtoken"
 #: Tokens anyone can read (the embedded default, config.example.toml's): never in production.
 EXAMPLE_TOKENS = frozenset({DEFAULT_TOKEN})
-#: ``app.secret_key`` values anyone can read (config.example.toml ships ``""``: generated and
-#: kept in the instance folder, fine when that file can be made).
-EXAMPLE_SECRET_KEYS = frozenset({""})
+#: Shortest ``app.secret_key`` production accepts (a shorter one can be guessed). The value
+#: config.example.toml ships is ``""``: a key generated and kept in the instance folder, fine
+#: in production only when that file can be read or made (:func:`production_blockers`).
+MIN_SECRET_KEY_LENGTH = 16
+#: ``wechat.max_clock_skew`` bounds, seconds: below, WeChat's own delays refuse genuine pushes;
+#: above (or no check at all), a signed URL stays usable longer than anything remembers it.
+MIN_CLOCK_SKEW, MAX_CLOCK_SKEW = 30, 3600
 #: ``wechat.encryption``: the MP console's 消息加解密方式 (明文 / 兼容 / 安全).
 ENCRYPTION_MODES = ("plain", "compat", "safe")
 
@@ -218,8 +222,11 @@ def validate(data: dict[str, Any]) -> None:
     if not isinstance(timeout, (int, float)) or not 0 < timeout <= 60:
         raise ConfigError("wechat.timeout: must be a number of seconds between 0 and 60")
     skew = data["wechat"].get("max_clock_skew")
-    if not isinstance(skew, int) or isinstance(skew, bool) or skew < 0:
-        raise ConfigError("wechat.max_clock_skew: must be a whole number of seconds >= 0 (0 = off)")
+    if not isinstance(skew, int) or isinstance(skew, bool) \
+            or not MIN_CLOCK_SKEW <= skew <= MAX_CLOCK_SKEW:
+        raise ConfigError(f"wechat.max_clock_skew: 必须是 {MIN_CLOCK_SKEW} 到 {MAX_CLOCK_SKEW} 之间的"
+                          f"整数秒（推送时间戳与本机时钟允许的最大差值）/ must be a whole number of "
+                          f"seconds from {MIN_CLOCK_SKEW} to {MAX_CLOCK_SKEW}")
     if not isinstance(data["wechat"].get("templates", {}), dict):
         raise ConfigError("wechat.templates: must be a table")
     url = _require_str(data, "database", "url")
@@ -265,14 +272,17 @@ def production_blockers(config: Config) -> list[str]:
     Production means ``wechat.app_secret`` is set (otherwise it is a dry run and nothing here
     applies). Blockers: ``wechat.token`` empty or an example anyone can read
     (:data:`EXAMPLE_TOKENS`: pushes signed with it would be accepted from anyone);
-    ``app.secret_key`` an example value (:data:`EXAMPLE_SECRET_KEYS`), or empty while the
-    instance secret file (``<instance_dir>/secret_key``) neither exists readable nor can be
-    created. Each message is Chinese then English, starting with the key, e.g.
+    ``app.secret_key`` shorter than :data:`MIN_SECRET_KEY_LENGTH`, or empty (the value
+    config.example.toml ships) while the instance secret file (``<instance_dir>/secret_key``)
+    neither exists readable nor can be created; ``redis.url`` empty (a per-process stand-in:
+    retry and signed-URL memory not shared between workers). Each message is Chinese then
+    English, starting with the key, e.g.
     ``"wechat.token: 生产环境不能使用示例 Token… / production must not use the example token…"``.
 
-    Used by ``taoyuan serve``, ``taoyuan scheduler`` and ``bot.wsgi`` (which refuse to start)
-    and by ``taoyuan doctor``. No side effects: it only looks at the file system (whether the
-    secret file or its folder is there and writable), creates nothing, and never raises.
+    Used by ``taoyuan serve``, ``taoyuan scheduler`` and ``bot.app.create_app`` (which refuse to
+    start) and by ``taoyuan doctor`` (its one source for these rules). No side effects: it only
+    looks at the file system (whether the secret file or its folder is there and writable),
+    creates nothing, and never raises.
     """
     if config.dry_run:
         return []
@@ -284,16 +294,25 @@ def production_blockers(config: Config) -> list[str]:
                    "production (app_secret set) must not use the example token or none: set your "
                    "own (3-32 letters or digits) in 服务器配置 and here")
     secret = config.app.get("secret_key") or ""
-    if secret and secret in EXAMPLE_SECRET_KEYS:
-        out.append("app.secret_key: 生产环境不能使用示例会话密钥；请填写一个随机的长字符串，或留空自动生成 / "
-                   "production must not use the example session key: set a long random string, "
-                   "or leave it empty to have one generated")
+    if secret and len(secret) < MIN_SECRET_KEY_LENGTH:
+        out.append(f"app.secret_key: 太短（少于 {MIN_SECRET_KEY_LENGTH} 个字符），别人可能猜到并伪造后台登录；"
+                   "请改成随机的长字符串（如 python3 -c \"import secrets; print(secrets.token_hex(32))\" "
+                   "的输出），或留空自动生成 / too short to be secret (under "
+                   f"{MIN_SECRET_KEY_LENGTH} characters): set a long random string, or leave it "
+                   "empty to have one generated")
     elif not secret and not _secret_file_possible(config.instance_dir / "secret_key"):
         path = config.instance_dir / "secret_key"
         out.append(f"app.secret_key: 未填写，且无法读取或创建会话密钥文件 {path}；请填写一个随机的长"
                    f"字符串，或让实例目录可写 / not set, and the session key file {path} can be "
                    "neither read nor created: set a long random string, or make the instance "
                    "folder writable")
+    if not (config.redis.get("url") or ""):
+        out.append("redis.url: 生产环境不能留空（留空时每个进程各用一个进程内的 Redis 替身）：gunicorn 的多个"
+                   "进程和 taoyuan scheduler 之间不共享去重、签名网址记忆、会话状态和 access_token，"
+                   "重试会被处理两次、用过的签名网址能被再次使用。请填真实 Redis 的地址，如 "
+                   "redis://127.0.0.1:6379/0 / production must not leave it empty (each process "
+                   "would use its own in-process stand-in, so retry and signed-URL memory are not "
+                   "shared between workers): set your Redis server's URL")
     return out
 
 

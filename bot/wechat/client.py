@@ -14,7 +14,8 @@ keeps answering 40001 makes it recurse until RecursionError. WeChat's own rules
 * a token error (40001/40014/42001) causes at most ONE refresh and retry: a loop, never recursion;
 * ``-1`` (system busy) is retried with back-off (0.2 s, 0.5 s), then :class:`WeChatBusy`;
 * errors are named exceptions (:class:`NotFollower`, :class:`QuotaExceeded`, ...), all
-  :class:`WeChatAPIError`, which is also wechatpy's ``WeChatClientException``.
+  :class:`WeChatAPIError`, which is also wechatpy's ``WeChatClientException``
+  (bot/wechat/errors.py); the shared token is :class:`bot.wechat.token.TokenStore`.
 
 Dry run (``config.dry_run``: no app_secret): no network at all. Every call that would change
 something at WeChat (a send, the menu, a tag ...) is written to the ``outbox`` table
@@ -27,7 +28,6 @@ import contextlib
 import contextvars
 import json
 import logging
-import threading
 import time
 from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator
 
@@ -35,9 +35,10 @@ import redis
 import requests
 from sqlalchemy import select
 from wechatpy.client import WeChatClient
-from wechatpy.exceptions import WeChatClientException
 
 from bot.core.logging import MaskingFilter, mask_openid, redact
+from bot.wechat.errors import WeChatAPIError, WeChatNetworkError, error_for
+from bot.wechat.token import TokenStore
 
 if TYPE_CHECKING:  # pragma: no cover
     from sqlalchemy.orm import Session
@@ -53,92 +54,6 @@ TAG_BATCH = 50
 #: A temporary parametric QR code lives at most 30 days (seconds).
 QR_MAX_EXPIRE = 30 * 24 * 3600
 DRY_RUN_TOKEN = "dry-run-access-token"
-#: After a Redis error the token lives in process memory; Redis is tried again after this (s).
-REDIS_RETRY_AFTER = 30
-#: How often (seconds) a process waiting for another's token fetch looks for the new token.
-LOCK_POLL = 0.02
-
-
-# ----------------------------------------------------------------------------- errors
-
-class WeChatAPIError(WeChatClientException):
-    """WeChat answered ``errcode != 0`` (or could not be reached: see subclasses).
-
-    ``errcode`` (int, or None for network/HTTP failures), ``errmsg`` (WeChat's English text),
-    ``path`` (the API path, e.g. ``message/custom/send``), ``result`` (the decoded JSON answer).
-    Subclasses wechatpy's ``WeChatClientException`` so its API classes' own handling still works.
-    """
-
-    errcode_class: int | None = None
-
-    def __init__(self, errcode: int | None, errmsg: str, path: str = "", result: dict | None = None):
-        super().__init__(errcode, errmsg)
-        self.path = path
-        self.result = result or {}
-
-    def __str__(self) -> str:
-        where = f" ({self.path})" if self.path else ""
-        return f"WeChat error {self.errcode}: {self.errmsg}{where}"
-
-
-class WeChatNetworkError(WeChatAPIError):
-    """WeChat could not be reached, timed out, or answered something that is not its JSON
-    (HTTP 5xx, an HTML page). ``errcode`` is None. The send may or may not have happened."""
-
-
-class NotFollower(WeChatAPIError):
-    """43004: the openid does not follow the account (require subscribe)."""
-    errcode_class = 43004
-
-
-class InvalidOpenid(WeChatAPIError):
-    """40003: the openid is not valid for this account."""
-    errcode_class = 40003
-
-
-class QuotaExceeded(WeChatAPIError):
-    """45009: the daily call quota of this API is used up."""
-    errcode_class = 45009
-
-
-class OutsideServiceWindow(WeChatAPIError):
-    """45015: 客服消息 outside the 48 hours after her last message."""
-    errcode_class = 45015
-
-
-class Unauthorized(WeChatAPIError):
-    """48001: the account is not authorised for this API."""
-    errcode_class = 48001
-
-
-class SubscriptionRefused(WeChatAPIError):
-    """43101: she has not accepted (or has refused) this 订阅通知 template."""
-    errcode_class = 43101
-
-
-class WeChatBusy(WeChatAPIError):
-    """-1: WeChat was still busy after every back-off retry."""
-    errcode_class = -1
-
-
-ERRORS: dict[int, type[WeChatAPIError]] = {
-    cls.errcode_class: cls
-    for cls in (NotFollower, InvalidOpenid, QuotaExceeded, OutsideServiceWindow, Unauthorized,
-                SubscriptionRefused, WeChatBusy)
-}
-
-
-def error_for(errcode: int | None, errmsg: str, path: str = "", result: dict | None = None) -> WeChatAPIError:
-    """The named exception for ``errcode`` (a plain :class:`WeChatAPIError` if it has no name)."""
-    cls = ERRORS.get(errcode, WeChatAPIError) if errcode is not None else WeChatNetworkError
-    return cls(errcode, errmsg, path, result)
-
-
-# ----------------------------------------------------------------------------- log masking
-
-# redact / mask_openid live in bot.core.logging (one place for what logs may show).
-
-
 
 
 def _install_redaction() -> None:
@@ -147,135 +62,6 @@ def _install_redaction() -> None:
         # urllib3's DEBUG lines print the full URL with its query (the access_token).
         if not any(isinstance(f, MaskingFilter) for f in logger.filters):
             logger.addFilter(MaskingFilter())
-
-
-# ----------------------------------------------------------------------------- access_token
-
-class TokenStore:
-    """The access_token shared by every process through Redis.
-
-    ``get()`` returns the cached token or fetches one; ``refresh(stale)`` replaces a token WeChat
-    rejected. Fetching happens under a redis-py Lock; whoever gets the lock second finds the new
-    token in Redis and does not fetch again. ``fetch(force_refresh) -> (token, expires_in_seconds)``
-    does the HTTP call. The token is kept for ``expires_in`` minus a margin (at most 300 s).
-    If Redis is down, a token is kept in this process's memory instead.
-    """
-
-    def __init__(self, client: redis.Redis, key: str, fetch: Callable[[bool], tuple[str, int]],
-                 lock_seconds: float):
-        self.redis = client
-        self.key = key
-        self.lock_key = key + ":lock"
-        self.fetch = fetch
-        self.lock_seconds = lock_seconds
-        self._memory: tuple[str, float] | None = None
-        self._redis_down_until = 0.0
-        self._local_lock = _local_lock_for(client)
-        self._fallback_lock = threading.Lock()
-
-    def get(self) -> str:
-        """The current access_token (fetching one if none is cached)."""
-        token = self._cached()
-        return token if token else self.refresh(None)
-
-    def refresh(self, stale: str | None) -> str:
-        """A token other than ``stale`` (``None``: any valid token), fetched at most once.
-
-        Normal mode first (it never invalidates anyone's token); only if WeChat hands back the very
-        token it just rejected is ``force_refresh`` used.
-        """
-        with self._lock(stale) as fresh:
-            if fresh:
-                return fresh
-            token = self._cached()
-            if token and token != stale:
-                return token
-            token, expires_in = self.fetch(False)
-            if stale is not None and token == stale:
-                log.warning("access_token rejected but still current: forcing a refresh")
-                token, expires_in = self.fetch(True)
-            self._store(token, expires_in)
-            return token
-
-    def _redis_ok(self) -> bool:
-        return time.monotonic() >= self._redis_down_until
-
-    def _redis_failed(self, exc: Exception) -> None:
-        log.warning("Redis unavailable for access_token (%s): using process memory for %d s",
-                    type(exc).__name__, REDIS_RETRY_AFTER)
-        self._redis_down_until = time.monotonic() + REDIS_RETRY_AFTER
-
-    def _cached(self) -> str | None:
-        if self._redis_ok():
-            try:
-                return self.redis.get(self.key)
-            except redis.RedisError as exc:
-                self._redis_failed(exc)
-        if self._memory and self._memory[1] > time.time():
-            return self._memory[0]
-        return None
-
-    def _store(self, token: str, expires_in: int) -> None:
-        ttl = max(1, int(expires_in) - min(300, int(expires_in) // 5))
-        self._memory = (token, time.time() + ttl)
-        if self._redis_ok():
-            try:
-                self.redis.set(self.key, token, ex=ttl)
-            except redis.RedisError as exc:
-                self._redis_failed(exc)
-
-    @contextlib.contextmanager
-    def _lock(self, stale: str | None) -> Iterator[str | None]:
-        """Hold the refresh lock; yields None, or a fresh token that appeared while waiting
-        (then the lock is not taken: another process has just fetched)."""
-        if self._local_lock is not None or not self._redis_ok():
-            # in-process fakeredis without Lua, or Redis down: a thread lock is all there is
-            with self._local_lock or self._fallback_lock:
-                yield None
-            return
-        lock = self.redis.lock(self.lock_key, timeout=self.lock_seconds, sleep=LOCK_POLL)
-        acquired, fresh = self._acquire(lock, stale)
-        if fresh:
-            yield fresh
-            return
-        try:
-            yield None
-        finally:
-            if acquired:
-                with contextlib.suppress(redis.RedisError):
-                    lock.release()
-
-    def _acquire(self, lock, stale: str | None) -> tuple[bool, str | None]:
-        """Wait for the lock, watching Redis: (True, None) when acquired, (False, token) when
-        another process stored a fresh token meanwhile, (False, None) on timeout or Redis error."""
-        deadline = time.monotonic() + self.lock_seconds
-        try:
-            while True:
-                if lock.acquire(blocking_timeout=LOCK_POLL * 2):
-                    return True, None
-                token = self._cached()
-                if token and token != stale:
-                    return False, token
-                if time.monotonic() > deadline:
-                    log.warning("access_token lock not acquired: fetching in normal mode without it")
-                    return False, None
-        except redis.RedisError as exc:
-            self._redis_failed(exc)
-            return False, None
-
-
-_LOCAL_LOCKS: dict[int, threading.Lock] = {}
-
-
-def _local_lock_for(client: redis.Redis) -> threading.Lock | None:
-    """A thread lock for fakeredis without Lua (its Lock cannot release); None for real Redis."""
-    if not type(client).__module__.startswith("fakeredis"):
-        return None
-    try:
-        import lupa  # noqa: F401
-        return None
-    except ImportError:
-        return _LOCAL_LOCKS.setdefault(id(client), threading.Lock())
 
 
 # ----------------------------------------------------------------------------- wechatpy bridge

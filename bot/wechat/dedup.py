@@ -7,9 +7,9 @@ side effects happen once and the woman still sees an answer if the first try was
 timed out.
 
 A key is kept as long as the push that made it can be replayed (``max_clock_skew``, 10 minutes
-by default; the caller passes that ``ttl``), plus :data:`KEY_TTL` for retries signed later. With it, a plaintext push (whose
-``signature`` covers only token, timestamp and nonce) can bind its signed URL to its body
-(``signed=``): the same URL again with the same body is a retry, with another body a forgery.
+by default; the caller passes that ``ttl``), plus :data:`KEY_TTL` for retries signed later. With it, a push (whose
+``signature`` covers only token, timestamp and nonce, encrypted or not) can bind its signed URL
+to its raw body (``signed=``): the same URL again with the same body is a retry, with another body a forgery.
 """
 from __future__ import annotations
 
@@ -62,6 +62,8 @@ PENDING = "\x00pending"
 #: How long a key lives, in seconds, beyond the push's replay window (``ttl``): longer than
 #: WeChat's three tries (about 15 s), each of which may come with a later signed timestamp.
 KEY_TTL = 60
+#: Seconds between two ERROR lines about Redis being unavailable to the de-duplication.
+OUTAGE_LOG_SECONDS = 60
 #: How long a retry waits for a first try still running, in seconds (WeChat gives up at 5 s).
 WAIT_SECONDS = 4.0
 
@@ -122,8 +124,7 @@ class PendingClaim:
                 time.sleep(delay)
                 delay = min(delay * 1.5, 0.2)
         except redis.RedisError as exc:  # availability first: answer without either check
-            log.warning("dedup unavailable (%s); handling without it (and without the "
-                        "signed-URL check)", type(exc).__name__)
+            dedup.outage(exc)
             return Claim(True, None)
 
     def cancel(self) -> None:
@@ -146,6 +147,19 @@ class Deduplicator:
                  wait_seconds: float = WAIT_SECONDS):
         self.redis, self.keys, self.ttl, self.wait_seconds = client, keys, ttl, wait_seconds
         self._hot = HotPath(client)
+        self._outage_logged_at = float("-inf")
+
+    def outage(self, exc: BaseException) -> None:
+        """Redis failed a claim: the push is handled anyway (availability first). Said at
+        ERROR at most once per :data:`OUTAGE_LOG_SECONDS` (per process), not per push."""
+        now = time.monotonic()
+        if now - self._outage_logged_at < OUTAGE_LOG_SECONDS:
+            return
+        self._outage_logged_at = now
+        log.error("Redis unavailable (%s): pushes are answered without de-duplication (a retry "
+                  "may be handled twice) and without the signed-URL check (a logged URL can "
+                  "carry another body) until it is back; said once a minute",
+                  type(exc).__name__)
 
     def claim(self, dedup_key: str, *, peek: str | None = None, ttl: int | None = None,
               signed: tuple[str, str, str] | None = None) -> Claim:
@@ -157,7 +171,7 @@ class Deduplicator:
         conversation), read in the same round trip into ``peeked`` (else :data:`UNREAD`).
         ``ttl``: seconds the push can still be replayed (its signed URL accepted); the key and
         the stored reply live that plus :attr:`ttl`. ``signed``: ``(timestamp, nonce, body_digest)`` of
-        a push whose signature does not cover its body (plaintext): the URL is remembered with
+        a push (its ``signature`` never covers the body, encrypted or not): the URL is remembered with
         the digest for ``ttl`` seconds in the same round trip (``SET NX``; only a URL seen
         before costs a second one, to compare), and ``reused`` is True when it came before
         with another body (``first`` is then False, and a key it took is given
@@ -191,6 +205,13 @@ class Deduplicator:
             sent = exc
         return PendingClaim(self, dedup_key, key, token, commands, sent, ttl=key_ttl,
                             peek=peek is not None, url=url)
+
+    def remember_url(self, signed: tuple[str, str, str], ttl: int | None = None) -> None:
+        """Remember a signed URL with its body digest (as :meth:`begin` does) for a push that
+        made no claim (unreadable): queued, never answered, never raises."""
+        timestamp, nonce, digest = signed
+        self._hot.send_later("SET", self.keys("url", timestamp, nonce), digest, "NX", "EX",
+                             max(ttl or 0, 1))
 
     def publish(self, dedup_key: str, reply_body: str, ttl: int | None = None) -> None:
         """Store the reply body the first try produced (``""`` for ``success``).

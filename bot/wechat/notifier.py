@@ -19,7 +19,7 @@ from sqlalchemy import event
 from sqlalchemy.orm import Session, scoped_session
 
 from bot.core.logging import mask_openid
-from bot.wechat.client import WeChatAPIError
+from bot.wechat.errors import WeChatAPIError
 
 log = logging.getLogger(__name__)
 
