@@ -83,6 +83,7 @@ def test_example_config_lists_every_blocker_and_exits_1(tmp_path, monkeypatch):
     assert list(tmp_path.iterdir()) == []  # nothing created: no instance folder, no SQLite file
 
 
+@pytest.mark.real_clock   # compares with the database server's clock
 def test_complete_config_with_reachable_servers_exits_0(tmp_path, monkeypatch, pg_url):
     code, lines = doctor(complete_toml(tmp_path, db_url=pg_url), tmp_path, monkeypatch)
     assert code == 0, lines
@@ -103,12 +104,14 @@ def test_unreachable_servers_block_within_the_timeout(tmp_path, monkeypatch):
     assert "pw-not-shown" not in "\n".join(lines)
 
 
+@pytest.mark.real_clock   # compares with the database server's clock
 def test_a_hung_redis_blocks_after_the_timeout(tmp_path, monkeypatch, pg_url, hung_redis_url):
     code, lines = doctor(complete_toml(tmp_path, db_url=pg_url, redis_url=hung_redis_url),
                          tmp_path, monkeypatch)
     assert code == 1 and blocked(lines) == {"redis.url"}, lines
 
 
+@pytest.mark.real_clock   # compares with the database server's clock
 @pytest.mark.parametrize("minutes", [5, -5])
 def test_clock_skew_against_the_database_blocks(tmp_path, monkeypatch, pg_url, minutes):
     import time_machine
@@ -120,6 +123,7 @@ def test_clock_skew_against_the_database_blocks(tmp_path, monkeypatch, pg_url, m
     assert ("快" if minutes > 0 else "慢") in line and "NTP" in line
 
 
+@pytest.mark.real_clock   # compares with the database server's clock
 def test_unsafe_values_block(tmp_path, monkeypatch, pg_url):
     path = complete_toml(tmp_path, db_url=pg_url)
     text = path.read_text(encoding="utf-8")

@@ -64,6 +64,7 @@ def test_get_with_bad_signature_is_403(client, query):
     assert resp.status_code == 403
 
 
+@pytest.mark.real_clock   # compares with the database server's clock
 def test_healthz_reports_database_redis_and_clock(client, services):
     resp = client.get("/healthz")
     assert resp.status_code == 200
@@ -756,6 +757,7 @@ def _signed_at(timestamp: int, nonce: str = "77") -> str:
                       "timestamp": str(timestamp), "nonce": nonce})
 
 
+@pytest.mark.real_clock   # compares with the database server's clock
 def test_a_wrong_server_clock_is_reported_and_logged_once_a_minute(services, caplog):
     import time as _time
 
@@ -788,6 +790,7 @@ def test_a_wrong_server_clock_is_reported_and_logged_once_a_minute(services, cap
     assert health.status_code == 200 and health.json["clock"] == "ok"
 
 
+@pytest.mark.real_clock   # compares with the database server's clock
 def test_replays_of_old_urls_beside_genuine_pushes_are_not_a_clock_problem(client, caplog):
     import time as _time
 
@@ -826,6 +829,7 @@ def test_compat_an_encrypted_pushs_url_cannot_carry_a_plaintext_body(db_url, red
     svc.db.dispose()
 
 
+@pytest.mark.real_clock   # compares with the database server's clock
 def test_replaying_old_signed_urls_does_not_turn_healthz_red(client, caplog):
     # i12 fixes, finding 6: one old URL replayed twice gave 503 clock_skew for 10 minutes.
     import time as _time
