@@ -289,7 +289,7 @@ def production_blockers(config: Config) -> list[str]:
     out: list[str] = []
     token = config.wechat.get("token") or ""
     if not token or token in EXAMPLE_TOKENS:
-        out.append("wechat.token: 正式运行（填写了 app_secret）时不能使用示例 Token，也不能留空；请在公众平台"
+        out.append("wechat.token: 生产环境（正式运行、填写了 app_secret 时）不能使用示例 Token，也不能留空；请在公众平台"
                    "「基本配置 → 服务器配置」设置自己的 Token（3-32 位字母或数字）并填在这里 / "
                    "production (app_secret set) must not use the example token or none: set your "
                    "own (3-32 letters or digits) in 服务器配置 and here")
