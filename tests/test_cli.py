@@ -190,3 +190,15 @@ def test_serve_refuses_with_the_bilingual_message_when_the_key_file_cannot_be_ma
     assert result.exit_code == 1 and isinstance(result.exception, SystemExit), result.exception
     assert "app.secret_key: " in result.output and "会话密钥文件" in result.output
     assert "session key file" in result.output and "Traceback" not in result.output
+
+
+def test_staff_add_on_a_fresh_install_brings_the_schema_up_first(tmp_path, monkeypatch):
+    """The README tells staff to run ``staff add`` first, before ``serve`` or ``db upgrade``."""
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("TAOYUAN_CONFIG", raising=False)
+    runner = CliRunner()
+    r = runner.invoke(main, ["staff", "add", "xiaowang", "--role", "admin", "--password",
+                             "a-long-enough-password"])
+    assert r.exit_code == 0, r.output
+    r = runner.invoke(main, ["staff", "list"])
+    assert r.exit_code == 0 and "xiaowang" in r.output, r.output

@@ -62,6 +62,12 @@ class CliState:
             from bot.app import wire_services
 
             self._services = wire_services(self.config)
+            if self._services.db.is_sqlite:
+                # The embedded default: bring the SQLite file up to date first, so that any
+                # command (``staff add`` on a fresh install, before ``serve``) finds its tables.
+                from bot.core.db import upgrade
+
+                upgrade(self.config.database_url, quiet=True)
         return self._services
 
 

@@ -28,12 +28,8 @@ def serve(state, host: str, port: int) -> None:
     from bot.core.logging import configure_logging
 
     state.refuse_unsafe_production()
-    services = state.services
-    configure_logging(services.config.app.get("log_level", "INFO"))
-    if services.db.is_sqlite:
-        from bot.core.db import upgrade
-
-        upgrade(services.config.database_url, quiet=True)
+    configure_logging(state.config.app.get("log_level", "INFO"))
+    services = state.services  # on SQLite, the schema is brought up to date here
     try:
         app = create_app(services=services)
     except ConfigError as exc:  # e.g. the session key file cannot be made
