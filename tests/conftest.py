@@ -287,6 +287,19 @@ def send(staffed):
 
 
 @pytest.fixture
+def unstaffed(db_url, redis_prefix, tmp_path):
+    """Dry-run services with no ``[help] on_duty_openids`` and a federation phone, notifying in
+    the request (nobody on duty: what she is told must not promise a call)."""
+    from tests.helpers import FEDERATION_PHONE, services_with
+
+    svc = services_with(db_url, redis_prefix, tmp_path, app={"federation_phone": FEDERATION_PHONE},
+                        help={"notify_in_background": False})
+    yield svc
+    _empty_tables(svc)
+    svc.db.dispose()
+
+
+@pytest.fixture
 def live_staffed(db_url, redis_prefix, tmp_path, fake_wechat):
     """Two on-duty staff, a staff template, the fake WeChat API over HTTP, notifying in a thread."""
     from handlers import help_messages

@@ -17,10 +17,10 @@ from handlers import FEATURES
 from models import help as hr
 from models import volunteers as vols
 from models.base import utcnow
-from tests.conftest import REDIS_URL, _empty_tables
+from tests.conftest import REDIS_URL
 from tests.servers import write_config
 from tests.helpers import FEDERATION_PHONE, STAFF, Chat, new_activity, outbox, signups_of
-from tests.helpers import services_with as _services_with, webhook_sender as _sender
+from tests.helpers import webhook_sender as _sender
 
 
 def test_danger_word_retry_gets_the_same_reply_and_one_request(staffed, send):
@@ -422,16 +422,6 @@ def test_cli_list_counts_urgent_requests_as_waiting(help_services, tmp_path):
 
 
 # -- 6. nobody on duty: don't promise a call ---------------------------------------------------
-@pytest.fixture
-def unstaffed(db_url, redis_prefix, tmp_path):
-    """Dry-run services with no ``[help] on_duty_openids`` and a federation phone."""
-    svc = _services_with(db_url, redis_prefix, tmp_path, app={"federation_phone": FEDERATION_PHONE},
-                         help={"notify_in_background": False})
-    yield svc
-    _empty_tables(svc)
-    svc.db.dispose()
-
-
 def test_no_on_duty_staff_she_is_told_to_call_and_an_error_is_logged(unstaffed, caplog):
     chat = Chat(unstaffed, features=FEATURES)
     with caplog.at_level(logging.ERROR, logger="handlers.help_messages"):

@@ -9,28 +9,15 @@ from __future__ import annotations
 
 import logging
 
-import pytest
-
 from bot.simulator import text_fields
 from handlers import help_messages
 from scheduler import help as help_jobs
 from models import help as hr
-from tests.conftest import _empty_tables
 from tests.helpers import FEDERATION_PHONE, STAFF, outbox
-from tests.helpers import services_with as _services_with, webhook_sender as _sender
+from tests.helpers import webhook_sender as _sender
 
 #: What was said before the fix while nobody had been told.
 UNTRUE = ("转给工作人员", "值班人员已收到")
-
-
-@pytest.fixture
-def unstaffed_web(db_url, redis_prefix, tmp_path):
-    """Dry-run services with no ``[help] on_duty_openids``; a federation phone."""
-    svc = _services_with(db_url, redis_prefix, tmp_path, app={"federation_phone": FEDERATION_PHONE},
-                         help={"notify_in_background": False})
-    yield svc
-    _empty_tables(svc)
-    svc.db.dispose()
 
 
 def _says_nobody_is_told(reply: str, why: str) -> None:
@@ -41,8 +28,8 @@ def _says_nobody_is_told(reply: str, why: str) -> None:
     assert "已通过微信通知值班人员" not in reply and "会尽快联系您" not in reply, reply
 
 
-def test_no_on_duty_staff_follow_ups_say_nobody_was_told(unstaffed_web, caplog):
-    say = _sender(unstaffed_web)
+def test_no_on_duty_staff_follow_ups_say_nobody_was_told(unstaffed, caplog):
+    say = _sender(unstaffed)
     openid = "o_followup_unstaffed"
     with caplog.at_level(logging.ERROR, logger="handlers.help_messages"):
         first = say(openid, "救命，他在打我")
@@ -53,7 +40,7 @@ def test_no_on_duty_staff_follow_ups_say_nobody_was_told(unstaffed_web, caplog):
     assert "坑仔口镇" in place and "已记入紧急求助" in place
     _says_nobody_is_told(say(openid, "13612345678"), "没有值班人员")
     _says_nobody_is_told(say(openid, "好了"), "没有值班人员")
-    with unstaffed_web.db.session() as s:
+    with unstaffed.db.session() as s:
         [row] = s.query(hr.HelpRequest).all()
         assert row.phone == "13612345678" and row.body.splitlines() == ["救命，他在打我", "我在坑仔口"]
         assert row.staff_notified_at is None
@@ -115,9 +102,9 @@ def test_dry_run_says_the_staff_are_not_really_notified(staffed, send):  # noqa:
     assert not any(u in place for u in UNTRUE) and "已通过微信通知值班人员" not in place
 
 
-def test_checking_for_answers_on_an_urgent_request_says_who_knows(unstaffed_web):
+def test_checking_for_answers_on_an_urgent_request_says_who_knows(unstaffed):
     """「查看回复」 after a danger word: never the usual 2-working-days promise when nobody was told."""
-    say = _sender(unstaffed_web)
+    say = _sender(unstaffed)
     openid = "o_followup_answers"
     say(openid, "他要打死我")
     reply = say(openid, "查看回复")
