@@ -15,8 +15,9 @@ Times are aware UTC; people see Asia/Shanghai.
 from __future__ import annotations
 
 import logging
+import re
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta, tzinfo
 
 from sqlalchemy import (Float, ForeignKey, Index, Integer, String, Text, UniqueConstraint, and_,
                         func, or_, select)
@@ -41,6 +42,8 @@ ROLES = (PARTICIPANT, VOLUNTEER)
 
 #: Categories from the seed article (staff may use others).
 CATEGORIES = ("家政培训", "电商直播培训", "近邻课堂", "亲子早教", "爱心义剪", "巾帼宣讲", "普法宣传", "徒步")
+#: The choice for a category not in :data:`CATEGORIES` (the console then asks for its name).
+OTHER_CATEGORY = "其他"
 #: Service-point platform of the mediation rooms (秀丽个人调解室, 陈秀美个人评理室 ...): their
 #: activities are private mediation times (:func:`private_clause`, models/mediation.py).
 MEDIATION_PLATFORM = "纠纷化解"
@@ -53,6 +56,87 @@ CHECKIN_EARLY = timedelta(hours=2)
 CHECKIN_LATE = timedelta(hours=2)
 #: Activity numbers are database INTEGERs: anything outside 1..MAX_NUMBER is no activity.
 MAX_NUMBER = 2**31 - 1
+
+
+class BadDateTime(ValueError):
+    """A date and time staff typed that :func:`parse_local_datetime` cannot read; the message is
+    Chinese, for staff."""
+
+
+#: 2027-01-17 9:00, 2027/1/17 09:00, 2027.1.17 9:00, 2027-01-17T09:00 (a date picker's value).
+_NUMERIC = re.compile(r"^(\d{4})[-/.](\d{1,2})[-/.](\d{1,2})(?:[ T]+(\d{1,2})[:：](\d{2})(?::\d{2})?)?$")
+#: [2027年]1月17日[ ][上午|下午|晚上 …]9点[30分|半] or 9:30.
+_CHINESE = re.compile(
+    r"^(?:(\d{4})年)?(\d{1,2})月(\d{1,2})[日号]?\s*(凌晨|早上|早晨|上午|中午|下午|傍晚|晚上)?\s*"
+    r"(?:(\d{1,2})(?:[:：](\d{2})|[点时](?:(\d{1,2})分?|(半))?))?$")
+_PM_WORDS = ("下午", "傍晚", "晚上")
+_CN_DIGITS = {"零": 0, "〇": 0, "一": 1, "二": 2, "两": 2, "三": 3, "四": 4, "五": 5, "六": 6,
+              "七": 7, "八": 8, "九": 9}
+#: What staff are told a date may look like (console help texts, CLI errors).
+DATETIME_EXAMPLES = "2027-01-17 9:00、2027/1/17 9:00 或 1月17日 上午9点"
+
+
+def _cn_numbers(text: str) -> str:
+    """「十七」 -> 「17」, 「九」 -> 「9」 (numbers up to 99 written in Chinese characters)."""
+    def one(m: re.Match) -> str:
+        s = m.group(0)
+        if "十" not in s:
+            return "".join(str(_CN_DIGITS[c]) for c in s)
+        tens, _, units = s.partition("十")
+        return str((_CN_DIGITS.get(tens, 1) if tens else 1) * 10 + (_CN_DIGITS[units] if units else 0))
+    return re.sub(r"[零〇一二两三四五六七八九十]+", one, text)
+
+
+def parse_local_datetime(text: str, tz: tzinfo, *, now: datetime | None = None,
+                         required: bool = True, label: str = "时间") -> datetime | None:
+    """THE reading of a date and time staff type (console forms and CLI alike), in local time.
+
+    Accepts ``2027-01-17 9:00``, ``2027/1/17 9:00``, ``2027-01-17T09:00`` (a date picker),
+    ``1月17日 上午9点``, ``2027年1月17日 下午3点半``, ``1月17日 9:30`` (Chinese numerals too). A
+    date without a year is the next such day from ``now`` (this year, or next year once it has
+    passed); a numeric date alone is midnight (as the CLI always took it). Returns an aware datetime in ``tz``; an empty ``text`` gives None unless
+    ``required``. Raises :class:`BadDateTime` (Chinese, naming ``label``) for anything else,
+    a missing time of day, or an impossible date or hour.
+    """
+    raw = (text or "").strip()
+    if not raw:
+        if required:
+            raise BadDateTime(f"请填写{label}，例如 {DATETIME_EXAMPLES}")
+        return None
+    t = _cn_numbers(re.sub(r"\s+", " ", raw))
+    hour = minute = None
+    m = _NUMERIC.match(t)
+    if m:
+        year, month, day = int(m.group(1)), int(m.group(2)), int(m.group(3))
+        hour, minute = (int(m.group(4)), int(m.group(5))) if m.group(4) is not None else (0, 0)
+    else:
+        m = _CHINESE.match(t.replace(" ", "") if "：" not in t and ":" not in t else t)
+        if not m:
+            raise BadDateTime(f"{label}「{raw}」看不懂，请写成 {DATETIME_EXAMPLES}")
+        year = int(m.group(1)) if m.group(1) else None
+        month, day = int(m.group(2)), int(m.group(3))
+        if m.group(5) is not None:
+            hour = int(m.group(5))
+            minute = int(m.group(6) or m.group(7) or 0) + (30 if m.group(8) else 0)
+            part = m.group(4) or ""
+            if part in _PM_WORDS and hour < 12:
+                hour += 12
+            elif part == "中午" and hour < 6:
+                hour += 12
+        if year is None:
+            today = (now or utcnow()).astimezone(tz).date()
+            year = today.year
+            try:
+                if date(year, month, day) < today:
+                    year += 1
+            except ValueError:
+                pass  # reported below
+    if hour is None:
+        raise BadDateTime(f"{label}请写上几点，例如 {DATETIME_EXAMPLES}")
+    try:
+        return datetime(year, month, day, hour, minute, tzinfo=tz)
+    except ValueError:
+        raise BadDateTime(f"{label}「{raw}」不是有效的日期或时间") from None
 
 
 class ActivityError(Exception):
@@ -118,6 +202,8 @@ class Activity(Base):
     """
 
     __tablename__ = "activities"
+    __table_args__ = (UniqueConstraint("recurring_id", "occurrence",
+                                       name="uq_activities_recurring_id_occurrence"),)
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     number: Mapped[int] = mapped_column(Integer, unique=True)
@@ -134,6 +220,11 @@ class Activity(Base):
     status: Mapped[str] = mapped_column(String(16), default=OPEN, index=True)
     description: Mapped[str] = mapped_column(Text, default="")
     created_at: Mapped[datetime] = mapped_column(AwareDateTime(), default=utcnow)
+    #: The recurring activity (models/activities_recurring.py) this one was made from, and the
+    #: local month (``YYYY-MM``) it is for; one activity per (recurring, month).
+    recurring_id: Mapped[int | None] = mapped_column(
+        ForeignKey("recurring_activities.id", ondelete="SET NULL"), index=True)
+    occurrence: Mapped[str | None] = mapped_column(String(7))
 
     @property
     def checkin_scene(self) -> str:

@@ -7,6 +7,7 @@ from sqlalchemy import Boolean, Float, String, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
+from bot.core.geo import TOWNS
 from models.base import AwareDateTime, Base, utcnow
 
 #: WeChat lets an account send 客服消息 for 48 hours after the follower's last message.
@@ -16,13 +17,28 @@ CUSTOMER_SERVICE_WINDOW = timedelta(hours=48)
 #: was most of the webhook's time); the 48-hour window is underestimated by at most this.
 TOUCH_RESOLUTION = timedelta(seconds=60)
 
+#: Where ``Follower.town`` came from, weakest first: ``inferred`` from a position or a town
+#: named in a directory question; ``stated`` when she answered a form's town question or named
+#: her town in a help request; ``staff`` when staff set it in the console. A source never
+#: overwrites a stronger one; an equal or stronger one (later) wins.
+TOWN_INFERRED, TOWN_STATED, TOWN_STAFF = "inferred", "stated", "staff"
+TOWN_SOURCES = {TOWN_INFERRED: 1, TOWN_STATED: 2, TOWN_STAFF: 2}
+#: How staff see a town source (console).
+TOWN_SOURCE_LABELS = {TOWN_INFERRED: "推断（位置或查询）", TOWN_STATED: "本人填写", TOWN_STAFF: "工作人员设置"}
+
+
+class UnknownTown(ValueError):
+    """Not one of the 22 towns of 永春县 (full names, e.g. 桃城镇), or an unknown source."""
+
 
 class Follower(Base):
     """One follower (or former follower) of the account.
 
     ``scene`` is the parametric QR scene she followed from (``qrscene_`` stripped);
     ``last_lat``/``last_lng`` are GCJ-02 degrees from her last location message or event.
-    ``valid`` turns False when WeChat says the openid is invalid (40003).
+    ``valid`` turns False when WeChat says the openid is invalid (40003). ``town``: her town
+    (one of the 22, for the figures per town), set only by :func:`set_follower_town`;
+    ``town_source``/``town_at``: where and when it came from (:data:`TOWN_SOURCES`).
     """
 
     __tablename__ = "followers"
@@ -42,6 +58,8 @@ class Follower(Base):
     last_lng: Mapped[float | None] = mapped_column(Float)
     last_location_at: Mapped[datetime | None] = mapped_column(AwareDateTime())
     town: Mapped[str | None] = mapped_column(String(16), index=True)
+    town_source: Mapped[str | None] = mapped_column(String(16))
+    town_at: Mapped[datetime | None] = mapped_column(AwareDateTime())
 
     def in_service_window(self, now: datetime | None = None) -> bool:
         """True when a 客服消息 may be sent now (her last message is under 48 h old)."""
@@ -122,3 +140,32 @@ def subscribed_openids(session: Session) -> list[str]:
     rows = session.scalars(select(Follower.openid).where(Follower.subscribed.is_(True),
                                                           Follower.valid.is_(True)))
     return list(rows)
+
+
+def set_follower_town(session: Session, openid: str, town: str | None, *, source: str,
+                      now: datetime | None = None) -> bool:
+    """THE operation that fills her town (``Follower.town``, the figures per town).
+
+    ``town``: a full town name of :data:`bot.core.geo.TOWNS` (callers parse her words, never
+    guessing from one stray word); None clears it (staff only). ``source``: one of
+    :data:`TOWN_SOURCES`. An ``inferred`` town never replaces a ``stated`` or ``staff`` one;
+    otherwise the later statement wins. Returns True when the row changed. Raises
+    :class:`UnknownTown` for a town outside the 22, an unknown source, or a non-staff clear.
+    """
+    if source not in TOWN_SOURCES:
+        raise UnknownTown(f"unknown town source {source!r}")
+    town = (town or "").strip() or None
+    if town is None and source != TOWN_STAFF:
+        raise UnknownTown("only staff may clear a town")
+    if town is not None and town not in TOWNS:
+        raise UnknownTown(f"不是永春县的乡镇：{town}")
+    follower = get_or_create(session, openid)
+    held = TOWN_SOURCES.get(follower.town_source or "", 0) if follower.town else 0
+    if TOWN_SOURCES[source] < held:
+        return False
+    if follower.town == town and follower.town_source == source:
+        return False
+    follower.town, follower.town_source = town, (source if town else None)
+    follower.town_at = now or utcnow()
+    session.flush()
+    return True

@@ -86,6 +86,7 @@ FEATURE_KEYS: dict[str, dict[str, type | tuple]] = {
                   "grace": (str, int), "notice_interval": _NUM, "leader_ttl": _NUM,
                   "lock_ttl": _NUM, "fields": dict, "subscribe_fields": dict, "notice_fields": dict},
     "console": {"idle_minutes": _NUM, "max_hours": _NUM, "trusted_proxies": int, "https": bool},
+    "activities": {"haircut_seats": int},
     "help": {"on_duty_openids": list, "staff_template_id": str, "answer_template_id": str,
              "template_url": str, "digest_times": list, "retention_days": int,
              "answer_time": str, "urgent_merge_hours": int, "notify_in_background": bool},

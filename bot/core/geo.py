@@ -31,6 +31,22 @@ TOWNS = ("桃城镇", "五里街镇", "石鼓镇", "岵山镇", "仙夹镇", "�
          "呈祥乡", "下洋镇", "横口乡", "一都镇")
 
 
+#: Town-centre estimates (GCJ-02 degrees) of the 22 towns, from the seed directory's 妇联 of each
+#: town (models/data/service_points.csv); :func:`nearest_town` compares with these.
+TOWN_CENTRES = {
+    "桃城镇": (25.320, 118.289), "五里街镇": (25.33, 118.27), "石鼓镇": (25.30, 118.26),
+    "岵山镇": (25.28, 118.23), "仙夹镇": (25.23, 118.26), "达埔镇": (25.30, 118.16),
+    "蓬壶镇": (25.38, 118.18), "玉斗镇": (25.30, 118.05), "苏坑镇": (25.45, 118.13),
+    "介福乡": (25.45, 118.25), "吾峰镇": (25.37, 118.33), "东平镇": (25.33, 118.35),
+    "东关镇": (25.32, 118.40), "湖洋镇": (25.29, 118.43), "外山乡": (25.35, 118.48),
+    "锦斗镇": (25.40, 118.05), "桂洋镇": (25.43, 117.98), "坑仔口镇": (25.33, 117.97),
+    "呈祥乡": (25.48, 117.97), "下洋镇": (25.38, 117.88), "横口乡": (25.42, 117.84),
+    "一都镇": (25.36, 117.76),
+}
+#: How far outside the county's box (degrees, ~5 km) a position still gets a nearest town.
+NEAREST_TOWN_MARGIN = 0.05
+
+
 class BadCoordinates(ValueError):
     """A position that must not be used; ``reason`` is a short Chinese sentence for her."""
 
@@ -126,3 +142,12 @@ def bounding_box(lat: float, lng: float, radius_m: float) -> BoundingBox:
     dlng = math.degrees(radius_m / (EARTH_RADIUS_M * cos_lat))
     dlat, dlng = dlat + 1e-9, dlng + 1e-9  # ~0.1 mm of slack against float rounding
     return BoundingBox(lat - dlat, lat + dlat, lng - dlng, lng + dlng)
+
+
+def nearest_town(lat: float, lng: float) -> str | None:
+    """The town (one of :data:`TOWNS`) whose centre (:data:`TOWN_CENTRES`) is nearest to the
+    position (GCJ-02 degrees), or None when the position is outside 永春县 (its box widened by
+    :data:`NEAREST_TOWN_MARGIN`): a woman sending her location from Quanzhou has no town here."""
+    if not in_county(lat, lng, NEAREST_TOWN_MARGIN):
+        return None
+    return min(TOWN_CENTRES, key=lambda t: haversine_m(lat, lng, *TOWN_CENTRES[t]))
