@@ -25,11 +25,12 @@ import logging
 from datetime import timedelta
 from urllib.parse import quote
 
-from bot.core.geo import BadCoordinates, check_coordinates
+from bot.core.geo import TOWNS, BadCoordinates, check_coordinates
 from bot.wechat.menu import SERVICES_LOCATION, SERVICES_NEARBY
 from bot.wechat.replies import MORE_HINT, TEXT_LIMIT_BYTES, cut_utf8
 from handlers.router import Context, Router, Stage
 from models import directory as points
+from models import followers
 from models.directory_synonyms import Query, synonyms
 
 log = logging.getLogger(__name__)
@@ -273,6 +274,9 @@ def on_directory_text(ctx: Context) -> str:
     if q.unknown:
         return _unknown(ctx, q, pos)
     tags = synonyms().need_tags.get(q.need, ()) if q.need else ()
+    if q.town in TOWNS:  # the town she asks about: inferred, never over one she stated
+        followers.set_follower_town(ctx.session, ctx.openid, q.town, source=followers.TOWN_INFERRED,
+                                    now=ctx.now)
     found = points.search(ctx.session, town=q.town, platform=q.platform, kind=q.kind,
                           tags=tags, near=pos)
     what = _describe(q)

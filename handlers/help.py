@@ -44,6 +44,7 @@ from bot.wechat.menu import MEDIATION as MEDIATION_KEY
 from handlers.conversation import YES_WORDS as PLAIN_YES_WORDS
 from handlers.conversation import Conversation, ConversationState, Invalid, Step
 from handlers.router import Context, Router, Stage
+from models import followers
 from models import help as hr
 from models import mediation
 from models.privacy import mask_phone
@@ -373,6 +374,9 @@ def _step_urgent_more(ctx: Context, state, t: str):
         return (f"好的，我们不打电话给您，有消息会发到这里。\n{urgent_line(ctx, row, contact=False)}"
                 f"\n{more}")
     town = _town_in(t)
+    if town:  # we asked for her town: what she says is stated (figures per town)
+        followers.set_follower_town(ctx.session, ctx.openid, town, source=followers.TOWN_STATED,
+                                    now=ctx.now)
     got = f"已收到，地点（{town}）已记入紧急求助" if town else "已收到，已记入紧急求助"
     return f"{got}。\n{urgent_line(ctx, row)}\n{more}"
 

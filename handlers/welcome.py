@@ -51,7 +51,7 @@ def record_update(ctx: Context):
         followers.touch(ctx.session, u.openid, user_message=u.is_message, now=ctx.now)
     if u.location is not None and u.msg_type in ("location", "event"):
         followers.record_location(ctx.session, u.openid, u.location.lat, u.location.lng,
-                                  now=ctx.now)
+                                  now=ctx.now, infer_town=u.msg_type == "location")
     return None
 
 

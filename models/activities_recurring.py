@@ -33,7 +33,7 @@ log = logging.getLogger(__name__)
 
 #: Config section and defaults (``[activities]``).
 DEFAULT_HAIRCUT_SEATS = 20
-DEFAULT_LEAD_DAYS = 20
+DEFAULT_LEAD_DAYS = 31  # a month ahead: the next one is always open for signups
 #: The seed's monthly 爱心义剪 (shipped by migration 0201_activities_recurring).
 HAIRCUT_TITLE = "爱心义剪"
 HAIRCUT_DAY = 17
@@ -147,11 +147,13 @@ def month_activity(session: Session, recurring_id: int, month: str) -> acts.Acti
 
 
 def create_month(session: Session, recurring_id: int, month: str, *, tz: tzinfo,
-                 default_seats: int = DEFAULT_HAIRCUT_SEATS,
-                 now: datetime | None = None) -> MonthResult:
+                 default_seats: int = DEFAULT_HAIRCUT_SEATS, now: datetime | None = None,
+                 scheduled: bool = False) -> MonthResult:
     """THE operation that makes ``month``'s activity of a recurring one (console button, CLI,
     the daily job). Idempotent: when that month's activity exists it is returned
     (``created`` False). Locks the recurring row (on SQLite pass a ``write_session()``).
+    ``scheduled`` (the daily job) records the month in ``made_through``, so the job never
+    makes it again, even after staff deleted it; a month made by hand does not move it.
 
     Raises :class:`RecurringNotFound`, :class:`RecurringError` for a bad month, and
     ``ValueError`` from :func:`models.activities.add_activity` (e.g. the start has passed).
@@ -164,6 +166,8 @@ def create_month(session: Session, recurring_id: int, month: str, *, tz: tzinfo,
     starts_at = occurrence_start(recurring, month, tz)
     existing = month_activity(session, recurring.id, month)
     if existing is not None:
+        if scheduled and (recurring.made_through is None or recurring.made_through < month):
+            recurring.made_through = month
         return MonthResult(recurring, month, existing, False)
     seats = recurring.capacity if recurring.capacity is not None else default_seats
     activity = acts.add_activity(
@@ -172,11 +176,23 @@ def create_month(session: Session, recurring_id: int, month: str, *, tz: tzinfo,
         capacity=seats, volunteers_needed=recurring.volunteers_needed, place=recurring.place,
         point_id=recurring.point_id, description=recurring.description, now=now)
     activity.recurring_id, activity.occurrence = recurring.id, month
-    if recurring.made_through is None or recurring.made_through < month:
+    if scheduled and (recurring.made_through is None or recurring.made_through < month):
         recurring.made_through = month
     session.flush()
     log.info("recurring %s: activity %s made for %s", recurring.id, activity.number, month)
     return MonthResult(recurring, month, activity, True)
+
+
+def next_month_for(session: Session, recurring_id: int, *, tz: tzinfo,
+                   now: datetime | None = None) -> str:
+    """The month (``YYYY-MM``) of the recurring activity's next start after ``now``: this month,
+    or next month once this month's day has passed. Raises :class:`RecurringNotFound`."""
+    recurring = session.get(RecurringActivity, recurring_id)
+    if recurring is None:
+        raise RecurringNotFound(f"没有编号为 {recurring_id} 的每月固定活动")
+    now = now or utcnow()
+    month = _month_of(now, tz)
+    return month if occurrence_start(recurring, month, tz) > now else _next_month(month)
 
 
 def due_months(recurring: RecurringActivity, *, tz: tzinfo, now: datetime) -> list[str]:
@@ -208,8 +224,10 @@ def create_due(session: Session, *, tz: tzinfo, default_seats: int = DEFAULT_HAI
         for month in due_months(recurring, tz=tz, now=now):
             try:
                 with session.begin_nested():
-                    out.append(create_month(session, rid, month, tz=tz,
-                                            default_seats=default_seats, now=now))
+                    result = create_month(session, rid, month, tz=tz, default_seats=default_seats,
+                                          now=now, scheduled=True)
+                if result.created:
+                    out.append(result)
             except ValueError as exc:
                 log.error("recurring %s: %s not made: %s", rid, month, exc)
     return out

@@ -7,7 +7,7 @@ from sqlalchemy import Boolean, Float, String, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
-from bot.core.geo import TOWNS
+from bot.core.geo import TOWNS, BadCoordinates, check_coordinates, nearest_town
 from models.base import AwareDateTime, Base, utcnow
 
 #: WeChat lets an account send 客服消息 for 48 hours after the follower's last message.
@@ -127,11 +127,21 @@ def unsubscribe(session: Session, openid: str, now: datetime | None = None) -> F
 
 
 def record_location(session: Session, openid: str, lat: float, lng: float,
-                    now: datetime | None = None) -> Follower:
-    """Store her last reported position (GCJ-02 degrees)."""
+                    now: datetime | None = None, *, infer_town: bool = False) -> Follower:
+    """Store her last reported position (GCJ-02 degrees). ``infer_town`` (a location message
+    she sent, not the automatic 上报地理位置 event): her town becomes the nearest town
+    (:func:`bot.core.geo.nearest_town`, inside 永春县 only) as an ``inferred`` one, which never
+    replaces a town she stated."""
     follower = get_or_create(session, openid)
     follower.last_lat, follower.last_lng = lat, lng
     follower.last_location_at = now or utcnow()
+    if infer_town:
+        try:
+            town = nearest_town(*check_coordinates(lat, lng))
+        except BadCoordinates:
+            town = None
+        if town:
+            set_follower_town(session, openid, town, source=TOWN_INFERRED, now=now)
     return follower
 
 

@@ -182,14 +182,55 @@ def monthly_figures(session: Session, month: str, tz: ZoneInfo) -> MonthlyFigure
     return out
 
 
-def to_xlsx(figures: MonthlyFigures) -> bytes:
-    """The figures as an XLSX workbook (sheets 乡镇, 服务点), for the export button/CLI.
+#: Metrics of the 12-month trend (page chart, XLSX sheet 趋势).
+TREND_METRICS = ("new_followers", "signups", "attendance", "help_answered")
+TREND_MONTHS = 12
+
+
+def previous_months(month: str, count: int) -> list[str]:
+    """The ``count`` months ending with ``month`` (``YYYY-MM``), oldest first; raises
+    :class:`BadMonth` like :func:`parse_month` (also when the range leaves :data:`MIN_YEAR`)."""
+    m = _MONTH.match((month or "").strip())
+    if not m or not 1 <= int(m.group(2)) <= 12:
+        raise BadMonth("月份格式应为 YYYY-MM，例如 2026-11")
+    index = int(m.group(1)) * 12 + int(m.group(2)) - 1
+    out = [f"{i // 12}-{i % 12 + 1:02d}" for i in range(index - count + 1, index + 1)]
+    if int(out[0][:4]) < MIN_YEAR or int(out[-1][:4]) > MAX_YEAR:
+        raise BadMonth(f"月份的年份应在 {MIN_YEAR} 到 {MAX_YEAR} 之间，例如 2026-11")
+    return out
+
+
+@dataclass
+class Trend:
+    """The county totals of the ``months`` ending with the chosen one (oldest first):
+    ``values[metric]`` is one number per month; ``metrics``: those computed."""
+
+    months: list[str]
+    metrics: list[str]
+    values: dict[str, list[float]]
+
+
+def monthly_trend(session: Session, month: str, tz: ZoneInfo, count: int = TREND_MONTHS) -> Trend:
+    """The 12-month trend (:class:`Trend`) ending with ``month`` (``YYYY-MM``, local): the
+    county totals of :data:`TREND_METRICS` per month, from :func:`monthly_figures`. Raises
+    :class:`BadMonth`."""
+    months = previous_months(month, count)
+    per_month = [monthly_figures(session, m, tz) for m in months]
+    metrics = [m for m in TREND_METRICS if m in per_month[-1].metrics]
+    return Trend(months, metrics, {m: [f.totals.get(m, 0) for f in per_month] for m in metrics})
+
+
+def to_xlsx(figures: MonthlyFigures, trend: Trend | None = None) -> bytes:
+    """The figures as an XLSX workbook (sheets 乡镇 with a bar chart per town, 服务点, and with
+    ``trend`` 趋势 with a line chart of the 12 months), for the export button/CLI.
     Text cells go through :func:`models.spreadsheet.safe_cell` (names typed by staff or
     followers never become formulas)."""
     from io import BytesIO
 
     from openpyxl import Workbook
+    from openpyxl.chart import BarChart, LineChart, Reference
     from openpyxl.styles import Font
+    from openpyxl.utils import get_column_letter
 
     wb = Workbook()
     ws = wb.active
@@ -208,9 +249,38 @@ def to_xlsx(figures: MonthlyFigures) -> bytes:
     ps.append(["服务点", "乡镇"] + [METRICS[m] for m in point_metrics])
     for p in figures.points:
         ps.append(safe_row([p["name"], p["town"]] + [p.get(m, 0) for m in point_metrics]))
-    for sheet in (ws, ps):
+    sheets = [ws, ps]
+    town_count = len(figures.town_rows())
+    if town_count:
+        chart = BarChart()
+        chart.type, chart.style = "bar", 10
+        chart.title = f"{figures.month} 各乡镇数据"
+        chart.y_axis.title, chart.x_axis.title = "人数", "乡镇"
+        shown = [i for i, m in enumerate(figures.metrics) if m in TREND_METRICS]
+        for i in shown:
+            chart.add_data(Reference(ws, min_col=i + 2, min_row=2, max_row=2 + town_count),
+                           titles_from_data=True)
+        chart.set_categories(Reference(ws, min_col=1, min_row=3, max_row=2 + town_count))
+        chart.height, chart.width = max(7.5, 0.9 * town_count + 3), 18
+        ws.add_chart(chart, f"{get_column_letter(len(figures.metrics) + 3)}2")
+    if trend is not None:
+        ts = wb.create_sheet("趋势")
+        ts.append(["月份"] + [METRICS[m] for m in trend.metrics])
+        for i, month in enumerate(trend.months):
+            ts.append([month] + [trend.values[m][i] for m in trend.metrics])
+        line = LineChart()
+        line.title = f"近{len(trend.months)}个月趋势（全县）"
+        line.y_axis.title, line.x_axis.title = "人数", "月份"
+        line.add_data(Reference(ts, min_col=2, max_col=1 + len(trend.metrics), min_row=1,
+                                max_row=1 + len(trend.months)), titles_from_data=True)
+        line.set_categories(Reference(ts, min_col=1, min_row=2, max_row=1 + len(trend.months)))
+        line.height, line.width = 9, 20
+        ts.add_chart(line, f"{get_column_letter(len(trend.metrics) + 3)}2")
+        sheets.append(ts)
+    for sheet in sheets:
         sheet.column_dimensions["A"].width = 28
-        for row in sheet.iter_rows(min_row=2, max_row=2):
+        header = 1 if sheet.title == "趋势" else 2
+        for row in sheet.iter_rows(min_row=header, max_row=header):
             for cell in row:
                 cell.font = Font(bold=True)
     buf = BytesIO()

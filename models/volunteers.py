@@ -12,6 +12,7 @@ from datetime import datetime
 from sqlalchemy import String, Text, delete
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
+from models.followers import TOWN_STATED, set_follower_town
 from models.base import AwareDateTime, Base, utcnow
 from bot.core.geo import TOWNS  # noqa: F401 - part of this module's interface (handlers use vols.TOWNS)
 from models.privacy import mask_phone, normalize_mobile, normalize_name, register_eraser
@@ -121,6 +122,7 @@ def save_volunteer(session: Session, openid: str, *, name: str, phone: str, town
     vol.name, vol.phone, vol.town = name, mobile, town
     vol.skills, vol.available, vol.updated_at = SKILL_SEPARATOR.join(skills), available[:200], now
     session.flush()
+    set_follower_town(session, openid, town, source=TOWN_STATED, now=now)  # figures per town
     log.info("volunteer saved: town=%s skills=%s phone=%s", town, vol.skills, mask_phone(mobile))
     return vol
 

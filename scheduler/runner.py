@@ -28,6 +28,7 @@ from bot.core.features import registrations
 from models.base import utcnow
 from models.reminders import (KIND_ACTIVITY, KIND_SCHEDULED, Reminder, ReminderError,
                              ensure_default_reminders)
+from scheduler import activities as activity_jobs
 from scheduler import help as help_jobs
 from scheduler.reminders import deliver_notices, run_due
 from scheduler.timing import ScheduleSpec, check_spec, next_fire
@@ -100,6 +101,12 @@ def job_help_digest() -> None:
 def job_help_housekeeping() -> None:
     """APScheduler job (daily): anonymise finished help requests past their retention."""
     help_jobs.housekeeping(_SERVICES)
+
+
+def job_recurring_activities() -> None:
+    """APScheduler job (daily): make each month's activity of the recurring ones ahead of time
+    (scheduler/activities.py)."""
+    activity_jobs.make_recurring(_SERVICES)
 
 
 def job_sync() -> None:

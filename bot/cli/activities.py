@@ -2,8 +2,11 @@
 
 ``taoyuan events …`` is a hidden alias kept for staff scripts (bot.cli.HIDDEN_ALIASES).
 
-Times are typed in local time (Asia/Shanghai, ``app.timezone``) as ``YYYY-MM-DD HH:MM`` and
-stored as aware UTC.
+Times are typed in local time (Asia/Shanghai, ``app.timezone``) as ``YYYY-MM-DD HH:MM``,
+``YYYY/M/D H:MM`` or ``1月17日 上午9点`` and stored as aware UTC.
+
+``taoyuan activities recurring list|add|make|run``: the monthly ones (每月固定活动, the 17th's
+爱心义剪): list them, add one, make a month's activity now, or run the daily job by hand.
 """
 from __future__ import annotations
 
@@ -32,15 +35,14 @@ def register(main: click.Group) -> None:
 
 
 def _parse_local(value: str | None, tz, label: str) -> datetime | None:
-    """``"2026-12-17 09:00"`` (local) -> aware datetime; None stays None."""
-    if not value:
-        return None
-    for fmt in ("%Y-%m-%d %H:%M", "%Y-%m-%d"):
-        try:
-            return datetime.strptime(value.strip(), fmt).replace(tzinfo=tz)
-        except ValueError:
-            continue
-    raise click.BadParameter(f"{label}格式应为 YYYY-MM-DD HH:MM，例如 2026-12-17 09:00")
+    """``"2026-12-17 09:00"``, ``"2026/12/17 9:00"``, ``"12月17日 上午9点"`` (local) -> aware
+    datetime (``models.activities.parse_local_datetime``, as in the console); None stays None."""
+    from models.activities import BadDateTime, parse_local_datetime
+
+    try:
+        return parse_local_datetime(value or "", tz, required=False, label=label)
+    except BadDateTime as exc:
+        raise click.BadParameter(str(exc)) from None
 
 
 def _fmt(when: datetime | None, tz) -> str:
@@ -55,7 +57,7 @@ def activities() -> None:
 @activities.command("add")
 @click.option("--title", required=True, help="活动名称 / Title.")
 @click.option("--category", required=True, help="类别：家政培训、电商直播培训、近邻课堂、亲子早教、爱心义剪 … / Category.")
-@click.option("--start", "start", required=True, help='开始时间（当地时间）"2026-12-17 09:00" / Start, local time.')
+@click.option("--start", "start", required=True, help='开始时间（当地时间）"2026-12-17 09:00"、"2026/12/17 9:00" 或 "12月17日 上午9点" / Start, local time.')
 @click.option("--end", "end", default=None, help="结束时间（默认开始后 2 小时）/ End (default: 2 hours after the start).")
 @click.option("--capacity", type=int, default=None, help="名额，至少 1（不填 = 不限）/ Seats, at least 1 (default: unlimited).")
 @click.option("--deadline", default=None, help="报名截止时间（默认为开始时间）/ Signup deadline (default: the start).")
@@ -277,3 +279,87 @@ def qr(state, number: int, days: int) -> None:
     click.echo(result.get("show_url", ""))
     if services.config.dry_run:
         click.echo("（试运行模式：未真正调用微信接口，请求已记入发件箱）", err=True)
+
+
+@activities.group("recurring")
+def recurring() -> None:
+    """每月固定活动（如每月17日爱心义剪）/ Recurring monthly activities (the 17th's haircuts)."""
+
+
+@recurring.command("list")
+@click.pass_obj
+def recurring_list(state) -> None:
+    """列出每月固定活动 / List recurring activities."""
+    from sqlalchemy import select
+
+    from models.activities_recurring import RecurringActivity, default_seats
+
+    svc = state.services
+    seats = default_seats(svc.config)
+    with svc.db.session() as s:
+        rows = list(s.scalars(select(RecurringActivity).order_by(RecurringActivity.id)))
+        if not rows:
+            click.echo("还没有每月固定活动。用 taoyuan activities recurring add 新建。")
+        for r in rows:
+            cap = r.capacity if r.capacity is not None else f"{seats}（按配置）"
+            click.echo(f"{r.id}\t{r.title}\t每月{r.day}日 {r.start_time}\t名额 {cap}\t"
+                       f"{'启用' if r.active else '停用'}\t已生成到 {r.made_through or '-'}")
+
+
+@recurring.command("add")
+@click.option("--title", required=True, help="活动名称 / Title.")
+@click.option("--day", type=click.IntRange(1, 31), required=True, help="每月几号 / Day of the month.")
+@click.option("--time", "start_time", default="09:00", show_default=True, help="开始时间 / Start time, HH:MM.")
+@click.option("--minutes", type=int, default=120, show_default=True, help="时长（分钟）/ Length in minutes.")
+@click.option("--capacity", type=int, default=None, help="名额（不填=按配置 haircut_seats）/ Seats.")
+@click.option("--place", default="", help="地点 / Place.")
+@click.option("--category", default="", help="类别（默认同名称）/ Category (default: the title).")
+@click.pass_obj
+def recurring_add(state, title, day, start_time, minutes, capacity, place, category) -> None:
+    """新建每月固定活动，打印编号 / Add a recurring activity and print its id."""
+    from models.activities_recurring import RecurringError, add_recurring
+
+    with state.services.db.session() as s:
+        try:
+            row = add_recurring(s, title=title, day=day, start_time=start_time, minutes=minutes,
+                                capacity=capacity, place=place, category=category)
+        except RecurringError as exc:
+            raise click.ClickException(str(exc)) from None
+        click.echo(f"已新建每月固定活动 {row.id}：{row}", err=True)
+        click.echo(row.id)
+
+
+@recurring.command("make")
+@click.argument("recurring_id", type=int)
+@click.option("--month", default=None, help="月份 YYYY-MM（默认：下一次，本月已过则下月）/ Month (default: the next one).")
+@click.pass_obj
+def recurring_make(state, recurring_id: int, month: str | None) -> None:
+    """现在生成某月的活动（已有则不重复）/ Make a month's activity now (idempotent)."""
+    from models.activities_recurring import RecurringError, create_month, default_seats, next_month_for
+
+    svc = state.services
+    with svc.db.write_session() as s:
+        try:
+            month = month or next_month_for(s, recurring_id, tz=svc.tz)
+            result = create_month(s, recurring_id, month, tz=svc.tz,
+                                  default_seats=default_seats(svc.config))
+        except (RecurringError, ValueError) as exc:
+            raise click.ClickException(str(exc)) from None
+        act = result.activity
+        verb = "已生成" if result.created else "已有"
+        click.echo(f"{verb} {month} 的活动 {act.number}：{act.title} {_fmt(act.starts_at, svc.tz)}",
+                   err=True)
+        click.echo(act.number)
+
+
+@recurring.command("run")
+@click.pass_obj
+def recurring_run(state) -> None:
+    """运行每日任务：提前生成到期的每月活动 / Run the daily job now."""
+    from scheduler.activities import make_recurring
+
+    made = make_recurring(state.services)
+    for r in made:
+        click.echo(f"已生成 {r.month} 的活动 {r.activity.number}：{r.activity.title}")
+    if not made:
+        click.echo("没有需要生成的活动。")

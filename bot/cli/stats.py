@@ -23,13 +23,14 @@ def _fmt(metric: str, value: float) -> str:
 def stats(state, month: str | None, xlsx_path: str | None) -> None:
     """月度数据：各乡镇、各服务点 / Monthly figures per town and per service point."""
     from models.base import utcnow
-    from models.stats import METRICS, BadMonth, monthly_figures, to_xlsx
+    from models.stats import METRICS, BadMonth, monthly_figures, monthly_trend, to_xlsx
 
     svc = state.services
     month = month or utcnow().astimezone(svc.tz).strftime("%Y-%m")
     try:
         with svc.db.session() as s:
             fig = monthly_figures(s, month, svc.tz)
+            trend = monthly_trend(s, month, svc.tz) if xlsx_path else None
     except BadMonth as exc:
         raise click.ClickException(str(exc)) from None
     click.echo(f"桃源姐妹 月度数据 {fig.month}")
@@ -46,7 +47,7 @@ def stats(state, month: str | None, xlsx_path: str | None) -> None:
     if fig.missing:
         click.echo("未统计（功能未安装）：" + "、".join(fig.missing))
     if xlsx_path:
-        _write_xlsx(Path(xlsx_path), to_xlsx(fig))
+        _write_xlsx(Path(xlsx_path), to_xlsx(fig, trend))
         click.echo(f"已导出 {xlsx_path}")
 
 

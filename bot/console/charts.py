@@ -47,3 +47,47 @@ def bar_chart(labels: list[str], series: list[tuple[str, list[float]]], *, width
 
 def _num(value: float) -> str:
     return f"{value:g}" if isinstance(value, float) else str(value)
+
+
+def line_chart(labels: list[str], series: list[tuple[str, list[float]]], *, width: int = 760,
+               height: int = 260, title: str = "") -> Markup:
+    """A line per series (name, one value per label) over ``labels`` (e.g. 12 months), with
+    dots carrying their value as a tooltip and a legend at the top. Scales to its box's width
+    (``viewBox``, ``max-width: 100%``), so it fits a phone. Returns inline SVG markup."""
+    if not labels or not series:
+        return Markup('<p class="text-muted">暂无数据。</p>')
+    left, right, top, bottom = 40, 16, 34 + (18 if title else 0), 34
+    peak = max((v for _, values in series for v in values), default=0) or 1
+    plot_w, plot_h = width - left - right, height - top - bottom
+    step = plot_w / max(len(labels) - 1, 1)
+    out = [f'<svg xmlns="http://www.w3.org/2000/svg" role="img" class="trend-chart" '
+           f'viewBox="0 0 {width} {height}" style="width:100%;max-width:{width}px;height:auto" '
+           f'font-family="sans-serif" font-size="12">']
+    if title:
+        out.append(f'<text x="0" y="14" font-size="14" font-weight="bold">{escape(title)}</text>')
+    x = left
+    for i, (name, _) in enumerate(series):
+        y = top - 18
+        out.append(f'<rect x="{x}" y="{y}" width="12" height="12" fill="{PALETTE[i % len(PALETTE)]}"/>')
+        out.append(f'<text x="{x + 16}" y="{y + 11}">{escape(name)}</text>')
+        x += 16 + 13 * len(name) + 18
+    base = top + plot_h
+    out.append(f'<line x1="{left}" y1="{base}" x2="{width - right}" y2="{base}" stroke="#999"/>')
+    out.append(f'<text x="{left - 4}" y="{top + 4}" text-anchor="end" font-size="10">{_num(peak)}</text>')
+    out.append(f'<text x="{left - 4}" y="{base}" text-anchor="end" font-size="10">0</text>')
+    for i, label in enumerate(labels):
+        lx = left + i * step
+        out.append(f'<text x="{lx:.1f}" y="{base + 16}" text-anchor="middle" font-size="10">'
+                   f'{escape(label[-2:].lstrip("0") + "月" if len(label) == 7 else label)}</text>')
+    for si, (name, values) in enumerate(series):
+        color = PALETTE[si % len(PALETTE)]
+        points = [(left + i * step, base - (values[i] if i < len(values) else 0) / peak * plot_h)
+                  for i in range(len(labels))]
+        out.append(f'<polyline fill="none" stroke="{color}" stroke-width="2" points="'
+                   + " ".join(f"{px:.1f},{py:.1f}" for px, py in points) + '"/>')
+        for i, (px, py) in enumerate(points):
+            value = values[i] if i < len(values) else 0
+            out.append(f'<circle cx="{px:.1f}" cy="{py:.1f}" r="3" fill="{color}"><title>'
+                       f'{escape(labels[i])} {escape(name)}：{_num(value)}</title></circle>')
+    out.append("</svg>")
+    return Markup("".join(out))

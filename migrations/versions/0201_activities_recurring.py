@@ -58,7 +58,7 @@ def upgrade() -> None:
         "minutes": 180, "capacity": None, "volunteers_needed": 0,
         "place": "助困公益协会妇联（巾帼义务理发服务队）", "point_id": point,
         "description": "巾帼义务理发服务队每月17日爱心义剪，免费为大家理发。",
-        "lead_days": 20, "active": True, "made_through": None,
+        "lead_days": 31, "active": True, "made_through": None,
         "created_at": datetime.now(timezone.utc)}])
 
 
