@@ -38,7 +38,7 @@ def test_add_with_point_end_and_errors(services, run):
             "--point", "不存在的服务点")
     assert r.exit_code != 0 and "不存在" in r.output
     r = run("activities", "add", "--title", "普法", "--category", "普法宣传", "--start", "明天")
-    assert r.exit_code != 0 and "YYYY-MM-DD" in r.output
+    assert r.exit_code != 0 and "看不懂" in r.output and "1月17日 上午9点" in r.output
     r = run("activities", "add", "--title", "普法", "--category", "普法宣传",
             "--start", f"{FUTURE}-01-01 09:00", "--end", f"{FUTURE}-01-01 08:00")
     assert r.exit_code != 0 and "结束时间" in r.output

@@ -45,7 +45,9 @@ def test_activity_lists_waiting_and_attendance(services, client):
     assert "林美" in attended and "郑志" in attended and "陈芳" not in attended
     r = client.get(f"/admin/activities/{aid}/export.xlsx")
     rows = list(load_workbook(BytesIO(r.data)).active.iter_rows(values_only=True))
-    assert len(rows) == 4 and {row[2] for row in rows[1:]} == {"林美", "陈芳", "郑志"}
+    head = next(i for i, row in enumerate(rows) if row[0] == "报名号")  # after the title rows
+    assert rows[0][0].startswith("活动 ") and len(rows) == head + 4
+    assert {row[3] for row in rows[head + 1:]} == {"林美", "陈芳", "郑志"}
     from models.audit import AuditEntry
 
     with services.db.session() as s:

@@ -2,22 +2,97 @@
 (waiting list, attendance)."""
 from __future__ import annotations
 
+from datetime import datetime
+from urllib.parse import quote
+
 from flask import Response, current_app, flash, redirect, url_for
 from flask_admin import expose
 from flask_login import current_user
 from markupsafe import Markup, escape
 from sqlalchemy import select
-from wtforms import DateTimeField, SelectField, TextAreaField
-from wtforms.validators import Optional
+from wtforms import SelectField, StringField, TextAreaField
+from wtforms.validators import Optional, ValidationError
 
 from bot.console.auth import client_ip
-from bot.console.base import (XLSX, AuditedModelView, LocalTimesMixin, _tz, _xlsx,
+from bot.console.base import (XLSX, AuditedModelView, LocalTimesMixin, _tz,
                               local_time, masked)
 from handlers.activities import tell_promoted_after_commit
 from models import activities as acts
 from models import audit
 from models import directory as sp
-from models.activities import DEFAULT_DURATION, Activity, ActivityCancelled, Signup, set_capacity
+from models.activities import (CATEGORIES, DATETIME_EXAMPLES, DEFAULT_DURATION, OTHER_CATEGORY,
+                               Activity, ActivityCancelled, BadDateTime, Signup,
+                               parse_local_datetime, set_capacity)
+from models.base import utcnow
+
+
+class DateTimePickerWidget:
+    """A text box that takes what staff type (2027-01-17 9:00, 2027/1/17 9:00, 1月17日 上午9点)
+    and, beside it, the browser's date-and-time picker, which fills the box when used."""
+
+    def __call__(self, field, **kwargs):
+        kwargs.setdefault("id", field.id)
+        kwargs.pop("required", None)
+        if field.flags.required:
+            kwargs["required"] = True
+        kwargs.setdefault("placeholder", "2027-01-17 9:00")
+        box = Markup(f'<input type="text" class="form-control dt-text" name="{escape(field.name)}" '
+                     f'value="{escape(field._value())}" autocomplete="off" '
+                     + " ".join(f'{escape(k.replace("_", "-"))}="{escape(v)}"' if v is not True
+                                else escape(k) for k, v in kwargs.items() if k not in ("class", "name"))
+                     + ">")
+        pick = Markup(f'<input type="datetime-local" class="form-control dt-picker mt-1" '
+                      f'aria-label="从日历选择" title="从日历选择日期和时间" '
+                      f'onchange="document.getElementById(\'{escape(kwargs["id"])}\').value='
+                      f'this.value.replace(\'T\', \' \')">')
+        return box + pick
+
+
+class LocalDateTimeField(StringField):
+    """A date and time in local time, read by :func:`models.activities.parse_local_datetime`
+    (the CLI reads the same way). ``data``: an aware datetime, or None when left empty and
+    ``optional``; a value it cannot read is a form error in Chinese. With ``optional`` no
+    「必填」 validator is kept (the page does not mark it required)."""
+
+    widget = DateTimePickerWidget()
+
+    def __init__(self, label=None, validators=None, optional: bool = False, **kwargs):
+        validators = list(validators or [])
+        if optional:
+            validators = [v for v in validators if "required" not in getattr(v, "field_flags", ())]
+            if not any(isinstance(v, Optional) for v in validators):
+                validators.append(Optional())
+        kwargs.pop("format", None)
+        super().__init__(label, validators, **kwargs)
+        self.optional, self._error = optional, None
+
+    def _value(self) -> str:
+        if isinstance(self.data, datetime):
+            return self.data.strftime("%Y-%m-%d %H:%M")
+        return self.raw_data[0] if self.raw_data else (self.data or "")
+
+    def process_formdata(self, valuelist):
+        self._error, text = None, (valuelist[0] if valuelist else "") or ""
+        try:
+            self.data = parse_local_datetime(text, _tz(), now=utcnow(), required=not self.optional,
+                                             label=str(self.label.text).split("（")[0])
+        except BadDateTime as exc:
+            self.data, self._error = None, str(exc)
+
+    def pre_validate(self, form):
+        if self._error:
+            raise ValidationError(self._error)
+
+
+def _place_with_point(view, _c, model, _n):
+    """The 地点 column: the host 服务点 (with its town) and the place as typed, when it adds."""
+    point = view.session.get(sp.ServicePoint, model.point_id) if model.point_id else None
+    name = f"{point.name}（{point.town}）" if point is not None and point.town else (
+        point.name if point is not None else "")
+    parts = [x for x in (name, model.place) if x]
+    if len(parts) == 2 and (parts[1] in parts[0] or parts[0].split("（")[0] in parts[1]):
+        parts = parts[1:] if len(parts[1]) > len(parts[0]) else parts[:1]
+    return "；".join(parts) or "（未填）"
 
 
 #: Signup list filter arguments (Flask-Admin numbers filter operations in order): the
@@ -76,28 +151,36 @@ class ActivityView(LocalTimesMixin, AuditedModelView):
                      "capacity": "名额（空=不限）", "deadline": "报名截止（空=开始前）",
                      "volunteers_needed": "需要志愿者人数", "status": "状态", "description": "说明",
                      "created_at": "创建时间", "links": "报名"}
-    column_formatters = {"starts_at": local_time, "links": _signup_link,
+    column_formatters = {"starts_at": local_time, "links": _signup_link, "place": _place_with_point,
                          "status": lambda v, c, m, n: activity_status_labels().get(m.status, m.status)}
     column_formatters_detail = {"starts_at": local_time, "ends_at": local_time,
                                 "deadline": local_time, "created_at": local_time,
                                 "status": lambda v, c, m, n: activity_status_labels().get(m.status, m.status)}
-    form_columns = ("title", "category", "place", "point_id", "starts_at", "ends_at", "deadline",
-                    "capacity", "volunteers_needed", "status", "description")
-    form_overrides = {"starts_at": DateTimeField, "ends_at": DateTimeField, "deadline": DateTimeField,
+    form_columns = ("title", "category", "category_other", "place", "point_id", "starts_at",
+                    "ends_at", "deadline", "capacity", "volunteers_needed", "status", "description")
+    form_extra_fields = {"category_other": StringField("其他类别（类别选「其他」时填写，如：读书会）",
+                                                       validators=[Optional()])}
+    form_overrides = {"starts_at": LocalDateTimeField, "ends_at": LocalDateTimeField,
+                      "deadline": LocalDateTimeField, "category": SelectField,
                       "description": TextAreaField, "point_id": SelectField, "status": SelectField}
-    form_args = {"starts_at": {"format": "%Y-%m-%d %H:%M", "label": "开始时间（如 2026-12-17 09:00）"},
-                 "ends_at": {"format": "%Y-%m-%d %H:%M", "validators": [Optional()],
-                             "label": "结束时间（空=开始后 2 小时）"},
-                 "deadline": {"format": "%Y-%m-%d %H:%M", "validators": [Optional()],
-                              "label": "报名截止（空=开始前）"},
+    form_args = {"starts_at": {"label": f"开始时间（如 {DATETIME_EXAMPLES}，也可从日历选）"},
+                 "ends_at": {"optional": True,
+                             "label": "结束时间（选填：不填则为开始后 2 小时）"},
+                 "deadline": {"optional": True, "label": "报名截止（选填：不填则到开始时为止）"},
+                 "category": {"label": "类别", "choices": [(c, c) for c in CATEGORIES]
+                              + [(OTHER_CATEGORY, "其他（在下面填写）")]},
                  "point_id": {"coerce": _optional_int, "choices": [("", "（不关联服务点）")],
                               "validators": [Optional()], "label": "服务点（可选）"},
                  "status": {"choices": list(ACTIVITY_STATUS_FALLBACK.items()), "label": "状态"}}
-    form_widget_args = {"starts_at": {"placeholder": "2026-12-17 09:00"},
-                        "ends_at": {"required": False, "placeholder": "2026-12-17 11:00"},
+    form_widget_args = {"starts_at": {"placeholder": "2027-01-17 9:00"},
+                        "ends_at": {"required": False, "placeholder": "不填＝开始后 2 小时"},
+                        "category_other": {"required": False},
                         "deadline": {"required": False}, "point_id": {"required": False}}
 
     def _choices(self, form):
+        if hasattr(form, "category"):
+            form.category.choices = ([(c, c) for c in CATEGORIES]
+                                     + [(OTHER_CATEGORY, "其他（在下面填写）")])
         if hasattr(form, "point_id"):
             form.point_id.choices = point_choices(self.session)
         if hasattr(form, "status"):
@@ -110,12 +193,29 @@ class ActivityView(LocalTimesMixin, AuditedModelView):
     def edit_form(self, obj=None):
         return self._choices(super().edit_form(obj))
 
+    def on_form_prefill(self, form, id):  # noqa: A002 - Flask-Admin's name
+        super().on_form_prefill(form, id)
+        if form.category.data and form.category.data not in CATEGORIES:  # her own category
+            form.category_other.data, form.category.data = form.category.data, OTHER_CATEGORY
+
+    @staticmethod
+    def _category(form) -> str:
+        """The category chosen, or the one typed under 「其他」; ``ValueError`` when 其他 is
+        chosen and nothing typed."""
+        chosen = (form.category.data or "").strip()
+        if chosen == OTHER_CATEGORY:
+            other = (form.category_other.data or "").strip()
+            if not other:
+                raise ValueError("类别选了「其他」，请在「其他类别」里填写类别名称")
+            return other
+        return chosen
+
     def create_model(self, form):
         try:
             tz = _tz()
             loc = lambda v: v.replace(tzinfo=tz) if v is not None else None  # noqa: E731
             act = acts.add_activity(self.session, title=form.title.data or "",
-                                    category=form.category.data or "",
+                                    category=self._category(form),
                                     starts_at=loc(form.starts_at.data),
                                     ends_at=loc(form.ends_at.data), deadline=loc(form.deadline.data),
                                     capacity=form.capacity.data, place=form.place.data or "",
@@ -132,6 +232,8 @@ class ActivityView(LocalTimesMixin, AuditedModelView):
         return act
 
     def on_model_change(self, form, model, is_created):
+        if not is_created and hasattr(form, "category_other"):
+            model.category = self._category(form)
         self._localise(model)
         if model.ends_at is None and model.starts_at is not None:  # 「空=开始后 2 小时」
             model.ends_at = model.starts_at + DEFAULT_DURATION
@@ -173,29 +275,73 @@ class ActivityView(LocalTimesMixin, AuditedModelView):
                                     .order_by(Signup.role, Signup.status, Signup.created_at))
         status = {"confirmed": "已报名", "waiting": "候补", "cancelled": "已取消", "attended": "已签到"}
         role = {"participant": "参加", "volunteer": "志愿者"}
-        data = [[role.get(r.role, r.role), status.get(r.status, r.status), r.name or "",
+        data = [[r.ref, role.get(r.role, r.role), status.get(r.status, r.status), r.name or "",
                  r.phone or "", r.created_at.astimezone(tz).strftime("%Y-%m-%d %H:%M"),
                  r.attended_at.astimezone(tz).strftime("%Y-%m-%d %H:%M") if r.attended_at else "",
                  r.hours or ""] for r in rows]
         audit.record(self.session, current_user.username, "export", "signups", aid,
                      f"导出活动 {act.number} 报名名单 {len(data)} 条", ip=client_ip())
         self.session.commit()
-        body = _xlsx(["身份", "状态", "姓名", "电话", "报名时间", "签到时间", "志愿时长"], data,
-                     f"活动{act.number}")
+        when = act.starts_at.astimezone(tz)
+        place = _place_with_point(self, None, act, "place")
+        intro = [[f"活动 {act.number}：{act.title}"],
+                 [f"时间：{when.strftime('%Y-%m-%d %H:%M')}　地点：{place}"],
+                 [f"共 {len(data)} 条报名（导出于 {utcnow().astimezone(tz).strftime('%Y-%m-%d %H:%M')}）"],
+                 []]
+        body = _xlsx(["报名号", "身份", "状态", "姓名", "电话", "报名时间", "签到时间", "志愿时长"], data,
+                     f"活动{act.number}", intro=intro)
+        name = export_file_name(act, tz)
+        ascii_name = f"activity-{act.number}-{when.strftime('%Y%m%d')}-signups.xlsx"
         return Response(body, mimetype=XLSX, headers={
-            "Content-Disposition": f'attachment; filename="activity-{act.number}-signups.xlsx"'})
+            "Content-Disposition": f"attachment; filename=\"{ascii_name}\"; "
+                                   f"filename*=UTF-8''{quote(name)}"})
+
+
+def export_file_name(act: Activity, tz) -> str:
+    """The export's file name: 「活动3-爱心义剪-2027-01-17-报名名单.xlsx」 (title without
+    characters a file name cannot hold)."""
+    title = "".join(ch for ch in act.title if ch not in '\\/:*?"<>|\r\n\t')[:30] or "活动"
+    return f"活动{act.number}-{title}-{act.starts_at.astimezone(tz).strftime('%Y-%m-%d')}-报名名单.xlsx"
+
+
+def _xlsx(header: list[str], rows: list[list], title: str, intro: list[list] = ()) -> bytes:
+    """An XLSX sheet: the ``intro`` rows (activity title, date, place), then the header (bold)
+    and ``rows``; text cells through ``models.spreadsheet.safe_row``."""
+    from io import BytesIO
+
+    from openpyxl import Workbook
+    from openpyxl.styles import Font
+
+    from models.spreadsheet import safe_row
+
+    wb = Workbook()
+    ws = wb.active
+    ws.title = title[:31]
+    for row in intro:
+        ws.append(safe_row(row))
+    if intro:
+        ws["A1"].font = Font(bold=True, size=13)
+    ws.append(safe_row(header))
+    for cell in ws[ws.max_row]:
+        cell.font = Font(bold=True)
+    for row in rows:
+        ws.append(safe_row(row))
+    buf = BytesIO()
+    wb.save(buf)
+    return buf.getvalue()
 
 
 class SignupView(AuditedModelView):
     """报名名单: masked phones; filter by activity, status (候补 = waiting list), role."""
 
     can_create = False
-    column_list = ("activity", "role", "status", "name", "phone", "created_at", "attended_at", "hours")
+    column_list = ("ref", "activity", "role", "status", "name", "phone", "created_at", "attended_at", "hours")
     column_default_sort = ("created_at", False)
-    column_labels = {"activity": "活动", "activity_id": "活动编号(id)", "role": "身份", "status": "状态",
+    column_labels = {"ref": "报名号", "activity": "活动", "activity_id": "活动编号(id)", "role": "身份", "status": "状态",
                      "name": "姓名", "phone": "电话", "created_at": "报名时间",
                      "attended_at": "签到时间", "hours": "志愿时长"}
-    column_formatters = {"phone": masked, "created_at": local_time, "attended_at": local_time,
+    column_formatters = {"ref": lambda v, c, m, n: m.ref,
+                         "phone": masked, "created_at": local_time, "attended_at": local_time,
                          "activity": lambda v, c, m, n: _activity_label(m),
                          "status": lambda v, c, m, n: {"confirmed": "已报名", "waiting": "候补",
                                                        "cancelled": "已取消", "attended": "已签到"}.get(m.status, m.status),
