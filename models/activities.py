@@ -17,7 +17,7 @@ from __future__ import annotations
 import logging
 import re
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta, tzinfo
+from datetime import datetime, timedelta, tzinfo
 
 from sqlalchemy import (Float, ForeignKey, Index, Integer, String, Text, UniqueConstraint, and_,
                         func, or_, select)
@@ -123,18 +123,17 @@ def parse_local_datetime(text: str, tz: tzinfo, *, now: datetime | None = None,
                 hour += 12
             elif part == "中午" and hour < 6:
                 hour += 12
-        if year is None:
-            today = (now or utcnow()).astimezone(tz).date()
-            year = today.year
-            try:
-                if date(year, month, day) < today:
-                    year += 1
-            except ValueError:
-                pass  # reported below
     if hour is None:
         raise BadDateTime(f"{label}请写上几点，例如 {DATETIME_EXAMPLES}")
+    guess_year = year is None
+    if guess_year:
+        now_local = (now or utcnow()).astimezone(tz)
+        year = now_local.year
     try:
-        return datetime(year, month, day, hour, minute, tzinfo=tz)
+        when = datetime(year, month, day, hour, minute, tzinfo=tz)
+        if guess_year and when <= now_local:  # already past this year: next year's
+            when = datetime(year + 1, month, day, hour, minute, tzinfo=tz)
+        return when
     except ValueError:
         raise BadDateTime(f"{label}「{raw}」不是有效的日期或时间") from None
 
