@@ -85,6 +85,7 @@ def test_the_form_speaks_the_staff_words(services, client):
 def test_the_model_refuses_what_the_form_refuses(services):
     with services.db.session() as s:
         ensure_default_reminders(s)
+    with services.db.session() as s:
         row = s.scalar(select(Reminder).where(Reminder.name == "义剪-当天"))
         with pytest.raises(rem.ReminderError, match="时间规则"):
             save_reminder(s, row, schedule="每月17日 8:30")
@@ -98,6 +99,5 @@ def test_the_model_refuses_what_the_form_refuses(services):
                                                        offset_days=1)) == "0 18 * * thu"
         assert rem.schedule_to_cron(rem.ScheduleChoice(rem.REPEAT_MONTHLY, "8:05", day=17,
                                                        offset_days=1)) == "5 8 16 * *"
-        s.rollback()
     with services.db.session() as s:
         assert s.scalar(select(Reminder.schedule).where(Reminder.name == "义剪-当天")) == "0 8 17 * *"
