@@ -154,9 +154,11 @@ def test_town_tags_kept_in_step(services):
 
 
 def test_town_without_tag_refused(services):
+    _followers(services, {"o-yidu": "一都镇"})
     with services.db.session() as s:
         bc = bcast.create_broadcast(s, kind="text", text="通知", town="一都镇", actor="li")
         bc.previewed_at, bid = NOV, bc.id
+        s.get(Follower, "o-yidu").subscribed = False  # she left before the send
     with services.db.write_session() as s, pytest.raises(bcast.BroadcastError, match="无法按乡镇群发"):
         bcast.send_broadcast(s, RecordingWeChat(), bid, "li", services.tz, now=NOV)
 
