@@ -204,7 +204,7 @@ def test_console_flow_in_dry_run(services, client):
         assert [m.api for m in s.scalars(select(OutboxMessage))] == ["message/mass/preview"]
     r1 = client.post(f"/admin/broadcasts/{bid}/send", data={"csrf_token": token, "confirmed": "1"},
                      follow_redirects=True)
-    assert "已提交微信群发" in r1.get_data(as_text=True)
+    assert "演练：未真正发送" in r1.get_data(as_text=True)  # issue 16: dry run says so
     r2 = client.post(f"/admin/broadcasts/{bid}/send", data={"csrf_token": token, "confirmed": "1"},
                      follow_redirects=True)
     assert "不会重复发送" in r2.get_data(as_text=True)
