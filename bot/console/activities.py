@@ -41,7 +41,7 @@ class DateTimePickerWidget:
                      + " ".join(f'{escape(k.replace("_", "-"))}="{escape(v)}"' if v is not True
                                 else escape(k) for k, v in kwargs.items() if k not in ("class", "name"))
                      + ">")
-        pick = Markup(f'<input type="datetime-local" class="form-control dt-picker mt-1" '
+        pick = Markup(f'<input type="datetime-local" class="form-control dt-picker mt-1" style="max-width:16rem" '
                       f'aria-label="从日历选择" title="从日历选择日期和时间" '
                       f'onchange="document.getElementById(\'{escape(kwargs["id"])}\').value='
                       f'this.value.replace(\'T\', \' \')">')
