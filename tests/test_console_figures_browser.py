@@ -22,6 +22,7 @@ def test_month_haircut_from_the_recurring_one_and_its_signups(services, console)
         rec.add_recurring(s, title="爱心义剪", day=17, start_time="09:00", minutes=180,
                           place="助困公益协会妇联")
     console.sign_in()
+    console.open("/admin/recurring/new/", "recurring-new")
     console.open("/admin/recurring/", "recurring-list")
     console.driver.find_element(By.CSS_SELECTOR, "button.recurring-make").click()
     console.wait().until(lambda d: "/admin/signups/" in d.current_url)
@@ -89,6 +90,15 @@ def test_read_the_figures_per_town(services, console):  # noqa: F811
     assert "近12个月趋势" in d.page_source
     console.open("/admin/followers/", "followers")
     assert "本人填写" in d.page_source
+    console.open("/admin/followers/edit/?id=oFig3", "follower-town-edit")   # staff set her town
+    from selenium.webdriver.support.ui import Select
+
+    Select(d.find_element(By.ID, "town")).select_by_value("石鼓镇")
+    d.find_element(By.CSS_SELECTOR, "form.admin-form input[type=submit]").click()
+    console.wait().until(lambda x: "/edit/" not in x.current_url)
+    console.check("follower-town-saved")
+    with services.db.session() as s:
+        assert s.get(Follower, "oFig3").town == "石鼓镇"
 
 
 @pytest.fixture(autouse=True)
