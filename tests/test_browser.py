@@ -77,8 +77,11 @@ def test_console_in_a_real_browser(services, live_console, browser, tmp_path):
     assert files, "the export was not downloaded"
     time.sleep(0.3)
     rows = list(load_workbook(BytesIO(files[0].read_bytes())).active.iter_rows(values_only=True))
-    assert rows[0][:4] == ("身份", "状态", "姓名", "电话")
-    assert rows[1][2:4] == ("王秀英", "13812341234")
+    assert rows[0][0].startswith("活动 ") and "爱心义剪" in rows[0][0]  # title and date first
+    assert "爱心义剪" in files[0].name                                  # and in the file name
+    head = next(i for i, row in enumerate(rows) if row[0] == "报名号")
+    assert rows[head][1:5] == ("身份", "状态", "姓名", "电话")
+    assert rows[head + 1][3:5] == ("王秀英", "13812341234")
 
     b.get(base + f"/admin/signups/?flt0_0={aid}")
     shot = tmp_path / "console-signups.png"
