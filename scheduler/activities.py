@@ -1,7 +1,7 @@
 """Activities jobs: make each month's activity of a recurring one ahead of time.
 
-The scheduler runs :func:`make_recurring` daily (``recurring-activities``, 06:10 local, and
-once at start through the job store's catch-up of a missed run); ``taoyuan activities
+The scheduler runs :func:`make_recurring` daily (``recurring-activities``, 06:10 local) and in
+its catch-up at every start (scheduler/runner.py ``job_catch_up``); ``taoyuan activities
 recurring run`` runs it by hand. Which months are due and the once-per-month rule are model
 operations (models/activities_recurring.py); nothing is sent to anyone.
 """
@@ -33,13 +33,10 @@ def make_recurring(services, now: datetime | None = None) -> list[recurring.Mont
 
 def register(scheduler, services, existing: dict) -> None:
     """The feature-manifest hook of the scheduler layer (``scheduler.runner.sync_jobs``): add
-    the daily ``recurring-activities`` job (06:10 local, and once right away when it is first
-    added) calling
+    the daily ``recurring-activities`` job (06:10 local; the scheduler's catch-up at start runs
+    it too, so a fresh install has the next one at once) calling
     ``scheduler.runner:job_recurring_activities``; ``existing``: the jobs by id."""
-    if JOB_ID not in existing:  # first start: also once now, so a fresh install has the next one
-        scheduler.add_job("scheduler.runner:job_recurring_activities", "date", run_date=utcnow(),
-                          id=JOB_ID + "-first", name="生成每月固定活动（首次）",
-                          replace_existing=True)
+    if JOB_ID not in existing:
         scheduler.add_job("scheduler.runner:job_recurring_activities", "cron", hour=6, minute=10,
                           timezone=services.tz, id=JOB_ID, name="生成每月固定活动",
                           replace_existing=True)

@@ -84,8 +84,13 @@ def job_run_reminder(reminder_id: int) -> None:
 
 
 def job_catch_up() -> None:
-    """APScheduler job (once at start): run every reminder fire missed within its grace."""
+    """APScheduler job (once at start): run every reminder fire missed within its grace, and
+    make the recurring activities' due months (a fresh install has the next 爱心义剪 at once)."""
     run_due(_SERVICES, utcnow())
+    try:
+        activity_jobs.make_recurring(_SERVICES)
+    except Exception:  # noqa: BLE001 - the daily job tries again; reminders must not suffer
+        log.exception("recurring activities not made at start")
 
 
 def job_deliver_notices() -> None:

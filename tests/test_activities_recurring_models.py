@@ -138,3 +138,14 @@ def test_scheduler_registers_the_daily_job(services):
     added.clear()
     register(Fake(), services, {JOB_ID: object()})
     assert added == []
+
+
+def test_the_scheduler_catch_up_at_start_makes_the_next_one(services, monkeypatch):
+    from scheduler import runner
+
+    _haircut(services)
+    monkeypatch.setattr(runner, "_SERVICES", services)
+    runner.job_catch_up()
+    with services.db.session() as s:
+        act = s.scalar(select(acts.Activity))
+        assert act is not None and act.title == "爱心义剪" and act.starts_at > utcnow()
