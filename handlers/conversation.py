@@ -19,6 +19,7 @@ sees them. The yes/no/cancel word sets live here, in one place.
 from __future__ import annotations
 
 import json
+import logging
 from dataclasses import dataclass, field
 from typing import Any, Callable, Mapping
 
@@ -26,6 +27,8 @@ import redis
 
 from bot.core.kv import UNREAD  # a store whose value has not been read from Redis yet
 from bot.core.kv import Keys
+
+log = logging.getLogger(__name__)
 
 #: Ten minutes of silence end a conversation (seconds).
 CONVERSATION_TTL = 600
@@ -57,6 +60,23 @@ CONFIRM_DELETE_WORDS = frozenset({"确认删除", "确定删除", "删除", "是
                                   "要删除", "确认删除我的信息"})
 #: No to deleting her data.
 KEEP_DATA_WORDS = frozenset({"不删", "不删除", "保留", "否", "不", "不是", "不要", "算了", "不用"})
+
+
+class ConversationUnavailable(redis.RedisError):
+    """Her conversation state could not be saved (Redis down or timing out): a multi-step
+    dialogue cannot start or go on. ``name`` is the conversation's name. The router answers it
+    with :data:`UNAVAILABLE_TEXT` (a plain Chinese sentence), never the generic fallback; code
+    that already catches ``redis.RedisError`` around a start still does."""
+
+    def __init__(self, name: str, cause: BaseException | None = None):
+        super().__init__(f"conversation {name!r} cannot be saved ({type(cause).__name__})")
+        self.name = name
+
+
+#: What she is told when a multi-step dialogue cannot start (``{label}``: its name, e.g. 报名).
+UNAVAILABLE_TEXT = ("抱歉，系统现在暂时记不住对话，{label}这类要分几步办理的事现在开始不了，请过几分钟再试一次。"
+                    "查服务点（回复乡镇名或「调解」等需要）、看「活动」不受影响；"
+                    "急事请拨打县妇联电话，遇到危险请立即拨打110。")
 
 
 @dataclass
@@ -107,7 +127,8 @@ class ConversationStore:
             return None
 
     def start(self, name: str, step: str, **data) -> ConversationState:
-        """Begin conversation ``name`` at ``step`` (replacing any other)."""
+        """Begin conversation ``name`` at ``step`` (replacing any other). Raises
+        :class:`ConversationUnavailable` when Redis cannot save it (as :meth:`update`)."""
         state = ConversationState(name, step, dict(data))
         self._save(state)
         return state
@@ -121,14 +142,22 @@ class ConversationStore:
         return state
 
     def end(self) -> None:
-        """Forget the conversation."""
-        self._redis.delete(self._key)
+        """Forget the conversation. With Redis unavailable it is forgotten here only (the saved
+        state, if any, expires with its timeout); never raises for that."""
         self._raw = None
+        try:
+            self._redis.delete(self._key)
+        except redis.RedisError as exc:
+            log.warning("conversation end not saved (%s)", type(exc).__name__)
 
     def _save(self, state: ConversationState) -> None:
+        """Raises :class:`ConversationUnavailable` when Redis cannot take it."""
         payload = json.dumps({"name": state.name, "step": state.step, "data": state.data},
                              ensure_ascii=False)
-        self._redis.set(self._key, payload, ex=self.timeouts.get(state.name, self.ttl))
+        try:
+            self._redis.set(self._key, payload, ex=self.timeouts.get(state.name, self.ttl))
+        except redis.RedisError as exc:
+            raise ConversationUnavailable(state.name, exc) from exc
         self._raw = payload
 
 

@@ -27,7 +27,8 @@ from bot.core.services import Services
 from bot.core.text import compact, normalize
 from bot.wechat.replies import NewsReply, Reply, TextReply
 from bot.wechat.updates import Update
-from handlers.conversation import UNREAD, Conversation, ConversationState, ConversationStore
+from handlers.conversation import (UNAVAILABLE_TEXT, UNREAD, Conversation, ConversationState,
+                                   ConversationStore, ConversationUnavailable)
 from models.base import utcnow
 
 log = logging.getLogger(__name__)
@@ -145,13 +146,20 @@ class Context:
         return self.now.astimezone(self.services.tz)
 
     # -- 「更多」 pages -------------------------------------------------------------
-    def set_more(self, pages: list[str]) -> None:
-        """Keep ``pages`` (texts) for her next 「更多」; an empty list forgets them."""
+    def set_more(self, pages: list[str]) -> bool:
+        """Keep ``pages`` (texts) for her next 「更多」; an empty list forgets them. False when
+        Redis could not take them (down or timing out: the answer still goes out, without its
+        later pages); never raises for that."""
         key = self.services.keys("more", self.openid)
-        if pages:
-            self.services.redis.set(key, json.dumps(pages, ensure_ascii=False), ex=MORE_TTL)
-        else:
-            self.services.redis.delete(key)
+        try:
+            if pages:
+                self.services.redis.set(key, json.dumps(pages, ensure_ascii=False), ex=MORE_TTL)
+            else:
+                self.services.redis.delete(key)
+        except redis.RedisError as exc:
+            log.warning("「更多」 pages not saved (%s)", type(exc).__name__)
+            return False
+        return True
 
     def pop_more(self) -> str | None:
         """The next waiting page, or None."""
@@ -332,7 +340,21 @@ class Router:
 
     # -- dispatch --------------------------------------------------------------------------
     def dispatch(self, ctx: Context) -> Reply | None:
-        """Find and run the handler for ``ctx.update``; return its reply (None = ``success``)."""
+        """Find and run the handler for ``ctx.update``; return its reply (None = ``success``).
+
+        A handler whose conversation cannot be saved (Redis down:
+        :class:`~handlers.conversation.ConversationUnavailable`) is answered with a plain
+        sentence saying the multi-step flow cannot start now and what still works; what the
+        handler wrote to the database stays (the transaction is committed as usual)."""
+        try:
+            return self._dispatch(ctx)
+        except ConversationUnavailable as exc:
+            log.warning("conversation %s unavailable: Redis cannot save it", exc.name)
+            spec = self.conversations.get(exc.name)
+            label = f"「{spec.label}」" if spec is not None and spec.label else ""
+            return TextReply(UNAVAILABLE_TEXT.format(label=label))
+
+    def _dispatch(self, ctx: Context) -> Reply | None:
         ctx.router, ctx.match = self, None
         ctx.conversation.timeouts = self.timeouts
         for rule in self.interceptors:
