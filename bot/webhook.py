@@ -34,6 +34,7 @@ from dataclasses import dataclass
 
 from flask import Flask, Response, request
 
+from bot.core.db import DatabaseUnavailable
 from bot.wechat.dedup import UNREAD, Deduplicator, PendingClaim, read_ahead
 from bot.wechat.protocol import (MAX_BODY_BYTES, AesKey, ProtocolError, SignatureError, check_signature,
                           decrypt_push, encrypt, parse_xml)
@@ -48,6 +49,10 @@ log = logging.getLogger(__name__)
 SUCCESS = "success"
 #: What she sees when something broke on our side (never WeChat's "暂时无法提供服务").
 FALLBACK_TEXT = "抱歉，系统刚刚开了个小差，请稍后再试一次。如有急事请拨打县妇联电话；遇到危险请立即拨打110。"
+#: Events she made by tapping or scanning: when their handler fails she gets
+#: :data:`FALLBACK_TEXT`, not silence (a LOCATION report, a VIEW or a send report gets none).
+ANSWERED_EVENTS = frozenset({"subscribe", "scan", "click", "scancode_waitmsg", "location_select",
+                             "pic_sysphoto", "pic_photo_or_album", "pic_weixin"})
 
 
 @dataclass
@@ -193,9 +198,12 @@ class Webhook:
                               prefetched_conversation=conversation)
                 reply = self.router.dispatch(ctx)
                 reply = self._page(ctx, reply)
+        except DatabaseUnavailable:  # the fail-fast window: FailFastGate logs it once a minute
+            log.warning("%s answered with the fallback: database unavailable", update.kind)
+            reply = TextReply(FALLBACK_TEXT) if _answered(update) else None
         except Exception:  # noqa: BLE001 - every failure becomes a polite answer
             log.exception("handler failed for %s", update.kind)
-            reply = TextReply(FALLBACK_TEXT) if update.is_message else None
+            reply = TextReply(FALLBACK_TEXT) if _answered(update) else None
         # No openid here: next to a feature's own log lines it would tie a woman to what she did.
         if log.isEnabledFor(logging.DEBUG):  # one line per message is noise in production
             log.debug("%s answered in %.1f ms", update.kind, (time.perf_counter() - started) * 1000)
@@ -212,6 +220,11 @@ class Webhook:
             ctx.set_more(pages[1:])
             return TextReply(pages[0])
         return reply
+
+
+def _answered(update: Update) -> bool:
+    """Whether a push whose handler failed still gets :data:`FALLBACK_TEXT`."""
+    return update.is_message or (update.is_event and update.event in ANSWERED_EVENTS)
 
 
 class ClockWatch:

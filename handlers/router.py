@@ -128,6 +128,20 @@ class Context:
             raise RuntimeError("this Context was made without a database session")
         return source
 
+    def forget_session(self) -> None:
+        """Roll back what the session holds after the database failed (see
+        handlers.welcome.record_update), so the answer can still go out without it: the
+        webhook then commits nothing. A later use of :attr:`session` tries the database
+        again (refused at once while ``bot.core.db.FailFastGate`` is quiet). Never raises."""
+        source = self.session_source
+        session = source._session if isinstance(source, OnDemandSession) else source
+        self._follower = None
+        if session is not None:
+            try:
+                session.rollback()
+            except Exception:  # noqa: BLE001 - nothing more to undo
+                pass
+
     @property
     def openid(self) -> str:
         return self.update.openid

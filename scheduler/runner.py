@@ -105,6 +105,13 @@ def job_help_housekeeping() -> None:
     help_jobs.housekeeping(_SERVICES)
 
 
+def job_followers_parked() -> None:
+    """APScheduler job: record subscribes parked while the database was down."""
+    from models.followers import record_parked
+
+    record_parked(_SERVICES)
+
+
 def job_sync() -> None:
     """APScheduler job: bring reminder jobs in step with the reminders table."""
     if _SCHEDULER is not None:

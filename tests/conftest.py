@@ -370,7 +370,7 @@ def _own_pg_cluster(tmp_path_factory):
 
     server = PostgresServer(tmp_path_factory.mktemp("own-pg"))
     yield server
-    server.stop()
+    server.remove()
 
 
 @pytest.fixture

@@ -124,18 +124,34 @@ class RedisServer:
             os.kill(self.proc.pid, signal.SIGCONT)
 
 
+def shutil_chown(path: Path) -> None:
+    """Give ``path`` to the user postgres (PostgreSQL refuses to run as root)."""
+    import shutil
+
+    shutil.chown(path, "postgres", "postgres")
+
+
 class PostgresServer:
     """A PostgreSQL cluster of our own (initdb in ``workdir``, a free port, never 5432):
     ``.url(db)``, ``.stop()`` (an outage), ``.start()``, ``.pause()``/``.resume()`` (SIGSTOP
     of the postmaster and every backend: a hung server)."""
 
     def __init__(self, workdir: Path, port: int | None = None):
+        import tempfile
+
         self.port = port or free_port()
-        self.datadir = Path(workdir) / "pgdata"
-        self.logfile = Path(workdir) / "pg.log"
+        # PostgreSQL refuses to run as root: then the cluster belongs to the user "postgres",
+        # in a folder of its own (a pytest tmp_path is private to root).
+        self._as = ["runuser", "-u", "postgres", "--"] if os.geteuid() == 0 else []
+        home = Path(tempfile.mkdtemp(prefix="taoyuan-pg-")) if self._as else Path(workdir)
+        if self._as:
+            shutil_chown(home)
+        self.home = home
+        self.datadir = home / "pgdata"
+        self.logfile = home / "pg.log"
         if not (self.datadir / "PG_VERSION").exists():
-            subprocess.run(["initdb", "-D", str(self.datadir), "-U", "postgres", "-A", "trust",
-                            "--no-sync", "-E", "UTF8", "--locale=C"],
+            subprocess.run([*self._as, "initdb", "-D", str(self.datadir), "-U", "postgres",
+                            "-A", "trust", "--no-sync", "-E", "UTF8", "--locale=C"],
                            check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         self.start()
 
@@ -143,7 +159,7 @@ class PostgresServer:
         return f"postgresql://postgres@127.0.0.1:{self.port}/{database}"
 
     def _pg_ctl(self, *args: str) -> None:
-        subprocess.run(["pg_ctl", "-D", str(self.datadir), "-l", str(self.logfile), *args],
+        subprocess.run([*self._as, "pg_ctl", "-D", str(self.datadir), "-l", str(self.logfile), *args],
                        check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
     def start(self) -> None:
@@ -154,6 +170,13 @@ class PostgresServer:
         self.resume()
         if (self.datadir / "postmaster.pid").exists():
             self._pg_ctl("-m", "immediate", "-w", "stop")
+
+    def remove(self) -> None:
+        """Stop it and delete its files."""
+        import shutil
+
+        self.stop()
+        shutil.rmtree(self.home if self._as else self.datadir, ignore_errors=True)
 
     def _pids(self) -> list[int]:
         try:

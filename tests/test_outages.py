@@ -86,3 +86,134 @@ def test_with_redis_hung_answers_go_out_within_wechats_deadline(redis_outage_ser
         assert time.monotonic() - started < 1.5
     finally:
         own_redis.resume()
+
+
+# -- items 6 and 7: PostgreSQL down or hung ----------------------------------------------------
+@pytest.fixture
+def pg_outage_services(own_pg, redis_prefix, tmp_path):
+    """Services on a database of our own PostgreSQL (tests.servers.PostgresServer), the shared
+    Redis under this test's prefix, directory seeded."""
+    from models.directory import load_seed
+
+    url = own_pg.create_database(f"outage_{uuid.uuid4().hex[:8]}")
+    svc = wire_services(make_config(url, redis_prefix, tmp_path))
+    with svc.db.session() as s:
+        load_seed(s)
+    yield svc
+    own_pg.resume()
+    svc.db.dispose()
+
+
+def _timed(fn, *args, limit: float = 30.0):
+    """``(fn(*args), seconds)``, run in a thread so a hang fails the test instead of blocking."""
+    import threading
+
+    out: dict = {}
+
+    def run():
+        started = time.monotonic()
+        try:
+            out["value"] = fn(*args)
+        except BaseException as exc:  # noqa: BLE001 - re-raised below
+            out["error"] = exc
+        out["seconds"] = time.monotonic() - started
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    thread.join(limit)
+    if thread.is_alive():
+        pytest.fail(f"no answer within {limit} s (the worker hangs on the database)")
+    if "error" in out:
+        raise out["error"]
+    return out["value"], out["seconds"]
+
+
+def _pusher(services):
+    sim = Simulator(token=services.config.wechat["token"])
+    transport = flask_transport(create_app(services=services).test_client())
+    return lambda fields: reply_text(sim.send(transport, fields))
+
+
+def test_a_hung_postgresql_costs_under_two_seconds_and_stateless_answers_still_go_out(
+        pg_outage_services, own_pg):
+    from handlers.welcome import HELP
+
+    svc = pg_outage_services
+    push = _pusher(svc)
+    number = new_activity(svc, capacity=5)
+    assert "近期活动" in push(text_fields("oPgWarm", "活动")) or str(number) in push(
+        text_fields("oPgWarm", "活动"))                      # pool connections made
+    svc.db.gate.QUIET_SECONDS = 3                            # a short window for the test
+    own_pg.pause()                                           # SIGSTOP: every PostgreSQL process
+    try:
+        cases = [("oPgHung1", "活动", FALLBACK_TEXT),          # needs the database
+                 ("oPgHung2", "帮助", HELP),                   # needs none
+                 ("oPgHung3", "活动", FALLBACK_TEXT),
+                 ("oPgHung4", "你好", HELP),
+                 ("oPgHung5", f"报名 {number}", FALLBACK_TEXT)]
+        for openid, text, expected in cases:
+            reply, seconds = _timed(push, text_fields(openid, text))
+            assert reply == expected, (text, reply)
+            assert seconds < 2.0, f"「{text}」 took {seconds:.2f} s"
+        reply, seconds = _timed(push, event_fields("oPgHung6", "click", EventKey="ACTIVITIES"))
+        assert reply == FALLBACK_TEXT and seconds < 2.0          # a menu click: not silence
+    finally:
+        own_pg.resume()
+    time.sleep(svc.db.gate.QUIET_SECONDS + 0.2)
+    reply, seconds = _timed(push, text_fields("oPgBack", "活动"))
+    assert reply != FALLBACK_TEXT                              # back: answered from the database
+
+
+def test_subscribes_and_clicks_during_a_database_outage_are_answered_and_recorded_later(
+        pg_outage_services, own_pg):
+    from sqlalchemy import select
+
+    from handlers.welcome import HELP, WELCOME
+    from models.followers import Follower, record_parked
+
+    svc = pg_outage_services
+    push = _pusher(svc)
+    push(text_fields("oPgWarm2", "帮助"))
+    own_pg.stop()                                            # the outage
+    try:
+        for i in range(3):
+            reply, _ = _timed(push, event_fields(f"oNewFollower{i}", "subscribe",
+                                                 EventKey=f"qrscene_poster{i}"))
+            assert reply == WELCOME                          # welcome still sent
+        reply, seconds = _timed(push, event_fields("oClicker", "click", EventKey="ACTIVITIES"))
+        assert reply == FALLBACK_TEXT and seconds < 2.0       # not silence
+        reply, _ = _timed(push, event_fields("oClicker", "click", EventKey="HELP_USAGE"))
+        assert reply == HELP                                 # a click that needs no database
+        assert _timed(push, text_fields("oNewFollower0", "帮助"))[0] == HELP
+    finally:
+        own_pg.start()
+    svc.db.gate.quiet_until = 0                              # as after the window
+    # her next message (any update reaching the database) records what was parked
+    assert push(text_fields("oNewFollower0", "帮助")) == HELP
+    with svc.db.session() as s:
+        rows = {f.openid: f for f in s.scalars(select(Follower))}
+    for i in range(3):
+        assert rows[f"oNewFollower{i}"].subscribed is True
+        assert rows[f"oNewFollower{i}"].scene == f"poster{i}"
+        assert rows[f"oNewFollower{i}"].subscribed_at is not None
+    assert record_parked(svc) == 0                           # nothing left parked
+
+
+def test_the_scheduler_records_parked_subscribes_when_the_database_is_back(
+        pg_outage_services, own_pg):
+    from sqlalchemy import select
+
+    from handlers.welcome import WELCOME
+    from models.followers import Follower, record_parked
+
+    svc = pg_outage_services
+    push = _pusher(svc)
+    own_pg.stop()
+    try:
+        assert _timed(push, event_fields("oParked1", "subscribe"))[0] == WELCOME
+        assert record_parked(svc) is None                    # still down: kept for later
+    finally:
+        own_pg.start()
+    svc.db.gate.quiet_until = 0
+    assert record_parked(svc) == 1                           # the scheduler's job, once a minute
+    with svc.db.session() as s:
+        assert s.scalars(select(Follower).where(Follower.openid == "oParked1")).one().subscribed

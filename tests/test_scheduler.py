@@ -236,6 +236,7 @@ def test_a_standby_scheduler_takes_over_a_killed_leader_within_leader_ttl(
         killed = time.monotonic()
         assert second_lines.get(timeout=bound * 3) == "leader"
         takeover = time.monotonic() - killed
+        print(f"takeover after kill -9: {takeover:.2f} s (bound {bound} s)")
         # measured: at most the documented bound (+0.5 s for a loaded CI machine's scheduling)
         assert takeover <= bound + 0.5, f"takeover took {takeover:.2f} s (bound {bound} s)"
         assert takeover >= failover.lock_ttl - 0.5        # the dead leader's lock was honoured

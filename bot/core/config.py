@@ -145,6 +145,15 @@ class Config:
             url = f"sqlite:///{self.instance_dir / 'taoyuan.db'}"
         return url
 
+    def database_timeouts(self) -> dict[str, float]:
+        """``connect_timeout`` and ``statement_timeout`` of ``[database]``, in seconds (for
+        :class:`bot.core.db.Database`; PostgreSQL only)."""
+        from bot.core.db import DEFAULT_CONNECT_TIMEOUT, DEFAULT_STATEMENT_TIMEOUT
+
+        return {"connect_timeout": self.database.get("connect_timeout", DEFAULT_CONNECT_TIMEOUT),
+                "statement_timeout": self.database.get("statement_timeout",
+                                                       DEFAULT_STATEMENT_TIMEOUT)}
+
     @property
     def dry_run(self) -> bool:
         """True when no app_secret is set: nothing is sent to WeChat, all goes to the outbox."""
@@ -232,6 +241,11 @@ def validate(data: dict[str, Any]) -> None:
     url = _require_str(data, "database", "url")
     if url and "://" not in url:
         raise ConfigError("database.url: must be a SQLAlchemy URL such as postgresql://...")
+    for key, top in (("connect_timeout", 60), ("statement_timeout", 3600)):
+        value = data["database"].get(key, 1)
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value <= top:
+            raise ConfigError(f"database.{key}: 必须是 0 到 {top} 之间的秒数（0 = 不限）/ must be a "
+                              f"number of seconds from 0 to {top} (0 = none)")
     url = _require_str(data, "redis", "url")
     if url and not url.startswith(("redis://", "rediss://", "unix://")):
         raise ConfigError("redis.url: must start with redis://, rediss:// or unix://")
