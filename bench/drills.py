@@ -18,6 +18,15 @@ every one)::
     1  a locked row: the activities row is held FOR UPDATE for 12 s while women answer 「同意」
     2  dead workers: a worker process is SIGKILLed while it handles 「同意」
     3  a slow WeChat API (6 s per call) while women cancel and the waiting list is promoted
+    5  Redis down, then hung (SIGSTOP): the directory, 「更多」, 「活动」, 「报名 N」
+    6  PostgreSQL hung (SIGSTOP of every server process) for 8 s: questions with and without
+       the database
+    7  PostgreSQL stopped: menu clicks and new followers (subscribe); are they recorded after?
+
+Drills 5–7 start a redis-server / PostgreSQL of their own on free ports (tests/servers.py;
+never the shared 6379/5432) so they can stop and pause them. For them, ``lost`` also counts an
+answer that is only the generic fallback where a real answer needed neither server, and
+drill 7 counts a new follower not recorded once the database is back as lost.
 
 Run from the repository root (PostgreSQL and Redis as for the tests)::
 
@@ -104,7 +113,7 @@ def rig(args, *, processes: int = 2, extra: str = "") -> Iterator[Rig]:
     from bot.core.db import upgrade
 
     name = f"taoyuan_drill_{os.getpid()}_{uuid.uuid4().hex[:6]}"
-    admin = create_engine(args.pg_admin, isolation_level="AUTOCOMMIT")
+    admin = create_engine(args.pg_admin, isolation_level="AUTOCOMMIT", pool_pre_ping=True)
     with admin.connect() as conn:
         conn.execute(text(f'CREATE DATABASE "{name}"'))
     db_url = args.pg_admin.rsplit("/", 1)[0] + "/" + name
@@ -370,11 +379,194 @@ def drill_slow_api(args) -> Tally:
     return tally
 
 
+# -- outages (drills 5–7): servers of the drill's own ----------------------------------------------
+@contextmanager
+def own_servers(args, *, redis_server: bool = False, pg_server: bool = False):
+    """``(args, redis, pg)``: ``args`` pointed at a redis-server and/or a PostgreSQL cluster of
+    our own (tests.servers), which the drill may stop and pause; removed afterwards."""
+    from tests.servers import PostgresServer, RedisServer
+
+    with tempfile.TemporaryDirectory(prefix="drill-own") as tmp:
+        redis_srv = RedisServer(Path(tmp) / "redis") if redis_server else None
+        pg_srv = PostgresServer(Path(tmp) / "pg") if pg_server else None
+        try:
+            changed = dict(vars(args))
+            if redis_srv is not None:
+                changed["redis"] = redis_srv.url
+            if pg_srv is not None:
+                changed["pg_admin"] = pg_srv.url()
+            yield argparse.Namespace(**changed), redis_srv, pg_srv
+        finally:
+            if redis_srv is not None:
+                redis_srv.stop()
+            if pg_srv is not None:
+                pg_srv.remove()
+
+
+def judge_answer(tally: Tally, delivery: Delivery, *, ok: Callable[[str], bool]) -> str:
+    """Count one push whose answer must satisfy ``ok`` (a passive reply WeChat waited for).
+    Returns the answer ("" when none)."""
+    answers = [t for t in delivery.passive if t]
+    good = [t for t in answers if ok(t)]
+    tally.add(requests=delivery.tries, over_5s=delivery.slow_tries,
+              lost=int(not good), duplicated=int(len(answers) > 1))
+    return good[0] if good else (answers[0] if answers else "")
+
+
+def drill_redis_down(args) -> Tally:
+    """Drill 5: Redis stopped, then hung (SIGSTOP): ``--women`` women each ask the directory
+    (「桃城」「调解」, then 「更多」), 「活动」 and 「报名 1」 on two webhook processes. Every
+    stateless question must get its real answer; 「报名 1」 a plain sentence that the signup
+    cannot start now (counted as answered)."""
+    from bot.simulator import event_fields  # noqa: F401 - same module as text_fields
+    from bot.webhook import FALLBACK_TEXT
+
+    tally = Tally("5 Redis stopped, then hung")
+    asks = [("桃城", lambda t: "桃城" in t and t != FALLBACK_TEXT),
+            ("调解", lambda t: "调解" in t and t != FALLBACK_TEXT),
+            ("更多", lambda t: t != FALLBACK_TEXT),
+            ("活动", lambda t: "巾帼健康讲座" in t),
+            ("报名 1", lambda t: "开始不了" in t)]
+    with own_servers(args, redis_server=True) as (own_args, redis_srv, _):
+        with rig(own_args) as r:
+            from models.directory import load_seed
+            from sqlalchemy.orm import Session
+
+            engine = r.engine()
+            with Session(engine) as s:
+                load_seed(s)
+                s.commit()
+            engine.dispose()
+            make_activity(r)
+            slowest = 0.0
+            for phase, fault, undo in (("stopped", redis_srv.stop, redis_srv.start),
+                                       ("hung", redis_srv.pause, redis_srv.resume)):
+                fault()
+                try:
+                    def one(i: int, openid: str) -> None:
+                        nonlocal slowest
+                        servers = r.servers[i % 2:] + r.servers[:i % 2]
+                        for text_, ok in asks:
+                            started = time.monotonic()
+                            d = push_like_wechat(r, text_fields(openid, text_), servers)
+                            slowest = max(slowest, time.monotonic() - started)
+                            judge_answer(tally, d, ok=ok)
+
+                    women = [f"oDrillRedis{phase[0]}{i:02d}" for i in range(args.women)]
+                    threads = [threading.Thread(target=one, args=(i, o)) for i, o in enumerate(women)]
+                    [t.start() for t in threads]
+                    [t.join() for t in threads]
+                finally:
+                    undo()
+            tally.notes.append(f"slowest answer {slowest:.2f} s")
+    return tally
+
+
+def drill_postgres_hung(args) -> Tally:
+    """Drill 6: every PostgreSQL process SIGSTOPped for 8 s while ``--women`` women ask
+    「帮助」「你好」 and 「联系方式」 (no database needed: the real answer must come) and 「活动」 and
+    「我的报名」 (database needed: a polite sentence, fast). Also reports the slowest answer."""
+    from bot.webhook import FALLBACK_TEXT
+    from handlers.welcome import HELP
+
+    tally = Tally("6 PostgreSQL hung 8 s (SIGSTOP)")
+    asks = [("帮助", lambda t: t == HELP), ("活动", lambda t: bool(t)),
+            ("联系方式", lambda t: "12338" in t and t != FALLBACK_TEXT), ("我的报名", lambda t: bool(t)),
+            ("你好", lambda t: t == HELP)]
+    with own_servers(args, pg_server=True) as (own_args, _, pg):
+        with rig(own_args) as r:
+            make_activity(r)
+            for server in r.servers:  # pool connections made before the hang
+                r.sim.send(_transport(server), text_fields("oDrillPgWarm", "活动"))
+            slowest, fallbacks = 0.0, 0
+            pg.pause()
+            resume = threading.Timer(8.0, pg.resume)
+            resume.start()
+            try:
+                def one(i: int, openid: str) -> None:
+                    nonlocal slowest, fallbacks
+                    servers = r.servers[i % 2:] + r.servers[:i % 2]
+                    for text_, ok in asks:
+                        started = time.monotonic()
+                        d = push_like_wechat(r, text_fields(openid, text_), servers)
+                        slowest = max(slowest, time.monotonic() - started)
+                        answer = judge_answer(tally, d, ok=ok)
+                        fallbacks += answer == FALLBACK_TEXT
+
+                women = [f"oDrillPgHung{i:02d}" for i in range(args.women)]
+                threads = [threading.Thread(target=one, args=(i, o)) for i, o in enumerate(women)]
+                [t.start() for t in threads]
+                [t.join() for t in threads]
+            finally:
+                resume.join()
+                pg.resume()
+            tally.notes.append(f"slowest answer {slowest:.2f} s; {fallbacks} polite fallbacks "
+                               "for questions that need the database")
+    return tally
+
+
+def drill_postgres_down(args) -> Tally:
+    """Drill 7: PostgreSQL stopped; ``--women`` new followers subscribe (from a poster's QR
+    code) and ``--women`` followers click the menu (近期活动, 我的报名, 使用帮助). Every tap
+    must be answered (the welcome; the fallback where the database is needed); once the
+    database is back (and its fail-fast window over) each new follower must be recorded, with
+    her scene, after her next message."""
+    from bot.simulator import event_fields
+    from handlers.welcome import HELP, WELCOME
+
+    tally = Tally("7 PostgreSQL down: clicks, follows")
+    with own_servers(args, pg_server=True) as (own_args, _, pg):
+        with rig(own_args) as r:
+            for server in r.servers:
+                r.sim.send(_transport(server), text_fields("oDrillPgWarm", "帮助"))
+            newcomers = [f"oDrillNew{i:02d}" for i in range(args.women)]
+            clickers = [f"oDrillClick{i:02d}" for i in range(args.women)]
+            pg.stop()
+            try:
+                def newcomer(i: int, openid: str) -> None:
+                    servers = r.servers[i % 2:] + r.servers[:i % 2]
+                    d = push_like_wechat(r, event_fields(openid, "subscribe",
+                                                         EventKey=f"qrscene_poster{i}"), servers)
+                    judge_answer(tally, d, ok=lambda t: t == WELCOME)
+
+                def clicker(i: int, openid: str) -> None:
+                    servers = r.servers[i % 2:] + r.servers[:i % 2]
+                    for key, ok in (("ACTIVITIES", bool), ("MY_SIGNUPS", bool),
+                                    ("HELP_USAGE", lambda t: t == HELP)):
+                        d = push_like_wechat(r, event_fields(openid, "click", EventKey=key), servers)
+                        judge_answer(tally, d, ok=ok)
+
+                threads = [threading.Thread(target=newcomer, args=(i, o)) for i, o in enumerate(newcomers)]
+                threads += [threading.Thread(target=clicker, args=(i, o)) for i, o in enumerate(clickers)]
+                [t.start() for t in threads]
+                [t.join() for t in threads]
+            finally:
+                pg.start()
+            time.sleep(10.5)  # the fail-fast window (bot.core.db.FailFastGate.QUIET_SECONDS)
+            for i, openid in enumerate(newcomers):  # her next message
+                r.sim.send(_transport(r.servers[i % 2]), text_fields(openid, "你好"))
+            engine = r.engine()
+            try:
+                with engine.connect() as conn:
+                    recorded = conn.execute(text(
+                        "SELECT count(*) FROM followers WHERE openid LIKE 'oDrillNew%' "
+                        "AND subscribed AND subscribed_at IS NOT NULL AND scene LIKE 'poster%'")
+                    ).scalar() or 0
+            finally:
+                engine.dispose()
+            tally.add(lost=len(newcomers) - recorded)
+            tally.notes.append(f"{recorded}/{len(newcomers)} new followers recorded after")
+    return tally
+
+
 #: The drills by number (helpers add theirs here: one function each).
 DRILLS: dict[int, Callable[[argparse.Namespace], Tally]] = {
     1: drill_locked_row,
     2: drill_dead_worker,
     3: drill_slow_api,
+    5: drill_redis_down,
+    6: drill_postgres_hung,
+    7: drill_postgres_down,
 }
 
 

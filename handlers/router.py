@@ -20,9 +20,10 @@ from enum import IntEnum
 from typing import Any, Callable, Iterable
 
 import redis
+from sqlalchemy.exc import InterfaceError, OperationalError
 from sqlalchemy.orm import Session
 
-from bot.core.db import OnDemandSession
+from bot.core.db import DatabaseUnavailable, OnDemandSession
 from bot.core.services import Services
 from bot.core.text import compact, normalize
 from bot.wechat.replies import NewsReply, Reply, TextReply
@@ -37,6 +38,9 @@ Handler = Callable[["Context"], "Reply | str | None"]
 #: A rule's check: a falsy value, or what it found (given to the handler as ``ctx.match``).
 Check = Callable[["Context"], Any]
 ConversationHandler = Callable[["Context", ConversationState], "Reply | str | None"]
+
+#: What a database that is down or hung raises (refused, timed out, the fail-fast window).
+DATABASE_DOWN = (DatabaseUnavailable, OperationalError, InterfaceError)
 
 #: How long 「更多」 pages wait in Redis (seconds).
 MORE_TTL = 900

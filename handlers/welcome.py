@@ -11,17 +11,11 @@ import threading
 import time
 from collections import OrderedDict
 
-from sqlalchemy.exc import InterfaceError, OperationalError
-
-from bot.core.db import DatabaseUnavailable
 from bot.wechat.menu import HELP_USAGE
-from handlers.router import Context, Router, Stage
+from handlers.router import DATABASE_DOWN, Context, Router, Stage
 from models import followers
 
 log = logging.getLogger(__name__)
-
-#: What a database that is down or hung raises (refused, timed out, fail-fast window).
-DATABASE_DOWN = (DatabaseUnavailable, OperationalError, InterfaceError)
 
 WELCOME = (
     "欢迎关注「桃源姐妹」！这里是永春县妇联的“近邻娘家”，服务妇女零距离。\n"

@@ -418,14 +418,24 @@ def test_handler_exception_gives_fallback_sentence_and_200(services):
     assert result.status == 200 and parse_xml(result.body)["Content"] == FALLBACK_TEXT
     path, body = sim.build(event_fields("oBoom", "CLICK", EventKey="X"))
     query = dict(p.split("=", 1) for p in path.split("?", 1)[1].split("&"))
+    # a menu tap whose handler failed is answered, not met with silence (issue 15 item 7) ...
+    assert parse_xml(hook.handle(query, body).body)["Content"] == FALLBACK_TEXT
+    # ... an automatic position report is not (it never gets a reply)
+    path, body = sim.build(event_fields("oBoom", "LOCATION", Latitude="25.3", Longitude="118.2",
+                                        Precision="30"))
+    query = dict(p.split("=", 1) for p in path.split("?", 1)[1].split("&"))
     assert hook.handle(query, body).body == "success"
 
 
 def test_database_down_still_answers(db_url, redis_prefix, tmp_path):
     cfg = make_config("postgresql://nobody@127.0.0.1:1/none", redis_prefix, tmp_path)
     client = create_app(services=wire_services(cfg)).test_client()
-    reply = Simulator(token=TOKEN).send(flask_transport(client), text_fields("oDbDown", "帮助"))
-    assert reply_text(reply) == FALLBACK_TEXT
+    sim = Simulator(token=TOKEN)
+    # an answer that needs no database still goes out (issue 15 item 6) ...
+    assert "您可以这样用" in reply_text(sim.send(flask_transport(client), text_fields("oDbDown", "帮助")))
+    # ... one that needs it gets the polite sentence
+    assert reply_text(sim.send(flask_transport(client), text_fields("oDbDown", "我的报名"))) \
+        == FALLBACK_TEXT
     assert client.get("/healthz").status_code == 503
 
 

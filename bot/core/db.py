@@ -229,8 +229,13 @@ def _watch_postgres(engine: Engine, url: str, gate: FailFastGate) -> None:
         dbapi_conn = getattr(getattr(context.connection, "connection", None), "dbapi_connection", None)
         if dbapi_conn is not None:
             watch.disarm(dbapi_conn)
-        if context.is_disconnect or (context.connection is None and isinstance(
-                context.sqlalchemy_exception, OperationalError)):
+        if context.connection is None and isinstance(context.sqlalchemy_exception,
+                                                       OperationalError):
+            gate.went_down(type(context.original_exception).__name__)  # a connect failed
+        elif context.is_disconnect and not gate.quiet and (
+                address is not None and not probe_postgres(address, HangWatch.PROBE_SECONDS)):
+            # a connection died and the server does not answer either (a dead connection of a
+            # server that restarted is only replaced: SQLAlchemy refreshes the pool)
             gate.went_down(type(context.original_exception).__name__)
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent.parent.parent / "migrations"
