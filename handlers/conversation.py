@@ -11,7 +11,10 @@ A feature registers it with ``router.conversation(SPEC)``::
                      prompt="请告诉我您的姓名（例如：王秀英）。")
 
 State lives in Redis keyed by openid, so it survives a restart and works when her next message
-lands on another worker process. It expires after the conversation's ``timeout`` (default
+lands on another worker process. In the webhook the store is *deferred*: a step's changes are
+kept in memory and written by :meth:`ConversationStore.commit` only after the message's
+database transaction committed, so a failed write (a lock timeout, a lost connection) leaves her
+at the same step and her next 「同意」 is understood. It expires after the conversation's ``timeout`` (default
 :data:`CONVERSATION_TTL`) seconds of silence, after which her next message is treated fresh.
 The router handles the cancel words (「取消」/「退出」 ...) for every conversation before a step
 sees them. The yes/no/cancel word sets live here, in one place.
@@ -19,6 +22,7 @@ sees them. The yes/no/cancel word sets live here, in one place.
 from __future__ import annotations
 
 import json
+import logging
 from dataclasses import dataclass, field
 from typing import Any, Callable, Mapping
 
@@ -26,6 +30,8 @@ import redis
 
 from bot.core.kv import UNREAD  # a store whose value has not been read from Redis yet
 from bot.core.kv import Keys
+
+log = logging.getLogger(__name__)
 
 #: Ten minutes of silence end a conversation (seconds).
 CONVERSATION_TTL = 600
@@ -80,12 +86,17 @@ class ConversationStore:
     """
 
     def __init__(self, client: redis.Redis, keys: Keys, openid: str, ttl: int = CONVERSATION_TTL,
-                 prefetched=UNREAD, timeouts: Mapping[str, int] | None = None):
+                 prefetched=UNREAD, timeouts: Mapping[str, int] | None = None,
+                 deferred: bool = False):
         self._redis = client
         self._key = keys("conv", openid)
         self.ttl = ttl
         self.timeouts: Mapping[str, int] = timeouts or {}
         self._raw = prefetched
+        #: ``deferred``: writes wait for :meth:`commit`; the last one wins (("set", payload,
+        #: seconds) or ("delete",)), None when nothing changed.
+        self._deferred = deferred
+        self._pending: tuple | None = None
 
     @property
     def key(self) -> str:
@@ -122,13 +133,34 @@ class ConversationStore:
 
     def end(self) -> None:
         """Forget the conversation."""
-        self._redis.delete(self._key)
+        if self._deferred:
+            self._pending = ("delete",)
+        else:
+            self._redis.delete(self._key)
         self._raw = None
+
+    def commit(self) -> None:
+        """Write the deferred changes (call once the database transaction committed); a
+        store that is not deferred has none. Redis down: logged, she starts over later."""
+        pending, self._pending = self._pending, None
+        if pending is None:
+            return
+        try:
+            if pending[0] == "delete":
+                self._redis.delete(self._key)
+            else:
+                self._redis.set(self._key, pending[1], ex=pending[2])
+        except redis.RedisError as exc:
+            log.warning("conversation state not saved (%s)", type(exc).__name__)
 
     def _save(self, state: ConversationState) -> None:
         payload = json.dumps({"name": state.name, "step": state.step, "data": state.data},
                              ensure_ascii=False)
-        self._redis.set(self._key, payload, ex=self.timeouts.get(state.name, self.ttl))
+        seconds = self.timeouts.get(state.name, self.ttl)
+        if self._deferred:
+            self._pending = ("set", payload, seconds)
+        else:
+            self._redis.set(self._key, payload, ex=seconds)
         self._raw = payload
 
 

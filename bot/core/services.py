@@ -89,6 +89,9 @@ class Services:
     #: Background threads sending after a commit (the notifier, ``bot.wechat.notifier``:
     #: staff told of urgent help requests, answers delivered); ``Notifier.wait`` joins them.
     notify_threads: list[threading.Thread] = field(default_factory=list)
+    #: This process's one outbox worker (``bot.wechat.notifier.OutboxWorker``, made on first
+    #: use by the notifier): sends queued after a commit go through it, after the response.
+    outbox_worker: Any = None
     #: Builds the WeChat client on first use of :attr:`wechat` (given by the wiring layer).
     wechat_factory: "Callable[[Services], Any] | None" = None
     _wechat: Any = None
