@@ -100,7 +100,8 @@ class Context:
     handler first uses ``ctx.session`` (``session_source`` hands the per-process table caches
     what they need without making it). ``now`` is aware UTC (default: now).
     ``prefetched_conversation``: the raw conversation value if the webhook already read it
-    (saves a Redis round trip).
+    (saves a Redis round trip). ``defer_conversation``: her conversation's changes wait for
+    ``ctx.conversation.commit()``, which the caller runs after the database commit (the webhook).
 
     Set by :meth:`Router.dispatch`: ``match``, what the check of the rule being run found (the
     word, ``re.Match``, a parsed query ...; None for conversation steps and the default), and
@@ -110,14 +111,15 @@ class Context:
 
     def __init__(self, update: Update, services: Services,
                  session: "Session | OnDemandSession | None" = None, now: datetime | None = None,
-                 prefetched_conversation: object = UNREAD):
+                 prefetched_conversation: object = UNREAD, defer_conversation: bool = False):
         self.update, self.services = update, services
         self.session_source = session
         self.now = now or utcnow()
         self.text = normalize(update.text)
         self.compact_text = self.text.replace(" ", "")
         self.conversation = ConversationStore(services.redis, services.keys, update.openid,
-                                              prefetched=prefetched_conversation)
+                                              prefetched=prefetched_conversation,
+                                              deferred=defer_conversation)
         self._follower = None
         self.match: Any = None
         self.router: Router | None = None
@@ -368,9 +370,14 @@ class Router:
             return self._dispatch(ctx)
         except ConversationUnavailable as exc:
             log.warning("conversation %s unavailable: Redis cannot save it", exc.name)
-            spec = self.conversations.get(exc.name)
-            label = f"「{spec.label}」" if spec is not None and spec.label else ""
-            return TextReply(UNAVAILABLE_TEXT.format(label=label))
+            return self.unavailable_reply(exc.name)
+
+    def unavailable_reply(self, name: str) -> TextReply:
+        """What she is told when conversation ``name`` cannot be saved (Redis down): the
+        multi-step flow cannot start now, what still works, whom to call."""
+        spec = self.conversations.get(name)
+        label = f"「{spec.label}」" if spec is not None and spec.label else ""
+        return TextReply(UNAVAILABLE_TEXT.format(label=label))
 
     def _dispatch(self, ctx: Context) -> Reply | None:
         ctx.router, ctx.match = self, None

@@ -93,6 +93,9 @@ class Services:
     #: down (``models.followers.park_event``): the next update that reaches the database
     #: records them (handlers/welcome.py); the scheduler also does, every minute.
     followers_parked: bool = False
+    #: This process's one outbox worker (``bot.wechat.notifier.OutboxWorker``, made on first
+    #: use by the notifier): sends queued after a commit go through it, after the response.
+    outbox_worker: Any = None
     #: Builds the WeChat client on first use of :attr:`wechat` (given by the wiring layer).
     wechat_factory: "Callable[[Services], Any] | None" = None
     _wechat: Any = None
