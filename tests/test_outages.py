@@ -217,3 +217,29 @@ def test_the_scheduler_records_parked_subscribes_when_the_database_is_back(
     assert record_parked(svc) == 1                           # the scheduler's job, once a minute
     with svc.db.session() as s:
         assert s.scalars(select(Follower).where(Follower.openid == "oParked1")).one().subscribed
+
+
+def test_a_slow_statement_on_a_live_server_is_not_taken_for_a_hang(pg_outage_services):
+    """The hang watch knocks before it cuts: a server that answers (a long statement, a lock
+    wait) is left to its own statement_timeout, which the engine sets."""
+    from sqlalchemy import text
+
+    svc = pg_outage_services
+    with svc.db.session() as s:
+        assert s.execute(text("SHOW statement_timeout")).scalar() == "20s"
+        started = time.monotonic()
+        s.execute(text("SELECT pg_sleep(2.2)"))                  # > HangWatch.HANG_SECONDS
+        assert time.monotonic() - started >= 2.2
+    assert not svc.db.gate.quiet
+
+
+def test_after_a_postgresql_restart_answers_come_back_without_a_fail_fast_window(
+        pg_outage_services, own_pg):
+    svc = pg_outage_services
+    push = _pusher(svc)
+    push(text_fields("oRestart", "活动"))                      # a pooled connection
+    own_pg.stop()
+    own_pg.start()                                            # a restart: pooled ones are dead
+    replies = [push(text_fields("oRestart", "活动")) for _ in range(3)]
+    assert replies[-1] != FALLBACK_TEXT                        # at once, not 10 s later
+    assert not svc.db.gate.quiet                               # the server answered the probe

@@ -47,7 +47,7 @@ class FailFastGate:
     When a connection to PostgreSQL fails or hangs, :meth:`went_down` opens a window of
     :attr:`QUIET_SECONDS`; meanwhile :meth:`check` (called when a session starts and before
     each new connection) raises :class:`DatabaseUnavailable` at once. Then the next session
-    tries again. ``outages`` counts the windows opened (a caller may act when it is back).
+    tries again.
     """
 
     #: Seconds to refuse at once after the database failed to answer.
@@ -55,7 +55,6 @@ class FailFastGate:
 
     def __init__(self) -> None:
         self.quiet_until = 0.0  # monotonic seconds
-        self.outages = 0
         self._logged_at = float("-inf")
 
     @property
@@ -73,8 +72,6 @@ class FailFastGate:
         """The database failed to answer (``why``, for the log): open the window. Logged at
         ERROR at most once a minute per process."""
         now = time.monotonic()
-        if now >= self.quiet_until:
-            self.outages += 1
         self.quiet_until = now + self.QUIET_SECONDS
         if now - self._logged_at >= 60:
             self._logged_at = now
@@ -94,7 +91,11 @@ def probe_postgres(address: tuple, timeout: float) -> bool:
         if address[0] == "unix":
             sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
             sock.settimeout(timeout)
-            sock.connect(address[1])
+            try:
+                sock.connect(address[1])
+            except OSError:
+                sock.close()
+                raise
         else:
             sock = socket.create_connection(address[1:], timeout=timeout)
         with sock:
