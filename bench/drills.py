@@ -279,6 +279,7 @@ def drill_locked_row(args) -> Tally:
         conn = engine.connect()
         trans = conn.begin()
         conn.execute(text("SELECT id FROM activities WHERE number = 1 FOR UPDATE"))
+        locked_at = time.monotonic()
         threading.Timer(12.0, trans.rollback).start()
         results: dict[str, Delivery] = {}
 
@@ -289,7 +290,7 @@ def drill_locked_row(args) -> Tally:
         threads = [threading.Thread(target=one, args=(i, o)) for i, o in enumerate(women)]
         [t.start() for t in threads]
         [t.join() for t in threads]
-        wait_quiet(8.0)
+        wait_quiet(max(locked_at + 12.0 + 8.0 - time.monotonic(), 0))  # lock gone, then 8 s
         conn.close()
         engine.dispose()
         for openid in women:
