@@ -179,12 +179,16 @@ class Webhook:
                 claim.cancel()  # the quick read was wrong (an unusual shape)
             peek = self.services.keys("conv", update.openid) if update.is_message else None
             claim = self.dedup.begin(update.dedup_key(), peek=peek, ttl=ttl, signed=signed)
-        first, stored, conversation, reused, token = claim.result(
+        first, stored, conversation, reused, token, taken_over = claim.result(
             deadline=arrived + self.budget if self.budget > 0 else None)
         if reused:
             log.warning("push refused: its signed URL was used before with another body")
             return WebhookResult(403, "forbidden")
-        if first:
+        committed = self._committed_reply(update) if taken_over else None
+        if committed is not None:  # the dead worker committed it: its reply, not a second run
+            xml = committed
+            self.dedup.publish(update.dedup_key(), xml, ttl)
+        elif first:
             xml = self._answer_in_time(update, conversation, token, ttl, arrived)
         else:
             log.debug("retry of %s: same reply", update.kind)
@@ -268,6 +272,18 @@ class Webhook:
         self.dedup.let_go(dedup_key)
         return xml
 
+    def _committed_reply(self, update: Update) -> str | None:
+        """The reply a run of ``update`` committed (``models.outbox.HandledMessage``), or None
+        (none committed, or the database cannot say: then it runs again)."""
+        from models.outbox import handled_reply
+
+        try:
+            with self.services.db.session() as session:
+                return handled_reply(session, update.dedup_key())
+        except Exception:  # noqa: BLE001 - run it; unique constraints still hold
+            log.exception("could not check whether a taken-over message was handled")
+            return None
+
     def _answer_pool(self) -> ThreadPoolExecutor:
         """This process's handler threads (made again after a fork)."""
         if self._pool is None or self._pool_pid != os.getpid():
@@ -297,7 +313,7 @@ class Webhook:
         from models import notice as notices
 
         try:
-            with self.services.db.session() as session:
+            with self.services.db.write_session() as session:  # SQLite: it may write
                 route = notices.delivery_route(session, update.openid)
                 if route == notices.ROUTE_SKIP:
                     return
@@ -306,10 +322,12 @@ class Webhook:
                         self.services.wechat.send_text(update.openid, text, session=session)
                         log.info("late answer to %s sent as a 客服消息", mask_openid(update.openid))
                         return
-                    except WeChatNetworkError as exc:  # may have arrived: never a second copy
-                        log.warning("late answer to %s: send uncertain (%s), not repeated",
-                                    mask_openid(update.openid), exc)
-                        return
+                    except WeChatNetworkError as exc:
+                        if exc.path == "message/custom/send":  # may have arrived: not twice
+                            log.warning("late answer to %s: send uncertain (%s), not repeated",
+                                        mask_openid(update.openid), exc)
+                            return
+                        log.warning("late answer not sent (%s); kept as a notice", exc)
                     except WeChatAPIError as exc:
                         log.info("late answer refused (%s); kept as a notice",
                                  getattr(exc, "errcode", type(exc).__name__))
@@ -347,6 +365,12 @@ class Webhook:
                               prefetched_conversation=conversation, defer_conversation=True)
                 reply = self.router.dispatch(ctx)
                 reply = self._page(ctx, reply)
+                # it wrote: its reply commits with its effects (takeovers); not when the
+                # database failed and the session was given up (ctx.forget_session)
+                if session.opened and session.get().in_transaction():
+                    from models.outbox import record_handled
+
+                    record_handled(session.get(), update.dedup_key(), self._render(update, reply))
         except DatabaseUnavailable:  # the fail-fast window: FailFastGate logs it once a minute
             log.warning("%s answered with the fallback: database unavailable", update.kind)
             reply = TextReply(FALLBACK_TEXT) if _answered(update) else None

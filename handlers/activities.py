@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import re
+import time
 from contextlib import contextmanager
 from datetime import datetime
 from typing import Iterator
@@ -47,6 +48,10 @@ _CN_DIGITS = {c: i for i, c in enumerate("零一二三四五六七八九")} | {"
 #: 「取消报名 3」「取消报名三」「取消志愿报名 3」, or by 报名号 「取消报名 B0006」「取消 B0006」.
 CANCEL_RE = re.compile(rf"^(?:我要)?取消(?:(?:志愿者?)?报名(?:活动)?(?P<n>\d+|[{CN_NUMERALS}]+)?"
                        r"|(?:报名号?)?(?P<ref>[Bb]\d{1,10}))$")
+#: The WeChat API path of a 客服消息 (a network error on it: the message may have arrived).
+CUSTOM_SEND = "message/custom/send"
+#: Seconds before the outbox worker takes again a message WeChat could not be reached for.
+OUTBOX_RETRY_SECONDS = 20.0
 #: At most this many characters of her own text are quoted back.
 CLIP_CHARS = 12
 
@@ -206,24 +211,36 @@ def tell_promoted_after_commit(services, session: Session, activity: acts.Activi
     notifier_for(services).deliver_after_commit(session, lambda: deliver_outbox(services))
 
 
-def deliver_outbox(services, *, limit: int = 20, now: datetime | None = None) -> dict[str, int]:
+def deliver_outbox(services, *, limit: int = 20, now: datetime | None = None,
+                   retry_seconds: float = OUTBOX_RETRY_SECONDS) -> dict[str, int]:
     """The outbox worker's work: send every pending ``models.outbox.OutboundMessage`` (a
     woman's promotion ...) — a 客服消息 inside her 48-hour window, else a Notice for later
     (``models.notice``); an erased openid is skipped. Each row is taken (committed as
     ``sending``) before its send, so it is sent at most once even with several processes; a
-    send that timed out may have arrived and is not repeated or stored (told once, not twice).
+    send that timed out may have arrived and is not repeated or stored (told once, not twice);
+    WeChat unreachable before the send (the access token) puts it back, taken again every
+    ``retry_seconds``, and kept as a Notice after ``models.outbox.MAX_ATTEMPTS`` takes.
     Returns counts by outcome. Failures are logged, never raised."""
     from models import outbox
 
     counts: dict[str, int] = {}
+    again: set[int] = set()  # WeChat unreachable before the send: taken again later
     while True:
         with services.db.write_session() as s:
-            rows = [(r.id, r.openid, r.kind, r.text) for r in outbox.take_pending(s, limit)]
+            rows = [(r.id, r.openid, r.kind, r.text, r.attempts)
+                    for r in outbox.take_pending(s, limit, skip=again)]
         if not rows:
+            if again:  # until each is sent or kept (MAX_ATTEMPTS takes at most)
+                time.sleep(retry_seconds)
+                again.clear()
+                continue
             return counts
-        for message_id, openid, kind, text in rows:
-            state = _deliver_one(services, openid, kind, text, now)
+        for message_id, openid, kind, text, attempts in rows:
+            state = _deliver_one(services, openid, kind, text, now,
+                                 last=attempts >= outbox.MAX_ATTEMPTS)
             counts[state] = counts.get(state, 0) + 1
+            if state == outbox.PENDING:
+                again.add(message_id)
             try:
                 with services.db.write_session() as s:
                     outbox.finish(s, message_id, state, now)
@@ -231,8 +248,10 @@ def deliver_outbox(services, *, limit: int = 20, now: datetime | None = None) ->
                 log.exception("outbound message %s: outcome %s not recorded", message_id, state)
 
 
-def _deliver_one(services, openid: str, kind: str, text: str, now: datetime | None) -> str:
-    """Send one queued message; its ``models.outbox`` end state."""
+def _deliver_one(services, openid: str, kind: str, text: str, now: datetime | None, *,
+                 last: bool = False) -> str:
+    """Send one queued message; its ``models.outbox`` state (``PENDING``: try again later,
+    unless ``last``)."""
     from models import outbox
 
     try:
@@ -245,7 +264,14 @@ def _deliver_one(services, openid: str, kind: str, text: str, now: datetime | No
             try:
                 notifier_for(services).send_text(openid, text)
                 return outbox.SENT
-            except WeChatNetworkError as exc:  # it may have arrived: never a second copy
+            except WeChatNetworkError as exc:
+                if exc.path != CUSTOM_SEND and not last:  # not sent (the token): again later
+                    log.warning("message %s to %s not sent yet (%s); tried again later", kind,
+                                mask_openid(openid), exc)
+                    return outbox.PENDING
+                if exc.path != CUSTOM_SEND:
+                    raise
+                # it may have arrived: never a second copy
                 log.warning("message %s to %s: send uncertain (%s); not repeated", kind,
                             mask_openid(openid), exc)
                 return outbox.UNCERTAIN
@@ -255,9 +281,14 @@ def _deliver_one(services, openid: str, kind: str, text: str, now: datetime | No
         with services.db.write_session() as s:
             notices.queue_notice(s, openid, kind, text, now)
         return outbox.NOTICE
+    except WeChatAPIError:  # WeChat unreachable every time: keep it for later, as a Notice
+        pass
     except Exception:  # noqa: BLE001 - logged; the row is not sent again
         log.exception("queued message %s to %s failed", kind, mask_openid(openid))
         return outbox.UNCERTAIN
+    with services.db.write_session() as s:
+        notices.queue_notice(s, openid, kind, text, now)
+    return outbox.NOTICE
 
 
 # -- handlers ---------------------------------------------------------------------------------

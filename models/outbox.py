@@ -36,13 +36,19 @@ SKIPPED = "skipped"      # an erased openid: nobody to tell
 UNCERTAIN = "uncertain"  # the send timed out: it may have arrived, so it is not repeated
 
 
+#: Times a message is taken when WeChat cannot be reached before sending; then a Notice.
+MAX_ATTEMPTS = 3
+
+
 class OutboundMessage(Base):
     """A message for ``openid`` that is not her own passive reply (a waiting-list promotion
     ...), written in the transaction of the change it reports and sent after the response by
     the one outbox worker (``handlers.activities.deliver_outbox``).
 
     ``key`` is its idempotency key (unique: the same event queued twice is one row, told once);
-    ``kind`` a ``models.notice.KIND_*``; ``state`` one of :data:`PENDING` ... :data:`UNCERTAIN`.
+    ``kind`` a ``models.notice.KIND_*``; ``state`` one of :data:`PENDING` ... :data:`UNCERTAIN`;
+    ``attempts`` counts the times a worker took it (WeChat unreachable before the send: taken
+    again later, :data:`MAX_ATTEMPTS` times at most).
     """
 
     __tablename__ = "outbound"
@@ -72,12 +78,15 @@ def enqueue(session: Session, key: str, openid: str, kind: str, text: str,
     return True
 
 
-def take_pending(session: Session, limit: int = 20) -> list[OutboundMessage]:
-    """Take up to ``limit`` pending messages, oldest first, and mark them :data:`SENDING`
-    (``FOR UPDATE SKIP LOCKED`` on PostgreSQL: two workers never take the same row; SQLite's
-    write lock serialises them). The caller commits before sending."""
+def take_pending(session: Session, limit: int = 20,
+                 skip: "set[int] | frozenset[int]" = frozenset()) -> list[OutboundMessage]:
+    """Take up to ``limit`` pending messages (ids in ``skip`` aside), oldest first, and mark
+    them :data:`SENDING` (``FOR UPDATE SKIP LOCKED`` on PostgreSQL: two workers never take the
+    same row; SQLite's write lock serialises them). The caller commits before sending."""
     stmt = (select(OutboundMessage).where(OutboundMessage.state == PENDING)
             .order_by(OutboundMessage.id).limit(limit))
+    if skip:
+        stmt = stmt.where(OutboundMessage.id.not_in(sorted(skip)))
     if session.get_bind().dialect.name == "postgresql":
         stmt = stmt.with_for_update(skip_locked=True)
     rows = list(session.scalars(stmt))
@@ -106,3 +115,41 @@ def erase_outbound(session: Session, openid: str) -> dict[str, int]:
     """「删除我的信息」: delete the messages queued for her."""
     result = session.execute(delete(OutboundMessage).where(OutboundMessage.openid == openid))
     return {"outbound": result.rowcount or 0}
+
+
+# -- handled messages: the reply a message got, committed with its effects -----------------------
+#: A handled-message record is kept this long (seconds): WeChat's retries come within ~15 s.
+HANDLED_KEEP_SECONDS = 3600
+
+
+class HandledMessage(Base):
+    """A message (``dedup_key``: ``bot.wechat.updates.Update.dedup_key``) whose handlers wrote
+    to the database, with the passive-reply XML it got (``""`` = success), committed in the same
+    transaction as its effects. A retry that takes over a dead worker's claim finds it and
+    answers that reply instead of running the message again (idempotent per MsgId)."""
+
+    __tablename__ = "handled_messages"
+
+    dedup_key: Mapped[str] = mapped_column(String(200), primary_key=True)
+    reply: Mapped[str] = mapped_column(Text, default="")
+    handled_at: Mapped[datetime] = mapped_column(AwareDateTime(), default=utcnow, index=True)
+
+
+def record_handled(session: Session, dedup_key: str, reply: str, now: datetime | None = None) -> None:
+    """Record ``dedup_key`` as handled with ``reply`` in the caller's transaction; now and then
+    forget records older than :data:`HANDLED_KEEP_SECONDS`. A second run of the same message
+    committing too fails with ``IntegrityError`` (its effects roll back)."""
+    from datetime import timedelta
+    import random
+
+    now = now or utcnow()
+    if random.random() < 0.01:
+        session.execute(delete(HandledMessage).where(
+            HandledMessage.handled_at < now - timedelta(seconds=HANDLED_KEEP_SECONDS)))
+    session.merge(HandledMessage(dedup_key=dedup_key[:200], reply=reply, handled_at=now))
+
+
+def handled_reply(session: Session, dedup_key: str) -> str | None:
+    """The reply recorded for ``dedup_key``, or None when no run of it committed."""
+    return session.scalar(select(HandledMessage.reply)
+                          .where(HandledMessage.dedup_key == dedup_key[:200]))

@@ -75,6 +75,10 @@ def test_200_concurrent_completions_two_processes(services, db_url, redis_prefix
         with ThreadPoolExecutor(50) as pool:
             results = list(pool.map(complete, range(200)))
         elapsed = time.perf_counter() - started
+        unanswered = {openids[i] for i, (t, _) in enumerate(results) if not t}
+        deadline = time.monotonic() + 60  # late answers go out as 客服消息 when ready
+        while not unanswered <= set(late_answers(services)) and time.monotonic() < deadline:
+            time.sleep(0.2)
     finally:
         logs = "".join(s.stop() for s in servers)
     # An answer not ready within the reply budget (4.3 s) came as success and went as a
@@ -86,7 +90,7 @@ def test_200_concurrent_completions_two_processes(services, db_url, redis_prefix
     print(f"\n[{db_url.split(':')[0]}] 200 completions in {elapsed:.2f} s; "
           f"median {latencies[100] * 1000:.0f} ms, p95 {latencies[190] * 1000:.0f} ms, "
           f"max {latencies[-1] * 1000:.0f} ms")
-    assert all(texts), "some request got no reply"
+    assert all(texts), ("some request got no reply", logs[-3000:])
     assert sum("报名成功" in t for t in texts) == 10, [t for t in texts if "成功" not in t
                                                         and "候补" not in t][:3]
     assert sum("候补名单" in t for t in texts) == 190, logs[-3000:]

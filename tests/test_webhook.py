@@ -884,3 +884,23 @@ def test_an_unreadable_pushs_signed_url_is_spent_too(client):
     path, body = Simulator(token=TOKEN).build(text_fields("oSpent", "帮助", msg_id=7001))
     assert client.post(path, data=b"<xml><MsgType>text</MsgType>").data == b"success"
     assert client.post(path, data=body).status_code == 403
+
+
+def test_a_taken_over_claim_whose_worker_committed_answers_its_reply(services, client):
+    """Issue 15: a worker committed a message's effects and died before storing its reply in
+    Redis; its claim's lease runs out and the retry takes it over. The retry answers the reply
+    committed with those effects (``handled_messages``) instead of running the message again."""
+    from bot.simulator import Simulator, flask_transport, text_fields
+    from bot.wechat.dedup import PENDING
+    from models.outbox import record_handled
+
+    dedup_key = "m:oDeadCommitted:737373"
+    committed = "<xml><Content><![CDATA[committed by the dead worker]]></Content></xml>"
+    with services.db.session() as s:
+        record_handled(s, dedup_key, committed)
+    services.redis.set(services.keys("dedup", dedup_key), f"{PENDING}:deadbeef", px=300)
+    sim = Simulator(token="taoyuandevtoken")
+    path, body = sim.build(text_fields("oDeadCommitted", "帮助", msg_id=737373))
+    status, text = flask_transport(client)(path, body)
+    assert status == 200 and text == committed
+    assert services.redis.get(services.keys("dedup", dedup_key)) is not None

@@ -102,6 +102,8 @@ class Claim(NamedTuple):
     reused: bool = False
     #: ``first``: the claim's token, for :meth:`Deduplicator.hold` (``""`` when Redis is down).
     token: str = ""
+    #: ``first`` by taking over a claim whose lease expired (its holder may have committed).
+    taken_over: bool = False
 
 
 class PendingClaim:
@@ -147,7 +149,7 @@ class PendingClaim:
                     if dedup.redis.set(key, token, nx=True, px=dedup.lease_ms):
                         log.warning("claim taken over: the try holding it stopped renewing its "
                                     "lease (worker gone?); handling the message here")
-                        return Claim(True, None, token=token)
+                        return Claim(True, None, token=token, taken_over=True)
                 elif not value.startswith(PENDING):
                     return Claim(False, value)
                 if time.monotonic() >= deadline:

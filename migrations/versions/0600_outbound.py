@@ -1,4 +1,4 @@
-"""outbound: messages sent after the response by the outbox worker (issue 15)
+"""outbound: messages sent after the response by the outbox worker; handled messages (issue 15)
 
 Revision ID: 0600_outbound
 Revises: 0001_core
@@ -33,8 +33,20 @@ def upgrade() -> None:
         batch_op.create_index(batch_op.f('ix_outbound_openid'), ['openid'], unique=False)
         batch_op.create_index(batch_op.f('ix_outbound_state'), ['state'], unique=False)
 
+    op.create_table('handled_messages',
+    sa.Column('dedup_key', sa.String(length=200), nullable=False),
+    sa.Column('reply', sa.Text(), nullable=False),
+    sa.Column('handled_at', models.base.AwareDateTime(timezone=True), nullable=False),
+    sa.PrimaryKeyConstraint('dedup_key', name=op.f('pk_handled_messages'))
+    )
+    with op.batch_alter_table('handled_messages', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_handled_messages_handled_at'), ['handled_at'], unique=False)
+
 
 def downgrade() -> None:
+    with op.batch_alter_table('handled_messages', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_handled_messages_handled_at'))
+    op.drop_table('handled_messages')
     with op.batch_alter_table('outbound', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_outbound_state'))
         batch_op.drop_index(batch_op.f('ix_outbound_openid'))
