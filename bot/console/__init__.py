@@ -137,6 +137,8 @@ def init_app(app, services) -> Admin:
 
     auth.init_auth(app, services)
     app.add_template_filter(zh_flash, "zh_flash")
+    # 演练模式 on every console page (master.html) and on each page that would send
+    app.context_processor(lambda: {"console_dry_run": services.config.dry_run})
     _chinese_error_pages(app)
     session = scoped_session(services.db.Session)
     app.teardown_appcontext(lambda exc: session.remove())
