@@ -193,8 +193,31 @@ class Console:
 
     def page_fits(self) -> bool:
         """True when the page has no horizontal scroll bar at this width."""
-        return bool(self.driver.execute_script(
-            "return document.documentElement.scrollWidth <= window.innerWidth + 1"))
+        return not self.too_wide()
+
+    def too_wide(self) -> list[str]:
+        """The outermost visible elements reaching past the window's right edge (empty when the
+        page fits), as ``tag#id.class (right edge px)`` for failure messages."""
+        return self.driver.execute_script("""
+          if (document.documentElement.scrollWidth <= window.innerWidth + 1) return [];
+          const out = [];
+          for (const el of document.body.querySelectorAll('*')) {
+            const r = el.getBoundingClientRect();
+            if (r.width === 0 || r.right <= window.innerWidth + 1) continue;
+            let p = el.parentElement, inner = false;
+            while (p && p !== document.body) {
+              const st = getComputedStyle(p);
+              if (st.overflowX === 'auto' || st.overflowX === 'scroll' || st.overflowX === 'hidden') { inner = true; break; }
+              p = p.parentElement;
+            }
+            if (inner) continue;
+            out.push(el.tagName.toLowerCase() + (el.id ? '#' + el.id : '') +
+                     (el.className && typeof el.className === 'string' ? '.' + el.className.split(' ').join('.') : '') +
+                     ' (' + Math.round(r.right) + 'px)');
+            if (out.length > 8) break;
+          }
+          return out.length ? out : ['document (' + document.documentElement.scrollWidth + 'px)'];
+        """)
 
 
 @pytest.fixture(params=list(WIDTHS))

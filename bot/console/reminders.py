@@ -235,7 +235,7 @@ class ReminderView(AuditedModelView):
     def preview(self, rid: int):
         """What the reminder would send next: rendered text, template fields, audience size."""
         info = reminder_preview(current_app.extensions["taoyuan"], self.session, rid)
-        return self.render("console/reminder_preview.html", info=info)
+        return self.render("console/reminder_preview.html", info=info, field_label=rem.field_label)
 
 
 def reminder_preview(services, session, rid: int) -> dict:
@@ -292,11 +292,46 @@ class DeliveryLogView(ReadOnlyModelView):
     column_list = ("created_at", "reminder_id", "occurrence", "openid", "channel", "status",
                    "errcode", "detail", "attempts")
     column_default_sort = ("id", True)
-    column_filters = ("status", "channel", "reminder_id")
     column_labels = {"created_at": "时间", "reminder_id": "提醒", "occurrence": "场次",
                      "openid": "接收者", "channel": "渠道", "status": "状态", "errcode": "错误码",
                      "detail": "说明", "attempts": "尝试次数"}
-    column_formatters = {"created_at": local_time, "openid": short_openid}
+    column_formatters = {"created_at": local_time, "openid": short_openid,
+                         "reminder_id": lambda v, c, m, n: _reminder_name(v.session, m.reminder_id),
+                         "occurrence": lambda v, c, m, n: occurrence_label(m.occurrence),
+                         "channel": lambda v, c, m, n: CHANNEL_LABELS.get(m.channel, m.channel),
+                         "status": lambda v, c, m, n: DELIVERY_STATUS_LABELS.get(m.status, m.status)}
+
+
+#: Delivery channels and statuses in words (the stored values stay English).
+CHANNEL_LABELS = {"template": "模板消息", "subscribe": "订阅通知", "custom": "客服消息", "": "—"}
+DELIVERY_STATUS_LABELS = {rem.PENDING: "待发送", rem.SENDING: "发送中", rem.SENT: "已发出",
+                          rem.DELIVERED: "已送达", rem.BLOCKED: "对方拒收", rem.FAILED: "发送失败",
+                          rem.SKIPPED: "未发送（已退订或无法送达）", rem.UNKNOWN: "不确定（发送时中断）"}
+
+
+def _reminder_name(session, rid) -> str:
+    row = session.get(Reminder, rid) if rid is not None else None
+    return row.name if row is not None else str(rid or "")
+
+
+def occurrence_label(occurrence: str) -> str:
+    """``2026-12-17T00:00Z`` -> local 「2026-12-17 08:00」; ``activity:12`` -> 「活动 12」;
+    ``notice:5`` -> 「通知 5」; ``manual:…`` -> 「手动发送 …」."""
+    from datetime import datetime, timezone
+
+    value = occurrence or ""
+    kind, _, rest = value.partition(":")
+    if kind == "activity":
+        return f"活动 {rest}"
+    if kind == "notice":
+        return f"通知 {rest}"
+    if kind == "manual":
+        return f"手动发送 {rest}"
+    try:
+        at = datetime.strptime(value, "%Y-%m-%dT%H:%MZ").replace(tzinfo=timezone.utc)
+    except ValueError:
+        return value
+    return at.astimezone(current_app.extensions["taoyuan"].tz).strftime("%Y-%m-%d %H:%M")
 
 
 #: Audit-log tables of this feature, in Chinese (``bot.console.audit``).
@@ -308,5 +343,12 @@ def register(admin, session) -> None:
     feature's pages to ``admin`` on the scoped ``session``."""
     admin.add_view(ReminderView(rem.Reminder, session, name="定时提醒", category="提醒",
                                 endpoint="reminders"))
+    from flask_admin.contrib.sqla.filters import FilterEqual
+
+    DeliveryLogView.column_filters = (
+        FilterEqual(rem.DeliveryLog.status, "状态", options=list(DELIVERY_STATUS_LABELS.items())),
+        FilterEqual(rem.DeliveryLog.channel, "渠道",
+                    options=[(k, v) for k, v in CHANNEL_LABELS.items() if k]),
+        "reminder_id")
     admin.add_view(DeliveryLogView(rem.DeliveryLog, session, name="推送记录", category="提醒",
                                    endpoint="deliveries"))
