@@ -3,14 +3,17 @@
 「我的账号」 in the console shows a one-time code (``models.staff.issue_bind_code``: 6 digits,
 10 minutes, single use). She sends 「绑定 <code>」 to the account from her own WeChat; this
 handler gives her staff account her openid (``models.staff.bind_wechat``), so 群发 previews
-reach her phone without anyone copying an openid. Wrong codes are limited per openid
+reach her phone without anyone copying an openid. Or she scans the QR code 「我的账号」 shows
+(a temporary parametric code with scene ``bind:<code>``, WeChat doc 生成带参数的二维码 /
+扫描带参数二维码事件: SCAN with EventKey ``bind:<code>``, or subscribe with
+``qrscene_bind:<code>``). Wrong codes are limited per openid
 (:data:`MAX_TRIES` in :data:`TRY_WINDOW` seconds) so the code cannot be guessed.
 """
 from __future__ import annotations
 
 import logging
 
-from handlers.router import Context, Router
+from handlers.router import Context, Router, Stage
 from models import audit
 from models.staff import BindCodeExpired, BindCodeInvalid, bind_wechat
 
@@ -39,14 +42,27 @@ def _too_many_tries(ctx: Context) -> bool:
     return int(tries) > MAX_TRIES
 
 
+#: The QR scene of a binding code: ``bind:<code>``.
+SCENE_PREFIX = "bind:"
+
+
 def bind(ctx: Context) -> str:
     """「绑定 123456」: bind her WeChat to the staff account whose code it is; say what
     happened in Chinese."""
+    return _bind(ctx, ctx.match.group(1))
+
+
+def bind_by_scan(ctx: Context) -> str:
+    """She scanned the binding QR code (scene ``bind:<code>``): as 「绑定 <code>」."""
+    return _bind(ctx, ctx.update.scene[len(SCENE_PREFIX):])
+
+
+def _bind(ctx: Context, code: str) -> str:
     key = ctx.services.keys("bindtry", ctx.openid)
     if int(ctx.services.redis.get(key) or 0) >= MAX_TRIES:
         return TOO_MANY
     try:
-        row = bind_wechat(ctx.session, ctx.match.group(1), ctx.openid, now=ctx.now)
+        row = bind_wechat(ctx.session, code, ctx.openid, now=ctx.now)
     except BindCodeExpired:
         _too_many_tries(ctx)
         return EXPIRED
@@ -59,5 +75,7 @@ def bind(ctx: Context) -> str:
 
 
 def register(router: Router) -> None:
-    """Add the 「绑定 <code>」 rule."""
+    """Add the 「绑定 <code>」 rule and the binding QR scene."""
     router.on_text(regex=BIND_PATTERN)(bind)
+    router.on_event("scan", key_prefix=SCENE_PREFIX, stage=Stage.QR_SCENE)(bind_by_scan)
+    router.on_event("subscribe", key_prefix="qrscene_" + SCENE_PREFIX, stage=Stage.QR_SCENE)(bind_by_scan)

@@ -74,3 +74,22 @@ def test_broadcast_preview_goes_to_the_bound_wechat(services, client):
         sent = s.scalars(select(OutboxMessage)).all()
         assert [(m.api, m.openid) for m in sent if "mass" in m.api] == \
             [("message/mass/preview", "o_li_own_wechat_02")]
+
+
+def test_scanning_the_binding_qr_code_binds_too(services, client):
+    from tests.helpers import event
+
+    make_staff(services, "li", "staff")
+    login(client, "li")
+    token = csrf_token(client, "/admin/account/")
+    page = client.post("/admin/account/bind-code", data={"csrf_token": token, "qr": "1"}).get_data(as_text=True)
+    assert 'id="bind-qr"' in page and "演练模式：二维码不会真正生成" in page
+    code = re.search(r"绑定 (\d{6})", page).group(1)
+    with services.db.session() as s:
+        qr = s.scalars(select(OutboxMessage).where(OutboxMessage.api == "qrcode/create")).one()
+        body = qr.payload
+    assert f"bind:{code}" in body and '"expire_seconds": 600' in body
+    reply = event(services, "o_li_scanned_0001", "subscribe", f"qrscene_bind:{code}")
+    assert "绑定成功" in reply, reply
+    assert _openid_of(services) == "o_li_scanned_0001"
+    assert "绑定码不对" in event(services, "o_other_scan_0001", "scan", f"bind:{code}")

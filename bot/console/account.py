@@ -53,17 +53,34 @@ class AccountView(SecureView):
         (``handlers.staff``) and her account gets her openid, with nothing copied by hand."""
         if not current_user.is_authenticated:
             return redirect(url_for("console_auth.login", next=url_for("account.index")))
-        with services().db.session() as s:
+        svc = services()
+        with svc.db.session() as s:
             row = s.get(StaffUser, current_user.id)
             code, expires = issue_bind_code(s, row.id)
             audit.record(s, row.username, "update", "staff_users", row.id, "生成微信绑定码",
                          ip=client_ip())
+            qr_url = self._bind_qr(svc, s, code) if request.form.get("qr") == "1" else None
             form = AccountForm(obj=row)
             form.password.data = ""
-            local = expires.astimezone(services().tz).strftime("%H:%M")
+            local = expires.astimezone(svc.tz).strftime("%H:%M")
             return self.render("console/account.html", form=form, bound=bool(row.openid),
                                bind_code=code, bind_minutes=BIND_CODE_SECONDS // 60,
-                               bind_until=local)
+                               bind_until=local, bind_qr=qr_url, dry_run=svc.config.dry_run)
+
+    @staticmethod
+    def _bind_qr(svc, session, code: str) -> str | None:
+        """The image address of a temporary QR code with scene ``bind:<code>`` (WeChat doc:
+        生成带参数的二维码), valid as long as the code; None when WeChat refused (the code
+        still works typed). Dry run: an outbox row, and the image does not exist."""
+        from bot.wechat.errors import WeChatAPIError
+
+        try:
+            qr = svc.wechat.create_qrcode(f"bind:{code}", expire_seconds=BIND_CODE_SECONDS,
+                                          session=session)
+        except WeChatAPIError:
+            flash("微信没有生成二维码，请改用绑定码。", "error")
+            return None
+        return qr.get("show_url")
 
     @staticmethod
     def _current_password_ok(form, row: StaffUser) -> bool:
