@@ -153,3 +153,11 @@ def handled_reply(session: Session, dedup_key: str) -> str | None:
     """The reply recorded for ``dedup_key``, or None when no run of it committed."""
     return session.scalar(select(HandledMessage.reply)
                           .where(HandledMessage.dedup_key == dedup_key[:200]))
+
+
+@register_eraser
+def erase_handled(session: Session, openid: str) -> dict[str, int]:
+    """「删除我的信息」: delete the replies kept for her messages (they may quote her details)."""
+    result = session.execute(delete(HandledMessage).where(
+        HandledMessage.dedup_key.like(f"m:{openid}:%") | HandledMessage.dedup_key.like(f"e:{openid}:%")))
+    return {"handled_messages": result.rowcount or 0}
