@@ -1,7 +1,7 @@
 """console: ship the seed article's 【改革破难】 column
 
-Revision ID: 0501_console_seed_column
-Revises: 0500_console
+Revision ID: 0502_console_seed_column
+Revises: 0501_staff_bind_code
 Create Date: 2026-12-06
 
 A data migration: a fresh install already has the column 改革破难 (its menu key
@@ -12,8 +12,8 @@ from alembic import op
 import sqlalchemy as sa
 
 
-revision = '0501_console_seed_column'
-down_revision = '0500_console'
+revision = '0502_console_seed_column'
+down_revision = '0501_staff_bind_code'
 branch_labels = None
 depends_on = None
 
