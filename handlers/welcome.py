@@ -10,6 +10,7 @@ import threading
 import time
 from collections import OrderedDict
 
+from bot.core.geo import BadCoordinates
 from bot.wechat.menu import HELP_USAGE
 from handlers.router import Context, Router, Stage
 from models import followers
@@ -50,8 +51,11 @@ def record_update(ctx: Context):
     elif _first_in_a_while(ctx):
         followers.touch(ctx.session, u.openid, user_message=u.is_message, now=ctx.now)
     if u.location is not None and u.msg_type in ("location", "event"):
-        followers.record_location(ctx.session, u.openid, u.location.lat, u.location.lng,
-                                  now=ctx.now)
+        try:
+            followers.record_location(ctx.session, u.openid, u.location.lat, u.location.lng,
+                                      now=ctx.now)
+        except BadCoordinates:
+            pass  # not stored; a location message is told why by the directory's answer
     return None
 
 

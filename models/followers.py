@@ -7,6 +7,7 @@ from sqlalchemy import Boolean, Float, String, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
+from bot.core.geo import check_coordinates
 from models.base import AwareDateTime, Base, utcnow
 
 #: WeChat lets an account send 客服消息 for 48 hours after the follower's last message.
@@ -110,7 +111,13 @@ def unsubscribe(session: Session, openid: str, now: datetime | None = None) -> F
 
 def record_location(session: Session, openid: str, lat: float, lng: float,
                     now: datetime | None = None) -> Follower:
-    """Store her last reported position (GCJ-02 degrees)."""
+    """Store her last reported position (GCJ-02 degrees).
+
+    Only a usable position is stored: raises :class:`bot.core.geo.BadCoordinates` (NaN or
+    infinite, 0,0, latitude 999, swapped or outside China; see
+    :func:`bot.core.geo.check_coordinates`) and leaves her row as it was.
+    """
+    lat, lng = check_coordinates(lat, lng)
     follower = get_or_create(session, openid)
     follower.last_lat, follower.last_lng = lat, lng
     follower.last_location_at = now or utcnow()
