@@ -33,8 +33,8 @@ from models.reminders import (KIND_ACTIVITY, KIND_NOTICE, KIND_SCHEDULED, RUN_DO
                              TopicSubscription, ensure_default_reminders, get_reminder)
 from scheduler.fanout import FanOut, Message, RunResult
 from scheduler.timing import (GRACE_SAME_DAY, ScheduleSpec, activity_reminder_window,
-                              grace_lookback, latest_fire, next_fire, occurrence_key,
-                              within_grace)
+                              grace_lookback, latest_fire, next_fire, occurrence_event_date,
+                              occurrence_key, within_grace)
 
 log = logging.getLogger(__name__)
 
@@ -245,7 +245,9 @@ def run_reminder_now(services, name: str, *, occurrence: str | None = None,
     """``taoyuan reminders run NAME --now``: send reminder ``name`` now.
 
     The occurrence key defaults to ``manual:<local date>``, so running it twice the same day
-    sends nobody anything twice (a second run resumes the first). Activity reminders run the
+    sends nobody anything twice (a second run resumes the first). The date announced comes from
+    the occurrence (:func:`scheduler.timing.occurrence_event_date`): a fire key's own event
+    date, or for a manual run the next event on or after that day — not the day it runs. Activity reminders run the
     "day before" sweep for tomorrow's activities; the notice reminder delivers pending notices.
     Raises :class:`~models.reminders.UnknownReminder`.
     """
@@ -259,7 +261,12 @@ def run_reminder_now(services, name: str, *, occurrence: str | None = None,
         return deliver_notices(services, now=now, fanout=fanout)
     local_day = now.astimezone(services.tz).date()
     key = occurrence or f"manual:{local_day.isoformat()}"
-    event_date = local_day + timedelta(days=reminder.event_offset_days or 0)
+    # The date comes from the occurrence, never from the clock of the run (a catch-up the
+    # next day still announces the 17th).
+    try:
+        event_date = occurrence_event_date(spec_for(reminder, services.tz), key, local_day)
+    except ReminderError:  # no (valid) schedule: a one-off reminder run by hand
+        event_date = local_day + timedelta(days=reminder.event_offset_days or 0)
     return _run_scheduled(services, reminder, key, event_date, now, fanout)
 
 
