@@ -41,6 +41,10 @@ ESCAPE_HELP_WORDS = ["帮助", "使用帮助", "菜单", "help"]
 HELP_WORDS = ["帮助", "?", "help", "菜单", "使用帮助", "你好", "您好", "在吗", "hi", "hello"]
 
 
+#: Events that are WeChat's reports on our sends (FromUserName is her openid all the same).
+REPORT_EVENTS = frozenset({"templatesendjobfinish", "masssendjobfinish"})
+
+
 def record_update(ctx: Context):
     """Interceptor that never answers: keep the follower table in step with what she did."""
     u = ctx.update  # ctx.session only where it is needed: it may be made on demand
@@ -48,6 +52,8 @@ def record_update(ctx: Context):
         followers.subscribe(ctx.session, u.openid, u.scene or None, now=ctx.now)
     elif u.event == "unsubscribe":
         followers.unsubscribe(ctx.session, u.openid, now=ctx.now)
+    elif u.event in REPORT_EVENTS:
+        pass  # WeChat reporting on a send, not something she did (and not "seen" for touch)
     elif _first_in_a_while(ctx):
         followers.touch(ctx.session, u.openid, user_message=u.is_message, now=ctx.now)
     if u.location is not None and u.msg_type in ("location", "event"):
