@@ -406,8 +406,9 @@ def deliver_notices(services, *, now: datetime | None = None, fanout: FanOut | N
             msg = Message(text=n.text, template_id=tid,
                           template_data={k: fill(v, values)[:FIELD_LIMIT] for k, v in fields.items()},
                           url=msg.url)
-            if not msg.channels(follower.in_service_window(now)):
-                continue  # no template configured and outside 48 h: wait until she writes
+            in_window = follower.in_service_window(now) and not follower.custom_refused
+            if not msg.channels(in_window):
+                continue  # no template configured and outside 48 h (or refused): wait until she writes
             jobs.append((n.id, n.openid, n.attempts or 0, msg))
     fanout = fanout or FanOut(services)
     results = []

@@ -203,3 +203,29 @@ def test_reason_for_every_handled_errcode_is_chinese():
     for code in (-1, 40003, 43004, 43101, 45009, 45015, 45047, 48001, None, 99999):
         text = reason_for(code)
         assert text and any("\u4e00" <= ch <= "\u9fff" for ch in text), code
+
+
+def test_a_refused_notice_waits_until_she_writes(custom_only, fake_wechat):
+    """A pending notice (waiting-list promotion) by 客服消息: after 45015 the sweep does not try
+    her again until she writes; then it goes out."""
+    from models.notice import queue_notice
+    from scheduler.reminders import deliver_notices
+
+    svc, push = custom_only, webhook(custom_only)
+    followers(svc, ["o_wait"], hours_ago=1)
+    with svc.db.session() as s:
+        queue_notice(s, "o_wait", "promotion", "您已从候补转为正式报名。")
+    fake_wechat.outside_window.add("o_wait")
+    deliver_notices(svc)
+    deliver_notices(svc)
+    deliver_notices(svc)
+    assert len(sends_to(fake_wechat, CUSTOM, "o_wait")) == 1        # tried once, not every sweep
+    with svc.db.session() as s:                                     # nor used up its attempts
+        from models.notice import Notice
+        assert s.scalar(select(Notice.attempts).where(Notice.openid == "o_wait")) == 1
+    fake_wechat.outside_window.discard("o_wait")
+    push.say("o_wait", "你好")
+    deliver_notices(svc)
+    promoted = [c for c in sends_to(fake_wechat, CUSTOM, "o_wait")
+                if "候补" in c.json["text"]["content"]]
+    assert len(promoted) == 2
