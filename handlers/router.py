@@ -25,7 +25,7 @@ from sqlalchemy.orm import Session
 
 from bot.core.db import DatabaseUnavailable, OnDemandSession
 from bot.core.services import Services
-from bot.core.text import compact, normalize
+from bot.core.text import command_form, fold_case, normalize
 from bot.wechat.replies import NewsReply, Reply, TextReply
 from bot.wechat.updates import Update
 from handlers.conversation import (UNAVAILABLE_TEXT, UNREAD, Conversation, ConversationState,
@@ -95,7 +95,8 @@ class Context:
     """Everything a handler may use for one update.
 
     ``text`` is the normalised text (NFKC, simplified, spaces folded); ``compact_text`` the same
-    without spaces. ``session`` is a SQLAlchemy session whose transaction the webhook commits
+    without spaces; ``command_text`` that in lower case (「HELP」→「help」), which text rules and
+    cancel words are matched against. ``session`` is a SQLAlchemy session whose transaction the webhook commits
     after the handler returns; given as a :class:`bot.core.db.OnDemandSession` it is only made when a
     handler first uses ``ctx.session`` (``session_source`` hands the per-process table caches
     what they need without making it). ``now`` is aware UTC (default: now).
@@ -117,6 +118,7 @@ class Context:
         self.now = now or utcnow()
         self.text = normalize(update.text)
         self.compact_text = self.text.replace(" ", "")
+        self.command_text = fold_case(self.compact_text)
         self.conversation = ConversationStore(services.redis, services.keys, update.openid,
                                               prefetched=prefetched_conversation,
                                               deferred=defer_conversation)
@@ -217,7 +219,7 @@ def _as_set(values: str | Iterable[str] | None) -> frozenset[str]:
         return frozenset()
     if isinstance(values, str):
         values = [values]
-    return frozenset(compact(v) for v in values)
+    return frozenset(command_form(v) for v in values)
 
 
 class Router:
@@ -286,8 +288,9 @@ class Router:
     def on_text(self, *, exact=None, prefix=None, contains=None, regex: str | None = None,
                 stage: int = Stage.COMMAND, escape: bool = False):
         """Decorator: text (or voice recognition) that equals / starts with / contains one of
-        the given words after normalising (spaces ignored), or matches ``regex`` (searched in
-        the compact text). ``ctx.match`` is the word found (compact), or the ``re.Match``.
+        the given words after normalising (spaces and letter case ignored: 「Help」「ＨＥＬＰ」 match
+        ``help``), or matches ``regex`` (searched in the compact text, case kept). ``ctx.match``
+        is the word found (compact, lower case), or the ``re.Match``.
 
         ``escape=True`` (only with ``exact`` alone) makes it a global command: it also ends any
         active conversation and answers instead of the conversation's step.
@@ -298,7 +301,7 @@ class Router:
         pattern = re.compile(regex) if regex else None
 
         def check(ctx: Context):
-            t = ctx.compact_text
+            t = ctx.command_text
             if not t or ctx.update.msg_type not in TEXT_TYPES:
                 return None
             if t in ex:
@@ -307,7 +310,7 @@ class Router:
                 (c for c in con if c in t), None)
             if found:
                 return found
-            return pattern.search(t) if pattern else None
+            return pattern.search(ctx.compact_text) if pattern else None
         if not escape:
             return self.on(check, stage=stage, msg_types=TEXT_TYPES)
 
@@ -413,7 +416,7 @@ class Router:
             state = _active_conversation(ctx)
             spec = self.conversations.get(state.name) if state is not None else None
             if spec is not None:
-                if ctx.compact_text in spec.cancel_words:
+                if ctx.command_text in spec.cancel_words:
                     if spec.on_cancel is not None:
                         spec.on_cancel(ctx, state)
                     ctx.conversation.end()
@@ -477,7 +480,7 @@ def _keyword_row(ctx: Context):
     """The active database keyword reply for her text (exact or contains), or None."""
     from models.keywords import find_keyword_reply
 
-    return find_keyword_reply(ctx.session_source, ctx.compact_text)
+    return find_keyword_reply(ctx.session_source, ctx.command_text)
 
 
 def _keyword_reply(row, *, exact: bool) -> Reply | None:

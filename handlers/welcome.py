@@ -11,6 +11,7 @@ import threading
 import time
 from collections import OrderedDict
 
+from bot.core.geo import BadCoordinates
 from bot.wechat.menu import HELP_USAGE
 from handlers.router import DATABASE_DOWN, Context, Router, Stage
 from models import followers
@@ -43,6 +44,10 @@ ESCAPE_HELP_WORDS = ["帮助", "使用帮助", "菜单", "help"]
 HELP_WORDS = ["帮助", "?", "help", "菜单", "使用帮助", "你好", "您好", "在吗", "hi", "hello"]
 
 
+#: Events that are WeChat's reports on our sends (FromUserName is her openid all the same).
+REPORT_EVENTS = frozenset({"templatesendjobfinish", "masssendjobfinish"})
+
+
 def record_update(ctx: Context):
     """Interceptor that never answers: keep the follower table in step with what she did.
 
@@ -71,11 +76,16 @@ def _record(ctx: Context) -> None:
         followers.subscribe(ctx.session, u.openid, u.scene or None, now=ctx.now)
     elif u.event == "unsubscribe":
         followers.unsubscribe(ctx.session, u.openid, now=ctx.now)
+    elif u.event in REPORT_EVENTS:
+        pass  # WeChat reporting on a send, not something she did (and not "seen" for touch)
     elif _first_in_a_while(ctx):
         followers.touch(ctx.session, u.openid, user_message=u.is_message, now=ctx.now)
     if u.location is not None and u.msg_type in ("location", "event"):
-        followers.record_location(ctx.session, u.openid, u.location.lat, u.location.lng,
-                                  now=ctx.now, infer_town=u.msg_type == "location")
+        try:
+            followers.record_location(ctx.session, u.openid, u.location.lat, u.location.lng,
+                                      now=ctx.now, infer_town=u.msg_type == "location")
+        except BadCoordinates:
+            pass  # not stored; a location message is told why by the directory's answer
 
 
 THANKS_WORDS = ["谢谢", "谢谢你", "谢谢您", "多谢", "感谢", "辛苦了", "好的谢谢", "谢谢啦", "thanks",

@@ -18,6 +18,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import ForeignKey, Integer, String, Text, func, select
 from sqlalchemy.orm import Mapped, Session, mapped_column, relationship
 
+from bot.wechat.errors import WeChatAPIError, WeChatNetworkError, reason_for
 from models.columns import Article
 from models.base import AwareDateTime, Base, utcnow
 from models.followers import Follower
@@ -26,7 +27,14 @@ KIND_TEXT = "text"
 KIND_ARTICLE = "article"
 KINDS = {KIND_TEXT: "文字", KIND_ARTICLE: "专栏文章"}
 STATUSES = {"draft": "草稿", "previewed": "已预览", "sent": "已提交微信", "finished": "已完成",
-            "failed": "失败"}
+            "failed": "失败", "unknown": "结果未知"}
+#: Sent, or maybe sent (the answer timed out): counted against the monthly limit, not resent.
+MAYBE_SENT = ("sent", "finished", "unknown")
+#: mass/get ``msg_status`` -> our status (群发接口 - 查询群发消息发送状态).
+MASS_STATUS = {"SEND_SUCCESS": "sent", "SENDING": "sent", "SEND_FAIL": "failed", "DELETE": "sent"}
+#: What staff read when WeChat's answer to a mass send never came.
+UNKNOWN_TEXT = ("微信没有及时答复（网络超时），不知道这条群发是否已经发出。请先点「向微信核实」，"
+                "或到公众平台「内容与互动 → 群发」里查看后确认；确认前不能再次发送。")
 #: WeChat: a follower receives at most this many mass sends per calendar month.
 MONTHLY_LIMIT = 4
 #: WeChat's text mass send limit is 2048 bytes of content; stay well inside it (characters).
@@ -49,6 +57,11 @@ class AlreadySent(BroadcastError):
 
 class MonthlyLimitReached(BroadcastError):
     """Followers in the audience already had :data:`MONTHLY_LIMIT` mass sends this month."""
+
+
+class ResultUnknown(BroadcastError):
+    """The last send timed out (status ``unknown``): no resend until staff confirm what
+    happened (:func:`check_broadcast`, :func:`confirm_broadcast`)."""
 
 
 class Broadcast(Base):
@@ -199,7 +212,7 @@ def sends_this_month(session: Session, town: str | None, now: datetime, tz: Zone
     start, end = month_bounds(now, tz)
     rows = session.execute(
         select(Broadcast.town, func.count()).where(
-            Broadcast.status.in_(("sent", "finished")), Broadcast.sent_at >= start,
+            Broadcast.status.in_(MAYBE_SENT), Broadcast.sent_at >= start,
             Broadcast.sent_at < end).group_by(Broadcast.town)).all()
     counts = {t: n for t, n in rows}
     to_all = counts.pop(None, 0)
@@ -229,7 +242,7 @@ def preview_broadcast(session: Session, wechat, broadcast_id: int, openid: str, 
         raise AlreadySent("这条群发已经发出，不能再预览")
     msgtype, content = mass_message(bc)
     wechat.mass_preview(openid, msgtype, content, session=session)
-    bc.status = "previewed" if bc.status != "failed" else bc.status
+    bc.status = "previewed" if bc.status not in ("failed", "unknown") else bc.status
     bc.previewed_by, bc.previewed_at = actor, now or utcnow()
     return bc
 
@@ -243,14 +256,20 @@ def send_broadcast(session: Session, wechat, broadcast_id: int, actor: str, tz: 
     (unless ``accept_limit``), :class:`BroadcastError` when no follower is in the town.
     For a town, the WeChat tags are first brought in step with ``Follower.town``
     (:func:`sync_town_tags`).
-    A WeChat error marks the broadcast ``failed`` (it may be retried: same clientmsgid) and is
-    re-raised.
+    A WeChat error marks the broadcast ``failed`` with its Chinese reason in ``error`` (it may
+    be sent again: same clientmsgid) and returns it; no answer in time (network error or
+    timeout: WeChat may well have accepted it) marks it ``unknown`` (「结果未知」) and returns
+    it — the caller commits either mark. An ``unknown`` broadcast raises
+    :class:`ResultUnknown` until staff settle it (:func:`check_broadcast`,
+    :func:`confirm_broadcast`).
     """
     now = now or utcnow()
     bc = _locked(session, broadcast_id)
     if bc.status in ("sent", "finished"):
         raise AlreadySent(f"这条群发已于 {bc.sent_at.astimezone(tz):%m-%d %H:%M} 由 {bc.sent_by} 发出，"
                           "不会重复发送")
+    if bc.status == "unknown":
+        raise ResultUnknown(UNKNOWN_TEXT)
     if bc.previewed_at is None:
         raise NotPreviewed("请先预览到自己的微信，确认无误后再群发")
     if not accept_limit and sends_this_month(session, bc.town, now, tz) >= MONTHLY_LIMIT:
@@ -266,10 +285,49 @@ def send_broadcast(session: Session, wechat, broadcast_id: int, actor: str, tz: 
     try:
         msg_id = wechat.mass_send_all(msgtype, content, tag_id=tag_id, clientmsgid=bc.client_msg_id,
                                       session=session)
-    except Exception as exc:
-        bc.status, bc.error = "failed", str(exc)[:500]
-        raise
+    except WeChatNetworkError:
+        bc.status, bc.sent_by, bc.sent_at, bc.error = "unknown", actor, now, UNKNOWN_TEXT
+        return bc
+    except WeChatAPIError as exc:
+        bc.status, bc.error = "failed", f"群发失败：{reason_for(exc.errcode)}（错误码 {exc.errcode}）"
+        return bc
     bc.status, bc.msg_id, bc.sent_by, bc.sent_at, bc.error = "sent", str(msg_id), actor, now, None
+    return bc
+
+
+def check_broadcast(session: Session, wechat, broadcast_id: int) -> Broadcast:
+    """Ask WeChat what became of an ``unknown`` broadcast (群发接口 - 查询群发消息发送状态,
+    ``mass/get`` by msg_id): SEND_SUCCESS / SENDING / DELETE → sent, SEND_FAIL → failed (may be
+    sent again). Without a msg_id (WeChat never answered; the MASSSENDJOBFINISH push brings one,
+    :func:`record_job_finish`) nothing can be asked: the broadcast stays ``unknown`` for staff
+    to confirm (:func:`confirm_broadcast`). Returns the broadcast; raises
+    :class:`BroadcastError` when it is not ``unknown``; WeChat errors propagate."""
+    bc = _locked(session, broadcast_id)
+    if bc.status != "unknown":
+        raise BroadcastError(f"这条群发的状态是「{bc.status_name}」，不需要核实")
+    if not bc.msg_id:
+        return bc
+    answer = wechat.mass_status(int(bc.msg_id))
+    status = MASS_STATUS.get(str(answer.get("msg_status", "")).upper())
+    if status == "sent":
+        bc.status, bc.error = "sent", None
+    elif status == "failed":
+        bc.status, bc.error = "failed", "微信查询结果：群发失败（SEND_FAIL），可以重新发送"
+    return bc
+
+
+def confirm_broadcast(session: Session, broadcast_id: int, actor: str, *, sent: bool) -> Broadcast:
+    """Staff settle an ``unknown`` broadcast after looking in WeChat's own console: ``sent`` →
+    sent (never sent again); not sent → failed, so it may be sent again (with the same
+    clientmsgid, which WeChat refuses to deliver twice: 45065). Raises :class:`BroadcastError`
+    when the broadcast is not ``unknown``."""
+    bc = _locked(session, broadcast_id)
+    if bc.status != "unknown":
+        raise BroadcastError(f"这条群发的状态是「{bc.status_name}」，不需要确认")
+    if sent:
+        bc.status, bc.error = "sent", f"{actor} 确认已发出"
+    else:
+        bc.status, bc.error = "failed", f"{actor} 确认未发出，可以重新发送"
     return bc
 
 
@@ -282,7 +340,16 @@ def record_job_finish(session: Session, msg_id: str, status: str, *, total: int 
         return None
     bc = session.scalar(select(Broadcast).where(Broadcast.msg_id == str(msg_id)))
     if bc is None:
-        return None
+        # A send whose answer timed out has no msg_id: the only ``unknown`` one of the last day
+        # is the one WeChat reports on.
+        since = (now or utcnow()) - timedelta(days=1)
+        waiting = session.scalars(select(Broadcast).where(
+            Broadcast.status == "unknown", Broadcast.msg_id.is_(None),
+            Broadcast.sent_at >= since)).all()
+        if len(waiting) != 1:
+            return None
+        bc = waiting[0]
+        bc.msg_id, bc.error = str(msg_id), None
     bc.status = "finished"
     bc.job_status = (status or "")[:64]
     bc.total_count, bc.filter_count, bc.sent_count, bc.error_count = total, filtered, sent, errors

@@ -5,11 +5,11 @@ import json
 import logging
 from datetime import datetime, timedelta, timezone
 
-from sqlalchemy import Boolean, Float, String, select
+from sqlalchemy import Boolean, Float, String, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
-from bot.core.geo import TOWNS, BadCoordinates, check_coordinates, nearest_town
+from bot.core.geo import TOWNS, check_coordinates, nearest_town
 from models.base import AwareDateTime, Base, utcnow
 
 log = logging.getLogger(__name__)
@@ -64,12 +64,33 @@ class Follower(Base):
     town: Mapped[str | None] = mapped_column(String(16), index=True)
     town_source: Mapped[str | None] = mapped_column(String(16))
     town_at: Mapped[datetime | None] = mapped_column(AwareDateTime())
+    #: WeChat reported ``failed:user block`` for a 模板消息 to her (TEMPLATESENDJOBFINISH).
+    template_blocked_at: Mapped[datetime | None] = mapped_column(AwareDateTime())
+    #: WeChat refused a 客服消息 to her (45015 outside 48 h, 45047 too many ...).
+    custom_refused_at: Mapped[datetime | None] = mapped_column(AwareDateTime())
 
     def in_service_window(self, now: datetime | None = None) -> bool:
         """True when a 客服消息 may be sent now (her last message is under 48 h old)."""
         if self.last_interaction_at is None:
             return False
         return (now or utcnow()) - self.last_interaction_at < CUSTOMER_SERVICE_WINDOW
+
+    @property
+    def template_blocked(self) -> bool:
+        """She blocked 模板消息 and has not written since: no template message to her."""
+        return refused_since(self.template_blocked_at, self.last_interaction_at)
+
+    @property
+    def custom_refused(self) -> bool:
+        """WeChat refused a 客服消息 to her and she has not written since: none is tried."""
+        return refused_since(self.custom_refused_at, self.last_interaction_at)
+
+
+def refused_since(refused_at: datetime | None, last_interaction_at: datetime | None) -> bool:
+    """True when a refusal at ``refused_at`` still holds: she has not written after it."""
+    if refused_at is None:
+        return False
+    return last_interaction_at is None or last_interaction_at <= refused_at
 
 
 def get_or_create(session: Session, openid: str) -> Follower:
@@ -102,8 +123,9 @@ def touch(session: Session, openid: str, *, user_message: bool, now: datetime | 
     now = now or utcnow()
     if user_message:
         last = follower.last_interaction_at
-        if last is None or not timedelta(0) <= now - last < TOUCH_RESOLUTION:
-            follower.last_interaction_at = now
+        if (last is None or not timedelta(0) <= now - last < TOUCH_RESOLUTION
+                or follower.template_blocked or follower.custom_refused):
+            follower.last_interaction_at = now  # (a refusal ends when she writes again)
         if not follower.subscribed and follower.unsubscribed_at is None:
             follower.subscribed = True
     return follower
@@ -132,21 +154,46 @@ def unsubscribe(session: Session, openid: str, now: datetime | None = None) -> F
 
 def record_location(session: Session, openid: str, lat: float, lng: float,
                     now: datetime | None = None, *, infer_town: bool = False) -> Follower:
-    """Store her last reported position (GCJ-02 degrees). ``infer_town`` (a location message
-    she sent, not the automatic 上报地理位置 event): her town becomes the nearest town
-    (:func:`bot.core.geo.nearest_town`, inside 永春县 only) as an ``inferred`` one, which never
-    replaces a town she stated."""
+    """Store her last reported position (GCJ-02 degrees).
+
+    Only a usable position is stored: raises :class:`bot.core.geo.BadCoordinates` (NaN or
+    infinite, 0,0, latitude 999, swapped or outside China; see
+    :func:`bot.core.geo.check_coordinates`) and leaves her row as it was. ``infer_town`` (a
+    location message she sent, not the automatic 上报地理位置 event): her town becomes the
+    nearest town (:func:`bot.core.geo.nearest_town`, inside 永春县 only) as an ``inferred``
+    one, which never replaces a town she stated.
+    """
+    lat, lng = check_coordinates(lat, lng)
     follower = get_or_create(session, openid)
     follower.last_lat, follower.last_lng = lat, lng
     follower.last_location_at = now or utcnow()
     if infer_town:
-        try:
-            town = nearest_town(*check_coordinates(lat, lng))
-        except BadCoordinates:
-            town = None
+        town = nearest_town(lat, lng)
         if town:
             set_follower_town(session, openid, town, source=TOWN_INFERRED, now=now)
     return follower
+
+
+def mark_template_blocked(session: Session, openids, now: datetime | None = None) -> int:
+    """She blocked 模板消息 (TEMPLATESENDJOBFINISH ``failed:user block``): template runs skip
+    her until she writes to the account again. Returns the number of rows changed."""
+    openids = [o for o in dict.fromkeys(openids) if o]
+    if not openids:
+        return 0
+    result = session.execute(update(Follower).where(Follower.openid.in_(openids))
+                             .values(template_blocked_at=now or utcnow()))
+    return result.rowcount or 0
+
+
+def mark_custom_refused(session: Session, openids, now: datetime | None = None) -> int:
+    """WeChat refused a 客服消息 to these openids (45015 ...): the 客服 channel is not tried for
+    them until they write again. Returns the number of rows changed."""
+    openids = [o for o in dict.fromkeys(openids) if o]
+    if not openids:
+        return 0
+    result = session.execute(update(Follower).where(Follower.openid.in_(openids))
+                             .values(custom_refused_at=now or utcnow()))
+    return result.rowcount or 0
 
 
 def subscribed_openids(session: Session) -> list[str]:

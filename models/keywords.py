@@ -11,7 +11,7 @@ from sqlalchemy import Boolean, Integer, String, Text, select
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from bot.core.db import OnDemandSession  # noqa: F401 - named in annotations
-from bot.core.text import compact
+from bot.core.text import command_form
 from models.base import Base, is_http_url
 from models.refcache import ReferenceCache
 
@@ -72,7 +72,7 @@ class _Index:
         self.exact: dict[str, tuple[int, KeywordReply]] = {}
         contains = []
         for row in rows:  # by id: on equal priority the older rule wins
-            word, priority = compact(row.keyword), row.priority or 0
+            word, priority = command_form(row.keyword), row.priority or 0
             if row.match == MATCH_EXACT:
                 if word not in self.exact or priority > self.exact[word][0]:
                     self.exact[word] = (priority, row)
@@ -110,7 +110,8 @@ def active_rules(session: Session) -> tuple[KeywordReply, ...]:
 
 
 def find_keyword_reply(session: "Session | OnDemandSession", text: str) -> KeywordReply | None:
-    """The best active rule for ``text`` (compact-normalised, see bot.core.text), or None.
+    """The best active rule for ``text`` (in :func:`bot.core.text.command_form`: compact and
+    lower case, as the rules are indexed), or None.
     ``session`` may be a :class:`bot.core.db.OnDemandSession` (made only if the copy is stale).
 
     Higher priority wins; on equal priority exact beats contains, then the older rule. The row

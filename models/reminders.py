@@ -20,6 +20,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from models.base import AwareDateTime, Base, utcnow
+from models.followers import mark_template_blocked
 from models.privacy import register_eraser
 
 # -- topics ------------------------------------------------------------------------------------
@@ -45,6 +46,10 @@ RUN_RUNNING, RUN_DONE, RUN_STOPPED, RUN_MISSED = "running", "done", "stopped", "
 PENDING, SENDING, SENT = "pending", "sending", "sent"
 DELIVERED, BLOCKED, FAILED = "delivered", "blocked", "failed"
 SKIPPED, UNKNOWN = "skipped", "unknown"
+#: WeChat reported ``failed: system failed`` for her template message: the next run of the
+#: occurrence sends it once more (a new client_msg_id, ending in :data:`RETRY_MARK`).
+RETRY = "retry"
+RETRY_MARK = "R"
 #: Statuses that mean "this recipient is finished with" (never sent again).
 FINAL_STATUSES = frozenset({SENT, DELIVERED, BLOCKED, FAILED, SKIPPED, UNKNOWN})
 
@@ -284,23 +289,48 @@ def erase_reminder_data(session: Session, openid: str) -> dict[str, int]:
 register_eraser(erase_reminder_data)
 
 
-def record_template_finish(session: Session, msg_id: str, status: str) -> int:
-    """Apply a TEMPLATESENDJOBFINISH event (模板消息 送达通知) to the delivery log.
+#: Status of TEMPLATESENDJOBFINISH -> what staff read in the delivery log.
+FINISH_DETAILS = {DELIVERED: "已送达", BLOCKED: "对方已拒收模板消息，她再发消息前不再发模板消息",
+                  RETRY: "微信系统原因发送失败，下次运行时重发一次",
+                  FAILED: "微信系统原因发送失败（已重发过一次，不再重发）"}
 
-    ``status``: WeChat's Status — ``success`` → delivered, ``failed:user block`` → blocked,
-    ``failed: system failed`` (or anything else) → failed. Returns the number of rows changed
-    (0 for an unknown msg_id).
+
+def record_template_finish(session: Session, msg_id: str, status: str,
+                           now: datetime | None = None) -> int:
+    """Apply a TEMPLATESENDJOBFINISH event (模板消息 事件推送: 送达结果) to the delivery log.
+
+    ``status``: WeChat's Status — ``success`` → delivered; ``failed:user block`` → blocked, and
+    her follower row is marked so that template runs skip her until she writes again
+    (:func:`models.followers.mark_template_blocked`); ``failed: system failed`` (or anything
+    else) → :data:`RETRY` the first time (the next run of the occurrence resends it once),
+    failed when the resend fails too. Returns the number of rows changed (0 for an unknown
+    msg_id).
     """
     if not msg_id:
         return 0
+    now = now or utcnow()
     s = (status or "").strip().lower()
-    new = DELIVERED if s == "success" else BLOCKED if "block" in s else FAILED
     rows = session.scalars(select(DeliveryLog).where(DeliveryLog.msg_id == msg_id)).all()
     for row in rows:
+        if s == "success":
+            new = DELIVERED
+        elif "block" in s:
+            new = BLOCKED
+        else:
+            new = FAILED if (row.client_msg_id or "").endswith(RETRY_MARK) else RETRY
         row.status = new
-        row.detail = status[:255]
-        row.updated_at = utcnow()
+        row.detail = f"{FINISH_DETAILS[new]}（{(status or '').strip()[:60]}）"
+        row.updated_at = now
+    blocked = [row.openid for row in rows if row.status == BLOCKED]
+    if blocked:
+        mark_template_blocked(session, blocked, now=now)
     return len(rows)
+
+
+def retry_client_msg_id(first: str) -> str:
+    """The client_msg_id of the one resend after ``failed: system failed`` (≤ 32 characters,
+    ends in :data:`RETRY_MARK`, so a second failure is known as such)."""
+    return (first or "")[:31] + RETRY_MARK
 
 
 # -- editing (console and CLI alike) ------------------------------------------------------------

@@ -19,7 +19,13 @@ never risked twice). A Redis lock per (reminder, occurrence) keeps two runs from
 WeChat errors (全局返回码): 43004 → follower.subscribed = False; 40003 → follower.valid = False;
 -1 → retried with back-off; 45009 → the run stops, remaining rows stay pending, and the run
 records it; 40001 → the API client refreshes the token once. Unsubscribed or invalid followers
-are never sent anything (checked when each chunk is claimed).
+are never sent anything (checked when each chunk is claimed). A woman who blocked template
+messages (TEMPLATESENDJOBFINISH ``failed:user block``) gets none until she writes again, and one
+whose 客服消息 was refused (45015, 45047) is not tried on that channel until she writes again.
+A template message WeChat reported ``failed: system failed`` (status ``retry``) is sent once
+more by the next run of its occurrence, with a new client_msg_id. Every refusal is logged
+(openid masked) and recorded in the delivery log with its Chinese reason
+(:func:`bot.wechat.errors.reason_for`).
 """
 from __future__ import annotations
 
@@ -35,17 +41,21 @@ from typing import Callable, Iterable
 from sqlalchemy import func, insert, select, update
 
 from bot.core.logging import mask_openid
+from bot.wechat.errors import reason_for
 from models.base import utcnow
-from models.followers import Follower
-from models.reminders import (BLOCKED, DELIVERED, FAILED, FINAL_STATUSES, PENDING, RUN_DONE,
+from models.followers import Follower, mark_custom_refused, refused_since
+from models.reminders import (BLOCKED, DELIVERED, FAILED, FINAL_STATUSES, PENDING, RETRY, RUN_DONE,
                              RUN_RUNNING, RUN_STOPPED, SENDING, SENT, SKIPPED, UNKNOWN,
-                             DeliveryLog, ReminderRun)
+                             DeliveryLog, ReminderRun, retry_client_msg_id)
 from scheduler.ratelimit import Pacer
 
 log = logging.getLogger(__name__)
 
 CHANNEL_TEMPLATE, CHANNEL_SUBSCRIBE, CHANNEL_CUSTOM = "template", "subscribe", "custom"
 ERR_BUSY, ERR_INVALID_OPENID, ERR_NOT_FOLLOWER, ERR_QUOTA = -1, 40003, 43004, 45009
+#: errcodes of a 客服消息 refused for this one woman (45015 outside the 48 hours, 45047 too many
+#: unanswered): the 客服 channel is not tried for her again until she writes.
+CUSTOM_REFUSALS = frozenset({45015, 45047})
 
 #: Defaults of the ``[reminders]`` config section used here.
 DEFAULT_RATE = 50.0          # sends per second, all threads together
@@ -106,6 +116,7 @@ class _Outcome:
     detail: str = ""
     follower: str = ""       # "unsubscribed" / "invalid" / ""
     sent_at: float | None = None
+    custom_refused: bool = False   # WeChat refused her a 客服消息 (CUSTOM_REFUSALS)
 
 
 @dataclass
@@ -217,13 +228,20 @@ class FanOut:
                         s.add(run)
                         s.flush()
                         return run.id, False
-                    if run.status == RUN_DONE:
+                    if run.status == RUN_DONE and not self._retries(s, reminder_id, occurrence):
                         return run.id, True
                     run.status, run.note = RUN_RUNNING, ""
                     return run.id, False
             except IntegrityError:
                 continue
         raise RuntimeError("could not record the reminder run")
+
+    @staticmethod
+    def _retries(s, reminder_id: int, occurrence: str) -> int:
+        """How many rows of the occurrence wait for their one resend (status ``retry``)."""
+        return int(s.scalar(select(func.count()).select_from(DeliveryLog).where(
+            DeliveryLog.reminder_id == reminder_id, DeliveryLog.occurrence == occurrence,
+            DeliveryLog.status == RETRY)) or 0)
 
     def _add_recipients(self, reminder_id: int, occurrence: str, openids: Iterable[str]) -> int:
         wanted = list(dict.fromkeys(o for o in openids if o))
@@ -250,6 +268,16 @@ class FanOut:
                                           updated_at=self.now())).rowcount
             n_again = s.execute(update(DeliveryLog).where(*where).values(status=PENDING,
                                                                           updated_at=self.now())).rowcount
+            retries = s.execute(select(DeliveryLog.id, DeliveryLog.client_msg_id).where(
+                DeliveryLog.reminder_id == reminder_id, DeliveryLog.occurrence == occurrence,
+                DeliveryLog.status == RETRY)).all()
+            if retries:  # WeChat's "system failed": once more, under a new client_msg_id
+                s.execute(update(DeliveryLog), [
+                    dict(id=i, status=PENDING, client_msg_id=retry_client_msg_id(cmid),
+                         detail="微信系统原因失败，重发一次", updated_at=self.now())
+                    for i, cmid in retries])
+                log.info("reminder %s %s: resending %d template messages WeChat failed",
+                         reminder_id, occurrence, len(retries))
         if n_unknown or n_again:
             log.warning("reminder %s %s: resuming after a crash: %d to resend, %d unknown",
                         reminder_id, occurrence, n_again, n_unknown)
@@ -260,25 +288,31 @@ class FanOut:
         with self.services.db.write_session() as s:
             rows = s.execute(
                 select(DeliveryLog.id, DeliveryLog.openid, DeliveryLog.client_msg_id, Follower.subscribed,
-                       Follower.valid, Follower.last_interaction_at)
+                       Follower.valid, Follower.last_interaction_at, Follower.template_blocked_at,
+                       Follower.custom_refused_at)
                 .join(Follower, Follower.openid == DeliveryLog.openid, isouter=True)
                 .where(DeliveryLog.reminder_id == reminder_id, DeliveryLog.occurrence == occurrence,
                        DeliveryLog.status == PENDING)
                 .order_by(DeliveryLog.id).limit(self.chunk)).all()
             now = self.now()
             changes = []
-            for log_id, openid, cmid, subscribed, valid, last in rows:
+            for log_id, openid, cmid, subscribed, valid, last, blocked_at, refused_at in rows:
                 base = dict(id=log_id, updated_at=now)
                 if not subscribed or valid is False:
                     changes.append(dict(base, status=SKIPPED, channel="",
                                        detail="unsubscribed" if not subscribed else "invalid openid"))
                     continue
                 message = render(openid)
-                in_window = last is not None and (in_window_at - last).total_seconds() < 48 * 3600
+                in_window = (last is not None and (in_window_at - last).total_seconds() < 48 * 3600
+                             and not refused_since(refused_at, last))
                 channels = message.channels(in_window) if message else []
+                blocked = refused_since(blocked_at, last)
+                if blocked:
+                    channels = [c for c in channels if c != CHANNEL_TEMPLATE]
                 if not channels:
-                    changes.append(dict(base, status=SKIPPED, channel="",
-                                       detail="no channel (no template, outside 48 h)"))
+                    detail = ("她已拒收模板消息，再发消息前不再发送" if blocked and message and message.template_id
+                              else "no channel (no template, outside 48 h)")
+                    changes.append(dict(base, status=SKIPPED, channel="", detail=detail))
                     continue
                 changes.append(dict(base, status=SENDING, channel=channels[0], detail=""))
                 items.append(_Item(log_id, openid, cmid, channels, message))
@@ -352,7 +386,15 @@ class FanOut:
             results.put(outcome)
 
     def _send_one(self, item: _Item, pacer: Pacer) -> _Outcome:
+        outcome = self._try_channels(item, pacer)
+        if outcome.status == FAILED or outcome.errcode is not None:
+            log.warning("reminder to %s failed on %s: errcode %s, %s", mask_openid(item.openid),
+                        outcome.channel or "-", outcome.errcode, reason_for(outcome.errcode))
+        return outcome
+
+    def _try_channels(self, item: _Item, pacer: Pacer) -> _Outcome:
         last_code, last_channel = None, item.channels[0]
+        custom_refused = False
         for channel in item.channels:
             last_channel = channel
             tries = len(self.retry_delays) + 1
@@ -378,6 +420,11 @@ class FanOut:
                                         detail="45009 quota reached")
                     retryable = code == ERR_BUSY or (code is None and channel == CHANNEL_TEMPLATE)
                     last_code = code
+                    if code is not None and not (retryable and attempt < tries - 1):
+                        log.info("reminder to %s: %s refused (errcode %s, %s)",
+                                 mask_openid(item.openid), channel, code, reason_for(code))
+                    if channel == CHANNEL_CUSTOM and code in CUSTOM_REFUSALS:
+                        custom_refused = True
                     if retryable and attempt < tries - 1:
                         time.sleep(self.retry_delays[attempt])
                         continue
@@ -387,7 +434,8 @@ class FanOut:
                                         detail=f"network error: {type(exc).__name__}")
                     break  # refused (43101, 45015, 40037 ...) or still busy: next channel
         return _Outcome(item.log_id, item.openid, FAILED, last_channel, errcode=last_code,
-                        detail=f"all channels failed (last errcode {last_code})")
+                        detail=f"发送失败：{reason_for(last_code)}（错误码 {last_code}）",
+                        custom_refused=custom_refused)
 
     def _call(self, channel: str, item: _Item):
         msg, client = item.message, self.client
@@ -430,6 +478,7 @@ class FanOut:
                      errcode=o.errcode, detail=o.detail[:255], updated_at=now) for o in batch]
         gone = [o.openid for o in batch if o.follower == "unsubscribed"]
         invalid = [o.openid for o in batch if o.follower == "invalid"]
+        refused = [o.openid for o in batch if o.custom_refused]
         for attempt in range(5):
             try:
                 with self.services.db.write_session() as s:
@@ -439,6 +488,8 @@ class FanOut:
                                   .values(subscribed=False, unsubscribed_at=now))
                     if invalid:
                         s.execute(update(Follower).where(Follower.openid.in_(invalid)).values(valid=False))
+                    if refused:
+                        mark_custom_refused(s, refused, now=now)
                 return
             except Exception:  # noqa: BLE001 - retry a failed batch; rows stay 'sending' otherwise
                 log.exception("delivery log batch failed (try %d)", attempt + 1)
@@ -464,7 +515,7 @@ class FanOut:
         rate = (len(times) - 1) / (times[-1] - times[0]) if len(times) > 1 and times[-1] > times[0] else 0.0
         result = RunResult(reminder_id, occurrence, status, total=sum(counts.values()), sent=sent,
                            failed=failed, skipped=counts.get(SKIPPED, 0),
-                           pending=counts.get(PENDING, 0) + counts.get(SENDING, 0),
+                           pending=counts.get(PENDING, 0) + counts.get(SENDING, 0) + counts.get(RETRY, 0),
                            calls=getattr(self, "_calls", 0), elapsed=time.monotonic() - started,
                            rate=rate, note=note, counts=counts)
         log.info("reminder %s %s: %s, %d sent, %d failed, %d skipped, %d pending, %.1f s",

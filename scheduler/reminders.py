@@ -20,7 +20,7 @@ import logging
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 
 from models.activities import CANCELLED, CONFIRMED, Activity, Signup
@@ -28,13 +28,13 @@ from models.base import utcnow
 from models.directory import ServicePoint
 from models.followers import Follower
 from models.notice import Notice
-from models.reminders import (KIND_ACTIVITY, KIND_NOTICE, KIND_SCHEDULED, RUN_DONE, RUN_MISSED,
-                             RUN_STOPPED, SENT, DeliveryLog, Reminder, ReminderError, ReminderRun,
-                             TopicSubscription, ensure_default_reminders, get_reminder)
+from models.reminders import (FAILED, KIND_ACTIVITY, KIND_NOTICE, KIND_SCHEDULED, RETRY, RUN_DONE,
+                             RUN_MISSED, RUN_STOPPED, SENT, DeliveryLog, Reminder, ReminderError,
+                             ReminderRun, TopicSubscription, ensure_default_reminders, get_reminder)
 from scheduler.fanout import FanOut, Message, RunResult
 from scheduler.timing import (GRACE_SAME_DAY, ScheduleSpec, activity_reminder_window,
-                              grace_lookback, latest_fire, next_fire, occurrence_key,
-                              within_grace)
+                              grace_lookback, latest_fire, next_fire, occurrence_event_date,
+                              occurrence_key, within_grace)
 
 log = logging.getLogger(__name__)
 
@@ -245,7 +245,9 @@ def run_reminder_now(services, name: str, *, occurrence: str | None = None,
     """``taoyuan reminders run NAME --now``: send reminder ``name`` now.
 
     The occurrence key defaults to ``manual:<local date>``, so running it twice the same day
-    sends nobody anything twice (a second run resumes the first). Activity reminders run the
+    sends nobody anything twice (a second run resumes the first). The date announced comes from
+    the occurrence (:func:`scheduler.timing.occurrence_event_date`): a fire key's own event
+    date, or for a manual run the next event on or after that day — not the day it runs. Activity reminders run the
     "day before" sweep for tomorrow's activities; the notice reminder delivers pending notices.
     Raises :class:`~models.reminders.UnknownReminder`.
     """
@@ -259,7 +261,12 @@ def run_reminder_now(services, name: str, *, occurrence: str | None = None,
         return deliver_notices(services, now=now, fanout=fanout)
     local_day = now.astimezone(services.tz).date()
     key = occurrence or f"manual:{local_day.isoformat()}"
-    event_date = local_day + timedelta(days=reminder.event_offset_days or 0)
+    # The date comes from the occurrence, never from the clock of the run (a catch-up the
+    # next day still announces the 17th).
+    try:
+        event_date = occurrence_event_date(spec_for(reminder, services.tz), key, local_day)
+    except ReminderError:  # no (valid) schedule: a one-off reminder run by hand
+        event_date = local_day + timedelta(days=reminder.event_offset_days or 0)
     return _run_scheduled(services, reminder, key, event_date, now, fanout)
 
 
@@ -280,22 +287,89 @@ def remind_activities(services, *, now: datetime | None = None, fanout: FanOut |
             .order_by(Activity.starts_at)))
         jobs = []
         for a in activities:
-            local = a.starts_at.astimezone(services.tz)
-            place = a.place or ""
-            if not place and a.point_id:
-                point = s.get(ServicePoint, a.point_id)
-                place = place_text(s, point.name) if point else ""
-            values = {"title": a.title, "when": f"{format_day(local.date())} {local:%H:%M}",
-                      "date": format_day(local.date()), "place": place or "详见活动介绍",
-                      "number": str(a.number), "text": ""}
             jobs.append((a, audience_openids(s, f"activity:{a.number}"),
-                         build_message(services, reminder, values)))
+                         build_message(services, reminder, _activity_values(s, services, a))))
     fanout = fanout or FanOut(services)
     results = []
     for a, openids, message in jobs:
         results.append(fanout.run(reminder.id, f"activity:{a.id}", openids, lambda _o, m=message: m,
                                   scheduled_for=now))
     return results
+
+
+def _activity_values(s, services, a: Activity) -> dict:
+    """Placeholder values of the day-before reminder of activity ``a``."""
+    local = a.starts_at.astimezone(services.tz)
+    place = a.place or ""
+    if not place and a.point_id:
+        point = s.get(ServicePoint, a.point_id)
+        place = place_text(s, point.name) if point else ""
+    return {"title": a.title, "when": f"{format_day(local.date())} {local:%H:%M}",
+            "date": format_day(local.date()), "place": place or "详见活动介绍",
+            "number": str(a.number), "text": ""}
+
+
+# -- the one resend after "system failed" --------------------------------------------------------
+#: A template message WeChat reported ``failed: system failed`` is resent only while its report
+#: is younger than this (seconds): a reminder is no use after its day.
+RETRY_WITHIN = 24 * 3600
+
+
+def retry_due(services, *, now: datetime | None = None, fanout: FanOut | None = None) -> list[RunResult]:
+    """The next run for template messages WeChat reported ``failed: system failed``
+    (TEMPLATESENDJOBFINISH; delivery-log status ``retry``): each occurrence with such rows runs
+    again and sends them once more, with a new client_msg_id (scheduler/fanout.py); a second
+    failure is final. The message is rebuilt from the occurrence (its own date). Pending
+    notices are handed back to :func:`deliver_notices` instead. Called by the scheduler's
+    periodic sweep (``job_deliver_notices``). Returns the runs made."""
+    now = now or utcnow()
+    with services.db.write_session() as s:
+        pairs = s.execute(select(DeliveryLog.reminder_id, DeliveryLog.occurrence).where(
+            DeliveryLog.status == RETRY,
+            DeliveryLog.updated_at >= now - timedelta(seconds=RETRY_WITHIN)).distinct()).all()
+        jobs = []
+        for reminder_id, occurrence in pairs:
+            reminder = s.get(Reminder, reminder_id)
+            if reminder is None or not reminder.enabled:
+                continue
+            if reminder.kind == KIND_NOTICE:
+                _notice_again(s, reminder_id, occurrence)
+                continue
+            message = _message_of(s, services, reminder, occurrence, now)
+            if message is not None:
+                jobs.append((reminder_id, occurrence, message))
+    fanout = fanout or FanOut(services)
+    return [fanout.run(rid, occ, [], lambda _o, m=message: m) for rid, occ, message in jobs]
+
+
+def _message_of(s, services, reminder: Reminder, occurrence: str, now: datetime) -> Message | None:
+    """The message occurrence ``occurrence`` of ``reminder`` sent (None: cannot be rebuilt)."""
+    if reminder.kind == KIND_ACTIVITY:
+        try:
+            activity = s.get(Activity, int(occurrence.split(":", 1)[1]))
+        except (IndexError, ValueError):
+            return None
+        if activity is None or activity.status == CANCELLED:
+            return None
+        return build_message(services, reminder, _activity_values(s, services, activity))
+    local_day = now.astimezone(services.tz).date()
+    try:
+        event_date = occurrence_event_date(spec_for(reminder, services.tz), occurrence, local_day)
+    except ReminderError:
+        return None
+    return build_message(services, reminder, scheduled_values(s, reminder, event_date))
+
+
+def _notice_again(s, reminder_id: int, occurrence: str) -> None:
+    """A notice whose template WeChat failed: pending again, for :func:`deliver_notices`."""
+    parts = occurrence.split(":")
+    notice = s.get(Notice, int(parts[1])) if len(parts) == 3 and parts[1].isdigit() else None
+    if notice is not None:
+        notice.delivered_at = None
+    s.execute(update(DeliveryLog).where(
+        DeliveryLog.reminder_id == reminder_id, DeliveryLog.occurrence == occurrence,
+        DeliveryLog.status == RETRY).values(status=FAILED, detail="微信系统原因失败，改由待发通知重发",
+                                            updated_at=utcnow()))
 
 
 # -- notices ------------------------------------------------------------------------------------
@@ -332,8 +406,9 @@ def deliver_notices(services, *, now: datetime | None = None, fanout: FanOut | N
             msg = Message(text=n.text, template_id=tid,
                           template_data={k: fill(v, values)[:FIELD_LIMIT] for k, v in fields.items()},
                           url=msg.url)
-            if not msg.channels(follower.in_service_window(now)):
-                continue  # no template configured and outside 48 h: wait until she writes
+            in_window = follower.in_service_window(now) and not follower.custom_refused
+            if not msg.channels(in_window):
+                continue  # no template configured and outside 48 h (or refused): wait until she writes
             jobs.append((n.id, n.openid, n.attempts or 0, msg))
     fanout = fanout or FanOut(services)
     results = []
@@ -365,4 +440,5 @@ def describe_next(services, reminder: Reminder, now: datetime | None = None) -> 
 
 
 __all__ = ["audience_openids", "build_message", "run_due", "run_reminder_now", "remind_activities",
+           "retry_due",
            "deliver_notices", "place_text", "occurrence_key"]

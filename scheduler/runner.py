@@ -33,7 +33,7 @@ from models.reminders import (KIND_ACTIVITY, KIND_SCHEDULED, Reminder, ReminderE
                              ensure_default_reminders)
 from scheduler import activities as activity_jobs
 from scheduler import help as help_jobs
-from scheduler.reminders import deliver_notices, run_due
+from scheduler.reminders import deliver_notices, retry_due, run_due
 from scheduler.timing import ScheduleSpec, check_spec, next_fire
 
 log = logging.getLogger(__name__)
@@ -97,7 +97,8 @@ def job_catch_up() -> None:
 
 
 def job_deliver_notices() -> None:
-    """APScheduler job: deliver pending notices."""
+    """APScheduler job: deliver pending notices, and resend once what WeChat failed."""
+    retry_due(_SERVICES)
     deliver_notices(_SERVICES)
 
 

@@ -129,6 +129,62 @@ def latest_fire(spec: ScheduleSpec, now: datetime, *, lookback: timedelta = time
     return fires[-1] if fires else None
 
 
+def fire_for_key(spec: ScheduleSpec, key: str) -> Fire | None:
+    """The fire whose occurrence key (:func:`occurrence_key`, ``"2026-12-16T10:00Z"``) is
+    ``key``, with the event date it announces; None when ``key`` is not such a key or the
+    schedule has no fire at that minute (it was edited since)."""
+    try:
+        at = datetime.strptime(key, "%Y-%m-%dT%H:%MZ").replace(tzinfo=timezone.utc)
+    except (TypeError, ValueError):
+        return None
+    fires = fires_between(spec, at, at + timedelta(minutes=1))
+    return fires[0] if fires else None
+
+
+def announced_fire(spec: ScheduleSpec, day: date, *, limit: int = 1000) -> Fire | None:
+    """The occurrence a run made by hand on local day ``day`` announces: the first fire whose
+    event date is ``day`` or later (``义剪-前一天`` run on 12-06 → the 16th's fire, event the
+    17th; run on the 16th after 18:00 → the same). A pure function of ``day``, so a run resumed
+    on another day announces the same date. None when the schedule never fires again."""
+    start = datetime.combine(day, time(0, 0), tzinfo=spec.tz)
+    cursor = start - timedelta(days=abs(spec.offset_days) + 1) - _MAX_SHIFT
+    for _ in range(limit):
+        fire = next_fire(spec, cursor)
+        if fire is None:
+            return None
+        if fire.event_date >= day:
+            return fire
+        cursor = fire.at
+    return None
+
+
+def occurrence_event_date(spec: ScheduleSpec, key: str, run_day: date) -> date:
+    """The event date a run of occurrence ``key`` announces, whatever the day it runs.
+
+    ``key``: a scheduled fire's key (its own event date, weekend policy included), or
+    ``manual:<local date>`` (:func:`announced_fire` of that date); any other key (or a fire the
+    schedule no longer has) falls back to :func:`announced_fire` of ``run_day``, then to
+    ``run_day`` plus the offset. Raises :class:`ReminderError` for a malformed schedule.
+    """
+    fire = fire_for_key(spec, key)
+    if fire is not None:
+        return fire.event_date
+    day = run_day
+    if key.startswith("manual:"):
+        try:
+            day = date.fromisoformat(key.split(":", 1)[1])
+        except ValueError:
+            pass
+    else:
+        try:  # a fire key the edited schedule no longer has: the day it was due
+            at = datetime.strptime(key, "%Y-%m-%dT%H:%MZ").replace(tzinfo=timezone.utc)
+            return at.astimezone(spec.tz).date() + timedelta(days=spec.offset_days)
+        except ValueError:
+            pass
+    fire = announced_fire(spec, day)
+    return fire.event_date if fire is not None else day + timedelta(days=spec.offset_days)
+
+
 def within_grace(at: datetime, now: datetime, tz: ZoneInfo, grace: str | int | None) -> bool:
     """May a fire due at ``at`` still run at ``now``?
 

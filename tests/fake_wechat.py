@@ -15,7 +15,10 @@ Knobs (all thread-safe to change between requests): ``latency`` (seconds before 
 (-> 40003), ``refused`` (-> 43101 on 订阅通知), ``followers`` (what ``user/get`` lists), and
 ``script(path, [answers])``: the next calls to ``path`` get these answers instead (an errcode
 dict such as ``{"errcode": -1}``, or an int errcode; ``{"_status": 502}`` answers that HTTP status,
-``{"_delay": 2}`` waits first, ``{"_body": "<html>"}`` answers that raw text).
+``{"_delay": 2}`` waits first, ``{"_body": "<html>"}`` answers that raw text;
+``{"_process": True, "_delay": 5}`` does the real work at once and answers only after the delay:
+WeChat accepted it, the answer came too late). ``mass_jobs`` (msg_id -> ``msg_status``) is what
+``message/mass/get`` reports for each mass send (``SEND_SUCCESS`` unless a test changes it).
 No pytest import here: bench scripts use it too.
 """
 from __future__ import annotations
@@ -185,6 +188,7 @@ class FakeWeChat:
             self.qrcodes: dict[str, dict] = {}
             self.sent: list[Call] = []           # successful sends (custom, template, mass ...)
             self.clientmsgids: dict[str, int] = {}
+            self.mass_jobs: dict[int, str] = {}     # msg_id -> msg_status (mass/get)
             self.template_msgids: dict[str, int] = {}  # "touser|client_msg_id" -> msgid
             self._seq = 1000
 
@@ -243,6 +247,9 @@ class FakeWeChat:
             latency = self.latency
         if latency:
             time.sleep(latency)
+        late = 0.0
+        if isinstance(scripted, dict) and scripted.get("_process"):
+            late, scripted = float(scripted.get("_delay", 0) or 0), None
         if scripted is not None:
             return self._scripted(scripted)
         if data is ...:
@@ -263,6 +270,8 @@ class FakeWeChat:
             if method == "POST" and path in SEND_PATHS and not result.pop("_duplicate", False):
                 with self._lock:
                     self.sent.append(call)
+        if late:
+            time.sleep(late)  # done, but the answer comes after the caller's timeout
         return _json(result)
 
     def _scripted(self, answer: Any) -> tuple[int, bytes, str]:
@@ -443,6 +452,7 @@ def _mass_result(f: FakeWeChat, b: dict, errmsg: str = "send job submission succ
     msg_id = f._next_id()
     if b.get("clientmsgid"):
         f.clientmsgids[b["clientmsgid"]] = msg_id
+    f.mass_jobs[msg_id] = "SEND_SUCCESS"
     return {"errcode": 0, "errmsg": errmsg, "msg_id": msg_id, "msg_data_id": msg_id}
 
 
@@ -476,7 +486,16 @@ def _mass_preview(f: FakeWeChat, q: dict, b: dict) -> dict:
 
 
 def _mass_get(f: FakeWeChat, q: dict, b: dict) -> dict:
-    return {"msg_id": b.get("msg_id"), "msg_status": "SEND_SUCCESS"}
+    """群发接口 - 查询群发消息发送状态: ``msg_status`` SEND_SUCCESS / SENDING / SEND_FAIL /
+    DELETE of a mass send. An unknown msg_id gets 40097 (invalid args: the errcode WeChat uses
+    for this is not documented; the fake's choice)."""
+    try:
+        msg_id = int(b.get("msg_id"))
+    except (TypeError, ValueError):
+        raise WeChatError(40097) from None
+    if msg_id not in f.mass_jobs:
+        raise WeChatError(40097)
+    return {"msg_id": msg_id, "msg_status": f.mass_jobs[msg_id]}
 
 
 def _draft_add(f: FakeWeChat, q: dict, b: dict) -> dict:

@@ -52,12 +52,21 @@ def test_good_coordinates_pass():
     assert not in_county(24.48, 118.09)  # Xiamen
 
 
-@pytest.mark.parametrize("lat, lng", [(0, 0), (0.0, 0.0), (None, None), ("abc", "1"),
-                                      (float("nan"), 118.0)])
+@pytest.mark.parametrize("lat, lng", [(0, 0), (0.0, 0.0), (None, None), ("abc", "1")])
 def test_zero_or_missing_is_refused(lat, lng):
     with pytest.raises(ZeroCoordinates) as exc:
         check_coordinates(lat, lng)
     assert "位置" in exc.value.reason
+
+
+@pytest.mark.parametrize("lat, lng, fields", [(float("nan"), 118.0, ("lat",)),
+                                              (25.3, float("inf"), ("lng",)),
+                                              ("-inf", "nan", ("lat", "lng"))])
+def test_nan_or_infinite_is_invalid_not_zero(lat, lng, fields):
+    with pytest.raises(InvalidCoordinates) as exc:
+        check_coordinates(lat, lng)
+    assert "不是有效的数字" in exc.value.reason and "为0" not in exc.value.reason
+    assert exc.value.fields == fields
 
 
 def test_swapped_is_refused():

@@ -11,6 +11,7 @@ from wtforms.validators import InputRequired, Length, Optional
 
 from bot.console.auth import client_ip
 from bot.console.base import SecureView
+from bot.wechat.errors import reason_for
 from models import audit
 from models import broadcasts as bcast
 from models.base import utcnow
@@ -33,8 +34,10 @@ def _services():
 
 
 def _wechat_error(exc: Exception) -> str:
+    """A WeChat API error as staff read it: the Chinese reason of its errcode, never WeChat's
+    English errmsg or a Python exception's text."""
     code = getattr(exc, "errcode", None)
-    return f"微信接口返回错误{f'（{code}）' if code is not None else ''}：{getattr(exc, 'errmsg', '') or exc}"
+    return f"微信接口出错：{reason_for(code)}{f'（错误码 {code}）' if code is not None else ''}"
 
 
 class BroadcastView(SecureView):
@@ -140,6 +143,9 @@ class BroadcastView(SecureView):
                 if bc.status in ("sent", "finished"):
                     flash("这条群发已经发出，不会重复发送。", "error")
                     return redirect(url_for(".detail", bid=bid))
+                if bc.status == "unknown":
+                    flash(bcast.UNKNOWN_TEXT, "error")
+                    return redirect(url_for(".detail", bid=bid))
                 if bc.previewed_at is None:
                     flash("请先预览到自己的微信，确认无误后再群发", "error")
                     return redirect(url_for(".detail", bid=bid))
@@ -149,11 +155,14 @@ class BroadcastView(SecureView):
             with svc.db.write_session() as s:
                 bc = bcast.send_broadcast(s, svc.wechat, bid, current_user.username, svc.tz,
                                           accept_limit=accept)
+                status, error = bc.status, bc.error
                 audit.record(s, current_user.username, "send", "broadcasts", bid,
                              f"群发 → {bc.audience}，"
-                             + ("演练，未真正发送" if svc.config.dry_run else f"msg_id {bc.msg_id}"),
-                             ip=client_ip())
-            if svc.config.dry_run:
+                             + ("演练，未真正发送" if svc.config.dry_run else f"msg_id {bc.msg_id}")
+                             + f"，{bc.status_name}", ip=client_ip())
+            if status != "sent":  # failed (a Chinese reason) or unknown (the answer timed out)
+                flash(error or "群发没有成功。", "error")
+            elif svc.config.dry_run:
                 flash("演练：未真正发送。这条群发只记入了「发件箱」，关注者不会收到。", "success")
             else:
                 flash("已提交微信群发。发送结果稍后由微信推送，会显示在本页。", "success")
@@ -162,9 +171,49 @@ class BroadcastView(SecureView):
         except Exception as exc:  # noqa: BLE001 - WeChat API errors are shown to staff
             with svc.db.session() as s:  # keep the "failed" mark for the record
                 bc = s.get(bcast.Broadcast, bid)
-                if bc is not None and bc.status not in ("sent", "finished"):
-                    bc.status, bc.error = "failed", str(exc)[:500]
+                if bc is not None and bc.status not in bcast.MAYBE_SENT:
+                    bc.status, bc.error = "failed", _wechat_error(exc)[:500]
             flash(_wechat_error(exc), "error")
+        return redirect(url_for(".detail", bid=bid))
+
+    @expose("/<int:bid>/check", methods=("POST",))
+    def check(self, bid: int):
+        """「向微信核实」 a broadcast whose result is unknown (``mass/get`` by msg_id)."""
+        svc = _services()
+        try:
+            with svc.db.write_session() as s:
+                bc = bcast.check_broadcast(s, svc.wechat, bid)
+                status, has_id = bc.status, bool(bc.msg_id)
+                audit.record(s, current_user.username, "check", "broadcasts", bid,
+                             f"向微信核实群发结果：{bc.status_name}", ip=client_ip())
+            if status == "sent":
+                flash("微信确认这条群发已经发出。", "success")
+            elif status == "failed":
+                flash("微信确认这条群发没有发出，可以重新发送。", "success")
+            elif not has_id:
+                flash("微信还没有返回这条群发的编号，暂时无法查询。请到公众平台「内容与互动 → 群发」"
+                      "里查看，然后点「确认已发出」或「确认未发出」。", "error")
+            else:
+                flash("微信暂未给出结果，请稍后再核实。", "error")
+        except bcast.BroadcastError as exc:
+            flash(str(exc), "error")
+        except Exception as exc:  # noqa: BLE001 - WeChat API errors are shown to staff
+            flash(_wechat_error(exc), "error")
+        return redirect(url_for(".detail", bid=bid))
+
+    @expose("/<int:bid>/confirm", methods=("POST",))
+    def confirm(self, bid: int):
+        """Staff settle an unknown broadcast: 「确认已发出」 / 「确认未发出」."""
+        svc = _services()
+        sent = request.form.get("outcome") == "sent"
+        try:
+            with svc.db.write_session() as s:
+                bc = bcast.confirm_broadcast(s, bid, current_user.username, sent=sent)
+                audit.record(s, current_user.username, "confirm", "broadcasts", bid,
+                             "确认已发出" if sent else "确认未发出", ip=client_ip())
+            flash("已记为已发出，不会再次发送。" if sent else "已记为未发出，可以重新发送。", "success")
+        except bcast.BroadcastError as exc:
+            flash(str(exc), "error")
         return redirect(url_for(".detail", bid=bid))
 
     @expose("/sync-tags", methods=("POST",))

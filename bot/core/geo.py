@@ -86,14 +86,19 @@ def check_coordinates(lat: float | None, lng: float | None) -> tuple[float, floa
     """Return ``(lat, lng)`` as floats when they are a usable position in China.
 
     Raises :class:`ZeroCoordinates` (missing, not a number, or 0,0), :class:`SwappedCoordinates`
-    (the pair only makes sense the other way round), :class:`InvalidCoordinates` (latitude
-    outside ±90° or longitude outside ±180°: no place on Earth) or :class:`OutsideChina`.
+    (the pair only makes sense the other way round), :class:`InvalidCoordinates` (NaN or
+    infinite, latitude outside ±90° or longitude outside ±180°: no place on Earth) or
+    :class:`OutsideChina`.
     """
     try:
         lat_f, lng_f = float(lat), float(lng)  # type: ignore[arg-type]
     except (TypeError, ValueError):
         raise ZeroCoordinates("没有收到有效的位置。") from None
-    if not (math.isfinite(lat_f) and math.isfinite(lng_f)) or (abs(lat_f) < 1e-6 and abs(lng_f) < 1e-6):
+    not_numbers = tuple(name for name, value in (("lat", lat_f), ("lng", lng_f))
+                        if not math.isfinite(value))
+    if not_numbers:  # NaN / inf: a broken position, not 0,0
+        raise InvalidCoordinates("这个位置无效（收到的经纬度不是有效的数字）。", not_numbers)
+    if abs(lat_f) < 1e-6 and abs(lng_f) < 1e-6:
         raise ZeroCoordinates("没有收到有效的位置（经纬度为0）。")
     if _in(lat_f, CHINA_LAT) and _in(lng_f, CHINA_LNG):
         return lat_f, lng_f

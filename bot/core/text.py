@@ -74,3 +74,17 @@ _remembered_normal_form = lru_cache(maxsize=REMEMBER_TEXTS)(_normal_form)
 def compact(text: str) -> str:
     """``normalize`` and drop all spaces: 「报名 3」→「报名3」 for keyword matching."""
     return normalize(text).replace(" ", "")
+
+
+def fold_case(text: str) -> str:
+    """Case-folded for matching words: 「Help」「HELP」→「help」 (Chinese is unchanged).
+
+    Apply it to text already through :func:`normalize` (which turns full-width 「ＨＥＬＰ」 into
+    「HELP」 first), and to both sides of a comparison.
+    """
+    return text.casefold() if not text.isascii() else text.lower()
+
+
+def command_form(text: str) -> str:
+    """:func:`compact` then :func:`fold_case`: the form commands are matched in (「Ｏｋ」→「ok」)."""
+    return fold_case(compact(text))

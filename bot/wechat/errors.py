@@ -80,6 +80,43 @@ def error_for(errcode: int | None, errmsg: str, path: str = "", result: dict | N
     return cls(errcode, errmsg, path, result)
 
 
+# ----------------------------------------------------------------------------- Chinese reasons
+
+#: errcode -> what it means, in Chinese, for staff (全局返回码说明 and the 模板消息 / 客服消息 /
+#: 订阅通知 / 群发 pages). Never shown to the woman herself.
+REASONS: dict[int, str] = {
+    -1: "微信系统繁忙，稍后再试",
+    40001: "接口凭证（access_token）无效，已自动刷新",
+    40003: "openid 无效（不是本公众号的关注者）",
+    40007: "素材 media_id 无效",
+    40014: "接口凭证（access_token）无效",
+    40037: "模板消息的模板 ID 无效",
+    40130: "群发对象至少要 2 人",
+    40164: "服务器 IP 不在公众号的 IP 白名单里",
+    42001: "接口凭证（access_token）已过期",
+    43004: "对方已取消关注，不能再发送",
+    43101: "对方没有订阅（或已拒收）这条订阅通知",
+    45009: "今日接口调用额度已用完，明天再发",
+    45015: "对方超过 48 小时没有给公众号发消息，客服消息发不出去；等她再发消息后才能发送",
+    45047: "客服消息发送过多，对方回复前不能再发",
+    45065: "这条群发已经提交过（相同 clientmsgid），微信不会重复发送",
+    45028: "本月群发次数已用完",
+    47001: "发送内容格式有误",
+    48001: "公众号没有这个接口的权限（需认证或开通）",
+}
+
+#: What a network failure (errcode None: timeout, HTTP error, not JSON) is called for staff.
+NETWORK_REASON = "连接微信超时或网络出错，不确定对方是否收到"
+
+
+def reason_for(errcode: int | None) -> str:
+    """The Chinese reason of ``errcode`` for staff (console, command line, delivery log):
+    :data:`REASONS`, :data:`NETWORK_REASON` for None, else 「微信返回错误码 N」."""
+    if errcode is None:
+        return NETWORK_REASON
+    return REASONS.get(errcode, f"微信返回错误码 {errcode}")
+
+
 # ----------------------------------------------------------------------------- log masking
 
 # redact / mask_openid live in bot.core.logging (one place for what logs may show).

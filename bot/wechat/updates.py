@@ -14,6 +14,10 @@ from typing import Any
 MESSAGE_TYPES = {"text", "image", "voice", "video", "shortvideo", "location", "link", "file"}
 
 
+#: The longest FromUserName (openid) accepted; WeChat's are 28 characters, columns hold 64.
+MAX_OPENID_CHARS = 64
+
+
 def _f(value: Any) -> float | None:
     try:
         return float(value)
@@ -151,13 +155,16 @@ def _subscribe_msgs(fields: dict) -> tuple[dict, ...]:
 def update_from_fields(fields: dict) -> Update:
     """Build an :class:`Update` from parsed XML fields.
 
-    Raises ``ValueError`` when MsgType or FromUserName is missing: the caller answers
+    Raises ``ValueError`` when MsgType or FromUserName is missing, or FromUserName is longer
+    than :data:`MAX_OPENID_CHARS` (no openid column could hold it): the caller answers
     ``success`` and logs it.
     """
     msg_type = _s(fields.get("MsgType")).strip().lower()
     openid = _s(fields.get("FromUserName")).strip()
     if not msg_type or not openid:
         raise ValueError("push without MsgType or FromUserName")
+    if len(openid) > MAX_OPENID_CHARS:  # WeChat's are 28: forged or broken, never stored
+        raise ValueError(f"FromUserName of {len(openid)} characters (at most {MAX_OPENID_CHARS})")
     event = _s(fields.get("Event")).strip().lower() if msg_type == "event" else ""
     kw: dict[str, Any] = dict(
         msg_type=msg_type, openid=openid, account=_s(fields.get("ToUserName")),
