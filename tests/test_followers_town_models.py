@@ -6,7 +6,7 @@ from datetime import timedelta
 
 import pytest
 
-from bot.core.geo import TOWNS, TOWN_CENTRES, nearest_town
+from bot.core.geo import TOWN_CENTRES, TOWNS, BadCoordinates, nearest_town
 from models.base import utcnow
 from models.followers import (TOWN_INFERRED, TOWN_STAFF, TOWN_STATED, Follower, UnknownTown,
                               record_location, set_follower_town)
@@ -69,5 +69,6 @@ def test_a_location_message_fills_the_nearest_town_the_auto_report_does_not(serv
     assert _town(services, "oLoc") == ("坑仔口镇", TOWN_INFERRED)
     with services.db.session() as s:
         record_location(s, "oLoc", 24.87, 118.68, infer_town=True)    # outside the county
-        record_location(s, "oLoc", 0, 0, infer_town=True)             # no real position
+    with services.db.session() as s, pytest.raises(BadCoordinates):
+        record_location(s, "oLoc", 0, 0, infer_town=True)             # no real position: refused
     assert _town(services, "oLoc") == ("坑仔口镇", TOWN_INFERRED)
