@@ -97,7 +97,7 @@ CLOSE_FLOOR = 0.2
 #: The safety net: a danger probability at or above this gets the hotlines. Chosen on the
 #: engine's own cross-validation split (bench/understanding.py --dev): 100 % recall on the
 #: danger paraphrases, no alarm on none.txt's harmless 打/杀/死/锁/跳 sentences.
-DANGER_THRESHOLD = 0.2
+DANGER_THRESHOLD = 0.3
 
 #: Seconds between two looks at the model version (per process and database).
 VERSION_CHECK_SECONDS = 5.0
