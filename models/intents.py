@@ -661,13 +661,13 @@ def _kv_get(kv: Any) -> int | None:
         return None
 
 
-def _kv_set(kv: Any, version: int) -> None:
+def _kv_set(kv: Any, version: int, *, only_if_absent: bool = False) -> None:
     parts = _kv_parts(kv)
     if parts is None:
         return
     client, key = parts
     try:
-        client.set(key, int(version))
+        client.set(key, int(version), nx=only_if_absent)
     except Exception:  # noqa: BLE001 - the database stays the truth; others see it there
         log.warning("intents: could not store the model version in Redis")
 
@@ -836,6 +836,10 @@ def current_model(session: Any = None, kv: Any = None, *, wait: bool = False) ->
     version = model_version(real)
     if seen is not None and seen == version:
         slot.kv_seen = seen
+    elif seen is None and kv is not None:
+        # Nothing taught yet (or Redis was emptied): seed the key so that later looks need no
+        # database; NX, so a teach that wrote a newer version first is never overwritten.
+        _kv_set(kv, version, only_if_absent=True)
     if slot.model is not None and slot.model.version == version:
         return slot.model
     taught = taught_examples(real)
