@@ -39,6 +39,7 @@ FEATURES: list[str] = [
     "stats",        # monthly figures
     "staff",        # console accounts
     "keywords",     # staff-defined keyword replies
+    "intents",      # free-form messages understood by intent (classifier, 没听懂的话)
     "followers",    # who follows the account
 ]
 
