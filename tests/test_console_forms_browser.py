@@ -149,12 +149,33 @@ def _seed_everything(services):
     services.wechat.send_text("oTaocheng01", "您好，这是一条测试消息。")
 
 
+#: Table cells with at least two characters of text that are narrower than two characters
+#: (Chinese wrapped one character per line), and charts wider than the window.
+_SQUEEZED_JS = """
+const out = [];
+for (const td of document.querySelectorAll('table.table td, table.table th')) {
+  const text = td.innerText.trim();
+  const r = td.getBoundingClientRect();
+  const em = parseFloat(getComputedStyle(td).fontSize);
+  if (text.length >= 2 && r.width > 0 && r.width < 2.2 * em) out.push(text.slice(0, 20));
+}
+for (const svg of document.querySelectorAll('.chart-box svg')) {
+  if (svg.getBoundingClientRect().width > window.innerWidth) out.push('chart ' + Math.round(svg.getBoundingClientRect().width) + 'px');
+}
+return out;
+"""
+
+
 def test_every_list_page_is_chinese_and_fits(services, console):  # noqa: F811
     _seed_everything(services)
     console.sign_in()
-    wide = []
+    wide, squeezed = [], []
     for path in LIST_PAGES:
         console.open(path, path.strip("/").replace("/", "-") or "home")
         if console.phone and not console.page_fits():
             wide.append((path, console.too_wide()[:3]))
+        bad = console.driver.execute_script(_SQUEEZED_JS)
+        if bad:
+            squeezed.append((path, bad[:3]))
     assert not wide, f"wider than the phone: {wide}"
+    assert not squeezed, f"one character per line, or a chart wider than the screen: {squeezed}"
