@@ -209,6 +209,9 @@ class Router:
         self.default_message: Handler | None = None
         self.cancel_reply: str = "好的，已退出。需要时随时再来，回复「帮助」查看能做什么。"
         self._by_type: dict[str, list[Rule]] = {}  # MsgType -> the rules that may hold for it
+        #: Menu EventKeys answered by :meth:`on_click` rules (exact keys, and key prefixes).
+        self.click_keys: set[str] = set()
+        self.click_prefixes: set[str] = set()
 
     # -- registration --------------------------------------------------------------------
     def add(self, check: Check, handler: Handler, *, stage: int = Stage.COMMAND,
@@ -308,10 +311,20 @@ class Router:
     def on_click(self, key: str | None = None, *, prefix: str | None = None,
                  stage: int = Stage.COMMAND):
         """Decorator: a menu button (CLICK, or a scancode/pic/location_select button) by EventKey
-        (use the constants of bot/wechat/menu.py)."""
+        (use the constants of bot/wechat/menu.py). The key (or prefix) is remembered in
+        :attr:`click_keys` / :attr:`click_prefixes`: the menu editor and ``taoyuan menu check``
+        offer and accept only keys some rule answers (:meth:`answers_click`)."""
+        if key is not None:
+            self.click_keys.add(key)
+        if prefix is not None:
+            self.click_prefixes.add(prefix)
         return self.on_event("click", "scancode_push", "scancode_waitmsg", "pic_sysphoto",
                              "pic_photo_or_album", "pic_weixin", "location_select",
                              key=key, key_prefix=prefix, stage=stage)
+
+    def answers_click(self, key: str) -> bool:
+        """True when a menu button with EventKey ``key`` reaches an :meth:`on_click` rule."""
+        return key in self.click_keys or any(key.startswith(p) for p in self.click_prefixes)
 
     def conversation(self, spec: Conversation) -> Conversation:
         """Register the declared conversation ``spec`` (its steps answer her messages while it

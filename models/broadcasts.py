@@ -223,7 +223,7 @@ def preview_broadcast(session: Session, wechat, broadcast_id: int, openid: str, 
     (``bot.wechat.client.WeChatAPIError``) propagate.
     """
     if not openid:
-        raise BroadcastError("请先在「我的账号」里填写您自己的微信 openid，才能预览")
+        raise BroadcastError("请先在「我的账号」里绑定您的微信（生成绑定码，用微信发送「绑定 六位数字」），才能预览")
     bc = _locked(session, broadcast_id)
     if bc.status in ("sent", "finished"):
         raise AlreadySent("这条群发已经发出，不能再预览")

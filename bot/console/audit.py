@@ -11,7 +11,7 @@ from bot.core.features import feature_modules
 AUDIT_ACTIONS = {"create": "新建", "update": "修改", "delete": "删除", "login": "登录",
                  "login_failed": "登录失败", "logout": "退出登录", "export": "导出", "import": "导入",
                  "preview": "预览", "send": "群发", "sync": "同步", "answer": "答复",
-                 "unlock": "解除锁定"}
+                 "unlock": "解除锁定", "bind": "绑定微信", "publish": "发布"}
 
 
 @cache
