@@ -69,3 +69,13 @@ def test_set_edits_and_validates(cli):
     assert "30 8 17 * *" in out and "周末规则 friday" in out
     code, out = cli("reminders", "set", "义剪-当天", "--schedule", "every day")
     assert code != 0 and "5段" in out
+
+
+def test_set_goes_through_the_same_check_as_the_console(cli):
+    """Issue 16: the model operation checks the audience and the text too, for CLI and console."""
+    code, out = cli("reminders", "set", "义剪-当天", "--audience", "all")
+    assert code != 0 and "发给谁" in out
+    code, out = cli("reminders", "set", "义剪-当天", "--text", "今天{几点}义剪")
+    assert code != 0 and "占位符" in out
+    code, out = cli("reminders", "list")
+    assert "30 8 17 * *" not in out and "0 8 17 * *" in out

@@ -101,3 +101,22 @@ def test_the_model_refuses_what_the_form_refuses(services):
                                                        offset_days=1)) == "5 8 16 * *"
     with services.db.session() as s:
         assert s.scalar(select(Reminder.schedule).where(Reminder.name == "义剪-当天")) == "0 8 17 * *"
+
+
+@pytest.mark.parametrize("name,data,schedule", [
+    ("活动提醒", {"repeat": "day_before", "at": "19:30", "text": "您报名的「{标题}」将于{时间}开始"},
+     "30 19 * * *"),
+    ("待发通知", {"text": "{通知内容}"}, ""),
+])
+def test_the_built_in_reminders_keep_their_own_form(services, client, name, data, schedule):
+    _signed_in(services, client)
+    with services.db.session() as s:
+        rid = s.scalar(select(Reminder.id).where(Reminder.name == name))
+    page = client.get(f"/admin/reminders/edit/?id={rid}").get_data(as_text=True)
+    assert "每月几号" not in page and "发给谁" not in page
+    body = _post(client, rid, {"name": name, "title": "通知", "enabled": "y", "action": "save",
+                               "tf_thing1": "{标题}", **data}).get_data(as_text=True)
+    assert f"已保存「{name}」" in body and "Not a valid" not in body
+    with services.db.session() as s:
+        row = s.get(Reminder, rid)
+        assert row.schedule == schedule and "{title}" in row.text or "{text}" in row.text

@@ -49,19 +49,21 @@ class ReminderForm(FlaskForm):
 
     name = StringField("提醒名称", validators=[InputRequired("请填写提醒名称")])
     title = StringField("标题（文字里的 {标题}）")
-    repeat = SelectField("怎样重复", choices=[])
+    repeat = SelectField("怎样重复", choices=[], validate_choice=False)
     day = StringField("活动日：每月几号", render_kw={"inputmode": "numeric", "placeholder": "例如 17"})
-    weekday = SelectField("活动日：每周哪一天", coerce=int,
-                          choices=list(enumerate(rem.WEEKDAY_NAMES)), default=4)
-    offset = SelectField("哪天发送", coerce=int, choices=list(rem.OFFSET_LABELS.items()), default=0)
+    weekday = SelectField("活动日：每周哪一天", validate_choice=False,
+                          choices=[(str(i), n) for i, n in enumerate(rem.WEEKDAY_NAMES)], default="4")
+    offset = SelectField("哪天发送", validate_choice=False, default="0",
+                         choices=[(str(k), v) for k, v in rem.OFFSET_LABELS.items()])
     at = StringField("发送时间", render_kw={"type": "time", "step": "60"})
     weekend = SelectField("活动日逢周末", choices=list(rem.WEEKEND_LABELS.items()),
-                          default=rem.WEEKEND_KEEP)
-    audience = SelectField("发给谁", choices=[])
+                          default=rem.WEEKEND_KEEP, validate_choice=False)
+    audience = SelectField("发给谁", choices=[], validate_choice=False)
     place_name = StringField("地点（文字里的 {地点}，可填服务点名称）")
     text = TextAreaField("客服消息文字", render_kw={"rows": 4})
     grace = SelectField("错过发送时间（如服务器停机）", choices=[
-        ("" if k is None else str(k), v) for k, v in rem.GRACE_LABELS.items()], default="")
+        ("" if k is None else str(k), v) for k, v in rem.GRACE_LABELS.items()], default="",
+        validate_choice=False)
     enabled = BooleanField("启用", default=True)
 
 
@@ -150,8 +152,8 @@ class ReminderView(AuditedModelView):
         if request.method == "POST" and form.validate_on_submit():
             try:
                 values = self._values(form, kind, typed)
-                times = next_five(services, values.get("schedule", ""),
-                                  values.get("event_offset_days", 0), values.get("weekend", "keep"))
+                times = next_five(services, values["schedule"], values.get("event_offset_days", 0),
+                                  values.get("weekend", rem.WEEKEND_KEEP)) if values.get("schedule") else []
                 if request.form.get("action") == "save":
                     before = _snapshot(row)
                     saved = rem.save_reminder(self.session, row, **values)
@@ -196,11 +198,11 @@ class ReminderView(AuditedModelView):
             return
         choice = rem.choice_from_reminder(row)
         if choice is not None:
-            form.repeat.data, form.at.data, form.offset.data = choice.repeat, choice.at, choice.offset_days
+            form.repeat.data, form.at.data, form.offset.data = choice.repeat, choice.at, str(choice.offset_days)
             if choice.day is not None:
                 form.day.data = str(choice.day)
             if choice.weekday is not None:
-                form.weekday.data = choice.weekday
+                form.weekday.data = str(choice.weekday)
         form.name.data, form.title.data, form.place_name.data = row.name, row.title, row.place_name
         form.weekend.data, form.audience.data = row.weekend, row.audience
         form.text.data = rem.placeholders_to_chinese(row.text)
@@ -210,10 +212,15 @@ class ReminderView(AuditedModelView):
     @staticmethod
     def _values(form, kind, typed) -> dict:
         """The form as ``save_reminder`` values; raises ReminderError for a wrong day/time."""
+        def number(value, what):
+            text = str(value if value is not None else "").strip()
+            if not text.isdigit():
+                raise rem.ReminderError(f"请从列表里选择{what}。")
+            return int(text)
+
         values = {"name": form.name.data or "", "title": form.title.data or "",
-                  "place_name": form.place_name.data or "", "weekend": form.weekend.data,
                   "text": form.text.data or "", "enabled": bool(form.enabled.data),
-                  "grace_seconds": int(form.grace.data) if form.grace.data else None,
+                  "grace_seconds": number(form.grace.data, "补发方式") if form.grace.data else None,
                   "fields": {k: v for k, v in typed.items()}}
         if kind == "notice":
             return values
@@ -223,10 +230,13 @@ class ReminderView(AuditedModelView):
                                     "发送时间请在「发送时间」里选。")
         choice = rem.ScheduleChoice(repeat=form.repeat.data, at=form.at.data or "",
                                     day=int(day_text) if day_text.isdigit() else None,
-                                    weekday=form.weekday.data,
-                                    offset_days=1 if kind == "activity" else form.offset.data)
+                                    weekday=number(form.weekday.data, "每周哪一天"),
+                                    offset_days=(1 if kind == "activity"
+                                                 else number(form.offset.data, "哪天发送")))
         values["schedule"] = rem.schedule_to_cron(choice)
         if kind == KIND_SCHEDULED:
+            values["weekend"] = form.weekend.data or ""
+            values["place_name"] = form.place_name.data or ""
             values["event_offset_days"] = choice.offset_days
             values["audience"] = form.audience.data
         return values
