@@ -31,6 +31,10 @@ sys.path.insert(0, str(ROOT))
 
 HELDOUT = ROOT / "tests" / "data" / "intents_heldout.tsv"
 BENIGN = ROOT / "tests" / "data" / "danger_benign_heldout.txt"
+#: A second blind pair, written after the first had been seen (never trained or tuned on).
+HELDOUT2 = ROOT / "tests" / "data" / "intents_heldout2.tsv"
+BENIGN2 = ROOT / "tests" / "data" / "danger_benign_heldout2.txt"
+SETS = ((HELDOUT, BENIGN), (HELDOUT2, BENIGN2))
 DEV = ROOT / "tests" / "data" / "intents_dev.tsv"
 TODAY = date(2026, 12, 6)
 
@@ -131,12 +135,33 @@ def held_out(rounds: int) -> None:
         print(f"load from the instance cache (next process start): {time.perf_counter() - started:.3f} s")
     with open("/proc/loadavg") as fh:
         print(f"load average while measuring: {fh.read().split()[0]} (this machine has {os.cpu_count()} cores)")
-    if not HELDOUT.exists():
-        print(f"no {HELDOUT.relative_to(ROOT)} yet")
+    texts: list[str] = []
+    for heldout, benign in SETS:
+        texts += evaluate(model, heldout, benign)
+    if not texts:
+        print("no held-out files yet")
         return
-    rows = read_heldout(HELDOUT)
+    median, p99, cpu_median, cpu_p99 = timing(model, texts, rounds)
+    print(f"\nclassification per message: median {median:.3f} ms, p99 {p99:.3f} ms wall clock; "
+          f"CPU {cpu_median:.3f} / {cpu_p99:.3f} ms ({len(texts) * rounds} calls)")
+    rows = read_heldout(HELDOUT) if HELDOUT.exists() else []
+    unseen = [(g, t) for g, t in rows if intents.prepare(t) not in
+              {intents.prepare(x) for x, _ in intents.shipped_examples()}]
+    right = sum(intents.predict(model, t, today=TODAY).intent == g for g, t in unseen)
+    print(f"held-out lines that equal no training phrasing: {right}/{len(unseen)} right")
+
+
+
+def evaluate(model, heldout: Path, benign: Path) -> list[str]:
+    """Accuracy, danger recall and false alarms on one held-out pair; returns its texts."""
+    from models import intents
+
+    if not heldout.exists():
+        print(f"no {heldout.relative_to(ROOT)} yet")
+        return []
+    rows = read_heldout(heldout)
     preds = [(g, intents.predict(model, t, today=TODAY)) for g, t in rows]
-    report([(g, label_of(p)) for g, p in preds], f"held-out accuracy ({HELDOUT.name})")
+    report([(g, label_of(p)) for g, p in preds], f"held-out accuracy ({heldout.name})")
     confident = sum(p.intent == g and p.confident for g, p in preds)
     print(f"  answered without asking and right: {confident}/{len(preds)}")
     danger = [(t, p) for (g, t), (_, p) in zip(rows, preds) if g == "danger"]
@@ -145,22 +170,16 @@ def held_out(rounds: int) -> None:
     for t, p in danger:
         if not p.alarming:
             print(f"  missed ({p.danger:.3f}): {t}")
-    if BENIGN.exists():
-        benign = read_lines(BENIGN)
-        alarms = [(t, intents.predict(model, t, today=TODAY).danger) for t in benign]
+    texts = [t for _, t in rows]
+    if benign.exists():
+        lines = read_lines(benign)
+        alarms = [(t, intents.predict(model, t, today=TODAY).danger) for t in lines]
         bad = [(t, d) for t, d in alarms if d >= intents.DANGER_THRESHOLD]
-        print(f"false alarms on {BENIGN.name}: {len(bad)}/{len(benign)}")
+        print(f"false alarms on {benign.name}: {len(bad)}/{len(lines)}")
         for t, d in bad:
             print(f"  alarm ({d:.3f}): {t}")
-    texts = [t for _, t in rows] + (read_lines(BENIGN) if BENIGN.exists() else [])
-    median, p99, cpu_median, cpu_p99 = timing(model, texts, rounds)
-    print(f"\nclassification per message: median {median:.3f} ms, p99 {p99:.3f} ms wall clock; "
-          f"CPU {cpu_median:.3f} / {cpu_p99:.3f} ms ({len(texts) * rounds} calls)")
-    unseen = [(g, t) for g, t in rows if intents.prepare(t) not in
-              {intents.prepare(x) for x, _ in intents.shipped_examples()}]
-    right = sum(intents.predict(model, t, today=TODAY).intent == g for g, t in unseen)
-    print(f"held-out lines that equal no training phrasing: {right}/{len(unseen)} right")
-
+        texts += lines
+    return texts
 
 def dev(folds: int = 5) -> None:
     """Cross-validation on the shipped phrasings (stratified folds, fixed seed)."""
