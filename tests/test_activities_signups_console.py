@@ -31,6 +31,9 @@ def test_cancel_moves_the_waiting_list_and_tells_her(services, client):
     r = client.post(f"/admin/signups/{first}/cancel",
                     data={"csrf_token": csrf_token(client, f"/admin/signups/?flt0_0={aid}")})
     assert r.status_code == 302
+    from bot.wechat.notifier import notifier_for
+
+    notifier_for(services).wait()  # the outbox worker tells her after the commit (issue 15)
     with services.db.session() as s:
         assert s.get(acts.Signup, first).status == "cancelled"
         assert s.get(acts.Signup, second).status == "confirmed"
