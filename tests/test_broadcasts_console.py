@@ -78,3 +78,23 @@ def test_dry_run_says_so_everywhere_and_after_a_send(services, client):
                        follow_redirects=True).get_data(as_text=True)
     assert "演练：未真正发送" in sent and "演练模式" in sent
     assert "已提交微信群发" not in sent and "msg_id" not in sent
+
+
+def test_all_followers_with_nobody_following_is_refused_before_the_send(services, client):
+    """全体关注者 while nobody follows: no confirmation page, no send, the reason in Chinese."""
+    make_staff(services, "li", "staff", openid="o-li-own")
+    login(client, "li")
+    _followers(services, {"o-a": "桃城镇"})
+    r = _new(client, kind="text", text="三八节活动通知", town="")
+    detail = r.headers["Location"]
+    bid = int(detail.rstrip("/").rsplit("/", 1)[1])
+    token = csrf_token(client, detail)
+    client.post(f"/admin/broadcasts/{bid}/preview", data={"csrf_token": token})
+    with services.db.session() as s:
+        s.get(Follower, "o-a").subscribed = False   # she leaves before the send
+    for data in ({"csrf_token": token}, {"csrf_token": token, "confirmed": "1"}):
+        page = client.post(f"/admin/broadcasts/{bid}/send", data=data,
+                           follow_redirects=True).get_data(as_text=True)
+        assert "发送对象 0 人" in page and "确定群发" not in page
+    with services.db.session() as s:
+        assert s.get(bcast.Broadcast, bid).status in ("draft", "previewed")

@@ -21,6 +21,9 @@ from models.stats import YONGCHUN_TOWNS
 from models.staff import StaffUser
 
 
+#: Said instead of the confirmation page when the target has no follower today.
+_NOBODY = "现在没有关注者会收到这条群发（发送对象 0 人），所以不会发送。等有人关注后再群发，或换一个发送对象。"
+
 class BroadcastForm(FlaskForm):
     kind = RadioField("群发内容", choices=list(bcast.KINDS.items()),
                       validators=[InputRequired("请选择群发内容：文字或专栏文章")])
@@ -149,8 +152,16 @@ class BroadcastView(SecureView):
                 if bc.previewed_at is None:
                     flash("请先预览到自己的微信，确认无误后再群发", "error")
                     return redirect(url_for(".detail", bid=bid))
+                if bcast.audience_size(s, bc.town) == 0:
+                    flash(_NOBODY, "error")
+                    return redirect(url_for(".detail", bid=bid))
                 return self.render("console/broadcast_confirm.html", bc=bc, accept=accept,
                                    audience=bcast.audience_size(s, bc.town))
+        with svc.db.session() as s:
+            bc = s.get(bcast.Broadcast, bid)
+            if bc is not None and bc.status in ("draft", "previewed") and bcast.audience_size(s, bc.town) == 0:
+                flash(_NOBODY, "error")
+                return redirect(url_for(".detail", bid=bid))
         try:
             with svc.db.write_session() as s:
                 bc = bcast.send_broadcast(s, svc.wechat, bid, current_user.username, svc.tz,
