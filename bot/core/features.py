@@ -34,6 +34,7 @@ FEATURES: list[str] = [
     "privacy",      # 「删除我的信息」
     "reminders",    # 订阅提醒, scheduled reminders, notices
     "directory",    # 近邻娘家 service points
+    "intents",      # free-form sentences by intent; the default answer (after welcome)
     "broadcasts",   # 群发
     "stats",        # monthly figures
     "staff",        # console accounts
