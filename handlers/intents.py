@@ -34,7 +34,7 @@ from typing import Callable
 import redis
 
 from bot.core.text import compact
-from bot.wechat.replies import TransferReply
+from bot.wechat.replies import MORE_HINT, TransferReply
 from handlers import activities, activities_signup, columns, contact, directory, help as help_
 from handlers import privacy, reminders, volunteers, welcome
 from handlers.conversation import Conversation, ConversationState, Step
@@ -144,7 +144,10 @@ def _mediation(ctx: Context, slots: engine.Slots) -> object:
         return help_.start_mediation(ctx)
     query = synonyms().parse(compact((slots.town or "") + "调解")) or Query(need="矛盾调解")
     ctx.match = query
-    return directory.on_directory_text(ctx) + "\n想约个时间当面调解，回复「预约调解」。"
+    listed, hint = directory.on_directory_text(ctx), "\n想约个时间当面调解，回复「预约调解」。"
+    if listed.endswith(MORE_HINT):  # before 「回复更多」, which must stay last
+        return listed[: -len(MORE_HINT)] + hint + MORE_HINT
+    return listed + hint
 
 
 def _signup(ctx: Context, slots: engine.Slots) -> object:
