@@ -347,14 +347,26 @@ def not_understood(ctx: Context):
         except Exception:  # noqa: BLE001 - counting must not cost her the answer
             log.exception("intents: could not record a message that was not understood")
     picks = suggestions(pred)
+    numbered = _offer(ctx, picks, pred)
     lines = [NOT_UNDERSTOOD + "您是想："]
     lines += [f"{i}. {_label(name)}（回复「{COMMANDS[name]}」）" for i, name in enumerate(picks, 1)]
-    lines.append(f"{CHOICE_HINT}；回复「帮助」看看能做什么。遇到危险请拨打110或12338。")
+    lines.append((f"{CHOICE_HINT}；" if numbered else "") + "回复「帮助」看看能做什么。"
+                  "遇到危险请拨打110或12338。")
+    return "\n".join(lines)
+
+
+def _offer(ctx: Context, picks: tuple[str, ...], pred: engine.Prediction | None) -> bool:
+    """Keep ``picks`` as numbered choices for her next message, unless another conversation
+    is still active (a step that declined her message without ending: it keeps its place)
+    or Redis is down. Returns whether the numbers will work."""
     try:
+        if ctx.conversation.get() is not None:
+            return False
         CHOICE.begin(ctx, choices=list(picks), slots=_slots_data(pred.slots if pred else engine.Slots()))
+        return True
     except redis.RedisError:
         log.warning("intents: suggestions not kept (Redis unavailable)")
-    return "\n".join(lines)
+        return False
 
 
 def register(router: Router) -> None:
