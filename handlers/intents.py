@@ -92,7 +92,7 @@ def prediction(ctx: Context) -> engine.Prediction | None:
     if ctx.update.msg_type in ("text", "voice") and ctx.compact_text:
         try:
             found = engine.classify(ctx.text, today=ctx.local_now().date(),
-                                    session=ctx.session_source, kv=ctx.services.redis)
+                                    session=ctx.session_source, kv=ctx.services)
         except Exception:  # noqa: BLE001 - a broken model must not break her message
             log.exception("intent classification failed")
     ctx._intent_prediction = found

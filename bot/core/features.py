@@ -34,11 +34,11 @@ FEATURES: list[str] = [
     "privacy",      # 「删除我的信息」
     "reminders",    # 订阅提醒, scheduled reminders, notices
     "directory",    # 近邻娘家 service points
-    "intents",      # free-form sentences by intent; the default answer (after welcome)
     "broadcasts",   # 群发
     "stats",        # monthly figures
     "staff",        # console accounts
     "keywords",     # staff-defined keyword replies
+    "intents",      # free-form messages by intent (classifier, 没听懂的话); the default answer
     "followers",    # who follows the account
 ]
 
