@@ -378,11 +378,44 @@ def extract_slots(text: str, *, today: date) -> Slots:
                  category=_find(lex.categories, p), date_from=date_from, date_to=date_to)
 
 
+#: The safety word list (handlers/safety.py answers its matches first); the classifier uses it
+#: only as a feature, so paraphrases near a listed word lean to danger.
+DANGER_WORDS_FILE = Path(__file__).resolve().parent / "data" / "danger_words.txt"
+
+
+@lru_cache(maxsize=1)
+def _danger_cues() -> tuple[re.Pattern | None, re.Pattern | None]:
+    """(danger-or-distress pattern, benign pattern) from :data:`DANGER_WORDS_FILE`; ``*`` in a
+    word stands for up to 4 characters, as in the safety matcher."""
+    words: dict[str, list[str]] = {"danger": [], "benign": []}
+    for line in DANGER_WORDS_FILE.read_text(encoding="utf-8").splitlines():
+        kind, _, word = line.strip().partition(" ")
+        parts = [prepare(part) for part in word.strip().split("*")]
+        if line.startswith("#") or kind not in ("danger", "distress", "benign") or not any(parts):
+            continue
+        pattern = ".{0,4}".join(re.escape(part) for part in parts)
+        words["benign" if kind == "benign" else "danger"].append(pattern)
+
+    def alternation(items: list[str]) -> re.Pattern | None:
+        return re.compile("|".join(sorted(set(items), key=len, reverse=True))) if items else None
+
+    return alternation(words["danger"]), alternation(words["benign"])
+
+
 def _markers(p: str) -> list[str]:
     """Slot-type markers added to the features (a town named, a need, a date word ...), so one
-    phrasing with 桃城 teaches the model about every town."""
+    phrasing with 桃城 teaches the model about every town; ``#dw``/``#bw`` when a word of the
+    safety list (danger or distress / benign) is in the text."""
     lex = _lexicon()
     out = []
+    danger, benign = _danger_cues()
+    if benign is not None and benign.search(p):
+        out.append("#bw")
+        p_cut = benign.sub("|", p)
+    else:
+        p_cut = p
+    if danger is not None and danger.search(p_cut):
+        out.append("#dw")
     if _find(lex.towns, p):
         out.append("#town")
     if _find(lex.needs, p):
@@ -516,7 +549,7 @@ def build_model(extra: Iterable[tuple[str, str]] = (), *, version: int = 0,
         raise ValueError("need examples of at least two intents")
     vec = TfidfVectorizer(analyzer=_features, sublinear_tf=True, norm="l2")
     x = vec.fit_transform(texts)
-    clf = LogisticRegression(C=C, solver="saga", max_iter=5000, tol=1e-4)
+    clf = LogisticRegression(C=C, solver="saga", max_iter=5000, tol=1e-4, class_weight="balanced")
     clf.fit(x, labels, sample_weight=np.asarray(weights))
     classes = tuple(str(c) for c in clf.classes_)
     model = Model(classes, {str(k): int(v) for k, v in vec.vocabulary_.items()},
