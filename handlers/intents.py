@@ -10,7 +10,9 @@ Where it sits in a dispatch (handlers/router.py ``Stage``):
   words missed but the classifier's ``danger`` probability is at least ``DANGER_THRESHOLD``,
   she gets the hotlines (110 / 12338 / 12356). Nothing is saved and nobody is paged for a
   guess, and the reply says so: it is an automatic answer that no staff member sees, and
-  「求助」 reaches them. Not while she is writing a 「求助」 (staff read every word of it).
+  「求助」 reaches them. Not for texts under 4 characters, nor while she fills in a form (a
+  name, a phone, 同意) or writes a 「求助」 (staff read every word of it): the word list
+  guards those.
 - :attr:`Stage.INTENT` (a rule, after every command and phrase rule, before the directory's
   own towns and needs, which it leaves alone): *confident* (``confidence >= CONFIDENT``) →
   the intent's answer; *two close* (the best two within ``CLOSE_MARGIN`` and together
@@ -100,24 +102,38 @@ def prediction(ctx: Context) -> engine.Prediction | None:
 
 
 # -- the danger net ------------------------------------------------------------------------
-def _in_help(ctx: Context) -> bool:
+#: Shorter texts are left to the word list (救命, 救我 ...): 「同意」「我是」 are not sentences.
+NET_MIN_CHARS = 4
+
+
+def _filling_in_a_form(ctx: Context) -> bool:
+    """True while she answers a form's question (a name, a phone, 同意 ...: not sentences the
+    classifier knows) or writes a 「求助」 (staff read every word of it); passive steps (a
+    profile shown, a numbered question) do not count."""
     try:
         state = ctx.conversation.get()
     except redis.RedisError:
         return False
-    return state is not None and state.name == help_.CONVERSATION
+    if state is None:
+        return False
+    if state.name == help_.CONVERSATION:
+        return True
+    spec = ctx.router.conversations.get(state.name) if ctx.router is not None else None
+    return spec is not None and not spec.passive(state.step)
 
 
 def danger_net(ctx: Context) -> bool:
     """Interceptor check: the classifier's danger probability reaches ``DANGER_THRESHOLD``
-    for a Chinese text the danger words missed (they run first), outside 「求助」."""
-    if ctx.update.msg_type not in ("text", "voice") or not any(
-            "\u3400" <= ch <= "\u9fff" for ch in ctx.compact_text):
+    for a Chinese text of at least :data:`NET_MIN_CHARS` characters that the danger words
+    missed (they run first), unless she is filling in a form (:func:`_filling_in_a_form`:
+    the word list still guards her there)."""
+    if ctx.update.msg_type not in ("text", "voice") or len(ctx.compact_text) < NET_MIN_CHARS \
+            or not any("\u3400" <= ch <= "\u9fff" for ch in ctx.compact_text):
         return False
     pred = prediction(ctx)
     if pred is None or pred.danger < engine.DANGER_THRESHOLD:
         return False
-    return not _in_help(ctx)
+    return not _filling_in_a_form(ctx)
 
 
 def hotlines(ctx: Context) -> str:
