@@ -128,7 +128,7 @@ def danger_net(ctx: Context) -> bool:
     missed (they run first), unless she is filling in a form (:func:`_filling_in_a_form`:
     the word list still guards her there)."""
     if ctx.update.msg_type not in ("text", "voice") or len(ctx.compact_text) < NET_MIN_CHARS \
-            or not any("\u3400" <= ch <= "\u9fff" for ch in ctx.compact_text):
+            or not _chinese(ctx.compact_text):
         return False
     pred = prediction(ctx)
     if pred is None or pred.danger < engine.DANGER_THRESHOLD:
@@ -267,15 +267,33 @@ def understood(ctx: Context):
     prediction, (a, b))`` when two are close, else None. Leaves the directory's own towns,
     needs, kinds and platforms to it (stage DIRECTORY)."""
     pred = prediction(ctx)
-    if pred is None or pred.intent is None:
+    if pred is None or pred.intent is None or not _chinese(ctx.compact_text):
         return None
     query = synonyms().parse(ctx.compact_text)
     if query is not None and not query.unknown:
+        return None
+    if _answered_below(ctx):
         return None
     if pred.confidence >= engine.CONFIDENT and pred.intent in ANSWERS:
         return ("answer", pred)
     pair = close_pair(pred)
     return ("clarify", pred, pair) if pair else None
+
+
+def _chinese(text: str) -> bool:
+    """Whether ``text`` has a Chinese character (the classifier knows no other sentences)."""
+    return any("\u3400" <= ch <= "\u9fff" for ch in text)
+
+
+def _answered_below(ctx: Context) -> bool:
+    """Whether a rule below this stage, other than the directory's (already asked through its
+    word lists, without its database lookups), takes the text: 「更多」「好的」 keep their
+    small-talk answers."""
+    router = ctx.router
+    if router is None:
+        return False
+    return any(rule.stage < Stage.INTENT and rule.stage != Stage.DIRECTORY and rule.check(ctx)
+               for rule in router.rules_for(ctx.update.msg_type))
 
 
 def on_intent(ctx: Context):
@@ -353,8 +371,8 @@ def suggestions(pred: engine.Prediction | None) -> tuple[str, ...]:
 def not_understood(ctx: Context):
     """The default answer: for a text, 「没太明白」 with three numbered suggestions (also typed
     commands) and the text recorded for staff (masked, no openid); else welcome's answer."""
-    if ctx.update.msg_type not in ("text", "voice") or not ctx.compact_text:
-        return welcome.not_understood(ctx)
+    if ctx.update.msg_type not in ("text", "voice") or not _chinese(ctx.compact_text):
+        return welcome.not_understood(ctx)  # emoji, letters: the short help as before
     pred = prediction(ctx)
     if pred is not None:
         try:
