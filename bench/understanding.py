@@ -30,6 +30,7 @@ sys.path.insert(0, str(ROOT))
 
 HELDOUT = ROOT / "tests" / "data" / "intents_heldout.tsv"
 BENIGN = ROOT / "tests" / "data" / "danger_benign_heldout.txt"
+DEV = ROOT / "tests" / "data" / "intents_dev.tsv"
 TODAY = date(2026, 12, 6)
 
 
@@ -169,7 +170,7 @@ def dev(folds: int = 5) -> None:
             top = max(range(len(model.labels)), key=lambda j: model.proba(intents.prepare(text))[j])
             gold_pred.append((gold, model.labels[top]))
             if gold == "danger":
-                danger_p.append((p.danger, text))
+                danger_p.append((p.danger, ("[list] " if "#dw" in intents._markers(intents.prepare(text)) else "") + text))
             elif gold == "none":
                 benign_p.append((p.danger, text))
     report(gold_pred, f"{folds}-fold cross-validation on the shipped phrasings (argmax incl. none)")
@@ -184,6 +185,17 @@ def dev(folds: int = 5) -> None:
     th = intents.DANGER_THRESHOLD
     print(f"at DANGER_THRESHOLD {th}: recall {sum(d >= th for d, _ in danger_p)}/{len(danger_p)}, "
           f"alarms on none {sum(d >= th for d, _ in benign_p)}/{len(benign_p)}")
+    # The dev split that chose DANGER_THRESHOLD: written apart from the training phrasings.
+    model = intents.build_model()
+    rows = read_heldout(DEV)
+    scored = [(g, intents.predict(model, t, today=TODAY).danger, t) for g, t in rows]
+    danger = sorted((d, t) for g, d, t in scored if g == "danger")
+    benign = sorted(((d, t) for g, d, t in scored if g != "danger"), reverse=True)
+    print(f"\n== dev split {DEV.name}: {len(danger)} danger, {len(benign)} harmless")
+    print("  lowest danger: " + "; ".join(f"{d:.3f} {t}" for d, t in danger[:5]))
+    print("  highest harmless: " + "; ".join(f"{d:.3f} {t}" for d, t in benign[:5]))
+    print(f"  at {th}: recall {sum(d >= th for d, _ in danger)}/{len(danger)}, "
+          f"false alarms {sum(d >= th for d, _ in benign)}/{len(benign)}")
 
 
 def main() -> None:

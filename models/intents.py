@@ -97,7 +97,7 @@ CLOSE_FLOOR = 0.2
 #: The safety net: a danger probability at or above this gets the hotlines. Chosen on the
 #: engine's own cross-validation split (bench/understanding.py --dev): 100 % recall on the
 #: danger paraphrases, no alarm on none.txt's harmless 打/杀/死/锁/跳 sentences.
-DANGER_THRESHOLD = 0.2
+DANGER_THRESHOLD = 0.3
 
 #: Seconds between two looks at the model version (per process and database).
 VERSION_CHECK_SECONDS = 5.0
@@ -316,16 +316,14 @@ def _dates(text: str, today: date) -> tuple[date | None, date | None]:
     if m:
         day = _cn_number(m.group(1))
         if day and 1 <= day <= 31:
-            year, month = today.year, today.month
-            if "下个月" in text or "下月" in text:
-                nxt = _next_month(today)
-                year, month = nxt.year, nxt.month
-            elif day < today.day:
-                nxt = _next_month(today)
-                year, month = nxt.year, nxt.month
-            found = _day_in_month(year, month, day)
-            if found:
-                return found, found
+            month_start = today.replace(day=1)
+            if "下个月" in text or "下月" in text or day < today.day:
+                month_start = _next_month(month_start)
+            for _ in range(3):  # 30号 on 28 February: the next month that has a 30th
+                found = _day_in_month(month_start.year, month_start.month, day)
+                if found:
+                    return found, found
+                month_start = _next_month(month_start)
     for word, offset in (("大后天", 3), ("后天", 2), ("明天", 1), ("明日", 1), ("今天", 0),
                          ("今日", 0), ("今晚", 0), ("今早", 0)):
         if word in text:
@@ -549,7 +547,7 @@ def build_model(extra: Iterable[tuple[str, str]] = (), *, version: int = 0,
         raise ValueError("need examples of at least two intents")
     vec = TfidfVectorizer(analyzer=_features, sublinear_tf=True, norm="l2")
     x = vec.fit_transform(texts)
-    clf = LogisticRegression(C=C, solver="saga", max_iter=5000, tol=1e-4, class_weight="balanced")
+    clf = LogisticRegression(C=C, solver="saga", max_iter=5000, tol=1e-4, class_weight="balanced", random_state=0)
     clf.fit(x, labels, sample_weight=np.asarray(weights))
     classes = tuple(str(c) for c in clf.classes_)
     model = Model(classes, {str(k): int(v) for k, v in vec.vocabulary_.items()},
