@@ -405,7 +405,14 @@ def _offer(ctx: Context, picks: tuple[str, ...], pred: engine.Prediction | None)
 
 def register(router: Router) -> None:
     """The danger net (interceptor), the INTENT rule, the numbered-choice conversation and the
-    default answer (replacing welcome's; registered after it in the feature list)."""
+    default answer (replacing welcome's; registered after it in the feature list).
+
+    Builds the shipped model now (once per process), so a worker's first woman does not wait
+    for it (WeChat gives up after 5 s); a failure is logged and retried on her message."""
+    try:
+        engine.base_model()
+    except Exception:  # noqa: BLE001 - the stage then answers as before the classifier
+        log.exception("intents: the model could not be built at start-up")
     router.intercept(danger_net, stage=Stage.SAFETY_NET)(hotlines)
     router.add(understood, on_intent, stage=Stage.INTENT, name="intent",
                msg_types=("text", "voice"))
