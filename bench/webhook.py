@@ -204,7 +204,7 @@ class Gunicorn:
     def _wait_ready(self) -> None:
         import requests
 
-        deadline = time.monotonic() + 60
+        deadline = time.monotonic() + 180  # imports and the intent model, on a busy machine
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
                 raise RuntimeError("gunicorn exited:\n" + self.log_path.read_text(errors="replace"))
