@@ -29,6 +29,8 @@ classifier; their 包含 rules come after it and after the directory.
 from __future__ import annotations
 
 import logging
+import threading
+from collections import OrderedDict
 from dataclasses import asdict
 from datetime import date
 from typing import Callable
@@ -81,20 +83,63 @@ NOT_FORWARDED = ("这是自动回复，这条消息不会转给工作人员。�
 
 # -- the prediction, once per message ------------------------------------------------------
 _UNSET = object()
+#: Short texts repeat (「你好」「谢谢」「在吗」「1」): their predictions are kept per model, like
+#: the danger matcher's answers (handlers/safety.py), and forgotten when the model changes.
+REMEMBER_CHARS, REMEMBER_TEXTS = 32, 4096
+
+
+class _Remembered:
+    """Predictions of short texts for one model object (per process; a new model — staff
+    taught it, a retrain — starts afresh). Keyed by (text, her local date: date words)."""
+
+    def __init__(self) -> None:
+        self.model: object = None
+        self.entries: OrderedDict[tuple[str, date], engine.Prediction] = OrderedDict()
+        self.lock = threading.Lock()
+
+    def predict(self, model, text: str, today: date) -> engine.Prediction:
+        if len(text) > REMEMBER_CHARS:
+            return engine.predict(model, text, today=today)
+        key = (text, today)
+        with self.lock:
+            if self.model is not model:
+                self.model, self.entries = model, OrderedDict()
+            found = self.entries.get(key)
+            if found is not None:
+                self.entries.move_to_end(key)
+                return found
+        found = engine.predict(model, text, today=today)
+        with self.lock:
+            if self.model is model:
+                self.entries[key] = found
+                while len(self.entries) > REMEMBER_TEXTS:
+                    self.entries.popitem(last=False)
+        return found
+
+
+_REMEMBERED = _Remembered()
+
+
+def forget_remembered() -> None:
+    """Forget every remembered prediction of this process (tests)."""
+    global _REMEMBERED
+    _REMEMBERED = _Remembered()
 
 
 def prediction(ctx: Context) -> engine.Prediction | None:
-    """The classifier's :class:`models.intents.Prediction` for her text (computed once per
-    update and kept on ``ctx``); None for a non-text update, an empty text, or an engine
-    failure (logged: the old keyword behaviour goes on)."""
+    """The classifier's :class:`models.intents.Prediction` for her text (the engine's
+    ``classify``: the current model of this database, then ``predict``; short texts remembered
+    per model, see :data:`REMEMBER_CHARS`), computed once per update and kept on ``ctx``.
+    None for a non-text update, an empty text, or an engine failure (logged: the old keyword
+    behaviour goes on)."""
     found = getattr(ctx, "_intent_prediction", _UNSET)
     if found is not _UNSET:
         return found
     found = None
     if ctx.update.msg_type in ("text", "voice") and ctx.compact_text:
         try:
-            found = engine.classify(ctx.text, today=ctx.local_now().date(),
-                                    session=ctx.session_source, kv=ctx.services)
+            model = engine.current_model(ctx.session_source, ctx.services)
+            found = _REMEMBERED.predict(model, ctx.text, ctx.local_now().date())
         except Exception:  # noqa: BLE001 - a broken model must not break her message
             log.exception("intent classification failed")
     ctx._intent_prediction = found

@@ -30,39 +30,49 @@ def chat(services):
     forget_cached_rules()
 
 
+@pytest.fixture(autouse=True)
+def fresh_predictions():
+    """Each test starts without remembered predictions (fakes must not leak into others)."""
+    stage.forget_remembered()
+    yield
+    stage.forget_remembered()
+
+
 def fake(intent_scores: dict[str, float], *, danger: float = 0.0, slots=None):
-    """A classify() that always answers with these scores (best first)."""
+    """An engine predict() that always answers with these scores (best first)."""
     ranked = tuple(sorted(intent_scores.items(), key=lambda kv: -kv[1]))
 
-    def classify(text, *, today, session=None, kv=None):
+    def predict(model, text, *, today):
         return engine.Prediction(ranked[0][0], ranked[0][1], ranked, slots or engine.Slots(), danger)
-    return classify
+    return predict
 
 
 def test_two_close_intents_get_one_numbered_question(chat, monkeypatch):
-    monkeypatch.setattr(engine, "classify", fake({"mediation": 0.46, "help": 0.42, "usage": 0.05}))
+    monkeypatch.setattr(engine, "predict", fake({"mediation": 0.46, "help": 0.42, "usage": 0.05}))
     reply = chat.say("家里的事说不清楚想找人")
     assert reply.startswith("您是想：1. ") and "2. " in reply and "回复数字即可" in reply
     assert engine.INTENTS["mediation"] in reply and engine.INTENTS["help"] in reply
     monkeypatch.undo()
+    stage.forget_remembered()
     answer = chat.say("2")  # 留言求助 → the 求助 conversation starts
     assert "求助留言" in answer and "没太明白" not in answer
 
 
 def test_a_number_out_of_range_or_a_new_sentence_leaves_the_question(chat, monkeypatch):
-    monkeypatch.setattr(engine, "classify", fake({"mediation": 0.46, "help": 0.42}))
+    monkeypatch.setattr(engine, "predict", fake({"mediation": 0.46, "help": 0.42}))
     chat.say("家里的事说不清楚想找人")
     monkeypatch.undo()
     assert "您可以这样用" in chat.say("帮助")  # not taken as a choice: answered as usual
-    monkeypatch.setattr(engine, "classify", fake({"mediation": 0.46, "help": 0.42}))
+    monkeypatch.setattr(engine, "predict", fake({"mediation": 0.46, "help": 0.42}))
     chat.say("家里的事说不清楚想找人")
     monkeypatch.undo()
+    stage.forget_remembered()
     assert "1. " not in chat.say("活动")
 
 
 def test_low_confidence_gets_three_suggestions_and_is_recorded(chat, monkeypatch):
     recorded = []
-    monkeypatch.setattr(engine, "classify", fake(
+    monkeypatch.setattr(engine, "predict", fake(
         {"greeting": 0.2, "activities": 0.18, "volunteer": 0.15, "haircut": 0.1, "help": 0.05}))
     monkeypatch.setattr(engine, "record_unmatched",
                         lambda session, text, pred: recorded.append((text, pred.intent)))
@@ -73,6 +83,7 @@ def test_low_confidence_gets_three_suggestions_and_is_recorded(chat, monkeypatch
     assert "「活动」" in lines[0] and "「志愿者」" in lines[1] and "「义剪」" in lines[2]
     assert recorded == [("嗯那个就是说我家那边的事情", "greeting")]
     monkeypatch.undo()
+    stage.forget_remembered()
     assert "活动" in chat.say("1")  # the suggestions are numbered choices too
 
 
@@ -91,12 +102,13 @@ def test_confident_activities_with_slots_narrows_the_list(chat, services, monkey
                               ends_at=when + timedelta(hours=2), capacity=5, place="桃城镇妇女微家",
                               allow_past=True)
     day = start.astimezone(tz).date()
-    monkeypatch.setattr(engine, "classify", fake(
+    monkeypatch.setattr(engine, "predict", fake(
         {"activities": 0.95}, slots=engine.Slots(category=None, date_from=day, date_to=day)))
     reply = chat.say("那天有什么活动")
     assert "爱心义剪" in reply and "家政培训班" not in reply
     assert f"{day.month}月{day.day}日的活动" in reply
-    monkeypatch.setattr(engine, "classify", fake(
+    stage.forget_remembered()  # the same sentence, another fake answer
+    monkeypatch.setattr(engine, "predict", fake(
         {"activities": 0.95}, slots=engine.Slots(date_from=date(2001, 1, 1), date_to=date(2001, 1, 2))))
     reply = chat.say("那天有什么活动")
     assert "暂时没有" in reply and "家政培训班" in reply  # nothing then: the whole list
@@ -128,14 +140,14 @@ def test_a_contains_rule_does_not_swallow_the_directory(chat, services):
 
 @pytest.mark.parametrize("text", ["桃城", "坑仔口", "调解", "妇女微家"])
 def test_the_directory_keeps_its_own_towns_and_needs(chat, monkeypatch, text):
-    monkeypatch.setattr(engine, "classify", fake({"greeting": 0.99}))
+    monkeypatch.setattr(engine, "predict", fake({"greeting": 0.99}))
     reply = chat.say(text)
     assert "服务点" in reply or "近邻娘家" in reply, reply
 
 
 # -- the danger net ----------------------------------------------------------------------------
 def test_danger_net_answers_when_the_words_miss(chat, monkeypatch):
-    monkeypatch.setattr(engine, "classify", fake({"danger": 0.5}, danger=engine.DANGER_THRESHOLD))
+    monkeypatch.setattr(engine, "predict", fake({"danger": 0.5}, danger=engine.DANGER_THRESHOLD))
     reply = chat.say("他那样对我我真的受不了了")
     assert "110" in reply and "12338" in reply and "12356" in reply
     assert "不会转给工作人员" in reply and "求助" in reply
@@ -143,20 +155,20 @@ def test_danger_net_answers_when_the_words_miss(chat, monkeypatch):
 
 
 def test_danger_net_below_the_threshold_stays_quiet(chat, monkeypatch):
-    monkeypatch.setattr(engine, "classify", fake({"usage": 0.9}, danger=engine.DANGER_THRESHOLD / 2))
+    monkeypatch.setattr(engine, "predict", fake({"usage": 0.9}, danger=engine.DANGER_THRESHOLD / 2))
     assert "110 报警" not in chat.say("这个公众号能干嘛")
 
 
 def test_danger_net_leaves_a_help_request_being_written(chat, monkeypatch):
     chat.say("求助")
     chat.say("2")
-    monkeypatch.setattr(engine, "classify", fake({"danger": 0.9}, danger=0.9))
+    monkeypatch.setattr(engine, "predict", fake({"danger": 0.9}, danger=0.9))
     reply = chat.say("他那样对我我真的受不了了")
     assert "不会转给工作人员" not in reply  # her words go to staff in the request instead
 
 
 def test_the_word_list_still_comes_first(chat, monkeypatch):
-    monkeypatch.setattr(engine, "classify", fake({"greeting": 0.99}))
+    monkeypatch.setattr(engine, "predict", fake({"greeting": 0.99}))
     reply = chat.say("他家暴我")
     assert "110" in reply and "紧急" in reply  # handlers/safety.py: an urgent request
     assert chat.requests()
@@ -165,6 +177,23 @@ def test_the_word_list_still_comes_first(chat, monkeypatch):
 def test_an_engine_failure_keeps_the_old_answers(chat, monkeypatch):
     def broken(*a, **k):
         raise RuntimeError("model missing")
-    monkeypatch.setattr(engine, "classify", broken)
+    monkeypatch.setattr(engine, "predict", broken)
     assert "您可以这样用" in chat.say("帮助")
     assert "没太明白" in chat.say("嗯那个就是说")
+
+
+def test_short_texts_are_remembered_per_model(monkeypatch):
+    calls = []
+
+    def predict(model, text, *, today):
+        calls.append((model, text))
+        return engine.Prediction("greeting", 0.9, (("greeting", 0.9),), engine.Slots(), 0.0)
+    monkeypatch.setattr(engine, "predict", predict)
+    memory, today, first, taught = stage._Remembered(), date(2030, 2, 28), object(), object()
+    for _ in range(3):
+        memory.predict(first, "你好", today)
+    assert calls == [(first, "你好")]
+    memory.predict(taught, "你好", today)  # staff taught it: a new model answers afresh
+    memory.predict(taught, "你好" * 20, today)  # long texts are never kept
+    memory.predict(taught, "你好" * 20, today)
+    assert calls[1:] == [(taught, "你好"), (taught, "你好" * 20), (taught, "你好" * 20)]
