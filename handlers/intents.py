@@ -337,8 +337,21 @@ def _answered_below(ctx: Context) -> bool:
     router = ctx.router
     if router is None:
         return False
-    return any(rule.stage < Stage.INTENT and rule.stage != Stage.DIRECTORY and rule.check(ctx)
-               for rule in router.rules_for(ctx.update.msg_type))
+    return any(rule.check(ctx) for rule in _rules_below(router, ctx.update.msg_type))
+
+
+def _rules_below(router: Router, msg_type: str) -> tuple:
+    """The rules of :func:`_answered_below` for ``msg_type``, kept on the router (made again
+    when its rules change)."""
+    kept = getattr(router, "_intents_below", None)
+    if kept is None or kept[0] is not router.rules or kept[1] != len(router.rules):
+        kept = router._intents_below = (router.rules, len(router.rules), {})
+    rules = kept[2].get(msg_type)
+    if rules is None:
+        rules = kept[2][msg_type] = tuple(
+            r for r in router.rules_for(msg_type)
+            if r.stage < Stage.INTENT and r.stage != Stage.DIRECTORY)
+    return rules
 
 
 def on_intent(ctx: Context):

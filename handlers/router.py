@@ -275,6 +275,8 @@ class Router:
         if escape and (pre or con or regex or not ex):
             raise ValueError("escape rules match exact words only")
         pattern = re.compile(regex) if regex else None
+        prefixes = tuple(pre)  # str.startswith takes a tuple: one call, no generator
+        contained = tuple(con)
 
         def check(ctx: Context):
             t = ctx.compact_text
@@ -282,10 +284,12 @@ class Router:
                 return None
             if t in ex:
                 return t
-            found = next((p for p in pre if t.startswith(p)), None) or next(
-                (c for c in con if c in t), None)
-            if found:
-                return found
+            if prefixes and t.startswith(prefixes):
+                return next(p for p in prefixes if t.startswith(p))
+            if contained:
+                found = next((c for c in contained if c in t), None)
+                if found:
+                    return found
             return pattern.search(t) if pattern else None
         if not escape:
             return self.on(check, stage=stage, msg_types=TEXT_TYPES)
