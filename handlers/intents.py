@@ -461,16 +461,32 @@ def _offer(ctx: Context, picks: tuple[str, ...], pred: engine.Prediction | None)
         return False
 
 
+_warming: list[threading.Thread] = []
+
+
+def _warm_up() -> None:
+    """Build :func:`models.intents.base_model` in a daemon thread, once per process."""
+    if _warming:
+        return
+
+    def build() -> None:
+        try:
+            engine.base_model()
+        except Exception:  # noqa: BLE001 - the stage answers as before the classifier
+            log.exception("intents: the model could not be built at start-up")
+    thread = threading.Thread(target=build, name="intents-warm-up", daemon=True)
+    _warming.append(thread)
+    thread.start()
+
+
 def register(router: Router) -> None:
     """The danger net (interceptor), the INTENT rule, the numbered-choice conversation and the
     default answer (replacing welcome's; registered after it in the feature list).
 
-    Builds the shipped model now (once per process), so a worker's first woman does not wait
-    for it (WeChat gives up after 5 s); a failure is logged and retried on her message."""
-    try:
-        engine.base_model()
-    except Exception:  # noqa: BLE001 - the stage then answers as before the classifier
-        log.exception("intents: the model could not be built at start-up")
+    Starts building the shipped model in the background (once per process), so the worker
+    starts at once and its first woman rarely waits for the model (WeChat gives up after 5 s);
+    a message arriving mid-build waits for it; a failure is logged and retried on a message."""
+    _warm_up()
     router.intercept(danger_net, stage=Stage.SAFETY_NET)(hotlines)
     router.add(understood, on_intent, stage=Stage.INTENT, name="intent",
                msg_types=("text", "voice"))
