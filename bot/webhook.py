@@ -16,8 +16,17 @@ Order at the edge (开发者文档 接入指南, 被动回复用户消息, 消�
    covers only token, timestamp and nonce, so the same round trip remembers every push's
    (timestamp, nonce) with a digest of its raw body, an encrypted push's too (compat mode
    would otherwise take its URL with a plaintext body): the same URL with another body → 403;
-6. the router runs the handlers in one database transaction;
+6. the router runs the handlers in one database transaction, in a worker thread, within the
+   reply budget (``wechat.reply_budget``, 4.3 s from the push's arrival): an answer not ready by
+   then is not given passively — that try answers ``success`` and the answer goes as a 客服消息
+   when it is ready (a stored notice when WeChat refuses it). One delivery only: the first try's
+   process decides passive-or-客服 under one lock, and a retry finds ``success`` stored first;
+   her conversation state is written only after the transaction commits;
 7. the reply is rendered (and encrypted with the key that worked).
+
+Why ``success`` and not an interim 「正在处理，请稍等」 on a late try: a passive text would be a
+second message about one question (never a passive reply *and* a 客服消息); the real answer
+follows within seconds as a 客服消息 (she has just written: inside the 48-hour window).
 
 Everything after step 3 that fails — bad XML, unknown MsgType, a handler exception, the
 database or Redis down — is logged and answered 200 with ``success`` or a fallback Chinese
@@ -27,18 +36,24 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import os
 import socket
+import threading
 import time
 from collections import deque
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 from flask import Flask, Response, request
 
+from bot.core.db import DatabaseUnavailable
 from bot.wechat.dedup import UNREAD, Deduplicator, PendingClaim, read_ahead
 from bot.wechat.protocol import (MAX_BODY_BYTES, AesKey, ProtocolError, SignatureError, check_signature,
                           decrypt_push, encrypt, parse_xml)
-from bot.wechat.replies import Reply, TextReply, render, split_pages, TEXT_LIMIT_BYTES
+from bot.wechat.replies import NewsReply, Reply, TextReply, render, split_pages, TEXT_LIMIT_BYTES
+from bot.core.logging import mask_openid
 from bot.core.services import Services
+from bot.wechat.errors import WeChatAPIError, WeChatNetworkError
 from bot.wechat.updates import Update, update_from_fields
 from handlers import build_router
 from handlers.router import Context, Router
@@ -48,6 +63,28 @@ log = logging.getLogger(__name__)
 SUCCESS = "success"
 #: What she sees when something broke on our side (never WeChat's "暂时无法提供服务").
 FALLBACK_TEXT = "抱歉，系统刚刚开了个小差，请稍后再试一次。如有急事请拨打县妇联电话；遇到危险请立即拨打110。"
+#: Events she made by tapping or scanning: when their handler fails she gets
+#: :data:`FALLBACK_TEXT`, not silence (a LOCATION report, a VIEW or a send report gets none).
+ANSWERED_EVENTS = frozenset({"subscribe", "scan", "click", "scancode_waitmsg", "location_select",
+                             "pic_sysphoto", "pic_photo_or_album", "pic_weixin"})
+#: Notice kind of an answer that missed its passive reply and could not go as a 客服消息.
+KIND_LATE_REPLY = "late_reply"
+#: Handler threads per process (answers still running after their budget included).
+ANSWER_THREADS = 16
+
+
+class _Answering:
+    """One first try's handlers running in a worker thread: who delivers the answer is decided
+    under ``lock`` — the request thread while it still waits (passive reply), else the worker
+    (a 客服消息, ``late``)."""
+
+    __slots__ = ("lock", "done", "reply", "late")
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.done = threading.Event()
+        self.reply: Reply | None = None
+        self.late = False
 
 
 @dataclass
@@ -72,6 +109,11 @@ class Webhook:
         self.max_clock_skew = int(services.config.wechat.get("max_clock_skew", 600))
         self.safe = services.config.encryption == "safe"
         self.clock = ClockWatch(services, self.max_clock_skew)
+        #: Seconds from a push's arrival to its passive reply (0: no budget, run inline).
+        self.budget = float(services.config.wechat.get("reply_budget", 4.3))
+        self._pool: ThreadPoolExecutor | None = None
+        self._pool_pid = 0
+        self._pool_lock = threading.Lock()
 
     # -- GET: URL verification (接入指南) ------------------------------------------------------
     def verify(self, args) -> WebhookResult:
@@ -84,7 +126,9 @@ class Webhook:
 
     # -- POST: a push ------------------------------------------------------------------------
     def handle(self, args, body: bytes) -> WebhookResult:
-        """Answer one push. ``args`` are the query parameters, ``body`` the raw bytes (≤ 64 KiB)."""
+        """Answer one push. ``args`` are the query parameters, ``body`` the raw bytes (≤ 64 KiB).
+        Returns within the reply budget (plus the edge checks), whatever the handlers do."""
+        arrived = time.monotonic()
         timestamp, nonce = args.get("timestamp"), args.get("nonce")
         try:
             check_signature(self.token, args.get("signature"), timestamp, nonce)
@@ -135,13 +179,17 @@ class Webhook:
                 claim.cancel()  # the quick read was wrong (an unusual shape)
             peek = self.services.keys("conv", update.openid) if update.is_message else None
             claim = self.dedup.begin(update.dedup_key(), peek=peek, ttl=ttl, signed=signed)
-        first, stored, conversation, reused = claim.result()
+        first, stored, conversation, reused, token, taken_over = claim.result(
+            deadline=arrived + self.budget if self.budget > 0 else None)
         if reused:
             log.warning("push refused: its signed URL was used before with another body")
             return WebhookResult(403, "forbidden")
-        if first:
-            xml = self._answer(update, conversation)
+        committed = self._committed_reply(update) if taken_over else None
+        if committed is not None:  # the dead worker committed it: its reply, not a second run
+            xml = committed
             self.dedup.publish(update.dedup_key(), xml, ttl)
+        elif first:
+            xml = self._answer_in_time(update, conversation, token, ttl, arrived)
         else:
             log.debug("retry of %s: same reply", update.kind)
             xml = stored or ""
@@ -178,11 +226,135 @@ class Webhook:
         except (TypeError, ValueError):
             return None
 
+    def _answer_in_time(self, update: Update, conversation, token: str, ttl: int,
+                        arrived: float) -> str:
+        """The first try: run the handlers in a worker thread and wait for them until the
+        budget (``arrived`` + :attr:`budget`, monotonic seconds) ends. Returns the reply XML
+        (published for retries), or ``""`` (``success``) when it was not ready: the worker
+        then delivers it as a 客服消息 (:meth:`_deliver_late`). The claim's lease is renewed
+        while the handlers run (``token``: the claim's, ``""`` without Redis)."""
+        dedup_key = update.dedup_key()
+        if self.budget <= 0:
+            xml = self._render(update, self._run(update, conversation))
+            self.dedup.publish(dedup_key, xml, ttl)
+            return xml
+        job = _Answering()
+        self.dedup.hold(dedup_key, token)
+
+        def work() -> None:
+            reply = None
+            try:
+                reply = self._run(update, conversation)
+            finally:
+                with job.lock:
+                    job.reply, late = reply, job.late
+                    job.done.set()
+            if late:
+                self._deliver_late(update, reply, ttl)
+
+        try:
+            self._answer_pool().submit(work)
+        except RuntimeError:  # the pool is shutting down (process exit): answer inline
+            self.dedup.let_go(dedup_key)
+            xml = self._render(update, self._run(update, conversation))
+            self.dedup.publish(dedup_key, xml, ttl)
+            return xml
+        job.done.wait(max(arrived + self.budget - time.monotonic(), 0.0))
+        with job.lock:
+            if not job.done.is_set():
+                job.late = True
+        if job.late:
+            log.warning("%s not answered within the reply budget (%.1f s): success now, the "
+                        "answer follows as a 客服消息", update.kind, self.budget)
+            return ""
+        xml = self._render(update, job.reply)
+        self.dedup.publish(dedup_key, xml, ttl)
+        self.dedup.let_go(dedup_key)
+        return xml
+
+    def _committed_reply(self, update: Update) -> str | None:
+        """The reply a run of ``update`` committed (``models.outbox.HandledMessage``), or None
+        (none committed, or the database cannot say: then it runs again)."""
+        from models.outbox import handled_reply
+
+        try:
+            with self.services.db.session() as session:
+                return handled_reply(session, update.dedup_key())
+        except Exception:  # noqa: BLE001 - run it; unique constraints still hold
+            log.exception("could not check whether a taken-over message was handled")
+            return None
+
+    def _answer_pool(self) -> ThreadPoolExecutor:
+        """This process's handler threads (made again after a fork)."""
+        if self._pool is None or self._pool_pid != os.getpid():
+            with self._pool_lock:
+                if self._pool is None or self._pool_pid != os.getpid():
+                    self._pool = ThreadPoolExecutor(ANSWER_THREADS, thread_name_prefix="answer")
+                    self._pool_pid = os.getpid()
+        return self._pool
+
+    def _deliver_late(self, update: Update, reply: Reply | None, ttl: int) -> None:
+        """Deliver an answer that missed the passive reply: first store ``success`` for
+        retries (so none answers it passively or runs it again), then send it as a text
+        客服消息 (WeChat doc 客服消息 - 发送消息; she wrote just now, so inside the 48-hour
+        window); when WeChat refuses it (45015, 43004 ...) keep it as a notice for later
+        (models/notice.py). A timeout may have delivered it: then nothing is stored (told
+        once, not twice). Never raises."""
+        dedup_key = update.dedup_key()
+        try:
+            self.dedup.mark_delivered_late(dedup_key, ttl)
+        except Exception as exc:  # noqa: BLE001 - deliver anyway (availability first)
+            self.dedup.outage(exc)
+        finally:
+            self.dedup.let_go(dedup_key)
+        text = _reply_as_text(reply)
+        if not text or not update.openid:
+            return
+        from models import notice as notices
+
+        try:
+            with self.services.db.write_session() as session:  # SQLite: it may write
+                route = notices.delivery_route(session, update.openid)
+                if route == notices.ROUTE_SKIP:
+                    return
+                if route == notices.ROUTE_SEND:
+                    try:
+                        self.services.wechat.send_text(update.openid, text, session=session)
+                        log.info("late answer to %s sent as a 客服消息", mask_openid(update.openid))
+                        return
+                    except WeChatNetworkError as exc:
+                        if exc.path == "message/custom/send":  # may have arrived: not twice
+                            log.warning("late answer to %s: send uncertain (%s), not repeated",
+                                        mask_openid(update.openid), exc)
+                            return
+                        log.warning("late answer not sent (%s); kept as a notice", exc)
+                    except WeChatAPIError as exc:
+                        log.info("late answer refused (%s); kept as a notice",
+                                 getattr(exc, "errcode", type(exc).__name__))
+                notices.queue_notice(session, update.openid, KIND_LATE_REPLY, text)
+        except Exception:  # noqa: BLE001 - a background thread: log, never raise
+            log.exception("late answer to %s could not be delivered", mask_openid(update.openid))
+
     def _answer(self, update: Update, conversation=UNREAD) -> str:
-        """Run the handlers; return the rendered reply XML, or ``""`` for no reply.
-        ``conversation``: her raw conversation value if the de-dup claim already read it."""
+        """Run the handlers (in this thread, no budget); return the rendered reply XML, or
+        ``""`` for no reply. ``conversation``: her raw conversation value if the de-dup claim
+        already read it."""
+        return self._render(update, self._run(update, conversation))
+
+    def _render(self, update: Update, reply: Reply | None) -> str:
+        """The passive-reply XML of ``reply`` (``""`` for None)."""
+        if reply is None:
+            return ""
+        return render(reply, openid=update.openid, account=update.account
+                      or self.services.config.wechat["account"])
+
+    def _run(self, update: Update, conversation=UNREAD) -> Reply | None:
+        """Run the handlers in one transaction; return the reply (None = ``success``). Her
+        conversation state changes are written to Redis only once that transaction has
+        committed (a failed write leaves her at the same step). Never raises."""
         started = time.perf_counter()
         reply: Reply | None
+        ctx = None
         try:
             # write_session: every push writes the follower row, and on SQLite a read
             # transaction that later writes fails at once ("database is locked") when another
@@ -190,19 +362,27 @@ class Webhook:
             # Made only if a handler needs it (most answers come from code and cached tables).
             with self.services.db.on_demand_write_session() as session:
                 ctx = Context(update=update, services=self.services, session=session,
-                              prefetched_conversation=conversation)
+                              prefetched_conversation=conversation, defer_conversation=True)
                 reply = self.router.dispatch(ctx)
                 reply = self._page(ctx, reply)
+                # it wrote: its reply commits with its effects (takeovers); not when the
+                # database failed and the session was given up (ctx.forget_session)
+                if session.opened and session.get().in_transaction():
+                    from models.outbox import record_handled
+
+                    record_handled(session.get(), update.dedup_key(), self._render(update, reply))
+        except DatabaseUnavailable:  # the fail-fast window: FailFastGate logs it once a minute
+            log.warning("%s answered with the fallback: database unavailable", update.kind)
+            reply = TextReply(FALLBACK_TEXT) if _answered(update) else None
         except Exception:  # noqa: BLE001 - every failure becomes a polite answer
             log.exception("handler failed for %s", update.kind)
-            reply = TextReply(FALLBACK_TEXT) if update.is_message else None
+            reply = TextReply(FALLBACK_TEXT) if _answered(update) else None
+        else:
+            ctx.conversation.commit()
         # No openid here: next to a feature's own log lines it would tie a woman to what she did.
         if log.isEnabledFor(logging.DEBUG):  # one line per message is noise in production
             log.debug("%s answered in %.1f ms", update.kind, (time.perf_counter() - started) * 1000)
-        if reply is None:
-            return ""
-        return render(reply, openid=update.openid, account=update.account
-                      or self.services.config.wechat["account"])
+        return reply
 
     @staticmethod
     def _page(ctx: Context, reply: Reply | None) -> Reply | None:
@@ -212,6 +392,20 @@ class Webhook:
             ctx.set_more(pages[1:])
             return TextReply(pages[0])
         return reply
+
+
+def _answered(update: Update) -> bool:
+    """Whether a push whose handler failed still gets :data:`FALLBACK_TEXT`."""
+    return update.is_message or (update.is_event and update.event in ANSWERED_EVENTS)
+
+
+def _reply_as_text(reply: Reply | None) -> str:
+    """A reply as the text of a 客服消息 (an article as its title, summary and link)."""
+    if isinstance(reply, TextReply):
+        return reply.content
+    if isinstance(reply, NewsReply):
+        return "\n".join(x for x in (reply.title, reply.description, reply.url) if x)
+    return ""
 
 
 class ClockWatch:

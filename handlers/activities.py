@@ -10,13 +10,15 @@ from __future__ import annotations
 
 import logging
 import re
+import time
 from contextlib import contextmanager
 from datetime import date, datetime
 from typing import Iterator
 
 from sqlalchemy.orm import Session
 
-from bot.wechat.errors import WeChatAPIError
+from bot.core.logging import mask_openid
+from bot.wechat.errors import WeChatAPIError, WeChatNetworkError
 from bot.wechat.menu import ACTIVITIES, HAIRCUT_DAY, MY_SIGNUPS
 from bot.wechat.notifier import notifier_for
 from handlers.router import Context, Router, Stage
@@ -46,6 +48,10 @@ _CN_DIGITS = {c: i for i, c in enumerate("零一二三四五六七八九")} | {"
 #: 「取消报名 3」「取消报名三」「取消志愿报名 3」, or by 报名号 「取消报名 B0006」「取消 B0006」.
 CANCEL_RE = re.compile(rf"^(?:我要)?取消(?:(?:志愿者?)?报名(?:活动)?(?P<n>\d+|[{CN_NUMERALS}]+)?"
                        r"|(?:报名号?)?(?P<ref>[Bb]\d{1,10}))$")
+#: The WeChat API path of a 客服消息 (a network error on it: the message may have arrived).
+CUSTOM_SEND = "message/custom/send"
+#: Seconds before the outbox worker takes again a message WeChat could not be reached for.
+OUTBOX_RETRY_SECONDS = 20.0
 #: At most this many characters of her own text are quoted back.
 CLIP_CHARS = 12
 
@@ -174,31 +180,115 @@ def notify(services, session: Session, openid: str, kind: str, text: str,
     return "queued"
 
 
-def tell_promoted(ctx: Context, activity: acts.Activity, promoted: list[acts.Signup]) -> None:
-    """Tell each promoted woman she has a seat now (客服消息 or a Notice for later)."""
-    for signup in promoted:
-        text = promotion_text(ctx.session, activity, signup, ctx.services.tz)
-        notify(ctx.services, ctx.session, signup.openid, KIND_PROMOTED, text, now=ctx.now)
+def promotion_key(signup: acts.Signup) -> str:
+    """The idempotency key of telling ``signup`` it was promoted: one per waiting stint (a
+    reused signup gets a new ``created_at``), so a retried or taken-over message, or two
+    workers, never tell her twice."""
+    return f"{KIND_PROMOTED}:{signup.id}:{signup.created_at.timestamp():.6f}"
+
+
+def tell_promoted(ctx: Context, activity: acts.Activity, promoted: list[acts.Signup],
+                  session: Session | None = None) -> None:
+    """Queue the message telling each promoted woman she has a seat now, in ``session`` (the
+    transaction that promoted her; default ``ctx.session``); sent after the commit by the
+    outbox worker (:func:`deliver_outbox`), never inside the request."""
+    tell_promoted_after_commit(ctx.services, session or ctx.session, activity, promoted)
 
 
 def tell_promoted_after_commit(services, session: Session, activity: acts.Activity,
                                promoted: list[acts.Signup]) -> None:
-    """Tell the women ``promoted`` by a staff change of seats (``models.activities.set_capacity``,
-    ``withdraw_upcoming``) once ``session`` commits, in a new session (no lock held); nothing
-    is sent if it rolls back. Failures are logged, never raised: the seats are committed."""
+    """Queue the messages for the women ``promoted`` (by 「取消报名」 or a staff change of
+    seats: ``models.activities.set_capacity``, ``withdraw_upcoming``) in ``session``'s
+    transaction, under each one's :func:`promotion_key`, and wake the outbox worker once it
+    commits; nothing is queued or sent if it rolls back."""
     if not promoted:
         return
-    messages = [(s.openid, promotion_text(session, activity, s, services.tz)) for s in promoted]
+    from models import outbox
 
-    def send() -> None:
-        try:
-            with services.db.session() as s:
-                for openid, text in messages:
-                    notify(services, s, openid, KIND_PROMOTED, text)
-        except Exception:  # noqa: BLE001 - the seats are committed; never fail the caller
-            log.exception("telling %d promoted signup(s) failed", len(messages))
+    for signup in promoted:
+        text = promotion_text(session, activity, signup, services.tz)
+        outbox.enqueue(session, promotion_key(signup), signup.openid, KIND_PROMOTED, text)
+    notifier_for(services).deliver_after_commit(session, lambda: deliver_outbox(services))
 
-    notifier_for(services).after_commit(session, send)
+
+def deliver_outbox(services, *, limit: int = 20, now: datetime | None = None,
+                   retry_seconds: float = OUTBOX_RETRY_SECONDS) -> dict[str, int]:
+    """The outbox worker's work: send every pending ``models.outbox.OutboundMessage`` (a
+    woman's promotion ...) — a 客服消息 inside her 48-hour window, else a Notice for later
+    (``models.notice``); an erased openid is skipped. Each row is taken (committed as
+    ``sending``) before its send, so it is sent at most once even with several processes; a
+    send that timed out may have arrived and is not repeated or stored (told once, not twice);
+    WeChat unreachable before the send (the access token) puts it back, taken again every
+    ``retry_seconds``, and kept as a Notice after ``models.outbox.MAX_ATTEMPTS`` takes.
+    Returns counts by outcome. Failures are logged, never raised."""
+    from models import outbox
+
+    counts: dict[str, int] = {}
+    again: set[int] = set()  # WeChat unreachable before the send: taken again later
+    while True:
+        with services.db.write_session() as s:
+            rows = [(r.id, r.openid, r.kind, r.text, r.attempts)
+                    for r in outbox.take_pending(s, limit, skip=again)]
+        if not rows:
+            if again:  # until each is sent or kept (MAX_ATTEMPTS takes at most)
+                time.sleep(retry_seconds)
+                again.clear()
+                continue
+            return counts
+        for message_id, openid, kind, text, attempts in rows:
+            state = _deliver_one(services, openid, kind, text, now,
+                                 last=attempts >= outbox.MAX_ATTEMPTS)
+            counts[state] = counts.get(state, 0) + 1
+            if state == outbox.PENDING:
+                again.add(message_id)
+            try:
+                with services.db.write_session() as s:
+                    outbox.finish(s, message_id, state, now)
+            except Exception:  # noqa: BLE001 - it stays "sending": never sent again
+                log.exception("outbound message %s: outcome %s not recorded", message_id, state)
+
+
+def _deliver_one(services, openid: str, kind: str, text: str, now: datetime | None, *,
+                 last: bool = False) -> str:
+    """Send one queued message; its ``models.outbox`` state (``PENDING``: try again later,
+    unless ``last``)."""
+    from models import outbox
+
+    try:
+        with services.db.session() as s:
+            route = notices.delivery_route(s, openid, now)
+        if route == notices.ROUTE_SKIP:
+            log.info("queued message for an erased openid skipped, kind=%s", kind)
+            return outbox.SKIPPED
+        if route == notices.ROUTE_SEND:
+            try:
+                notifier_for(services).send_text(openid, text)
+                return outbox.SENT
+            except WeChatNetworkError as exc:
+                if exc.path != CUSTOM_SEND and not last:  # not sent (the token): again later
+                    log.warning("message %s to %s not sent yet (%s); tried again later", kind,
+                                mask_openid(openid), exc)
+                    return outbox.PENDING
+                if exc.path != CUSTOM_SEND:
+                    raise
+                # it may have arrived: never a second copy
+                log.warning("message %s to %s: send uncertain (%s); not repeated", kind,
+                            mask_openid(openid), exc)
+                return outbox.UNCERTAIN
+            except WeChatAPIError as exc:
+                log.info("customer-service message refused (%s); notice queued, kind=%s",
+                         getattr(exc, "errcode", type(exc).__name__), kind)
+        with services.db.write_session() as s:
+            notices.queue_notice(s, openid, kind, text, now)
+        return outbox.NOTICE
+    except WeChatAPIError:  # WeChat unreachable every time: keep it for later, as a Notice
+        pass
+    except Exception:  # noqa: BLE001 - logged; the row is not sent again
+        log.exception("queued message %s to %s failed", kind, mask_openid(openid))
+        return outbox.UNCERTAIN
+    with services.db.write_session() as s:
+        notices.queue_notice(s, openid, kind, text, now)
+    return outbox.NOTICE
 
 
 # -- handlers ---------------------------------------------------------------------------------
@@ -284,13 +374,13 @@ def cancel_matched(ctx: Context, m: re.Match | None) -> str:
         with locked_session(ctx) as s:
             result = acts.cancel_signup(s, number, ctx.openid, role=role, now=ctx.now)
             activity, promoted = result.activity, result.promoted
+            tell_promoted(ctx, activity, promoted, s)  # queued with the seat change itself
     except acts.ActivityNotFound:
         return f"没有找到编号为 {clip(m.group('n'))} 的活动。回复「我的报名」查看您的报名。"
     except acts.NotSignedUp:
         return f"您没有报名活动 {number}，不需要取消。回复「我的报名」查看您的报名。"
     except acts.SignupClosed:
         return f"活动 {number} 已经开始，无法在线取消，如有需要请联系活动负责人。"
-    tell_promoted(ctx, activity, promoted)
     return f"已取消您在「{activity.title}」（编号 {number}）的报名。欢迎下次参加！"
 
 
@@ -300,13 +390,13 @@ def cancel_ref(ctx: Context, ref: str) -> str:
         with locked_session(ctx) as s:
             result = acts.cancel_signup_ref(s, ref, ctx.openid, now=ctx.now)
             activity, promoted = result.activity, result.promoted
+            tell_promoted(ctx, activity, promoted, s)
     except acts.NotSignedUp as exc:
         if exc.activity is not None:
             return f"报名号 {clip(ref)} 已经取消或已签到，不需要再取消。回复「我的报名」查看您的报名。"
         return f"没有找到您的报名号 {clip(ref)}。回复「我的报名」查看您的报名和报名号。"
     except acts.SignupClosed as exc:
         return f"活动 {exc.activity.number} 已经开始，无法在线取消，如有需要请联系活动负责人。"
-    tell_promoted(ctx, activity, promoted)
     return (f"已取消报名号 {ref}：「{activity.title}」（活动编号 {activity.number}）。"
             "欢迎下次参加！")
 

@@ -11,7 +11,10 @@ A feature registers it with ``router.conversation(SPEC)``::
                      prompt="请告诉我您的姓名（例如：王秀英）。")
 
 State lives in Redis keyed by openid, so it survives a restart and works when her next message
-lands on another worker process. It expires after the conversation's ``timeout`` (default
+lands on another worker process. In the webhook the store is *deferred*: a step's changes are
+kept in memory and written by :meth:`ConversationStore.commit` only after the message's
+database transaction committed, so a failed write (a lock timeout, a lost connection) leaves her
+at the same step and her next 「同意」 is understood. It expires after the conversation's ``timeout`` (default
 :data:`CONVERSATION_TTL`) seconds of silence, after which her next message is treated fresh.
 The router handles the cancel words (「取消」/「退出」 ...) for every conversation before a step
 sees them. The yes/no/cancel word sets live here, in one place.
@@ -19,6 +22,7 @@ sees them. The yes/no/cancel word sets live here, in one place.
 from __future__ import annotations
 
 import json
+import logging
 from dataclasses import dataclass, field
 from typing import Any, Callable, Mapping
 
@@ -26,6 +30,8 @@ import redis
 
 from bot.core.kv import UNREAD  # a store whose value has not been read from Redis yet
 from bot.core.kv import Keys
+
+log = logging.getLogger(__name__)
 
 #: Ten minutes of silence end a conversation (seconds).
 CONVERSATION_TTL = 600
@@ -59,6 +65,24 @@ CONFIRM_DELETE_WORDS = frozenset({"确认删除", "确定删除", "删除", "是
 KEEP_DATA_WORDS = frozenset({"不删", "不删除", "保留", "否", "不", "不是", "不要", "算了", "不用"})
 
 
+class ConversationUnavailable(redis.RedisError):
+    """Her conversation state could not be saved (Redis down or timing out): a multi-step
+    dialogue cannot start or go on. ``name`` is the conversation's name. The router answers it
+    with :data:`UNAVAILABLE_TEXT` (a plain Chinese sentence), never the generic fallback; code
+    that already catches ``redis.RedisError`` around a start still does."""
+
+    def __init__(self, name: str, cause: BaseException | None = None):
+        why = type(cause).__name__ if cause is not None else "Redis unavailable"
+        super().__init__(f"conversation {name!r} cannot be saved ({why})")
+        self.name = name
+
+
+#: What she is told when a multi-step dialogue cannot start (``{label}``: its name, e.g. 报名).
+UNAVAILABLE_TEXT = ("抱歉，系统现在暂时记不住对话，{label}这类要分几步办理的事现在开始不了，请过几分钟再试一次。"
+                    "查服务点（回复乡镇名或「调解」等需要）、看「活动」不受影响；"
+                    "急事请拨打县妇联电话，遇到危险请立即拨打110。")
+
+
 @dataclass
 class ConversationState:
     """``name`` is the conversation (``"signup"``), ``step`` the state inside it, ``data`` what
@@ -80,12 +104,20 @@ class ConversationStore:
     """
 
     def __init__(self, client: redis.Redis, keys: Keys, openid: str, ttl: int = CONVERSATION_TTL,
-                 prefetched=UNREAD, timeouts: Mapping[str, int] | None = None):
+                 prefetched=UNREAD, timeouts: Mapping[str, int] | None = None,
+                 deferred: bool = False):
         self._redis = client
         self._key = keys("conv", openid)
         self.ttl = ttl
         self.timeouts: Mapping[str, int] = timeouts or {}
         self._raw = prefetched
+        #: ``deferred``: writes wait for :meth:`commit`; the last one wins (("set", payload,
+        #: seconds) or ("delete",)), None when nothing changed.
+        self._deferred = deferred
+        self._pending: tuple | None = None
+        #: Redis failed this store's read: a deferred start or step is refused at once
+        #: (:class:`ConversationUnavailable`) rather than lost at :meth:`commit`.
+        self._unreachable = False
 
     @property
     def key(self) -> str:
@@ -95,7 +127,11 @@ class ConversationStore:
     def get(self) -> ConversationState | None:
         """The active conversation, or None (none, expired, or unreadable)."""
         if self._raw is UNREAD:
-            self._raw = self._redis.get(self._key)
+            try:
+                self._raw = self._redis.get(self._key)
+            except redis.RedisError:
+                self._unreachable = True  # a start or step cannot be saved either
+                raise
         raw = self._raw
         if not raw:
             return None
@@ -107,7 +143,8 @@ class ConversationStore:
             return None
 
     def start(self, name: str, step: str, **data) -> ConversationState:
-        """Begin conversation ``name`` at ``step`` (replacing any other)."""
+        """Begin conversation ``name`` at ``step`` (replacing any other). Raises
+        :class:`ConversationUnavailable` when Redis cannot save it (as :meth:`update`)."""
         state = ConversationState(name, step, dict(data))
         self._save(state)
         return state
@@ -121,14 +158,48 @@ class ConversationStore:
         return state
 
     def end(self) -> None:
-        """Forget the conversation."""
-        self._redis.delete(self._key)
+        """Forget the conversation (deferred: at :meth:`commit`). With Redis unavailable it
+        is forgotten here only (the saved state, if any, expires with its timeout); never
+        raises for that."""
         self._raw = None
+        if self._deferred:
+            self._pending = ("delete",)
+            return
+        try:
+            self._redis.delete(self._key)
+        except redis.RedisError as exc:
+            log.warning("conversation end not saved (%s)", type(exc).__name__)
+
+    def commit(self) -> None:
+        """Write the deferred changes (call once the database transaction committed); a
+        store that is not deferred has none. Redis down: logged, she starts over later (a
+        store that already found Redis down refused the start or step in :meth:`_save`)."""
+        pending, self._pending = self._pending, None
+        if pending is None:
+            return
+        try:
+            if pending[0] == "delete":
+                self._redis.delete(self._key)
+            else:
+                self._redis.set(self._key, pending[1], ex=pending[2])
+        except redis.RedisError as exc:
+            log.warning("conversation state not saved (%s)", type(exc).__name__)
 
     def _save(self, state: ConversationState) -> None:
+        """Raises :class:`ConversationUnavailable` when Redis cannot take it (deferred: when
+        this store's read already failed)."""
         payload = json.dumps({"name": state.name, "step": state.step, "data": state.data},
                              ensure_ascii=False)
-        self._redis.set(self._key, payload, ex=self.timeouts.get(state.name, self.ttl))
+        seconds = self.timeouts.get(state.name, self.ttl)
+        if self._deferred:
+            if self._unreachable:
+                raise ConversationUnavailable(state.name)
+            self._pending = ("set", payload, seconds)
+        else:
+            try:
+                self._redis.set(self._key, payload, ex=seconds)
+            except redis.RedisError as exc:
+                raise ConversationUnavailable(state.name, exc) from exc
         self._raw = payload
 
 

@@ -25,6 +25,8 @@ import logging
 from datetime import timedelta
 from urllib.parse import quote
 
+import redis
+
 from bot.core.geo import BadCoordinates, check_coordinates
 from bot.wechat.menu import SERVICES_LOCATION, SERVICES_NEARBY
 from bot.wechat.replies import MORE_HINT, TEXT_LIMIT_BYTES, cut_utf8
@@ -164,9 +166,16 @@ def paginate(header: str, entries: list[str], footer: str = "", per_page: int = 
     return [p + MORE_HINT if i < len(pages) - 1 else p for i, p in enumerate(pages)]
 
 
+#: Instead of the 「更多」 hint when the later pages cannot be kept (Redis unavailable).
+NO_MORE_NOW = "\n（暂时无法翻页。想看其他服务点，请加上乡镇或需要再问一次，如「调解 桃城」。）"
+
+
 def _send_pages(ctx: Context, pages: list[str]) -> str:
-    ctx.set_more(pages[1:])
-    return pages[0]
+    """The first page; the rest wait for 「更多」. When they cannot be kept (Redis
+    unavailable) the first page still goes out, saying how to narrow the question instead."""
+    if ctx.set_more(pages[1:]) or len(pages) == 1:
+        return pages[0]
+    return pages[0].removesuffix(MORE_HINT) + NO_MORE_NOW
 
 
 def _list_reply(ctx: Context, header: str, found: list[points.Found], footer: str = "") -> str:
@@ -197,9 +206,12 @@ def _first_time(ctx: Context, lat: float, lng: float) -> bool:
     """False when this very position was answered seconds ago (location_select + message)."""
     key = ctx.services.keys("points", "answered", ctx.openid)
     value = f"{lat:.5f},{lng:.5f}"
-    if ctx.services.redis.get(key) == value:
-        return False
-    ctx.services.redis.set(key, value, ex=SAME_LOCATION_TTL)
+    try:
+        if ctx.services.redis.get(key) == value:
+            return False
+        ctx.services.redis.set(key, value, ex=SAME_LOCATION_TTL)
+    except redis.RedisError:  # Redis unavailable: answer it (at worst twice)
+        pass
     return True
 
 

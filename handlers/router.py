@@ -20,14 +20,16 @@ from enum import IntEnum
 from typing import Any, Callable, Iterable
 
 import redis
+from sqlalchemy.exc import InterfaceError, OperationalError
 from sqlalchemy.orm import Session
 
-from bot.core.db import OnDemandSession
+from bot.core.db import DatabaseUnavailable, OnDemandSession
 from bot.core.services import Services
 from bot.core.text import compact, normalize
 from bot.wechat.replies import NewsReply, Reply, TextReply, TransferReply
 from bot.wechat.updates import Update
-from handlers.conversation import UNREAD, Conversation, ConversationState, ConversationStore
+from handlers.conversation import (UNAVAILABLE_TEXT, UNREAD, Conversation, ConversationState,
+                                   ConversationStore, ConversationUnavailable)
 from models.base import utcnow
 
 log = logging.getLogger(__name__)
@@ -36,6 +38,9 @@ Handler = Callable[["Context"], "Reply | str | None"]
 #: A rule's check: a falsy value, or what it found (given to the handler as ``ctx.match``).
 Check = Callable[["Context"], Any]
 ConversationHandler = Callable[["Context", ConversationState], "Reply | str | None"]
+
+#: What a database that is down or hung raises (refused, timed out, the fail-fast window).
+DATABASE_DOWN = (DatabaseUnavailable, OperationalError, InterfaceError)
 
 #: How long 「更多」 pages wait in Redis (seconds).
 MORE_TTL = 900
@@ -105,7 +110,8 @@ class Context:
     handler first uses ``ctx.session`` (``session_source`` hands the per-process table caches
     what they need without making it). ``now`` is aware UTC (default: now).
     ``prefetched_conversation``: the raw conversation value if the webhook already read it
-    (saves a Redis round trip).
+    (saves a Redis round trip). ``defer_conversation``: her conversation's changes wait for
+    ``ctx.conversation.commit()``, which the caller runs after the database commit (the webhook).
 
     Set by :meth:`Router.dispatch`: ``match``, what the check of the rule being run found (the
     word, ``re.Match``, a parsed query ...; None for conversation steps and the default), and
@@ -115,14 +121,15 @@ class Context:
 
     def __init__(self, update: Update, services: Services,
                  session: "Session | OnDemandSession | None" = None, now: datetime | None = None,
-                 prefetched_conversation: object = UNREAD):
+                 prefetched_conversation: object = UNREAD, defer_conversation: bool = False):
         self.update, self.services = update, services
         self.session_source = session
         self.now = now or utcnow()
         self.text = normalize(update.text)
         self.compact_text = self.text.replace(" ", "")
         self.conversation = ConversationStore(services.redis, services.keys, update.openid,
-                                              prefetched=prefetched_conversation)
+                                              prefetched=prefetched_conversation,
+                                              deferred=defer_conversation)
         self._follower = None
         self.match: Any = None
         self.router: Router | None = None
@@ -136,6 +143,20 @@ class Context:
         if source is None:
             raise RuntimeError("this Context was made without a database session")
         return source
+
+    def forget_session(self) -> None:
+        """Roll back what the session holds after the database failed (see
+        handlers.welcome.record_update), so the answer can still go out without it: the
+        webhook then commits nothing. A later use of :attr:`session` tries the database
+        again (refused at once while ``bot.core.db.FailFastGate`` is quiet). Never raises."""
+        source = self.session_source
+        session = source._session if isinstance(source, OnDemandSession) else source
+        self._follower = None
+        if session is not None:
+            try:
+                session.rollback()
+            except Exception:  # noqa: BLE001 - nothing more to undo
+                pass
 
     @property
     def openid(self) -> str:
@@ -155,13 +176,20 @@ class Context:
         return self.now.astimezone(self.services.tz)
 
     # -- 「更多」 pages -------------------------------------------------------------
-    def set_more(self, pages: list[str]) -> None:
-        """Keep ``pages`` (texts) for her next 「更多」; an empty list forgets them."""
+    def set_more(self, pages: list[str]) -> bool:
+        """Keep ``pages`` (texts) for her next 「更多」; an empty list forgets them. False when
+        Redis could not take them (down or timing out: the answer still goes out, without its
+        later pages); never raises for that."""
         key = self.services.keys("more", self.openid)
-        if pages:
-            self.services.redis.set(key, json.dumps(pages, ensure_ascii=False), ex=MORE_TTL)
-        else:
-            self.services.redis.delete(key)
+        try:
+            if pages:
+                self.services.redis.set(key, json.dumps(pages, ensure_ascii=False), ex=MORE_TTL)
+            else:
+                self.services.redis.delete(key)
+        except redis.RedisError as exc:
+            log.warning("「更多」 pages not saved (%s)", type(exc).__name__)
+            return False
+        return True
 
     def pop_more(self) -> str | None:
         """The next waiting page, or None."""
@@ -219,6 +247,9 @@ class Router:
         self.default_message: Handler | None = None
         self.cancel_reply: str = "好的，已退出。需要时随时再来，回复「帮助」查看能做什么。"
         self._by_type: dict[str, list[Rule]] = {}  # MsgType -> the rules that may hold for it
+        #: Menu EventKeys answered by :meth:`on_click` rules (exact keys, and key prefixes).
+        self.click_keys: set[str] = set()
+        self.click_prefixes: set[str] = set()
 
     # -- registration --------------------------------------------------------------------
     def add(self, check: Check, handler: Handler, *, stage: int = Stage.COMMAND,
@@ -322,10 +353,20 @@ class Router:
     def on_click(self, key: str | None = None, *, prefix: str | None = None,
                  stage: int = Stage.COMMAND):
         """Decorator: a menu button (CLICK, or a scancode/pic/location_select button) by EventKey
-        (use the constants of bot/wechat/menu.py)."""
+        (use the constants of bot/wechat/menu.py). The key (or prefix) is remembered in
+        :attr:`click_keys` / :attr:`click_prefixes`: the menu editor and ``taoyuan menu check``
+        offer and accept only keys some rule answers (:meth:`answers_click`)."""
+        if key is not None:
+            self.click_keys.add(key)
+        if prefix is not None:
+            self.click_prefixes.add(prefix)
         return self.on_event("click", "scancode_push", "scancode_waitmsg", "pic_sysphoto",
                              "pic_photo_or_album", "pic_weixin", "location_select",
                              key=key, key_prefix=prefix, stage=stage)
+
+    def answers_click(self, key: str) -> bool:
+        """True when a menu button with EventKey ``key`` reaches an :meth:`on_click` rule."""
+        return key in self.click_keys or any(key.startswith(p) for p in self.click_prefixes)
 
     def conversation(self, spec: Conversation) -> Conversation:
         """Register the declared conversation ``spec`` (its steps answer her messages while it
@@ -346,7 +387,26 @@ class Router:
 
     # -- dispatch --------------------------------------------------------------------------
     def dispatch(self, ctx: Context) -> Reply | None:
-        """Find and run the handler for ``ctx.update``; return its reply (None = ``success``)."""
+        """Find and run the handler for ``ctx.update``; return its reply (None = ``success``).
+
+        A handler whose conversation cannot be saved (Redis down:
+        :class:`~handlers.conversation.ConversationUnavailable`) is answered with a plain
+        sentence saying the multi-step flow cannot start now and what still works; what the
+        handler wrote to the database stays (the transaction is committed as usual)."""
+        try:
+            return self._dispatch(ctx)
+        except ConversationUnavailable as exc:
+            log.warning("conversation %s unavailable: Redis cannot save it", exc.name)
+            return self.unavailable_reply(exc.name)
+
+    def unavailable_reply(self, name: str) -> TextReply:
+        """What she is told when conversation ``name`` cannot be saved (Redis down): the
+        multi-step flow cannot start now, what still works, whom to call."""
+        spec = self.conversations.get(name)
+        label = f"「{spec.label}」" if spec is not None and spec.label else ""
+        return TextReply(UNAVAILABLE_TEXT.format(label=label))
+
+    def _dispatch(self, ctx: Context) -> Reply | None:
         ctx.router, ctx.match = self, None
         ctx.conversation.timeouts = self.timeouts
         for rule in self.interceptors:

@@ -5,14 +5,17 @@ subscribe/unsubscribe, the QR scene, her last position, her last message (48-hou
 """
 from __future__ import annotations
 
+import logging
 import random
 import threading
 import time
 from collections import OrderedDict
 
 from bot.wechat.menu import HELP_USAGE
-from handlers.router import Context, Router, Stage
+from handlers.router import DATABASE_DOWN, Context, Router, Stage
 from models import followers
+
+log = logging.getLogger(__name__)
 
 WELCOME = (
     "欢迎关注「桃源姐妹」！这里是永春县妇联的“近邻娘家”，服务妇女零距离。\n"
@@ -42,8 +45,29 @@ HELP_WORDS = ["帮助", "?", "help", "菜单", "使用帮助"]
 
 
 def record_update(ctx: Context):
-    """Interceptor that never answers: keep the follower table in step with what she did."""
+    """Interceptor that never answers: keep the follower table in step with what she did.
+
+    With the database down or hung it records nothing and lets the answer go out (the
+    welcome, the directory, help need no database); a subscribe or unsubscribe is parked in
+    Redis (:func:`models.followers.park_event`) and recorded when the database is back: by
+    this process's next update that reaches it, or by the scheduler within a minute."""
+    try:
+        _record(ctx)
+    except DATABASE_DOWN as exc:
+        u = ctx.update
+        if u.event in ("subscribe", "unsubscribe") and followers.park_event(
+                ctx.services, u.openid, u.event, u.scene, ctx.now):
+            ctx.services.followers_parked = True
+        log.warning("follower bookkeeping skipped: database unavailable (%s)", type(exc).__name__)
+        ctx.forget_session()
+    return None
+
+
+def _record(ctx: Context) -> None:
     u = ctx.update  # ctx.session only where it is needed: it may be made on demand
+    if ctx.services.followers_parked and not ctx.services.db.gate.quiet:
+        if followers.record_parked(ctx.services) is not None:
+            ctx.services.followers_parked = False
     if u.event == "subscribe":
         followers.subscribe(ctx.session, u.openid, u.scene or None, now=ctx.now)
     elif u.event == "unsubscribe":
@@ -53,7 +77,6 @@ def record_update(ctx: Context):
     if u.location is not None and u.msg_type in ("location", "event"):
         followers.record_location(ctx.session, u.openid, u.location.lat, u.location.lng,
                                   now=ctx.now)
-    return None
 
 
 THANKS_WORDS = ["谢谢", "谢谢你", "谢谢您", "多谢", "感谢", "辛苦了", "好的谢谢", "谢谢啦", "thanks",

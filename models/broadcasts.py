@@ -126,7 +126,8 @@ def new_client_msg_id() -> str:
 def create_broadcast(session: Session, *, kind: str, actor: str, text: str = "",
                      article_id: int | None = None, town: str | None = None) -> Broadcast:
     """A draft broadcast. Raises :class:`BroadcastError` for an empty/too long text, a
-    missing article, or an unknown kind."""
+    missing article, an unknown kind, a typed text with ``kind`` article (it would not go), or
+    a ``town`` with no current follower (nobody would receive it)."""
     if kind not in KINDS:
         raise BroadcastError("群发类型只能是文字或专栏文章")
     text = (text or "").strip()
@@ -136,7 +137,13 @@ def create_broadcast(session: Session, *, kind: str, actor: str, text: str = "",
         raise BroadcastError(f"文字群发不超过 {TEXT_MAX} 个字")
     if kind == KIND_ARTICLE and (article_id is None or session.get(Article, article_id) is None):
         raise BroadcastError("请选择要群发的专栏文章")
+    if kind == KIND_ARTICLE and text:
+        raise BroadcastError("您填写了文字，但「群发内容」选的是「专栏文章」：要发这段文字，请选「文字」；"
+                             "要发文章，请先清空文字框。")
     town = (town or "").strip() or None
+    if town and audience_size(session, town) == 0:
+        raise BroadcastError(f"「{town}」目前没有关注者（0 人），群发不会送到任何人，所以没有保存。"
+                             "请换一个发送对象。")
     bc = Broadcast(kind=kind, text=text if kind == KIND_TEXT else "",
                    article_id=article_id if kind == KIND_ARTICLE else None, town=town,
                    status="draft", client_msg_id=new_client_msg_id(), created_by=actor,
@@ -216,7 +223,7 @@ def preview_broadcast(session: Session, wechat, broadcast_id: int, openid: str, 
     (``bot.wechat.client.WeChatAPIError``) propagate.
     """
     if not openid:
-        raise BroadcastError("请先在「我的账号」里填写您自己的微信 openid，才能预览")
+        raise BroadcastError("请先在「我的账号」里绑定您的微信（生成绑定码，用微信发送「绑定 六位数字」），才能预览")
     bc = _locked(session, broadcast_id)
     if bc.status in ("sent", "finished"):
         raise AlreadySent("这条群发已经发出，不能再预览")

@@ -81,7 +81,8 @@ def _load_column_names(session: Session) -> dict[str, int]:
 
 
 #: Every text message asks whether it names a column: a per-process copy (models/refcache.py).
-_column_names = ReferenceCache((ArticleColumn.__table__,), _load_column_names, ttl=5.0)
+_column_names = ReferenceCache((ArticleColumn.__table__,), _load_column_names, ttl=5.0,
+                               when_down=dict)
 
 
 def column_names(session: "Session | OnDemandSession") -> dict[str, int]:

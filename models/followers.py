@@ -1,13 +1,17 @@
 """Followers of the account, keyed by openid, and the operations that change them."""
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+import json
+import logging
+from datetime import datetime, timedelta, timezone
 
 from sqlalchemy import Boolean, Float, String, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from models.base import AwareDateTime, Base, utcnow
+
+log = logging.getLogger(__name__)
 
 #: WeChat lets an account send 客服消息 for 48 hours after the follower's last message.
 CUSTOMER_SERVICE_WINDOW = timedelta(hours=48)
@@ -122,3 +126,87 @@ def subscribed_openids(session: Session) -> list[str]:
     rows = session.scalars(select(Follower.openid).where(Follower.subscribed.is_(True),
                                                           Follower.valid.is_(True)))
     return list(rows)
+
+
+# -- subscribes that came while the database was down ------------------------------------------
+#: How long a parked subscribe/unsubscribe waits in Redis for the database, in seconds.
+PARKED_TTL = 7 * 24 * 3600
+
+
+def _parked_key(services) -> str:
+    return services.keys("followers", "parked")
+
+
+def park_event(services, openid: str, event: str, scene: str | None, at: datetime) -> bool:
+    """Keep a ``subscribe``/``unsubscribe`` of ``openid`` at ``at`` (aware) in Redis while the
+    database is down (关注/取消关注事件), so she is not lost: :func:`replay_parked` records it
+    when the database is back. The latest event per openid wins. False when Redis is down too
+    (then only the log has it). Never raises."""
+    value = json.dumps({"event": event, "scene": scene or "", "at": at.timestamp()})
+    key = _parked_key(services)
+    try:
+        services.redis.pipeline(transaction=False).hset(key, openid, value).expire(
+            key, PARKED_TTL).execute()
+        return True
+    except Exception as exc:  # noqa: BLE001 - Redis down as well: nothing else to keep it in
+        log.error("a %s could not be recorded or parked (database and Redis down: %s)",
+                  event, type(exc).__name__)
+        return False
+
+
+def replay_parked(session: Session, services, limit: int = 1000) -> list[str]:
+    """Record the events :func:`park_event` kept, in ``session`` (the caller commits, then
+    calls :func:`forget_parked` with the result). An event older than what the row already
+    says (she wrote or followed again since) changes nothing. Returns the openids done.
+    Raises ``redis.RedisError`` (nothing done) or the database's error."""
+    parked = services.redis.hgetall(_parked_key(services))
+    done = []
+    for openid, raw in list(parked.items())[:limit]:
+        try:
+            item = json.loads(raw)
+            at = datetime.fromtimestamp(float(item["at"]), tz=timezone.utc)
+            event = item["event"]
+        except (ValueError, KeyError, TypeError):
+            done.append(openid)  # unreadable: drop it
+            continue
+        follower = get_or_create(session, openid)
+        if event == "subscribe":
+            if follower.subscribed_at is None or follower.subscribed_at < at:
+                last = follower.last_interaction_at
+                subscribe(session, openid, item.get("scene") or None, now=at)
+                if last is not None and last > at:
+                    follower.last_interaction_at = last
+        elif event == "unsubscribe":
+            if (follower.unsubscribed_at is None or follower.unsubscribed_at < at) and \
+                    (follower.subscribed_at is None or follower.subscribed_at <= at):
+                unsubscribe(session, openid, now=at)
+        done.append(openid)
+    return done
+
+
+def forget_parked(services, openids: list[str]) -> None:
+    """Remove recorded events from the parking (after the commit). Never raises."""
+    if openids:
+        try:
+            services.redis.hdel(_parked_key(services), *openids)
+        except Exception as exc:  # noqa: BLE001 - they are replayed again later: harmless
+            log.warning("parked follower events not removed (%s)", type(exc).__name__)
+
+
+def record_parked(services) -> int | None:
+    """Record every parked event in a transaction of its own (the scheduler every minute; a
+    web process that parked some, when the database answers again). Returns how many (0: none
+    waiting), or None when the database or Redis is still down (the next call tries again)."""
+    try:
+        if not services.redis.hlen(_parked_key(services)):
+            return 0
+        with services.db.write_session() as session:
+            done = replay_parked(session, services)
+    except Exception as exc:  # noqa: BLE001 - still down: the next run tries again
+        log.warning("parked follower events not recorded yet (%s)", type(exc).__name__)
+        return None
+    forget_parked(services, done)
+    if done:
+        log.info("recorded %d subscribe/unsubscribe events parked during a database outage",
+                 len(done))
+    return len(done)

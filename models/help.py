@@ -25,7 +25,7 @@ import logging
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import Boolean, Integer, String, Text, func, or_, select
+from sqlalchemy import Boolean, Integer, String, Text, and_, case, func, or_, select
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from bot.core.config import ConfigError
@@ -625,6 +625,50 @@ def open_request_count(session: Session) -> int:
     a danger word (never "submitted"); requests erased by 「删除我的信息」 are not counted."""
     return session.scalar(select(func.count()).select_from(HelpRequest).where(
         HelpRequest.status == STATUS_NEW, HelpRequest.anonymised_at.is_(None))) or 0
+
+
+def urgent_open_count(session: Session) -> int:
+    """How many urgent requests (a danger word was seen) still wait for an answer (status
+    ``new``, not erased by 「删除我的信息」): the dashboard's red figure."""
+    return session.scalar(select(func.count()).select_from(HelpRequest).where(
+        HelpRequest.status == STATUS_NEW, HelpRequest.urgent.is_(True),
+        HelpRequest.anonymised_at.is_(None))) or 0
+
+
+def staff_order():
+    """``ORDER BY`` terms for staff lists: urgent unanswered requests first (oldest waiting
+    first), then the other unanswered ones, then the rest, newest first."""
+    urgent_open = case((and_(HelpRequest.status == STATUS_NEW, HelpRequest.urgent.is_(True)), 0),
+                       else_=1)
+    is_open = case((HelpRequest.status == STATUS_NEW, 0), else_=1)
+    oldest_first = case((HelpRequest.status == STATUS_NEW, HelpRequest.id), else_=-HelpRequest.id)
+    return urgent_open, is_open, oldest_first
+
+
+def urgency_text(row: HelpRequest) -> str:
+    """How urgent ``row`` is, in the words the webhook's safety check recorded: ``distress``
+    (self-harm words) or ``urgent`` (danger words such as 「他打我」), else 一般. One wording
+    for the staff list, the detail page and the answer page, so they never disagree."""
+    if row.distress:
+        return "紧急：有危险信号（流露轻生念头）"
+    if row.urgent:
+        return "紧急：有危险信号（可能正遭受暴力或威胁）"
+    return "一般"
+
+
+def waited_text(row: HelpRequest, now: datetime | None = None) -> str:
+    """How long she has waited for an answer (「已等 2 小时 5 分」), or "" when the request
+    is not waiting (status not ``new``)."""
+    if row.status != STATUS_NEW or row.created_at is None:
+        return ""
+    minutes = max(0, int(((now or utcnow()) - row.created_at).total_seconds() // 60))
+    days, rest = divmod(minutes, 24 * 60)
+    hours, mins = divmod(rest, 60)
+    if days:
+        return f"已等 {days} 天 {hours} 小时"
+    if hours:
+        return f"已等 {hours} 小时 {mins} 分"
+    return f"已等 {mins} 分钟"
 
 
 def count_by_status(session: Session) -> dict[str, int]:

@@ -87,7 +87,8 @@ def _load(session: Session) -> _Index:
     return _Index(tuple(KeywordReply(**{c: getattr(r, c) for c in _COLUMNS}) for r in rows))
 
 
-_rules = ReferenceCache((KeywordReply.__table__,), _load, ttl=RULES_TTL)
+_rules = ReferenceCache((KeywordReply.__table__,), _load, ttl=RULES_TTL,
+                        when_down=lambda: _Index(()))
 
 
 def forget_cached_rules() -> None:

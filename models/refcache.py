@@ -5,6 +5,10 @@ webhook (bench/webhook_costs.py). A :class:`ReferenceCache` keeps what its loade
 table, per database (engine), for ``ttl`` seconds. Any INSERT/UPDATE/DELETE of a watched table
 that this process makes through SQLAlchemy (ORM or Core) drops every copy at once; an edit made by
 another process (another gunicorn worker, the console) shows within ``ttl`` seconds.
+
+With the database down or hung (issue 15) a cache given ``when_down`` keeps answering: its last
+copy, however old, or else ``when_down()`` (an empty table), so a message that needs no other
+data is still answered.
 """
 from __future__ import annotations
 
@@ -15,10 +19,11 @@ from typing import Callable, Generic, TypeVar
 
 from sqlalchemy import Table, event
 from sqlalchemy.engine import Engine
+from sqlalchemy.exc import InterfaceError, OperationalError
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.dml import UpdateBase
 
-from bot.core.db import OnDemandSession
+from bot.core.db import DatabaseUnavailable, OnDemandSession
 
 T = TypeVar("T")
 
@@ -29,12 +34,16 @@ class ReferenceCache(Generic[T]):
     """``cache.get(session)`` -> what ``loader(session)`` returned, fresh for ``ttl`` seconds.
 
     ``tables``: the tables whose writes drop the copy. The loader must return plain values or
-    detached objects (never rows still bound to the session it was given).
+    detached objects (never rows still bound to the session it was given). ``when_down``: what
+    to answer when the database cannot be read and no copy was ever loaded (None: raise); the
+    session is then rolled back, so its request can still be answered without it.
     """
 
-    def __init__(self, tables: tuple[Table, ...], loader: Callable[[Session], T], ttl: float = 5.0):
+    def __init__(self, tables: tuple[Table, ...], loader: Callable[[Session], T], ttl: float = 5.0,
+                 when_down: Callable[[], T] | None = None):
         self.tables = frozenset(tables)
         self.loader = loader
+        self.when_down = when_down
         self.ttl = ttl
         self._lock = threading.Lock()
         self._generation = 0
@@ -57,7 +66,15 @@ class ReferenceCache(Generic[T]):
         cached, generation = self._copies.get(engine), self._generation
         if cached is not None and cached[0] > now and cached[1] == generation:
             return cached[2]
-        value = self.loader(session.get() if isinstance(session, OnDemandSession) else session)
+        try:
+            value = self.loader(session.get() if isinstance(session, OnDemandSession) else session)
+        except (DatabaseUnavailable, OperationalError, InterfaceError):
+            if self.when_down is None:
+                raise
+            made = session._session if isinstance(session, OnDemandSession) else session
+            if made is not None:
+                made.rollback()
+            return cached[2] if cached is not None else self.when_down()
         with self._lock:
             if self._generation == generation:  # nothing changed while we read
                 self._copies[engine] = (now + self.ttl, generation, value)

@@ -301,3 +301,241 @@ def record_template_finish(session: Session, msg_id: str, status: str) -> int:
         row.detail = status[:255]
         row.updated_at = utcnow()
     return len(rows)
+
+
+# -- editing (console and CLI alike) ------------------------------------------------------------
+#: How a scheduled reminder repeats, in the staff's words: every month on day N, every week on
+#: weekday X; the built-in activity reminder goes the day before each activity.
+REPEAT_MONTHLY, REPEAT_WEEKLY, REPEAT_DAY_BEFORE = "monthly", "weekly", "day_before"
+REPEAT_LABELS = {REPEAT_MONTHLY: "每月 N 日", REPEAT_WEEKLY: "每周 X", REPEAT_DAY_BEFORE: "活动前一天"}
+#: Weekday number (Monday 0) -> its Chinese name and its cron name (names, not numbers:
+#: APScheduler and crontab disagree on what 0 is).
+WEEKDAY_NAMES = ("周一", "周二", "周三", "周四", "周五", "周六", "周日")
+_CRON_WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+#: What happens when the event day is a Saturday or Sunday, in words.
+WEEKEND_LABELS = {WEEKEND_KEEP: "照常提醒（周末也办）", WEEKEND_SKIP: "这个月不提醒（周末不办）",
+                  WEEKEND_FRIDAY: "提前到周五办", WEEKEND_MONDAY: "推迟到周一办"}
+#: When the reminder goes out relative to the event day (``event_offset_days``).
+OFFSET_LABELS = {0: "活动当天", 1: "活动前一天", 2: "活动前两天"}
+#: A missed run (server down at the time) may still go out: ``grace_seconds`` in words
+#: (None = config, by default the same day).
+GRACE_LABELS = {None: "当天之内补发（默认）", 3600: "晚了一小时之内补发", 0: "错过就不补发"}
+#: Placeholders of reminder texts and template fields: stored name -> what staff type.
+PLACEHOLDER_NAMES = {"title": "标题", "when": "时间", "date": "日期", "place": "地点",
+                     "number": "活动编号", "text": "通知内容"}
+#: WeChat template field name prefixes (``thing1``, ``time2`` …) -> a Chinese label.
+FIELD_KIND_LABELS = {"thing": "事项", "time": "时间", "date": "日期", "phrase": "状态",
+                     "character_string": "编号", "number": "数字", "name": "姓名", "amount": "金额",
+                     "letter": "字母", "symbol": "符号", "car_number": "车牌", "phone_number": "电话",
+                     "const": "固定文字", "keyword": "关键词", "first": "开头", "remark": "备注"}
+MONTH_DAY_MAX = 28
+
+
+@dataclass(frozen=True)
+class ScheduleChoice:
+    """A schedule as staff choose it. ``repeat``: :data:`REPEAT_LABELS` key; ``day``: the event
+    day of the month (1–28, monthly); ``weekday``: the event weekday (Monday 0, weekly);
+    ``at``: send time ``"HH:MM"`` local; ``offset_days``: 0 on the day, 1 the day before, 2."""
+
+    repeat: str
+    at: str
+    day: int | None = None
+    weekday: int | None = None
+    offset_days: int = 0
+
+
+def parse_send_time(value: str) -> tuple[int, int]:
+    """``"08:30"``/``"8:30"`` -> ``(8, 30)``; raises :class:`ReminderError` (Chinese) for
+    anything else, e.g. 「周五」 or 「每月17日 8:30」."""
+    text = str(value or "").strip().replace("：", ":")
+    hh, sep, mm = text.partition(":")
+    if sep and hh.isdigit() and mm.isdigit() and len(hh) <= 2 and len(mm) == 2:
+        h, m = int(hh), int(mm)
+        if 0 <= h <= 23 and 0 <= m <= 59:
+            return h, m
+    raise ReminderError(f"发送时间应为「时:分」，例如 08:30；「{text}」不是一个时间。")
+
+
+def schedule_to_cron(choice: ScheduleChoice) -> str:
+    """The 5-field cron (local time) of ``choice``. Raises :class:`ReminderError` (Chinese)
+    for a day outside 1–28, an unknown weekday, an offset that leaves the month, a bad time."""
+    h, m = parse_send_time(choice.at)
+    if choice.offset_days not in OFFSET_LABELS:
+        raise ReminderError("提前天数只能是活动当天、前一天或前两天。")
+    if choice.repeat == REPEAT_MONTHLY:
+        if choice.day is None or not 1 <= choice.day <= MONTH_DAY_MAX:
+            raise ReminderError(f"「每月几号」只填 1 到 {MONTH_DAY_MAX} 的数字，例如 17"
+                                "（29–31 日不是每个月都有）。")
+        fire_day = choice.day - choice.offset_days
+        if fire_day < 1:
+            raise ReminderError(f"活动在每月 {choice.day} 日时，不能提前到上个月发送，请改为活动当天发送。")
+        return f"{m} {h} {fire_day} * *"
+    if choice.repeat == REPEAT_WEEKLY:
+        if choice.weekday is None or not 0 <= choice.weekday <= 6:
+            raise ReminderError("请选择每周的哪一天（周一到周日）。")
+        return f"{m} {h} * * {_CRON_WEEKDAYS[(choice.weekday - choice.offset_days) % 7]}"
+    if choice.repeat == REPEAT_DAY_BEFORE:
+        return f"{m} {h} * * *"
+    raise ReminderError("请选择提醒怎样重复：每月 N 日、每周 X 或活动前一天。")
+
+
+def choice_from_reminder(reminder: Reminder) -> ScheduleChoice | None:
+    """``reminder``'s schedule as a :class:`ScheduleChoice`, or None when its cron is not one
+    the form can show (then the form starts from 每月 17 日)."""
+    parts = (reminder.schedule or "").split()
+    if len(parts) != 5 or not (parts[0].isdigit() and parts[1].isdigit()) or parts[3] != "*":
+        return None
+    at = f"{int(parts[1]):02d}:{int(parts[0]):02d}"
+    offset = reminder.event_offset_days or 0
+    if reminder.kind == KIND_ACTIVITY:
+        return ScheduleChoice(REPEAT_DAY_BEFORE, at, offset_days=1)
+    if parts[2].isdigit() and parts[4] == "*":
+        return ScheduleChoice(REPEAT_MONTHLY, at, day=int(parts[2]) + offset, offset_days=offset)
+    if parts[2] == "*" and parts[4].lower() in _CRON_WEEKDAYS:
+        wd = (_CRON_WEEKDAYS.index(parts[4].lower()) + offset) % 7
+        return ScheduleChoice(REPEAT_WEEKLY, at, weekday=wd, offset_days=offset)
+    return None
+
+
+def describe_schedule(reminder: Reminder) -> str:
+    """The schedule in words: 「每月17日 · 活动前一天 18:00 发送」, 「每周五 · 活动当天 08:00 发送」,
+    「每场活动前一天 18:00」; the weekend rule is added when it is not 照常."""
+    if reminder.kind == KIND_NOTICE:
+        return "有新通知时随时发送"
+    choice = choice_from_reminder(reminder)
+    if choice is None:
+        return "（自定义时间）" if reminder.schedule else "—"
+    if choice.repeat == REPEAT_DAY_BEFORE:
+        return f"每场活动前一天 {choice.at}"
+    what = (f"每月{choice.day}日" if choice.repeat == REPEAT_MONTHLY
+            else f"每{WEEKDAY_NAMES[choice.weekday]}")
+    text = f"{what} · {OFFSET_LABELS[choice.offset_days]} {choice.at} 发送"
+    if reminder.weekend and reminder.weekend != WEEKEND_KEEP:
+        text += f"；逢周末{WEEKEND_LABELS.get(reminder.weekend, '')}"
+    return text
+
+
+def check_cron(schedule: str) -> None:
+    """Raise :class:`ReminderError` (Chinese) unless ``schedule`` is a valid 5-field cron."""
+    from apscheduler.triggers.cron import CronTrigger
+
+    parts = (schedule or "").split()
+    if len(parts) != 5:
+        raise ReminderError(f"时间规则应为5段（分 时 日 月 周），例如「0 18 16 * *」；收到「{schedule}」。")
+    try:
+        CronTrigger.from_crontab(" ".join(parts), timezone="UTC")
+    except ValueError:
+        raise ReminderError(f"时间规则有误：「{schedule}」。") from None
+
+
+def placeholders_to_chinese(text: str) -> str:
+    """``"{title} {when}"`` -> ``"{标题} {时间}"`` (what staff read and type)."""
+    for key, name in PLACEHOLDER_NAMES.items():
+        text = (text or "").replace("{" + key + "}", "{" + name + "}")
+    return text or ""
+
+
+def placeholders_from_chinese(text: str) -> str:
+    """``"{标题}"`` -> ``"{title}"``; raises :class:`ReminderError` for an unknown ``{…}``."""
+    import re
+
+    text = text or ""
+    for key, name in PLACEHOLDER_NAMES.items():
+        text = text.replace("{" + name + "}", "{" + key + "}")
+    unknown = [m for m in re.findall(r"\{([^{}]*)\}", text) if m not in PLACEHOLDER_NAMES]
+    if unknown:
+        names = "".join("{" + n + "}" for n in PLACEHOLDER_NAMES.values())
+        raise ReminderError(f"不认识的占位符「{{{unknown[0]}}}」，可用的有：{names}。")
+    return text
+
+
+def field_label(key: str) -> str:
+    """A template field name as staff read it: ``thing1`` -> 「事项（第1栏）」."""
+    import re
+
+    m = re.fullmatch(r"([a-z_]+?)(\d*)", key or "")
+    kind, num = (m.group(1), m.group(2)) if m else (key, "")
+    label = FIELD_KIND_LABELS.get(kind, "模板内容")
+    return f"{label}（第{num}栏）" if num else label
+
+
+def check_audience(session: Session, audience: str) -> None:
+    """Raise :class:`ReminderError` (Chinese) unless ``audience`` is ``topic:<topic>``,
+    ``town:<乡镇>`` or ``activity:<existing number>``."""
+    kind, _, value = (audience or "").partition(":")
+    if kind == "topic" and value in TOPICS:
+        return
+    if kind == "town" and value.strip():
+        return
+    if kind == "activity" and value.isdigit():
+        from models.activities import Activity
+
+        if session.scalar(select(Activity.id).where(Activity.number == int(value))) is not None:
+            return
+        raise ReminderError(f"没有编号为 {value} 的活动。")
+    raise ReminderError("请选择提醒发给谁（订阅的关注者、某个乡镇或某个活动的报名者）。")
+
+
+_EDITABLE = ("name", "title", "schedule", "event_offset_days", "weekend", "audience", "place_name",
+             "template", "fields", "text", "url", "enabled", "grace_seconds")
+
+
+def save_reminder(session: Session, reminder: Reminder | None = None, **values) -> Reminder:
+    """Create (``reminder`` None) or change a reminder after checking every value; nothing is
+    changed when one is wrong. The one way the console and ``taoyuan reminders set`` edit.
+
+    ``values``: any of ``name``, ``title``, ``schedule`` (5-field cron, local time),
+    ``event_offset_days`` (0–2), ``weekend`` (:data:`WEEKEND_POLICIES`), ``audience`` (see
+    :func:`check_audience`; scheduled reminders only), ``place_name``, ``template``, ``fields``
+    (dict template field -> text, or its JSON), ``text``, ``url``, ``enabled``,
+    ``grace_seconds`` (None or seconds ≥ 0). Raises :class:`ReminderError` (Chinese, for staff).
+    """
+    unknown = set(values) - set(_EDITABLE)
+    if unknown:
+        raise TypeError(f"not editable: {sorted(unknown)}")
+    current = {k: getattr(reminder, k) for k in _EDITABLE} if reminder is not None else {
+        "name": "", "title": "", "schedule": "", "event_offset_days": 0, "weekend": WEEKEND_KEEP,
+        "audience": "", "place_name": "", "template": "reminder", "fields": "{}", "text": "",
+        "url": "", "enabled": True, "grace_seconds": None}
+    new = {**current, **values}
+    kind = reminder.kind if reminder is not None else KIND_SCHEDULED
+    new["name"] = (new["name"] or "").strip()
+    if not new["name"] or len(new["name"]) > 64:
+        raise ReminderError("请填写提醒名称（不超过 64 个字）。")
+    clash = session.scalar(select(Reminder.id).where(Reminder.name == new["name"]))
+    if clash is not None and (reminder is None or clash != reminder.id):
+        raise ReminderError(f"已经有一条名为「{new['name']}」的提醒，请换一个名称。")
+    if kind != KIND_NOTICE:
+        check_cron(new["schedule"])
+    if new["weekend"] not in WEEKEND_POLICIES:
+        raise ReminderError("请选择活动日逢周末时怎么办。")
+    if new["event_offset_days"] not in OFFSET_LABELS:
+        raise ReminderError("提前天数只能是活动当天、前一天或前两天。")
+    if kind == KIND_SCHEDULED:
+        check_audience(session, new["audience"])
+        if not (new["text"] or "").strip():
+            raise ReminderError("请填写提醒的文字内容。")
+    fields = new["fields"]
+    if isinstance(fields, str):
+        try:
+            fields = json.loads(fields or "{}")
+        except ValueError:
+            raise ReminderError("模板内容格式有误。") from None
+    if not isinstance(fields, dict):
+        raise ReminderError("模板内容格式有误。")
+    fields = {str(k): placeholders_from_chinese(str(v)) for k, v in fields.items()}
+    new["fields"] = json.dumps(fields, ensure_ascii=False)
+    new["text"] = placeholders_from_chinese(new["text"] or "")
+    grace = new["grace_seconds"]
+    if grace is not None and (not isinstance(grace, int) or grace < 0):
+        raise ReminderError("补发时限应为不小于 0 的秒数。")
+    if len(new["title"] or "") > 64 or len(new["place_name"] or "") > 128:
+        raise ReminderError("标题不超过 64 个字，地点不超过 128 个字。")
+    if reminder is None:
+        reminder = Reminder(kind=kind)
+        session.add(reminder)
+    for key, value in new.items():
+        if getattr(reminder, key, None) != value:
+            setattr(reminder, key, value)
+    session.flush()
+    return reminder

@@ -5,8 +5,10 @@ console wraps a :class:`StaffUser` for Flask-Login itself.
 """
 from __future__ import annotations
 
+import hashlib
 import re
-from datetime import datetime
+import secrets
+from datetime import datetime, timedelta
 
 from sqlalchemy import Boolean, Integer, String, select
 from sqlalchemy.orm import Mapped, Session, mapped_column
@@ -44,6 +46,21 @@ class WrongPassword(StaffError):
     """The current password given to change one's own password is not hers."""
 
 
+class BindCodeInvalid(StaffError):
+    """「绑定 123456」 with a code no staff account has (never issued, already used, or
+    replaced by a newer one)."""
+
+
+class BindCodeExpired(StaffError):
+    """「绑定 123456」 with a code whose :data:`BIND_CODE_SECONDS` have passed."""
+
+
+#: How long a WeChat binding code (「我的账号」 → 绑定码) is valid, in seconds.
+BIND_CODE_SECONDS = 600
+#: Digits of a binding code.
+BIND_CODE_DIGITS = 6
+
+
 class StaffUser(Base):
     """One console account.
 
@@ -65,6 +82,10 @@ class StaffUser(Base):
     session_version: Mapped[int] = mapped_column(Integer, default=1)
     created_at: Mapped[datetime] = mapped_column(AwareDateTime(), default=utcnow)
     last_login_at: Mapped[datetime | None] = mapped_column(AwareDateTime())
+    #: SHA-256 (hex) of her one-time WeChat binding code, and when it stops working; both
+    #: None when she has no code waiting (:func:`issue_bind_code`, :func:`bind_wechat`).
+    bind_code_hash: Mapped[str | None] = mapped_column(String(64), index=True)
+    bind_code_expires_at: Mapped[datetime | None] = mapped_column(AwareDateTime())
 
     @property
     def is_admin(self) -> bool:
@@ -142,3 +163,59 @@ def answerer_name(session: Session, username: str) -> str:
     name = (username or "").strip()
     user = session.scalar(select(StaffUser).where(StaffUser.username == name)) if name else None
     return (user.display_name or user.username) if user is not None else name
+
+
+# -- binding her WeChat without copying openids ----------------------------------------------
+def _code_hash(code: str) -> str:
+    return hashlib.sha256(code.encode("ascii")).hexdigest()
+
+
+def issue_bind_code(session: Session, staff_id: int, *, now: datetime | None = None,
+                    randbelow=secrets.randbelow) -> tuple[str, datetime]:
+    """A new one-time code (``"042917"``: :data:`BIND_CODE_DIGITS` digits) for staff account
+    ``staff_id`` and when it expires (aware UTC, :data:`BIND_CODE_SECONDS` from ``now``). She
+    sends 「绑定 <code>」 to the account from her WeChat (:func:`bind_wechat`). A new code
+    replaces her previous one; no two live codes are the same. Only the code's SHA-256 is
+    stored. Raises ``LookupError`` when the account does not exist."""
+    row = session.get(StaffUser, staff_id)
+    if row is None:
+        raise LookupError(staff_id)
+    now = now or utcnow()
+    while True:
+        code = f"{randbelow(10 ** BIND_CODE_DIGITS):0{BIND_CODE_DIGITS}d}"
+        taken = session.scalar(select(StaffUser.id).where(
+            StaffUser.bind_code_hash == _code_hash(code), StaffUser.id != staff_id,
+            StaffUser.bind_code_expires_at > now))
+        if taken is None:
+            break
+    row.bind_code_hash = _code_hash(code)
+    row.bind_code_expires_at = now + timedelta(seconds=BIND_CODE_SECONDS)
+    session.flush()
+    return code, row.bind_code_expires_at
+
+
+def bind_wechat(session: Session, code: str, openid: str, *,
+                now: datetime | None = None) -> StaffUser:
+    """「绑定 <code>」 sent from WeChat by ``openid``: the staff account whose live code it is
+    gets ``openid`` (群发 previews go there) and the code is used up. Another account bound to
+    the same openid loses it (one WeChat, one account). Returns the account. Raises
+    :class:`BindCodeInvalid` (unknown or used code) or :class:`BindCodeExpired`."""
+    now = now or utcnow()
+    code = (code or "").strip()
+    if not (code.isdigit() and len(code) == BIND_CODE_DIGITS) or not openid:
+        raise BindCodeInvalid("绑定码不对")
+    row = session.scalar(select(StaffUser).where(StaffUser.bind_code_hash == _code_hash(code))
+                         .order_by(StaffUser.bind_code_expires_at.desc()).limit(1))
+    if row is None or not row.active:
+        raise BindCodeInvalid("绑定码不对")
+    if row.bind_code_expires_at is None or row.bind_code_expires_at <= now:
+        row.bind_code_hash = row.bind_code_expires_at = None
+        session.flush()
+        raise BindCodeExpired("绑定码已过期")
+    for other in session.scalars(select(StaffUser).where(StaffUser.openid == openid,
+                                                         StaffUser.id != row.id)):
+        other.openid = None
+    row.openid = openid
+    row.bind_code_hash = row.bind_code_expires_at = None
+    session.flush()
+    return row

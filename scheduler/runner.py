@@ -8,7 +8,9 @@
   retention job (``help-housekeeping``, 03:30).
 - Web workers never start this; only ``taoyuan scheduler`` does, so N web workers never mean N
   sends. A Redis lock (``services.keys("scheduler-leader")``, renewed every third of its TTL)
-  keeps a second scheduler process idle until the first one stops.
+  keeps a second scheduler process idle until the first one stops; ``[reminders] leader_ttl``
+  is the documented takeover bound, and :class:`Failover` derives the lock TTL and the standby's
+  polling from it so that bound holds by construction.
 - Missed runs: APScheduler runs a job that was due while the process was down once
   (``coalesce``); the job and a catch-up at start call :func:`scheduler.reminders.run_due`, which
   sends the latest fire only within the grace time and records each fire once.
@@ -19,6 +21,7 @@ import logging
 import os
 import socket
 import threading
+import time
 from datetime import datetime, timedelta
 
 from apscheduler.triggers.base import BaseTrigger
@@ -38,7 +41,7 @@ log = logging.getLogger(__name__)
 #: reference and cannot carry live objects).
 _SERVICES = None
 
-DEFAULT_LEADER_TTL = 30        # seconds
+DEFAULT_LEADER_TTL = 30        # seconds: the takeover bound (see Failover)
 DEFAULT_NOTICE_INTERVAL = 300  # seconds
 SYNC_INTERVAL = 60             # seconds
 
@@ -100,6 +103,13 @@ def job_help_digest() -> None:
 def job_help_housekeeping() -> None:
     """APScheduler job (daily): anonymise finished help requests past their retention."""
     help_jobs.housekeeping(_SERVICES)
+
+
+def job_followers_parked() -> None:
+    """APScheduler job: record subscribes parked while the database was down."""
+    from models.followers import record_parked
+
+    record_parked(_SERVICES)
 
 
 def job_sync() -> None:
@@ -173,21 +183,73 @@ def sync_jobs(scheduler, services) -> dict[str, int]:
     return counts
 
 
+class Failover:
+    """The timing of the leader lock, derived from the documented takeover bound.
+
+    ``bound`` (``[reminders] leader_ttl``, seconds, default 30) is what the README promises: a
+    standby scheduler takes over at most that long after the leader died (``kill -9``, a lost
+    machine). A dead leader's lock lives at most :attr:`lock_ttl` after its last renewal (it
+    cannot have renewed later); a standby tries again every :attr:`standby_poll` seconds, and
+    needs at most :attr:`margin` to get the lock and announce itself (one Redis round trip,
+    well under the client's 2 s socket timeout, plus starting). So the worst takeover is
+    ``lock_ttl + standby_poll + margin`` = :attr:`worst_takeover`, which equals ``bound``.
+    (Before, the lock lived ``bound`` seconds and the standby polled every third of it: up to
+    1.33 × bound, 40 s for the documented 30 s.)
+
+    The leader renews every third of :attr:`lock_ttl`, so two renewals can fail (a Redis
+    hiccup) before it loses the lock.
+    """
+
+    #: Longest pause between a standby's tries, in seconds.
+    MAX_POLL = 1.0
+    #: Longest allowance for taking the lock and starting, in seconds.
+    MAX_MARGIN = 2.0
+
+    def __init__(self, bound: float = DEFAULT_LEADER_TTL):
+        if bound <= 0:
+            raise ValueError("reminders.leader_ttl: must be a positive number of seconds")
+        self.bound = float(bound)
+        self.standby_poll = min(self.MAX_POLL, self.bound / 10)
+        self.margin = min(self.MAX_MARGIN, self.bound / 10)
+        self.lock_ttl = self.bound - self.standby_poll - self.margin
+        self.renew_every = self.lock_ttl / 3
+
+    @classmethod
+    def from_config(cls, config) -> "Failover":
+        """From ``[reminders] leader_ttl`` (default :data:`DEFAULT_LEADER_TTL`)."""
+        return cls(float(config.section("reminders").get("leader_ttl", DEFAULT_LEADER_TTL)))
+
+    @property
+    def worst_takeover(self) -> float:
+        """Seconds from the leader's death to a standby leading, at worst (``<= bound``)."""
+        return self.lock_ttl + self.standby_poll + self.margin
+
+
 class LeaderLock:
     """The Redis lock that makes one scheduler process active (``scheduler-leader``).
 
     :meth:`try_acquire` never blocks; :meth:`renew` extends the TTL and returns False when the
-    lock was lost (another process took it after a long pause)."""
+    lock was lost (another process took it after a long pause). ``ttl``: the lock's lifetime in
+    seconds (default: :attr:`Failover.lock_ttl` from the config)."""
 
-    def __init__(self, services, ttl: int | None = None):
-        cfg = services.config.section("reminders")
-        self.ttl = int(ttl or cfg.get("leader_ttl", DEFAULT_LEADER_TTL))
+    def __init__(self, services, ttl: float | None = None):
+        self.failover = Failover.from_config(services.config)
+        self.ttl = float(ttl or self.failover.lock_ttl)
         self.name = f"{socket.gethostname()}:{os.getpid()}"
+        self._complained_at = float("-inf")
         self._lock = services.redis.lock(services.keys("scheduler-leader"), timeout=self.ttl,
                                          thread_local=False)
 
     def try_acquire(self) -> bool:
-        return bool(self._lock.acquire(blocking=False))
+        try:
+            return bool(self._lock.acquire(blocking=False))
+        except Exception as exc:  # noqa: BLE001 - Redis down: not leader; try again next poll
+            now = time.monotonic()
+            if now - self._complained_at >= 60:  # once a minute, not once a poll
+                self._complained_at = now
+                log.error("scheduler leader lock: Redis unavailable (%s); standing by",
+                          type(exc).__name__)
+            return False
 
     def renew(self) -> bool:
         try:
@@ -209,12 +271,14 @@ def run_scheduler(services, stop: threading.Event | None = None, *, poll: float 
     APScheduler and renew the lock; step down (shut APScheduler) if the lock is lost.
 
     ``on_state(str)`` is called with ``"standby"``, ``"leader"`` and ``"stopped"`` (tests,
-    logs).
+    logs). ``poll``: seconds between tries and renewals, for tests (default: from
+    :class:`Failover`, which keeps the takeover within ``[reminders] leader_ttl``).
     """
     global _SERVICES, _SCHEDULER
     stop = stop or threading.Event()
     leader = LeaderLock(services)
-    poll = poll if poll is not None else leader.ttl / 3
+    standby_poll = poll if poll is not None else leader.failover.standby_poll
+    renew_every = poll if poll is not None else leader.ttl / 3
     notify = on_state or (lambda state: None)
     _SERVICES = services
     announced_standby = False
@@ -225,7 +289,7 @@ def run_scheduler(services, stop: threading.Event | None = None, *, poll: float 
                     log.info("another scheduler is active; standing by")
                     notify("standby")
                     announced_standby = True
-                stop.wait(poll)
+                stop.wait(standby_poll)
                 continue
             announced_standby = False
             log.info("scheduler %s is the leader", leader.name)
@@ -240,7 +304,7 @@ def run_scheduler(services, stop: threading.Event | None = None, *, poll: float 
                 scheduler.add_job("scheduler.runner:job_catch_up", "date", run_date=utcnow(),
                                   id="catch-up", name="补发错过的提醒", replace_existing=True)
                 scheduler.resume()
-                while not stop.wait(poll):
+                while not stop.wait(renew_every):
                     if not leader.renew():
                         log.error("scheduler lost the leader lock; stepping down")
                         break

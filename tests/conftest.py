@@ -351,3 +351,36 @@ def browser(tmp_path):
     driver.downloads = downloads
     yield driver
     driver.quit()
+
+
+# servers of our own on other ports, to stop and pause (tests/test_outages.py, issue 15)
+@pytest.fixture
+def own_redis(tmp_path):
+    """A redis-server of this test's own (tests.servers.RedisServer), stopped afterwards."""
+    from tests.servers import RedisServer
+
+    server = RedisServer(tmp_path / "redis")
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def _own_pg_cluster(tmp_path_factory):
+    from tests.servers import PostgresServer
+
+    server = PostgresServer(tmp_path_factory.mktemp("own-pg"))
+    yield server
+    server.remove()
+
+
+@pytest.fixture
+def own_pg(_own_pg_cluster):
+    """A PostgreSQL cluster of this run's own (tests.servers.PostgresServer), running and not
+    paused at the start and end of each test that uses it."""
+    _own_pg_cluster.resume()
+    if not (_own_pg_cluster.datadir / "postmaster.pid").exists():
+        _own_pg_cluster.start()
+    yield _own_pg_cluster
+    _own_pg_cluster.resume()
+    if not (_own_pg_cluster.datadir / "postmaster.pid").exists():
+        _own_pg_cluster.start()

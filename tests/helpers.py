@@ -17,6 +17,7 @@ from bot.simulator import Simulator, flask_transport, reply_text, text_fields
 from bot.wechat.updates import Update
 from handlers import build_router
 from handlers.router import Context
+from bot.wechat.notifier import notifier_for
 from models import activities as acts
 from models import help as hr
 from models import volunteers as vols
@@ -41,6 +42,7 @@ def dispatch(services, update: Update, now=None) -> str:
     with services.db.session() as s:
         ctx = Context(update=update, services=services, session=s, now=now or utcnow())
         reply = router().dispatch(ctx)
+    notifier_for(services).wait()  # sends queued after the commit (the outbox worker)
     return getattr(reply, "content", "") if reply is not None else ""
 
 

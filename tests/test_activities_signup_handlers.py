@@ -12,6 +12,7 @@ import pytest
 from sqlalchemy import select
 
 from handlers.conversation import CONVERSATION_TTL
+from bot.wechat.notifier import notifier_for
 from handlers.activities import notify, tell_promoted_after_commit
 from models import activities as acts
 from models import privacy
@@ -224,6 +225,7 @@ def set_capacity_and_tell(services, session, activity, *args, **kwargs):
 
 
 def _told(services, openid):
+    notifier_for(services).wait()  # the outbox worker sends after the commit
     with services.db.session() as s:
         return (len(s.scalars(select(OutboxMessage).where(OutboxMessage.openid == openid)).all())
                 + len(s.scalars(select(Notice).where(Notice.openid == openid)).all()))
@@ -427,6 +429,7 @@ def test_erasing_through_the_webhook_promotes_and_tells_after_the_commit(service
     hook("oHookGone", "删除我的信息")
     assert "已删除" in hook("oHookGone", "确认删除")
     assert signups_of(services, n)["oHookNext"].status == acts.CONFIRMED
+    notifier_for(services).wait()  # the outbox worker tells her after the response
     assert _told(services, "oHookNext") == 1
     assert "已确认" in hook("oHookNext", "我的报名")
 

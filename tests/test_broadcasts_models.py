@@ -154,9 +154,11 @@ def test_town_tags_kept_in_step(services):
 
 
 def test_town_without_tag_refused(services):
+    _followers(services, {"o-yidu": "一都镇"})
     with services.db.session() as s:
         bc = bcast.create_broadcast(s, kind="text", text="通知", town="一都镇", actor="li")
         bc.previewed_at, bid = NOV, bc.id
+        s.get(Follower, "o-yidu").subscribed = False  # she left before the send
     with services.db.write_session() as s, pytest.raises(bcast.BroadcastError, match="无法按乡镇群发"):
         bcast.send_broadcast(s, RecordingWeChat(), bid, "li", services.tz, now=NOV)
 
@@ -202,7 +204,7 @@ def test_console_flow_in_dry_run(services, client):
         assert [m.api for m in s.scalars(select(OutboxMessage))] == ["message/mass/preview"]
     r1 = client.post(f"/admin/broadcasts/{bid}/send", data={"csrf_token": token, "confirmed": "1"},
                      follow_redirects=True)
-    assert "已提交微信群发" in r1.get_data(as_text=True)
+    assert "演练：未真正发送" in r1.get_data(as_text=True)  # issue 16: dry run says so
     r2 = client.post(f"/admin/broadcasts/{bid}/send", data={"csrf_token": token, "confirmed": "1"},
                      follow_redirects=True)
     assert "不会重复发送" in r2.get_data(as_text=True)

@@ -176,6 +176,9 @@ def test_raising_capacity_promotes_the_waiting_list(services, client):
             "status": "full"}
     r = post_form(client, f"/admin/activities/edit/?id={aid}", form)
     assert r.status_code == 302, r.get_data(as_text=True)[:3000]
+    from bot.wechat.notifier import notifier_for
+
+    notifier_for(services).wait()  # the outbox worker tells her after the commit
     with services.db.session() as s:
         w2 = s.scalar(select(Signup).where(Signup.openid == "w2"))
         assert w2.status == "confirmed"

@@ -418,14 +418,24 @@ def test_handler_exception_gives_fallback_sentence_and_200(services):
     assert result.status == 200 and parse_xml(result.body)["Content"] == FALLBACK_TEXT
     path, body = sim.build(event_fields("oBoom", "CLICK", EventKey="X"))
     query = dict(p.split("=", 1) for p in path.split("?", 1)[1].split("&"))
+    # a menu tap whose handler failed is answered, not met with silence (issue 15 item 7) ...
+    assert parse_xml(hook.handle(query, body).body)["Content"] == FALLBACK_TEXT
+    # ... an automatic position report is not (it never gets a reply)
+    path, body = sim.build(event_fields("oBoom", "LOCATION", Latitude="25.3", Longitude="118.2",
+                                        Precision="30"))
+    query = dict(p.split("=", 1) for p in path.split("?", 1)[1].split("&"))
     assert hook.handle(query, body).body == "success"
 
 
 def test_database_down_still_answers(db_url, redis_prefix, tmp_path):
     cfg = make_config("postgresql://nobody@127.0.0.1:1/none", redis_prefix, tmp_path)
     client = create_app(services=wire_services(cfg)).test_client()
-    reply = Simulator(token=TOKEN).send(flask_transport(client), text_fields("oDbDown", "帮助"))
-    assert reply_text(reply) == FALLBACK_TEXT
+    sim = Simulator(token=TOKEN)
+    # an answer that needs no database still goes out (issue 15 item 6) ...
+    assert "您可以这样用" in reply_text(sim.send(flask_transport(client), text_fields("oDbDown", "帮助")))
+    # ... one that needs it gets the polite sentence
+    assert reply_text(sim.send(flask_transport(client), text_fields("oDbDown", "我的报名"))) \
+        == FALLBACK_TEXT
     assert client.get("/healthz").status_code == 503
 
 
@@ -874,3 +884,23 @@ def test_an_unreadable_pushs_signed_url_is_spent_too(client):
     path, body = Simulator(token=TOKEN).build(text_fields("oSpent", "帮助", msg_id=7001))
     assert client.post(path, data=b"<xml><MsgType>text</MsgType>").data == b"success"
     assert client.post(path, data=body).status_code == 403
+
+
+def test_a_taken_over_claim_whose_worker_committed_answers_its_reply(services, client):
+    """Issue 15: a worker committed a message's effects and died before storing its reply in
+    Redis; its claim's lease runs out and the retry takes it over. The retry answers the reply
+    committed with those effects (``handled_messages``) instead of running the message again."""
+    from bot.simulator import Simulator, flask_transport, text_fields
+    from bot.wechat.dedup import PENDING
+    from models.outbox import record_handled
+
+    dedup_key = "m:oDeadCommitted:737373"
+    committed = "<xml><Content><![CDATA[committed by the dead worker]]></Content></xml>"
+    with services.db.session() as s:
+        record_handled(s, dedup_key, committed)
+    services.redis.set(services.keys("dedup", dedup_key), f"{PENDING}:deadbeef", px=300)
+    sim = Simulator(token="taoyuandevtoken")
+    path, body = sim.build(text_fields("oDeadCommitted", "帮助", msg_id=737373))
+    status, text = flask_transport(client)(path, body)
+    assert status == 200 and text == committed
+    assert services.redis.get(services.keys("dedup", dedup_key)) is not None

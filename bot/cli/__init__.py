@@ -19,10 +19,9 @@ import click
 from bot.core.config import ConfigError, load_config, production_blockers
 from bot.core.features import module_names
 
-#: Command modules that belong to no one feature (serve, scheduler, menu, chat, doctor).
+#: Command modules that belong to no one feature (serve, scheduler, chat, doctor).
 SHARED_COMMAND_MODULES = [
     "bot.cli.core",
-    "bot.cli.menu",
     "bot.cli.chat",
     "bot.cli.doctor",
 ]

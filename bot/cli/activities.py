@@ -189,6 +189,7 @@ def close(state, number: int) -> None:
 @click.pass_obj
 def seats(state, number: int, capacity, unlimited: bool, volunteers) -> None:
     """修改活动 N 的名额；增加的名额按顺序给候补并通知她们 / Change activity N's seats; the waiting list moves up and is told."""
+    from bot.wechat.notifier import notifier_for
     from handlers.activities import tell_promoted_after_commit
     from models.activities import ActivityCancelled, ActivityNotFound, set_capacity
 
@@ -213,6 +214,7 @@ def seats(state, number: int, capacity, unlimited: bool, volunteers) -> None:
         except ValueError as exc:
             raise click.ClickException(str(exc)) from None
         count = len(promoted)
+    notifier_for(services).wait()  # the outbox worker tells them before the command ends
     click.echo(f"活动 {number} 名额已更新；{count} 位候补转为确认并已通知")
 
 

@@ -15,11 +15,28 @@ def menu() -> None:
 
 
 def _load(state) -> tuple[dict, str]:
+    """The menu to check or push (the one saved in the console, else the configuration's,
+    else the built-in one) and where it comes from."""
+    from sqlalchemy.exc import SQLAlchemyError
+
     from bot.wechat.menu import menu_from_config
+    from models.menu import current_menu
 
     config = state.config
-    source = "配置文件 [[menu.button]]" if config.menu.get("button") else "内置默认菜单"
-    return menu_from_config(config), source
+    try:
+        with state.services.db.session() as s:
+            return current_menu(s, config)
+    except SQLAlchemyError:  # no tables yet: the configuration's menu
+        source = "配置文件 [[menu.button]]" if config.menu.get("button") else "内置默认菜单"
+        return menu_from_config(config), source
+
+
+def answered_keys():
+    """``answers(key)``: whether a handler answers a menu EventKey, from the router's own
+    registrations (``router.on_click``), never from a hand-kept list."""
+    from handlers import build_router
+
+    return build_router().answers_click
 
 
 @menu.command("check")
@@ -30,7 +47,7 @@ def menu_check(state) -> None:
 
     data, source = _load(state)
     click.echo(f"菜单来源：{source}")
-    errors = validate_menu(data)
+    errors = validate_menu(data, answered_keys())
     if errors:
         raise click.ClickException("菜单有问题：\n" + "\n".join(f"  - {e}" for e in errors))
     click.echo(describe_menu(data))
@@ -46,16 +63,17 @@ def menu_push(state) -> None:
     """
     from sqlalchemy.exc import OperationalError
 
-    from bot.wechat.menu import describe_menu, validate_menu
+    from bot.wechat.menu import MenuError, describe_menu
     from bot.wechat.errors import WeChatAPIError
+    from models.menu import publish_menu
 
-    data, source = _load(state)
-    errors = validate_menu(data)
-    if errors:
-        raise click.ClickException("菜单有问题，未推送：\n" + "\n".join(f"  - {e}" for e in errors))
     services = state.services
     try:
-        services.wechat.create_menu(data)
+        with services.db.session() as s:
+            data, source = publish_menu(s, services.wechat, state.config, actor="命令行",
+                                        answers=answered_keys())
+    except MenuError as exc:
+        raise click.ClickException("菜单有问题，未推送：\n" + "\n".join(f"  - {e}" for e in exc.errors)) from None
     except WeChatAPIError as exc:
         raise click.ClickException(f"微信拒绝了菜单（errcode {exc.errcode}：{exc.errmsg}）") from None
     except OperationalError:

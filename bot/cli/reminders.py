@@ -140,27 +140,17 @@ def run(state, name: str, now_flag: bool, occurrence: str | None) -> None:
 @click.pass_obj
 def set_reminder(state, name, schedule, weekend, audience, text, enable) -> None:
     """修改提醒 / Edit a reminder (the scheduler picks it up within a minute)."""
-    from models.reminders import ReminderError, ensure_default_reminders, get_reminder
-    from scheduler.reminders import spec_for
-    from scheduler.timing import check_spec
+    from models.reminders import (ReminderError, ensure_default_reminders, get_reminder,
+                                  save_reminder)
 
     services = state.services
+    changes = {k: v for k, v in (("schedule", schedule), ("weekend", weekend),
+                                 ("audience", audience), ("text", text), ("enabled", enable))
+               if v is not None}
     try:
         with services.db.session() as s:
             ensure_default_reminders(s)
-            r = get_reminder(s, name)
-            if schedule is not None:
-                r.schedule = schedule
-            if weekend is not None:
-                r.weekend = weekend
-            if audience is not None:
-                r.audience = audience
-            if text is not None:
-                r.text = text
-            if enable is not None:
-                r.enabled = enable
-            if r.schedule:
-                check_spec(spec_for(r, services.tz))
+            save_reminder(s, get_reminder(s, name), **changes)  # checks every value first
     except ReminderError as exc:
         raise click.ClickException(str(exc)) from None
     click.echo(f"已保存「{name}」。")

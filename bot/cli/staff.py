@@ -39,7 +39,7 @@ def add(state, username: str, role: str, password: str | None, display_name: str
     try:
         with state.services.db.session() as s:
             user = add_staff(s, username, password, role, display_name=display_name, openid=openid)
-            audit.record(s, "cli", "create", "staff_users", user.id, f"创建账号 {username}（{role}）")
+            audit.record(s, "cli", "create", "staff_users", user.id, f"创建账号 {username}（{'管理员' if role == 'admin' else '工作人员'}）")
     except StaffError as exc:
         raise click.ClickException(str(exc)) from None
     click.echo(f"已创建账号 {username}（{'管理员' if role == 'admin' else '工作人员'}）")

@@ -27,7 +27,7 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 from werkzeug.routing import IntegerConverter
 
 from bot.console import auth
-from bot.console.base import MAX_DB_ID, IndexView, zh_flash
+from bot.console.base import MAX_DB_ID, IndexView, staff_name, zh_flash
 from bot.core.features import registrations
 from models.audit import AuditEntry
 from models.outbox import OutboxMessage
@@ -112,6 +112,12 @@ def _chinese_error_pages(app) -> None:
         app.register_error_handler(code, handler)
 
 
+def _staff_name(services, username: str | None) -> str:
+    """Template helper ``staff_name``: a staff username as people read it (``base.staff_name``)."""
+    with services.db.session() as s:
+        return staff_name(s, username)
+
+
 def init_app(app, services) -> Admin:
     """Mount the console on ``app``; returns the Flask-Admin instance."""
     from bot.console import audit, outbox
@@ -137,6 +143,9 @@ def init_app(app, services) -> Admin:
 
     auth.init_auth(app, services)
     app.add_template_filter(zh_flash, "zh_flash")
+    # 演练模式 on every console page (master.html) and on each page that would send
+    app.context_processor(lambda: {"console_dry_run": services.config.dry_run,
+                                   "staff_name": lambda username: _staff_name(services, username)})
     _chinese_error_pages(app)
     session = scoped_session(services.db.Session)
     app.teardown_appcontext(lambda exc: session.remove())

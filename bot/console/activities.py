@@ -186,22 +186,73 @@ class ActivityView(LocalTimesMixin, AuditedModelView):
             "Content-Disposition": f'attachment; filename="activity-{act.number}-signups.xlsx"'})
 
 
+def _cancel_button(_v, _c, model, _n):
+    """「取消报名」 for a confirmed or waiting signup: a POST (CSRF) to ``SignupView.cancel``."""
+    if model.status not in (acts.CONFIRMED, acts.WAITING):
+        return ""
+    from flask_wtf.csrf import generate_csrf
+
+    action = escape(url_for("signups.cancel", sid=model.id))
+    return Markup(f'<form method="post" action="{action}" class="signup-cancel" '
+                  f'onsubmit="return confirm(\'确定取消这条报名吗？候补的人会依次递补并收到通知。\')">'
+                  f'<input type="hidden" name="csrf_token" value="{escape(generate_csrf())}">'
+                  f'<button class="btn btn-sm btn-outline-danger" type="submit">取消报名</button></form>')
+
+
 class SignupView(AuditedModelView):
-    """报名名单: masked phones; filter by activity, status (候补 = waiting list), role."""
+    """报名名单: masked phones; filter by activity, status (候补 = waiting list), role.
+
+    No generic delete and no status edit: 「取消报名」 goes through
+    ``models.activities.cancel_signup`` like the webhook and the CLI (the first on the waiting
+    list takes the seat, she is told after the commit, the activity's 已满 is recomputed).
+    Only the volunteer hours are edited here."""
 
     can_create = False
-    column_list = ("activity", "role", "status", "name", "phone", "created_at", "attended_at", "hours")
+    can_delete = False
+    column_list = ("activity", "role", "status", "name", "phone", "created_at", "attended_at", "hours",
+                   "cancel")
     column_default_sort = ("created_at", False)
     column_labels = {"activity": "活动", "activity_id": "活动编号(id)", "role": "身份", "status": "状态",
                      "name": "姓名", "phone": "电话", "created_at": "报名时间",
-                     "attended_at": "签到时间", "hours": "志愿时长"}
+                     "attended_at": "签到时间", "hours": "志愿时长", "cancel": "操作"}
     column_formatters = {"phone": masked, "created_at": local_time, "attended_at": local_time,
                          "activity": lambda v, c, m, n: _activity_label(m),
                          "status": lambda v, c, m, n: {"confirmed": "已报名", "waiting": "候补",
                                                        "cancelled": "已取消", "attended": "已签到"}.get(m.status, m.status),
-                         "role": lambda v, c, m, n: {"participant": "参加", "volunteer": "志愿者"}.get(m.role, m.role)}
-    form_columns = ("status", "hours")
+                         "role": lambda v, c, m, n: {"participant": "参加", "volunteer": "志愿者"}.get(m.role, m.role),
+                         "cancel": _cancel_button}
+    form_columns = ("hours",)
     can_view_details = False
+
+    @expose("/<int:sid>/cancel", methods=("POST",))
+    def cancel(self, sid: int):
+        """Cancel signup ``sid`` as she would with 「取消报名」: ``cancel_signup`` promotes the
+        first waiting signup; the promoted woman is told after the commit (客服消息 or a notice)."""
+        services = current_app.extensions["taoyuan"]
+        back = url_for(".index_view")
+        try:
+            with services.db.write_session() as s:
+                signup = s.get(Signup, sid)
+                if signup is None or signup.status not in (acts.CONFIRMED, acts.WAITING):
+                    flash("这条报名已经取消或不存在，请刷新名单。", "error")
+                    return redirect(back)
+                activity = s.get(Activity, signup.activity_id)
+                back = url_for(".index_view", **{F_ACTIVITY: activity.id})
+                result = acts.cancel_signup(s, activity.number, signup.openid, role=signup.role)
+                tell_promoted_after_commit(services, s, result.activity, result.promoted)
+                moved = len(result.promoted)
+                audit.record(s, current_user.username, "cancel", "signups", str(sid),
+                             f"取消报名 {signup.ref}（活动 {activity.number}），候补递补 {moved} 人",
+                             ip=client_ip())
+        except acts.SignupClosed:
+            flash("活动已经开始，不能再取消报名。", "error")
+            return redirect(back)
+        except acts.ActivityError:
+            flash("这条报名已经取消或不存在，请刷新名单。", "error")
+            return redirect(back)
+        flash("已取消报名。" + (f"候补的 {moved} 位已递补为已报名，会收到通知。" if moved else ""),
+              "success")
+        return redirect(back)
 
 
 def _activity_label(signup) -> str:

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from functools import cache
 
-from bot.console.base import ReadOnlyModelView, local_time
+from bot.console.base import ReadOnlyModelView, local_time, staff_name
 from bot.core.features import feature_modules
 
 
@@ -11,7 +11,7 @@ from bot.core.features import feature_modules
 AUDIT_ACTIONS = {"create": "新建", "update": "修改", "delete": "删除", "login": "登录",
                  "login_failed": "登录失败", "logout": "退出登录", "export": "导出", "import": "导入",
                  "preview": "预览", "send": "群发", "sync": "同步", "answer": "答复",
-                 "unlock": "解除锁定"}
+                 "unlock": "解除锁定", "bind": "绑定微信", "publish": "发布"}
 
 
 @cache
@@ -33,8 +33,9 @@ class AuditView(ReadOnlyModelView):
     column_searchable_list = ("actor", "summary")
     column_filters = ("actor", "action", "target")
     column_labels = {"at": "时间", "actor": "操作人", "action": "操作", "target": "数据表",
-                     "target_id": "编号", "summary": "内容", "ip": "IP"}
+                     "target_id": "编号", "summary": "内容", "ip": "IP 地址"}
     column_formatters = {"at": local_time,
+                         "actor": lambda v, c, m, n: staff_name(v.session, m.actor),
                          "action": lambda v, c, m, n: AUDIT_ACTIONS.get(m.action, m.action),
                          "target": lambda v, c, m, n: audit_targets().get(m.target, m.target)}
     can_view_details = False

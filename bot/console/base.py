@@ -35,7 +35,30 @@ SECRET_FIELDS = {"password_hash"}
 FLASH_ZH = {
     "Failed to create record.": "未能保存，请按表单中的红字提示修改后再保存。",
     "Failed to save record.": "未能保存，请按表单中的红字提示修改后再保存。",
+    # the zh catalogue's own wording reads like a database; staff read 已保存
+    "保存记录成功": "已保存。",
+    "Record was successfully saved.": "已保存。",
+    "创建记录成功。": "已新建。",
+    "Record was successfully created.": "已新建。",
 }
+#: Audit-log and record actors that are no staff account, in words.
+ACTOR_NAMES = {"cli": "命令行", "system": "系统", "scheduler": "定时任务", "": "系统"}
+
+
+def staff_name(session, username: str | None) -> str:
+    """Who did it, as staff read it: 命令行 for ``cli``, else the account's display name
+    (``models.staff.answerer_name``), else the name as recorded."""
+    from models.staff import answerer_name
+
+    name = (username or "").strip()
+    if name in ACTOR_NAMES:
+        return ACTOR_NAMES[name]
+    return answerer_name(session, name)
+
+
+def yes_no(_view, value, *_args) -> str:
+    """Type formatter of booleans: 是 / 否 (never an English tooltip such as "active: true")."""
+    return "是" if value else "否"
 
 
 def zh_flash(message: str) -> str:
@@ -133,8 +156,8 @@ class AuditedModelView(Secured, ModelView):
     never a 500 or raw SQL text (:func:`form_error_message`)."""
 
     form_base_class = SecureForm
-    column_type_formatters_detail = {**typefmt.DETAIL_FORMATTERS,
-                                     bool: lambda view, value, name: "是" if value else "否"}
+    column_type_formatters = {**typefmt.BASE_FORMATTERS, bool: yes_no}
+    column_type_formatters_detail = {**typefmt.DETAIL_FORMATTERS, bool: yes_no}
     page_size = 50
     can_view_details = True
     can_export = False

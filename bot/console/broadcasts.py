@@ -7,7 +7,7 @@ from flask_login import current_user
 from flask_wtf import FlaskForm
 from sqlalchemy import select
 from wtforms import RadioField, SelectField, TextAreaField
-from wtforms.validators import Length, Optional
+from wtforms.validators import InputRequired, Length, Optional
 
 from bot.console.auth import client_ip
 from bot.console.base import SecureView
@@ -21,7 +21,8 @@ from models.staff import StaffUser
 
 
 class BroadcastForm(FlaskForm):
-    kind = RadioField("群发内容", choices=list(bcast.KINDS.items()), default=bcast.KIND_ARTICLE)
+    kind = RadioField("群发内容", choices=list(bcast.KINDS.items()),
+                      validators=[InputRequired("请选择群发内容：文字或专栏文章")])
     article_id = SelectField("专栏文章", coerce=int, validators=[Optional()])
     text = TextAreaField("文字内容", validators=[Optional(), Length(max=bcast.TEXT_MAX)])
     town = SelectField("发送对象", default="")
@@ -76,7 +77,8 @@ class BroadcastView(SecureView):
                     flash(str(exc), "error")
                 else:
                     audit.record(s, current_user.username, "create", "broadcasts", bc.id,
-                                 f"{bc.kind} → {bc.audience}: {bc.label}", ip=client_ip())
+                                 f"{bcast.KINDS.get(bc.kind, bc.kind)} → {bc.audience}：{bc.label}",
+                                 ip=client_ip())
                     s.flush()
                     bid = bc.id
                     flash("草稿已保存。请先预览到自己的微信。", "success")
@@ -85,7 +87,8 @@ class BroadcastView(SecureView):
                 for errors in form.errors.values():
                     for e in errors:
                         flash(str(e), "error")
-            return self.render("console/broadcast_new.html", form=form)
+            return self.render("console/broadcast_new.html", form=form,
+                               sizes={t: bcast.audience_size(s, t or None) for t, _ in form.town.choices})
 
     @expose("/<int:bid>")
     def detail(self, bid: int):
@@ -147,8 +150,13 @@ class BroadcastView(SecureView):
                 bc = bcast.send_broadcast(s, svc.wechat, bid, current_user.username, svc.tz,
                                           accept_limit=accept)
                 audit.record(s, current_user.username, "send", "broadcasts", bid,
-                             f"群发 → {bc.audience}, msg_id {bc.msg_id}", ip=client_ip())
-            flash("已提交微信群发。发送结果稍后由微信推送，会显示在本页。", "success")
+                             f"群发 → {bc.audience}，"
+                             + ("演练，未真正发送" if svc.config.dry_run else f"msg_id {bc.msg_id}"),
+                             ip=client_ip())
+            if svc.config.dry_run:
+                flash("演练：未真正发送。这条群发只记入了「发件箱」，关注者不会收到。", "success")
+            else:
+                flash("已提交微信群发。发送结果稍后由微信推送，会显示在本页。", "success")
         except bcast.BroadcastError as exc:
             flash(str(exc), "error")
         except Exception as exc:  # noqa: BLE001 - WeChat API errors are shown to staff

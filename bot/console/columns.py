@@ -12,11 +12,11 @@ class ColumnView(AuditedModelView):
     """专栏: columns such as 【改革破难】; name without brackets."""
 
     column_list = ("name", "menu_key", "description", "active")
-    column_labels = {"name": "栏目名称（不带【】）", "menu_key": "菜单 key（可选）",
+    column_labels = {"name": "栏目名称（不带【】）", "menu_key": "菜单按钮代码（可选）",
                      "description": "说明", "active": "启用", "articles": "文章"}
     form_excluded_columns = ("articles",)
 
-    form_args = {"menu_key": {"label": "菜单 key（可选，≤128 字节，不能有空格，如 COLUMN_REFORM）"}}
+    form_args = {"menu_key": {"label": "菜单按钮代码（可选，≤128 字节，不能有空格，如 COLUMN_REFORM）"}}
 
     def on_model_change(self, form, model, is_created):
         model.name, model.menu_key = check_column(self.session, model.name or "", model.menu_key,

@@ -28,6 +28,9 @@ MIN_SECRET_KEY_LENGTH = 16
 #: ``wechat.max_clock_skew`` bounds, seconds: below, WeChat's own delays refuse genuine pushes;
 #: above (or no check at all), a signed URL stays usable longer than anything remembers it.
 MIN_CLOCK_SKEW, MAX_CLOCK_SKEW = 30, 3600
+#: ``wechat.reply_budget`` bounds, seconds: WeChat drops a try it has no answer to after 5 s;
+#: 0 turns the budget off (handlers run in the request thread, however long they take).
+MAX_REPLY_BUDGET = 4.8
 #: ``wechat.encryption``: the MP console's 消息加解密方式 (明文 / 兼容 / 安全).
 ENCRYPTION_MODES = ("plain", "compat", "safe")
 
@@ -54,6 +57,7 @@ DEFAULTS: dict[str, Any] = {
         "api_base_url": "https://api.weixin.qq.com/cgi-bin/",
         "timeout": 5.0,
         "max_clock_skew": 600,      # seconds; older/newer signed pushes are ignored (replays)
+        "reply_budget": 4.3,        # seconds from a push's arrival to its answer; later = 客服消息
         "templates": {},
         "kf_enabled": False,        # 转人工: answer with transfer_customer_service (客服 tools)
         "kf_account": "",           # optional 客服 account (name@account) to transfer to
@@ -147,6 +151,15 @@ class Config:
             url = f"sqlite:///{self.instance_dir / 'taoyuan.db'}"
         return url
 
+    def database_timeouts(self) -> dict[str, float]:
+        """``connect_timeout`` and ``statement_timeout`` of ``[database]``, in seconds (for
+        :class:`bot.core.db.Database`; PostgreSQL only)."""
+        from bot.core.db import DEFAULT_CONNECT_TIMEOUT, DEFAULT_STATEMENT_TIMEOUT
+
+        return {"connect_timeout": self.database.get("connect_timeout", DEFAULT_CONNECT_TIMEOUT),
+                "statement_timeout": self.database.get("statement_timeout",
+                                                       DEFAULT_STATEMENT_TIMEOUT)}
+
     @property
     def dry_run(self) -> bool:
         """True when no app_secret is set: nothing is sent to WeChat, all goes to the outbox."""
@@ -232,11 +245,22 @@ def validate(data: dict[str, Any]) -> None:
     if not isinstance(data["wechat"].get("kf_enabled", False), bool):
         raise ConfigError("wechat.kf_enabled: must be true or false（是否把「转人工」转到微信客服）")
     _require_str(data, "wechat", "kf_account")
+    budget = data["wechat"].get("reply_budget")
+    if not isinstance(budget, (int, float)) or isinstance(budget, bool) \
+            or not 0 <= budget <= MAX_REPLY_BUDGET:
+        raise ConfigError(f"wechat.reply_budget: 必须是 0 到 {MAX_REPLY_BUDGET} 之间的秒数（微信 5 秒"
+                          f"内收不到回复就重试）/ must be seconds from 0 to {MAX_REPLY_BUDGET} "
+                          f"(WeChat gives up on a try after 5 s; 0 = no budget)")
     if not isinstance(data["wechat"].get("templates", {}), dict):
         raise ConfigError("wechat.templates: must be a table")
     url = _require_str(data, "database", "url")
     if url and "://" not in url:
         raise ConfigError("database.url: must be a SQLAlchemy URL such as postgresql://...")
+    for key, top in (("connect_timeout", 60), ("statement_timeout", 3600)):
+        value = data["database"].get(key, 1)
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value <= top:
+            raise ConfigError(f"database.{key}: 必须是 0 到 {top} 之间的秒数（0 = 不限）/ must be a "
+                              f"number of seconds from 0 to {top} (0 = none)")
     url = _require_str(data, "redis", "url")
     if url and not url.startswith(("redis://", "rediss://", "unix://")):
         raise ConfigError("redis.url: must start with redis://, rediss:// or unix://")

@@ -1,19 +1,243 @@
 """Database engine, sessions, and schema upgrades (Alembic).
 
 SQLite (the embedded default) gets WAL mode and a busy timeout so several worker processes can
-share one file; PostgreSQL is used as it is. ``upgrade()`` runs every Alembic head.
+share one file. PostgreSQL gets a connect timeout, a statement timeout (server side), and,
+client side, :class:`HangWatch` and :class:`FailFastGate`: a server that stops answering (a
+hung host, SIGSTOP, a dead link) costs one request about a second, after which every session
+fails at once for :attr:`FailFastGate.QUIET_SECONDS` (``DatabaseUnavailable``) instead of every
+worker waiting on it — the way ``bot.core.kv.FailFast`` treats Redis. ``upgrade()`` runs every
+Alembic head.
 """
 from __future__ import annotations
 
+import logging
 import os
+import socket
+import struct
+import threading
 import time
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from typing import Iterator
 
 from sqlalchemy import create_engine, event, inspect, text
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Engine, make_url
+from sqlalchemy.exc import OperationalError, SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
+
+log = logging.getLogger(__name__)
+
+#: ``[database] connect_timeout``: seconds to wait for a new PostgreSQL connection (libpq and
+#: psycopg never wait less than 2).
+DEFAULT_CONNECT_TIMEOUT = 2
+#: ``[database] statement_timeout``: seconds a statement may run on the PostgreSQL server (a
+#: lock wait included) before the server cancels it: past WeChat's 15 s of retries, under
+#: gunicorn's 30 s worker timeout, so a worker is never killed for waiting on the database.
+DEFAULT_STATEMENT_TIMEOUT = 20
+
+
+class DatabaseUnavailable(SQLAlchemyError):
+    """The database did not answer a moment ago (refused, timed out, hung): this session is
+    refused at once rather than waiting for it again (see :class:`FailFastGate`)."""
+
+
+class FailFastGate:
+    """The fail-fast window of one :class:`Database` (per process).
+
+    When a connection to PostgreSQL fails or hangs, :meth:`went_down` opens a window of
+    :attr:`QUIET_SECONDS`; meanwhile :meth:`check` (called when a session starts and before
+    each new connection) raises :class:`DatabaseUnavailable` at once. Then the next session
+    tries again.
+    """
+
+    #: Seconds to refuse at once after the database failed to answer.
+    QUIET_SECONDS = 10.0
+
+    def __init__(self) -> None:
+        self.quiet_until = 0.0  # monotonic seconds
+        self._logged_at = float("-inf")
+
+    @property
+    def quiet(self) -> bool:
+        """True while the window is open."""
+        return time.monotonic() < self.quiet_until
+
+    def check(self) -> None:
+        """Raise :class:`DatabaseUnavailable` while the window is open."""
+        if time.monotonic() < self.quiet_until:
+            raise DatabaseUnavailable("the database did not answer a moment ago; not waiting "
+                                      "for it again yet")
+
+    def went_down(self, why: str) -> None:
+        """The database failed to answer (``why``, for the log): open the window. Logged at
+        ERROR at most once a minute per process."""
+        now = time.monotonic()
+        self.quiet_until = now + self.QUIET_SECONDS
+        if now - self._logged_at >= 60:
+            self._logged_at = now
+            log.error("database unavailable (%s): sessions fail at once for %.0f s at a time "
+                      "(answers that need no database still go out); said once a minute",
+                      why, self.QUIET_SECONDS)
+
+
+def probe_postgres(address: tuple, timeout: float) -> bool:
+    """True when the PostgreSQL server at ``address`` answers within ``timeout`` seconds.
+
+    ``address``: ``("tcp", host, port)`` or ``("unix", path)``. Sends an SSLRequest (the first
+    packet of the PostgreSQL protocol, 8 bytes) and waits for its one-byte answer: a server
+    that accepts connections but is stopped or hung never sends it. Never raises."""
+    deadline = time.monotonic() + timeout
+    try:
+        if address[0] == "unix":
+            sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            sock.settimeout(timeout)
+            try:
+                sock.connect(address[1])
+            except OSError:
+                sock.close()
+                raise
+        else:
+            sock = socket.create_connection(address[1:], timeout=timeout)
+        with sock:
+            sock.settimeout(max(deadline - time.monotonic(), 0.01))
+            sock.sendall(struct.pack("!ii", 8, 80877103))
+            return sock.recv(1) != b""
+    except OSError:
+        return False
+
+
+def _probe_address(url: str) -> tuple | None:
+    """Where :func:`probe_postgres` knocks for ``url`` (None: unknown, not probed)."""
+    u = make_url(url)
+    host = u.host or u.query.get("host")
+    if isinstance(host, tuple):
+        host = host[0]
+    port = u.port or 5432
+    if host and not host.startswith("/"):
+        return ("tcp", host, port)
+    for folder in ([host] if host else ["/var/run/postgresql", "/tmp"]):
+        path = f"{folder}/.s.PGSQL.{port}"
+        if os.path.exists(path):
+            return ("unix", path)
+    return None
+
+
+class HangWatch:
+    """Notices a PostgreSQL server that stopped answering in the middle of a statement.
+
+    The server's ``statement_timeout`` cannot help when the server itself is stopped (SIGSTOP,
+    a hung host): the client would wait for ever, and every worker with it. Each statement and
+    commit is armed here (a dict write); a thread of this process looks every
+    :attr:`TICK` seconds, and a statement without an answer after :attr:`HANG_SECONDS` has
+    the server probed (:func:`probe_postgres`, :attr:`PROBE_SECONDS`). A server that answers
+    is alive (a long statement or a lock wait: its own ``statement_timeout`` applies) and the
+    statement is left alone; one that does not is taken as hung: its connection's socket is
+    shut down (the statement fails with an OperationalError at once) and the
+    :class:`FailFastGate` window opens.
+    """
+
+    HANG_SECONDS = 1.0
+    PROBE_SECONDS = 0.7
+    TICK = 0.1
+
+    def __init__(self, gate: FailFastGate, address: tuple | None):
+        self.gate, self.address = gate, address
+        self._armed: dict[int, tuple[float, object]] = {}
+        self._pid = -1
+
+    def arm(self, dbapi_conn) -> None:
+        """Start the clock for a statement (or commit) on ``dbapi_conn``."""
+        self._armed[id(dbapi_conn)] = (time.monotonic() + self.HANG_SECONDS, dbapi_conn)
+        if self._pid != os.getpid():
+            self._pid = os.getpid()
+            threading.Thread(target=self._run, name="taoyuan-db-hangwatch", daemon=True).start()
+
+    def disarm(self, dbapi_conn) -> None:
+        """The statement on ``dbapi_conn`` was answered."""
+        self._armed.pop(id(dbapi_conn), None)
+
+    def _run(self) -> None:
+        pid = os.getpid()
+        while self._pid == pid:
+            time.sleep(self.TICK)
+            now, alive = time.monotonic(), None
+            for key, (deadline, conn) in list(self._armed.items()):
+                if now < deadline:
+                    continue
+                if alive is None:
+                    alive = self.address is None or probe_postgres(self.address, self.PROBE_SECONDS)
+                if alive:
+                    if self._armed.get(key, (None, None))[1] is conn:
+                        self._armed[key] = (now + self.HANG_SECONDS, conn)
+                    continue
+                self._armed.pop(key, None)
+                self.gate.went_down("no answer to a statement; the server does not answer a probe")
+                _cut(conn)
+
+
+def _cut(dbapi_conn) -> None:
+    """Shut down the socket of a psycopg connection: its waiting statement fails at once."""
+    try:
+        fd = dbapi_conn.pgconn.socket
+        sock = socket.socket(fileno=os.dup(fd))
+    except Exception:  # noqa: BLE001 - closed meanwhile: nothing to cut
+        return
+    try:
+        sock.shutdown(socket.SHUT_RDWR)
+    except OSError:
+        pass
+    finally:
+        sock.close()
+
+
+def _watch_postgres(engine: Engine, url: str, gate: FailFastGate) -> None:
+    """Attach :class:`HangWatch` and :class:`FailFastGate` to a PostgreSQL ``engine``."""
+    address = _probe_address(url)
+    watch = HangWatch(gate, address)
+    engine.info = {"gate": gate, "watch": watch}
+
+    @event.listens_for(engine, "do_connect")
+    def _before_connect(dialect, conn_rec, cargs, cparams):  # pragma: no cover - driver callback
+        gate.check()
+        if address is not None and not probe_postgres(address, HangWatch.PROBE_SECONDS):
+            gate.went_down("a new connection: the server does not answer")
+            raise DatabaseUnavailable("the database server does not answer")
+        return None  # go on with the normal connect (connect_timeout applies)
+
+    @event.listens_for(engine, "before_cursor_execute")
+    def _arm(conn, cursor, statement, parameters, context, executemany):
+        watch.arm(cursor.connection)
+
+    @event.listens_for(engine, "after_cursor_execute")
+    def _disarm(conn, cursor, statement, parameters, context, executemany):
+        watch.disarm(cursor.connection)
+
+    def _arm_connection(conn, *args):
+        try:
+            watch.arm(conn.connection.dbapi_connection)
+        except Exception:  # noqa: BLE001 - no DBAPI connection (invalidated): nothing to watch
+            pass
+    event.listen(engine, "commit", _arm_connection)
+    event.listen(engine, "rollback", _arm_connection)
+
+    @event.listens_for(engine, "checkin")
+    def _checkin(dbapi_conn, record):
+        if dbapi_conn is not None:
+            watch.disarm(dbapi_conn)
+
+    @event.listens_for(engine, "handle_error")
+    def _failed(context):
+        dbapi_conn = getattr(getattr(context.connection, "connection", None), "dbapi_connection", None)
+        if dbapi_conn is not None:
+            watch.disarm(dbapi_conn)
+        if context.connection is None and isinstance(context.sqlalchemy_exception,
+                                                       OperationalError):
+            gate.went_down(type(context.original_exception).__name__)  # a connect failed
+        elif context.is_disconnect and not gate.quiet and (
+                address is not None and not probe_postgres(address, HangWatch.PROBE_SECONDS)):
+            # a connection died and the server does not answer either (a dead connection of a
+            # server that restarted is only replaced: SQLAlchemy refreshes the pool)
+            gate.went_down(type(context.original_exception).__name__)
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent.parent.parent / "migrations"
 
@@ -32,11 +256,16 @@ def _ensure_sqlite_folder(url: str) -> None:
                 pass
 
 
-def make_engine(url: str) -> Engine:
+def make_engine(url: str, *, connect_timeout: float = DEFAULT_CONNECT_TIMEOUT,
+                statement_timeout: float = DEFAULT_STATEMENT_TIMEOUT,
+                gate: FailFastGate | None = None) -> Engine:
     """Create an engine for ``url``; for SQLite create the parent folder and set pragmas.
 
     Statement parameters are hidden from error messages and logs (they carry names, phone
-    numbers and what women wrote).
+    numbers and what women wrote). PostgreSQL: ``connect_timeout`` and ``statement_timeout``
+    (seconds; 0 = none) go to the server through psycopg's connect arguments, and a ``gate``
+    (:class:`FailFastGate`) with a :class:`HangWatch` is attached (``engine.info``). SQLite
+    is unaffected by all three.
     """
     if url.startswith("sqlite"):
         _ensure_sqlite_folder(url)
@@ -61,7 +290,17 @@ def make_engine(url: str) -> Engine:
     # No pool_pre_ping: it costs a round trip per request. After a database restart the first
     # request on each stale connection fails (she gets the polite fallback) and SQLAlchemy
     # refreshes the pool; pool_recycle retires connections before server-side idle limits.
-    return create_engine(url, pool_size=5, max_overflow=5, pool_recycle=1800, hide_parameters=True)
+    connect_args: dict = {}
+    if url.startswith("postgresql"):
+        if connect_timeout:
+            connect_args["connect_timeout"] = max(int(round(connect_timeout)), 2)
+        if statement_timeout:
+            connect_args["options"] = f"-c statement_timeout={int(statement_timeout * 1000)}"
+    engine = create_engine(url, pool_size=5, max_overflow=5, pool_recycle=1800,
+                           hide_parameters=True, connect_args=connect_args)
+    if url.startswith("postgresql"):
+        _watch_postgres(engine, url, gate or FailFastGate())
+    return engine
 
 
 #: ``session.info`` keys: the transaction wrote rows whose loss in a crash is harmless, or wrote
@@ -147,9 +386,13 @@ class Database:
     (``BEGIN IMMEDIATE``); on PostgreSQL use ``SELECT ... FOR UPDATE`` inside it.
     """
 
-    def __init__(self, url: str):
+    def __init__(self, url: str, *, connect_timeout: float = DEFAULT_CONNECT_TIMEOUT,
+                 statement_timeout: float = DEFAULT_STATEMENT_TIMEOUT):
         self.url = url
-        self.engine = make_engine(url)
+        #: The fail-fast window (PostgreSQL; on SQLite it never opens).
+        self.gate = FailFastGate()
+        self.engine = make_engine(url, connect_timeout=connect_timeout,
+                                  statement_timeout=statement_timeout, gate=self.gate)
         self.Session = sessionmaker(self.engine, expire_on_commit=False)
         self._sqlite = self.engine.dialect.name == "sqlite"
 
@@ -159,7 +402,9 @@ class Database:
 
     @contextmanager
     def session(self) -> Iterator[Session]:
-        """Yield a session in a transaction; commit at the end, roll back on an exception."""
+        """Yield a session in a transaction; commit at the end, roll back on an exception.
+        Raises :class:`DatabaseUnavailable` at once while the fail-fast window is open."""
+        self.gate.check()
         with _transaction(self.Session()) as s:
             yield s
 
@@ -169,7 +414,9 @@ class Database:
 
         On PostgreSQL it is a plain session (no connection is taken until the first statement,
         so an update that needs no SQL costs none): lock rows with ``with_for_update()`` inside it.
+        Raises :class:`DatabaseUnavailable` at once while the fail-fast window is open.
         """
+        self.gate.check()
         if not self._sqlite:
             with _transaction(self.Session()) as s:
                 yield s

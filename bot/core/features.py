@@ -35,6 +35,7 @@ FEATURES: list[str] = [
     "reminders",    # 订阅提醒, scheduled reminders, notices
     "directory",    # 近邻娘家 service points
     "broadcasts",   # 群发
+    "menu",         # 自定义菜单: stored, edited in the console, published
     "stats",        # monthly figures
     "staff",        # console accounts
     "keywords",     # staff-defined keyword replies

@@ -89,6 +89,13 @@ class Services:
     #: Background threads sending after a commit (the notifier, ``bot.wechat.notifier``:
     #: staff told of urgent help requests, answers delivered); ``Notifier.wait`` joins them.
     notify_threads: list[threading.Thread] = field(default_factory=list)
+    #: True when this process parked a subscribe/unsubscribe in Redis because the database was
+    #: down (``models.followers.park_event``): the next update that reaches the database
+    #: records them (handlers/welcome.py); the scheduler also does, every minute.
+    followers_parked: bool = False
+    #: This process's one outbox worker (``bot.wechat.notifier.OutboxWorker``, made on first
+    #: use by the notifier): sends queued after a commit go through it, after the response.
+    outbox_worker: Any = None
     #: Builds the WeChat client on first use of :attr:`wechat` (given by the wiring layer).
     wechat_factory: "Callable[[Services], Any] | None" = None
     _wechat: Any = None
@@ -116,7 +123,7 @@ def build_services(config: Config, *, redis_client: redis.Redis | None = None,
 
     ``wechat_factory(services)`` builds the WeChat client on first use of ``services.wechat``;
     entry points use :func:`bot.app.wire_services`, which passes the real one."""
-    db = Database(config.database_url)
+    db = Database(config.database_url, **config.database_timeouts())
     client = redis_client if redis_client is not None else make_redis(config.redis.get("url", ""))
     return Services(config=config, db=db, redis=client, keys=Keys(config.redis.get("prefix", "taoyuan:")),
                     tz=ZoneInfo(config.app["timezone"]), wechat_factory=wechat_factory)

@@ -6,7 +6,13 @@ retry — or a concurrent copy on another worker — waits for it and answers th
 side effects happen once and the woman still sees an answer if the first try was the one that
 timed out.
 
-A key is kept as long as the push that made it can be replayed (``max_clock_skew``, 10 minutes
+A claim in progress is a *lease* (:data:`LEASE_SECONDS`), renewed every
+:data:`RENEW_SECONDS` by :class:`Leases` while the handlers run: a worker killed mid-request
+stops renewing, its claim expires within seconds, and WeChat's next retry takes the key over
+and runs the message itself (side effects are idempotent per MsgId). A retry that finds the
+claim alive waits for the reply until its own reply budget ends (``deadline=``).
+
+A reply, once stored, is kept as long as the push that made it can be replayed (``max_clock_skew``, 10 minutes
 by default; the caller passes that ``ttl``), plus :data:`KEY_TTL` for retries signed later. With it, a push (whose
 ``signature`` covers only token, timestamp and nonce, encrypted or not) can bind its signed URL
 to its raw body (``signed=``): the same URL again with the same body is a retry, with another body a forgery.
@@ -15,7 +21,9 @@ from __future__ import annotations
 
 import logging
 import re
+import os
 import secrets
+import threading
 import time
 
 from typing import NamedTuple
@@ -64,8 +72,24 @@ PENDING = "\x00pending"
 KEY_TTL = 60
 #: Seconds between two ERROR lines about Redis being unavailable to the de-duplication.
 OUTAGE_LOG_SECONDS = 60
-#: How long a retry waits for a first try still running, in seconds (WeChat gives up at 5 s).
+#: How long a retry waits for a first try still running, in seconds (WeChat gives up at 5 s),
+#: when the caller gives no ``deadline``.
 WAIT_SECONDS = 4.0
+#: A claim in progress expires this many seconds after its last renewal: a dead worker's claim
+#: is free again before WeChat's last retry (~10 s after the first try).
+LEASE_SECONDS = 6.0
+#: How often a live claim is renewed (seconds): well inside :data:`LEASE_SECONDS`.
+RENEW_SECONDS = 1.5
+#: Renew the claims still ours: ``KEYS`` the claim keys, ``ARGV`` their tokens then the lease (ms).
+_RENEW_LUA = """
+local n = 0
+for i, key in ipairs(KEYS) do
+  if redis.call('GET', key) == ARGV[i] then
+    redis.call('PEXPIRE', key, ARGV[#ARGV]); n = n + 1
+  end
+end
+return n
+"""
 
 
 class Claim(NamedTuple):
@@ -76,6 +100,10 @@ class Claim(NamedTuple):
     peeked: object = UNREAD
     #: The signed URL (``signed=``) came before with another body: refuse this push.
     reused: bool = False
+    #: ``first``: the claim's token, for :meth:`Deduplicator.hold` (``""`` when Redis is down).
+    token: str = ""
+    #: ``first`` by taking over a claim whose lease expired (its holder may have committed).
+    taken_over: bool = False
 
 
 class PendingClaim:
@@ -90,8 +118,10 @@ class PendingClaim:
         self._dedup, self._key, self._token, self._commands = dedup, key, token, commands
         self._sent, self._ttl, self._peek, self._url = sent, ttl, peek, url
 
-    def result(self) -> Claim:
-        """The claim's outcome, as :meth:`Deduplicator.claim` describes it."""
+    def result(self, deadline: float | None = None) -> Claim:
+        """The claim's outcome, as :meth:`Deduplicator.claim` describes it. ``deadline``
+        (``time.monotonic()``): how long a copy waits for the first try's reply (default
+        :data:`WAIT_SECONDS` from now); a claim whose lease expired meanwhile is taken over."""
         dedup, key, token = self._dedup, self._key, self._token
         try:
             if isinstance(self._sent, redis.RedisError):
@@ -109,14 +139,17 @@ class PendingClaim:
                         dedup._hot.send_later("DEL", key)
                     return Claim(False, None, reused=True)
             if claimed:
-                return Claim(True, None, peeked)
-            deadline = time.monotonic() + dedup.wait_seconds
+                return Claim(True, None, peeked, token=token)
+            if deadline is None:
+                deadline = time.monotonic() + dedup.wait_seconds
             delay = 0.02
             while True:
                 value = dedup.redis.get(key)
-                if value is None:  # expired or released after a failure: handle it ourselves
-                    if dedup.redis.set(key, token, nx=True, ex=self._ttl):
-                        return Claim(True, None)
+                if value is None:  # a dead worker's lease expired, or released after a failure
+                    if dedup.redis.set(key, token, nx=True, px=dedup.lease_ms):
+                        log.warning("claim taken over: the try holding it stopped renewing its "
+                                    "lease (worker gone?); handling the message here")
+                        return Claim(True, None, token=token, taken_over=True)
                 elif not value.startswith(PENDING):
                     return Claim(False, value)
                 if time.monotonic() >= deadline:
@@ -144,10 +177,28 @@ class Deduplicator:
     """Claim a push, then publish its reply for retries."""
 
     def __init__(self, client: redis.Redis, keys: Keys, *, ttl: int = KEY_TTL,
-                 wait_seconds: float = WAIT_SECONDS):
+                 wait_seconds: float = WAIT_SECONDS, lease_seconds: float = LEASE_SECONDS):
         self.redis, self.keys, self.ttl, self.wait_seconds = client, keys, ttl, wait_seconds
+        self.lease_ms = max(int(lease_seconds * 1000), 1)
         self._hot = HotPath(client)
         self._outage_logged_at = float("-inf")
+        self.leases = Leases(client, self.lease_ms)
+
+    def hold(self, dedup_key: str, token: str) -> None:
+        """Keep renewing the lease of the claim on ``dedup_key`` made with ``token`` (a first
+        try's :attr:`Claim.token`) until :meth:`let_go`. Never raises."""
+        if token:
+            self.leases.hold(self.keys("dedup", dedup_key), token)
+
+    def let_go(self, dedup_key: str) -> None:
+        """Stop renewing the claim on ``dedup_key`` (its reply is published, or it failed)."""
+        self.leases.let_go(self.keys("dedup", dedup_key))
+
+    def mark_delivered_late(self, dedup_key: str, ttl: int | None = None) -> None:
+        """The first try ran past its reply budget and answered ``success``; its reply goes as
+        a 客服消息. Stored now (not queued) as ``success`` for retries, *before* the message is
+        sent, so no retry answers it passively too or runs it again. Raises ``RedisError``."""
+        self.redis.set(self.keys("dedup", dedup_key), "", ex=self.ttl + max(ttl or 0, 0))
 
     def outage(self, exc: BaseException) -> None:
         """Redis failed a claim: the push is handled anyway (availability first). Said at
@@ -191,7 +242,7 @@ class Deduplicator:
         token = f"{PENDING}:{secrets.token_hex(8)}"
         key = self.keys("dedup", dedup_key)
         key_ttl = self.ttl + max(ttl or 0, 0)
-        commands = [("SET", key, token, "NX", "EX", key_ttl)]
+        commands = [("SET", key, token, "NX", "PX", self.lease_ms)]
         if peek is not None:
             commands.append(("GET", peek))
         url = None
@@ -224,3 +275,56 @@ class Deduplicator:
         """
         self._hot.send_later("SET", self.keys("dedup", dedup_key), reply_body, "EX",
                              self.ttl + max(ttl or 0, 0))
+
+
+class Leases:
+    """The claims this process is handling, renewed every :data:`RENEW_SECONDS` by one daemon
+    thread (started on first use, again after a fork) in one round trip (a Lua
+    compare-and-``PEXPIRE``: a claim taken over or answered meanwhile is left alone)."""
+
+    def __init__(self, client: redis.Redis, lease_ms: int):
+        self._redis, self._lease_ms = client, lease_ms
+        self._held: dict[str, str] = {}
+        self._lock = threading.Lock()
+        self._wake = threading.Event()
+        self._pid = 0
+        self._script = None
+
+    def hold(self, key: str, token: str) -> None:
+        """Renew ``key`` while its value is ``token``."""
+        with self._lock:
+            self._held[key] = token
+            if self._pid != os.getpid():
+                self._pid = os.getpid()
+                threading.Thread(target=self._run, name="dedup-leases", daemon=True).start()
+
+    def let_go(self, key: str) -> None:
+        """Stop renewing ``key``."""
+        with self._lock:
+            self._held.pop(key, None)
+
+    def held(self) -> int:
+        """How many claims are being renewed."""
+        with self._lock:
+            return len(self._held)
+
+    def renew(self) -> None:
+        """Renew every held claim now (the thread does this every :data:`RENEW_SECONDS`)."""
+        with self._lock:
+            held = list(self._held.items())
+        if not held:
+            return
+        if self._script is None:
+            self._script = self._redis.register_script(_RENEW_LUA)
+        self._script(keys=[k for k, _ in held], args=[t for _, t in held] + [self._lease_ms])
+
+    def _run(self) -> None:
+        pid = os.getpid()
+        while self._pid == pid:
+            self._wake.wait(RENEW_SECONDS)
+            try:
+                self.renew()
+            except redis.RedisError as exc:  # the claim may lapse: a retry then runs it again
+                log.warning("could not renew de-dup claims (%s)", type(exc).__name__)
+            except Exception:  # noqa: BLE001 - never let the renewing thread die
+                log.exception("renewing de-dup claims failed")

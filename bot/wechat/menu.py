@@ -11,7 +11,7 @@ them with ``router.on_click(KEY)`` (never typed as literals). Don't rename them.
 from __future__ import annotations
 
 import copy
-from typing import Any
+from typing import Any, Callable
 
 from bot.core.config import Config
 
@@ -33,6 +33,26 @@ MENU_KEYS = (SERVICES_LOCATION, SERVICES_NEARBY, ACTIVITIES, MY_SIGNUPS, HAIRCUT
 # ``[[menu.button]]``).
 MEDIATION = "MEDIATION"                   # 预约调解: bookable mediation times
 COLUMN_PREFIX = "COLUMN_"                 # a column's own ``menu_key`` (COLUMN_<...>): its newest article
+
+#: What each key does, in the words staff choose from in the menu editor (every key a handler
+#: answers has one: ``tests/test_menu.py`` checks it against the router's registrations).
+KEY_LABELS: dict[str, str] = {
+    SERVICES_LOCATION: "发送我的位置，找附近服务点",
+    SERVICES_NEARBY: "找服务点（按乡镇或附近）",
+    ACTIVITIES: "近期活动（可报名）",
+    MY_SIGNUPS: "我的报名",
+    HAIRCUT_DAY: "爱心义剪日",
+    VOLUNTEER: "登记成为志愿者",
+    HELP: "我要求助（留言给工作人员）",
+    COLUMN_LATEST: "专栏最新文章",
+    HELP_USAGE: "使用帮助",
+    MEDIATION: "预约调解",
+}
+#: The button type a key needs when it is not ``click`` (``location_select`` opens the map).
+KEY_TYPES: dict[str, str] = {SERVICES_LOCATION: "location_select"}
+#: Types whose ``key`` is an EventKey the bot must answer (CLICK and the other event buttons).
+EVENT_TYPES = frozenset({"click", "scancode_push", "scancode_waitmsg", "pic_sysphoto",
+                         "pic_photo_or_album", "pic_weixin", "location_select"})
 
 #: The menu used when the configuration has no ``[[menu.button]]``.
 DEFAULT_MENU: dict[str, Any] = {"button": [
@@ -102,8 +122,11 @@ def _label(button: Any, where: str) -> str:
     return f"{where}「{name}」" if isinstance(name, str) and name else where
 
 
-def validate_menu(menu: Any) -> list[str]:
-    """Every problem with ``menu`` as a Chinese sentence naming the button; [] when it is valid."""
+def validate_menu(menu: Any, answers: Callable[[str], bool] | None = None) -> list[str]:
+    """Every problem with ``menu`` as a Chinese sentence naming the button; [] when it is valid.
+    ``answers(key)``: whether a handler answers a button's EventKey (the router's
+    ``answers_click``); when given, a CLICK (or other event) button whose key no handler
+    answers is a problem too (she would tap it and get nothing)."""
     if not isinstance(menu, dict) or not isinstance(menu.get("button"), list):
         return ["菜单格式不对：需要 {\"button\": [...]}（配置里写 [[menu.button]]）"]
     buttons = menu["button"]
@@ -135,15 +158,16 @@ def validate_menu(menu: Any) -> list[str]:
                 if "sub_button" in sub:
                     errors.append(f"{sub_where}不能再有子菜单（微信只支持两级）")
                 errors += _check_name(sub, sub_where, MAX_SUB_NAME_BYTES, "子菜单")
-                errors += _check_action(sub, sub_where, seen_keys)
+                errors += _check_action(sub, sub_where, seen_keys, answers)
         else:
-            errors += _check_action(button, where, seen_keys)
+            errors += _check_action(button, where, seen_keys, answers)
     return errors
 
 
-def check_menu(menu: Any) -> dict[str, Any]:
-    """Return ``menu`` if valid; else raise :class:`MenuError` listing every problem."""
-    errors = validate_menu(menu)
+def check_menu(menu: Any, answers: Callable[[str], bool] | None = None) -> dict[str, Any]:
+    """Return ``menu`` if valid (:func:`validate_menu`); else raise :class:`MenuError` listing
+    every problem."""
+    errors = validate_menu(menu, answers)
     if errors:
         raise MenuError(errors)
     return menu
@@ -159,7 +183,8 @@ def _check_name(button: dict, where: str, limit: int, kind: str) -> list[str]:
     return []
 
 
-def _check_action(button: dict, where: str, seen_keys: dict[str, str]) -> list[str]:
+def _check_action(button: dict, where: str, seen_keys: dict[str, str],
+                  answers: Callable[[str], bool] | None = None) -> list[str]:
     kind = button.get("type")
     if kind is None:
         return [f"{where}缺少类型（type），或者应有子菜单（sub_button）"]
@@ -183,6 +208,9 @@ def _check_action(button: dict, where: str, seen_keys: dict[str, str]) -> list[s
         if key in seen_keys:
             errors.append(f"{where}的 key “{key}” 与{seen_keys[key]}重复")
         seen_keys.setdefault(key, where)
+        if answers is not None and kind in EVENT_TYPES and not answers(key):
+            errors.append(f"{where}的 key “{key}” 没有任何功能响应（点了没有回复），"
+                          "请改用后台列出的功能")
     url = button.get("url")
     if "url" in REQUIRED[kind] and isinstance(url, str) and url:
         if _bytes(url) > MAX_URL_BYTES:

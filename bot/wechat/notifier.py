@@ -23,6 +23,8 @@ from bot.wechat.errors import WeChatAPIError
 
 log = logging.getLogger(__name__)
 
+#: Guards making a process's :class:`OutboxWorker`.
+_WORKER_MADE = threading.Lock()
 #: WeChat shows at most this many characters of a template field.
 TEMPLATE_FIELD_CHARS = 20
 
@@ -99,6 +101,43 @@ class Notifier:
         event.listen(target, "after_commit", run, once=True)
         event.listen(target, "after_rollback", lambda _s: dropped.append(True), once=True)
 
+    def deliver_after_commit(self, session, drain: Callable[[], object]) -> None:
+        """Once ``session`` commits (never if it rolls back), wake this process's one outbox
+        worker (:meth:`wake_outbox`) to run ``drain()``: messages queued in that transaction
+        (``models.outbox.OutboundMessage``) are sent after the response, not inside it."""
+        self.after_commit(session, lambda: self.wake_outbox(drain))
+
+    def wake_outbox(self, drain: Callable[[], object]) -> None:
+        """Run ``drain()`` in this process's one outbox worker thread (started when idle and
+        kept in ``services.notify_threads``, so :meth:`wait` joins it); a wake while it runs
+        makes it go round once more. ``drain`` logs its own errors."""
+        worker = self._services.outbox_worker
+        if worker is None:
+            with _WORKER_MADE:
+                if self._services.outbox_worker is None:
+                    self._services.outbox_worker = OutboxWorker()
+                worker = self._services.outbox_worker
+        with worker.lock:
+            worker.drain = drain
+            if worker.running:
+                worker.again = True
+                return
+            worker.running = True
+
+        def loop() -> None:
+            while True:
+                try:
+                    worker.drain()
+                except Exception:  # noqa: BLE001 - the rows stay pending for the next wake
+                    log.exception("outbox worker failed")
+                with worker.lock:
+                    if not worker.again:
+                        worker.running = False
+                        return
+                    worker.again = False
+
+        self.start(loop, "outbox")
+
     def start(self, fn: Callable[[], None], name: str = "notify") -> threading.Thread:
         """Run ``fn()`` in a daemon thread that :meth:`wait` can join."""
         thread = threading.Thread(target=fn, name=name, daemon=True)
@@ -112,6 +151,17 @@ class Notifier:
         """Join the background sends started so far (each for at most ``timeout`` seconds)."""
         for thread in list(self._services.notify_threads):
             thread.join(timeout)
+
+
+class OutboxWorker:
+    """The state of a process's one outbox worker (``services.outbox_worker``): whether it
+    runs, whether it must go round again, and what it runs (see :meth:`Notifier.wake_outbox`)."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.running = False
+        self.again = False
+        self.drain: Callable[[], object] = lambda: None
 
 
 def notifier_for(services) -> Notifier:
