@@ -311,3 +311,25 @@ def test_teaching_reaches_a_second_running_process(services, db_url, redis_prefi
     finally:
         worker.stdin.close()
         worker.wait(timeout=30)
+
+
+def test_model_cache_round_trip_without_scikit_learn(tmp_path):
+    """A built model is kept as plain arrays under the instance folder, keyed by a hash of the
+    examples; loading it gives the same probabilities and needs no scikit-learn."""
+    taught = [("阿公的牛走丢了", "help")]
+    model = I.build_model(taught, version=3)
+    path = I.save_cached(model, tmp_path, taught)
+    assert path is not None and path.parent == tmp_path and path.suffix == ".npz"
+    assert I.load_cached(tmp_path, [("别的句子", "help")]) is None  # other examples, other file
+    loaded = I.load_cached(tmp_path, taught, version=3)
+    assert loaded.labels == model.labels and loaded.taught == model.taught and loaded.version == 3
+    for text in ("我和婆婆吵架了", "阿公的牛走丢了", "桃城有什么"):
+        assert np.allclose(loaded.proba(I.prepare(text)), model.proba(I.prepare(text)))
+    code = ("import sys\nfrom pathlib import Path\nfrom models import intents as I\n"
+            "m = I.load_cached(Path(sys.argv[1]), [('阿公的牛走丢了', 'help')])\n"
+            "print(I.predict(m, '我想当志愿者', today=__import__('datetime').date(2031, 4, 16)).intent,"
+            " 'sklearn' in sys.modules)")
+    out = subprocess.run(python_argv(code, str(tmp_path)), capture_output=True, text=True, timeout=120)
+    assert out.stdout.split() == ["volunteer", "False"], out.stderr
+    path.write_bytes(b"not an npz")
+    assert I.load_cached(tmp_path, taught) is None
