@@ -1,15 +1,21 @@
-"""WSGI module for the webhook benchmark: the real app plus a bare ``/bare`` endpoint.
+"""WSGI module for the webhook benchmark: the real app plus two baselines, ``/bare`` and ``/flask``.
 
 ``gunicorn --pythonpath bench bench_app:app`` (with ``TAOYUAN_CONFIG`` set) serves the real
 webhook at ``/wechat`` and, on the same server settings, ``/bare``: a Flask view that reads the
 body and answers ``success`` with nothing else. The ratio webhook/bare is the cost of our
 pipeline (signature, XML, de-duplication, handlers, database) over Flask + gunicorn themselves.
+
+``/flask/`` is bench/flask_app.py, a separate minimal Flask app (none of our code, none of our
+request hooks), mounted in front of ours: what peers' plain Flask endpoints are compared with.
 """
 from flask import Response, request
+from werkzeug.middleware.dispatcher import DispatcherMiddleware
 
+import flask_app
 from bot.app import create_app
 
 app = create_app()
+app.wsgi_app = DispatcherMiddleware(app.wsgi_app, {"/flask": flask_app.app})
 
 
 @app.route("/bare", methods=["GET", "POST"])

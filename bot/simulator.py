@@ -158,4 +158,6 @@ def reply_text(reply: dict | None) -> str:
     if reply.get("MsgType") == "news":
         item = reply.get("Articles", {}).get("item", {})
         return f"[图文] {item.get('Title', '')}\n{item.get('Description', '')}\n{item.get('Url', '')}"
+    if reply.get("MsgType") == "transfer_customer_service":
+        return "[转人工客服]"
     return reply.get("Content", "")

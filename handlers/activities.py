@@ -12,7 +12,7 @@ import logging
 import re
 import time
 from contextlib import contextmanager
-from datetime import datetime
+from datetime import date, datetime
 from typing import Iterator
 
 from sqlalchemy.orm import Session
@@ -292,8 +292,15 @@ def _deliver_one(services, openid: str, kind: str, text: str, now: datetime | No
 
 
 # -- handlers ---------------------------------------------------------------------------------
-def list_activities(ctx: Context) -> str:
-    """「活动」 / menu ACTIVITIES → upcoming activities, nearest first."""
+def list_activities(ctx: Context, *, category: str | None = None, date_from: date | None = None,
+                    date_to: date | None = None) -> str:
+    """「活动」 / menu ACTIVITIES → upcoming activities, nearest first.
+
+    ``category`` (「爱心义剪」) and the local dates ``date_from`` .. ``date_to`` (inclusive; from
+    the intent stage's slots, 「这周末有什么活动」) narrow the list; when nothing matches she is
+    told so and gets the whole list."""
+    if category or date_from or date_to:
+        return _narrowed(ctx, category, date_from, date_to)
     upcoming = acts.upcoming_activities(ctx.session, ctx.now, limit=MAX_LISTED)
     if not upcoming:
         return ("近期暂无可报名的活动，新活动发布后会在这里显示。\n"
@@ -301,6 +308,27 @@ def list_activities(ctx: Context) -> str:
     tz = ctx.services.tz
     blocks = [activity_block(ctx.session, a, tz) for a in upcoming]
     return ("近期活动（回复「报名 活动编号」报名，如「报名 " + str(upcoming[0].number) + "」）：\n\n"
+            + "\n\n".join(blocks))
+
+
+def _narrowed(ctx: Context, category: str | None, date_from: date | None,
+              date_to: date | None) -> str:
+    """The list for a category and/or local date range (inclusive); when the filters find
+    nothing, saying so in front of the whole list."""
+    tz = ctx.services.tz
+    found = [a for a in acts.upcoming_activities(ctx.session, ctx.now, category=category, limit=200)
+             if (date_from is None or a.starts_at.astimezone(tz).date() >= date_from)
+             and (date_to is None or a.starts_at.astimezone(tz).date() <= date_to)][:MAX_LISTED]
+    when = ""
+    if date_from or date_to:
+        first, last = date_from or date_to, date_to or date_from
+        when = (f"{first.month}月{first.day}日" if first == last
+                else f"{first.month}月{first.day}日至{last.month}月{last.day}日")
+    what = (f"{when}的" if when else "") + (f"「{category}」活动" if category else "活动")
+    if not found:
+        return f"{what}暂时没有。\n\n{list_activities(ctx)}"
+    blocks = [activity_block(ctx.session, a, tz) for a in found]
+    return (f"{what}（回复「报名 活动编号」报名，如「报名 {found[0].number}」）：\n\n"
             + "\n\n".join(blocks))
 
 

@@ -87,6 +87,12 @@ def _start(ctx: Context, m: re.Match | None) -> str:
     return _begin(ctx, activity, role)
 
 
+def start_named(ctx: Context, words: str) -> str:
+    """Begin signing up for the next activity whose category or title contains ``words``
+    (「爱心义剪」, 「家政培训」), as 「我想报名义剪」 does; the how-to without words."""
+    return _start(ctx, _START_RE.match("报名" + (words or "")))
+
+
 def how_to(ctx: Context) -> str:
     """「报名」「我要报名」「怎么报名」 → how to sign up, then the activity list."""
     return HOW_TO + "\n\n" + list_activities(ctx)

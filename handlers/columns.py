@@ -52,11 +52,13 @@ def column_latest(ctx: Context):
     return _news(art)
 
 
-def past_articles(ctx: Context) -> str:
-    """Recent titles (of one column when named after 往期), newest first, with links."""
-    rest = ctx.compact_text
+def past_articles(ctx: Context, column_words: str | None = None) -> str:
+    """Recent titles (of one column when named after 往期), newest first, with links.
+    ``column_words``: the column she named, when the words come from elsewhere than her text
+    (the intent stage passes "" for 「有没有往期文章」)."""
+    rest = ctx.compact_text if column_words is None else column_words
     for word in sorted(PAST_WORDS, key=len, reverse=True):
-        if rest.startswith(word):
+        if column_words is None and rest.startswith(word):
             rest = rest[len(word):]
             break
     column = articles.find_column(ctx.session, rest) if rest else None

@@ -72,11 +72,12 @@ def format_rough_distance(metres: float) -> str:
 def map_url(point: points.ServicePoint, referer: str = DEFAULT_REFERER) -> str:
     """Tencent Maps marker URL (腾讯地图 URI API ``/uri/v1/marker``; GCJ-02), opens in WeChat.
 
-    Title and address are cut (20 and 30 characters) so the link stays under ~600 bytes.
+    Title and address are cut (16 and 16 characters) so the link stays under ~400 bytes (it is
+    hidden behind 「查看地图」 but counts towards the reply's 2048 bytes).
     """
     addr = point.address or (point.town + point.village) or "永春县"
-    return MAP_URL.format(lat=point.lat, lng=point.lng, title=quote(point.name[:20], safe=""),
-                          addr=quote(addr[:30], safe=""), referer=quote(referer[:40], safe=""))
+    return MAP_URL.format(lat=point.lat, lng=point.lng, title=quote(point.name[:16], safe=""),
+                          addr=quote(addr[:16], safe=""), referer=quote(referer[:40], safe=""))
 
 
 def _short(value: str, chars: int) -> str:
@@ -102,39 +103,47 @@ def _int_setting(ctx: Context, key: str, default: int) -> int:
 
 
 def format_entry(ctx: Context, number: int, found: points.Found) -> str:
-    """One point as a few short lines (name, distance, address, hours, phone, map link).
+    """One point as a few short lines for a phone screen: name, where (distance and the
+    address or town/village known), hours, phone, services, and a 「查看地图」 link.
 
-    Every field is cut to a few dozen characters, so an entry stays under ~1,400 bytes.
+    What is not known is left out (no 待核实, no 请致电县妇联 per point: the list's footer says
+    it once, see :func:`phone_footer`). The map link is WeChat text markup (``<a href>``,
+    被动回复 文本消息: the link shows as its words); a point placed at the county seat only
+    because its town is unknown gets no distance and no map. Every field is cut to a few dozen
+    characters, so an entry stays under ~700 bytes.
     """
     p = found.point
     kind = f"（{_short(p.kind, 16)}）" if p.kind and p.kind not in p.name else ""
     lines = [f"{number}. {_short(p.name, 40)}{kind}"]
+    unplaced = p.approximate and not p.town
     where = []
-    if p.approximate and not p.town:
-        # Placed at the county seat only because its town is unknown: no distance to show.
-        where.append("具体位置待核实")
-    else:
-        if found.distance_m is not None and p.approximate:
-            where.append("距离约" + format_rough_distance(found.distance_m) + "（大致位置）")
-        elif found.distance_m is not None:
-            where.append("距离约" + format_distance(found.distance_m))
-        elif p.approximate:
-            where.append("位置为大致位置")
+    if not unplaced and found.distance_m is not None:
+        where.append("距离约" + (format_rough_distance(found.distance_m) + "（大致位置）" if p.approximate
+                            else format_distance(found.distance_m)))
+    address = p.address or "".join(x for x in (p.town, p.village) if x)
+    if address:
+        where.append(_short(address, 40))
     if where:
         lines.append("   " + "，".join(where))
-    address = p.address or "".join(x for x in (p.town, p.village) if x)
-    if not address:
-        address = "待核实"
-    elif not p.address:
-        address += "（详细地址待核实）"
-    lines.append("   地址：" + _short(address, 60))
     if p.hours:
-        lines.append("   时间：" + _short(p.hours, 40))
-    lines.append("   电话：" + (_short(p.phone, 40) if p.phone else _contact(ctx)))
+        lines.append("   时间：" + _short(p.hours, 30))
+    if p.phone:
+        lines.append("   电话：" + _short(p.phone, 30))
     if p.tags:
-        lines.append("   服务：" + _short("、".join(p.tags), 40))
-    lines.append("   地图：" + map_url(p, str(_settings(ctx).get("map_referer") or DEFAULT_REFERER)))
+        lines.append("   服务：" + _short("、".join(p.tags), 24))
+    if not unplaced:
+        url = map_url(p, str(_settings(ctx).get("map_referer") or DEFAULT_REFERER))
+        lines.append(f'   <a href="{url}">查看地图</a>')
     return "\n".join(lines)
+
+
+def phone_footer(ctx: Context, found: list[points.Found]) -> str:
+    """One line for the points listed without a phone: the federation's number when known
+    (``app.federation_phone``), else nothing."""
+    phone = (ctx.services.config.app.get("federation_phone") or "").strip()
+    if not phone or all(f.point.phone for f in found):
+        return ""
+    return f"没写电话的服务点，可致电县妇联{phone}。"
 
 
 def paginate(header: str, entries: list[str], footer: str = "", per_page: int = PER_PAGE,
@@ -174,6 +183,7 @@ def _list_reply(ctx: Context, header: str, found: list[points.Found], footer: st
     limit = _int_setting(ctx, "max_results", DEFAULT_MAX_RESULTS)
     found = found[:limit]
     entries = [format_entry(ctx, i, f) for i, f in enumerate(found, start=1)]
+    footer = "\n".join(x for x in (footer, phone_footer(ctx, found)) if x)
     return _send_pages(ctx, paginate(header, entries, footer))
 
 
@@ -216,7 +226,7 @@ def nearest_reply(ctx: Context, lat: float, lng: float) -> str:
     header = "离您最近的近邻娘家："
     if found[0].distance_m > FAR_AWAY_M:
         header = "您目前不在永春县附近。永春县离您最近的近邻娘家："
-    return _list_reply(ctx, header, found, "点“地图”链接可查看位置。")
+    return _list_reply(ctx, header, found)
 
 
 def reply_for_location(ctx: Context, lat, lng) -> str | None:

@@ -62,6 +62,22 @@ def _unsubscriber(topic: str):
     return handler
 
 
+def subscribe(ctx: Context, topic: str) -> str:
+    """Subscribe her to ``topic`` (``TOPIC_*``); the same reply as its 订阅 words."""
+    return _subscriber(topic)(ctx)
+
+
+def unsubscribe(ctx: Context, topic: str | None = None) -> str:
+    """Unsubscribe her from ``topic``, or (None: 「别再给我发提醒了」) from every topic she has;
+    the same replies as the 退订 words."""
+    if topic is not None:
+        return _unsubscriber(topic)(ctx)
+    topics = [t for t in (TOPIC_HAIRCUT, TOPIC_ACTIVITIES) if is_subscribed(ctx.session, ctx.openid, t)]
+    if not topics:
+        return "您目前没有订阅任何提醒，不会收到提醒消息。"
+    return "\n".join(_unsubscriber(t)(ctx) for t in topics)
+
+
 def my_subscriptions(ctx: Context) -> str:
     """订阅 / 我的订阅: what she is subscribed to and how to change it."""
     lines = ["您的提醒订阅："]

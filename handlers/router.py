@@ -26,7 +26,7 @@ from sqlalchemy.orm import Session
 from bot.core.db import DatabaseUnavailable, OnDemandSession
 from bot.core.services import Services
 from bot.core.text import command_form, fold_case, normalize
-from bot.wechat.replies import NewsReply, Reply, TextReply
+from bot.wechat.replies import NewsReply, Reply, TextReply, TransferReply
 from bot.wechat.updates import Update
 from handlers.conversation import (UNAVAILABLE_TEXT, UNREAD, Conversation, ConversationState,
                                    ConversationStore, ConversationUnavailable)
@@ -53,7 +53,8 @@ class Stage(IntEnum):
     """Where a rule answers in a dispatch. The whole order, first answer wins:
 
     1. interceptors (``router.intercept(check, stage=...)``), every update, higher stage first:
-       :attr:`RECORD` (bookkeeping that never answers), then :attr:`SAFETY` (danger words);
+       :attr:`RECORD` (bookkeeping that never answers), then :attr:`SAFETY` (danger words),
+       then :attr:`SAFETY_NET` (the classifier's danger paraphrases, when the words missed);
     2. 「更多」 when earlier pages are waiting (see :meth:`Context.set_more`);
     3. the active conversation, for messages she sends: its cancel words end it; an *escape*
        rule (a global command such as 「求助」 or 「帮助」, registered with ``escape=True``) ends
@@ -62,10 +63,13 @@ class Stage(IntEnum):
     4. database keyword replies with ``match = exact`` (staff's deliberate choice wins);
     5. code rules (``router.on_*``), by stage — :attr:`QR_SCENE`, :attr:`SPECIFIC`,
        :attr:`COMMAND` (the default: commands, menu clicks, messages by type), :attr:`LEFTOVER`,
-       :attr:`LOOSE_PHRASE`, :attr:`DIRECTORY`, :attr:`SMALL_TALK` — then registration order
+       :attr:`LOOSE_PHRASE`, :attr:`INTENT` (what the classifier understood, confidently or as
+       a numbered question; it leaves the directory's own towns and needs to
+       :attr:`DIRECTORY`), :attr:`DIRECTORY`, :attr:`SMALL_TALK` — then registration order
        (the feature list in handlers/__init__.py);
     6. database keyword replies with ``match = contains``;
-    7. the default: a short help for messages, ``None`` (``success``) for events.
+    7. the default: a short help for messages (handlers/intents.py: with the three closest
+       suggestions, the text counted as not understood), ``None`` (``success``) for events.
 
     The values are the priorities (higher first); any int still sorts between them.
     """
@@ -74,6 +78,8 @@ class Stage(IntEnum):
     RECORD = 1000
     #: Interceptor: danger words, answered before any conversation or rule.
     SAFETY = 100
+    #: Interceptor: the classifier's second net for danger paraphrases (handlers/intents.py).
+    SAFETY_NET = 99
     #: Events of a QR scene (check-in), before the plain subscribe welcome.
     QR_SCENE = 10
     #: A feature's exact words that must win over other features' broader rules (column names,
@@ -85,6 +91,10 @@ class Stage(IntEnum):
     LEFTOVER = -1
     #: Phrases found anywhere in her text (「有事请打我电话」), below every command.
     LOOSE_PHRASE = -5
+    #: Free-form sentences by intent (handlers/intents.py): a confident answer, or one
+    #: clarifying question with numbered choices. Texts the directory itself parses as a town,
+    #: need, kind or platform are left to :attr:`DIRECTORY`.
+    INTENT = -8
     #: The service directory's towns, needs and where-is questions: no catch-all.
     DIRECTORY = -10
     #: 「谢谢」「好的」, 「更多」 with nothing waiting: just above the default answer.
@@ -299,6 +309,8 @@ class Router:
         if escape and (pre or con or regex or not ex):
             raise ValueError("escape rules match exact words only")
         pattern = re.compile(regex) if regex else None
+        prefixes = tuple(pre)  # str.startswith takes a tuple: one call, no generator
+        contained = tuple(con)
 
         def check(ctx: Context):
             t = ctx.command_text
@@ -306,10 +318,12 @@ class Router:
                 return None
             if t in ex:
                 return t
-            found = next((p for p in pre if t.startswith(p)), None) or next(
-                (c for c in con if c in t), None)
-            if found:
-                return found
+            if prefixes and t.startswith(prefixes):
+                return next(p for p in prefixes if t.startswith(p))
+            if contained:
+                found = next((c for c in contained if c in t), None)
+                if found:
+                    return found
             return pattern.search(ctx.compact_text) if pattern else None
         if not escape:
             return self.on(check, stage=stage, msg_types=TEXT_TYPES)
@@ -469,7 +483,7 @@ def _active_conversation(ctx: Context) -> ConversationState | None:
 
 
 def _as_reply(value) -> Reply | None:
-    if value is None or isinstance(value, (TextReply, NewsReply)):
+    if value is None or isinstance(value, (TextReply, NewsReply, TransferReply)):
         return value
     if isinstance(value, str):
         return TextReply(value) if value else None

@@ -60,6 +60,16 @@ def pytest_report_header(config):
 CLOCK_KEY = pytest.StashKey()
 
 
+@pytest.fixture(scope="session", autouse=True)
+def intent_model():
+    """The intent classifier's shipped model, built once before any test: a woman's first
+    message must not pay for it inside the webhook's reply budget (a worker builds it in the
+    background at start-up, handlers/intents.py)."""
+    from models.intents import base_model
+
+    return base_model()
+
+
 @pytest.fixture(scope="session")
 def pg_url():
     """URL of a PostgreSQL database made for this run, schema upgraded; dropped at the end."""

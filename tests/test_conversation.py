@@ -69,17 +69,18 @@ def test_the_features_declare_what_danger_words_stop():
     convs = build_router().conversations
     assert {n: c.label for n, c in convs.items() if c.interruptible} == {
         "signup": "报名", "volunteer": "志愿者登记", "mediation": "调解预约",
-        "privacy": "删除信息的确认"}
+        "privacy": "删除信息的确认", "intent_choice": "选择"}
     assert not convs["help"].interruptible
     assert convs["volunteer"].passive("profile")
+    assert convs["intent_choice"].passive("choice")  # a numbered question is no form to stop
 
 
 def test_stages_keep_the_documented_order():
     assert [s.name for s in sorted(Stage, reverse=True)] == [
-        "RECORD", "SAFETY", "QR_SCENE", "SPECIFIC", "COMMAND", "LEFTOVER", "LOOSE_PHRASE",
-        "DIRECTORY", "SMALL_TALK"]
+        "RECORD", "SAFETY", "SAFETY_NET", "QR_SCENE", "SPECIFIC", "COMMAND", "LEFTOVER",
+        "LOOSE_PHRASE", "INTENT", "DIRECTORY", "SMALL_TALK"]
     router = build_router()
-    assert [r.stage for r in router.interceptors] == [Stage.RECORD, Stage.SAFETY]
+    assert [r.stage for r in router.interceptors] == [Stage.RECORD, Stage.SAFETY, Stage.SAFETY_NET]
     assert all(isinstance(r.stage, Stage) for r in router.rules)
 
 

@@ -44,6 +44,14 @@ def text(services, router, words, now=None):
                                               msg_id=str(id(words))), now)
 
 
+def pages(services, router, first):
+    """``first`` and the pages 「更多」 brings after it."""
+    out = [first]
+    while "回复「更多」" in out[-1]:
+        out.append(text(services, router, "更多"))
+    return out
+
+
 def location(services, router, lat, lng, now=None):
     return _dispatch(services, router, Update(msg_type="location", openid=OPENID,
                                               location=Location(lat, lng), msg_id="1"), now)
@@ -68,9 +76,10 @@ def test_location_gives_three_nearest_with_details(seeded, router):
     assert reply.startswith("离您最近的近邻娘家：")
     assert "1. 坑仔口镇" in reply and "4." not in reply
     assert "距离约1公里（大致位置）" in reply and "米" not in reply
-    assert "电话：请致电县妇联" in reply
-    assert "https://apis.map.qq.com/uri/v1/marker?marker=coord:25.330000,117.970000;title:" in reply
-    assert "&referer=taoyuanjiemei" in reply
+    assert "待核实" not in reply and "请致电县妇联" not in reply  # unknown fields are left out
+    assert ('<a href="https://apis.map.qq.com/uri/v1/marker?marker=coord:25.330000,117.970000;title:'
+            in reply)
+    assert '&referer=taoyuanjiemei">查看地图</a>' in reply
     assert "回复「更多」" in reply
 
 
@@ -96,8 +105,8 @@ def test_approximate_point_distance_in_kilometres_in_reply(services, router):
         s.add(ServicePoint(name="估计位置的镇妇联", town="桃城镇", lat=25.32, lng=118.289, approximate=True))
         s.add(ServicePoint(name="远处估计点", town="坑仔口镇", lat=25.33, lng=117.97, approximate=True))
     reply = location(services, router, 25.3209, 118.289)
-    assert "1. 估计位置的镇妇联\n   距离约1公里（大致位置）\n" in reply
-    assert "2. 远处估计点\n   距离约32公里（大致位置）\n" in reply
+    assert "1. 估计位置的镇妇联\n   距离约1公里（大致位置），桃城镇\n" in reply
+    assert "2. 远处估计点\n   距离约32公里（大致位置），坑仔口镇\n" in reply
     assert "米" not in reply
 
 
@@ -107,8 +116,8 @@ def test_metres_and_kilometres_and_real_phone(services, router):
                            hours="每周六上午", address="桃城镇某路1号"))
         s.add(ServicePoint(name="远处微家", town="坑仔口镇", lat=25.33, lng=117.97))
     reply = location(services, router, 25.32, 118.289)
-    assert "1. 近处微家\n   距离约500米\n   地址：桃城镇某路1号\n   时间：每周六上午\n   电话：0595-1" in reply
-    assert "2. 远处微家\n   距离约32.1公里\n" in reply
+    assert "1. 近处微家\n   距离约500米，桃城镇某路1号\n   时间：每周六上午\n   电话：0595-1\n" in reply
+    assert "2. 远处微家\n   距离约32.1公里，坑仔口镇\n" in reply
     assert "大致位置" not in reply
 
 
@@ -170,8 +179,9 @@ def test_needs(seeded, router, words, expected):
 
 def test_unknown_location_points_show_no_distance(seeded, router):
     reply = location(seeded, router, 25.3205, 118.2905)
-    assert "1. 永春县妇联\n   距离约1公里（大致位置）\n" in reply
-    assert "2. 永春县群团邻里中心\n   具体位置待核实\n" in reply
+    assert "1. 永春县妇联\n   距离约1公里（大致位置），桃城镇\n" in reply
+    entry = reply.split("2. 永春县群团邻里中心\n")[1].split("\n3. ")[0]
+    assert "公里" not in entry and "待核实" not in entry and "查看地图" not in entry
 
 
 def test_mediation_mentions_the_hotlines(seeded, router):
@@ -223,7 +233,8 @@ def test_federation_phone_from_config(db_url, redis_prefix, tmp_path, router):
         with svc.db.session() as s:
             sp.load_seed(s)
         reply = location(svc, router, *KENGZAIKOU)
-        assert "电话：请致电县妇联0595-00000000" in reply and "referer=test-ref" in reply
+        assert "没写电话的服务点，可致电县妇联0595-00000000" in "".join(pages(svc, router, reply))
+        assert "referer=test-ref" in reply
     finally:
         _empty_tables(svc)
         svc.db.dispose()

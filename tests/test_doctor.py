@@ -44,6 +44,7 @@ def complete_toml(tmp_path: Path, *, db_url: str, redis_url: str = REDIS_URL) ->
 instance_dir = "{tmp_path / 'instance'}"
 secret_key = "9f1c2b7d4e6a8c0f1e3d5b7a9c2e4f6a"
 federation_phone = "0595-23882345"
+office_hours = "周一至周五 8:00-12:00，14:30-17:30"
 [wechat]
 token = "yongchunTaoyuan2026"
 app_id = "wx1234567890abcdef"
@@ -76,7 +77,7 @@ def test_example_config_lists_every_blocker_and_exits_1(tmp_path, monkeypatch):
     code, lines = doctor(EXAMPLE, tmp_path, monkeypatch)
     assert code == 1
     assert blocked(lines) == set(EXAMPLE_BLOCKERS), lines
-    for key in ("app.federation_phone", "console.https", "database.url", "help.answer_template_id",
+    for key in ("app.federation_phone", "app.office_hours", "console.https", "database.url", "help.answer_template_id",
                 "wechat.templates.reminder", "wechat.templates.notice"):
         assert any(line.startswith(f"[建议] {key}：") for line in lines), (key, lines)
     assert "6 项阻止上线" in lines[-1]

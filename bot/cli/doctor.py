@@ -146,6 +146,11 @@ def _help(config) -> list[Finding]:
     if not config.app.get("federation_phone"):
         out.append(Finding(ADVICE, "app.federation_phone",
                            "为空：回复里只能写“请致电县妇联”，危险求助的回复里也没有县妇联电话"))
+    if not config.wechat.get("kf_enabled") and not (config.app.get("office_hours")
+                                                     and config.app.get("federation_phone")):
+        out.append(Finding(ADVICE, "app.office_hours",
+                           "为空：她说「转人工」「联系方式」时无法告诉她工作人员几点在、打哪个电话，"
+                           "只能建议她回复「求助」留言（或开通客服后设 wechat.kf_enabled = true）"))
     return out
 
 

@@ -59,6 +59,8 @@ DEFAULTS: dict[str, Any] = {
         "max_clock_skew": 600,      # seconds; older/newer signed pushes are ignored (replays)
         "reply_budget": 4.3,        # seconds from a push's arrival to its answer; later = 客服消息
         "templates": {},
+        "kf_enabled": False,        # 转人工: answer with transfer_customer_service (客服 tools)
+        "kf_account": "",           # optional 客服 account (name@account) to transfer to
     },
     "database": {"url": ""},        # empty = SQLite file in the instance folder
     "redis": {"url": "", "prefix": "taoyuan:"},  # empty url = in-process fakeredis
@@ -241,6 +243,9 @@ def validate(data: dict[str, Any]) -> None:
         raise ConfigError(f"wechat.max_clock_skew: 必须是 {MIN_CLOCK_SKEW} 到 {MAX_CLOCK_SKEW} 之间的"
                           f"整数秒（推送时间戳与本机时钟允许的最大差值）/ must be a whole number of "
                           f"seconds from {MIN_CLOCK_SKEW} to {MAX_CLOCK_SKEW}")
+    if not isinstance(data["wechat"].get("kf_enabled", False), bool):
+        raise ConfigError("wechat.kf_enabled: must be true or false（是否把「转人工」转到微信客服）")
+    _require_str(data, "wechat", "kf_account")
     budget = data["wechat"].get("reply_budget")
     if not isinstance(budget, (int, float)) or isinstance(budget, bool) \
             or not 0 <= budget <= MAX_REPLY_BUDGET:

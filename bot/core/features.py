@@ -39,7 +39,7 @@ FEATURES: list[str] = [
     "stats",        # monthly figures
     "staff",        # console accounts
     "keywords",     # staff-defined keyword replies
-    "intents",      # free-form messages understood by intent (classifier, 没听懂的话)
+    "intents",      # free-form messages by intent (classifier, 没听懂的话); the default answer
     "followers",    # who follows the account
 ]
 

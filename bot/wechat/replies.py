@@ -67,7 +67,17 @@ class NewsReply:
     url: str = ""
 
 
-Reply = TextReply | NewsReply
+@dataclass(frozen=True)
+class TransferReply:
+    """消息转发到客服: WeChat hands her message to the 客服 staff tools instead of answering
+    (被动回复, MsgType ``transfer_customer_service``; 多客服 doc 将消息转发到客服). With
+    ``kf_account`` (``name@account``) it goes to that staff member only (TransInfo/KfAccount);
+    empty: to whoever is online. Valid in plaintext and (encrypted) safe mode alike."""
+
+    kf_account: str = ""
+
+
+Reply = TextReply | NewsReply | TransferReply
 
 
 def render(reply: Reply, *, openid: str, account: str, now: int | None = None) -> str:
@@ -77,6 +87,10 @@ def render(reply: Reply, *, openid: str, account: str, now: int | None = None) -
             f"</FromUserName><CreateTime>{ts}</CreateTime>")
     if isinstance(reply, TextReply):
         return head + f"<MsgType>{cdata('text')}</MsgType><Content>{cdata(cut_utf8(reply.content, TEXT_LIMIT_BYTES))}</Content></xml>"
+    if isinstance(reply, TransferReply):
+        info = (f"<TransInfo><KfAccount>{cdata(reply.kf_account)}</KfAccount></TransInfo>"
+                if reply.kf_account else "")
+        return head + f"<MsgType>{cdata('transfer_customer_service')}</MsgType>{info}</xml>"
     return (head + f"<MsgType>{cdata('news')}</MsgType><ArticleCount>1</ArticleCount><Articles><item>"
             f"<Title>{cdata(reply.title)}</Title><Description>{cdata(reply.description)}</Description>"
             f"<PicUrl>{cdata(reply.pic_url)}</PicUrl><Url>{cdata(reply.url)}</Url></item></Articles></xml>")

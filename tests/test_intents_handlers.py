@@ -1,0 +1,199 @@
+"""The intent stage's policy (handlers/intents.py) through the router: confident → answer, two
+close → a numbered question and its answer, low → 「没太明白」 with three suggestions and the text
+recorded; staff keyword priority; the directory's own words; the danger net's limits."""
+from __future__ import annotations
+
+from datetime import date, timedelta
+
+import pytest
+
+from handlers import intents as stage
+from models import activities as acts
+from models import directory
+from models import intents as engine
+from models.base import utcnow
+from models.keywords import KeywordReply, forget_cached_rules
+from tests.helpers import Chat
+
+ALL = None  # Chat(features=None) would load only the help features: pass the full list
+OPENID = "oIntentPolicy0001"
+
+
+@pytest.fixture
+def chat(services):
+    import handlers
+
+    with services.db.session() as s:
+        directory.load_seed(s)
+    forget_cached_rules()
+    yield Chat(services, OPENID, features=handlers.FEATURES)
+    forget_cached_rules()
+
+
+@pytest.fixture(autouse=True)
+def fresh_predictions():
+    """Each test starts without remembered predictions (fakes must not leak into others)."""
+    stage.forget_remembered()
+    yield
+    stage.forget_remembered()
+
+
+def fake(intent_scores: dict[str, float], *, danger: float = 0.0, slots=None):
+    """An engine predict() that always answers with these scores (best first)."""
+    ranked = tuple(sorted(intent_scores.items(), key=lambda kv: -kv[1]))
+
+    def predict(model, text, *, today):
+        return engine.Prediction(ranked[0][0], ranked[0][1], ranked, slots or engine.Slots(), danger)
+    return predict
+
+
+def test_two_close_intents_get_one_numbered_question(chat, monkeypatch):
+    monkeypatch.setattr(engine, "predict", fake({"mediation": 0.46, "help": 0.42, "usage": 0.05}))
+    reply = chat.say("家里的事说不清楚想找人")
+    assert reply.startswith("您是想：1. ") and "2. " in reply and "回复数字即可" in reply
+    assert engine.INTENTS["mediation"] in reply and engine.INTENTS["help"] in reply
+    monkeypatch.undo()
+    stage.forget_remembered()
+    answer = chat.say("2")  # 留言求助 → the 求助 conversation starts
+    assert "求助留言" in answer and "没太明白" not in answer
+
+
+def test_a_number_out_of_range_or_a_new_sentence_leaves_the_question(chat, monkeypatch):
+    monkeypatch.setattr(engine, "predict", fake({"mediation": 0.46, "help": 0.42}))
+    chat.say("家里的事说不清楚想找人")
+    monkeypatch.undo()
+    assert "您可以这样用" in chat.say("帮助")  # not taken as a choice: answered as usual
+    monkeypatch.setattr(engine, "predict", fake({"mediation": 0.46, "help": 0.42}))
+    chat.say("家里的事说不清楚想找人")
+    monkeypatch.undo()
+    stage.forget_remembered()
+    assert "1. " not in chat.say("活动")
+
+
+def test_low_confidence_gets_three_suggestions_and_is_recorded(chat, monkeypatch):
+    recorded = []
+    monkeypatch.setattr(engine, "predict", fake(
+        {"greeting": 0.2, "activities": 0.18, "volunteer": 0.15, "haircut": 0.1, "help": 0.05}))
+    monkeypatch.setattr(engine, "record_unmatched",
+                        lambda session, text, pred: recorded.append((text, pred.intent)))
+    reply = chat.say("嗯那个就是说我家那边的事情")
+    assert reply.startswith("抱歉，没太明白您的意思。您是想：")
+    lines = [line for line in reply.splitlines() if line[:2] in ("1.", "2.", "3.")]
+    assert len(lines) == 3
+    assert "「活动」" in lines[0] and "「志愿者」" in lines[1] and "「义剪」" in lines[2]
+    assert recorded == [("嗯那个就是说我家那边的事情", "greeting")]
+    monkeypatch.undo()
+    stage.forget_remembered()
+    assert "活动" in chat.say("1")  # the suggestions are numbered choices too
+
+
+def test_suggestions_skip_small_talk_and_fill_up():
+    pred = engine.Prediction("thanks", 0.3, (("thanks", 0.3), ("goodbye", 0.2)), engine.Slots(), 0.0)
+    assert stage.suggestions(pred) == stage.DEFAULT_SUGGESTIONS
+
+
+def test_confident_activities_with_slots_narrows_the_list(chat, services, monkeypatch):
+    tz = services.tz
+    start = utcnow() + timedelta(days=3)
+    with services.db.session() as s:
+        for title, category, days in (("爱心义剪", "爱心义剪", 3), ("家政培训班", "家政培训", 4)):
+            when = utcnow() + timedelta(days=days)
+            acts.add_activity(s, title=title, category=category, starts_at=when,
+                              ends_at=when + timedelta(hours=2), capacity=5, place="桃城镇妇女微家",
+                              allow_past=True)
+    day = start.astimezone(tz).date()
+    monkeypatch.setattr(engine, "predict", fake(
+        {"activities": 0.95}, slots=engine.Slots(category=None, date_from=day, date_to=day)))
+    reply = chat.say("那天有什么活动")
+    assert "爱心义剪" in reply and "家政培训班" not in reply
+    assert f"{day.month}月{day.day}日的活动" in reply
+    stage.forget_remembered()  # the same sentence, another fake answer
+    monkeypatch.setattr(engine, "predict", fake(
+        {"activities": 0.95}, slots=engine.Slots(date_from=date(2001, 1, 1), date_to=date(2001, 1, 2))))
+    reply = chat.say("那天有什么活动")
+    assert "暂时没有" in reply and "家政培训班" in reply  # nothing then: the whole list
+
+
+# -- staff keyword rules (item 8) ------------------------------------------------------------
+def _keyword(services, keyword, match, reply):
+    with services.db.session() as s:
+        s.add(KeywordReply(keyword=keyword, match=match, reply_text=reply, active=True))
+    forget_cached_rules()
+
+
+def test_an_exact_staff_keyword_beats_the_classifier(chat, services):
+    _keyword(services, "我想当志愿者", "exact", "请到社区妇联登记。")
+    assert chat.say("我想当志愿者") == "请到社区妇联登记。"
+
+
+def test_a_contains_rule_answers_both_forms_consistently(chat, services):
+    _keyword(services, "妇联电话", "contains", "规则答复")
+    short, long = chat.say("妇联电话"), chat.say("请问妇联电话多少")
+    assert short == long
+
+
+def test_a_contains_rule_does_not_swallow_the_directory(chat, services):
+    _keyword(services, "调解", "contains", "规则答复")
+    reply = chat.say("调解 桃城")
+    assert reply != "规则答复" and "服务点" in reply
+
+
+@pytest.mark.parametrize("text", ["桃城", "坑仔口", "调解", "妇女微家"])
+def test_the_directory_keeps_its_own_towns_and_needs(chat, monkeypatch, text):
+    monkeypatch.setattr(engine, "predict", fake({"greeting": 0.99}))
+    reply = chat.say(text)
+    assert "服务点" in reply or "近邻娘家" in reply, reply
+
+
+# -- the danger net ----------------------------------------------------------------------------
+def test_danger_net_answers_when_the_words_miss(chat, monkeypatch):
+    monkeypatch.setattr(engine, "predict", fake({"danger": 0.5}, danger=engine.DANGER_THRESHOLD))
+    reply = chat.say("他那样对我我真的受不了了")
+    assert "110" in reply and "12338" in reply and "12356" in reply
+    assert "不会转给工作人员" in reply and "求助" in reply
+    assert not chat.requests()  # a guess saves nothing and pages nobody: and says so
+
+
+def test_danger_net_below_the_threshold_stays_quiet(chat, monkeypatch):
+    monkeypatch.setattr(engine, "predict", fake({"usage": 0.9}, danger=engine.DANGER_THRESHOLD / 2))
+    assert "110 报警" not in chat.say("这个公众号能干嘛")
+
+
+def test_danger_net_leaves_a_help_request_being_written(chat, monkeypatch):
+    chat.say("求助")
+    chat.say("2")
+    monkeypatch.setattr(engine, "predict", fake({"danger": 0.9}, danger=0.9))
+    reply = chat.say("他那样对我我真的受不了了")
+    assert "不会转给工作人员" not in reply  # her words go to staff in the request instead
+
+
+def test_the_word_list_still_comes_first(chat, monkeypatch):
+    monkeypatch.setattr(engine, "predict", fake({"greeting": 0.99}))
+    reply = chat.say("他家暴我")
+    assert "110" in reply and "紧急" in reply  # handlers/safety.py: an urgent request
+    assert chat.requests()
+
+
+def test_an_engine_failure_keeps_the_old_answers(chat, monkeypatch):
+    def broken(*a, **k):
+        raise RuntimeError("model missing")
+    monkeypatch.setattr(engine, "predict", broken)
+    assert "您可以这样用" in chat.say("帮助")
+    assert "没太明白" in chat.say("嗯那个就是说")
+
+
+def test_short_texts_are_remembered_per_model(monkeypatch):
+    calls = []
+
+    def predict(model, text, *, today):
+        calls.append((model, text))
+        return engine.Prediction("greeting", 0.9, (("greeting", 0.9),), engine.Slots(), 0.0)
+    monkeypatch.setattr(engine, "predict", predict)
+    memory, today, first, taught = stage._Remembered(), date(2030, 2, 28), object(), object()
+    for _ in range(3):
+        memory.predict(first, "你好", today)
+    assert calls == [(first, "你好")]
+    memory.predict(taught, "你好", today)  # staff taught it: a new model answers afresh
+    memory.predict(taught, "你好" * 20, today)  # long texts are never kept
+    memory.predict(taught, "你好" * 20, today)
+    assert calls[1:] == [(taught, "你好"), (taught, "你好" * 20), (taught, "你好" * 20)]
