@@ -25,11 +25,13 @@ import re
 from handlers.activities import (CANCEL_RE, CN_NUMERALS, activity_block, activity_number, clip,
                                  list_activities, locked_session, number_digits)
 from handlers.conversation import (SIGNUP_AGREE_WORDS, SIGNUP_NO_WORDS, SIGNUP_YES_WORDS,
-                                   Conversation, ConversationState, Invalid, Step)
+                                   Conversation, ConversationState, ConversationUnavailable,
+                                   Invalid, Step)
 from handlers.router import Context, Router
 from models import activities as acts
+from models import followers
 from models.privacy import mask_phone, normalize_mobile, normalize_name
-from models.volunteers import get_volunteer
+from models.volunteers import get_volunteer, parse_town
 
 log = logging.getLogger(__name__)
 
@@ -260,11 +262,60 @@ def _finish(ctx: Context, state: ConversationState, name: str | None, phone: str
     where = place_of(ctx.session, activity)
     label = "志愿服务" if role == acts.VOLUNTEER else "报名"
     if status == acts.WAITING:
-        return (f"已加入「{activity.title}」（活动编号 {number}）的候补名单，您是第 {position} 位，"
+        text = (f"已加入「{activity.title}」（活动编号 {number}）的候补名单，您是第 {position} 位，"
                 f"报名号 {ref}。\n时间：{when}\n有人取消时会按顺序递补并通知您。"
                 f"不需要了请回复{cancel_hint(number)}。")
-    return (f"{label}成功！报名号 {ref}\n活动：{activity.title}（活动编号 {number}）\n时间：{when}\n"
-            f"地点：{where}\n活动前一天会提醒您。不能参加请回复{cancel_hint(number)}。")
+    else:
+        text = (f"{label}成功！报名号 {ref}\n活动：{activity.title}（活动编号 {number}）\n时间：{when}\n"
+                f"地点：{where}\n活动前一天会提醒您。不能参加请回复{cancel_hint(number)}。")
+    return text + _ask_town(ctx)
+
+
+def _ask_town(ctx: Context) -> str:
+    """After a signup, ask once (optional) which town she lives in when we don't know it from
+    her: her answer fills the figures per town as a town she stated."""
+    follower = ctx.session.get(followers.Follower, ctx.openid)
+    if follower is not None and follower.town and follower.town_source != followers.TOWN_INFERRED:
+        return ""
+    try:
+        TOWN_QUESTION.begin(ctx)
+    except ConversationUnavailable:  # Redis down: the question is optional, leave it out
+        return ""
+    return "\n" + TOWN_ASK
+
+
+#: The optional question after a signup (a passive one-step conversation).
+TOWN_ASK = "顺便问一句：您住在哪个乡镇？回复乡镇名（如「桃城」）即可，方便我们在您附近多办活动；不想说可以不回。"
+_TOWN_LEAD = re.compile(r"^(?:我|阮)?(?:家)?(?:住在|住|在|是)?")
+
+
+def _parse_signup_town(ctx: Context, state: ConversationState) -> str | None:
+    """Her town from a short answer (「桃城」「我在蓬壶镇」「住石鼓」); not list numbers, not a
+    town mentioned inside a longer sentence (that is a new message)."""
+    text = ctx.compact_text.rstrip("。.!！~～啊呀的")
+    if len(text) > 8 or text.isdigit():
+        return None
+    return parse_town(_TOWN_LEAD.sub("", text, count=1))
+
+
+def _town_told(ctx: Context, state: ConversationState, town: str | None):
+    """Record the town she stated; anything else ends the question and is answered as a fresh
+    message (None)."""
+    ctx.conversation.end()
+    if town is None:
+        return None
+    followers.set_follower_town(ctx.session, ctx.openid, town, source=followers.TOWN_STATED,
+                                now=ctx.now)
+    return f"好的，已记下您在{town}。回复「活动」看看近期活动。"
+
+
+TOWN_QUESTION = Conversation(
+    "signup_town",
+    steps=(Step("town", parse=_parse_signup_town, then=_town_told, passive=True),),
+    label="乡镇",
+    timeout=600,
+    broken="",
+)
 
 
 SIGNUP = Conversation(
@@ -289,3 +340,4 @@ def register(router: Router) -> None:
     router.on_text(regex=_START_RE.pattern)(start)
     router.on_text(exact=HOW_WORDS)(how_to)
     router.conversation(SIGNUP)
+    router.conversation(TOWN_QUESTION)

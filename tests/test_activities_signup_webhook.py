@@ -165,7 +165,7 @@ def test_a_promotion_is_sent_after_the_response_and_told_once_on_a_timeout(live_
     sim, post = Simulator(token=TOKEN), flask_transport(create_app(services=services).test_client())
     started = time.monotonic()
     reply = reply_text(sim.send(post, text_fields("oSeated", f"取消报名 {n}", msg_id=882001)))
-    assert "已取消" in reply and time.monotonic() - started < 2.0
+    assert "已取消" in reply and time.monotonic() - started < 4.0  # the 6 s send is not in it
     from handlers.activities import deliver_outbox
     from models import outbox
 
