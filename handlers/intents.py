@@ -149,6 +149,8 @@ def prediction(ctx: Context) -> engine.Prediction | None:
 # -- the danger net ------------------------------------------------------------------------
 #: Shorter texts are left to the word list (救命, 救我 ...): 「同意」「我是」 are not sentences.
 NET_MIN_CHARS = 4
+#: ... with at least this many different characters (a held key or a stuck voice input is not one).
+NET_MIN_DISTINCT = 3
 
 
 def _filling_in_a_form(ctx: Context) -> bool:
@@ -173,12 +175,17 @@ def danger_net(ctx: Context) -> bool:
     missed (they run first), unless she is filling in a form (:func:`_filling_in_a_form`:
     the word list still guards her there)."""
     if ctx.update.msg_type not in ("text", "voice") or len(ctx.compact_text) < NET_MIN_CHARS \
-            or not _chinese(ctx.compact_text):
+            or not _chinese(ctx.compact_text) or _repeated(ctx.compact_text):
         return False
     pred = prediction(ctx)
     if pred is None or pred.danger < engine.DANGER_THRESHOLD:
         return False
     return not _filling_in_a_form(ctx)
+
+
+def _repeated(text: str) -> bool:
+    """「我我我我…」: fewer than :data:`NET_MIN_DISTINCT` different characters is no sentence."""
+    return len(set(text)) < NET_MIN_DISTINCT
 
 
 def hotlines(ctx: Context) -> str:
@@ -319,6 +326,9 @@ def understood(ctx: Context):
         return None
     if _answered_below(ctx):
         return None
+    if pred.intent == "danger" and (len(ctx.compact_text) < NET_MIN_CHARS
+                                    or _repeated(ctx.compact_text)):
+        return None  # 「我」「他」「我在」: too short to tell; the danger words cover 救命, 打我 ...
     if pred.confidence >= engine.CONFIDENT and pred.intent in ANSWERS:
         return ("answer", pred)
     pair = close_pair(pred)

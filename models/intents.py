@@ -568,7 +568,9 @@ def predict(model: Model, text: str, *, today: date) -> Prediction:
     """Classify ``text`` with ``model`` (no database, no version check); see :func:`classify`."""
     slots = extract_slots(text, today=today)
     p = prepare(text)
-    if not p:
+    if not p or (len(p) == 1 and p not in model.taught):
+        # 「我」「他」: a lone character says nothing yet (voice input often sends a first word
+        # alone); the danger words still catch the one-character cries for help.
         return Prediction(None, 0.0, (), slots, 0.0)
     probs = model.proba(p)
     pairs = [(label, float(probs[i])) for i, label in enumerate(model.labels) if label in INTENTS]

@@ -138,6 +138,18 @@ def test_a_danger_paraphrase_gets_the_hotlines_truthfully(say):
     assert "没太明白" not in reply
 
 
+@pytest.mark.parametrize("text", ["我", "他", "我我我", "他他", "我" * 2000])
+def test_a_lone_pronoun_or_a_stuck_key_is_no_alarm(say, text):
+    """The tester's finding: 「我」 alone scored 0.98 danger and got the hotlines."""
+    reply = say(text, openid="oIntentLone01")
+    assert "您的安全最要紧" not in reply and "12356" not in reply, reply
+
+
+def test_a_minnan_husband_hitting_gets_the_hotlines(say):
+    reply = say("頭家喝酒打人點算", openid="oIntentMinnan1")   # 头家 = husband
+    assert "110" in reply and "12338" in reply, reply
+
+
 @pytest.mark.parametrize("text", ["打听一下义剪的时间", "手机死机了怎么办", "今天去菜市场杀鱼",
                                   "笑死我了哈哈", "出门记得锁门", "晚上一起跳广场舞"])
 def test_benign_sentences_with_scary_characters_do_not_alarm(say, text):
