@@ -356,6 +356,20 @@ def my_signups(ctx: Context) -> str:
     return "\n".join(lines)
 
 
+def _which_to_cancel(ctx: Context) -> str:
+    """「取消报名」 without a number: nothing to cancel, the one signup she has (named, with the
+    exact reply that cancels it), or her list."""
+    rows = [(s, a) for s, a in acts.my_signups(ctx.session, ctx.openid, ctx.now)
+            if s.status != acts.ATTENDED and a.status != acts.CANCELLED]
+    if not rows:
+        return "您现在没有可以取消的报名。回复「活动」看看有哪些活动。"
+    if len(rows) == 1:
+        activity = rows[0][1]
+        return (f"您报名了【{activity.number}】{activity.title}（{fmt_time(activity.starts_at, ctx.services.tz)}）。"
+                f"确定不去了，请回复「取消报名 {activity.number}」。")
+    return "请告诉我要取消哪个活动，例如回复「取消报名 3」。\n\n" + my_signups(ctx)
+
+
 def cancel(ctx: Context) -> str:
     """「取消报名 3」 (the rule's ``ctx.match``: a :data:`CANCEL_RE` match) → :func:`cancel_matched`."""
     return cancel_matched(ctx, ctx.match)
@@ -367,7 +381,7 @@ def cancel_matched(ctx: Context, m: re.Match | None) -> str:
     if m and m.group("ref"):
         return cancel_ref(ctx, m.group("ref").upper())
     if not m or not m.group("n"):
-        return "请告诉我要取消哪个活动，例如回复「取消报名 3」。\n\n" + my_signups(ctx)
+        return _which_to_cancel(ctx)
     number = activity_number(number_digits(m.group("n")) or "0")
     role = acts.VOLUNTEER if "志愿" in ctx.compact_text else None
     try:

@@ -184,7 +184,7 @@ def test_my_signups_and_cancel_messages(services):
     assert f"【{n}】" in r and "已确认" in r
     assert "没有找到编号为 9999" in say(services, "oMine", "取消报名 9999")
     assert "不需要取消" in say(services, "oNone", f"取消报名 {n}")
-    assert "例如回复「取消报名 3」" in say(services, "oMine", "取消报名")
+    assert f"请回复「取消报名 {n}」" in say(services, "oMine", "取消报名")  # her one signup, named
     assert "已取消" in say(services, "oMine", f"取消报名 {n}")
 
 

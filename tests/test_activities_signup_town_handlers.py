@@ -43,3 +43,14 @@ def test_not_asked_when_she_already_told_us(services):
     number = new_activity(services)
     done = complete_signup(services, "o-town-4", number)
     assert "报名成功" in done and "您住在哪个乡镇" not in done
+
+
+def test_cancel_without_a_number(services):
+    """The tester's finding: 「取消报名」 with no signup said both 「取消哪个活动」 and 「没有报名」."""
+    reply = say(services, "o-cancel-0", "取消报名")
+    assert "没有可以取消的报名" in reply and "取消哪个活动" not in reply
+    number = new_activity(services)
+    complete_signup(services, "o-cancel-1", number)
+    reply = say(services, "o-cancel-1", "取消报名")
+    assert f"回复「取消报名 {number}」" in reply and "家政培训班" in reply
+    assert "已取消" not in reply          # nothing cancelled without the number
