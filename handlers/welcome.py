@@ -42,7 +42,7 @@ NOT_UNDERSTOOD = "抱歉，没太明白您的意思。\n" + HELP
 #: These also leave any conversation (the others might be an answer to a question she was asked).
 ESCAPE_HELP_WORDS = ["帮助", "使用帮助", "菜单", "help"]
 #: 「你好」「在吗」 are greetings: the intent stage (handlers/intents.py) answers them warmly.
-HELP_WORDS = ["帮助", "?", "help", "菜单", "使用帮助"]
+HELP_WORDS = ["帮助", "?", "help", "菜单", "使用帮助", "hi", "hello", "hey"]  # English greetings: the classifier reads Chinese only
 
 
 #: Events that are WeChat's reports on our sends (FromUserName is her openid all the same).

@@ -834,8 +834,13 @@ def current_model(session: Any = None, kv: Any = None, *, wait: bool = False) ->
     seen = _kv_get(kv)
     if slot.model is not None and seen is not None and seen == slot.kv_seen == slot.model.version:
         return slot.model
-    real = _real(session)
-    version = model_version(real)
+    try:
+        real = _real(session)
+        version = model_version(real)
+    except Exception:  # noqa: BLE001 - database down or hung: answer with what this process has
+        log.warning("intents: model version unreadable (database unavailable); "
+                    "using the %s model", "current" if slot.model is not None else "shipped")
+        return slot.model if slot.model is not None else base_model()
     if seen is not None and seen == version:
         slot.kv_seen = seen
     elif seen is None and kv is not None:
