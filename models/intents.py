@@ -733,12 +733,15 @@ def _install(slot: _Slot, version: int, taught: list[tuple[str, str]],
     if cache_dir is not None:
         model = load_cached(cache_dir, taught, version=version)
     if model is None:
-        if taught or cache_dir is not None:
+        if taught:
             model = build_model(taught, version=version)
             if cache_dir is not None:
                 save_cached(model, cache_dir, taught)
-        else:
+        else:  # nothing taught: the process's model of the shipped examples, built at most once
+            fresh = not _base
             model = _with_version(base_model(), version)
+            if cache_dir is not None and fresh:
+                save_cached(model, cache_dir, taught)
     slot.model = model
     return model
 
