@@ -6,6 +6,18 @@ from markupsafe import Markup, escape
 PALETTE = ("#d9487c", "#f0a202", "#3a86ff", "#2a9d8f", "#8338ec", "#6c757d", "#e76f51")
 
 
+
+def _title_and_legend(out: list[str], title: str | None, series, left: int, top: int) -> None:
+    """Append the chart's title and one coloured legend entry per series (SVG elements)."""
+    if title:
+        out.append(f'<text x="0" y="14" font-size="14" font-weight="bold">{escape(title)}</text>')
+    x = left
+    for i, (name, _) in enumerate(series):
+        y = top - 18
+        out.append(f'<rect x="{x}" y="{y}" width="12" height="12" fill="{PALETTE[i % len(PALETTE)]}"/>')
+        out.append(f'<text x="{x + 16}" y="{y + 11}">{escape(name)}</text>')
+        x += 16 + 13 * len(name) + 18
+
 def bar_chart(labels: list[str], series: list[tuple[str, list[float]]], *, width: int = 760,
               bar: int = 9, title: str = "") -> Markup:
     """Horizontal grouped bars: one group per label, one bar per series (name, values).
@@ -21,14 +33,7 @@ def bar_chart(labels: list[str], series: list[tuple[str, list[float]]], *, width
     scale = (width - left - right) / peak
     out = [f'<svg xmlns="http://www.w3.org/2000/svg" role="img" width="{width}" height="{height}" '
            f'viewBox="0 0 {width} {height}" font-family="sans-serif" font-size="12">']
-    if title:
-        out.append(f'<text x="0" y="14" font-size="14" font-weight="bold">{escape(title)}</text>')
-    x = left
-    for i, (name, _) in enumerate(series):
-        y = top - 18
-        out.append(f'<rect x="{x}" y="{y}" width="12" height="12" fill="{PALETTE[i % len(PALETTE)]}"/>')
-        out.append(f'<text x="{x + 16}" y="{y + 11}">{escape(name)}</text>')
-        x += 16 + 13 * len(name) + 18
+    _title_and_legend(out, title, series, left, top)
     for gi, label in enumerate(labels):
         gy = top + gi * group
         out.append(f'<text x="{left - 6}" y="{gy + group / 2 + 2:.0f}" text-anchor="end">{escape(label)}</text>')
@@ -63,14 +68,7 @@ def line_chart(labels: list[str], series: list[tuple[str, list[float]]], *, widt
     out = [f'<svg xmlns="http://www.w3.org/2000/svg" role="img" class="trend-chart" '
            f'viewBox="0 0 {width} {height}" style="width:100%;max-width:{width}px;height:auto" '
            f'font-family="sans-serif" font-size="12">']
-    if title:
-        out.append(f'<text x="0" y="14" font-size="14" font-weight="bold">{escape(title)}</text>')
-    x = left
-    for i, (name, _) in enumerate(series):
-        y = top - 18
-        out.append(f'<rect x="{x}" y="{y}" width="12" height="12" fill="{PALETTE[i % len(PALETTE)]}"/>')
-        out.append(f'<text x="{x + 16}" y="{y + 11}">{escape(name)}</text>')
-        x += 16 + 13 * len(name) + 18
+    _title_and_legend(out, title, series, left, top)
     base = top + plot_h
     out.append(f'<line x1="{left}" y1="{base}" x2="{width - right}" y2="{base}" stroke="#999"/>')
     out.append(f'<text x="{left - 4}" y="{top + 4}" text-anchor="end" font-size="10">{_num(peak)}</text>')
