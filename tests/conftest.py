@@ -182,10 +182,18 @@ def live_services(db_url, redis_prefix, tmp_path, fake_wechat):
 
 @pytest.fixture
 def app(services):
-    """The Flask app on ``services``."""
+    """The Flask app on ``services``. At the end, the webhook's answer threads and the
+    background sends are waited for, so that nothing a test started still writes (SQLite is
+    one file for the whole run) while the next test runs."""
     from bot.app import create_app
+    from bot.wechat.notifier import notifier_for
 
-    return create_app(services=services)
+    flask_app = create_app(services=services)
+    yield flask_app
+    pool = flask_app.extensions["taoyuan_webhook"]._pool
+    if pool is not None:
+        pool.shutdown(wait=True)
+    notifier_for(services).wait()
 
 
 @pytest.fixture
