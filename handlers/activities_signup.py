@@ -22,8 +22,9 @@ from __future__ import annotations
 import logging
 import re
 
-from handlers.activities import (CANCEL_RE, CN_NUMERALS, activity_block, activity_number, clip,
-                                 list_activities, locked_session, number_digits)
+from handlers.activities import (CANCEL_RE, CN_NUMERALS, PICK_NAME, PICK_STEP, activity_block,
+                                 activity_number, clip, list_activities, locked_session,
+                                 number_digits)
 from handlers.conversation import (SIGNUP_AGREE_WORDS, SIGNUP_NO_WORDS, SIGNUP_YES_WORDS,
                                    Conversation, ConversationState, ConversationUnavailable,
                                    Invalid, Step)
@@ -309,6 +310,44 @@ def _town_told(ctx: Context, state: ConversationState, town: str | None):
     return f"好的，已记下您在{town}。回复「活动」看看近期活动。"
 
 
+#: Seconds a bare number after the activity list still picks from it.
+PICK_TIMEOUT = 600
+
+
+def _parse_pick(ctx: Context, state: ConversationState) -> int | None:
+    """Her number after the list (「2」「2号」「第二个」): the activity number it names — a
+    listed activity's own number, else the position in the list (1 = the first) — or None."""
+    m = _NUMBERED.match(ctx.compact_text.rstrip("。.!！?？"))
+    digits = number_digits(m.group(1)) if m else None
+    if not digits or len(digits) > 6:
+        return None
+    n, listed = int(digits), [int(x) for x in state.data.get("numbers") or ()]
+    if n in listed:
+        return n
+    return listed[n - 1] if 1 <= n <= len(listed) else None
+
+
+def _picked(ctx: Context, state: ConversationState, number: int | None):
+    """The picked activity's details and the signup's first question (as 「报名 N」); any
+    other message ends the pick and goes on as a fresh message (None)."""
+    ctx.conversation.end()
+    if number is None:
+        return None
+    activity = acts.get_activity(ctx.session, number)
+    if activity is None or not acts.is_public(ctx.session, activity):
+        return None
+    return _begin(ctx, activity, acts.PARTICIPANT)
+
+
+PICK = Conversation(
+    PICK_NAME,
+    steps=(Step(PICK_STEP, parse=_parse_pick, then=_picked, passive=True),),
+    label="选择活动",
+    timeout=PICK_TIMEOUT,
+    broken="",
+)
+
+
 TOWN_QUESTION = Conversation(
     "signup_town",
     steps=(Step("town", parse=_parse_signup_town, then=_town_told, passive=True),),
@@ -341,3 +380,4 @@ def register(router: Router) -> None:
     router.on_text(exact=HOW_WORDS)(how_to)
     router.conversation(SIGNUP)
     router.conversation(TOWN_QUESTION)
+    router.conversation(PICK)
