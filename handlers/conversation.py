@@ -77,10 +77,13 @@ class ConversationUnavailable(redis.RedisError):
         self.name = name
 
 
-#: What she is told when a multi-step dialogue cannot start (``{label}``: its name, e.g. 报名).
+#: What she is told when a multi-step dialogue cannot start (``{label}``: its name, e.g. 报名;
+#: ``{call}``: :data:`UNAVAILABLE_CALL` with the federation's phone, or "" when unknown).
 UNAVAILABLE_TEXT = ("抱歉，系统现在暂时记不住对话，{label}这类要分几步办理的事现在开始不了，请过几分钟再试一次。"
                     "查服务点（回复乡镇名或「调解」等需要）、看「活动」不受影响；"
-                    "急事请拨打县妇联电话，遇到危险请立即拨打110。")
+                    "{call}遇到危险请立即拨打110。")
+#: ``{call}`` of :data:`UNAVAILABLE_TEXT` when the federation's phone is configured (else "").
+UNAVAILABLE_CALL = "急事请拨打县妇联电话{phone}，"
 
 
 @dataclass

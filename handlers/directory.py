@@ -84,9 +84,11 @@ def _short(value: str, chars: int) -> str:
     return value if len(value) <= chars else value[: chars - 1] + "…"
 
 
-def _contact(ctx: Context) -> str:
+def _call_line(ctx: Context) -> str:
+    """「可致电县妇联0595-…，」 when ``app.federation_phone`` is set, else "": never a sentence
+    that tells her to call without the number."""
     phone = (ctx.services.config.app.get("federation_phone") or "").strip()
-    return f"请致电县妇联{phone}" if phone else "请致电县妇联"
+    return f"可致电县妇联{phone}，" if phone else ""
 
 
 def _settings(ctx: Context) -> dict:
@@ -106,8 +108,8 @@ def format_entry(ctx: Context, number: int, found: points.Found) -> str:
     """One point as a few short lines for a phone screen: name, where (distance and the
     address or town/village known), hours, phone, services, and a 「查看地图」 link.
 
-    What is not known is left out (no 待核实, no 请致电县妇联 per point: the list's footer says
-    it once, see :func:`phone_footer`). The map link is WeChat text markup (``<a href>``,
+    What is not known is left out (no 待核实, no 请致电县妇联 per point: the list's footer gives
+    the federation's number once when it is configured, see :func:`phone_footer`). The map link is WeChat text markup (``<a href>``,
     被动回复 文本消息: the link shows as its words); a point placed at the county seat only
     because its town is unknown gets no distance and no map. Every field is cut to a few dozen
     characters, so an entry stays under ~700 bytes.
@@ -222,7 +224,7 @@ def nearest_reply(ctx: Context, lat: float, lng: float) -> str:
     found = points.nearest(ctx.session, lat, lng, limit=limit)
     if not found:
         ctx.set_more([])
-        return f"服务点名录正在整理中，{_contact(ctx)}咨询。"
+        return f"服务点名录正在整理中，{_call_line(ctx)}可以回复「求助」留言，工作人员会答复您。"
     header = "离您最近的近邻娘家："
     if found[0].distance_m > FAR_AWAY_M:
         header = "您目前不在永春县附近。永春县离您最近的近邻娘家："
@@ -344,7 +346,7 @@ def _nothing(ctx: Context, first: str, pos, q: Query | None = None) -> str:
         if found:
             return _list_reply(ctx, first + "离您最近的近邻娘家可以帮您问问：", found)
     ctx.set_more([])
-    return f"{first}{_contact(ctx)}，或回复「求助」留言，工作人员会尽快回复您。\n{TRY_WORDS}"
+    return f"{first}{_call_line(ctx)}可以回复「求助」留言，工作人员会尽快回复您。\n{TRY_WORDS}"
 
 
 def _unknown(ctx: Context, q: Query, pos) -> str:

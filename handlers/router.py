@@ -28,7 +28,7 @@ from bot.core.services import Services
 from bot.core.text import command_form, fold_case, normalize
 from bot.wechat.replies import NewsReply, Reply, TextReply, TransferReply
 from bot.wechat.updates import Update
-from handlers.conversation import (UNAVAILABLE_TEXT, UNREAD, Conversation, ConversationState,
+from handlers.conversation import (UNAVAILABLE_CALL, UNAVAILABLE_TEXT, UNREAD, Conversation, ConversationState,
                                    ConversationStore, ConversationUnavailable)
 from models.base import utcnow
 
@@ -400,14 +400,18 @@ class Router:
             return self._dispatch(ctx)
         except ConversationUnavailable as exc:
             log.warning("conversation %s unavailable: Redis cannot save it", exc.name)
-            return self.unavailable_reply(exc.name)
+            config = getattr(ctx.services, "config", None)
+            app = getattr(config, "app", None) or {}
+            return self.unavailable_reply(exc.name, str(app.get("federation_phone") or "").strip())
 
-    def unavailable_reply(self, name: str) -> TextReply:
+    def unavailable_reply(self, name: str, phone: str = "") -> TextReply:
         """What she is told when conversation ``name`` cannot be saved (Redis down): the
-        multi-step flow cannot start now, what still works, whom to call."""
+        multi-step flow cannot start now, what still works, and the federation's ``phone``
+        for urgent matters when it is known (no call to an unknown number)."""
         spec = self.conversations.get(name)
         label = f"「{spec.label}」" if spec is not None and spec.label else ""
-        return TextReply(UNAVAILABLE_TEXT.format(label=label))
+        call = UNAVAILABLE_CALL.format(phone=phone) if phone else ""
+        return TextReply(UNAVAILABLE_TEXT.format(label=label, call=call))
 
     def _dispatch(self, ctx: Context) -> Reply | None:
         ctx.router, ctx.match = self, None

@@ -208,7 +208,8 @@ def test_point_name(seeded, router):
 
 def test_unmatched_where_is_question_is_logged_and_helped(seeded, router):
     reply = text(seeded, router, "附近医院")
-    assert "暂时没有和「医院」有关的服务点信息" in reply and "请致电县妇联" in reply
+    assert "暂时没有和「医院」有关的服务点信息" in reply and "「求助」" in reply
+    assert "致电" not in reply  # no phone configured: no call to an unknown number
     location(seeded, router, *KENGZAIKOU)
     reply = text(seeded, router, "医院在哪里")
     assert "离您最近的近邻娘家可以帮您问问" in reply
@@ -218,7 +219,32 @@ def test_unmatched_where_is_question_is_logged_and_helped(seeded, router):
 
 def test_known_need_with_no_point_is_helpful(seeded, router):
     reply = text(seeded, router, "家政")
-    assert "暂时没有找到提供「家政培训」的服务点" in reply and "请致电县妇联" in reply
+    assert "暂时没有找到提供「家政培训」的服务点" in reply and "「求助」" in reply
+    assert "致电" not in reply and "电话" not in reply  # no number known: no call
+
+
+def test_no_point_found_gives_the_federation_phone_when_configured(db_url, redis_prefix, tmp_path,
+                                                                   router):
+    from bot.app import wire_services
+    from tests.conftest import _empty_tables, make_config
+
+    svc = wire_services(make_config(db_url, redis_prefix, tmp_path,
+                                     app={"federation_phone": "0595-00000000"}))
+    _empty_tables(svc)
+    try:
+        with svc.db.session() as s:
+            sp.load_seed(s)
+        assert "可致电县妇联0595-00000000，可以回复「求助」留言" in text(svc, router, "家政")
+    finally:
+        _empty_tables(svc)
+        svc.db.dispose()
+
+
+def test_an_empty_directory_never_says_call_without_a_number(services, router):
+    reply = text(services, router, "附近医院")  # no points at all
+    assert "致电" not in reply and "「求助」" in reply
+    reply = location(services, router, *KENGZAIKOU)
+    assert "正在整理中" in reply and "致电" not in reply and "「求助」" in reply
 
 
 def test_federation_phone_from_config(db_url, redis_prefix, tmp_path, router):
