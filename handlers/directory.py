@@ -21,7 +21,9 @@ placed at a town-centre estimate show a whole-公里 distance marked （大致�
 """
 from __future__ import annotations
 
+import json
 import logging
+from dataclasses import replace
 from datetime import timedelta
 from urllib.parse import quote
 
@@ -49,6 +51,14 @@ FAR_AWAY_M = 100_000
 
 HOW_TO_SEND = ("请发送您的位置：点输入框旁的「+」→「位置」→「发送」，或点菜单「附近服务」→「发送我的位置」，"
                "我帮您找最近的近邻娘家。")
+#: Words that ask for the nearest (「我家附近有没有调解室」「离我近的微家」): a need, kind or
+#: platform asked with one of them is answered nearest first, from her position.
+NEAR_WORDS = ("附近", "最近的", "离我近", "离我最近", "离我家近", "就近", "周边", "身边", "旁边",
+              "近一点", "近点的", "走路能到")
+#: Kinds whose purpose is a need: the nearest 调解室 is the nearest point that mediates.
+KIND_NEEDS = {"调解室": "矛盾调解", "评理室": "矛盾调解"}
+#: Seconds a need she asked 附近 for (without a recent position) waits for her location.
+WANT_TTL = DEFAULT_LOCATION_MAX_AGE
 TRY_WORDS = "也可以直接回复乡镇名（如「桃城」「坑仔口」）或需要（如「调解」「早教」「义剪」「电商」）。"
 
 
@@ -231,6 +241,70 @@ def nearest_reply(ctx: Context, lat: float, lng: float) -> str:
     return _list_reply(ctx, header, found)
 
 
+def _want_key(ctx: Context) -> str:
+    return ctx.services.keys("points", "want", ctx.openid)
+
+
+def remember_want(ctx: Context, q: Query) -> None:
+    """Keep what she asked 附近 for (need, kind, platform) until her location arrives
+    (:data:`WANT_TTL`); Redis down: forgotten (the location then gets the plain nearest)."""
+    value = json.dumps({"need": q.need, "kind": q.kind, "platform": q.platform, "core": q.core},
+                       ensure_ascii=False)
+    try:
+        ctx.services.redis.set(_want_key(ctx), value, ex=WANT_TTL)
+    except redis.RedisError:
+        log.warning("directory: the need asked 附近 for is not kept (Redis unavailable)")
+
+
+def take_want(ctx: Context) -> Query | None:
+    """What she asked 附近 for before sending her location (forgotten once taken), or None."""
+    try:
+        raw = ctx.services.redis.get(_want_key(ctx))
+        if raw:
+            ctx.services.redis.delete(_want_key(ctx))
+    except redis.RedisError:
+        return None
+    try:
+        data = json.loads(raw) if raw else None
+    except ValueError:
+        return None
+    if not isinstance(data, dict):
+        return None
+    return Query(need=data.get("need"), kind=data.get("kind"), platform=data.get("platform"),
+                 near=True, core=str(data.get("core") or ""))
+
+
+def nearest_wanted(ctx: Context, q: Query, lat: float, lng: float) -> str:
+    """The points offering what ``q`` asks for, nearest to (lat, lng) first; when none offers
+    it, the nearest points that can help her ask."""
+    if q.kind in KIND_NEEDS and not q.need:
+        q = replace(q, kind=None, need=KIND_NEEDS[q.kind])
+    tags = synonyms().need_tags.get(q.need, ()) if q.need else ()
+    found = points.search(ctx.session, platform=q.platform, kind=q.kind, tags=tags, near=(lat, lng))
+    what = _describe(q)
+    if not found:
+        return _nothing(ctx, f"暂时没有找到{what}。", (lat, lng))
+    note = synonyms().need_notes.get(q.need or "", "")
+    return _list_reply(ctx, (note + "\n" if note else "") + f"离您最近的{what}：", found)
+
+
+def wants_nearest(q: Query, text: str = "") -> bool:
+    """Whether the question asks for the nearest: a 附近 wrapper the parser stripped, or one of
+    :data:`NEAR_WORDS` in her ``text``."""
+    return q.near or any(w in (text or q.core) for w in NEAR_WORDS)
+
+
+def ask_position_for(ctx: Context, q: Query) -> str:
+    """附近 + a need without a recent position: ask for her location (the need waits for it,
+    :func:`remember_want`), or a town instead."""
+    remember_want(ctx, q)
+    ctx.set_more([])
+    word = q.core if q.core and len(q.core) <= 6 else (q.need or q.kind or q.platform or "调解")
+    town = synonyms().short_town(ctx.follower.town or "") or "桃城"
+    return (f"想找离您最近的{_describe(q)}，请发送您的位置：点输入框旁的「+」→「位置」→「发送」，"
+            f"我按远近帮您列出来。\n不方便发位置，也可以回复乡镇名加需要，如「{word} {town}」。")
+
+
 def reply_for_location(ctx: Context, lat, lng) -> str | None:
     """Answer a position she sent; bad coordinates get a clear sentence, never a wrong list."""
     try:
@@ -239,6 +313,9 @@ def reply_for_location(ctx: Context, lat, lng) -> str | None:
         return exc.reason + HOW_TO_SEND
     if not _first_time(ctx, lat, lng):
         return None
+    wanted = take_want(ctx)
+    if wanted is not None:
+        return nearest_wanted(ctx, wanted, lat, lng)
     return nearest_reply(ctx, lat, lng)
 
 
@@ -297,6 +374,10 @@ def on_directory_text(ctx: Context) -> str:
         return on_nearby(ctx) if asks_near or pos else _overview(ctx)
     if q.unknown:
         return _unknown(ctx, q, pos)
+    if not q.town and (q.need or q.kind or q.platform) and wants_nearest(q):
+        if pos is None:  # 「附近有没有调解室」: she wants the nearest one, so her position first
+            return ask_position_for(ctx, q)
+        return nearest_wanted(ctx, q, *pos)
     tags = synonyms().need_tags.get(q.need, ()) if q.need else ()
     if q.town in TOWNS:  # the town she asks about: inferred, never over one she stated
         followers.set_follower_town(ctx.session, ctx.openid, q.town, source=followers.TOWN_INFERRED,

@@ -31,7 +31,7 @@ from __future__ import annotations
 import logging
 import threading
 from collections import OrderedDict
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from datetime import date
 from typing import Callable
 
@@ -200,11 +200,24 @@ def hotlines(ctx: Context) -> str:
 Answer = Callable[[Context, engine.Slots], object]
 
 
-def _directory(ctx: Context, slots: engine.Slots) -> object:
+def _directory(ctx: Context, slots: engine.Slots, *, near: bool = False) -> object:
+    """The directory for the town and need she named; ``near`` (or 附近/离我近 ... in her text,
+    :data:`handlers.directory.NEAR_WORDS`) asks for the nearest points offering the need."""
     words = (slots.town or "") + (slots.need or "")
     query = synonyms().parse(compact(words)) if words else None
-    ctx.match = query or Query(everything=True, core=ctx.compact_text)
+    if query is not None and not query.unknown and not query.everything and (
+            near or directory.wants_nearest(query, ctx.compact_text)):
+        query = replace(query, near=True)
+    ctx.match = query or Query(everything=True, near=near, core=ctx.compact_text)
     return directory.on_directory_text(ctx)
+
+
+def _nearby(ctx: Context, slots: engine.Slots) -> object:
+    """附近 + a need (「我家附近有没有调解室」): the nearest points offering it (her recent
+    position, else she is asked for it and the need waits); without a need, the nearest."""
+    if slots.need and not slots.town:
+        return _directory(ctx, slots, near=True)
+    return directory.on_nearby(ctx)
 
 
 def _mediation(ctx: Context, slots: engine.Slots) -> object:
@@ -261,7 +274,7 @@ def human_text(app: dict) -> str:
 ANSWERS: dict[str, Answer] = {
     "directory_need": _directory,
     "directory_town": _directory,
-    "directory_nearby": lambda ctx, s: directory.on_nearby(ctx),
+    "directory_nearby": _nearby,
     "mediation": _mediation,
     "activities": lambda ctx, s: activities.list_activities(
         ctx, category=s.category, date_from=s.date_from, date_to=s.date_to),

@@ -167,7 +167,7 @@ def test_town(seeded, router, words, town):
     ("理发", "巾帼义务理发服务队"), ("义剪", "助困公益协会妇联"), ("电商", "电商园妇联"),
     ("直播", "永商网红城妇联"), ("法律", "永春县妇联"), ("家庭教育", "临江经典小区妇联"),
     ("志愿", "坑仔口镇志愿者协会"), ("哪里可以理发?", "巾帼义务理发服务队"),
-    ("附近有调解室吗", "秀丽个人调解室"), ("坑仔口 调解", "坑仔口镇诗元村第二网格党支部妇女微家"),
+    ("坑仔口 调解", "坑仔口镇诗元村第二网格党支部妇女微家"),
 ])
 def test_needs(seeded, router, words, expected):
     reply = text(seeded, router, words)
@@ -175,6 +175,33 @@ def test_needs(seeded, router, words, expected):
     while "回复「更多」" in pages[-1]:
         pages.append(text(seeded, router, "更多"))
     assert expected in "".join(pages), pages
+
+
+def test_nearby_with_a_need_asks_her_position_then_lists_that_need_nearest_first(seeded, router):
+    reply = text(seeded, router, "附近有调解室吗")
+    assert "离您最近的" in reply and "「+」→「位置」" in reply and "1. " not in reply
+    assert "桃城" in reply  # ... or a town instead
+    reply = location(seeded, router, *KENGZAIKOU)  # the need waited for her position
+    assert "离您最近的提供「矛盾调解」的服务点" in reply and "12338" in reply
+    assert reply.split("1. ")[1].startswith("坑仔口镇")
+    assert "志愿者协会" not in reply  # only points that mediate
+    assert location(seeded, router, 25.34, 117.98).startswith("离您最近的近邻娘家")  # taken once
+
+
+@pytest.mark.parametrize("words, header", [
+    ("附近有调解室吗", "离您最近的提供「矛盾调解」的服务点"),
+    ("离我近的微家", "离您最近的「妇女微家」的服务点"),
+    ("附近有法律咨询吗", "离您最近的提供「政策法律」的服务点"),
+])
+def test_nearby_with_a_need_and_a_recent_position_lists_nearest_first(seeded, router, words, header):
+    location(seeded, router, *KENGZAIKOU)
+    reply = text(seeded, router, words)
+    assert header in reply and "距离约" in reply
+
+
+def test_a_town_with_a_need_is_not_asked_for_a_position(seeded, router):
+    reply = text(seeded, router, "坑仔口附近的调解")
+    assert "「+」→「位置」" not in reply and "坑仔口镇" in reply
 
 
 def test_unknown_location_points_show_no_distance(seeded, router):

@@ -197,3 +197,27 @@ def test_short_texts_are_remembered_per_model(monkeypatch):
     memory.predict(taught, "你好" * 20, today)  # long texts are never kept
     memory.predict(taught, "你好" * 20, today)
     assert calls[1:] == [(taught, "你好"), (taught, "你好" * 20), (taught, "你好" * 20)]
+
+
+# -- 附近 + a need (issue 14: 「我家附近有没有调解室」 is the nearest point offering it) ----------
+def test_nearby_intent_with_a_need_asks_her_position_and_keeps_the_need(chat, monkeypatch):
+    from bot.wechat.updates import Location
+
+    monkeypatch.setattr(engine, "predict", fake({"directory_nearby": 0.8, "directory_need": 0.1},
+                                                slots=engine.Slots(need="调解室")))
+    reply = chat.say("我家门口近一点有没有可以说理的地方")
+    assert "离您最近的「调解室」" in reply and "「+」→「位置」" in reply
+    monkeypatch.undo()
+    stage.forget_remembered()
+    reply = chat.push(msg_type="location", location=Location(25.33, 117.97))
+    assert "离您最近的提供「矛盾调解」的服务点" in reply and "志愿者协会" not in reply
+
+
+def test_need_intent_with_a_near_word_is_answered_nearest_first(chat, monkeypatch):
+    from bot.wechat.updates import Location
+
+    chat.push(msg_type="location", location=Location(25.33, 117.97))
+    monkeypatch.setattr(engine, "predict", fake({"directory_need": 0.8},
+                                                slots=engine.Slots(need="政策法律")))
+    reply = chat.say("我家这边离我近的能问法律的")
+    assert "离您最近的提供「政策法律」的服务点" in reply and "距离约" in reply
