@@ -135,6 +135,15 @@ def test_contract_examples(text, intent):
     assert p.confident
 
 
+@pytest.mark.parametrize("text", ["附近哪里有早教", "附近有家庭教育指导的地方吗", "周边能咨询法律的点",
+                                  "我家附近有没有评理室"])
+def test_nearby_with_a_need_is_nearby_not_need(text):
+    """附近 + a need is the nearest point offering it (issue 14; sentences not in the examples)."""
+    p = I.classify(text, today=WED)
+    assert p.intent == "directory_nearby", p.ranked[:3]
+    assert p.slots.need
+
+
 def test_prediction_shape():
     p = I.classify("  我想当志愿者。", today=WED)
     assert [i for i, _ in p.ranked] and set(i for i, _ in p.ranked) == set(I.INTENTS)
