@@ -318,6 +318,11 @@ def list_activities(ctx: Context, *, category: str | None = None, date_from: dat
             + "\n\n".join(blocks))
 
 
+def has_upcoming(ctx: Context, category: str) -> bool:
+    """Whether an activity of ``category`` is planned (upcoming and public)."""
+    return bool(acts.upcoming_activities(ctx.session, ctx.now, category=category, limit=1))
+
+
 def offer_pick(ctx: Context, listed: list[acts.Activity]) -> bool:
     """Let a bare number she sends next pick one of ``listed`` (conversation :data:`PICK_NAME`),
     unless another conversation is active (it keeps its place) or Redis is down. Returns

@@ -288,6 +288,12 @@ def nearest_wanted(ctx: Context, q: Query, lat: float, lng: float) -> str:
     return _list_reply(ctx, (note + "\n" if note else "") + f"离您最近的{what}：", found)
 
 
+def offers(ctx: Context, q: Query) -> bool:
+    """Whether an active point matches ``q``'s need, kind or platform (its town too)."""
+    tags = synonyms().need_tags.get(q.need, ()) if q.need else ()
+    return bool(points.search(ctx.session, town=q.town, platform=q.platform, kind=q.kind, tags=tags))
+
+
 def wants_nearest(q: Query, text: str = "") -> bool:
     """Whether the question asks for the nearest: a 附近 wrapper the parser stripped, or one of
     :data:`NEAR_WORDS` in her ``text``."""

@@ -38,7 +38,7 @@ from typing import Callable
 import redis
 
 from bot.core.text import compact
-from bot.wechat.replies import MORE_HINT, TransferReply
+from bot.wechat.replies import MORE_HINT, TEXT_LIMIT_BYTES, TransferReply
 from handlers import activities, activities_signup, columns, contact, directory, help as help_
 from handlers import privacy, reminders, volunteers, welcome
 from handlers.conversation import Conversation, ConversationState, Step
@@ -271,13 +271,48 @@ def human_text(app: dict) -> str:
     return "\n".join(lines)
 
 
+#: Words that ask to learn or when (「想学」「培训」「什么时候」): with an activity category and no
+#: where-word, a question about the training activities, not about the directory's points.
+TRAINING_CUES = ("学", "培训", "课", "班", "什么时候", "啥时候", "几时", "几号", "哪天", "时间")
+#: Words that ask where (the directory answers those: 「电商培训点在哪」「哪里可以学电商」).
+WHERE_CUES = ("哪里", "哪儿", "在哪", "去哪", "哪有", "地方", "地址", "附近", "最近的", "服务点",
+              "培训点", "怎么走")
+
+
+def wants_training(ctx: Context, pred: engine.Prediction) -> bool:
+    """Whether a text the directory also knows (「有没有家政培训」「电商培训什么时候」) asks for
+    the training activities: the classifier confidently says ``activities``, the text names a
+    category and a learning or when word, and no where-word."""
+    text = ctx.compact_text
+    return (pred.intent == "activities" and pred.confident and bool(pred.slots.category)
+            and any(w in text for w in TRAINING_CUES) and not any(w in text for w in WHERE_CUES))
+
+
+def _activities(ctx: Context, slots: engine.Slots) -> object:
+    """The activities for the category and dates she named; when she asked about a category
+    with nothing planned and the directory knows the need (电商), the points offering it,
+    under one line saying no session is planned."""
+    if slots.category and not (slots.date_from or slots.date_to) and slots.need \
+            and not activities.has_upcoming(ctx, slots.category):
+        query = synonyms().parse(compact(slots.need))
+        if query is not None and not query.unknown and not query.everything \
+                and directory.offers(ctx, query):
+            ctx.match = query
+            listed = directory.on_directory_text(ctx)
+            first = f"「{slots.category}」近期还没有排期，新的活动发布后回复「活动」就能看到。\n"
+            if len((first + listed).encode()) <= TEXT_LIMIT_BYTES:
+                return first + listed
+            return listed
+    return activities.list_activities(ctx, category=slots.category, date_from=slots.date_from,
+                                      date_to=slots.date_to)
+
+
 ANSWERS: dict[str, Answer] = {
     "directory_need": _directory,
     "directory_town": _directory,
     "directory_nearby": _nearby,
     "mediation": _mediation,
-    "activities": lambda ctx, s: activities.list_activities(
-        ctx, category=s.category, date_from=s.date_from, date_to=s.date_to),
+    "activities": _activities,
     "signup": _signup,
     "my_signups": lambda ctx, s: activities.my_signups(ctx),
     "signup_cancel": lambda ctx, s: activities.cancel_matched(ctx, None),
@@ -335,7 +370,7 @@ def understood(ctx: Context):
     if pred is None or pred.intent is None or not _chinese(ctx.compact_text):
         return None
     query = synonyms().parse(ctx.compact_text)
-    if query is not None and not query.unknown:
+    if query is not None and not query.unknown and not wants_training(ctx, pred):
         return None
     if _answered_below(ctx):
         return None
