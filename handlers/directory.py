@@ -32,8 +32,10 @@ import redis
 from bot.core.geo import TOWNS, BadCoordinates, check_coordinates
 from bot.wechat.menu import SERVICES_LOCATION, SERVICES_NEARBY
 from bot.wechat.replies import MORE_HINT, TEXT_LIMIT_BYTES, cut_utf8
+from handlers import activities
 from handlers.router import Context, Router, Stage
 from models import directory as points
+from models.activities import CATEGORIES
 from models import followers
 from models.directory_synonyms import Query, synonyms
 
@@ -391,6 +393,8 @@ def on_directory_text(ctx: Context) -> str:
     found = points.search(ctx.session, town=q.town, platform=q.platform, kind=q.kind,
                           tags=tags, near=pos)
     what = _describe(q)
+    if not found and q.need in CATEGORIES and activities.has_upcoming(ctx, q.need):
+        return activities.list_activities(ctx, category=q.need)  # 家政: the training, not a point
     if not found:
         return _nothing(ctx, f"暂时没有找到{what}。", pos, q)
     limit = _int_setting(ctx, "max_results", DEFAULT_MAX_RESULTS)

@@ -214,9 +214,10 @@ def _directory(ctx: Context, slots: engine.Slots, *, near: bool = False) -> obje
 
 def _nearby(ctx: Context, slots: engine.Slots) -> object:
     """附近 + a need (「我家附近有没有调解室」): the nearest points offering it (her recent
-    position, else she is asked for it and the need waits); without a need, the nearest."""
-    if slots.need and not slots.town:
-        return _directory(ctx, slots, near=True)
+    position, else she is asked for it and the need waits); a town she named: its points;
+    neither: the nearest points."""
+    if slots.need or slots.town:  # a town she named wins over 附近 (its points, her need)
+        return _directory(ctx, slots, near=not slots.town)
     return directory.on_nearby(ctx)
 
 

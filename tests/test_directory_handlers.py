@@ -405,3 +405,11 @@ def test_huge_text_never_reaches_a_like(seeded, caplog):
         assert sp.find_by_name(s, huge) == [] and sp.find_by_name(s, "红" * 51) == []
     reply = text(seeded, handlers.build_router(), huge)
     assert reply and "我想问一下红玫瑰我想问一下" not in caplog.text
+
+
+def test_a_need_that_is_a_training_with_no_point_lists_the_training(seeded):
+    from tests.helpers import new_activity, say
+
+    new_activity(seeded, category="家政培训", title="家政培训班")
+    reply = say(seeded, OPENID, "家政")
+    assert "家政培训班" in reply and "暂时没有找到" not in reply

@@ -251,3 +251,10 @@ def test_where_to_learn_stays_a_directory_question(chat, services):
     new_activity(services, category="电商直播培训", title="电商直播培训班")
     reply = chat.say("电商培训点在哪")
     assert "电商园妇联" in reply and "电商直播培训班" not in reply
+
+
+def test_nearby_intent_with_a_town_lists_that_towns_points(chat, monkeypatch):
+    monkeypatch.setattr(engine, "predict", fake({"directory_nearby": 0.8},
+                                                slots=engine.Slots(town="坑仔口镇", need="矛盾调解")))
+    reply = chat.say("我在坑仔口这边近一点能说理的")
+    assert "坑仔口镇" in reply and "「+」→「位置」" not in reply
