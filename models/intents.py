@@ -381,6 +381,14 @@ def extract_slots(text: str, *, today: date) -> Slots:
                  category=_find(lex.categories, p), date_from=date_from, date_to=date_to)
 
 
+def find_town(text: str) -> str | None:
+    """The town of :data:`bot.core.geo.TOWNS` that ``text`` names, found as :func:`extract_slots`
+    finds its ``town``: full and short names, traditional forms, typos, the known villages
+    (「我在達埔」「达铺」「住在蓬壶」 -> 达埔镇 / 蓬壶镇); None when it names none."""
+    p = prepare(text)
+    return _find(_lexicon().towns, p) if p else None
+
+
 #: The safety word list (handlers/safety.py answers its matches first); the classifier uses it
 #: only as a feature, so paraphrases near a listed word lean to danger.
 DANGER_WORDS_FILE = Path(__file__).resolve().parent / "data" / "danger_words.txt"
