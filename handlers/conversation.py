@@ -321,10 +321,12 @@ class Conversation:
 
     def leaves(self, ctx: Ctx, state: ConversationState) -> bool:
         """Whether her message leaves this conversation: one of its cancel words at any step,
-        or a quit phrase (:func:`quits`) at a form step when :attr:`quit_phrases`."""
+        or a quit phrase (:func:`quits`) at a form step when :attr:`quit_phrases` (quit phrases
+        go with the standard cancel words: a conversation that narrowed them has only its own)."""
         if ctx.command_text in self.cancel_words:
             return True
-        return self.quit_phrases and not self.passive(state.step) and quits(ctx.command_text)
+        return (self.quit_phrases and self.cancel_words >= CANCEL_WORDS
+                and not self.passive(state.step) and quits(ctx.command_text))
 
     def cancel_text(self, ctx: Ctx, state: ConversationState) -> str:
         """What she is told when she leaves (:attr:`cancelled`), or "" for the router's own."""

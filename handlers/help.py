@@ -344,10 +344,29 @@ NOT_DETAIL_INTENTS = frozenset({
     "unsubscribe", "columns", "privacy_delete", "contact", "usage", "bot_identity"})
 
 
+#: Her message asks something (「附近有妇女微家吗」), rather than saying where she is (「我在湖洋」).
+_QUESTION = re.compile(r"[吗?？]|哪|有没有|什么|多少|怎么|几点|能不能|可不可以")
+
+
+def _for_the_request(t: str) -> bool:
+    """At the urgent step, what is always for the request, whatever the classifier thinks: the
+    step's own words, a phone number, 「不用联系」, and a town she names without asking
+    (where she is: 「我在湖洋」「蓬壶」)."""
+    if t in DONE_WORDS or t in START_WORDS or t in ANSWER_WORDS or t in MY_WORDS:
+        return True
+    if any(ch.isdigit() for ch in t) and len(t) >= 7 and hr.normalize_phone(t):
+        return True
+    if _contact_choice(t) == hr.CONTACT_NONE:
+        return True
+    return bool(_town_in(t)) and not _QUESTION.search(t)
+
+
 def _not_a_detail(ctx: Context, state) -> str | None:
     """At the urgent step: a message the router's test (:meth:`Router.elsewhere`) finds is
     clearly one of :data:`NOT_DETAIL_INTENTS` is answered as usual and not filed, and she is
     told so truthfully (and how to add more); None for anything else (it is filed)."""
+    if _for_the_request(ctx.compact_text):
+        return None
     found = ctx.router.elsewhere(ctx) if ctx.router is not None else None
     if found is None or found.what not in NOT_DETAIL_INTENTS:
         return None
