@@ -41,6 +41,7 @@ from typing import Callable
 
 import redis
 
+from bot.core.services import Services
 from bot.core.text import compact
 from bot.wechat.replies import MORE_HINT, TransferReply
 from handlers import activities, activities_signup, columns, contact, directory, help as help_
@@ -523,14 +524,16 @@ def _offer(ctx: Context, picks: tuple[str, ...], pred: engine.Prediction | None)
 _warming: list[threading.Thread] = []
 
 
-def _warm_up() -> None:
-    """Build :func:`models.intents.base_model` in a daemon thread, once per process."""
+def _warm_up(services: Services) -> None:
+    """Make :func:`models.intents.base_model` in a daemon thread, once per process: loaded
+    from ``<instance>/cache`` when a process already built it, else built and cached there."""
     if _warming:
         return
+    cache_dir = engine.cache_dir_of(services)
 
     def build() -> None:
         try:
-            engine.base_model()
+            engine.base_model(cache_dir)
         except Exception:  # noqa: BLE001 - the stage answers as before the classifier
             log.exception("intents: the model could not be built at start-up")
     thread = threading.Thread(target=build, name="intents-warm-up", daemon=True)
@@ -543,10 +546,11 @@ def register(router: Router) -> None:
     router's "clearly something else" test for forms (:func:`something_else`) and the default
     answer (replacing welcome's; registered after it in the feature list).
 
-    Starts building the shipped model in the background (once per process), so the worker
-    starts at once and its first woman rarely waits for the model (WeChat gives up after 5 s);
-    a message arriving mid-build waits for it; a failure is logged and retried on a message."""
-    _warm_up()
+    When the webhook starts, the shipped model is loaded from the instance's cache or built in
+    the background (once per process), so the worker starts at once and its first woman rarely
+    waits for the model (WeChat gives up after 5 s); a message arriving mid-build waits for it;
+    a failure is logged and retried on a message."""
+    router.on_start(_warm_up)
     router.intercept(danger_net, stage=Stage.SAFETY_NET)(hotlines)
     router.add(understood, on_intent, stage=Stage.INTENT, name="intent",
                msg_types=("text", "voice"))

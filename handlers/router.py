@@ -271,8 +271,24 @@ class Router:
         #: Menu EventKeys answered by :meth:`on_click` rules (exact keys, and key prefixes).
         self.click_keys: set[str] = set()
         self.click_prefixes: set[str] = set()
+        #: Called once with the Services when a webhook starts on this router (:meth:`start`).
+        self.start_hooks: list[Callable[[Services], None]] = []
 
     # -- registration --------------------------------------------------------------------
+    def on_start(self, hook: Callable[[Services], None]) -> Callable[[Services], None]:
+        """Run ``hook(services)`` when a webhook process starts on this router (for work a
+        feature does once per process, such as loading a model in the background)."""
+        self.start_hooks.append(hook)
+        return hook
+
+    def start(self, services: Services) -> None:
+        """Run the :meth:`on_start` hooks; one that raises is logged and the others still run."""
+        for hook in self.start_hooks:
+            try:
+                hook(services)
+            except Exception:  # noqa: BLE001 - a feature's start-up never stops the webhook
+                log.exception("router: start hook %s failed", getattr(hook, "__name__", hook))
+
     def add(self, check: Check, handler: Handler, *, stage: int = Stage.COMMAND,
             name: str = "", msg_types: Iterable[str] | None = None) -> Handler:
         """Register ``handler`` at ``stage`` for updates where ``check(ctx)`` is truthy (the
