@@ -9,9 +9,12 @@ States (conversation ``signup``; data: number, role, name, phone)::
                        └── volunteer role (「志愿报名 N」): straight to done, details from her
                            volunteer registration
 
-Declared as data in :data:`SIGNUP` (handlers/conversation.py). 「取消」/「退出」 leave at any
-step (the router); an unexpected answer re-asks the same step with an example; after 10 minutes
-of silence the Redis state expires and her next message is fresh.
+Declared as data in :data:`SIGNUP` (handlers/conversation.py). 「取消」/「退出」 and phrases
+such as 「我不想去了」「不报了」 leave at any step (the router: :data:`CANCELLED`, nothing was
+saved); an unexpected answer re-asks the same step with an example, unless it is clearly
+something else (「妇联电话多少」, 「人工」, 「我报了哪些」): that is answered and she is told how to
+go on with the signup; after 10 minutes of silence the Redis state expires and her next message
+is fresh.
 The seat is decided only at the end, by :func:`models.activities.sign_up` under the activity's lock.
 「报名」 alone, 「我要报名」, 「怎么报名」 get the how-to and the list; private mediation times
 (预约调解) are not found by 「报名 N」. Her own text is quoted at most 12 characters (``clip``);
@@ -31,6 +34,7 @@ from handlers.conversation import (SIGNUP_AGREE_WORDS, SIGNUP_NO_WORDS, SIGNUP_Y
 from handlers.router import Context, Router
 from models import activities as acts
 from models import followers
+from models.intents import find_town
 from models.privacy import mask_phone, normalize_mobile, normalize_name
 from models.volunteers import get_volunteer, parse_town
 
@@ -52,6 +56,8 @@ _NUMBERED = re.compile(rf"^第?(\d{{1,6}}|[{CN_NUMERALS}]{{1,6}})(?:号|个|号�
 PHONE_HELP = "手机号应为 11 位数字、以 13-19 开头，例如：13812345678。请重新发送，或回复「取消」退出。"
 PHONE_PROMPT = "请发送您的手机号（11 位，例如：13812345678）。"
 NAME_PROMPT = "请告诉我您的姓名（例如：王秀英）。"
+#: She left the signup (a cancel word or 「不想去了」): nothing of it was saved.
+CANCELLED = "好的，已取消这次报名，没有保存您的信息。想报别的活动，回复「活动」看看。"
 CONSENT_TEXT = ("最后一步：您的姓名和手机号只用于本次活动的联系、提醒和签到，不会用于其他用途；"
                 "回复「删除我的信息」可随时删除。\n同意请回复「同意」，不同意请回复「取消」。")
 
@@ -291,12 +297,13 @@ _TOWN_LEAD = re.compile(r"^(?:我|阮)?(?:家)?(?:住在|住|在|是)?")
 
 
 def _parse_signup_town(ctx: Context, state: ConversationState) -> str | None:
-    """Her town from a short answer (「桃城」「我在蓬壶镇」「住石鼓」); not list numbers, not a
-    town mentioned inside a longer sentence (that is a new message)."""
+    """Her town from a short answer (「桃城」「我在蓬壶镇」「住石鼓」「我在達埔」「达铺」: the
+    classifier's town names too, ``models.intents.find_town``); not list numbers, not a town
+    mentioned inside a longer sentence (that is a new message)."""
     text = ctx.compact_text.rstrip("。.!！~～啊呀的")
     if len(text) > 8 or text.isdigit():
         return None
-    return parse_town(_TOWN_LEAD.sub("", text, count=1))
+    return parse_town(_TOWN_LEAD.sub("", text, count=1)) or find_town(text)
 
 
 def _town_told(ctx: Context, state: ConversationState, town: str | None):
@@ -363,13 +370,17 @@ SIGNUP = Conversation(
     steps=(
         Step("confirm", parse=_yes_no(YES, NO, "请回复「是」确认报名，或回复「取消」退出。"),
              then=_confirm),
-        Step("name", parse=_parse_name, next="phone", prompt=NAME_PROMPT),
-        Step("phone", parse=_parse_phone, next="consent", prompt=PHONE_PROMPT),
-        Step("phone_known", parse=_parse_phone_known, then=_phone_known),
+        Step("name", parse=_parse_name, next="phone", prompt=NAME_PROMPT,
+             resume="请接着告诉我您的姓名（只要文字，例如：王秀英）；不报了回复「取消」。"),
+        Step("phone", parse=_parse_phone, next="consent", prompt=PHONE_PROMPT,
+             resume="请接着发送您的手机号（11 位，例如：13812345678）；不报了回复「取消」。"),
+        Step("phone_known", parse=_parse_phone_known, then=_phone_known,
+             resume="还用原来的手机号请回复「是」，或直接发送新的手机号；不报了回复「取消」。"),
         Step("consent", parse=_yes_no(AGREE, NO, "请回复「同意」完成报名，或回复「取消」退出。"),
              then=_consent, prompt=CONSENT_TEXT),
     ),
     before=_jump,
+    cancelled=CANCELLED,
     broken="抱歉，报名过程出了点问题，请重新回复「报名 编号」。",
 )
 

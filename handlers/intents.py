@@ -18,6 +18,10 @@ Where it sits in a dispatch (handlers/router.py ``Stage``):
   the intent's answer; *two close* (the best two within ``CLOSE_MARGIN`` and together
   confident) → one short question with numbered choices, the tiny conversation
   :data:`CHOICE` («您是想：1. 找调解室 2. 留言求助？回复数字即可»).
+- in the middle of a form (a step refused her message; 「求助」's urgent step asks too):
+  :func:`something_else`, registered as the router's :meth:`~handlers.router.Router.elsewhere`
+  test — a command, or an intent the classifier is confident about (「妇联电话多少」 → 联系方式,
+  「人工」, 「我报了哪些」), is answered instead of the re-ask, and the form says how to go on.
 - the default answer (low confidence; also after staff's 包含 keyword rules): 「没太明白」 with
   the three closest intents as numbered suggestions (same conversation) and the commands to
   type; the text is recorded for staff, masked and without her openid
@@ -37,12 +41,13 @@ from typing import Callable
 
 import redis
 
+from bot.core.services import Services
 from bot.core.text import compact
 from bot.wechat.replies import MORE_HINT, TEXT_LIMIT_BYTES, TransferReply
 from handlers import activities, activities_signup, columns, contact, directory, help as help_
 from handlers import privacy, reminders, volunteers, welcome
 from handlers.conversation import Conversation, ConversationState, Step
-from handlers.router import Context, Router, Stage
+from handlers.router import Context, Elsewhere, Router, Stage
 from models import intents as engine
 from models.directory_synonyms import Query, synonyms
 from models.reminders import TOPIC_ACTIVITIES, TOPIC_HAIRCUT
@@ -384,6 +389,51 @@ def understood(ctx: Context):
     return ("clarify", pred, pair) if pair else None
 
 
+# -- in the middle of a form ----------------------------------------------------------------
+#: Stages of the code rules :func:`something_else` asks: commands and phrases; not leftovers
+#: (「提交」 a left draft), the intent rule itself, the directory's bare towns, small talk.
+_ELSEWHERE_STAGES = frozenset({Stage.SPECIFIC, Stage.COMMAND, Stage.LOOSE_PHRASE})
+
+
+def something_else(ctx: Context) -> Elsewhere | None:
+    """What her text clearly is instead of an answer to a form's question, or None.
+
+    Asked only after the form's step refused the message (a phone that is no phone, a name
+    that is a question), so a real answer is never taken for something else. Clearly
+    something else: a code rule of a command or phrase takes it (「活动」「我的报名」), or the
+    classifier is confident (``CONFIDENT``) of a routable intent other than ``danger`` (the
+    danger words answer those first, and the net leaves forms alone). A numbered question is
+    never asked here: it would replace the form."""
+    router = ctx.router
+    if router is not None:
+        for rule in _elsewhere_rules(router, ctx.update.msg_type):
+            found = rule.check(ctx)
+            if found:
+                def run(rule=rule, found=found):
+                    ctx.match = found
+                    return rule.handler(ctx)
+                return Elsewhere(f"rule:{rule.name}", run)
+    if len(ctx.compact_text) < 2 or not _chinese(ctx.compact_text):
+        return None
+    pred = prediction(ctx)
+    if pred is None or not pred.confident or pred.intent == "danger" or pred.intent not in ANSWERS:
+        return None
+    return Elsewhere(pred.intent, lambda: answer(ctx, pred.intent, pred.slots))
+
+
+def _elsewhere_rules(router: Router, msg_type: str) -> tuple:
+    """The rules :func:`something_else` asks for ``msg_type`` (kept on the router, made again
+    when its rules change)."""
+    kept = getattr(router, "_intents_elsewhere", None)
+    if kept is None or kept[0] is not router.rules or kept[1] != len(router.rules):
+        kept = router._intents_elsewhere = (router.rules, len(router.rules), {})
+    rules = kept[2].get(msg_type)
+    if rules is None:
+        rules = kept[2][msg_type] = tuple(r for r in router.rules_for(msg_type)
+                                          if r.stage in _ELSEWHERE_STAGES)
+    return rules
+
+
 def _chinese(text: str) -> bool:
     """Whether ``text`` has a Chinese character (the classifier knows no other sentences)."""
     return any("\u3400" <= ch <= "\u9fff" for ch in text)
@@ -523,14 +573,16 @@ def _offer(ctx: Context, picks: tuple[str, ...], pred: engine.Prediction | None)
 _warming: list[threading.Thread] = []
 
 
-def _warm_up() -> None:
-    """Build :func:`models.intents.base_model` in a daemon thread, once per process."""
+def _warm_up(services: Services) -> None:
+    """Make :func:`models.intents.base_model` in a daemon thread, once per process: loaded
+    from ``<instance>/cache`` when a process already built it, else built and cached there."""
     if _warming:
         return
+    cache_dir = engine.cache_dir_of(services)
 
     def build() -> None:
         try:
-            engine.base_model()
+            engine.base_model(cache_dir)
         except Exception:  # noqa: BLE001 - the stage answers as before the classifier
             log.exception("intents: the model could not be built at start-up")
     thread = threading.Thread(target=build, name="intents-warm-up", daemon=True)
@@ -539,15 +591,18 @@ def _warm_up() -> None:
 
 
 def register(router: Router) -> None:
-    """The danger net (interceptor), the INTENT rule, the numbered-choice conversation and the
-    default answer (replacing welcome's; registered after it in the feature list).
+    """The danger net (interceptor), the INTENT rule, the numbered-choice conversation, the
+    router's "clearly something else" test for forms (:func:`something_else`) and the default
+    answer (replacing welcome's; registered after it in the feature list).
 
-    Starts building the shipped model in the background (once per process), so the worker
-    starts at once and its first woman rarely waits for the model (WeChat gives up after 5 s);
-    a message arriving mid-build waits for it; a failure is logged and retried on a message."""
-    _warm_up()
+    When the webhook starts, the shipped model is loaded from the instance's cache or built in
+    the background (once per process), so the worker starts at once and its first woman rarely
+    waits for the model (WeChat gives up after 5 s); a message arriving mid-build waits for it;
+    a failure is logged and retried on a message."""
+    router.on_start(_warm_up)
     router.intercept(danger_net, stage=Stage.SAFETY_NET)(hotlines)
     router.add(understood, on_intent, stage=Stage.INTENT, name="intent",
                msg_types=("text", "voice"))
     router.conversation(CHOICE)
+    router.on_elsewhere(something_else)
     router.default_message = not_understood

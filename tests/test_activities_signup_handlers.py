@@ -83,7 +83,7 @@ def test_cancel_at_any_step(services, step_count):
     answers = [f"报名 {n}", "是", "王秀英", "13812341234"][:step_count]
     for text in answers:
         say(services, "oCancel", text)
-    assert "已退出" in say(services, "oCancel", "取消")
+    assert "已取消这次报名，没有保存您的信息" in say(services, "oCancel", "取消")
     assert services.redis.get(conv_key(services, "oCancel")) is None
     assert "oCancel" not in signups_of(services, n)
     assert "退出" not in say(services, "oCancel", "是")  # fresh: no conversation any more
