@@ -59,8 +59,9 @@ NEAR_WORDS = ("附近", "最近的", "离我近", "离我最近", "离我家近"
               "近一点", "近点的", "走路能到")
 #: Kinds whose purpose is a need: the nearest 调解室 is the nearest point that mediates.
 KIND_NEEDS = {"调解室": "矛盾调解", "评理室": "矛盾调解"}
-#: Seconds a need she asked 附近 for (without a recent position) waits for her location.
-WANT_TTL = DEFAULT_LOCATION_MAX_AGE
+#: Seconds a need she asked 附近 for (without a recent position) waits for her location: she
+#: was asked to send it now; a location much later is a new question.
+WANT_TTL = 600
 TRY_WORDS = "也可以直接回复乡镇名（如「桃城」「坑仔口」）或需要（如「调解」「早教」「义剪」「电商」）。"
 
 

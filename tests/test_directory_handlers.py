@@ -413,3 +413,9 @@ def test_a_need_that_is_a_training_with_no_point_lists_the_training(seeded):
     new_activity(seeded, category="家政培训", title="家政培训班")
     reply = say(seeded, OPENID, "家政")
     assert "家政培训班" in reply and "暂时没有找到" not in reply
+
+
+def test_a_need_waits_for_her_location_ten_minutes_only(seeded, router):
+    text(seeded, router, "附近有调解室吗")
+    key = seeded.keys("points", "want", OPENID)
+    assert 0 < seeded.redis.ttl(key) <= 600
