@@ -10,6 +10,9 @@ Rules (see handlers.router for the dispatch order):
   (纠纷化解) → the matching points, nearest first when her position is known. Words come from
   models/data/synonyms.json and are matched exactly at stage DIRECTORY, so other features' words
   (活动, 报名, 志愿者, 求助 ...) never land here and there is no catch-all rule;
+- 附近 + a need, kind or platform (附近有没有调解室, 离我近的微家) → the points offering it,
+  nearest first, from her recent position; without one she is asked for her location and the
+  need waits for it in Redis (``WANT_TTL``); a 调解室/评理室 nearby is any point that mediates;
 - a where-is question about something unknown (附近医院) → helpful alternatives, and the text is
   counted in ``unmatched_queries`` for staff.
 
