@@ -294,6 +294,24 @@ def nearest_wanted(ctx: Context, q: Query, lat: float, lng: float) -> str:
     return _list_reply(ctx, (note + "\n" if note else "") + f"离您最近的{what}：", found)
 
 
+def few_offering(ctx: Context, need: str, *, town: str | None = None, limit: int = 2,
+                 label: str = "服务点") -> str:
+    """A short block (no pages) of the ``limit`` points offering ``need`` nearest her recent
+    position, else in ``town`` (the one she named) or her known town; "" when none of those is
+    known or nothing is found — the caller then asks where she is."""
+    pos = recent_position(ctx)
+    town = None if pos is not None else (town or ctx.follower.town)
+    if pos is None and not town:
+        return ""
+    tags = synonyms().need_tags.get(need, ())
+    found = points.search(ctx.session, town=town, tags=tags, near=pos)[:limit]
+    if not found:
+        return ""
+    where = "离您最近的" if pos is not None else f"{town}的"
+    entries = [format_entry(ctx, i, f) for i, f in enumerate(found, 1)]
+    return f"{where}{label}：\n" + "\n".join(entries)
+
+
 def offers(ctx: Context, q: Query) -> bool:
     """Whether an active point matches ``q``'s need, kind or platform (its town too)."""
     tags = synonyms().need_tags.get(q.need, ()) if q.need else ()

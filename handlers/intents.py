@@ -43,7 +43,7 @@ import redis
 
 from bot.core.services import Services
 from bot.core.text import compact
-from bot.wechat.replies import MORE_HINT, TEXT_LIMIT_BYTES, TransferReply
+from bot.wechat.replies import TEXT_LIMIT_BYTES, TransferReply
 from handlers import activities, activities_signup, columns, contact, directory, help as help_
 from handlers import privacy, reminders, volunteers, welcome
 from handlers.conversation import Conversation, ConversationState, Step
@@ -226,15 +226,40 @@ def _nearby(ctx: Context, slots: engine.Slots) -> object:
     return directory.on_nearby(ctx)
 
 
+#: Words of fear or distress (not yet danger): the answer adds the 心理援助热线 12356.
+DISTRESS_WORDS = ("害怕", "怕", "难受", "难过", "伤心", "委屈", "想哭", "哭", "受不了", "睡不着",
+                  "崩溃", "绝望", "心累", "不知道该找谁", "不知道怎么办", "没办法")
+#: How many mediation points the family-trouble answer lists (a phone screen, not a directory).
+MEDIATION_POINTS = 2
+
+
 def _mediation(ctx: Context, slots: engine.Slots) -> object:
+    """Family trouble (「婆婆天天骂我」「老公摔东西我很害怕」): one warm line, the hotlines
+    (12356 too when she says she is afraid or hurting), the 「求助」 offer, and the nearest
+    mediation points only when her town or position is known (else: which town?).
+    「预约调解」 starts the booking."""
     if "预约" in ctx.compact_text:
         return help_.start_mediation(ctx)
-    query = synonyms().parse(compact((slots.town or "") + "调解")) or Query(need="矛盾调解")
-    ctx.match = query
-    listed, hint = directory.on_directory_text(ctx), "\n想约个时间当面调解，回复「预约调解」。"
-    if listed.endswith(MORE_HINT):  # before 「回复更多」, which must stay last
-        return listed[: -len(MORE_HINT)] + hint + MORE_HINT
-    return listed + hint
+    ctx.set_more([])
+    text = ctx.compact_text
+    distressed = any(w in text for w in DISTRESS_WORDS)
+    lines = ["听起来您最近很不容易，别一个人扛着，我们帮您想办法。" if distressed
+             else "家里有矛盾，别一个人闷着，我们帮您想办法。"]
+    hotlines = "如有危险请立即拨打110；妇女维权热线12338"
+    lines.append(hotlines + ("；心里难受可拨心理援助热线12356。" if distressed else "。"))
+    lines.append("回复「求助」留言，工作人员会联系您。")
+    points_text = _mediation_points(ctx, slots)
+    lines.append(points_text or "您在哪个乡镇？回复乡镇名（如「调解 桃城」）或发送位置，我帮您找最近的调解室。")
+    lines.append("想约时间当面调解，回复「预约调解」。")
+    return "\n".join(lines)
+
+
+def _mediation_points(ctx: Context, slots: engine.Slots) -> str:
+    """The :data:`MEDIATION_POINTS` mediation points nearest her (recent position), else in
+    the town she named or her known town; "" when neither is known or none is found."""
+    town = (synonyms().town_for(slots.town) or slots.town) if slots.town else None
+    return directory.few_offering(ctx, "矛盾调解", town=town, limit=MEDIATION_POINTS,
+                                  label="调解服务点")
 
 
 def _signup(ctx: Context, slots: engine.Slots) -> object:
@@ -535,6 +560,24 @@ def suggestions(pred: engine.Prediction | None) -> tuple[str, ...]:
     return tuple(out[:3])
 
 
+#: A short text the classifier is this sure is for none of us (「笑死我了」「手机死机了」) is
+#: chit-chat: one friendly line, no suggestions, no hotlines.
+CHIT_CHAT_NONE = 0.7
+CHIT_CHAT_CHARS = 12
+CHIT_CHAT = "我在呢。有需要随时说，回复「帮助」看看我能做什么。"
+TIRED_WORDS = ("累", "困", "忙")
+
+
+def chit_chat(ctx: Context, pred: engine.Prediction | None) -> bool:
+    """Whether her text is short chit-chat: at most :data:`CHIT_CHAT_CHARS` characters, the
+    learned ``none`` class at least :data:`CHIT_CHAT_NONE` and the danger probability far
+    below the net's threshold."""
+    if pred is None or len(ctx.compact_text) > CHIT_CHAT_CHARS:
+        return False
+    none = 1.0 - sum(p for _, p in pred.ranked)
+    return none >= CHIT_CHAT_NONE and pred.danger < engine.DANGER_THRESHOLD / 2
+
+
 def not_understood(ctx: Context):
     """The default answer: for a text, 「没太明白」 with three numbered suggestions (also typed
     commands) and the text recorded for staff (masked, no openid); else welcome's answer."""
@@ -547,6 +590,8 @@ def not_understood(ctx: Context):
                 engine.record_unmatched(ctx.session, ctx.text, pred)
         except Exception:  # noqa: BLE001 - counting must not cost her the answer
             log.exception("intents: could not record a message that was not understood")
+    if chit_chat(ctx, pred):
+        return ("辛苦啦，记得歇一歇。" if any(w in ctx.compact_text for w in TIRED_WORDS) else "") + CHIT_CHAT
     picks = suggestions(pred)
     numbered = _offer(ctx, picks, pred)
     lines = [NOT_UNDERSTOOD + "您是想："]

@@ -90,8 +90,17 @@ def _record(ctx: Context) -> None:
 
 
 THANKS_WORDS = ["谢谢", "谢谢你", "谢谢您", "多谢", "感谢", "辛苦了", "好的谢谢", "谢谢啦", "thanks",
-                "thankyou", "好的", "好", "嗯", "嗯嗯", "知道了", "收到", "ok", "👍"]
+                "thankyou", "👍"]
 THANKS = "不客气！有需要随时找「桃源姐妹」，回复「帮助」看看还能做什么。"
+#: Acknowledgements (she did not thank us): a neutral answer, not 「不客气」.
+ACK_WORDS = ["好的", "好", "好吧", "好滴", "好嘞", "嗯", "嗯嗯", "嗯呢", "哦", "哦哦", "噢", "知道了",
+             "哦哦知道了", "哦知道了", "好的知道了", "明白了", "明白", "了解", "收到", "ok", "okay"]
+ACK = "好的。还有需要随时说，回复「帮助」看能做什么。"
+
+
+def ack(ctx: Context) -> str:
+    """好的 / 嗯 / 收到 → a neutral acknowledgement (she did not thank us: no 「不客气」)."""
+    return ACK
 
 
 def thanks(ctx: Context) -> str:
@@ -174,5 +183,6 @@ def register(router: Router) -> None:
     router.on_text(exact=[w for w in HELP_WORDS if w not in ESCAPE_HELP_WORDS])(usage)
     router.on_click(HELP_USAGE)(usage)
     router.on_text(exact=THANKS_WORDS, stage=Stage.SMALL_TALK)(thanks)
+    router.on_text(exact=ACK_WORDS, stage=Stage.SMALL_TALK)(ack)
     router.on_text(exact=["更多", "下一页", "继续"], stage=Stage.SMALL_TALK)(no_more)
     router.default_message = not_understood

@@ -258,3 +258,45 @@ def test_nearby_intent_with_a_town_lists_that_towns_points(chat, monkeypatch):
                                                 slots=engine.Slots(town="坑仔口镇", need="矛盾调解")))
     reply = chat.say("我在坑仔口这边近一点能说理的")
     assert "坑仔口镇" in reply and "「+」→「位置」" not in reply
+
+
+# -- family trouble that is not (yet) danger (issue 14, tester round 2) -------------------------
+def test_family_trouble_gets_comfort_hotlines_and_help_not_a_far_list(chat):
+    reply = chat.say("我家老公最近老是跟我吵架还摔东西我很害怕不知道该找谁")
+    first = reply.splitlines()[0]
+    assert "不容易" in first and "110" in reply and "12338" in reply and "12356" in reply
+    assert "回复「求助」留言，工作人员会联系您" in reply
+    assert "您在哪个乡镇" in reply and "坑仔口" not in reply and "更多" not in reply
+    assert len(reply.encode()) < 600
+    reply = chat.say("婆婆天天骂我我心里很难受")
+    assert "不容易" in reply and "12356" in reply and "求助" in reply and "您在哪个乡镇" in reply
+
+
+def test_family_trouble_lists_the_nearest_mediation_points_when_her_place_is_known(chat):
+    from bot.wechat.updates import Location
+
+    chat.push(msg_type="location", location=Location(25.33, 117.97))
+    reply = chat.say("婆婆天天骂我我心里很难受")
+    assert "离您最近的调解服务点" in reply and "1. " in reply and "3. " not in reply
+    assert "您在哪个乡镇" not in reply and "12338" in reply and "求助" in reply
+
+
+def test_family_trouble_without_fear_leaves_out_the_distress_line(chat):
+    reply = chat.say("我老公打麻将一晚上不回来")
+    assert "没太明白" not in reply and "求助" in reply and "12338" in reply
+
+
+@pytest.mark.parametrize("text", ["笑死我了", "累死了今天", "手机死机了"])
+def test_short_chit_chat_gets_a_friendly_line_not_the_hotlines(chat, text):
+    reply = chat.say(text)
+    assert "没太明白" not in reply and "110" not in reply and "12338" not in reply
+    assert "帮助" in reply and len(reply) < 60
+
+
+@pytest.mark.parametrize("text, expected", [
+    ("今天的近邻课堂几点开始", "近邻课堂"), ("你们是什么单位", "永春县妇联"), ("打扰一下", "您好"),
+    ("哦哦知道了", "好的。"),
+])
+def test_clear_short_sentences_are_understood(chat, text, expected):
+    reply = chat.say(text)
+    assert "没太明白" not in reply and expected in reply

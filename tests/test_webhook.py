@@ -573,9 +573,15 @@ def test_old_signed_push_is_ignored_as_a_replay(client, services):
         assert s.get(Follower, "oReplay") is None
 
 
-@pytest.mark.parametrize("text", ["谢谢", "謝謝", "好的", "收到"])
+@pytest.mark.parametrize("text", ["谢谢", "謝謝", "好的谢谢", "辛苦了"])
 def test_thanks_gets_a_warm_answer(post, text):
     assert "不客气" in reply_text(post(text_fields("oThanks", text)))
+
+
+@pytest.mark.parametrize("text", ["好的", "嗯", "收到", "哦哦知道了"])
+def test_an_acknowledgement_is_not_answered_as_thanks(post, text):
+    reply = reply_text(post(text_fields("oAck", text)))
+    assert "不客气" not in reply and "没太明白" not in reply and reply.startswith("好的。")
 
 
 def test_more_with_nothing_waiting_says_so(post):
