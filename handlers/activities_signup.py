@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import logging
 import re
+from datetime import timedelta
 
 from handlers.activities import (CANCEL_RE, CN_NUMERALS, PICK_NAME, PICK_STEP, activity_block,
                                  activity_number, clip, list_activities, locked_session,
@@ -34,6 +35,7 @@ from handlers.conversation import (SIGNUP_AGREE_WORDS, SIGNUP_NO_WORDS, SIGNUP_Y
 from handlers.router import Context, Router
 from models import activities as acts
 from models import followers
+from models import reminders
 from models.intents import find_town
 from models.privacy import mask_phone, normalize_mobile, normalize_name
 from models.volunteers import get_volunteer, parse_town
@@ -274,8 +276,29 @@ def _finish(ctx: Context, state: ConversationState, name: str | None, phone: str
                 f"不需要了请回复{cancel_hint(number)}。")
     else:
         text = (f"{label}成功！报名号 {ref}\n活动：{activity.title}（活动编号 {number}）\n时间：{when}\n"
-                f"地点：{where}\n活动前一天会提醒您。不能参加请回复{cancel_hint(number)}。")
+                f"地点：{where}\n{reminder_line(ctx, activity.starts_at)}不能参加请回复{cancel_hint(number)}。")
     return text + _ask_town(ctx)
+
+
+#: Within this of the start, a signup hears 「活动快开始了」 rather than 「请记好时间」.
+SOON = timedelta(hours=3)
+
+
+def reminder_line(ctx: Context, starts_at) -> str:
+    """「活动前一天会提醒您。」 only when the day-before reminder will really be sent for an
+    activity starting at ``starts_at`` (enabled and not yet past); otherwise 「活动快开始了，请
+    准时到场。」 (within :data:`SOON`) or 「请记好时间，准时到场。」."""
+    try:
+        with ctx.session.begin_nested():
+            at = reminders.activity_reminder_at(ctx.session, starts_at, ctx.services.tz)
+    except Exception:  # noqa: BLE001 - wording only: never cost her the confirmation
+        log.exception("signup: could not tell whether the activity reminder will be sent")
+        at = None
+    if at is not None and at > ctx.now:
+        return "活动前一天会提醒您。"
+    if starts_at - ctx.now <= SOON:
+        return "活动快开始了，请准时到场。"
+    return "请记好时间，准时到场。"
 
 
 def _ask_town(ctx: Context) -> str:

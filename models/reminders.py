@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, time, timedelta
 
 from sqlalchemy import (Boolean, Float, ForeignKey, Integer, LargeBinary, String, Text,
                         UniqueConstraint, Unicode, delete, select)
@@ -277,6 +277,28 @@ def ensure_default_reminders(session: Session) -> int:
     if added:
         session.flush()
     return added
+
+
+#: The activity reminder's send time when its schedule is missing or not a daily 「M H * * *」.
+ACTIVITY_REMINDER_AT = (18, 0)
+
+
+def activity_reminder_at(session: Session, starts_at: datetime, tz) -> datetime | None:
+    """When the day-before reminder (kind :data:`KIND_ACTIVITY`, daily at its cron's time,
+    for the activities of the next local day) will go out for an activity starting at
+    ``starts_at``: the day before its local date at that time (aware, in ``tz``); None when the
+    reminder is disabled. The caller compares it with now: a signup after it is never
+    reminded."""
+    ensure_default_reminders(session)
+    reminder = session.scalar(select(Reminder).where(Reminder.kind == KIND_ACTIVITY).limit(1))
+    if reminder is None or not reminder.enabled:
+        return None
+    parts = (reminder.schedule or "").split()
+    hour, minute = ACTIVITY_REMINDER_AT
+    if len(parts) == 5 and parts[0].isdigit() and parts[1].isdigit():
+        minute, hour = int(parts[0]), int(parts[1])
+    day_before = starts_at.astimezone(tz).date() - timedelta(days=1)
+    return datetime.combine(day_before, time(hour, minute), tzinfo=tz)
 
 
 def erase_reminder_data(session: Session, openid: str) -> dict[str, int]:

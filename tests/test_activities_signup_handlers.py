@@ -696,3 +696,30 @@ def test_a_pick_ends_with_any_other_message_and_numbers_out_of_range(services):
     say(services, "oPick2", "活动")
     assert "您好" in say(services, "oPick2", "你好")
     assert "确认报名" not in say(services, "oPick2", "1")
+
+
+# -- the reminder promise (issue 14, tester round 2) --------------------------------------------
+def _activity_in(services, delta):
+    with services.db.session() as s:
+        return acts.add_activity(s, title="近邻课堂", category="近邻课堂", starts_at=utcnow() + delta,
+                                 capacity=5, place="桃城镇妇女微家").number
+
+
+def test_a_signup_an_hour_before_the_start_is_not_promised_a_reminder(services):
+    done = complete_signup(services, "oSoon", _activity_in(services, timedelta(hours=1)))
+    assert "报名成功" in done and "前一天会提醒" not in done and "活动快开始了，请准时到场" in done
+
+
+def test_a_signup_days_ahead_is_promised_the_day_before_reminder(services):
+    done = complete_signup(services, "oAhead", _activity_in(services, timedelta(days=5)))
+    assert "报名成功" in done and "活动前一天会提醒您" in done
+
+
+def test_no_reminder_promise_when_the_activity_reminder_is_disabled(services):
+    from models.reminders import KIND_ACTIVITY, Reminder, ensure_default_reminders
+
+    with services.db.session() as s:
+        ensure_default_reminders(s)
+        s.scalar(select(Reminder).where(Reminder.kind == KIND_ACTIVITY)).enabled = False
+    done = complete_signup(services, "oOff", _activity_in(services, timedelta(days=5)))
+    assert "报名成功" in done and "前一天会提醒" not in done and "准时到场" in done
