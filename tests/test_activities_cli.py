@@ -108,3 +108,23 @@ def test_more_seats_promote_the_waiting_list(services, run):
     r = run("activities", "seats", str(number), "--unlimited")
     assert "1 位候补" in r.output
     assert run("activities", "seats", str(number)).exit_code != 0
+
+
+def test_serve_start_makes_the_next_haircut_so_signup_works_at_once(services):
+    """Issue 14: a fresh install answers 「我想报名义剪」 without a scheduler process; twice is once."""
+    from sqlalchemy import select
+
+    from bot.cli.core import make_due_occurrences
+    from models.activities_recurring import RecurringActivity, add_recurring
+    from tests.helpers import say
+
+    with services.db.session() as s:
+        if not s.scalars(select(RecurringActivity)).first():
+            add_recurring(s, title="爱心义剪", day=17, start_time="09:00", category="爱心义剪")
+    make_due_occurrences(services)
+    make_due_occurrences(services)
+    with services.db.session() as s:
+        made = s.scalars(select(acts.Activity).where(acts.Activity.category == "爱心义剪")).all()
+    assert len(made) == 1
+    reply = say(services, "oHaircutFresh", "我想报名义剪")
+    assert "近期没有找到" not in reply and "爱心义剪" in reply

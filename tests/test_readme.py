@@ -93,7 +93,7 @@ def test_the_chat_example_works_on_a_fresh_install(tmp_path):
             done = subprocess.run(taoyuan_argv(*args), cwd=tmp_path, env=env, capture_output=True,
                                   text=True, timeout=60)
             assert done.returncode == 0, done.stdout + done.stderr
-            assert done.stdout.strip().splitlines()[-1] == "1"  # "新装的是 1"
+            assert done.stdout.strip().splitlines()[-1] == "2"  # "新装的是 2" (1: the 义剪 serve made)
         chat = subprocess.run(taoyuan_argv("chat", "--url", url), cwd=tmp_path, env=env,
                               input="\n".join(typed) + "\n", capture_output=True, text=True,
                               timeout=60)
@@ -109,7 +109,8 @@ def test_the_chat_example_works_on_a_fresh_install(tmp_path):
         for failure in ("抱歉", "没有找到", "[错误]", "无法识别", "不在签到时间", "不认识的命令"):
             assert failure not in reply, (line, reply)
     assert "近邻课堂" in replies["/click ACTIVITIES"]
-    assert "签到成功" in replies["/scan checkin:1"]
+    assert "签到成功" in replies["/scan checkin:2"]
+    assert "【1】爱心义剪" in replies["义剪"] and "报名 1" in replies["义剪"]
 
 
 def test_docstrings_cite_nothing_outside_the_checkout():

@@ -30,12 +30,28 @@ def serve(state, host: str, port: int) -> None:
     state.refuse_unsafe_production()
     configure_logging(state.config.app.get("log_level", "INFO"))
     services = state.services  # on SQLite, the schema is brought up to date here
+    make_due_occurrences(services)
     try:
         app = create_app(services=services)
     except ConfigError as exc:  # e.g. the session key file cannot be made
         raise click.ClickException(f"配置有误，拒绝启动 / refusing to start:\n  {exc}") from None
     click.echo(f"桃源姐妹 webhook: http://{host}:{port}/wechat  (config: {services.config.source})")
     app.run(host=host, port=port, threaded=True)
+
+
+def make_due_occurrences(services) -> None:
+    """Make the due activities of the monthly recurring ones (the next 爱心义剪) at once, as the
+    scheduler's daily job does, so 「我想报名义剪」 works on a fresh install before any
+    ``taoyuan scheduler`` runs. Idempotent and safe with several processes (each month is
+    made once, under a row lock); a failure is logged and the server starts all the same."""
+    import logging
+
+    from scheduler.activities import make_recurring
+
+    try:
+        make_recurring(services)
+    except Exception:  # noqa: BLE001 - the webhook must start even so
+        logging.getLogger(__name__).exception("serve: recurring activities not made at start")
 
 
 @click.group()
