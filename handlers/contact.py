@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import re
 
+from handlers import directory
 from handlers.router import Context, Router, Stage
+from models import directory as points
 
 #: What she may call the federation: 妇联, 县妇联, 你们 (the account), 桃源姐妹.
 _WHO = r"(?:永春)?(?:县)?(?:妇联|你们|桃源姐妹)(?:的)?"
@@ -38,23 +40,55 @@ def _asks_contact(ctx: Context):
     return CONTACT_PATTERN.search(ctx.compact_text)
 
 
-def contact_text(app: dict) -> str:
+#: Words of a where-question (the directory's point answers those when ``[app]`` has no address).
+WHERE_WORDS = ("在哪", "地址", "地方", "办公地点", "办公室", "怎么走")
+#: The directory point of the federation itself (models/data/service_points.csv).
+FEDERATION_POINT = "永春县妇联"
+
+
+def contact_text(app: dict, place: str = "") -> str:
     """The reply for ``[app]`` (``federation_phone``, ``federation_address``, ``office_hours``):
-    one line per known value, then the emergency numbers."""
+    one line per known value, then the emergency numbers. ``place``: lines telling where the
+    federation is from the directory (its point's town and map link), used when ``[app]`` has
+    no address."""
     lines = []
     for label, key in (("电话", "federation_phone"), ("地址", "federation_address"),
                        ("办公时间", "office_hours")):
         value = str(app.get(key) or "").strip()
         if value:
             lines.append(f"{label}：{value}")
+        elif key == "federation_address" and place:
+            lines.append(place)
     if not lines:
         return f"{NOTHING_KNOWN}\n{EMERGENCY}"
     return "永春县妇联（桃源姐妹）\n" + "\n".join(lines) + f"\n{EMERGENCY}"
 
 
+def federation_place(ctx: Context) -> str:
+    """「地址：桃城镇（大致位置）」 and a 「查看地图」 link from the directory's point of the
+    federation (:data:`FEDERATION_POINT`), or "" when the directory does not hold it."""
+    point = points.get_by_name(ctx.session, FEDERATION_POINT)
+    if point is None or not point.active:
+        return ""
+    where = point.address or "".join(x for x in (point.town, point.village) if x)
+    if not where:
+        return ""
+    lines = ["地址：" + where + ("（大致位置）" if point.approximate and not point.address else "")]
+    referer = str((ctx.services.config.section("points") or {}).get("map_referer")
+                  or directory.DEFAULT_REFERER)
+    lines.append(f'<a href="{directory.map_url(point, referer)}">查看地图</a>')
+    return "\n".join(lines)
+
+
 def contact(ctx: Context) -> str:
-    """Answer a contact question from the configuration."""
-    return contact_text(ctx.services.config.app)
+    """Answer a contact question from the configuration; a where-question
+    (:data:`WHERE_WORDS`) gets the directory's point of the federation when ``[app]
+    federation_address`` is not set."""
+    app = ctx.services.config.app
+    asks_where = any(w in ctx.compact_text for w in WHERE_WORDS)
+    place = "" if str(app.get("federation_address") or "").strip() or not asks_where \
+        else federation_place(ctx)
+    return contact_text(app, place)
 
 
 def register(router: Router) -> None:

@@ -66,3 +66,13 @@ def test_a_service_point_phone_stays_with_the_directory(ask):
 def test_a_long_story_is_not_a_contact_question(ask):
     story = "我老公天天喝酒不回家，我想问问你们妇联能不能帮我调解一下，电话多少"
     assert "办公时间：周一至周五" not in ask(story, **FULL)
+
+
+@pytest.mark.parametrize("question", ["妇联在哪里", "县妇联地址在哪里"])
+def test_without_a_configured_address_the_directory_point_says_where(ask, question):
+    """Issue 14: the directory holds 永春县妇联 (桃城镇) with a map: never 「没有登记」 then."""
+    reply = ask(question)
+    assert "地址：桃城镇" in reply and "查看地图" in reply and "还没有登记" not in reply
+    assert "12338" in reply
+    configured = ask(question, **FULL)
+    assert "地址：永春县桃城镇八二三中路" in configured and "查看地图" not in configured
