@@ -444,8 +444,37 @@ def cancel_ref(ctx: Context, ref: str) -> str:
             "欢迎下次参加！")
 
 
+def address_unknown_line(ctx: Context) -> str:
+    """What she can do when we know a place's name but not its address: call the federation
+    (``[app] federation_phone``) or leave a 「求助」 message. Never an invented address."""
+    phone = str(ctx.services.config.app.get("federation_phone") or "").strip()
+    if phone:
+        return f"具体地址还没有登记在这里，可致电县妇联{phone}问清楚。"
+    return "具体地址还没有登记在这里，回复「求助」留言，工作人员会告诉您怎么走。"
+
+
+def address_of(session: Session, activity: acts.Activity) -> str:
+    """The address (or town and village) of the activity's host point: its ``point_id``, else
+    the directory point named by its place (「助困公益协会妇联（…）」 → 助困公益协会妇联); ""
+    when the directory does not know one."""
+    from models.directory import ServicePoint, get_by_name
+
+    point = session.get(ServicePoint, activity.point_id) if activity.point_id is not None else None
+    if point is None and activity.place:
+        point = get_by_name(session, re.split(r"[（(]", activity.place, maxsplit=1)[0].strip())
+    if point is None:
+        return ""
+    return point.address or "".join(x for x in (point.town, point.village) if x)
+
+
+def _where_line(ctx: Context, activity: acts.Activity) -> str:
+    address = address_of(ctx.session, activity)
+    return f"地址：{address}" if address else address_unknown_line(ctx)
+
+
 def haircut_day(ctx: Context) -> str:
-    """Menu HAIRCUT_DAY / 「义剪」 → the next 爱心义剪 activity, or the monthly rule."""
+    """Menu HAIRCUT_DAY / 「义剪」 → the next 爱心义剪 activity, or the monthly rule; the
+    address when the directory knows it, else how to find out."""
     upcoming = acts.upcoming_activities(ctx.session, ctx.now, category=HAIRCUT_CATEGORY, limit=3)
     intro = (f"爱心义剪：助困公益协会妇联巾帼义务理发服务队每月{HAIRCUT_DAY_OF_MONTH}日为固定义剪日，"
              "免费为群众理发。")
@@ -453,18 +482,20 @@ def haircut_day(ctx: Context) -> str:
         return intro + "\n下一场的时间地点发布后，回复「活动」即可查看和报名。"
     tz = ctx.services.tz
     blocks = "\n\n".join(activity_block(ctx.session, a, tz) for a in upcoming)
-    return f"{intro}\n\n{blocks}\n\n回复「报名 {upcoming[0].number}」报名。"
+    return (f"{intro}\n\n{blocks}\n{_where_line(ctx, upcoming[0])}\n\n"
+            f"回复「报名 {upcoming[0].number}」报名。")
 
 
 def haircut_when(ctx: Context) -> str:
-    """「义剪几点开始」「下次义剪」「理发几点」 → the next 爱心义剪's date, time and place first."""
+    """「义剪几点开始」「义剪要钱吗」「17号义剪在哪里」 → the next 爱心义剪 (free) with its date,
+    time and place first, and its address or how to find out."""
     upcoming = acts.upcoming_activities(ctx.session, ctx.now, category=HAIRCUT_CATEGORY, limit=1)
     if not upcoming:
         return haircut_day(ctx)
     a = upcoming[0]
     tz = ctx.services.tz
-    return (f"下一场爱心义剪：{fmt_time(a.starts_at, tz)} 开始，到 {a.ends_at.astimezone(tz):%H:%M}。\n"
-            f"地点：{place_of(ctx.session, a)}\n{seats_text(ctx.session, a)}。"
+    return (f"下一场爱心义剪（免费理发）：{fmt_time(a.starts_at, tz)} 开始，到 {a.ends_at.astimezone(tz):%H:%M}。\n"
+            f"地点：{place_of(ctx.session, a)}\n{_where_line(ctx, a)}\n{seats_text(ctx.session, a)}。"
             f"回复「报名 {a.number}」报名（活动编号 {a.number}）。")
 
 

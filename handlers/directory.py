@@ -468,7 +468,9 @@ def _unknown(ctx: Context, q: Query, pos) -> str:
         found = [points.Found(p, None) for p in named]
         if pos is not None:
             found = points.by_distance(named, *pos)
-        return _list_reply(ctx, f"找到{len(found)}处名称含「{q.unknown}」的服务点：", found)
+        unplaced = not any(p.address or p.town or p.village for p in named)
+        return _list_reply(ctx, f"找到{len(found)}处名称含「{q.unknown}」的服务点：", found,
+                           activities.address_unknown_line(ctx) if unplaced else "")
     points.log_unmatched(ctx.session, ctx.compact_text, now=ctx.now)
     log.info("directory: unmatched where-is question counted for staff")
     return _nothing(ctx, f"暂时没有和「{cut_utf8(q.unknown, 60)}」有关的服务点信息。", pos)

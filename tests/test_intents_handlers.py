@@ -300,3 +300,32 @@ def test_short_chit_chat_gets_a_friendly_line_not_the_hotlines(chat, text):
 def test_clear_short_sentences_are_understood(chat, text, expected):
     reply = chat.say(text)
     assert "没太明白" not in reply and expected in reply
+
+
+# -- 爱心义剪: free, and where (issue 14, tester round 2) ----------------------------------------
+@pytest.fixture
+def haircut(services):
+    with services.db.session() as s:
+        start = utcnow() + timedelta(days=3)
+        return acts.add_activity(s, title="爱心义剪", category="爱心义剪", starts_at=start,
+                                 ends_at=start + timedelta(hours=3), capacity=20,
+                                 place="助困公益协会妇联（巾帼义务理发服务队）").number
+
+
+def test_haircut_questions_say_free_and_how_to_find_the_place(chat, haircut):
+    money = chat.say("义剪要钱吗")
+    assert "免费" in money and f"报名 {haircut}" in money
+    where = chat.say("17号义剪在哪里")
+    assert "助困公益协会妇联" in where and "具体地址还没有登记" in where and "求助" in where
+    point = chat.say("助困公益协会在哪里")
+    assert "助困公益协会妇联" in point and "具体地址还没有登记" in point
+
+
+def test_haircut_place_gives_the_federation_phone_when_configured(services, haircut):
+    import handlers
+
+    services.config.app["federation_phone"] = "0595-23881234"
+    with services.db.session() as s:
+        directory.load_seed(s)
+    reply = Chat(services, OPENID, features=handlers.FEATURES).say("义剪在哪里")
+    assert "可致电县妇联0595-23881234问清楚" in reply
