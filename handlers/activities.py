@@ -298,13 +298,29 @@ def _deliver_one(services, openid: str, kind: str, text: str, now: datetime | No
 
 
 # -- handlers ---------------------------------------------------------------------------------
+def in_town(session: Session, activity: acts.Activity, town: str) -> bool:
+    """Whether ``activity`` is held in ``town`` (a canonical town, 蓬壶镇): its host point's
+    town, or the town's name (with or without 镇/乡) in its place or title."""
+    if activity.point_id is not None:
+        from models.directory import ServicePoint
+
+        point = session.get(ServicePoint, activity.point_id)
+        if point is not None and point.town:
+            return point.town == town
+    short = town[:-1] if len(town) > 2 and town[-1] in "镇乡" else town
+    return any(short in (text or "") for text in (activity.place, activity.title))
+
+
 def list_activities(ctx: Context, *, category: str | None = None, date_from: date | None = None,
-                    date_to: date | None = None) -> str:
+                    date_to: date | None = None, town: str | None = None) -> str:
     """「活动」 / menu ACTIVITIES → upcoming activities, nearest first.
 
     ``category`` (「爱心义剪」) and the local dates ``date_from`` .. ``date_to`` (inclusive; from
     the intent stage's slots, 「这周末有什么活动」) narrow the list; when nothing matches she is
-    told so and gets the whole list."""
+    told so and gets the whole list. ``town`` (「我是蓬壶的有没有什么活动」): the activities
+    held there (:func:`in_town`); none there: said first, then the county's list."""
+    if town:
+        return _in_town_list(ctx, town, category, date_from, date_to)
     if category or date_from or date_to:
         return _narrowed(ctx, category, date_from, date_to)
     upcoming = acts.upcoming_activities(ctx.session, ctx.now, limit=MAX_LISTED)
@@ -315,6 +331,27 @@ def list_activities(ctx: Context, *, category: str | None = None, date_from: dat
     blocks = [activity_block(ctx.session, a, tz) for a in upcoming]
     offer_pick(ctx, upcoming)
     return ("近期活动（回复「报名 活动编号」报名，如「报名 " + str(upcoming[0].number) + "」）：\n\n"
+            + "\n\n".join(blocks))
+
+
+def _in_town_list(ctx: Context, town: str, category: str | None, date_from: date | None,
+                  date_to: date | None) -> str:
+    """The upcoming activities held in ``town``; none: 「蓬壶暂时没有活动，以下是全县近期活动」
+    in front of the list without the town."""
+    short = town[:-1] if len(town) > 2 and town[-1] in "镇乡" else town
+    tz = ctx.services.tz
+    found = [a for a in acts.upcoming_activities(ctx.session, ctx.now, category=category, limit=200)
+             if in_town(ctx.session, a, town)
+             and (date_from is None or a.starts_at.astimezone(tz).date() >= date_from)
+             and (date_to is None or a.starts_at.astimezone(tz).date() <= date_to)][:MAX_LISTED]
+    if not found:
+        rest = list_activities(ctx, category=category, date_from=date_from, date_to=date_to)
+        if rest.startswith("近期暂无"):
+            return f"{short}暂时没有活动" + rest.removeprefix("近期暂无可报名的活动")
+        return f"{short}暂时没有活动，以下是全县近期活动：\n\n{rest}"
+    blocks = [activity_block(ctx.session, a, tz) for a in found]
+    offer_pick(ctx, found)
+    return (f"{short}的活动（回复「报名 活动编号」报名，如「报名 {found[0].number}」）：\n\n"
             + "\n\n".join(blocks))
 
 

@@ -335,7 +335,7 @@ def _activities(ctx: Context, slots: engine.Slots) -> object:
                 return first + listed
             return listed
     return activities.list_activities(ctx, category=slots.category, date_from=slots.date_from,
-                                      date_to=slots.date_to)
+                                      date_to=slots.date_to, town=slots.town)
 
 
 ANSWERS: dict[str, Answer] = {

@@ -329,3 +329,29 @@ def test_haircut_place_gives_the_federation_phone_when_configured(services, hair
         directory.load_seed(s)
     reply = Chat(services, OPENID, features=handlers.FEATURES).say("义剪在哪里")
     assert "可致电县妇联0595-23881234问清楚" in reply
+
+
+# -- her town and the activities (issue 14, tester round 2) --------------------------------------
+def _activity_at(services, title, place, days=4):
+    with services.db.session() as s:
+        start = utcnow() + timedelta(days=days)
+        return acts.add_activity(s, title=title, category="近邻课堂", starts_at=start,
+                                 capacity=10, place=place).number
+
+
+def test_no_activity_in_her_town_is_said_before_the_county_list(chat, services):
+    _activity_at(services, "近邻课堂", "桃城镇妇女微家")
+    reply = chat.say("我是蓬壶的有没有什么活动")
+    assert reply.startswith("蓬壶暂时没有活动，以下是全县近期活动") and "桃城镇妇女微家" in reply
+
+
+def test_activities_in_her_town_are_listed_alone(chat, services):
+    _activity_at(services, "近邻课堂", "桃城镇妇女微家")
+    _activity_at(services, "亲子早教", "蓬壶镇妇女微家", days=5)
+    reply = chat.say("我是蓬壶的有没有什么活动")
+    assert reply.startswith("蓬壶的活动") and "蓬壶镇妇女微家" in reply and "桃城镇妇女微家" not in reply
+
+
+def test_no_activity_anywhere_names_her_town_once(chat):
+    reply = chat.say("我是蓬壶的有没有什么活动")
+    assert reply.startswith("蓬壶暂时没有活动，新活动发布后") and "全县" not in reply
