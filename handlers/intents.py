@@ -319,6 +319,12 @@ def wants_training(ctx: Context, pred: engine.Prediction) -> bool:
             and any(w in text for w in TRAINING_CUES) and not any(w in text for w in WHERE_CUES))
 
 
+#: She asks whether it costs money (「要钱吗」「收费吗」): the activity list does not say.
+MONEY_WORDS = ("要钱", "收费", "收钱", "多少钱", "花钱", "免费", "费用", "学费")
+#: What we can truthfully say about fees (the data holds none, except the free 义剪).
+FEES_UNKNOWN = "费用以每场活动的通知为准；想先问清楚，回复「求助」留言，工作人员会答复您。"
+
+
 def _activities(ctx: Context, slots: engine.Slots) -> object:
     """The activities for the category and dates she named; when she asked about a category
     with nothing planned and the directory knows the need (电商), the points offering it,
@@ -334,8 +340,13 @@ def _activities(ctx: Context, slots: engine.Slots) -> object:
             if len((first + listed).encode()) <= TEXT_LIMIT_BYTES:
                 return first + listed
             return listed
-    return activities.list_activities(ctx, category=slots.category, date_from=slots.date_from,
-                                      date_to=slots.date_to, town=slots.town)
+    listed = activities.list_activities(ctx, category=slots.category, date_from=slots.date_from,
+                                        date_to=slots.date_to, town=slots.town)
+    if any(w in ctx.compact_text for w in MONEY_WORDS) and slots.category != activities.HAIRCUT_CATEGORY:
+        line = "\n\n" + FEES_UNKNOWN
+        if len((listed + line).encode()) <= TEXT_LIMIT_BYTES:
+            return listed + line
+    return listed
 
 
 ANSWERS: dict[str, Answer] = {

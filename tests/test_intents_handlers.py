@@ -355,3 +355,15 @@ def test_activities_in_her_town_are_listed_alone(chat, services):
 def test_no_activity_anywhere_names_her_town_once(chat):
     reply = chat.say("我是蓬壶的有没有什么活动")
     assert reply.startswith("蓬壶暂时没有活动，新活动发布后") and "全县" not in reply
+
+
+def test_a_voice_question_about_training_and_fees_is_answered_honestly(chat):
+    reply = chat.push(msg_type="voice", media_id="VTRAIN",
+                      recognition="我想问一下那个家政培训什么时候有我想去学一下要钱吗")
+    assert "没太明白" not in reply and "家政培训" in reply and "费用以每场活动的通知为准" in reply
+
+
+def test_a_voice_message_of_family_fear_gets_the_warm_answer(chat):
+    reply = chat.push(msg_type="voice", media_id="VFEAR",
+                      recognition="我家老公最近老是跟我吵架还摔东西我很害怕不知道该找谁")
+    assert "不容易" in reply and "12356" in reply and "回复「求助」留言，工作人员会联系您" in reply
