@@ -512,6 +512,13 @@ def init_app(app: Flask, services: Services) -> None:
     """Mount ``/wechat`` (and ``/wechat/``, no redirect) on ``app``."""
     webhook = Webhook(services, build_router())
     app.extensions["taoyuan_webhook"] = webhook
+    mount(app, webhook)
+
+
+def mount(app: Flask, webhook: Webhook, path: str = "/wechat", endpoint: str = "wechat") -> None:
+    """Serve ``webhook`` at ``path`` and ``path + "/"`` (no redirect) on ``app``; the endpoint
+    names are ``endpoint`` and ``endpoint + "_slash"`` (bench/bench_app.py mounts a second
+    webhook, without the intent stage, beside the real one)."""
 
     def view():
         # A plain dict: a MultiDict answers a missing key (encrypt_type in plaintext mode) by
@@ -533,6 +540,6 @@ def init_app(app: Flask, services: Services) -> None:
                 result = WebhookResult(200, SUCCESS)
         return Response(result.body, result.status, content_type=result.content_type)
 
-    for rule in ("/wechat", "/wechat/"):
-        app.add_url_rule(rule, endpoint="wechat" + ("_slash" if rule.endswith("/") else ""),
+    for rule in (path, path + "/"):
+        app.add_url_rule(rule, endpoint=endpoint + ("_slash" if rule.endswith("/") else ""),
                          view_func=view, methods=["GET", "POST"], strict_slashes=False)
