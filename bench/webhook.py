@@ -87,6 +87,9 @@ class CaseResult:
     unexpected: int      # 200 answers that were not the expected reply
     wrapped: bool = False
     note: str = ""
+    #: CPU time the gunicorn workers spent per request (user + system), in microseconds: far
+    #: less sensitive than requests/s to other work on a shared machine.
+    cpu_us: float = 0.0
 
 
 def free_port() -> int:
@@ -225,6 +228,22 @@ class Gunicorn:
         self.stop()
         raise RuntimeError("gunicorn did not become healthy:\n" + self.log_path.read_text())
 
+    def worker_cpu(self) -> float:
+        """CPU seconds (user + system) used so far by the worker processes (Linux /proc)."""
+        total = 0.0
+        tick = os.sysconf("SC_CLK_TCK")
+        try:
+            children = Path(f"/proc/{self.proc.pid}/task/{self.proc.pid}/children").read_text()
+        except OSError:
+            return 0.0
+        for pid in children.split():
+            try:
+                fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            total += (int(fields[11]) + int(fields[12])) / tick  # utime, stime
+        return total
+
     def stop(self) -> str:
         if self.proc.poll() is None:
             self.proc.send_signal(signal.SIGTERM)
@@ -343,14 +362,16 @@ def text_case(wrk, server, args, name: str, path: str, expect: str, reject: str,
     def lua():
         return ["text", path, expect, reject, args.content, msgid_base(), str(offset)]
     offset += run_wrk(wrk, server.url, args, args.warmup, lua())["most"] * args.threads
+    cpu = server.worker_cpu()
     fig = run_wrk(wrk, server.url, args, args.duration, lua())
+    cpu_us = (server.worker_cpu() - cpu) / max(fig["requests"], 1) * 1e6
     if not pool_size:
-        return to_result(name, fig)
+        return to_result(name, fig, cpu_us=cpu_us)
     end = offset + fig["most"] * args.threads
     wrapped = bool(fig["wrapped"]) or end > pool_size
     note = (f"pool {pool_size} signed URLs, used up to {end}"
             + (" — WRAPPED: repeats were refused (403)" if wrapped else ", none repeated"))
-    return to_result(name, fig, wrapped=wrapped, note=note)
+    return to_result(name, fig, wrapped=wrapped, note=note, cpu_us=cpu_us)
 
 
 def aes_case(wrk, server, args, pool: Path, pool_size: int, offset: int) -> tuple[CaseResult, int]:
@@ -359,26 +380,29 @@ def aes_case(wrk, server, args, pool: Path, pool_size: int, offset: int) -> tupl
     warm = run_wrk(wrk, server.url, args, args.warmup,
                    ["file", str(pool), "<Encrypt>", "", "", str(offset)])
     offset += warm["most"] * args.threads  # past every line a thread used
+    cpu = server.worker_cpu()
     fig = run_wrk(wrk, server.url, args, args.duration,
                   ["file", str(pool), "<Encrypt>", "", "", str(offset)])
+    cpu_us = (server.worker_cpu() - cpu) / max(fig["requests"], 1) * 1e6
     end = offset + fig["most"] * args.threads
     wrapped = bool(fig["wrapped"]) or end > pool_size
     note = (f"pool {pool_size} pushes, used up to {end}"
             + (" — WRAPPED: repeats were answered from the dedup cache" if wrapped else
                ", none repeated"))
-    return to_result("aes", fig, wrapped=wrapped, note=note), end
+    return to_result("aes", fig, wrapped=wrapped, note=note, cpu_us=cpu_us), end
 
 
 # -- report ---------------------------------------------------------------------------------
 def table(results: list[CaseResult]) -> str:
     head = f"| {'case':<8} | {'requests/s':>10} | {'p50 ms':>7} | {'p90 ms':>7} | {'p99 ms':>7} | " \
-           f"{'max ms':>7} | {'requests':>8} | {'errors':>6} | {'non-2xx':>7} | {'bad reply':>9} |"
+           f"{'max ms':>7} | {'requests':>8} | {'errors':>6} | {'non-2xx':>7} | {'bad reply':>9} | " \
+           f"{'worker CPU µs/req':>17} |"
     sep = "|" + "|".join("-" * (len(c)) for c in head.split("|")[1:-1]) + "|"
     rows = [head, sep]
     for r in results:
         rows.append(f"| {r.name:<8} | {r.rps:>10.0f} | {r.p50_ms:>7.1f} | {r.p90_ms:>7.1f} | "
                     f"{r.p99_ms:>7.1f} | {r.max_ms:>7.1f} | {r.requests:>8} | {r.errors:>6} | "
-                    f"{r.non2xx:>7} | {r.unexpected:>9} |")
+                    f"{r.non2xx:>7} | {r.unexpected:>9} | {r.cpu_us:>17.0f} |")
     return "\n".join(rows)
 
 
@@ -424,6 +448,11 @@ def stage_lines(runs: dict[str, list[CaseResult]]) -> list[str]:
              f"({median(off) - median(on):+.2f} points off→on) "
              f"(target ≤ {TARGET_STAGE_DROP * 100:.0f} %): "
              + ("PASS" if drop <= TARGET_STAGE_DROP else "FAIL")]
+    cpu_on = median([r.cpu_us for r in runs["plain"]])
+    cpu_off = median([r.cpu_us for r in runs["nointent"]])
+    if cpu_on and cpu_off:
+        lines.append(f"intent stage: worker CPU per request {cpu_on:.0f} µs on, {cpu_off:.0f} µs "
+                     f"off ({(cpu_on / cpu_off - 1) * 100:+.1f} %)")
     return lines
 
 

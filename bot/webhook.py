@@ -46,7 +46,7 @@ from dataclasses import dataclass
 
 from flask import Flask, Response, request
 
-from bot.core.db import DatabaseUnavailable
+from bot.core.db import DatabaseUnavailable, wrote_effects
 from bot.wechat.dedup import UNREAD, Deduplicator, PendingClaim, read_ahead
 from bot.wechat.protocol import (MAX_BODY_BYTES, AesKey, ProtocolError, SignatureError, check_signature,
                           decrypt_push, encrypt, parse_xml)
@@ -366,8 +366,11 @@ class Webhook:
                 reply = self.router.dispatch(ctx)
                 reply = self._page(ctx, reply)
                 # it wrote: its reply commits with its effects (takeovers); not when the
-                # database failed and the session was given up (ctx.forget_session)
-                if session.opened and session.get().in_transaction():
+                # database failed and the session was given up (ctx.forget_session), nor
+                # when it only read or only touched relaxed rows (running it again is
+                # harmless, and its commit then needs no INSERT and no WAL flush)
+                if session.opened and session.get().in_transaction() \
+                        and wrote_effects(session.get()):
                     from models.outbox import record_handled
 
                     record_handled(session.get(), update.dedup_key(), self._render(update, reply))

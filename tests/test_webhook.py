@@ -904,3 +904,30 @@ def test_a_taken_over_claim_whose_worker_committed_answers_its_reply(services, c
     status, text = flask_transport(client)(path, body)
     assert status == 200 and text == committed
     assert services.redis.get(services.keys("dedup", dedup_key)) is not None
+
+
+def _handled(services, dedup_key: str):
+    from models.outbox import handled_reply
+
+    with services.db.session() as s:
+        return handled_reply(s, dedup_key)
+
+
+def test_a_message_that_only_read_records_no_handled_reply(services, post):
+    """Performance (issue 14/15): 「活动」 only reads (and inserts her follower row, a relaxed
+    write): running it again is harmless, so its commit carries no ``handled_messages`` row
+    (an INSERT, a SELECT and a WAL flush per such message)."""
+    reply = post(text_fields("oOnlyReads", "活动", msg_id=818181))
+    assert reply is not None
+    assert _handled(services, "m:oOnlyReads:818181") is None
+    with services.db.session() as s:  # the relaxed write did commit
+        assert s.get(Follower, "oOnlyReads") is not None
+
+
+def test_a_message_that_wrote_still_records_its_reply(services, post):
+    """Issue 15's guarantee is kept: a run with real effects (a topic subscription) commits
+    its reply with them, for a retry that takes over from a worker that died."""
+    reply = post(text_fields("oWrites", "订阅活动提醒", msg_id=828282))
+    assert reply is not None
+    stored = _handled(services, "m:oWrites:828282")
+    assert stored and reply["Content"] in stored
