@@ -528,7 +528,9 @@ class ClockWatch:
 
 def init_app(app: Flask, services: Services) -> None:
     """Mount ``/wechat`` (and ``/wechat/``, no redirect) on ``app``."""
-    webhook = Webhook(services, build_router())
+    router = build_router()
+    router.start(services)
+    webhook = Webhook(services, router)
     app.extensions["taoyuan_webhook"] = webhook
     mount(app, webhook)
 

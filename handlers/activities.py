@@ -15,6 +15,7 @@ from contextlib import contextmanager
 from datetime import date, datetime
 from typing import Iterator
 
+import redis
 from sqlalchemy.orm import Session
 
 from bot.core.logging import mask_openid
@@ -54,6 +55,11 @@ CUSTOM_SEND = "message/custom/send"
 OUTBOX_RETRY_SECONDS = 20.0
 #: At most this many characters of her own text are quoted back.
 CLIP_CHARS = 12
+#: After a list, a bare number (「2」「第二个」) picks one of its activities for a while: the
+#: conversation of this name (declared in handlers/activities_signup.py, which answers it),
+#: state ``numbers``: the listed activity numbers in order.
+PICK_NAME = "activity_pick"
+PICK_STEP = "pick"
 
 
 def activity_number(digits: str) -> int:
@@ -307,8 +313,30 @@ def list_activities(ctx: Context, *, category: str | None = None, date_from: dat
                 f"每月{HAIRCUT_DAY_OF_MONTH}日是爱心义剪日，回复「义剪」了解。")
     tz = ctx.services.tz
     blocks = [activity_block(ctx.session, a, tz) for a in upcoming]
+    offer_pick(ctx, upcoming)
     return ("近期活动（回复「报名 活动编号」报名，如「报名 " + str(upcoming[0].number) + "」）：\n\n"
             + "\n\n".join(blocks))
+
+
+def has_upcoming(ctx: Context, category: str) -> bool:
+    """Whether an activity of ``category`` is planned (upcoming and public)."""
+    return bool(acts.upcoming_activities(ctx.session, ctx.now, category=category, limit=1))
+
+
+def offer_pick(ctx: Context, listed: list[acts.Activity]) -> bool:
+    """Let a bare number she sends next pick one of ``listed`` (conversation :data:`PICK_NAME`),
+    unless another conversation is active (it keeps its place) or Redis is down. Returns
+    whether the numbers will work."""
+    if not listed:
+        return False
+    try:
+        if ctx.conversation.get() is not None:
+            return False
+        ctx.conversation.start(PICK_NAME, PICK_STEP, numbers=[a.number for a in listed])
+        return True
+    except redis.RedisError:
+        log.warning("activities: the listed numbers are not kept (Redis unavailable)")
+        return False
 
 
 def _narrowed(ctx: Context, category: str | None, date_from: date | None,
@@ -328,6 +356,7 @@ def _narrowed(ctx: Context, category: str | None, date_from: date | None,
     if not found:
         return f"{what}暂时没有。\n\n{list_activities(ctx)}"
     blocks = [activity_block(ctx.session, a, tz) for a in found]
+    offer_pick(ctx, found)
     return (f"{what}（回复「报名 活动编号」报名，如「报名 {found[0].number}」）：\n\n"
             + "\n\n".join(blocks))
 

@@ -9,9 +9,12 @@ States (conversation ``signup``; data: number, role, name, phone)::
                        └── volunteer role (「志愿报名 N」): straight to done, details from her
                            volunteer registration
 
-Declared as data in :data:`SIGNUP` (handlers/conversation.py). 「取消」/「退出」 leave at any
-step (the router); an unexpected answer re-asks the same step with an example; after 10 minutes
-of silence the Redis state expires and her next message is fresh.
+Declared as data in :data:`SIGNUP` (handlers/conversation.py). 「取消」/「退出」 and phrases
+such as 「我不想去了」「不报了」 leave at any step (the router: :data:`CANCELLED`, nothing was
+saved); an unexpected answer re-asks the same step with an example, unless it is clearly
+something else (「妇联电话多少」, 「人工」, 「我报了哪些」): that is answered and she is told how to
+go on with the signup; after 10 minutes of silence the Redis state expires and her next message
+is fresh.
 The seat is decided only at the end, by :func:`models.activities.sign_up` under the activity's lock.
 「报名」 alone, 「我要报名」, 「怎么报名」 get the how-to and the list; private mediation times
 (预约调解) are not found by 「报名 N」. Her own text is quoted at most 12 characters (``clip``);
@@ -22,14 +25,16 @@ from __future__ import annotations
 import logging
 import re
 
-from handlers.activities import (CANCEL_RE, CN_NUMERALS, activity_block, activity_number, clip,
-                                 list_activities, locked_session, number_digits)
+from handlers.activities import (CANCEL_RE, CN_NUMERALS, PICK_NAME, PICK_STEP, activity_block,
+                                 activity_number, clip, list_activities, locked_session,
+                                 number_digits)
 from handlers.conversation import (SIGNUP_AGREE_WORDS, SIGNUP_NO_WORDS, SIGNUP_YES_WORDS,
                                    Conversation, ConversationState, ConversationUnavailable,
                                    Invalid, Step)
 from handlers.router import Context, Router
 from models import activities as acts
 from models import followers
+from models.intents import find_town
 from models.privacy import mask_phone, normalize_mobile, normalize_name
 from models.volunteers import get_volunteer, parse_town
 
@@ -51,6 +56,8 @@ _NUMBERED = re.compile(rf"^第?(\d{{1,6}}|[{CN_NUMERALS}]{{1,6}})(?:号|个|号�
 PHONE_HELP = "手机号应为 11 位数字、以 13-19 开头，例如：13812345678。请重新发送，或回复「取消」退出。"
 PHONE_PROMPT = "请发送您的手机号（11 位，例如：13812345678）。"
 NAME_PROMPT = "请告诉我您的姓名（例如：王秀英）。"
+#: She left the signup (a cancel word or 「不想去了」): nothing of it was saved.
+CANCELLED = "好的，已取消这次报名，没有保存您的信息。想报别的活动，回复「活动」看看。"
 CONSENT_TEXT = ("最后一步：您的姓名和手机号只用于本次活动的联系、提醒和签到，不会用于其他用途；"
                 "回复「删除我的信息」可随时删除。\n同意请回复「同意」，不同意请回复「取消」。")
 
@@ -290,12 +297,13 @@ _TOWN_LEAD = re.compile(r"^(?:我|阮)?(?:家)?(?:住在|住|在|是)?")
 
 
 def _parse_signup_town(ctx: Context, state: ConversationState) -> str | None:
-    """Her town from a short answer (「桃城」「我在蓬壶镇」「住石鼓」); not list numbers, not a
-    town mentioned inside a longer sentence (that is a new message)."""
+    """Her town from a short answer (「桃城」「我在蓬壶镇」「住石鼓」「我在達埔」「达铺」: the
+    classifier's town names too, ``models.intents.find_town``); not list numbers, not a town
+    mentioned inside a longer sentence (that is a new message)."""
     text = ctx.compact_text.rstrip("。.!！~～啊呀的")
     if len(text) > 8 or text.isdigit():
         return None
-    return parse_town(_TOWN_LEAD.sub("", text, count=1))
+    return parse_town(_TOWN_LEAD.sub("", text, count=1)) or find_town(text)
 
 
 def _town_told(ctx: Context, state: ConversationState, town: str | None):
@@ -307,6 +315,44 @@ def _town_told(ctx: Context, state: ConversationState, town: str | None):
     followers.set_follower_town(ctx.session, ctx.openid, town, source=followers.TOWN_STATED,
                                 now=ctx.now)
     return f"好的，已记下您在{town}。回复「活动」看看近期活动。"
+
+
+#: Seconds a bare number after the activity list still picks from it.
+PICK_TIMEOUT = 600
+
+
+def _parse_pick(ctx: Context, state: ConversationState) -> int | None:
+    """Her number after the list (「2」「2号」「第二个」): the activity number it names — a
+    listed activity's own number, else the position in the list (1 = the first) — or None."""
+    m = _NUMBERED.match(ctx.compact_text.rstrip("。.!！?？"))
+    digits = number_digits(m.group(1)) if m else None
+    if not digits or len(digits) > 6:
+        return None
+    n, listed = int(digits), [int(x) for x in state.data.get("numbers") or ()]
+    if n in listed:
+        return n
+    return listed[n - 1] if 1 <= n <= len(listed) else None
+
+
+def _picked(ctx: Context, state: ConversationState, number: int | None):
+    """The picked activity's details and the signup's first question (as 「报名 N」); any
+    other message ends the pick and goes on as a fresh message (None)."""
+    ctx.conversation.end()
+    if number is None:
+        return None
+    activity = acts.get_activity(ctx.session, number)
+    if activity is None or not acts.is_public(ctx.session, activity):
+        return None
+    return _begin(ctx, activity, acts.PARTICIPANT)
+
+
+PICK = Conversation(
+    PICK_NAME,
+    steps=(Step(PICK_STEP, parse=_parse_pick, then=_picked, passive=True),),
+    label="选择活动",
+    timeout=PICK_TIMEOUT,
+    broken="",
+)
 
 
 TOWN_QUESTION = Conversation(
@@ -324,13 +370,17 @@ SIGNUP = Conversation(
     steps=(
         Step("confirm", parse=_yes_no(YES, NO, "请回复「是」确认报名，或回复「取消」退出。"),
              then=_confirm),
-        Step("name", parse=_parse_name, next="phone", prompt=NAME_PROMPT),
-        Step("phone", parse=_parse_phone, next="consent", prompt=PHONE_PROMPT),
-        Step("phone_known", parse=_parse_phone_known, then=_phone_known),
+        Step("name", parse=_parse_name, next="phone", prompt=NAME_PROMPT,
+             resume="请接着告诉我您的姓名（只要文字，例如：王秀英）；不报了回复「取消」。"),
+        Step("phone", parse=_parse_phone, next="consent", prompt=PHONE_PROMPT,
+             resume="请接着发送您的手机号（11 位，例如：13812345678）；不报了回复「取消」。"),
+        Step("phone_known", parse=_parse_phone_known, then=_phone_known,
+             resume="还用原来的手机号请回复「是」，或直接发送新的手机号；不报了回复「取消」。"),
         Step("consent", parse=_yes_no(AGREE, NO, "请回复「同意」完成报名，或回复「取消」退出。"),
              then=_consent, prompt=CONSENT_TEXT),
     ),
     before=_jump,
+    cancelled=CANCELLED,
     broken="抱歉，报名过程出了点问题，请重新回复「报名 编号」。",
 )
 
@@ -341,3 +391,4 @@ def register(router: Router) -> None:
     router.on_text(exact=HOW_WORDS)(how_to)
     router.conversation(SIGNUP)
     router.conversation(TOWN_QUESTION)
+    router.conversation(PICK)

@@ -17,12 +17,19 @@ database transaction committed, so a failed write (a lock timeout, a lost connec
 at the same step and her next 「同意」 is understood. It expires after the conversation's ``timeout`` (default
 :data:`CONVERSATION_TTL`) seconds of silence, after which her next message is treated fresh.
 The router handles the cancel words (「取消」/「退出」 ...) for every conversation before a step
-sees them. The yes/no/cancel word sets live here, in one place.
+sees them, and at a form's step (not a passive one) also the phrases that say she wants to stop
+(「我不想去了」「不报了」「算了吧」: :func:`quits`). The yes/no/cancel word sets live here, in one place.
+
+A step whose parser refused her message (:class:`Invalid`) does not simply re-ask: the router
+first asks whether the message is clearly something else (a command, or what the classifier
+is confident about: 「妇联电话多少」, 「人工」); if so, that is answered and
+:meth:`Conversation.reminder` tells her how to go on with the form.
 """
 from __future__ import annotations
 
 import json
 import logging
+import re
 from dataclasses import dataclass, field
 from typing import Any, Callable, Mapping
 
@@ -45,6 +52,22 @@ CANCEL_WORDS = frozenset({"取消", "退出", "不要了", "算了", "结束"})
 # 「候补」, a consent needs 同意 (or a plain yes), deleting her data never takes a bare 「好」.
 # Each conversation uses the set named for its question; the text is normalised (compact,
 # lower case) before it is looked up.
+
+#: Whole messages that say she wants to stop the form she is filling in, beside the exact
+#: cancel words: 「我不想去了」「不报了」「不想登记了」「算了吧」「那就退出吧」 (see :func:`quits`).
+QUIT_RE = re.compile(
+    r"^(?:我|那|那我)?(?:还是|就|先)?(?:不想|不要|不用|不打算|不|没空|没时间)(?:再)?"
+    r"(?:(?:去|报|报名|参加|登记|填|写|弄|办|约|预约|删|删除)了?|了)(?:吧|啦|哦|呢)?$"
+    r"|^(?:那|那就|还是)?(?:算了|退出|取消|不要了|结束)(?:吧|啦|了)?$")
+
+
+def quits(text: str) -> bool:
+    """Whether ``text`` (normalised, compact) is a whole message saying she wants to stop:
+    a cancel word (:data:`CANCEL_WORDS`) or a phrase of :data:`QUIT_RE`; trailing 「。！~」
+    ignored. 「不」「不要」 alone are not (they answer a yes/no question)."""
+    t = (text or "").lower().rstrip("。.!！~～")
+    return t in CANCEL_WORDS or bool(QUIT_RE.match(t))
+
 
 #: A plain yes (预约调解's 「用这个号码吗？」 adds 「用这个」).
 YES_WORDS = frozenset({"是", "是的", "对", "好", "好的", "可以", "确认"})
@@ -77,10 +100,13 @@ class ConversationUnavailable(redis.RedisError):
         self.name = name
 
 
-#: What she is told when a multi-step dialogue cannot start (``{label}``: its name, e.g. 报名).
+#: What she is told when a multi-step dialogue cannot start (``{label}``: its name, e.g. 报名;
+#: ``{call}``: :data:`UNAVAILABLE_CALL` with the federation's phone, or "" when unknown).
 UNAVAILABLE_TEXT = ("抱歉，系统现在暂时记不住对话，{label}这类要分几步办理的事现在开始不了，请过几分钟再试一次。"
                     "查服务点（回复乡镇名或「调解」等需要）、看「活动」不受影响；"
-                    "急事请拨打县妇联电话，遇到危险请立即拨打110。")
+                    "{call}遇到危险请立即拨打110。")
+#: ``{call}`` of :data:`UNAVAILABLE_TEXT` when the federation's phone is configured (else "").
+UNAVAILABLE_CALL = "急事请拨打县妇联电话{phone}，"
 
 
 @dataclass
@@ -213,7 +239,9 @@ Answer = Any
 
 @dataclass(frozen=True)
 class Invalid:
-    """A parser's refusal: ``reply`` is the Chinese re-ask; the conversation stays at the step."""
+    """A parser's refusal: ``reply`` is the Chinese re-ask; the conversation stays at the step.
+    :meth:`Conversation.handle` returns it as it is, so the router can first see whether the
+    message is clearly something else (and answer that) before re-asking."""
 
     reply: str
 
@@ -227,7 +255,9 @@ class Step:
     ``state.data[save_as]`` (default: the step's name) and the conversation moves to ``next``,
     answering that step's prompt. ``prompt`` (a text, or ``state -> text``) is what asks for
     this step. ``passive``: not a form she is filling in (a danger word stopping it is not
-    worth telling her about).
+    worth telling her about; quit phrases and other intents are not looked for there).
+    ``resume``: how to go on with this step, told after another question of hers was answered
+    in the middle of it (default: the parser's re-ask).
     """
 
     name: str
@@ -237,6 +267,7 @@ class Step:
     save_as: str | None = None
     next: str | None = None
     passive: bool = False
+    resume: str = ""
 
     def ask(self, state: ConversationState) -> str:
         """The prompt of this step for ``state``."""
@@ -254,6 +285,11 @@ class Conversation:
     step and may answer instead (a reply) or return None to go on to the step; ``on_cancel(ctx,
     state)`` runs when she cancels, before the state is forgotten. ``broken``: the answer (or
     ``ctx -> answer``) when the saved step is unknown; the conversation is ended first.
+    ``quit_phrases``: whether a quit phrase (:func:`quits`: 「我不想去了」「不报了」) at a form
+    step leaves it like a cancel word (「求助」 says no: her words there are for staff).
+    ``cancelled``: what she is told when she leaves with a cancel word or a quit phrase (a
+    text, or ``(ctx, state) -> text``; empty: the router's general sentence) — truthful about
+    what was and was not saved.
     """
 
     name: str
@@ -265,6 +301,8 @@ class Conversation:
     before: Callable[[Ctx, ConversationState], Answer] | None = None
     on_cancel: Callable[[Ctx, ConversationState], None] | None = None
     broken: str | Callable[[Ctx], Answer] = ""
+    quit_phrases: bool = True
+    cancelled: str | Callable[[Ctx, ConversationState], str] = ""
 
     def __post_init__(self) -> None:
         names = [s.name for s in self.steps]
@@ -284,6 +322,28 @@ class Conversation:
         found = self.step(step)
         return found is not None and found.passive
 
+    def leaves(self, ctx: Ctx, state: ConversationState) -> bool:
+        """Whether her message leaves this conversation: one of its cancel words at any step,
+        or a quit phrase (:func:`quits`) at a form step when :attr:`quit_phrases` (quit phrases
+        go with the standard cancel words: a conversation that narrowed them has only its own)."""
+        if ctx.command_text in self.cancel_words:
+            return True
+        return (self.quit_phrases and self.cancel_words >= CANCEL_WORDS
+                and not self.passive(state.step) and quits(ctx.command_text))
+
+    def cancel_text(self, ctx: Ctx, state: ConversationState) -> str:
+        """What she is told when she leaves (:attr:`cancelled`), or "" for the router's own."""
+        return self.cancelled(ctx, state) if callable(self.cancelled) else self.cancelled
+
+    def reminder(self, state: ConversationState, refused: Invalid) -> str:
+        """How to go on with the form at ``state``'s step, told below the answer to another
+        question of hers (``refused``: the step's re-ask, used when the step has no
+        ``resume``)."""
+        found = self.step(state.step)
+        how = found.resume if found is not None and found.resume else refused.reply
+        label = f"「{self.label}」" if self.label else ""
+        return f"——\n您的{label}还没填完，{how}"
+
     def begin(self, ctx: Ctx, step: str | None = None, **data) -> ConversationState:
         """Start this conversation for her at ``step`` (default: the first) with ``data``."""
         return ctx.conversation.start(self.name, step or self.steps[0].name, **data)
@@ -295,7 +355,8 @@ class Conversation:
         return found.ask(state) if found is not None else ""
 
     def handle(self, ctx: Ctx, state: ConversationState) -> Answer:
-        """Answer one message of hers in this conversation (the router calls this)."""
+        """Answer one message of hers in this conversation (the router calls this); a refused
+        answer comes back as the step's :class:`Invalid`."""
         if self.before is not None:
             answer = self.before(ctx, state)
             if answer is not None:
@@ -306,7 +367,7 @@ class Conversation:
             return self.broken(ctx) if callable(self.broken) else self.broken
         value = step.parse(ctx, state)
         if isinstance(value, Invalid):
-            return value.reply
+            return value  # the router re-asks, unless the message is clearly something else
         if step.then is not None:
             return step.then(ctx, state, value)
         return self.goto(ctx, state, step.next or "", **{step.save_as or step.name: value})

@@ -10,6 +10,9 @@ Rules (see handlers.router for the dispatch order):
   (纠纷化解) → the matching points, nearest first when her position is known. Words come from
   models/data/synonyms.json and are matched exactly at stage DIRECTORY, so other features' words
   (活动, 报名, 志愿者, 求助 ...) never land here and there is no catch-all rule;
+- 附近 + a need, kind or platform (附近有没有调解室, 离我近的微家) → the points offering it,
+  nearest first, from her recent position; without one she is asked for her location and the
+  need waits for it in Redis (``WANT_TTL``); a 调解室/评理室 nearby is any point that mediates;
 - a where-is question about something unknown (附近医院) → helpful alternatives, and the text is
   counted in ``unmatched_queries`` for staff.
 
@@ -21,7 +24,9 @@ placed at a town-centre estimate show a whole-公里 distance marked （大致�
 """
 from __future__ import annotations
 
+import json
 import logging
+from dataclasses import replace
 from datetime import timedelta
 from urllib.parse import quote
 
@@ -30,8 +35,10 @@ import redis
 from bot.core.geo import TOWNS, BadCoordinates, check_coordinates
 from bot.wechat.menu import SERVICES_LOCATION, SERVICES_NEARBY
 from bot.wechat.replies import MORE_HINT, TEXT_LIMIT_BYTES, cut_utf8
+from handlers import activities
 from handlers.router import Context, Router, Stage
 from models import directory as points
+from models.activities import CATEGORIES
 from models import followers
 from models.directory_synonyms import Query, synonyms
 
@@ -49,6 +56,15 @@ FAR_AWAY_M = 100_000
 
 HOW_TO_SEND = ("请发送您的位置：点输入框旁的「+」→「位置」→「发送」，或点菜单「附近服务」→「发送我的位置」，"
                "我帮您找最近的近邻娘家。")
+#: Words that ask for the nearest (「我家附近有没有调解室」「离我近的微家」): a need, kind or
+#: platform asked with one of them is answered nearest first, from her position.
+NEAR_WORDS = ("附近", "最近的", "离我近", "离我最近", "离我家近", "就近", "周边", "身边", "旁边",
+              "近一点", "近点的", "走路能到")
+#: Kinds whose purpose is a need: the nearest 调解室 is the nearest point that mediates.
+KIND_NEEDS = {"调解室": "矛盾调解", "评理室": "矛盾调解"}
+#: Seconds a need she asked 附近 for (without a recent position) waits for her location: she
+#: was asked to send it now; a location much later is a new question.
+WANT_TTL = 600
 TRY_WORDS = "也可以直接回复乡镇名（如「桃城」「坑仔口」）或需要（如「调解」「早教」「义剪」「电商」）。"
 
 
@@ -84,9 +100,11 @@ def _short(value: str, chars: int) -> str:
     return value if len(value) <= chars else value[: chars - 1] + "…"
 
 
-def _contact(ctx: Context) -> str:
+def _call_line(ctx: Context) -> str:
+    """「可致电县妇联0595-…，」 when ``app.federation_phone`` is set, else "": never a sentence
+    that tells her to call without the number."""
     phone = (ctx.services.config.app.get("federation_phone") or "").strip()
-    return f"请致电县妇联{phone}" if phone else "请致电县妇联"
+    return f"可致电县妇联{phone}，" if phone else ""
 
 
 def _settings(ctx: Context) -> dict:
@@ -106,8 +124,8 @@ def format_entry(ctx: Context, number: int, found: points.Found) -> str:
     """One point as a few short lines for a phone screen: name, where (distance and the
     address or town/village known), hours, phone, services, and a 「查看地图」 link.
 
-    What is not known is left out (no 待核实, no 请致电县妇联 per point: the list's footer says
-    it once, see :func:`phone_footer`). The map link is WeChat text markup (``<a href>``,
+    What is not known is left out (no 待核实, no 请致电县妇联 per point: the list's footer gives
+    the federation's number once when it is configured, see :func:`phone_footer`). The map link is WeChat text markup (``<a href>``,
     被动回复 文本消息: the link shows as its words); a point placed at the county seat only
     because its town is unknown gets no distance and no map. Every field is cut to a few dozen
     characters, so an entry stays under ~700 bytes.
@@ -222,11 +240,81 @@ def nearest_reply(ctx: Context, lat: float, lng: float) -> str:
     found = points.nearest(ctx.session, lat, lng, limit=limit)
     if not found:
         ctx.set_more([])
-        return f"服务点名录正在整理中，{_contact(ctx)}咨询。"
+        return f"服务点名录正在整理中，{_call_line(ctx)}可以回复「求助」留言，工作人员会答复您。"
     header = "离您最近的近邻娘家："
     if found[0].distance_m > FAR_AWAY_M:
         header = "您目前不在永春县附近。永春县离您最近的近邻娘家："
     return _list_reply(ctx, header, found)
+
+
+def _want_key(ctx: Context) -> str:
+    return ctx.services.keys("points", "want", ctx.openid)
+
+
+def remember_want(ctx: Context, q: Query) -> None:
+    """Keep what she asked 附近 for (need, kind, platform) until her location arrives
+    (:data:`WANT_TTL`); Redis down: forgotten (the location then gets the plain nearest)."""
+    value = json.dumps({"need": q.need, "kind": q.kind, "platform": q.platform, "core": q.core},
+                       ensure_ascii=False)
+    try:
+        ctx.services.redis.set(_want_key(ctx), value, ex=WANT_TTL)
+    except redis.RedisError:
+        log.warning("directory: the need asked 附近 for is not kept (Redis unavailable)")
+
+
+def take_want(ctx: Context) -> Query | None:
+    """What she asked 附近 for before sending her location (forgotten once taken), or None."""
+    try:
+        raw = ctx.services.redis.get(_want_key(ctx))
+        if raw:
+            ctx.services.redis.delete(_want_key(ctx))
+    except redis.RedisError:
+        return None
+    try:
+        data = json.loads(raw) if raw else None
+    except ValueError:
+        return None
+    if not isinstance(data, dict):
+        return None
+    return Query(need=data.get("need"), kind=data.get("kind"), platform=data.get("platform"),
+                 near=True, core=str(data.get("core") or ""))
+
+
+def nearest_wanted(ctx: Context, q: Query, lat: float, lng: float) -> str:
+    """The points offering what ``q`` asks for, nearest to (lat, lng) first; when none offers
+    it, the nearest points that can help her ask."""
+    if q.kind in KIND_NEEDS and not q.need:
+        q = replace(q, kind=None, need=KIND_NEEDS[q.kind])
+    tags = synonyms().need_tags.get(q.need, ()) if q.need else ()
+    found = points.search(ctx.session, platform=q.platform, kind=q.kind, tags=tags, near=(lat, lng))
+    what = _describe(q)
+    if not found:
+        return _nothing(ctx, f"暂时没有找到{what}。", (lat, lng))
+    note = synonyms().need_notes.get(q.need or "", "")
+    return _list_reply(ctx, (note + "\n" if note else "") + f"离您最近的{what}：", found)
+
+
+def offers(ctx: Context, q: Query) -> bool:
+    """Whether an active point matches ``q``'s need, kind or platform (its town too)."""
+    tags = synonyms().need_tags.get(q.need, ()) if q.need else ()
+    return bool(points.search(ctx.session, town=q.town, platform=q.platform, kind=q.kind, tags=tags))
+
+
+def wants_nearest(q: Query, text: str = "") -> bool:
+    """Whether the question asks for the nearest: a 附近 wrapper the parser stripped, or one of
+    :data:`NEAR_WORDS` in her ``text``."""
+    return q.near or any(w in (text or q.core) for w in NEAR_WORDS)
+
+
+def ask_position_for(ctx: Context, q: Query) -> str:
+    """附近 + a need without a recent position: ask for her location (the need waits for it,
+    :func:`remember_want`), or a town instead."""
+    remember_want(ctx, q)
+    ctx.set_more([])
+    word = q.core if q.core and len(q.core) <= 6 else (q.need or q.kind or q.platform or "调解")
+    town = synonyms().short_town(ctx.follower.town or "") or "桃城"
+    return (f"想找离您最近的{_describe(q)}，请发送您的位置：点输入框旁的「+」→「位置」→「发送」，"
+            f"我按远近帮您列出来。\n不方便发位置，也可以回复乡镇名加需要，如「{word} {town}」。")
 
 
 def reply_for_location(ctx: Context, lat, lng) -> str | None:
@@ -237,6 +325,9 @@ def reply_for_location(ctx: Context, lat, lng) -> str | None:
         return exc.reason + HOW_TO_SEND
     if not _first_time(ctx, lat, lng):
         return None
+    wanted = take_want(ctx)
+    if wanted is not None:
+        return nearest_wanted(ctx, wanted, lat, lng)
     return nearest_reply(ctx, lat, lng)
 
 
@@ -295,6 +386,10 @@ def on_directory_text(ctx: Context) -> str:
         return on_nearby(ctx) if asks_near or pos else _overview(ctx)
     if q.unknown:
         return _unknown(ctx, q, pos)
+    if not q.town and (q.need or q.kind or q.platform) and wants_nearest(q):
+        if pos is None:  # 「附近有没有调解室」: she wants the nearest one, so her position first
+            return ask_position_for(ctx, q)
+        return nearest_wanted(ctx, q, *pos)
     tags = synonyms().need_tags.get(q.need, ()) if q.need else ()
     if q.town in TOWNS:  # the town she asks about: inferred, never over one she stated
         followers.set_follower_town(ctx.session, ctx.openid, q.town, source=followers.TOWN_INFERRED,
@@ -302,6 +397,8 @@ def on_directory_text(ctx: Context) -> str:
     found = points.search(ctx.session, town=q.town, platform=q.platform, kind=q.kind,
                           tags=tags, near=pos)
     what = _describe(q)
+    if not found and q.need in CATEGORIES and activities.has_upcoming(ctx, q.need):
+        return activities.list_activities(ctx, category=q.need)  # 家政: the training, not a point
     if not found:
         return _nothing(ctx, f"暂时没有找到{what}。", pos, q)
     limit = _int_setting(ctx, "max_results", DEFAULT_MAX_RESULTS)
@@ -344,7 +441,7 @@ def _nothing(ctx: Context, first: str, pos, q: Query | None = None) -> str:
         if found:
             return _list_reply(ctx, first + "离您最近的近邻娘家可以帮您问问：", found)
     ctx.set_more([])
-    return f"{first}{_contact(ctx)}，或回复「求助」留言，工作人员会尽快回复您。\n{TRY_WORDS}"
+    return f"{first}{_call_line(ctx)}可以回复「求助」留言，工作人员会尽快回复您。\n{TRY_WORDS}"
 
 
 def _unknown(ctx: Context, q: Query, pos) -> str:

@@ -43,7 +43,7 @@ from bot.wechat.menu import HELP as HELP_KEY
 from bot.wechat.menu import MEDIATION as MEDIATION_KEY
 from handlers.conversation import YES_WORDS as PLAIN_YES_WORDS
 from handlers.conversation import Conversation, ConversationState, Invalid, Step
-from handlers.router import Context, Router, Stage
+from handlers.router import Context, Router, Stage, with_note
 from models import followers
 from models import help as hr
 from models import mediation
@@ -334,10 +334,67 @@ def _finish(ctx: Context, state, contact: str, phone: str | None):
             f"{how}\n{SAFETY_LINE}")
 
 
+#: Intents that are clearly no more detail for her urgent request (a question about the
+#: directory, activities, the account ...): answered, not filed (:func:`_not_a_detail`).
+#: Not here, so filed with the request: 求助, 转人工, 调解, her own requests, danger, small talk
+#: (「在吗」 after a danger word is for staff to read).
+NOT_DETAIL_INTENTS = frozenset({
+    "directory_need", "directory_town", "directory_nearby", "activities", "signup",
+    "my_signups", "signup_cancel", "haircut", "volunteer", "volunteer_hours", "subscribe",
+    "unsubscribe", "columns", "privacy_delete", "contact", "usage", "bot_identity"})
+
+
+#: Her message asks something (「附近有妇女微家吗」), rather than saying where she is (「我在湖洋」).
+_QUESTION = re.compile(r"[吗?？]|哪|有没有|什么|多少|怎么|几点|能不能|可不可以")
+
+
+def _for_the_request(t: str) -> bool:
+    """At the urgent step, what is always for the request, whatever the classifier thinks: the
+    step's own words, a phone number, 「不用联系」, and a town she names without asking
+    (where she is: 「我在湖洋」「蓬壶」)."""
+    if t in DONE_WORDS or t in START_WORDS or t in ANSWER_WORDS or t in MY_WORDS:
+        return True
+    if any(ch.isdigit() for ch in t) and len(t) >= 7 and hr.normalize_phone(t):
+        return True
+    if _contact_choice(t) == hr.CONTACT_NONE:
+        return True
+    return bool(_town_in(t)) and not _QUESTION.search(t)
+
+
+def _not_a_detail(ctx: Context, state) -> str | None:
+    """At the urgent step: a message the router's test (:meth:`Router.elsewhere`) finds is
+    clearly one of :data:`NOT_DETAIL_INTENTS` is answered as usual and not filed, and she is
+    told so truthfully (and how to add more); None for anything else (it is filed)."""
+    if _for_the_request(ctx.compact_text):
+        return None
+    found = ctx.router.elsewhere(ctx) if ctx.router is not None else None
+    if found is None or found.what not in NOT_DETAIL_INTENTS:
+        return None
+    answer = found.answer()
+    text = answer if isinstance(answer, str) else getattr(answer, "content", None)
+    if not text or not isinstance(text, str):
+        return answer  # a transfer or an article: as it is
+    urgent_id = state.data.get("urgent_id")
+    row = ctx.session.get(hr.HelpRequest, urgent_id) if urgent_id else None
+    ref = f"（编号 {row.ref}）" if row is not None and row.openid == ctx.openid else ""
+    now = ctx.conversation.get()
+    if now is not None and (now.name, now.step) == (CONVERSATION, STEP_URGENT_MORE):
+        note = (f"——\n这条没有记入您的紧急求助{ref}。还想补充情况，请直接发送，"
+                "说完回复「好了」。危险时请立即拨打110。")
+    else:
+        note = f"——\n这条没有记入您的紧急求助{ref}。还想补充，请回复「求助」。危险时请立即拨打110。"
+    return with_note(text, note)
+
+
 def _step_urgent_more(ctx: Context, state, t: str):
     """After a danger word: what she adds goes to the urgent request; a number is her phone.
     A command another feature answers (「活动」, 「删除我的信息」 ...) is declined (None): the
-    urgent request is saved and staff are told, so that feature answers it."""
+    urgent request is saved and staff are told, so that feature answers it. A question the
+    classifier is sure is about something else (「附近有妇女微家吗」) is answered, not filed,
+    and she is told so (:func:`_not_a_detail`); she can go on adding to the request."""
+    other = _not_a_detail(ctx, state)
+    if other is not None:
+        return other
     if _handled_elsewhere(ctx.router, ctx):
         ctx.conversation.end()
         return None
@@ -416,6 +473,7 @@ HELP = Conversation(
     ),
     on_cancel=discard_on_cancel,
     broken=lambda ctx: start(ctx),
+    quit_phrases=False,  # 「我不想去了」 here is part of her story, for staff: only 「取消」 leaves
 )
 
 
@@ -549,6 +607,7 @@ MEDIATION_CONVERSATION = Conversation(
         Step("phone_known", parse=_parse_known_mobile, then=_book_mediation),
     ),
     broken="抱歉，预约过程出了点问题，请重新回复「预约调解」。",
+    cancelled="好的，已取消这次调解预约，没有保存您的信息。需要时再回复「预约调解」。",
 )
 
 

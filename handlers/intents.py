@@ -18,6 +18,10 @@ Where it sits in a dispatch (handlers/router.py ``Stage``):
   the intent's answer; *two close* (the best two within ``CLOSE_MARGIN`` and together
   confident) → one short question with numbered choices, the tiny conversation
   :data:`CHOICE` («您是想：1. 找调解室 2. 留言求助？回复数字即可»).
+- in the middle of a form (a step refused her message; 「求助」's urgent step asks too):
+  :func:`something_else`, registered as the router's :meth:`~handlers.router.Router.elsewhere`
+  test — a command, or an intent the classifier is confident about (「妇联电话多少」 → 联系方式,
+  「人工」, 「我报了哪些」), is answered instead of the re-ask, and the form says how to go on.
 - the default answer (low confidence; also after staff's 包含 keyword rules): 「没太明白」 with
   the three closest intents as numbered suggestions (same conversation) and the commands to
   type; the text is recorded for staff, masked and without her openid
@@ -31,18 +35,19 @@ from __future__ import annotations
 import logging
 import threading
 from collections import OrderedDict
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from datetime import date
 from typing import Callable
 
 import redis
 
+from bot.core.services import Services
 from bot.core.text import compact
-from bot.wechat.replies import MORE_HINT, TransferReply
+from bot.wechat.replies import MORE_HINT, TEXT_LIMIT_BYTES, TransferReply
 from handlers import activities, activities_signup, columns, contact, directory, help as help_
 from handlers import privacy, reminders, volunteers, welcome
 from handlers.conversation import Conversation, ConversationState, Step
-from handlers.router import Context, Router, Stage
+from handlers.router import Context, Elsewhere, Router, Stage
 from models import intents as engine
 from models.directory_synonyms import Query, synonyms
 from models.reminders import TOPIC_ACTIVITIES, TOPIC_HAIRCUT
@@ -200,11 +205,25 @@ def hotlines(ctx: Context) -> str:
 Answer = Callable[[Context, engine.Slots], object]
 
 
-def _directory(ctx: Context, slots: engine.Slots) -> object:
+def _directory(ctx: Context, slots: engine.Slots, *, near: bool = False) -> object:
+    """The directory for the town and need she named; ``near`` (or 附近/离我近 ... in her text,
+    :data:`handlers.directory.NEAR_WORDS`) asks for the nearest points offering the need."""
     words = (slots.town or "") + (slots.need or "")
     query = synonyms().parse(compact(words)) if words else None
-    ctx.match = query or Query(everything=True, core=ctx.compact_text)
+    if query is not None and not query.unknown and not query.everything and (
+            near or directory.wants_nearest(query, ctx.compact_text)):
+        query = replace(query, near=True)
+    ctx.match = query or Query(everything=True, near=near, core=ctx.compact_text)
     return directory.on_directory_text(ctx)
+
+
+def _nearby(ctx: Context, slots: engine.Slots) -> object:
+    """附近 + a need (「我家附近有没有调解室」): the nearest points offering it (her recent
+    position, else she is asked for it and the need waits); a town she named: its points;
+    neither: the nearest points."""
+    if slots.need or slots.town:  # a town she named wins over 附近 (its points, her need)
+        return _directory(ctx, slots, near=not slots.town)
+    return directory.on_nearby(ctx)
 
 
 def _mediation(ctx: Context, slots: engine.Slots) -> object:
@@ -258,13 +277,48 @@ def human_text(app: dict) -> str:
     return "\n".join(lines)
 
 
+#: Words that ask to learn or when (「想学」「培训」「什么时候」): with an activity category and no
+#: where-word, a question about the training activities, not about the directory's points.
+TRAINING_CUES = ("学", "培训", "课", "班", "什么时候", "啥时候", "几时", "几号", "哪天", "时间")
+#: Words that ask where (the directory answers those: 「电商培训点在哪」「哪里可以学电商」).
+WHERE_CUES = ("哪里", "哪儿", "在哪", "去哪", "哪有", "地方", "地址", "附近", "最近的", "服务点",
+              "培训点", "怎么走")
+
+
+def wants_training(ctx: Context, pred: engine.Prediction) -> bool:
+    """Whether a text the directory also knows (「有没有家政培训」「电商培训什么时候」) asks for
+    the training activities: the classifier confidently says ``activities``, the text names a
+    category and a learning or when word, and no where-word."""
+    text = ctx.compact_text
+    return (pred.intent == "activities" and pred.confident and bool(pred.slots.category)
+            and any(w in text for w in TRAINING_CUES) and not any(w in text for w in WHERE_CUES))
+
+
+def _activities(ctx: Context, slots: engine.Slots) -> object:
+    """The activities for the category and dates she named; when she asked about a category
+    with nothing planned and the directory knows the need (电商), the points offering it,
+    under one line saying no session is planned."""
+    if slots.category and not (slots.date_from or slots.date_to) and slots.need \
+            and not activities.has_upcoming(ctx, slots.category):
+        query = synonyms().parse(compact(slots.need))
+        if query is not None and not query.unknown and not query.everything \
+                and directory.offers(ctx, query):
+            ctx.match = query
+            listed = directory.on_directory_text(ctx)
+            first = f"「{slots.category}」近期还没有排期，新的活动发布后回复「活动」就能看到。\n"
+            if len((first + listed).encode()) <= TEXT_LIMIT_BYTES:
+                return first + listed
+            return listed
+    return activities.list_activities(ctx, category=slots.category, date_from=slots.date_from,
+                                      date_to=slots.date_to)
+
+
 ANSWERS: dict[str, Answer] = {
     "directory_need": _directory,
     "directory_town": _directory,
-    "directory_nearby": lambda ctx, s: directory.on_nearby(ctx),
+    "directory_nearby": _nearby,
     "mediation": _mediation,
-    "activities": lambda ctx, s: activities.list_activities(
-        ctx, category=s.category, date_from=s.date_from, date_to=s.date_to),
+    "activities": _activities,
     "signup": _signup,
     "my_signups": lambda ctx, s: activities.my_signups(ctx),
     "signup_cancel": lambda ctx, s: activities.cancel_matched(ctx, None),
@@ -322,7 +376,7 @@ def understood(ctx: Context):
     if pred is None or pred.intent is None or not _chinese(ctx.compact_text):
         return None
     query = synonyms().parse(ctx.compact_text)
-    if query is not None and not query.unknown:
+    if query is not None and not query.unknown and not wants_training(ctx, pred):
         return None
     if _answered_below(ctx):
         return None
@@ -333,6 +387,51 @@ def understood(ctx: Context):
         return ("answer", pred)
     pair = close_pair(pred)
     return ("clarify", pred, pair) if pair else None
+
+
+# -- in the middle of a form ----------------------------------------------------------------
+#: Stages of the code rules :func:`something_else` asks: commands and phrases; not leftovers
+#: (「提交」 a left draft), the intent rule itself, the directory's bare towns, small talk.
+_ELSEWHERE_STAGES = frozenset({Stage.SPECIFIC, Stage.COMMAND, Stage.LOOSE_PHRASE})
+
+
+def something_else(ctx: Context) -> Elsewhere | None:
+    """What her text clearly is instead of an answer to a form's question, or None.
+
+    Asked only after the form's step refused the message (a phone that is no phone, a name
+    that is a question), so a real answer is never taken for something else. Clearly
+    something else: a code rule of a command or phrase takes it (「活动」「我的报名」), or the
+    classifier is confident (``CONFIDENT``) of a routable intent other than ``danger`` (the
+    danger words answer those first, and the net leaves forms alone). A numbered question is
+    never asked here: it would replace the form."""
+    router = ctx.router
+    if router is not None:
+        for rule in _elsewhere_rules(router, ctx.update.msg_type):
+            found = rule.check(ctx)
+            if found:
+                def run(rule=rule, found=found):
+                    ctx.match = found
+                    return rule.handler(ctx)
+                return Elsewhere(f"rule:{rule.name}", run)
+    if len(ctx.compact_text) < 2 or not _chinese(ctx.compact_text):
+        return None
+    pred = prediction(ctx)
+    if pred is None or not pred.confident or pred.intent == "danger" or pred.intent not in ANSWERS:
+        return None
+    return Elsewhere(pred.intent, lambda: answer(ctx, pred.intent, pred.slots))
+
+
+def _elsewhere_rules(router: Router, msg_type: str) -> tuple:
+    """The rules :func:`something_else` asks for ``msg_type`` (kept on the router, made again
+    when its rules change)."""
+    kept = getattr(router, "_intents_elsewhere", None)
+    if kept is None or kept[0] is not router.rules or kept[1] != len(router.rules):
+        kept = router._intents_elsewhere = (router.rules, len(router.rules), {})
+    rules = kept[2].get(msg_type)
+    if rules is None:
+        rules = kept[2][msg_type] = tuple(r for r in router.rules_for(msg_type)
+                                          if r.stage in _ELSEWHERE_STAGES)
+    return rules
 
 
 def _chinese(text: str) -> bool:
@@ -474,14 +573,16 @@ def _offer(ctx: Context, picks: tuple[str, ...], pred: engine.Prediction | None)
 _warming: list[threading.Thread] = []
 
 
-def _warm_up() -> None:
-    """Build :func:`models.intents.base_model` in a daemon thread, once per process."""
+def _warm_up(services: Services) -> None:
+    """Make :func:`models.intents.base_model` in a daemon thread, once per process: loaded
+    from ``<instance>/cache`` when a process already built it, else built and cached there."""
     if _warming:
         return
+    cache_dir = engine.cache_dir_of(services)
 
     def build() -> None:
         try:
-            engine.base_model()
+            engine.base_model(cache_dir)
         except Exception:  # noqa: BLE001 - the stage answers as before the classifier
             log.exception("intents: the model could not be built at start-up")
     thread = threading.Thread(target=build, name="intents-warm-up", daemon=True)
@@ -490,15 +591,18 @@ def _warm_up() -> None:
 
 
 def register(router: Router) -> None:
-    """The danger net (interceptor), the INTENT rule, the numbered-choice conversation and the
-    default answer (replacing welcome's; registered after it in the feature list).
+    """The danger net (interceptor), the INTENT rule, the numbered-choice conversation, the
+    router's "clearly something else" test for forms (:func:`something_else`) and the default
+    answer (replacing welcome's; registered after it in the feature list).
 
-    Starts building the shipped model in the background (once per process), so the worker
-    starts at once and its first woman rarely waits for the model (WeChat gives up after 5 s);
-    a message arriving mid-build waits for it; a failure is logged and retried on a message."""
-    _warm_up()
+    When the webhook starts, the shipped model is loaded from the instance's cache or built in
+    the background (once per process), so the worker starts at once and its first woman rarely
+    waits for the model (WeChat gives up after 5 s); a message arriving mid-build waits for it;
+    a failure is logged and retried on a message."""
+    router.on_start(_warm_up)
     router.intercept(danger_net, stage=Stage.SAFETY_NET)(hotlines)
     router.add(understood, on_intent, stage=Stage.INTENT, name="intent",
                msg_types=("text", "voice"))
     router.conversation(CHOICE)
+    router.on_elsewhere(something_else)
     router.default_message = not_understood

@@ -67,6 +67,7 @@ PRIVACY = Conversation(
     name=NAME,
     label="删除信息的确认",
     steps=(Step("confirm", parse=_parse_confirm, then=_confirmed),),
+    cancelled="好的，没有删除任何信息。",
 )
 
 

@@ -26,10 +26,11 @@ from sqlalchemy.orm import Session
 from bot.core.db import DatabaseUnavailable, OnDemandSession
 from bot.core.services import Services
 from bot.core.text import command_form, fold_case, normalize
-from bot.wechat.replies import NewsReply, Reply, TextReply, TransferReply
+from bot.wechat.replies import MORE_HINT, NewsReply, Reply, TextReply, TransferReply
 from bot.wechat.updates import Update
-from handlers.conversation import (UNAVAILABLE_TEXT, UNREAD, Conversation, ConversationState,
-                                   ConversationStore, ConversationUnavailable)
+from handlers.conversation import (UNAVAILABLE_CALL, UNAVAILABLE_TEXT, UNREAD, Conversation,
+                                   ConversationState, ConversationStore, ConversationUnavailable,
+                                   Invalid)
 from models.base import utcnow
 
 log = logging.getLogger(__name__)
@@ -56,10 +57,13 @@ class Stage(IntEnum):
        :attr:`RECORD` (bookkeeping that never answers), then :attr:`SAFETY` (danger words),
        then :attr:`SAFETY_NET` (the classifier's danger paraphrases, when the words missed);
     2. 「更多」 when earlier pages are waiting (see :meth:`Context.set_more`);
-    3. the active conversation, for messages she sends: its cancel words end it; an *escape*
-       rule (a global command such as 「求助」 or 「帮助」, registered with ``escape=True``) ends
-       it and answers instead; a step that returns ``None`` declines the message, which then
-       goes on down this list;
+    3. the active conversation, for messages she sends: its cancel words (and, at a form's
+       step, quit phrases: 「我不想去了」) end it; an *escape* rule (a global command such as
+       「求助」 or 「帮助」, registered with ``escape=True``) ends it and answers instead; a step
+       that refuses the message (:class:`~handlers.conversation.Invalid`) re-asks, unless the
+       message is clearly something else (:meth:`Router.elsewhere`), which is answered with a
+       line on how to go on with the form; a step that returns ``None`` declines the message,
+       which then goes on down this list;
     4. database keyword replies with ``match = exact`` (staff's deliberate choice wins);
     5. code rules (``router.on_*``), by stage — :attr:`QR_SCENE`, :attr:`SPECIFIC`,
        :attr:`COMMAND` (the default: commands, menu clicks, messages by type), :attr:`LEFTOVER`,
@@ -211,6 +215,20 @@ class Context:
         return page
 
 
+@dataclass(frozen=True)
+class Elsewhere:
+    """What a message sent in the middle of a form clearly is instead of an answer to its
+    question (:meth:`Router.elsewhere`): ``what`` names it (an intent of models/intents.py, or
+    ``"rule:<name>"`` for a code rule) and ``answer()`` answers it as a fresh message would be."""
+
+    what: str
+    answer: Callable[[], Any]
+
+
+#: The test behind :meth:`Router.elsewhere` (registered by handlers/intents.py).
+ElsewhereCheck = Callable[["Context"], "Elsewhere | None"]
+
+
 @dataclass
 class Rule:
     """A check (``Context -> falsy | what it found``) and the handler to run when it holds."""
@@ -247,13 +265,31 @@ class Router:
         self.timeouts: dict[str, int] = {}
         self._steps: dict[str, ConversationHandler] = {}
         self.default_message: Handler | None = None
+        #: The one test of "this message is clearly something else" (:meth:`on_elsewhere`).
+        self.elsewhere_check: ElsewhereCheck | None = None
         self.cancel_reply: str = "好的，已退出。需要时随时再来，回复「帮助」查看能做什么。"
         self._by_type: dict[str, list[Rule]] = {}  # MsgType -> the rules that may hold for it
         #: Menu EventKeys answered by :meth:`on_click` rules (exact keys, and key prefixes).
         self.click_keys: set[str] = set()
         self.click_prefixes: set[str] = set()
+        #: Called once with the Services when a webhook starts on this router (:meth:`start`).
+        self.start_hooks: list[Callable[[Services], None]] = []
 
     # -- registration --------------------------------------------------------------------
+    def on_start(self, hook: Callable[[Services], None]) -> Callable[[Services], None]:
+        """Run ``hook(services)`` when a webhook process starts on this router (for work a
+        feature does once per process, such as loading a model in the background)."""
+        self.start_hooks.append(hook)
+        return hook
+
+    def start(self, services: Services) -> None:
+        """Run the :meth:`on_start` hooks; one that raises is logged and the others still run."""
+        for hook in self.start_hooks:
+            try:
+                hook(services)
+            except Exception:  # noqa: BLE001 - a feature's start-up never stops the webhook
+                log.exception("router: start hook %s failed", getattr(hook, "__name__", hook))
+
     def add(self, check: Check, handler: Handler, *, stage: int = Stage.COMMAND,
             name: str = "", msg_types: Iterable[str] | None = None) -> Handler:
         """Register ``handler`` at ``stage`` for updates where ``check(ctx)`` is truthy (the
@@ -379,6 +415,25 @@ class Router:
         self._steps[spec.name] = spec.handle
         return spec
 
+    def on_elsewhere(self, check: ElsewhereCheck) -> ElsewhereCheck:
+        """Register the test :meth:`elsewhere` runs (one per router; handlers/intents.py
+        registers it: it knows the classifier)."""
+        self.elsewhere_check = check
+        return check
+
+    def elsewhere(self, ctx: Context) -> Elsewhere | None:
+        """What her text message clearly is instead of an answer to the question she was asked
+        (a form's step refused it; 「求助」's urgent step asks too), or None: not a text, no
+        test registered, nothing clear, or the test failed (logged: she gets the re-ask)."""
+        if self.elsewhere_check is None or ctx.update.msg_type not in TEXT_TYPES \
+                or not ctx.compact_text:
+            return None
+        try:
+            return self.elsewhere_check(ctx)
+        except Exception:  # noqa: BLE001 - the form's own re-ask still works
+            log.exception("router: the 'clearly something else' test failed")
+            return None
+
     def on_conversation(self, name: str):
         """Decorator: a plain step handler ``(ctx, state) -> reply`` for conversation ``name``
         (replacing the declared steps, if any; the declaration's other fields stay)."""
@@ -400,14 +455,18 @@ class Router:
             return self._dispatch(ctx)
         except ConversationUnavailable as exc:
             log.warning("conversation %s unavailable: Redis cannot save it", exc.name)
-            return self.unavailable_reply(exc.name)
+            config = getattr(ctx.services, "config", None)
+            app = getattr(config, "app", None) or {}
+            return self.unavailable_reply(exc.name, str(app.get("federation_phone") or "").strip())
 
-    def unavailable_reply(self, name: str) -> TextReply:
+    def unavailable_reply(self, name: str, phone: str = "") -> TextReply:
         """What she is told when conversation ``name`` cannot be saved (Redis down): the
-        multi-step flow cannot start now, what still works, whom to call."""
+        multi-step flow cannot start now, what still works, and the federation's ``phone``
+        for urgent matters when it is known (no call to an unknown number)."""
         spec = self.conversations.get(name)
         label = f"「{spec.label}」" if spec is not None and spec.label else ""
-        return TextReply(UNAVAILABLE_TEXT.format(label=label))
+        call = UNAVAILABLE_CALL.format(phone=phone) if phone else ""
+        return TextReply(UNAVAILABLE_TEXT.format(label=label, call=call))
 
     def _dispatch(self, ctx: Context) -> Reply | None:
         ctx.router, ctx.match = self, None
@@ -430,11 +489,11 @@ class Router:
             state = _active_conversation(ctx)
             spec = self.conversations.get(state.name) if state is not None else None
             if spec is not None:
-                if ctx.command_text in spec.cancel_words:
+                if spec.leaves(ctx, state):
                     if spec.on_cancel is not None:
                         spec.on_cancel(ctx, state)
                     ctx.conversation.end()
-                    return TextReply(self.cancel_reply)
+                    return TextReply(spec.cancel_text(ctx, state) or self.cancel_reply)
                 for rule in self.escapes:
                     found = rule.check(ctx)
                     if found:
@@ -442,7 +501,10 @@ class Router:
                         ctx.match = found
                         return _as_reply(rule.handler(ctx))
                 ctx.match = None
-                reply = _as_reply(self._steps[state.name](ctx, state))
+                answer = self._steps[state.name](ctx, state)
+                if isinstance(answer, Invalid):
+                    return self._refused(ctx, spec, state, answer)
+                reply = _as_reply(answer)
                 if reply is not None:
                     return reply
                 # None: the conversation declined this message (and ended itself); it goes
@@ -466,6 +528,33 @@ class Router:
         if ctx.update.is_message and self.default_message is not None:
             return _as_reply(self.default_message(ctx))
         return None
+
+    def _refused(self, ctx: Context, spec: Conversation, state: ConversationState,
+                 refused: Invalid) -> Reply:
+        """A form's step refused her message: when it is clearly something else
+        (:meth:`elsewhere`), answer that and — the form still waiting at the same step — add
+        how to go on with it (:meth:`Conversation.reminder`); else the step's re-ask. An
+        answer that started another conversation (「求助」, another signup) has replaced the
+        form: nothing is added."""
+        found = None if spec.passive(state.step) else self.elsewhere(ctx)
+        if found is None:
+            return TextReply(refused.reply)
+        ctx.match = None
+        reply = _as_reply(found.answer())
+        if reply is None:
+            return TextReply(refused.reply)
+        now = _active_conversation(ctx)
+        if not isinstance(reply, TextReply) or now is None \
+                or (now.name, now.step) != (state.name, state.step):
+            return reply
+        return TextReply(with_note(reply.content, spec.reminder(state, refused)))
+
+
+def with_note(text: str, note: str) -> str:
+    """``text`` with ``note`` below it, before a closing 「回复更多」 hint (which stays last)."""
+    if text.endswith(MORE_HINT):
+        return f"{text[: -len(MORE_HINT)]}\n\n{note}{MORE_HINT}"
+    return f"{text}\n\n{note}"
 
 
 def _rank(rule: Rule) -> tuple[int, int]:

@@ -6,7 +6,9 @@ Registration is the conversation ``volunteer``::
     (registered: her profile; then 「修改」 (or 「修改志愿者」 any time) restarts the form,
     「不变」 keeps a field; any other message after the profile is handled as usual)
 
-Declared as data in :data:`VOLUNTEER` (handlers/conversation.py). Volunteer signups for
+Declared as data in :data:`VOLUNTEER` (handlers/conversation.py). 「取消」 or 「不想登记了」
+leave it (:func:`_cancelled` says what was kept); a question in the middle of it
+(「妇联电话多少」) is answered and she is told how to go on (the router). Volunteer signups for
 activities go through handlers/activities_signup.py (「志愿报名 3」). Hours come from
 QR check-in (handlers/activities.py).
 """
@@ -19,6 +21,7 @@ from handlers.conversation import (AGREE_WORDS, NO_WORDS, Conversation, Conversa
 from handlers.router import Context, Router
 from models import activities as acts
 from models import volunteers as vols
+from models.intents import find_town
 from models.privacy import mask_phone, normalize_mobile, normalize_name
 
 NAME = "volunteer"
@@ -117,8 +120,16 @@ def _parse_phone(ctx: Context, state: ConversationState):
     return phone
 
 
+#: Longer answers at the town step are sentences, not a town named (see :func:`_parse_town`).
+TOWN_ANSWER_CHARS = 12
+
+
 def _parse_town(ctx: Context, state: ConversationState):
-    town = _kept(ctx, state, "town") or vols.parse_town(ctx.compact_text)
+    """A list number or a town as the classifier's slots find it (short and traditional
+    names, typos, 「我在達埔」「住在蓬壶」: ``models.intents.find_town``)."""
+    town = (_kept(ctx, state, "town") or vols.parse_town(ctx.compact_text)
+            or (find_town(ctx.compact_text) if len(ctx.compact_text) <= TOWN_ANSWER_CHARS
+                else None))
     if town is None:
         return Invalid("没有认出这个乡镇，请回复乡镇名或序号，例如「桃城」或「1」。\n" + TOWN_PROMPT)
     return town
@@ -163,6 +174,16 @@ def _consent(ctx: Context, state: ConversationState, agreed: bool) -> str:
     return text
 
 
+def _cancelled(ctx: Context, state: ConversationState) -> str:
+    """What she is told when she leaves the form: nothing was saved (a first registration) or
+    her registration is unchanged (an edit); the profile view is no form (the router's own)."""
+    if state.step == "profile":
+        return ""
+    if state.data.get("old"):
+        return "好的，已取消修改，您原来的志愿者登记没有变。"
+    return "好的，已取消这次志愿者登记，没有保存您的信息。需要时随时回复「志愿者」。"
+
+
 def hours(ctx: Context) -> str:
     """「我的志愿时长」 → total hours and the list of activities."""
     total, rows = acts.volunteer_hours(ctx.session, ctx.openid)
@@ -186,9 +207,11 @@ VOLUNTEER = Conversation(
              then=_after_profile, passive=True),
         Step("name", parse=_parse_name, next="phone"),
         Step("phone", parse=_parse_phone, next="town",
-             prompt=lambda state: PHONE_PROMPT + _old_phone_hint(state)),
+             prompt=lambda state: PHONE_PROMPT + _old_phone_hint(state),
+             resume="请接着发送您的手机号（11 位，例如：13812345678）；不登记了回复「取消」。"),
         Step("town", parse=_parse_town, next="skills",
-             prompt=lambda state: TOWN_PROMPT + _keep_hint(state, "town")),
+             prompt=lambda state: TOWN_PROMPT + _keep_hint(state, "town"),
+             resume="请接着回复您所在的乡镇名（如「桃城」「达埔」）；不登记了回复「取消」。"),
         Step("skills", parse=_parse_skills, next="available",
              prompt=lambda state: SKILL_PROMPT + _old_skills_hint(state)),
         Step("available", parse=_parse_available, next="consent",
@@ -196,6 +219,7 @@ VOLUNTEER = Conversation(
         Step("consent", parse=_parse_consent, then=_consent, prompt=CONSENT_TEXT),
     ),
     broken="抱歉，登记过程出了点问题，请重新回复「志愿者」。",
+    cancelled=_cancelled,
 )
 
 

@@ -212,7 +212,7 @@ _VILLAGES = {"诗元村": "坑仔口镇", "诗元": "坑仔口镇"}
 #: Activity words -> a category of models.activities.CATEGORIES (longest word wins).
 _CATEGORY_WORDS = {
     "爱心义剪": ("义剪", "议剪", "义煎", "理发", "剪头", "剪发", "剃头", "理髮"),
-    "家政培训": ("家政",),
+    "家政培训": ("家政", "月嫂", "育婴", "育儿嫂", "保洁"),
     "电商直播培训": ("电商", "直播", "带货", "网店", "短视频"),
     "近邻课堂": ("近邻课堂", "近邻学堂", "学堂"),
     "亲子早教": ("早教", "亲子"),
@@ -379,6 +379,14 @@ def extract_slots(text: str, *, today: date) -> Slots:
     date_from, date_to = _dates(p, today)
     return Slots(town=_find(lex.towns, p), need=_find(lex.needs, p),
                  category=_find(lex.categories, p), date_from=date_from, date_to=date_to)
+
+
+def find_town(text: str) -> str | None:
+    """The town of :data:`bot.core.geo.TOWNS` that ``text`` names, found as :func:`extract_slots`
+    finds its ``town``: full and short names, traditional forms, typos, the known villages
+    (「我在達埔」「达铺」「住在蓬壶」 -> 达埔镇 / 蓬壶镇); None when it names none."""
+    p = prepare(text)
+    return _find(_lexicon().towns, p) if p else None
 
 
 #: The safety word list (handlers/safety.py answers its matches first); the classifier uses it
@@ -700,12 +708,22 @@ _slots: "weakref.WeakKeyDictionary[Any, _Slot]" = weakref.WeakKeyDictionary()
 _slots_lock = threading.Lock()
 
 
-def base_model() -> Model:
-    """The model of the shipped examples alone (built on first use, kept for the process)."""
+def base_model(cache_dir: Path | None = None) -> Model:
+    """The model of the shipped examples alone, made on first use and kept for the process.
+
+    With ``cache_dir`` (``<instance>/cache``, see :func:`cache_dir_of`) the first use loads the
+    cached arrays (tens of milliseconds) when they match this code and data, and otherwise
+    builds (seconds of CPU) and writes them, so the next worker process to start loads them.
+    """
     if not _base:
         with _base_lock:
             if not _base:
-                _base.append(build_model())
+                model = load_cached(cache_dir, ()) if cache_dir is not None else None
+                if model is None:
+                    model = build_model()
+                    if cache_dir is not None:
+                        save_cached(model, cache_dir, ())
+                _base.append(model)
     return _base[0]
 
 
@@ -729,18 +747,13 @@ def _slot_for(engine: Any) -> _Slot:
 
 def _install(slot: _Slot, version: int, taught: list[tuple[str, str]],
              cache_dir: Path | None = None) -> Model:
-    model = None
-    if cache_dir is not None:
-        model = load_cached(cache_dir, taught, version=version)
-    if model is None:
-        if taught:
+    if not taught:  # the process's model of the shipped examples, made (or loaded) at most once
+        model = _with_version(base_model(cache_dir), version)
+    else:
+        model = load_cached(cache_dir, taught, version=version) if cache_dir is not None else None
+        if model is None:
             model = build_model(taught, version=version)
             if cache_dir is not None:
-                save_cached(model, cache_dir, taught)
-        else:  # nothing taught: the process's model of the shipped examples, built at most once
-            fresh = not _base
-            model = _with_version(base_model(), version)
-            if cache_dir is not None and fresh:
                 save_cached(model, cache_dir, taught)
     slot.model = model
     return model
@@ -807,7 +820,7 @@ def load_cached(cache_dir: Path, taught: Iterable[tuple[str, str]], *, version: 
         return None
 
 
-def _cache_dir_of(kv: Any) -> Path | None:
+def cache_dir_of(kv: Any) -> Path | None:
     """``<instance folder>/cache`` when ``kv`` is the Services (it has the config), else None."""
     config = getattr(kv, "config", None)
     instance = getattr(config, "instance_dir", None)
@@ -856,11 +869,11 @@ def current_model(session: Any = None, kv: Any = None, *, wait: bool = False) ->
     if slot.model is None or wait:
         with slot.lock:
             if slot.model is None or slot.model.version != version:
-                return _install(slot, version, taught, _cache_dir_of(kv))
+                return _install(slot, version, taught, cache_dir_of(kv))
             return slot.model
     if not slot.building:
         slot.building = True
-        cache_dir = _cache_dir_of(kv)
+        cache_dir = cache_dir_of(kv)
 
         def rebuild() -> None:
             try:
@@ -1014,7 +1027,7 @@ def retrain(session: Session, *, kv: Any = None) -> Model:
     version = bump_version(session, kv=kv)
     slot = _slot_for(_engine_of(session))
     with slot.lock:
-        return _install(slot, version, taught_examples(session), _cache_dir_of(kv))
+        return _install(slot, version, taught_examples(session), cache_dir_of(kv))
 
 
 def data_fingerprint(extra: Iterable[tuple[str, str]] = ()) -> str:

@@ -89,10 +89,21 @@ NOT_NAMES |= frozenset({
 #: Parts no name has: a message containing one is a command or a question, not her name.
 NOT_NAME_PARTS = ("报名", "活动", "志愿", "取消", "删除", "求助", "帮助", "怎么", "什么", "谢谢", "你好",
                   "您好", "不知道", "为什么", "吗", "附近", "更多", "娘家", "微家", "调解", "预约",
-                  "订阅", "提醒", "服务点", "几点", "时候", "哪里", "在哪", "时长", "我的")
+                  "订阅", "提醒", "服务点", "几点", "时候", "哪里", "在哪", "时长", "我的",
+                  # questions and sentences (「我报了哪些」「妇联电话多少」「你们在哪」)
+                  "哪", "多少", "怎样", "啥", "谁", "呢", "？", "?", "我", "你", "您", "报了",
+                  "不想", "不去", "不报", "电话", "人工", "请问")
+#: A Chinese name is at most this long (复姓 and two given names; 「·」 names may be longer).
+MAX_CHINESE_NAME = 6
 #: 「我叫王秀英」「我是王秀英」「姓名：王秀英」: what comes before her name.
 _NAME_LEAD = re.compile(r"^(?:你好|您好)?(?:我的名字(?:是|叫)|我的姓名(?:是|叫)?|名字(?:是|叫)|"
                         r"姓名(?:是|叫)?|我叫|我是|叫我|本人)[:：,，]?")
+
+
+def _too_long(name: str) -> bool:
+    """A Chinese name without 「·」 longer than :data:`MAX_CHINESE_NAME` is a sentence."""
+    return (len(name) > MAX_CHINESE_NAME and "·" not in name
+            and all("\u4e00" <= ch <= "\u9fff" for ch in name))
 
 
 def _is_town(name: str) -> bool:
@@ -103,13 +114,15 @@ def normalize_name(text: str | None) -> str | None:
     """Her name from a form answer (spaces removed), or None when it is not a name.
 
     ``" 王 秀英 "`` -> ``"王秀英"``; 「我叫王秀英」「我是王秀英」「姓名：王秀英」 -> ``"王秀英"``;
-    ``"是"``, ``"好的"``, ``"13812341234"``, ``""`` and anything over 20 characters, a command
-    or question (「怎么报名」「在吗」「附近」「更多」) or a town (「桃城」「达埔镇」) -> None.
+    ``"是"``, ``"好的"``, ``"13812341234"``, ``""`` and anything over 20 characters (over
+    :data:`MAX_CHINESE_NAME` Chinese characters without 「·」), a command or question
+    (「怎么报名」「在吗」「附近」「更多」「我报了哪些」) or a town (「桃城」「达埔镇」) -> None.
     The one rule for the signup and volunteer forms.
     """
     name = _NAME_LEAD.sub("", re.sub(r"\s+", "", text or ""), count=1)
     if (not NAME_RE.match(name) or name.lower() in NOT_NAMES
-            or any(part in name for part in NOT_NAME_PARTS) or _is_town(name)):
+            or any(part in name for part in NOT_NAME_PARTS) or _is_town(name)
+            or _too_long(name)):
         return None
     return name
 

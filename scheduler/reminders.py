@@ -107,7 +107,7 @@ def place_text(session, name: str) -> str:
     if point is None:
         return name
     where = point.address or (point.town + (point.village or "") if point.town else "")
-    return f"{point.name}（{where}）" if where else f"{point.name}（地址请咨询县妇联）"
+    return f"{point.name}（{where}）" if where else point.name  # unknown: left out
 
 
 def format_day(day: date) -> str:

@@ -61,13 +61,17 @@ CLOCK_KEY = pytest.StashKey()
 
 
 @pytest.fixture(scope="session", autouse=True)
-def intent_model():
+def intent_model(tmp_path_factory):
     """The intent classifier's shipped model, built once before any test: a woman's first
     message must not pay for it inside the webhook's reply budget (a worker builds it in the
-    background at start-up, handlers/intents.py)."""
-    from models.intents import base_model
+    background at start-up, handlers/intents.py). Its cache file is given to every subprocess
+    server (tests/servers.py ``write_config``), which then loads it instead of building it."""
+    from models.intents import base_model, save_cached
+    from tests import servers
 
-    return base_model()
+    model = base_model()
+    servers.INTENTS_CACHE = save_cached(model, tmp_path_factory.mktemp("intents-cache"), ())
+    return model
 
 
 @pytest.fixture(scope="session")

@@ -149,3 +149,10 @@ def test_the_scheduler_catch_up_at_start_makes_the_next_one(services, monkeypatc
     with services.db.session() as s:
         act = s.scalar(select(acts.Activity))
         assert act is not None and act.title == "爱心义剪" and act.starts_at > utcnow()
+
+
+def test_cli_list_has_a_header_and_says_when_nothing_was_made(services, run):
+    _haircut(services)
+    lines = run("activities", "recurring", "list").output.strip().splitlines()
+    assert lines[0].split("\t") == ["编号", "名称", "时间", "名额", "状态", "已生成到"]
+    assert lines[1].endswith("尚未生成") and "-" not in lines[1].split("\t")[-1]

@@ -83,7 +83,7 @@ def test_cancel_at_any_step(services, step_count):
     answers = [f"报名 {n}", "是", "王秀英", "13812341234"][:step_count]
     for text in answers:
         say(services, "oCancel", text)
-    assert "已退出" in say(services, "oCancel", "取消")
+    assert "已取消这次报名，没有保存您的信息" in say(services, "oCancel", "取消")
     assert services.redis.get(conv_key(services, "oCancel")) is None
     assert "oCancel" not in signups_of(services, n)
     assert "退出" not in say(services, "oCancel", "是")  # fresh: no conversation any more
@@ -672,3 +672,27 @@ def test_set_capacity_from_a_scoped_session_like_the_console(services):
     with services.db.session() as s:           # the listener was on that session only
         s.get(acts.Activity, activity.id).description = "改"
     assert _told(services, "oScoped2") == 1
+
+
+# -- a bare number after the list picks an activity (issue 14) ------------------------------------
+def test_a_bare_number_after_the_list_picks_that_activity(services):
+    first = new_activity(services, title="家政培训班", days=5)
+    second = new_activity(services, title="电商直播培训班", category="电商直播培训", days=6)
+    say(services, "oPick", "活动")
+    reply = say(services, "oPick", "2")  # the second listed (its position)
+    assert f"【{second}】电商直播培训班" in reply and "确认报名这个活动吗" in reply
+    assert "没太明白" not in reply
+    assert "请告诉我您的姓名" in say(services, "oPick", "是")  # the signup goes on as 「报名 N」
+    say(services, "oPick", "取消")
+    say(services, "oPick", "活动")
+    assert f"【{first}】家政培训班" in say(services, "oPick", f"{first}")  # its own number
+
+
+def test_a_pick_ends_with_any_other_message_and_numbers_out_of_range(services):
+    new_activity(services)
+    say(services, "oPick2", "活动")
+    assert "确认报名" not in say(services, "oPick2", "9")
+    assert "确认报名" not in say(services, "oPick2", "1")  # the pick ended with the 9
+    say(services, "oPick2", "活动")
+    assert "您好" in say(services, "oPick2", "你好")
+    assert "确认报名" not in say(services, "oPick2", "1")

@@ -202,3 +202,27 @@ def test_staff_add_on_a_fresh_install_brings_the_schema_up_first(tmp_path, monke
     assert r.exit_code == 0, r.output
     r = runner.invoke(main, ["staff", "list"])
     assert r.exit_code == 0 and "xiaowang" in r.output, r.output
+
+
+# -- issue 14: errors in Chinese, never click's English 「Error:」 ----------------------------------
+@pytest.mark.parametrize("args, words, code", [
+    (["nosuch"], "用法不对", 2),
+    (["activities", "list", "--bad"], "没有这个选项", 2),
+    (["intents", "test"], "缺少参数", 2),
+    (["help", "nosuch"], "没有命令「nosuch」", 2),
+])
+def test_errors_are_shown_in_chinese(tmp_path, monkeypatch, args, words, code):
+    monkeypatch.chdir(tmp_path)
+    result = CliRunner().invoke(main, args, prog_name="taoyuan")
+    assert result.exit_code == code
+    assert "Error:" not in result.output and "Try '" not in result.output
+    assert f"错误：{words}" in result.output or ("错误：" in result.output and words in result.output)
+    assert "用法 / Usage: taoyuan" in result.output
+
+
+def test_a_commands_own_error_is_chinese_with_exit_1(tmp_path, monkeypatch):
+    bad = tmp_path / "c.toml"
+    bad.write_text('[wechat]\nencoding_aes_key = "short"\n')
+    result = CliRunner().invoke(main, ["--config", str(bad), "db", "upgrade"])
+    assert result.exit_code == 1
+    assert result.output.startswith("错误：配置错误") and "Error:" not in result.output

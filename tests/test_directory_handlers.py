@@ -167,7 +167,7 @@ def test_town(seeded, router, words, town):
     ("理发", "巾帼义务理发服务队"), ("义剪", "助困公益协会妇联"), ("电商", "电商园妇联"),
     ("直播", "永商网红城妇联"), ("法律", "永春县妇联"), ("家庭教育", "临江经典小区妇联"),
     ("志愿", "坑仔口镇志愿者协会"), ("哪里可以理发?", "巾帼义务理发服务队"),
-    ("附近有调解室吗", "秀丽个人调解室"), ("坑仔口 调解", "坑仔口镇诗元村第二网格党支部妇女微家"),
+    ("坑仔口 调解", "坑仔口镇诗元村第二网格党支部妇女微家"),
 ])
 def test_needs(seeded, router, words, expected):
     reply = text(seeded, router, words)
@@ -175,6 +175,33 @@ def test_needs(seeded, router, words, expected):
     while "回复「更多」" in pages[-1]:
         pages.append(text(seeded, router, "更多"))
     assert expected in "".join(pages), pages
+
+
+def test_nearby_with_a_need_asks_her_position_then_lists_that_need_nearest_first(seeded, router):
+    reply = text(seeded, router, "附近有调解室吗")
+    assert "离您最近的" in reply and "「+」→「位置」" in reply and "1. " not in reply
+    assert "桃城" in reply  # ... or a town instead
+    reply = location(seeded, router, *KENGZAIKOU)  # the need waited for her position
+    assert "离您最近的提供「矛盾调解」的服务点" in reply and "12338" in reply
+    assert reply.split("1. ")[1].startswith("坑仔口镇")
+    assert "志愿者协会" not in reply  # only points that mediate
+    assert location(seeded, router, 25.34, 117.98).startswith("离您最近的近邻娘家")  # taken once
+
+
+@pytest.mark.parametrize("words, header", [
+    ("附近有调解室吗", "离您最近的提供「矛盾调解」的服务点"),
+    ("离我近的微家", "离您最近的「妇女微家」的服务点"),
+    ("附近有法律咨询吗", "离您最近的提供「政策法律」的服务点"),
+])
+def test_nearby_with_a_need_and_a_recent_position_lists_nearest_first(seeded, router, words, header):
+    location(seeded, router, *KENGZAIKOU)
+    reply = text(seeded, router, words)
+    assert header in reply and "距离约" in reply
+
+
+def test_a_town_with_a_need_is_not_asked_for_a_position(seeded, router):
+    reply = text(seeded, router, "坑仔口附近的调解")
+    assert "「+」→「位置」" not in reply and "坑仔口镇" in reply
 
 
 def test_unknown_location_points_show_no_distance(seeded, router):
@@ -208,7 +235,8 @@ def test_point_name(seeded, router):
 
 def test_unmatched_where_is_question_is_logged_and_helped(seeded, router):
     reply = text(seeded, router, "附近医院")
-    assert "暂时没有和「医院」有关的服务点信息" in reply and "请致电县妇联" in reply
+    assert "暂时没有和「医院」有关的服务点信息" in reply and "「求助」" in reply
+    assert "致电" not in reply  # no phone configured: no call to an unknown number
     location(seeded, router, *KENGZAIKOU)
     reply = text(seeded, router, "医院在哪里")
     assert "离您最近的近邻娘家可以帮您问问" in reply
@@ -218,7 +246,32 @@ def test_unmatched_where_is_question_is_logged_and_helped(seeded, router):
 
 def test_known_need_with_no_point_is_helpful(seeded, router):
     reply = text(seeded, router, "家政")
-    assert "暂时没有找到提供「家政培训」的服务点" in reply and "请致电县妇联" in reply
+    assert "暂时没有找到提供「家政培训」的服务点" in reply and "「求助」" in reply
+    assert "致电" not in reply and "电话" not in reply  # no number known: no call
+
+
+def test_no_point_found_gives_the_federation_phone_when_configured(db_url, redis_prefix, tmp_path,
+                                                                   router):
+    from bot.app import wire_services
+    from tests.conftest import _empty_tables, make_config
+
+    svc = wire_services(make_config(db_url, redis_prefix, tmp_path,
+                                     app={"federation_phone": "0595-00000000"}))
+    _empty_tables(svc)
+    try:
+        with svc.db.session() as s:
+            sp.load_seed(s)
+        assert "可致电县妇联0595-00000000，可以回复「求助」留言" in text(svc, router, "家政")
+    finally:
+        _empty_tables(svc)
+        svc.db.dispose()
+
+
+def test_an_empty_directory_never_says_call_without_a_number(services, router):
+    reply = text(services, router, "附近医院")  # no points at all
+    assert "致电" not in reply and "「求助」" in reply
+    reply = location(services, router, *KENGZAIKOU)
+    assert "正在整理中" in reply and "致电" not in reply and "「求助」" in reply
 
 
 def test_federation_phone_from_config(db_url, redis_prefix, tmp_path, router):
@@ -352,3 +405,17 @@ def test_huge_text_never_reaches_a_like(seeded, caplog):
         assert sp.find_by_name(s, huge) == [] and sp.find_by_name(s, "红" * 51) == []
     reply = text(seeded, handlers.build_router(), huge)
     assert reply and "我想问一下红玫瑰我想问一下" not in caplog.text
+
+
+def test_a_need_that_is_a_training_with_no_point_lists_the_training(seeded):
+    from tests.helpers import new_activity, say
+
+    new_activity(seeded, category="家政培训", title="家政培训班")
+    reply = say(seeded, OPENID, "家政")
+    assert "家政培训班" in reply and "暂时没有找到" not in reply
+
+
+def test_a_need_waits_for_her_location_ten_minutes_only(seeded, router):
+    text(seeded, router, "附近有调解室吗")
+    key = seeded.keys("points", "want", OPENID)
+    assert 0 < seeded.redis.ttl(key) <= 600

@@ -50,3 +50,10 @@ def test_unmatched_teach_ignore_and_retrain(run, services):
 def test_intents_group_is_listed_in_help(run):
     r = run("--help")
     assert "intents" in r.output
+
+
+def test_intents_test_with_an_empty_sentence_says_so(run):
+    for empty in ("", "  ", "？！"):
+        r = run("intents", "test", empty)
+        assert r.exit_code == 2
+        assert "句子是空的" in r.output and "前三" not in r.output and "Error:" not in r.output

@@ -197,3 +197,64 @@ def test_short_texts_are_remembered_per_model(monkeypatch):
     memory.predict(taught, "你好" * 20, today)  # long texts are never kept
     memory.predict(taught, "你好" * 20, today)
     assert calls[1:] == [(taught, "你好"), (taught, "你好" * 20), (taught, "你好" * 20)]
+
+
+# -- 附近 + a need (issue 14: 「我家附近有没有调解室」 is the nearest point offering it) ----------
+def test_nearby_intent_with_a_need_asks_her_position_and_keeps_the_need(chat, monkeypatch):
+    from bot.wechat.updates import Location
+
+    monkeypatch.setattr(engine, "predict", fake({"directory_nearby": 0.8, "directory_need": 0.1},
+                                                slots=engine.Slots(need="调解室")))
+    reply = chat.say("我家门口近一点有没有可以说理的地方")
+    assert "离您最近的「调解室」" in reply and "「+」→「位置」" in reply
+    monkeypatch.undo()
+    stage.forget_remembered()
+    reply = chat.push(msg_type="location", location=Location(25.33, 117.97))
+    assert "离您最近的提供「矛盾调解」的服务点" in reply and "志愿者协会" not in reply
+
+
+def test_need_intent_with_a_near_word_is_answered_nearest_first(chat, monkeypatch):
+    from bot.wechat.updates import Location
+
+    chat.push(msg_type="location", location=Location(25.33, 117.97))
+    monkeypatch.setattr(engine, "predict", fake({"directory_need": 0.8},
+                                                slots=engine.Slots(need="政策法律")))
+    reply = chat.say("我家这边离我近的能问法律的")
+    assert "离您最近的提供「政策法律」的服务点" in reply and "距离约" in reply
+
+
+# -- wanting to learn a trade: the training activities (issue 14) --------------------------------
+@pytest.mark.parametrize("words, title", [
+    ("我想学直播带货", "电商直播培训班"), ("电商培训什么时候", "电商直播培训班"),
+    ("有没有家政培训", "家政培训班"), ("想学做月嫂", "家政培训班"),
+])
+def test_wanting_to_learn_a_trade_lists_its_training(chat, services, words, title):
+    from tests.helpers import new_activity
+
+    new_activity(services, category="电商直播培训", title="电商直播培训班", days=4)
+    new_activity(services, category="家政培训", title="家政培训班", days=6)
+    reply = chat.say(words)
+    assert title in reply and "没太明白" not in reply and "服务点" not in reply
+    other = ({"电商直播培训班", "家政培训班"} - {title}).pop()
+    assert other not in reply  # only that category
+
+
+def test_a_training_with_nothing_planned_says_so_and_gives_the_points(chat):
+    reply = chat.say("电商培训什么时候")
+    assert "「电商直播培训」近期还没有排期" in reply and "电商园妇联" in reply
+    assert "没太明白" not in chat.say("想学做月嫂")
+
+
+def test_where_to_learn_stays_a_directory_question(chat, services):
+    from tests.helpers import new_activity
+
+    new_activity(services, category="电商直播培训", title="电商直播培训班")
+    reply = chat.say("电商培训点在哪")
+    assert "电商园妇联" in reply and "电商直播培训班" not in reply
+
+
+def test_nearby_intent_with_a_town_lists_that_towns_points(chat, monkeypatch):
+    monkeypatch.setattr(engine, "predict", fake({"directory_nearby": 0.8},
+                                                slots=engine.Slots(town="坑仔口镇", need="矛盾调解")))
+    reply = chat.say("我在坑仔口这边近一点能说理的")
+    assert "坑仔口镇" in reply and "「+」→「位置」" not in reply

@@ -135,6 +135,15 @@ def test_contract_examples(text, intent):
     assert p.confident
 
 
+@pytest.mark.parametrize("text", ["附近哪里有早教", "附近有家庭教育指导的地方吗", "周边能咨询法律的点",
+                                  "我家附近有没有评理室"])
+def test_nearby_with_a_need_is_nearby_not_need(text):
+    """附近 + a need is the nearest point offering it (issue 14; sentences not in the examples)."""
+    p = I.classify(text, today=WED)
+    assert p.intent == "directory_nearby", p.ranked[:3]
+    assert p.slots.need
+
+
 def test_prediction_shape():
     p = I.classify("  我想当志愿者。", today=WED)
     assert [i for i, _ in p.ranked] and set(i for i, _ in p.ranked) == set(I.INTENTS)
@@ -333,3 +342,39 @@ def test_model_cache_round_trip_without_scikit_learn(tmp_path):
     assert out.stdout.split() == ["volunteer", "False"], out.stderr
     path.write_bytes(b"not an npz")
     assert I.load_cached(tmp_path, taught) is None
+
+
+def test_a_new_worker_loads_the_shipped_model_from_the_instance_cache(tmp_path):
+    """A worker that finds the shipped model in ``<instance>/cache`` loads it (tens of ms)
+    instead of building it (seconds of CPU, in every worker at once after a deploy); one that
+    finds none builds it and leaves the cache for the next."""
+    from tests import servers
+
+    code = ("import sys, time\nfrom pathlib import Path\nfrom models import intents as I\n"
+            "built = []\nreal = I.build_model\n"
+            "I.build_model = lambda *a, **k: built.append(1) or real(*a, **k)\n"
+            "m = I.base_model(Path(sys.argv[1]))\n"
+            "print(len(built), I.predict(m, '我想当志愿者', today=__import__('datetime').date(2031, 4, 16)).intent,"
+            " 'sklearn' in sys.modules)")
+    empty = tmp_path / "empty"
+    out = subprocess.run(python_argv(code, str(empty)), capture_output=True, text=True, timeout=120)
+    assert out.stdout.split() == ["1", "volunteer", "True"], out.stderr
+    assert len(list(empty.glob("intents-*.npz"))) == 1  # left for the next worker
+    out = subprocess.run(python_argv(code, str(empty)), capture_output=True, text=True, timeout=120)
+    assert out.stdout.split() == ["0", "volunteer", "False"], out.stderr
+    assert servers.INTENTS_CACHE is not None and servers.INTENTS_CACHE.exists()
+
+
+def test_the_webhook_starts_loading_the_model_when_it_starts(services, monkeypatch):
+    """``init_app`` runs the router's start hooks with the Services: the intent feature's
+    loads the shipped model from ``<instance>/cache`` in the background."""
+    from bot.app import create_app
+    from handlers import intents as stage
+
+    seen = []
+    monkeypatch.setattr(stage, "_warming", [])
+    monkeypatch.setattr(I, "base_model", lambda cache_dir=None: seen.append(cache_dir))
+    create_app(services=services)
+    for thread in stage._warming:
+        thread.join(10)
+    assert seen == [I.cache_dir_of(services)] and seen[0] == services.config.instance_dir / "cache"

@@ -78,4 +78,4 @@ def test_bad_choice_and_cancel(services, rooms):
     chat = chat_for(services)
     chat.say("预约调解")
     assert "序号" in chat.say("9")
-    assert "退出" in chat.say("取消")
+    assert "已取消这次调解预约" in chat.say("取消")

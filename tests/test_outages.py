@@ -61,7 +61,8 @@ def test_with_redis_stopped_every_stateless_answer_still_works(redis_outage_serv
     assert say("oRedisDown", "更多") != FALLBACK_TEXT
     # a multi-step flow cannot start: said plainly, with what still works
     signup = say("oRedisDown", f"报名 {number}")
-    assert signup == UNAVAILABLE_TEXT.format(label="「报名」")
+    assert signup == UNAVAILABLE_TEXT.format(label="「报名」", call="")
+    assert "县妇联电话" not in signup  # no phone configured: no call to an unknown number
     assert "开始不了" in signup and "活动" in signup and "110" in signup
     for text in ("志愿者", "求助"):
         reply = say("oRedisDown", text)

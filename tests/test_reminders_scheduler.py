@@ -284,3 +284,15 @@ def test_crashed_run_resumes_and_sends_only_the_missing(svc):
             assert body["client_msg_id"] == keys[openid]
     with svc.db.session() as s:
         assert s.scalar(select(func.count()).select_from(DeliveryLog)) == 30
+
+
+def test_a_place_without_a_known_address_is_just_its_name(services):
+    from models.directory import ServicePoint
+    from scheduler.reminders import place_text
+
+    with services.db.session() as s:
+        s.add(ServicePoint(name="无地址妇女微家", lat=25.3, lng=118.3))
+        s.add(ServicePoint(name="有地址妇女微家", town="桃城镇", address="桃城镇某路1号", lat=25.3, lng=118.3))
+        s.flush()
+        assert place_text(s, "无地址妇女微家") == "无地址妇女微家"  # no 「地址请咨询县妇联」
+        assert place_text(s, "有地址妇女微家") == "有地址妇女微家（桃城镇某路1号）"

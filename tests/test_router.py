@@ -190,3 +190,9 @@ def test_rules_of_other_message_types_are_not_even_asked(services):
     assert run(services, router, click).content == "clicked" and asked == ["event"]
     router.add(lambda ctx: True, lambda ctx: "anything", stage=99)  # no msg_types: every type
     assert run(services, router, text_update("你好")).content == "anything"
+
+
+def test_unavailable_reply_names_the_federation_phone_only_when_known():
+    router = Router()
+    assert "县妇联电话" not in router.unavailable_reply("signup").content
+    assert "急事请拨打县妇联电话0595-1234567，" in router.unavailable_reply("signup", "0595-1234567").content

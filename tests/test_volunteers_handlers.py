@@ -38,7 +38,7 @@ def test_registration_step_by_step(services):
 def test_cancel_and_refusal_save_nothing(services):
     say(services, "oNo", "志愿者")
     say(services, "oNo", "陈美华")
-    assert "已退出" in say(services, "oNo", "退出")
+    assert "已取消这次志愿者登记，没有保存您的信息" in say(services, "oNo", "退出")
     register(services, "oNo2")
     assert get(services, "oNo") is None and get(services, "oNo2") is not None
     say(services, "oNo3", "志愿者")

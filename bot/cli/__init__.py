@@ -70,6 +70,66 @@ class CliState:
         return self._services
 
 
+#: Chinese words put before click's own (English) messages, by the error's type (most specific
+#: first); the project's own messages are Chinese already and are shown as they are.
+_CLICK_KINDS = ((click.MissingParameter, "缺少参数"), (click.NoSuchOption, "没有这个选项"),
+                (click.BadParameter, "参数不对"), (click.UsageError, "用法不对"))
+
+
+class CliError(click.ClickException):
+    """A click error as staff read it: 「错误：…」 in Chinese (a usage error also gets its usage
+    line and where the help is), never click's English 「Error:」 prefix. Wraps ``original``
+    (its exit code is kept: 2 for a usage error, 1 otherwise)."""
+
+    def __init__(self, original: click.ClickException):
+        super().__init__(original.format_message())
+        self.original = original
+        self.exit_code = original.exit_code
+
+    def format_message(self) -> str:
+        """The message, with a Chinese kind in front of click's own English ones."""
+        message = self.original.format_message()
+        if any("\u4e00" <= ch <= "\u9fff" for ch in message):
+            return message
+        kind = next((k for cls, k in _CLICK_KINDS if isinstance(self.original, cls)), "")
+        return f"{kind} / {message}" if kind else message
+
+    def show(self, file=None) -> None:
+        """Print the error on stderr (or ``file``)."""
+        file = file or click.get_text_stream("stderr")
+        ctx = getattr(self.original, "ctx", None)
+        if isinstance(self.original, click.UsageError) and ctx is not None:
+            click.echo(ctx.get_usage().replace("Usage:", "用法 / Usage:", 1), file=file)
+            click.echo(f"查看说明：{ctx.command_path} --help", file=file)
+        click.echo(f"错误：{self.format_message()}", file=file)
+
+
+class TaoyuanGroup(click.Group):
+    """The ``taoyuan`` group: any click error of any command below it is shown in Chinese
+    (:class:`CliError`); 「Aborted!」 becomes 「已取消。」 (exit 1)."""
+
+    def make_context(self, info_name, args, parent=None, **extra):
+        """Parse the top-level options, errors in Chinese."""
+        try:
+            return super().make_context(info_name, args, parent=parent, **extra)
+        except CliError:
+            raise
+        except click.ClickException as exc:
+            raise CliError(exc) from None
+
+    def invoke(self, ctx: click.Context):
+        """Run the command, errors in Chinese."""
+        try:
+            return super().invoke(ctx)
+        except CliError:
+            raise
+        except click.ClickException as exc:
+            raise CliError(exc) from None
+        except click.Abort:
+            click.echo("已取消。", err=True)
+            raise SystemExit(1) from None
+
+
 #: Old group names staff scripts still use → the feature's group. Hidden from ``--help``.
 HIDDEN_ALIASES = {"events": "activities", "points": "directory"}
 
@@ -89,7 +149,7 @@ def package_version() -> str:
         return "unknown"
 
 
-@click.group()
+@click.group(cls=TaoyuanGroup)
 @click.version_option(package_version(), "--version", prog_name="taoyuan",
                       message="%(prog)s %(version)s",
                       help="显示版本并退出 / Show the version and exit.")

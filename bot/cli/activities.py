@@ -302,10 +302,13 @@ def recurring_list(state) -> None:
         rows = list(s.scalars(select(RecurringActivity).order_by(RecurringActivity.id)))
         if not rows:
             click.echo("还没有每月固定活动。用 taoyuan activities recurring add 新建。")
+            return
+        click.echo("编号\t名称\t时间\t名额\t状态\t已生成到")
         for r in rows:
             cap = r.capacity if r.capacity is not None else f"{seats}（按配置）"
+            made = f"已生成到 {r.made_through}" if r.made_through else "尚未生成"
             click.echo(f"{r.id}\t{r.title}\t每月{r.day}日 {r.start_time}\t名额 {cap}\t"
-                       f"{'启用' if r.active else '停用'}\t已生成到 {r.made_through or '-'}")
+                       f"{'启用' if r.active else '停用'}\t{made}")
 
 
 @recurring.command("add")

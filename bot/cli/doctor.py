@@ -145,7 +145,7 @@ def _help(config) -> list[Finding]:
                            "为空：她48小时内没和公众号互动时，答复到了也无法提醒她，只能等她自己回复「查看回复」"))
     if not config.app.get("federation_phone"):
         out.append(Finding(ADVICE, "app.federation_phone",
-                           "为空：回复里只能写“请致电县妇联”，危险求助的回复里也没有县妇联电话"))
+                           "为空：回复里不能提示打县妇联电话，危险求助的回复里也没有县妇联电话"))
     if not config.wechat.get("kf_enabled") and not (config.app.get("office_hours")
                                                      and config.app.get("federation_phone")):
         out.append(Finding(ADVICE, "app.office_hours",

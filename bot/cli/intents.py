@@ -33,8 +33,11 @@ def _label(intent: str | None) -> str:
 @click.pass_obj
 def test(state, text: str) -> None:
     """看看一句话会被理解成什么（意图、把握、前三、要素、危险分）/ Classify one sentence."""
-    from models.intents import CONFIDENT, DANGER_THRESHOLD, classify
+    from models.intents import CONFIDENT, DANGER_THRESHOLD, classify, prepare
 
+    if not prepare(text):
+        raise click.UsageError("句子是空的：请在引号里写一句话，例如 taoyuan intents test \"附近有没有调解室\""
+                               " / the sentence is empty")
     svc = state.services
     with svc.db.session() as s:
         p = classify(text, today=_today(svc), session=s, kv=svc)

@@ -41,7 +41,7 @@ DEFAULTS: dict[str, Any] = {
         "instance_dir": "instance",
         "secret_key": "",           # Flask session key; generated per instance when empty
         "timezone": "Asia/Shanghai",
-        "federation_phone": "",     # county federation phone; empty = unknown, say "请致电县妇联"
+        "federation_phone": "",     # county federation phone; empty = unknown: replies leave the call out
         "federation_address": "",   # its office address (联系方式); empty = not said
         "office_hours": "",         # e.g. "周一至周五 8:00-12:00，14:30-17:30"; empty = not said
         "log_level": "INFO",
