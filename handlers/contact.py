@@ -28,6 +28,8 @@ MAX_CHARS = 30
 
 NOTHING_KNOWN = ("县妇联的电话和地址还没有登记在这里。您可以回复「求助」留言，"
                  "工作人员会在后台看到并答复您。")
+#: :data:`NOTHING_KNOWN` in the middle of a 「求助」: what she writes there reaches staff.
+WRITING_KNOWN = "县妇联的电话和地址还没有登记在这里。您正在写的留言工作人员会在后台看到并答复您。"
 EMERGENCY = "遇到危险请立即拨打110；妇女维权公益服务热线12338。"
 
 
@@ -38,9 +40,10 @@ def _asks_contact(ctx: Context):
     return CONTACT_PATTERN.search(ctx.compact_text)
 
 
-def contact_text(app: dict) -> str:
+def contact_text(app: dict, *, offer_help: bool = True) -> str:
     """The reply for ``[app]`` (``federation_phone``, ``federation_address``, ``office_hours``):
-    one line per known value, then the emergency numbers."""
+    one line per known value, then the emergency numbers. Nothing known: 「求助」 is offered
+    (``offer_help`` False: she is writing one, which staff read)."""
     lines = []
     for label, key in (("电话", "federation_phone"), ("地址", "federation_address"),
                        ("办公时间", "office_hours")):
@@ -48,13 +51,14 @@ def contact_text(app: dict) -> str:
         if value:
             lines.append(f"{label}：{value}")
     if not lines:
-        return f"{NOTHING_KNOWN}\n{EMERGENCY}"
+        known = NOTHING_KNOWN if offer_help else WRITING_KNOWN
+        return f"{known}\n{EMERGENCY}"
     return "永春县妇联（桃源姐妹）\n" + "\n".join(lines) + f"\n{EMERGENCY}"
 
 
 def contact(ctx: Context) -> str:
     """Answer a contact question from the configuration."""
-    return contact_text(ctx.services.config.app)
+    return contact_text(ctx.services.config.app, offer_help=not ctx.writing_to_staff)
 
 
 def register(router: Router) -> None:
