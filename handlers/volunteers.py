@@ -205,8 +205,7 @@ VOLUNTEER = Conversation(
     steps=(
         Step("profile", parse=lambda ctx, state: ctx.compact_text in PROFILE_EDIT_WORDS,
              then=_after_profile, passive=True),
-        Step("name", parse=_parse_name, next="phone",
-             resume="请接着告诉我您的姓名（例如：陈美华）；不登记了回复「取消」。"),
+        Step("name", parse=_parse_name, next="phone"),
         Step("phone", parse=_parse_phone, next="town",
              prompt=lambda state: PHONE_PROMPT + _old_phone_hint(state),
              resume="请接着发送您的手机号（11 位，例如：13812345678）；不登记了回复「取消」。"),
