@@ -16,7 +16,8 @@ States (conversation ``help``, Redis, 10 minutes; 「取消」 leaves at any ste
     a danger word (handlers/safety.py) anywhere, also during this conversation (what she wrote
     in it moves to the urgent request; any other conversation, 报名 or 志愿者, is ended)
         -> urgent_more (what she adds, a phone number, her town, 「不用联系」 go to the urgent
-           request; 「好了」 ends it; other features' commands end it and are answered)
+           request — anything not clearly another question, despair above all; 「好了」 ends
+           it; other features' short commands and clear questions are answered, not filed)
     every reply about an urgent request says what became of telling on-duty staff (notified by
     WeChat, being notified, or — no ``[help] on_duty_openids``, dry run, failed — nobody can see
     it at once: staff see it in the console, she is given the numbers to call herself)

@@ -59,7 +59,9 @@ class Stage(IntEnum):
     2. 「更多」 when earlier pages are waiting (see :meth:`Context.set_more`);
     3. the active conversation, for messages she sends: its cancel words (and, at a form's
        step, quit phrases: 「我不想去了」) end it; an *escape* rule (a global command such as
-       「求助」 or 「帮助」, registered with ``escape=True``) ends it and answers instead; a step
+       「求助」 or 「帮助」, registered with ``escape=True``) ends it and answers instead (a form
+       it replaces is named: it stopped), unless the rule only reads (``keeps_form=True``:
+       「我的志愿时长」「帮助」), which answers at a form's step with a line on how to go on; a step
        that refuses the message (:class:`~handlers.conversation.Invalid`) re-asks, unless the
        message is clearly something else (:meth:`Router.elsewhere`), which is answered with a
        line on how to go on with the form; a step that returns ``None`` declines the message,
