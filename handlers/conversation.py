@@ -348,8 +348,9 @@ class Conversation:
         found = self.step(state.step)
         how = (found.resume if found is not None and found.resume else "") \
             or (refused.reply if refused is not None else "") or GO_ON
-        label = f"「{self.label}」" if self.label else ""
-        return f"——\n您的{label}还没填完，{how}"
+        if not self.label:  # 「您的还没填完」 reads wrong: just how to go on
+            return f"——\n{how}"
+        return f"——\n您的「{self.label}」还没填完，{how}"
 
     def begin(self, ctx: Ctx, step: str | None = None, **data) -> ConversationState:
         """Start this conversation for her at ``step`` (default: the first) with ``data``."""

@@ -178,3 +178,12 @@ def test_my_signups_mid_signup_names_the_activity_in_progress(say, services):
     reply = say(openid, "我报了哪些")
     assert "您正在报名「电商直播培训」" in reply and "还差" in reply, reply
     assert _state(services, openid).step == "name"
+
+
+def test_a_read_only_query_at_the_delete_confirmation_keeps_it(say, services):
+    openid = "oTester2Fm04"
+    say(openid, "删除我的信息")
+    reply = say(openid, "我的报名")
+    assert "还没有报名" in reply and "确认删除" in reply and "您的还没填完" not in reply, reply
+    assert _state(services, openid).name == "privacy"
+    assert "没有删除" in say(openid, "不删")
