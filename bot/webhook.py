@@ -46,7 +46,7 @@ from dataclasses import dataclass
 
 from flask import Flask, Response, request
 
-from bot.core.db import DatabaseUnavailable
+from bot.core.db import DatabaseUnavailable, wrote_effects
 from bot.wechat.dedup import UNREAD, Deduplicator, PendingClaim, read_ahead
 from bot.wechat.protocol import (MAX_BODY_BYTES, AesKey, ProtocolError, SignatureError, check_signature,
                           decrypt_push, encrypt, parse_xml)
@@ -71,20 +71,27 @@ ANSWERED_EVENTS = frozenset({"subscribe", "scan", "click", "scancode_waitmsg", "
 KIND_LATE_REPLY = "late_reply"
 #: Handler threads per process (answers still running after their budget included).
 ANSWER_THREADS = 16
+#: Seconds a first try waits for its handlers before its claim's lease is renewed: most runs
+#: end long before, and need no renewal at all. Under the first renewal due
+#: (``bot.wechat.dedup.RENEW_SECONDS``), well inside the lease (``LEASE_SECONDS``).
+HOLD_AFTER_SECONDS = 1.0
 
 
 class _Answering:
     """One first try's handlers running in a worker thread: who delivers the answer is decided
     under ``lock`` — the request thread while it still waits (passive reply), else the worker
-    (a 客服消息, ``late``)."""
+    (a 客服消息, ``late``). ``done`` is a lock held until the worker has the reply (a bare
+    lock: waiting on it is one C call, where an Event is a Condition in Python)."""
 
-    __slots__ = ("lock", "done", "reply", "late")
+    __slots__ = ("lock", "done", "reply", "late", "finished")
 
     def __init__(self) -> None:
         self.lock = threading.Lock()
-        self.done = threading.Event()
+        self.done = threading.Lock()
+        self.done.acquire()
         self.reply: Reply | None = None
         self.late = False
+        self.finished = False
 
 
 @dataclass
@@ -239,7 +246,6 @@ class Webhook:
             self.dedup.publish(dedup_key, xml, ttl)
             return xml
         job = _Answering()
-        self.dedup.hold(dedup_key, token)
 
         def work() -> None:
             reply = None
@@ -248,28 +254,37 @@ class Webhook:
             finally:
                 with job.lock:
                     job.reply, late = reply, job.late
-                    job.done.set()
+                    job.finished = True
+                job.done.release()
             if late:
                 self._deliver_late(update, reply, ttl)
 
         try:
             self._answer_pool().submit(work)
         except RuntimeError:  # the pool is shutting down (process exit): answer inline
-            self.dedup.let_go(dedup_key)
             xml = self._render(update, self._run(update, conversation))
             self.dedup.publish(dedup_key, xml, ttl)
             return xml
-        job.done.wait(max(arrived + self.budget - time.monotonic(), 0.0))
+        deadline = arrived + self.budget
+        # The lease (6 s) outlives a run that ends within HOLD_AFTER_SECONDS: it is renewed
+        # only for a run still going then (before the first renewal would have been due).
+        held = False
+        if not job.done.acquire(timeout=max(min(deadline, time.monotonic() + HOLD_AFTER_SECONDS)
+                                            - time.monotonic(), 0.0)):
+            self.dedup.hold(dedup_key, token)
+            held = True
+            job.done.acquire(timeout=max(deadline - time.monotonic(), 0.0))
         with job.lock:
-            if not job.done.is_set():
-                job.late = True
+            if not job.finished:
+                job.late = True  # the worker delivers it, and lets the lease go (_deliver_late)
         if job.late:
             log.warning("%s not answered within the reply budget (%.1f s): success now, the "
                         "answer follows as a 客服消息", update.kind, self.budget)
             return ""
         xml = self._render(update, job.reply)
         self.dedup.publish(dedup_key, xml, ttl)
-        self.dedup.let_go(dedup_key)
+        if held:
+            self.dedup.let_go(dedup_key)
         return xml
 
     def _committed_reply(self, update: Update) -> str | None:
@@ -366,8 +381,11 @@ class Webhook:
                 reply = self.router.dispatch(ctx)
                 reply = self._page(ctx, reply)
                 # it wrote: its reply commits with its effects (takeovers); not when the
-                # database failed and the session was given up (ctx.forget_session)
-                if session.opened and session.get().in_transaction():
+                # database failed and the session was given up (ctx.forget_session), nor
+                # when it only read or only touched relaxed rows (running it again is
+                # harmless, and its commit then needs no INSERT and no WAL flush)
+                if session.opened and session.get().in_transaction() \
+                        and wrote_effects(session.get()):
                     from models.outbox import record_handled
 
                     record_handled(session.get(), update.dedup_key(), self._render(update, reply))
@@ -514,6 +532,13 @@ def init_app(app: Flask, services: Services) -> None:
     router.start(services)
     webhook = Webhook(services, router)
     app.extensions["taoyuan_webhook"] = webhook
+    mount(app, webhook)
+
+
+def mount(app: Flask, webhook: Webhook, path: str = "/wechat", endpoint: str = "wechat") -> None:
+    """Serve ``webhook`` at ``path`` and ``path + "/"`` (no redirect) on ``app``; the endpoint
+    names are ``endpoint`` and ``endpoint + "_slash"`` (bench/bench_app.py mounts a second
+    webhook, without the intent stage, beside the real one)."""
 
     def view():
         # A plain dict: a MultiDict answers a missing key (encrypt_type in plaintext mode) by
@@ -535,6 +560,6 @@ def init_app(app: Flask, services: Services) -> None:
                 result = WebhookResult(200, SUCCESS)
         return Response(result.body, result.status, content_type=result.content_type)
 
-    for rule in ("/wechat", "/wechat/"):
-        app.add_url_rule(rule, endpoint="wechat" + ("_slash" if rule.endswith("/") else ""),
+    for rule in (path, path + "/"):
+        app.add_url_rule(rule, endpoint=endpoint + ("_slash" if rule.endswith("/") else ""),
                          view_func=view, methods=["GET", "POST"], strict_slashes=False)

@@ -358,6 +358,8 @@ def browser(tmp_path):
 
     from tests.helpers import CHROMEDRIVER, CHROMIUM, FLAGS
 
+    if not (CHROMIUM and CHROMEDRIVER):
+        pytest.skip("Debian's chromium and chromium-driver are not installed")
     options = webdriver.ChromeOptions()
     options.binary_location = CHROMIUM
     for flag in FLAGS:

@@ -904,3 +904,88 @@ def test_a_taken_over_claim_whose_worker_committed_answers_its_reply(services, c
     status, text = flask_transport(client)(path, body)
     assert status == 200 and text == committed
     assert services.redis.get(services.keys("dedup", dedup_key)) is not None
+
+
+def _handled(services, dedup_key: str):
+    from models.outbox import handled_reply
+
+    with services.db.session() as s:
+        return handled_reply(s, dedup_key)
+
+
+def test_a_message_that_only_read_records_no_handled_reply(services, post):
+    """Performance (issue 14/15): 「活动」 only reads (and inserts her follower row, a relaxed
+    write): running it again is harmless, so its commit carries no ``handled_messages`` row
+    (an INSERT, a SELECT and a WAL flush per such message)."""
+    reply = post(text_fields("oOnlyReads", "活动", msg_id=818181))
+    assert reply is not None
+    assert _handled(services, "m:oOnlyReads:818181") is None
+    with services.db.session() as s:  # the relaxed write did commit
+        assert s.get(Follower, "oOnlyReads") is not None
+
+
+def test_a_message_that_wrote_still_records_its_reply(services, post):
+    """Issue 15's guarantee is kept: a run with real effects (a topic subscription) commits
+    its reply with them, for a retry that takes over from a worker that died."""
+    reply = post(text_fields("oWrites", "订阅活动提醒", msg_id=828282))
+    assert reply is not None
+    stored = _handled(services, "m:oWrites:828282")
+    assert stored and reply["Content"] in stored
+
+
+def _handle_text(hook, openid: str, text: str, msg_id: int):
+    path, body = Simulator(token=TOKEN).build(text_fields(openid, text, msg_id=msg_id))
+    return hook.handle(dict(p.split("=", 1) for p in path.split("?", 1)[1].split("&")), body)
+
+
+def test_a_quick_run_does_not_have_its_claim_renewed(services, monkeypatch):
+    """Performance (issue 14/15): a run that ends before ``HOLD_AFTER_SECONDS`` never joins the
+    lease renewals (its 6-second lease outlives it): no lock, no dict entry, no renewal thread."""
+    hook = _custom_client(services, lambda ctx: "好的")
+    held = []
+    monkeypatch.setattr(hook.dedup.leases, "hold", lambda key, token: held.append(key))
+    reply = parse_xml(_handle_text(hook, "oQuickRun", "你好", 838383).body)
+    assert reply["Content"] == "好的"
+    assert held == []
+
+
+def test_a_slow_run_has_its_claim_renewed_while_it_runs(services, monkeypatch):
+    """Issue 15's lease is kept for runs that take long: renewed from HOLD_AFTER_SECONDS until
+    the reply is out, then let go."""
+    import time
+
+    import bot.webhook as webhook_module
+
+    monkeypatch.setattr(webhook_module, "HOLD_AFTER_SECONDS", 0.05)
+    seen = []
+
+    def slow(ctx):
+        time.sleep(0.3)
+        seen.append(hook.dedup.leases.held())
+        return "慢慢来"
+
+    hook = _custom_client(services, slow)
+    reply = parse_xml(_handle_text(hook, "oSlowRun", "你好", 848484).body)
+    assert reply["Content"] == "慢慢来"
+    assert seen == [1] and hook.dedup.leases.held() == 0
+
+
+def test_a_late_run_keeps_its_claim_renewed_until_delivered(services, monkeypatch):
+    """A run past its reply budget answers success; its lease is renewed until the worker has
+    delivered the answer, then let go."""
+    import time
+
+    seen = []
+
+    def late(ctx):
+        time.sleep(0.4)
+        seen.append(hook.dedup.leases.held())
+        return "晚一点的答复"
+
+    hook = _custom_client(services, late)
+    hook.budget = 0.1
+    started = time.monotonic()
+    assert _handle_text(hook, "oLateRun", "你好", 858585).body == "success"
+    assert time.monotonic() - started < 0.35
+    hook._pool.shutdown(wait=True)
+    assert seen == [1] and hook.dedup.leases.held() == 0

@@ -343,6 +343,16 @@ def _classify_statement(state) -> None:
         state.session.info[_STRICT] = True
 
 
+def wrote_effects(session: Session) -> bool:
+    """Whether ``session``'s transaction changed anything beyond relaxed rows (see
+    :func:`_classify_flush`): an INSERT, UPDATE or DELETE of a row that matters, or any
+    textual SQL. Pending changes are flushed first. A transaction that only read, or only
+    touched relaxed rows (a follower's last-seen time), says False."""
+    if session.new or session.dirty or session.deleted:
+        session.flush()
+    return bool(session.info.get(_STRICT))
+
+
 def _commit(session: Session) -> None:
     """Commit; on PostgreSQL, a transaction whose only writes are relaxed rows (a follower's
     last-seen time: rewritten by her next message anyway) does not wait for the WAL flush
