@@ -22,6 +22,7 @@ from bot.core.logging import mask_openid
 from bot.wechat.errors import WeChatAPIError, WeChatNetworkError
 from bot.wechat.menu import ACTIVITIES, HAIRCUT_DAY, MY_SIGNUPS
 from bot.wechat.notifier import notifier_for
+from handlers.conversation import YES_WORDS, Conversation, ConversationState, Step
 from handlers.router import Context, Router, Stage
 from models import activities as acts
 from models import notice as notices
@@ -398,13 +399,40 @@ def _narrowed(ctx: Context, category: str | None, date_from: date | None,
             + "\n\n".join(blocks))
 
 
+#: The signup conversation's name (declared in handlers/activities_signup.py).
+SIGNUP_NAME = "signup"
+#: What a signup at each step still needs (「我报了哪些」 in the middle of it).
+SIGNUP_MISSING = {"confirm": "确认、姓名、手机号和同意授权", "name": "姓名、手机号和同意授权",
+                  "phone": "手机号和同意授权", "phone_known": "手机号和同意授权",
+                  "consent": "回复「同意」授权"}
+
+
+def _signing_up(ctx: Context) -> str:
+    """「您正在报名「…」，还差…。」 while she is in the middle of a signup, else ""."""
+    try:
+        state = ctx.conversation.get()
+    except redis.RedisError:
+        return ""
+    if state is None or state.name != SIGNUP_NAME or state.step not in SIGNUP_MISSING:
+        return ""
+    activity = acts.get_activity(ctx.session, int(state.data.get("number") or 0))
+    if activity is None:
+        return ""
+    return (f"您正在报名「{activity.title}」（编号 {activity.number}），"
+            f"还差{SIGNUP_MISSING[state.step]}。")
+
+
 def my_signups(ctx: Context) -> str:
-    """「我的报名」 / menu MY_SIGNUPS → her signups, with how to cancel."""
+    """「我的报名」 / menu MY_SIGNUPS → her signups, with how to cancel; in the middle of a
+    signup, first the activity she is signing up for and what it still needs."""
     rows = acts.my_signups(ctx.session, ctx.openid, ctx.now)
+    pending = _signing_up(ctx)
     if not rows:
+        if pending:
+            return f"{pending}\n其他近期活动您还没有报名。"
         return "您还没有报名近期的活动。回复「活动」看看有哪些活动。"
     tz = ctx.services.tz
-    lines = ["您的报名："]
+    lines = ([pending] if pending else []) + ["您的报名："]
     for signup, activity in rows:
         role = "（志愿者）" if signup.role == acts.VOLUNTEER else ""
         if signup.status == acts.ATTENDED:
@@ -430,10 +458,52 @@ def _which_to_cancel(ctx: Context) -> str:
     if not rows:
         return "您现在没有可以取消的报名。回复「活动」看看有哪些活动。"
     if len(rows) == 1:
-        activity = rows[0][1]
+        signup, activity = rows[0]
+        CANCEL_CONFIRM.begin(ctx, number=activity.number, role=signup.role)
         return (f"您报名了【{activity.number}】{activity.title}（{fmt_time(activity.starts_at, ctx.services.tz)}）。"
-                f"确定不去了，请回复「取消报名 {activity.number}」。")
-    return "请告诉我要取消哪个活动，例如回复「取消报名 3」。\n\n" + my_signups(ctx)
+                "确定不去了，请回复「是」；不取消就不用回复。")
+    return (f"请告诉我要取消哪个活动，例如回复「取消报名 {rows[0][1].number}」。\n\n"
+            + my_signups(ctx))
+
+
+#: Yes to 「确定不去了吗？」 (a single signup to cancel).
+CANCEL_YES_WORDS = YES_WORDS | {"确定", "嗯", "1", "要", "是的，取消", "确定取消", "确认取消", "取消吧",
+                                "不去了", "去不了", "ok", "yes"}
+#: No to it: the signup stays.
+CANCEL_NO_WORDS = frozenset({"不", "不是", "否", "不用", "不要", "2", "不取消", "不了", "保留", "no"})
+#: Her answer to 「确定不去了吗？」 is kept this many seconds.
+CANCEL_CONFIRM_TIMEOUT = 300
+KEPT = "好的，报名保留着，没有取消。"
+
+
+def _parse_cancel_answer(ctx: Context, state: ConversationState) -> bool | None:
+    """True (cancel), False (keep), or None: not an answer to the question."""
+    t = ctx.command_text.rstrip("。.!！~～")
+    if t in CANCEL_YES_WORDS:
+        return True
+    return False if t in CANCEL_NO_WORDS else None
+
+
+def _cancel_answered(ctx: Context, state: ConversationState, yes: bool | None):
+    """Cancel the signup she was asked about, keep it, or (anything else) decline: the
+    message goes on as a fresh one."""
+    ctx.conversation.end()
+    if yes is None:
+        return None
+    if not yes:
+        return KEPT
+    return cancel_number(ctx, int(state.data["number"]), role=state.data.get("role"))
+
+
+#: 「取消报名」 with one signup: 「确定不去了，请回复「是」」 (a passive step: anything else
+#: is a fresh message). A cancel word keeps the signup, and she is told so.
+CANCEL_CONFIRM = Conversation(
+    "signup_cancel",
+    steps=(Step("confirm", parse=_parse_cancel_answer, then=_cancel_answered, passive=True),),
+    label="取消报名",
+    timeout=CANCEL_CONFIRM_TIMEOUT,
+    cancelled=KEPT,
+)
 
 
 def cancel(ctx: Context) -> str:
@@ -450,13 +520,20 @@ def cancel_matched(ctx: Context, m: re.Match | None) -> str:
         return _which_to_cancel(ctx)
     number = activity_number(number_digits(m.group("n")) or "0")
     role = acts.VOLUNTEER if "志愿" in ctx.compact_text else None
+    return cancel_number(ctx, number, role=role, typed=m.group("n"))
+
+
+def cancel_number(ctx: Context, number: int, *, role: str | None = None,
+                  typed: str | None = None) -> str:
+    """Cancel her signup for activity ``number`` (``role`` None: participant first); the first
+    on the waiting list gets the seat and is told. ``typed``: the number as she wrote it."""
     try:
         with locked_session(ctx) as s:
             result = acts.cancel_signup(s, number, ctx.openid, role=role, now=ctx.now)
             activity, promoted = result.activity, result.promoted
             tell_promoted(ctx, activity, promoted, s)  # queued with the seat change itself
     except acts.ActivityNotFound:
-        return f"没有找到编号为 {clip(m.group('n'))} 的活动。回复「我的报名」查看您的报名。"
+        return f"没有找到编号为 {clip(typed or str(number))} 的活动。回复「我的报名」查看您的报名。"
     except acts.NotSignedUp:
         return f"您没有报名活动 {number}，不需要取消。回复「我的报名」查看您的报名。"
     except acts.SignupClosed:
@@ -578,11 +655,12 @@ def check_in(ctx: Context) -> str:
 
 def register(router: Router) -> None:
     """Rules of this module."""
-    router.on_text(exact=LIST_WORDS, escape=True)(list_activities)
+    router.on_text(exact=LIST_WORDS, escape=True, keeps_form=True)(list_activities)
     router.on_click(ACTIVITIES)(list_activities)
-    router.on_text(exact=MY_WORDS, escape=True)(my_signups)
+    router.on_text(exact=MY_WORDS, escape=True, keeps_form=True)(my_signups)
     router.on_click(MY_SIGNUPS)(my_signups)
     router.on_text(regex=CANCEL_RE.pattern)(cancel)
+    router.conversation(CANCEL_CONFIRM)
     router.on_text(exact=HAIRCUT_WORDS)(haircut_day)
     router.on_text(regex=HAIRCUT_WHEN_RE.pattern)(haircut_when)
     router.on_click(HAIRCUT_DAY)(haircut_day)

@@ -26,9 +26,9 @@ import logging
 import re
 from datetime import timedelta
 
-from handlers.activities import (CANCEL_RE, CN_NUMERALS, PICK_NAME, PICK_STEP, activity_block,
-                                 activity_number, clip, list_activities, locked_session,
-                                 number_digits)
+from handlers.activities import (CANCEL_RE, CN_NUMERALS, PICK_NAME, PICK_STEP, SIGNUP_NAME,
+                                 activity_block, activity_number, clip, list_activities,
+                                 locked_session, number_digits)
 from handlers.conversation import (SIGNUP_AGREE_WORDS, SIGNUP_NO_WORDS, SIGNUP_YES_WORDS,
                                    Conversation, ConversationState, ConversationUnavailable,
                                    Invalid, Step)
@@ -42,7 +42,7 @@ from models.volunteers import get_volunteer, parse_town
 
 log = logging.getLogger(__name__)
 
-NAME = "signup"
+NAME = SIGNUP_NAME
 YES = SIGNUP_YES_WORDS
 NO = SIGNUP_NO_WORDS
 #: 「还用 138****5678 吗？」 answered with these: ask for the new number.
@@ -400,7 +400,8 @@ SIGNUP = Conversation(
         Step("phone_known", parse=_parse_phone_known, then=_phone_known,
              resume="还用原来的手机号请回复「是」，或直接发送新的手机号；不报了回复「取消」。"),
         Step("consent", parse=_yes_no(AGREE, NO, "请回复「同意」完成报名，或回复「取消」退出。"),
-             then=_consent, prompt=CONSENT_TEXT),
+             then=_consent, prompt=CONSENT_TEXT,
+             resume="请回复「同意」完成报名；不报了回复「取消」。"),
     ),
     before=_jump,
     cancelled=CANCELLED,

@@ -30,6 +30,8 @@ MAX_CHARS = 30
 
 NOTHING_KNOWN = ("县妇联的电话和地址还没有登记在这里。您可以回复「求助」留言，"
                  "工作人员会在后台看到并答复您。")
+#: :data:`NOTHING_KNOWN` in the middle of a 「求助」: what she writes there reaches staff.
+WRITING_KNOWN = "县妇联的电话和地址还没有登记在这里。您正在写的留言工作人员会在后台看到并答复您。"
 EMERGENCY = "遇到危险请立即拨打110；妇女维权公益服务热线12338。"
 
 
@@ -46,11 +48,12 @@ WHERE_WORDS = ("在哪", "地址", "地方", "办公地点", "办公室", "怎�
 FEDERATION_POINT = "永春县妇联"
 
 
-def contact_text(app: dict, place: str = "") -> str:
+def contact_text(app: dict, place: str = "", *, offer_help: bool = True) -> str:
     """The reply for ``[app]`` (``federation_phone``, ``federation_address``, ``office_hours``):
     one line per known value, then the emergency numbers. ``place``: lines telling where the
     federation is from the directory (its point's town and map link), used when ``[app]`` has
-    no address."""
+    no address. Nothing known: 「求助」 is offered (``offer_help`` False: she is writing one,
+    which staff read)."""
     lines = []
     for label, key in (("电话", "federation_phone"), ("地址", "federation_address"),
                        ("办公时间", "office_hours")):
@@ -60,7 +63,8 @@ def contact_text(app: dict, place: str = "") -> str:
         elif key == "federation_address" and place:
             lines.append(place)
     if not lines:
-        return f"{NOTHING_KNOWN}\n{EMERGENCY}"
+        known = NOTHING_KNOWN if offer_help else WRITING_KNOWN
+        return f"{known}\n{EMERGENCY}"
     return "永春县妇联（桃源姐妹）\n" + "\n".join(lines) + f"\n{EMERGENCY}"
 
 
@@ -88,7 +92,7 @@ def contact(ctx: Context) -> str:
     asks_where = any(w in ctx.compact_text for w in WHERE_WORDS)
     place = "" if str(app.get("federation_address") or "").strip() or not asks_where \
         else federation_place(ctx)
-    return contact_text(app, place)
+    return contact_text(app, place, offer_help=not ctx.writing_to_staff)
 
 
 def register(router: Router) -> None:

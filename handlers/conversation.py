@@ -88,6 +88,10 @@ CONFIRM_DELETE_WORDS = frozenset({"确认删除", "确定删除", "删除", "是
 KEEP_DATA_WORDS = frozenset({"不删", "不删除", "保留", "否", "不", "不是", "不要", "算了", "不用"})
 
 
+#: How to go on with a form whose step has no ``resume`` (:meth:`Conversation.reminder`).
+GO_ON = "请接着回答上面的问题；不想继续了回复「取消」。"
+
+
 class ConversationUnavailable(redis.RedisError):
     """Her conversation state could not be saved (Redis down or timing out): a multi-step
     dialogue cannot start or go on. ``name`` is the conversation's name. The router answers it
@@ -289,7 +293,8 @@ class Conversation:
     step leaves it like a cancel word (「求助」 says no: her words there are for staff).
     ``cancelled``: what she is told when she leaves with a cancel word or a quit phrase (a
     text, or ``(ctx, state) -> text``; empty: the router's general sentence) — truthful about
-    what was and was not saved.
+    what was and was not saved. ``writes_to_staff``: what she writes in it reaches staff
+    (「求助」), so answers given in the middle of it do not offer 「求助」.
     """
 
     name: str
@@ -303,6 +308,7 @@ class Conversation:
     broken: str | Callable[[Ctx], Answer] = ""
     quit_phrases: bool = True
     cancelled: str | Callable[[Ctx, ConversationState], str] = ""
+    writes_to_staff: bool = False
 
     def __post_init__(self) -> None:
         names = [s.name for s in self.steps]
@@ -335,14 +341,16 @@ class Conversation:
         """What she is told when she leaves (:attr:`cancelled`), or "" for the router's own."""
         return self.cancelled(ctx, state) if callable(self.cancelled) else self.cancelled
 
-    def reminder(self, state: ConversationState, refused: Invalid) -> str:
+    def reminder(self, state: ConversationState, refused: Invalid | None = None) -> str:
         """How to go on with the form at ``state``'s step, told below the answer to another
-        question of hers (``refused``: the step's re-ask, used when the step has no
-        ``resume``)."""
+        question of hers: the step's ``resume``, else ``refused`` (the step's re-ask), else
+        :data:`GO_ON`."""
         found = self.step(state.step)
-        how = found.resume if found is not None and found.resume else refused.reply
-        label = f"「{self.label}」" if self.label else ""
-        return f"——\n您的{label}还没填完，{how}"
+        how = (found.resume if found is not None and found.resume else "") \
+            or (refused.reply if refused is not None else "") or GO_ON
+        if not self.label:  # 「您的还没填完」 reads wrong: just how to go on
+            return f"——\n{how}"
+        return f"——\n您的「{self.label}」还没填完，{how}"
 
     def begin(self, ctx: Ctx, step: str | None = None, **data) -> ConversationState:
         """Start this conversation for her at ``step`` (default: the first) with ``data``."""

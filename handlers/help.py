@@ -16,7 +16,8 @@ States (conversation ``help``, Redis, 10 minutes; 「取消」 leaves at any ste
     a danger word (handlers/safety.py) anywhere, also during this conversation (what she wrote
     in it moves to the urgent request; any other conversation, 报名 or 志愿者, is ended)
         -> urgent_more (what she adds, a phone number, her town, 「不用联系」 go to the urgent
-           request; 「好了」 ends it; other features' commands end it and are answered)
+           request — anything not clearly another question, despair above all; 「好了」 ends
+           it; other features' short commands and clear questions are answered, not filed)
     every reply about an urgent request says what became of telling on-duty staff (notified by
     WeChat, being notified, or — no ``[help] on_duty_openids``, dry run, failed — nobody can see
     it at once: staff see it in the console, she is given the numbers to call herself)
@@ -46,6 +47,7 @@ from handlers.conversation import Conversation, ConversationState, Invalid, Step
 from handlers.router import Context, Router, Stage, with_note
 from models import followers
 from models import help as hr
+from models import intents as intents_engine
 from models import mediation
 from models.privacy import mask_phone
 
@@ -220,8 +222,8 @@ def _step_category(ctx: Context, state, code: str | None):
         ctx.conversation.update(state, step=STEP_MESSAGE, category=code, count=1, draft_id=row.id)
         return (f"已记下您的话（归入「{hr.CATEGORY_LABELS[code]}」），{SAVED_NOTE}\n"
                 "还有要补充的请继续发送；说完请回复「提交」。")
-    if code is None:
-        return f"没看懂您选的是哪一项。\n{category_prompt()}"
+    if code is None:  # the router first sees whether it is clearly something else (「人工」)
+        return Invalid(f"没看懂您选的是哪一项。\n{category_prompt()}")
     ctx.conversation.update(state, step=STEP_MESSAGE, category=code)
     return f"好的，「{hr.CATEGORY_LABELS[code]}」。\n{MESSAGE_PROMPT}"
 
@@ -361,14 +363,31 @@ def _for_the_request(t: str) -> bool:
     return bool(_town_in(t)) and not _QUESTION.search(t)
 
 
+#: A command another feature's rule takes at the urgent step is at most this long (longer
+#: texts are her story, even when they contain a command's words).
+COMMAND_CHARS = 8
+
+
+def _is_aside(found, t: str) -> bool:
+    """Whether :meth:`Router.elsewhere`'s ``found`` is clearly no detail for her urgent request:
+    a short command of another feature's rule (「活动」, 「报名 3」), or a question the classifier
+    is sure of among :data:`NOT_DETAIL_INTENTS`. This module's own rules (「求助」, 「我的留言」,
+    「有事请打我电话」) are no aside: the step reads those itself."""
+    rule = getattr(found, "rule", None)
+    if rule is not None:
+        return rule.handler not in _OWN_HANDLERS and len(t) <= COMMAND_CHARS
+    return found.what in NOT_DETAIL_INTENTS
+
+
 def _not_a_detail(ctx: Context, state) -> str | None:
     """At the urgent step: a message the router's test (:meth:`Router.elsewhere`) finds is
-    clearly one of :data:`NOT_DETAIL_INTENTS` is answered as usual and not filed, and she is
-    told so truthfully (and how to add more); None for anything else (it is filed)."""
+    clearly something else (:func:`_is_aside`) is answered as usual and not filed, and she is
+    told so truthfully (and how to add more); None for anything else (it is filed: while an
+    urgent request is open, what is not clearly another question belongs to it)."""
     if _for_the_request(ctx.compact_text):
         return None
     found = ctx.router.elsewhere(ctx) if ctx.router is not None else None
-    if found is None or found.what not in NOT_DETAIL_INTENTS:
+    if found is None or not _is_aside(found, ctx.compact_text):
         return None
     answer = found.answer()
     text = answer if isinstance(answer, str) else getattr(answer, "content", None)
@@ -386,18 +405,35 @@ def _not_a_detail(ctx: Context, state) -> str | None:
     return with_note(text, note)
 
 
+#: Added when what she files at the urgent step reads as despair (or the request is one).
+DISTRESS_LINE = "心里很难受的话，请拨打心理援助热线 12356，有人愿意听您说。"
+
+
+def _despair(ctx: Context, row: hr.HelpRequest) -> bool:
+    """Whether to give her the 12356 line with what she filed: the request is a distress one,
+    or the classifier reads this text as danger (``DANGER_THRESHOLD``)."""
+    if row.distress:
+        return True
+    if ctx.update.msg_type not in ("text", "voice") or not ctx.compact_text:
+        return False
+    try:
+        pred = intents_engine.classify(ctx.text, today=ctx.local_now().date(),
+                                       session=ctx.session_source, kv=ctx.services)
+    except Exception:  # noqa: BLE001 - the filing itself is what matters
+        log.exception("help: the urgent step could not classify a message")
+        return False
+    return pred.danger >= intents_engine.DANGER_THRESHOLD
+
+
 def _step_urgent_more(ctx: Context, state, t: str):
     """After a danger word: what she adds goes to the urgent request; a number is her phone.
-    A command another feature answers (「活动」, 「删除我的信息」 ...) is declined (None): the
-    urgent request is saved and staff are told, so that feature answers it. A question the
-    classifier is sure is about something else (「附近有妇女微家吗」) is answered, not filed,
-    and she is told so (:func:`_not_a_detail`); she can go on adding to the request."""
+    What is clearly something else — a short command of another feature (「活动」), a question
+    the classifier is sure is about something else (「附近有妇女微家吗」) — is answered, not
+    filed, and she is told so (:func:`_not_a_detail`); she can go on adding to the request.
+    Anything else, despair above all (「活着真没意思」), is added and she is told so."""
     other = _not_a_detail(ctx, state)
     if other is not None:
         return other
-    if _handled_elsewhere(ctx.router, ctx):
-        ctx.conversation.end()
-        return None
     urgent_id = state.data.get("urgent_id")
     if t in START_WORDS:  # she wants the full request form: keep the urgent request
         reply = start(ctx)  # what she writes in it goes straight into the urgent request
@@ -434,8 +470,9 @@ def _step_urgent_more(ctx: Context, state, t: str):
     if town:  # we asked for her town: what she says is stated (figures per town)
         followers.set_follower_town(ctx.session, ctx.openid, town, source=followers.TOWN_STATED,
                                     now=ctx.now)
-    got = f"已收到，地点（{town}）已记入紧急求助" if town else "已收到，已记入紧急求助"
-    return f"{got}。\n{urgent_line(ctx, row)}\n{more}"
+    got = f"已收到，已补充到您的紧急求助（编号 {row.ref}）" + (f"，地点（{town}）已记下" if town else "")
+    despair = f"\n{DISTRESS_LINE}" if _despair(ctx, row) else ""
+    return f"{got}。\n{urgent_line(ctx, row)}{despair}\n{more}"
 
 
 def _town_in(text: str) -> str | None:
@@ -465,15 +502,21 @@ HELP = Conversation(
     interruptible=False,
     steps=(
         Step(STEP_CATEGORY, parse=lambda ctx, state: parse_category(ctx.compact_text),
-             then=_step_category, prompt=lambda state: category_prompt()),
-        Step(STEP_MESSAGE, parse=_text, then=_step_message, prompt=MESSAGE_PROMPT),
-        Step(STEP_CONTACT, parse=_parse_contact, then=_step_contact, prompt=CONTACT_PROMPT),
-        Step(STEP_PHONE, parse=_parse_phone, then=_step_phone),
-        Step(STEP_URGENT_MORE, parse=_text, then=_step_urgent_more),
+             then=_step_category, prompt=lambda state: category_prompt(),
+             resume="请接着回复数字 1-6，选是哪方面的事。"),
+        Step(STEP_MESSAGE, parse=_text, then=_step_message, prompt=MESSAGE_PROMPT,
+             resume="请接着说说情况，说完回复「提交」。"),
+        Step(STEP_CONTACT, parse=_parse_contact, then=_step_contact, prompt=CONTACT_PROMPT,
+             resume="请接着回复 1（微信回复）、2（电话）或 3（不需要联系）。"),
+        Step(STEP_PHONE, parse=_parse_phone, then=_step_phone,
+             resume="请接着发手机号码，或回复「微信」改为微信回复。"),
+        Step(STEP_URGENT_MORE, parse=_text, then=_step_urgent_more,
+             resume="还想补充紧急求助的情况，请直接发送，说完回复「好了」。危险时请立即拨打110。"),
     ),
     on_cancel=discard_on_cancel,
     broken=lambda ctx: start(ctx),
     quit_phrases=False,  # 「我不想去了」 here is part of her story, for staff: only 「取消」 leaves
+    writes_to_staff=True,  # side answers (「人工」「联系方式」) do not offer 「求助」 again
 )
 
 
@@ -646,8 +689,9 @@ def register(router: Router) -> None:
     router.on_text(exact=SUBMIT_WORDS, stage=Stage.LEFTOVER)(submit_left_draft)
     router.on_text(exact=START_WORDS, escape=True)(start)
     router.on_click(HELP_KEY)(start)
-    router.on_text(exact=ANSWER_WORDS)(show_answers)
-    router.on_text(exact=MY_WORDS)(show_mine)
+    # read-only: any time, also in the middle of a form, which keeps its place
+    router.on_text(exact=ANSWER_WORDS, escape=True, keeps_form=True)(show_answers)
+    router.on_text(exact=MY_WORDS, escape=True, keeps_form=True)(show_mine)
     router.on_text(regex=CALL_ME, stage=Stage.LOOSE_PHRASE)(call_me)
     router.on_text(exact=MEDIATION_WORDS)(start_mediation)
     router.on_click(MEDIATION_KEY)(start_mediation)
@@ -655,14 +699,6 @@ def register(router: Router) -> None:
     router.conversation(HELP)
 
 
-def _handled_elsewhere(router: Router | None, ctx: Context) -> bool:
-    """True when a short message is a command another feature's rule answers."""
-    t = ctx.compact_text
-    if not t or len(t) > 8 or t in DONE_WORDS or t in START_WORDS or hr.normalize_phone(t):
-        return False
-    if _town_in(t) or _contact_choice(t) == hr.CONTACT_NONE:  # we asked where she is / she declines
-        return False
-    if router is None:
-        return False
-    return any(rule.check(ctx) for rule in router.rules
-               if rule.handler not in (start, show_answers, show_mine, call_me))
+
+#: This module's own handlers: at the urgent step the step reads their words itself.
+_OWN_HANDLERS = (start, show_answers, show_mine, call_me, submit_left_draft)

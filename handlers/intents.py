@@ -283,12 +283,13 @@ def _human(ctx: Context, slots: engine.Slots) -> object:
     wechat = ctx.services.config.wechat
     if wechat.get("kf_enabled"):
         return TransferReply(kf_account=str(wechat.get("kf_account") or ""))
-    return human_text(ctx.services.config.app)
+    return human_text(ctx.services.config.app, offer_help=not ctx.writing_to_staff)
 
 
-def human_text(app: dict) -> str:
+def human_text(app: dict, *, offer_help: bool = True) -> str:
     """转人工 without WeChat 客服: nobody chats live here; office hours and phone from ``[app]``
-    when known, and 「求助」 so her question still reaches staff."""
+    when known, and 「求助」 so her question still reaches staff (``offer_help`` False: she is
+    writing one: what she writes there reaches them)."""
     lines = ["这里是自动回复，工作人员不在线聊天。"]
     hours, phone = str(app.get("office_hours") or "").strip(), str(app.get("federation_phone") or "").strip()
     if phone and hours:
@@ -297,7 +298,10 @@ def human_text(app: dict) -> str:
         lines.append(f"可以打县妇联电话：{phone}。")
     elif hours:
         lines.append(f"工作人员上班时间：{hours}。")
-    lines.append("您也可以回复「求助」留言，工作人员会在后台看到并答复您。")
+    if offer_help:
+        lines.append("您也可以回复「求助」留言，工作人员会在后台看到并答复您。")
+    else:
+        lines.append("您正在写的留言工作人员会在后台看到并答复您。")
     lines.append(contact.EMERGENCY)
     return "\n".join(lines)
 
@@ -448,7 +452,7 @@ def something_else(ctx: Context) -> Elsewhere | None:
                 def run(rule=rule, found=found):
                     ctx.match = found
                     return rule.handler(ctx)
-                return Elsewhere(f"rule:{rule.name}", run)
+                return Elsewhere(f"rule:{rule.name}", run, rule)
     if len(ctx.compact_text) < 2 or not _chinese(ctx.compact_text):
         return None
     pred = prediction(ctx)

@@ -66,7 +66,8 @@ def _confirmed(ctx: Context, state: ConversationState, erase: bool) -> str:
 PRIVACY = Conversation(
     name=NAME,
     label="删除信息的确认",
-    steps=(Step("confirm", parse=_parse_confirm, then=_confirmed),),
+    steps=(Step("confirm", parse=_parse_confirm, then=_confirmed,
+                resume="删除请回复「确认删除」，保留请回复「取消」。"),),
     cancelled="好的，没有删除任何信息。",
 )
 

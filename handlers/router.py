@@ -59,7 +59,9 @@ class Stage(IntEnum):
     2. 「更多」 when earlier pages are waiting (see :meth:`Context.set_more`);
     3. the active conversation, for messages she sends: its cancel words (and, at a form's
        step, quit phrases: 「我不想去了」) end it; an *escape* rule (a global command such as
-       「求助」 or 「帮助」, registered with ``escape=True``) ends it and answers instead; a step
+       「求助」 or 「帮助」, registered with ``escape=True``) ends it and answers instead (a form
+       it replaces is named: it stopped), unless the rule only reads (``keeps_form=True``:
+       「我的志愿时长」「帮助」), which answers at a form's step with a line on how to go on; a step
        that refuses the message (:class:`~handlers.conversation.Invalid`) re-asks, unless the
        message is clearly something else (:meth:`Router.elsewhere`), which is answered with a
        line on how to go on with the form; a step that returns ``None`` declines the message,
@@ -139,6 +141,9 @@ class Context:
         self._follower = None
         self.match: Any = None
         self.router: Router | None = None
+        #: The form whose step waits while the router answers another question of hers in
+        #: the middle of it (:meth:`Router._aside`), else None.
+        self.aside_of: Conversation | None = None
 
     @property
     def session(self) -> Session:
@@ -167,6 +172,12 @@ class Context:
     @property
     def openid(self) -> str:
         return self.update.openid
+
+    @property
+    def writing_to_staff(self) -> bool:
+        """Whether this answer is given in the middle of a form that already reaches staff
+        (「求助」: :attr:`Conversation.writes_to_staff`): an answer then does not offer 「求助」."""
+        return self.aside_of is not None and self.aside_of.writes_to_staff
 
     @property
     def follower(self):
@@ -223,6 +234,8 @@ class Elsewhere:
 
     what: str
     answer: Callable[[], Any]
+    #: The code rule that takes it (``what`` is ``"rule:<name>"``), else None.
+    rule: "Rule | None" = None
 
 
 #: The test behind :meth:`Router.elsewhere` (registered by handlers/intents.py).
@@ -240,6 +253,9 @@ class Rule:
     order: int = 0
     #: The MsgTypes the check can hold for (``None``: any). Dispatch skips the rest unasked.
     msg_types: frozenset[str] | None = None
+    #: An escape rule that only reads (「我的志愿时长」「帮助」): in the middle of a form it
+    #: answers and the form keeps its place (see :meth:`Router.on_text`).
+    keeps_form: bool = False
 
 
 def _as_set(values: str | Iterable[str] | None) -> frozenset[str]:
@@ -332,18 +348,23 @@ class Router:
         return deco
 
     def on_text(self, *, exact=None, prefix=None, contains=None, regex: str | None = None,
-                stage: int = Stage.COMMAND, escape: bool = False):
+                stage: int = Stage.COMMAND, escape: bool = False, keeps_form: bool = False):
         """Decorator: text (or voice recognition) that equals / starts with / contains one of
         the given words after normalising (spaces and letter case ignored: 「Help」「ＨＥＬＰ」 match
         ``help``), or matches ``regex`` (searched in the compact text, case kept). ``ctx.match``
         is the word found (compact, lower case), or the ``re.Match``.
 
         ``escape=True`` (only with ``exact`` alone) makes it a global command: it also ends any
-        active conversation and answers instead of the conversation's step.
+        active conversation and answers instead of the conversation's step (a form so replaced
+        is named in the answer: it stopped). ``keeps_form=True`` (with ``escape``) is for
+        commands that only read (「我的志愿时长」「我的报名」「帮助」): at a form's step they answer
+        and the form keeps its place, with a line on how to go on (:meth:`Router._aside`).
         """
         ex, pre, con = _as_set(exact), _as_set(prefix), _as_set(contains)
         if escape and (pre or con or regex or not ex):
             raise ValueError("escape rules match exact words only")
+        if keeps_form and not escape:
+            raise ValueError("keeps_form is for escape rules")
         pattern = re.compile(regex) if regex else None
         prefixes = tuple(pre)  # str.startswith takes a tuple: one call, no generator
         contained = tuple(con)
@@ -365,7 +386,9 @@ class Router:
             return self.on(check, stage=stage, msg_types=TEXT_TYPES)
 
         def deco(fn: Handler) -> Handler:
-            self.escapes.append(self._add_rule(check, fn, stage, msg_types=TEXT_TYPES))
+            rule = self._add_rule(check, fn, stage, msg_types=TEXT_TYPES)
+            rule.keeps_form = keeps_form
+            self.escapes.append(rule)
             return fn
         return deco
 
@@ -497,9 +520,11 @@ class Router:
                 for rule in self.escapes:
                     found = rule.check(ctx)
                     if found:
-                        ctx.conversation.end()
                         ctx.match = found
-                        return _as_reply(rule.handler(ctx))
+                        if rule.keeps_form and not spec.passive(state.step):
+                            return self._aside(ctx, spec, state, lambda: rule.handler(ctx))
+                        ctx.conversation.end()
+                        return self._replaced(ctx, spec, state, _as_reply(rule.handler(ctx)))
                 ctx.match = None
                 answer = self._steps[state.name](ctx, state)
                 if isinstance(answer, Invalid):
@@ -540,14 +565,42 @@ class Router:
         if found is None:
             return TextReply(refused.reply)
         ctx.match = None
-        reply = _as_reply(found.answer())
+        return self._aside(ctx, spec, state, found.answer, refused)
+
+    def _aside(self, ctx: Context, spec: Conversation, state: ConversationState,
+               answer: Callable[[], Any], refused: Invalid | None = None) -> Reply:
+        """Answer another question of hers in the middle of form ``spec`` (``answer()``: a
+        :meth:`elsewhere` answer, or a read-only escape rule's handler) and — the form still
+        waiting at the same step — add how to go on with it (:meth:`Conversation.reminder`);
+        an answer that started another conversation replaced the form: it says so
+        (:meth:`_replaced`). No answer: the step's re-ask (``refused``)."""
+        ctx.aside_of = spec
+        try:
+            reply = _as_reply(answer())
+        finally:
+            ctx.aside_of = None
         if reply is None:
-            return TextReply(refused.reply)
+            return TextReply(refused.reply if refused is not None else spec.reminder(state))
         now = _active_conversation(ctx)
-        if not isinstance(reply, TextReply) or now is None \
-                or (now.name, now.step) != (state.name, state.step):
+        if now is None or (now.name, now.step) != (state.name, state.step):
+            return self._replaced(ctx, spec, state, reply)
+        if not isinstance(reply, TextReply):
             return reply
         return TextReply(with_note(reply.content, spec.reminder(state, refused)))
+
+    def _replaced(self, ctx: Context, spec: Conversation, state: ConversationState,
+                  reply: Reply | None) -> Reply | None:
+        """``reply``, telling her that form ``spec`` (at ``state``) stopped when the answer
+        started another conversation in its place (「求助」 in the middle of 志愿者登记)."""
+        now = _active_conversation(ctx)
+        if not isinstance(reply, TextReply) or now is None or now.name == state.name \
+                or spec.passive(state.step) or not spec.label:
+            return reply
+        return TextReply(with_note(reply.content, STOPPED_NOTE.format(label=spec.label)))
+
+
+#: Below an answer that started another form in place of the one she was filling in.
+STOPPED_NOTE = "（刚才的「{label}」没有填完，已先停下，需要时可以重新开始。）"
 
 
 def with_note(text: str, note: str) -> str:

@@ -216,7 +216,8 @@ VOLUNTEER = Conversation(
              prompt=lambda state: SKILL_PROMPT + _old_skills_hint(state)),
         Step("available", parse=_parse_available, next="consent",
              prompt=lambda state: AVAILABLE_PROMPT + _keep_hint(state, "available")),
-        Step("consent", parse=_parse_consent, then=_consent, prompt=CONSENT_TEXT),
+        Step("consent", parse=_parse_consent, then=_consent, prompt=CONSENT_TEXT,
+             resume="请回复「同意」完成登记；不登记了回复「取消」。"),
     ),
     broken="抱歉，登记过程出了点问题，请重新回复「志愿者」。",
     cancelled=_cancelled,
@@ -228,5 +229,5 @@ def register(router: Router) -> None:
     router.on_text(exact=ENTRY_WORDS)(entry)
     router.on_click(VOLUNTEER_KEY)(entry)
     router.on_text(exact=EDIT_WORDS)(edit)
-    router.on_text(exact=HOURS_WORDS, escape=True)(hours)  # also leaves any form
+    router.on_text(exact=HOURS_WORDS, escape=True, keeps_form=True)(hours)  # any time, forms wait
     router.conversation(VOLUNTEER)

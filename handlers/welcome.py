@@ -179,7 +179,7 @@ def register(router: Router) -> None:
     """Rules of this module (see handlers.router.Stage for the dispatch order)."""
     router.intercept(lambda ctx: True, stage=Stage.RECORD)(record_update)
     router.on_event("subscribe")(welcome)
-    router.on_text(exact=ESCAPE_HELP_WORDS, escape=True)(usage)
+    router.on_text(exact=ESCAPE_HELP_WORDS, escape=True, keeps_form=True)(usage)
     router.on_text(exact=[w for w in HELP_WORDS if w not in ESCAPE_HELP_WORDS])(usage)
     router.on_click(HELP_USAGE)(usage)
     router.on_text(exact=THANKS_WORDS, stage=Stage.SMALL_TALK)(thanks)

@@ -184,7 +184,9 @@ def test_my_signups_and_cancel_messages(services):
     assert f"【{n}】" in r and "已确认" in r
     assert "没有找到编号为 9999" in say(services, "oMine", "取消报名 9999")
     assert "不需要取消" in say(services, "oNone", f"取消报名 {n}")
-    assert f"请回复「取消报名 {n}」" in say(services, "oMine", "取消报名")  # her one signup, named
+    one = say(services, "oMine", "取消报名")  # her one signup, named; 「是」 would cancel it
+    assert f"【{n}】" in one and "请回复「是」" in one
+    say(services, "oMine", "不")
     assert "已取消" in say(services, "oMine", f"取消报名 {n}")
 
 
@@ -403,14 +405,14 @@ def test_signup_and_cancel_with_chinese_numerals(services):
     assert "【3】" in say(services, "oCn", "报名三")                # restarts mid-conversation
 
 
-def test_volunteer_hours_escapes_the_volunteer_signup_confirmation(services):
+def test_volunteer_hours_keeps_the_volunteer_signup_confirmation(services):
     register(services, "oHours")
     n = new_activity(services, volunteers=2)
     assert "确认志愿服务" in say(services, "oHours", f"志愿报名 {n}")
-    r = say(services, "oHours", "我的志愿时长")
-    assert "志愿" in r and "时长" in r and "确认" not in r
-    assert "没有报名" not in say(services, "oHours", "是")            # the form has ended
-    assert "oHours" not in signups_of(services, n)
+    r = say(services, "oHours", "我的志愿时长")  # read-only: answered, the form waits
+    assert "志愿" in r and "时长" in r and "还没填完" in r
+    say(services, "oHours", "是")
+    assert "oHours" in signups_of(services, n)
 
 
 def test_erasing_through_the_webhook_promotes_and_tells_after_the_commit(services, client):

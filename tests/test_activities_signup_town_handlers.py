@@ -52,5 +52,5 @@ def test_cancel_without_a_number(services):
     number = new_activity(services)
     complete_signup(services, "o-cancel-1", number)
     reply = say(services, "o-cancel-1", "取消报名")
-    assert f"回复「取消报名 {number}」" in reply and "家政培训班" in reply
-    assert "已取消" not in reply          # nothing cancelled without the number
+    assert f"【{number}】" in reply and "请回复「是」" in reply and "家政培训班" in reply
+    assert "已取消" not in reply          # nothing cancelled before she says 「是」

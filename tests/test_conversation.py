@@ -70,12 +70,13 @@ def test_the_features_declare_what_danger_words_stop():
     assert {n: c.label for n, c in convs.items() if c.interruptible} == {
         "signup": "报名", "volunteer": "志愿者登记", "mediation": "调解预约",
         "privacy": "删除信息的确认", "intent_choice": "选择", "signup_town": "乡镇",
-        "activity_pick": "选择活动"}
+        "activity_pick": "选择活动", "signup_cancel": "取消报名"}
     assert not convs["help"].interruptible
     assert convs["volunteer"].passive("profile")
     assert convs["intent_choice"].passive("choice")  # a numbered question is no form to stop
     assert convs["signup_town"].passive("town")      # nor is the optional town question
     assert convs["activity_pick"].passive("pick")    # nor a number after the activity list
+    assert convs["signup_cancel"].passive("confirm")  # nor 「确定不去了吗？」
 
 
 def test_stages_keep_the_documented_order():

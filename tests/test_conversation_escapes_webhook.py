@@ -129,7 +129,7 @@ def test_my_signups_question_at_the_name_step_is_answered_not_stored(say, servic
     assert "姓名" in say(openid, "是")
     reply = say(openid, "我报了哪些")
     assert "报名" in reply and "还没填完" in reply and "姓名" in reply
-    assert "手机号" not in reply
+    assert "请发送您的手机号" not in reply  # not taken for her name
     state = _state(services, openid)
     assert state.step == "name" and "name" not in state.data
     assert "手机号" in say(openid, "王秀英")
@@ -201,7 +201,7 @@ def test_a_question_after_an_urgent_request_is_answered_not_filed(staffed):
     assert "妇女微家" not in row.body
     # more detail still goes into the request, and she is told so
     reply = say(openid, "他把门锁了，我在房间里")
-    assert "记入紧急求助" in reply and row.ref in reply
+    assert "已补充到您的紧急求助" in reply and row.ref in reply
     [row] = _urgent_requests(staffed, openid)
     assert "他把门锁了" in row.body
 
@@ -211,7 +211,7 @@ def test_detail_that_reads_like_a_request_is_still_filed(staffed):
     openid = "oEscUrgent02"
     say(openid, "救命，他喝醉了在打我")
     reply = say(openid, "我想找人帮帮我，孩子也在家")
-    assert "记入紧急求助" in reply and "没有记入" not in reply
+    assert "已补充到您的紧急求助" in reply and "没有记入" not in reply
     [row] = _urgent_requests(staffed, openid)
     assert "孩子也在家" in row.body
 

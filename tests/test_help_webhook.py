@@ -154,7 +154,9 @@ def test_help_left_for_another_command_is_kept_end_to_end(staffed, send):
     assert "已保存" in first and "中途离开也不会丢" in first
     send(media_fields(openid, "image", "IMG_R3"))
     send(media_fields(openid, "voice", "VOICE_R3"))
-    say("活动")  # she leaves (an escape)
+    assert "还没填完" in say("活动")  # read-only: answered, the form waits
+    assert "删除" in say("删除我的信息")  # she leaves for another form (an escape)
+    assert "没有删除" in say("不删")
     [row] = rows_of(staffed, openid)
     assert not row.submitted and row.status == hr.STATUS_NEW and not row.urgent
     assert row.body == "婆婆总是和我吵架，想请人调解" and row.category == "family"

@@ -37,7 +37,7 @@ def test_no_on_duty_staff_follow_ups_say_nobody_was_told(unstaffed, caplog):
     assert "nobody was notified" in caplog.text
     place = say(openid, "我在坑仔口")
     _says_nobody_is_told(place, "没有值班人员")
-    assert "坑仔口镇" in place and "已记入紧急求助" in place
+    assert "坑仔口镇" in place and "已补充到您的紧急求助" in place
     _says_nobody_is_told(say(openid, "13612345678"), "没有值班人员")
     _says_nobody_is_told(say(openid, "好了"), "没有值班人员")
     with unstaffed.db.session() as s:
