@@ -284,6 +284,8 @@ def test_family_trouble_lists_the_nearest_mediation_points_when_her_place_is_kno
 def test_family_trouble_without_fear_leaves_out_the_distress_line(chat):
     reply = chat.say("我老公打麻将一晚上不回来")
     assert "没太明白" not in reply and "求助" in reply and "12338" in reply
+    assert "110" not in reply  # no harm said: 110 is too heavy (issue 14)
+    assert "110" in chat.say("我老公打麻将输了回来就动手")
 
 
 @pytest.mark.parametrize("text", ["笑死我了", "累死了今天", "手机死机了"])
