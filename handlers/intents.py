@@ -251,7 +251,7 @@ def _mediation(ctx: Context, slots: engine.Slots) -> object:
     lines = ["听起来您最近很不容易，别一个人扛着，我们帮您想办法。" if distressed
              else "家里有矛盾，别一个人闷着，我们帮您想办法。"]
     hotlines = ("如有危险请立即拨打110；妇女维权热线12338" if any(w in text for w in DANGER_CUES)
-                else "妇女维权热线12338")
+                else "有委屈可拨妇女维权热线12338")
     lines.append(hotlines + ("；心里难受可拨心理援助热线12356。" if distressed else "。"))
     lines.append("回复「求助」留言，工作人员会联系您。")
     points_text = _mediation_points(ctx, slots)
