@@ -346,7 +346,7 @@ def _dates(text: str, today: date) -> tuple[date | None, date | None]:
             return max(sat, today) if weeks == 0 else sat, sat + timedelta(days=1)
         n = int(day) if day.isdigit() else _CN_DIGITS[day]
         d = start + timedelta(days=n - 1)
-        if not which and d < today:
+        if which in ("", "这", "本") and d < today:  # 「这周六」 said on Sunday: the coming one
             d += timedelta(weeks=1)
         return d, d
     for words, weeks in ((("下下周", "下下个星期", "下下礼拜"), 2),

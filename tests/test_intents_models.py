@@ -92,6 +92,16 @@ def test_date_words_against_today(text, start, end):
     assert (slots.date_from, slots.date_to) == (WED + timedelta(days=start), WED + timedelta(days=end))
 
 
+def test_this_weeks_day_already_past_is_the_coming_one():
+    """「这周六」 said on a Sunday: she asks about an activity, so the coming Saturday, never
+    yesterday; a day still ahead this week stays this week."""
+    sunday = date(2031, 4, 20)
+    for text in ("这周六有活动吗", "本周六", "这个星期六", "周六"):
+        assert I.extract_slots(text, today=sunday).date_from == date(2031, 4, 26), text
+    assert I.extract_slots("这周五", today=WED).date_from == date(2031, 4, 18)
+    assert I.extract_slots("本周三", today=WED).date_from == WED
+
+
 def test_month_and_day_numbers():
     s = I.extract_slots("下个月有哪些活动", today=WED)
     assert (s.date_from, s.date_to) == (date(2031, 5, 1), date(2031, 5, 31))
