@@ -36,7 +36,7 @@ from handlers.router import Context, Router
 from models import activities as acts
 from models import followers
 from models import reminders
-from models.intents import find_town
+from models.intents import extract_slots, find_town
 from models.privacy import mask_phone, normalize_mobile, normalize_name
 from models.volunteers import get_volunteer, parse_town
 
@@ -90,12 +90,62 @@ def _start(ctx: Context, m: re.Match | None) -> str:
         if activity is None or not acts.is_public(ctx.session, activity):  # 预约调解 times
             return f"没有找到编号为 {clip(rest)} 的活动。\n\n" + list_activities(ctx)
     else:
-        activity = acts.find_activity(ctx.session, rest, ctx.now)
+        activity = find_named(ctx, rest)
         if activity is None and any(w in rest for w in ("调解", "评理")):  # private: 预约调解
             return "调解不用报名：回复「预约调解」，选一个时间、留下手机号即可预约。"
         if activity is None:
             return f"近期没有找到「{clip(rest)}」相关的活动。\n\n" + list_activities(ctx)
     return _begin(ctx, activity, role)
+
+
+#: Words around an activity's name in a signup sentence: 「那个」「的」「活动」 and the like.
+_FILLER_RE = re.compile(r"^(?:一下|下|那个|这个|个|那|这)+|(?:的|那个|这个|活动|吧|呀|啊|哦)+$")
+#: Date words inside a name (「17号」「十七号」「这周六」「明天」): the slots carry the date.
+_DATE_WORDS_RE = re.compile(
+    rf"(?:(?:\d{{1,2}}|[{CN_NUMERALS}]{{1,3}})月)?(?:\d{{1,2}}|[{CN_NUMERALS}]{{1,3}})[号日]"
+    r"|(?:这|本|下)?(?:周|星期|礼拜)[一二三四五六日天末]|今天|明天|后天|这几天|近期|最近")
+
+
+def signup_name(words: str) -> str:
+    """The activity's name in 「17号的义剪」「那个十七号的剪头发」: date words and particles
+    dropped (「义剪」「剪头发」); may be empty (「17号的」)."""
+    name = _DATE_WORDS_RE.sub("", words)
+    previous = None
+    while previous != name:
+        previous, name = name, _FILLER_RE.sub("", name)
+    return name
+
+
+def find_named(ctx: Context, words: str) -> acts.Activity | None:
+    """The public upcoming activity a signup sentence names (「17号的义剪」「我想报名剪头发」):
+    its title or category words, else the classifier's slots (``extract_slots``: category —
+    剪头发/理发 mean 爱心义剪 — and date). Both slots: the one matching both, else the nearest
+    of that category, else the nearest on that date. None only when nothing matches."""
+    activity = acts.find_activity(ctx.session, words, ctx.now)
+    name = signup_name(words)
+    if activity is None and name and name != words:
+        activity = acts.find_activity(ctx.session, name, ctx.now)
+    if activity is not None:
+        return activity
+    tz = ctx.services.tz
+    slots = extract_slots(words, today=ctx.now.astimezone(tz).date())
+    if not slots.category and not slots.date_from:
+        return None
+    upcoming = acts.upcoming_activities(ctx.session, ctx.now, limit=200)
+
+    def of_category(act: acts.Activity) -> bool:
+        return bool(slots.category) and (act.category == slots.category
+                                         or slots.category in act.title)
+
+    def on_date(act: acts.Activity) -> bool:
+        day = act.starts_at.astimezone(tz).date()
+        return bool(slots.date_from) and slots.date_from <= day <= (slots.date_to or slots.date_from)
+
+    for fits in ((lambda a: of_category(a) and on_date(a)), of_category, on_date):
+        found = next((a for a in upcoming if fits(a)), None)
+        if found is not None:
+            return found
+    return None
 
 
 def start_named(ctx: Context, words: str) -> str:
