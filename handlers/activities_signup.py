@@ -37,7 +37,7 @@ from models import activities as acts
 from models import followers
 from models import reminders
 from models.intents import extract_slots, find_town
-from models.privacy import mask_phone, normalize_mobile, normalize_name
+from models.privacy import mask_phone, name_and_mobile, normalize_mobile, normalize_name
 from models.volunteers import get_volunteer, parse_town
 
 log = logging.getLogger(__name__)
@@ -65,7 +65,8 @@ CONSENT_TEXT = ("最后一步：您的姓名和手机号只用于本次活动的
 
 
 def _answer(ctx: Context) -> str:
-    return ctx.compact_text.lower().rstrip("!。.!~")
+    answer = ctx.compact_text.lower().rstrip("!。.!~")
+    return answer.rstrip("的啊呀呢吧嘛哦") or answer  # 「对的」「好的呀」「是啊」
 
 
 def start(ctx: Context) -> str:
@@ -78,6 +79,7 @@ def _start(ctx: Context, m: re.Match | None) -> str:
     """Begin signing up for what :data:`_START_RE` match ``m`` names, or say why not."""
     role = acts.VOLUNTEER if m and m.group(1) else acts.PARTICIPANT
     rest = (m.group(2) if m else "").strip("：:，,。 ")
+    rest, given = _given_contact(rest)
     if not rest:
         return how_to(ctx)
     if rest in ("志愿者", "志愿", "志愿服务"):
@@ -95,7 +97,26 @@ def _start(ctx: Context, m: re.Match | None) -> str:
             return "调解不用报名：回复「预约调解」，选一个时间、留下手机号即可预约。"
         if activity is None:
             return f"近期没有找到「{clip(rest)}」相关的活动。\n\n" + list_activities(ctx)
-    return _begin(ctx, activity, role)
+    return _begin(ctx, activity, role, **given)
+
+
+#: Where her own details start in a signup sentence: 「我叫」「姓名」「电话」.
+_CONTACT_START = re.compile(r"[,，。 ]*(?:我叫|我是|我的名字|名字|姓名|本人|电话|手机|联系方式)")
+
+
+def _given_contact(rest: str) -> tuple[str, dict]:
+    """「电商直播培训我叫陈美玲电话13905951234」 -> (「电商直播培训」, her name and phone as
+    ``given_name``/``given_phone``); without a mobile number: ``rest`` unchanged, no details."""
+    start = _CONTACT_START.search(rest)
+    if start is None or start.start() == 0:
+        return rest, {}
+    name, phone = name_and_mobile(rest[start.start():].lstrip(",，。 "))
+    if phone is None:
+        return rest, {}
+    given = {"given_phone": phone}
+    if name:
+        given["given_name"] = name
+    return rest[:start.start()], given
 
 
 #: Words around an activity's name in a signup sentence: 「那个」「的」「活动」 and the like.
@@ -159,7 +180,7 @@ def how_to(ctx: Context) -> str:
     return HOW_TO + "\n\n" + list_activities(ctx)
 
 
-def _begin(ctx: Context, activity: acts.Activity, role: str) -> str:
+def _begin(ctx: Context, activity: acts.Activity, role: str, **given) -> str:
     tz = ctx.services.tz
     if not activity.accepting(ctx.now):
         return closed_text(activity)
@@ -178,7 +199,7 @@ def _begin(ctx: Context, activity: acts.Activity, role: str) -> str:
         ask = f"{'志愿者岗位' if role == acts.VOLUNTEER else '名额'}已满。回复「是」加入候补名单，有人取消时按顺序递补并通知您；回复「取消」退出。"
     else:
         ask = f"确认{what}这个活动吗？回复「是」继续，回复「取消」退出。"
-    SIGNUP.begin(ctx, "confirm", number=activity.number, role=role)
+    SIGNUP.begin(ctx, "confirm", number=activity.number, role=role, **given)
     return f"{block}\n\n{ask}"
 
 
@@ -241,7 +262,12 @@ def _confirm(ctx: Context, state: ConversationState, yes: bool) -> str:
             ctx.conversation.end()
             return "请先回复「志愿者」登记成为志愿者。"
         return _finish(ctx, state, vol.name, vol.phone)
+    if state.data.get("given_name") and state.data.get("given_phone"):  # told in the sentence
+        return SIGNUP.goto(ctx, state, "consent", name=state.data["given_name"],
+                           phone=state.data["given_phone"])
     name, phone = acts.known_contact(ctx.session, ctx.openid)
+    if state.data.get("given_name"):
+        name, phone = state.data["given_name"], None
     if not name:
         vol = get_volunteer(ctx.session, ctx.openid)
         if vol is not None:
@@ -256,14 +282,24 @@ def _confirm(ctx: Context, state: ConversationState, yes: bool) -> str:
 
 
 def _parse_name(ctx: Context, state: ConversationState):
+    both = name_and_mobile(ctx.text)
+    if all(both):  # 「我叫陈美玲电话13905951234」: both steps at once
+        return both
     name = normalize_name(ctx.text)
     if name is None or name.lower() in YES | NO:
         return Invalid("请发送您的姓名，只要文字，例如：王秀英。回复「取消」可退出。")
     return name
 
 
+def _named(ctx: Context, state: ConversationState, answer) -> str:
+    """Her name (ask for the phone), or name and phone together (on to the consent)."""
+    if isinstance(answer, tuple):
+        return SIGNUP.goto(ctx, state, "consent", name=answer[0], phone=answer[1])
+    return SIGNUP.goto(ctx, state, "phone", name=answer)
+
+
 def _parse_phone(ctx: Context, state: ConversationState):
-    phone = normalize_mobile(ctx.compact_text)
+    phone = normalize_mobile(ctx.compact_text) or name_and_mobile(ctx.text)[1]
     return Invalid(PHONE_HELP) if phone is None else phone
 
 
@@ -443,7 +479,7 @@ SIGNUP = Conversation(
     steps=(
         Step("confirm", parse=_yes_no(YES, NO, "请回复「是」确认报名，或回复「取消」退出。"),
              then=_confirm),
-        Step("name", parse=_parse_name, next="phone", prompt=NAME_PROMPT,
+        Step("name", parse=_parse_name, then=_named, prompt=NAME_PROMPT,
              resume="请接着告诉我您的姓名（只要文字，例如：王秀英）；不报了回复「取消」。"),
         Step("phone", parse=_parse_phone, next="consent", prompt=PHONE_PROMPT,
              resume="请接着发送您的手机号（11 位，例如：13812345678）；不报了回复「取消」。"),

@@ -89,3 +89,57 @@ def test_voice_signup_with_a_chinese_day(speak, services, haircuts):
         spoken = "十" + (digits[day % 10] if day % 10 else "")
     reply = speak("oSpeech1c", f"我想报名那个{spoken}号的剪头发。")
     assert "没有找到" not in reply and "确认报名" in reply and "爱心义剪" in reply
+
+
+# 2. the rest of the voice signup ---------------------------------------------------------------
+@pytest.mark.parametrize("yes", ["是", "是的", "对", "好", "要", "是。", "对的"])
+def test_plain_yes_confirms_by_voice(speak, say, services, haircuts, yes):
+    openid = f"oSpeech2y{len(yes)}{yes[-1]}"
+    assert "确认报名" in speak(openid, "我想报名剪头发")
+    reply = speak(openid, yes)
+    assert "姓名" in reply and "我在呢" not in reply
+
+
+def test_voice_name_and_phone_in_chinese_numerals(speak, services, haircuts):
+    early, _ = haircuts
+    openid = "oSpeech2v"
+    speak(openid, "我想报名剪头发")
+    assert "姓名" in speak(openid, "是")
+    assert "手机号" in speak(openid, "王秀英。")
+    assert "同意" in speak(openid, "一三九零五九五一二三四")
+    assert "报名成功" in speak(openid, "同意")
+    assert signups_of(services, early)[openid].phone == "13905951234"
+
+
+@pytest.mark.parametrize("spoken", ["幺三九零五九五一二三四", "一三九 零五九五 一二三四",
+                                    "139-0595-1234", "幺三九-零五九五-幺二三四"])
+def test_phone_in_chinese_numerals_with_spaces_and_dashes(say, services, haircuts, spoken):
+    openid = f"oSpeech2p{abs(hash(spoken)) % 10000}"
+    say(openid, "我想报名剪头发")
+    say(openid, "是")
+    say(openid, "王秀英")
+    assert "同意" in say(openid, spoken)
+    assert _state(services, openid).data["phone"].startswith("139")
+
+
+def test_name_and_phone_in_one_message(say, services, haircuts):
+    early, _ = haircuts
+    openid = "oSpeech2n"
+    say(openid, "我想报名剪头发")
+    say(openid, "是")
+    reply = say(openid, "我叫陈美玲电话13905951234")
+    assert "同意" in reply and "没太明白" not in reply
+    assert "报名成功" in say(openid, "同意")
+    row = signups_of(services, early)[openid]
+    assert (row.name, row.phone) == ("陈美玲", "13905951234")
+
+
+def test_name_and_phone_in_the_signup_sentence(say, services):
+    n = new_activity(services, category="电商直播培训", title="电商直播培训", days=4)
+    openid = "oSpeech2s"
+    reply = say(openid, "我想报名电商直播培训我叫陈美玲电话13905951234")
+    assert "确认报名" in reply and "没有找到" not in reply
+    assert "同意" in say(openid, "是")
+    assert "报名成功" in say(openid, "同意")
+    row = signups_of(services, n)[openid]
+    assert (row.name, row.phone) == ("陈美玲", "13905951234")
