@@ -430,14 +430,30 @@ def _town_told(ctx: Context, state: ConversationState, town: str | None):
 PICK_TIMEOUT = 600
 
 
+#: 「第二个」「我要第2个」「第三个活动吧」: a position in the list shown, never a number in 【】.
+_ORDINAL = re.compile(rf"^(?:我要|我选|选|要)?第(\d{{1,2}}|[{CN_NUMERALS}]{{1,3}})(?:个|项|条)?(?:活动)?吧?$")
+#: 「最后一个」「最后那个」「倒数第一个」: the last one shown.
+_LAST = re.compile(r"^(?:我要|我选|选|要)?(?:最后(?:一个|那个|1个|一项)?|倒数第[一1]个?)(?:活动)?吧?$")
+
+
 def _parse_pick(ctx: Context, state: ConversationState) -> int | None:
-    """Her number after the list (「2」「2号」「第二个」): the activity number it names — a
-    listed activity's own number, else the position in the list (1 = the first) — or None."""
-    m = _NUMBERED.match(ctx.compact_text.rstrip("。.!！?？"))
+    """Her choice after the list, as she sees it: 「第二个」 the second one shown and
+    「最后一个」 the last (positions); a bare 「2」「2号」 the activity shown as 【2】, else (no
+    such number shown) the second one shown; None for anything else."""
+    text = ctx.compact_text.rstrip("。.!！?？")
+    listed = [int(x) for x in state.data.get("numbers") or ()]
+    if _LAST.match(text):
+        return listed[-1] if listed else None
+    ordinal = _ORDINAL.match(text)
+    if ordinal:
+        digits = number_digits(ordinal.group(1))
+        n = int(digits) if digits else 0
+        return listed[n - 1] if 1 <= n <= len(listed) else None
+    m = _NUMBERED.match(text)
     digits = number_digits(m.group(1)) if m else None
     if not digits or len(digits) > 6:
         return None
-    n, listed = int(digits), [int(x) for x in state.data.get("numbers") or ()]
+    n = int(digits)
     if n in listed:
         return n
     return listed[n - 1] if 1 <= n <= len(listed) else None

@@ -143,3 +143,30 @@ def test_name_and_phone_in_the_signup_sentence(say, services):
     assert "报名成功" in say(openid, "同意")
     row = signups_of(services, n)[openid]
     assert (row.name, row.phone) == ("陈美玲", "13905951234")
+
+
+# 3. picking from the list as she sees it -------------------------------------------------------
+@pytest.fixture
+def listed(services):
+    """Four activities listed latest-created first: 【n4】【n3】【n2】【n1】 (n1 < n2 < n3 < n4)."""
+    made = [new_activity(services, category="近邻课堂", title=f"近邻课堂{i}", days=9 - i)
+            for i in range(1, 5)]
+    return list(reversed(made))  # in the order shown
+
+
+@pytest.mark.parametrize("words, position", [("第二个", 1), ("第2个", 1), ("我要第三个", 2),
+                                             ("第一个活动", 0), ("最后一个", -1), ("最后那个", -1)])
+def test_an_ordinal_is_the_position_shown(say, services, listed, words, position):
+    openid = f"oSpeech3o{abs(hash(words)) % 10000}"
+    shown = say(openid, "活动")
+    assert shown.index(f"【{listed[0]}】") < shown.index(f"【{listed[-1]}】")
+    reply = say(openid, words)
+    assert "确认报名" in reply and f"【{listed[position]}】" in reply
+    assert _state(services, openid).data["number"] == listed[position]
+
+
+def test_a_bare_digit_is_the_number_shown(say, services, listed):
+    openid = "oSpeech3d"
+    say(openid, "活动")
+    reply = say(openid, str(listed[1]))
+    assert _state(services, openid).data["number"] == listed[1] and "确认报名" in reply
