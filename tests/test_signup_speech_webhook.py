@@ -170,3 +170,52 @@ def test_a_bare_digit_is_the_number_shown(say, services, listed):
     say(openid, "活动")
     reply = say(openid, str(listed[1]))
     assert _state(services, openid).data["number"] == listed[1] and "确认报名" in reply
+
+
+# 4. volunteer registration ---------------------------------------------------------------------
+def _volunteer_at_available(say, openid):
+    say(openid, "志愿者")
+    say(openid, "陈美华")
+    say(openid, "13612345678")
+    say(openid, "桃城")
+    assert "方便" in say(openid, "1 3")
+
+
+def test_my_hours_while_registering_does_not_say_register(say, services):
+    openid = "oSpeech4h"
+    _volunteer_at_available(say, openid)
+    reply = say(openid, "我的志愿时长")
+    assert "还没有志愿服务记录" in reply and "还没填完" in reply, reply
+    assert "回复「志愿者」登记" not in reply
+    assert _state(services, openid).step == "available"
+
+
+@pytest.mark.parametrize("word", ["同意", "好的", "是"])
+def test_consent_word_is_not_her_free_time(say, services, word):
+    from tests.helpers import get_volunteer
+
+    openid = f"oSpeech4a{len(word)}{word[0]}"
+    _volunteer_at_available(say, openid)
+    reply = say(openid, word)
+    assert "方便" in reply and _state(services, openid).step == "available", reply
+    assert "同意" in say(openid, "周末上午")
+    assert "登记成功" in say(openid, "同意")
+    assert get_volunteer(services, openid).available == "周末上午"
+
+
+# 5. 人工 while telling her story ----------------------------------------------------------------
+def test_human_at_the_help_message_step_is_answered_not_stored(say, services):
+    from sqlalchemy import select
+
+    from models import help as hr
+
+    openid = "oSpeech5h"
+    say(openid, "求助")
+    say(openid, "1")
+    reply = say(openid, "人工")
+    assert "内容已收到" not in reply and "工作人员" in reply, reply
+    assert "还没填完" in reply or "说说情况" in reply
+    assert _state(services, openid).step == "message"
+    with services.db.session() as s:
+        assert not list(s.scalars(select(hr.HelpRequest).where(hr.HelpRequest.openid == openid)))
+    assert "内容已收到（共1条）" in say(openid, "孩子抚养费的事想问问")
