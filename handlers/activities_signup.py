@@ -17,7 +17,10 @@ go on with the signup; after 10 minutes of silence the Redis state expires and h
 is fresh.
 The seat is decided only at the end, by :func:`models.activities.sign_up` under the activity's lock.
 「报名」 alone, 「我要报名」, 「怎么报名」 get the how-to and the list; private mediation times
-(预约调解) are not found by 「报名 N」. Her own text is quoted at most 12 characters (``clip``);
+(预约调解) are not found by 「报名 N」. A spoken name (「17号的义剪」「那个十七号的剪头发」) is
+found by :func:`find_named` (date words and particles dropped, the classifier's category and
+date); her name and mobile may come in one message, also in the signup sentence itself
+(「…我叫陈美玲电话13905951234」), and a mobile in Chinese numerals (voice) is taken. Her own text is quoted at most 12 characters (``clip``);
 the 报名号 reads ``B0012`` so it is not taken for an activity number.
 """
 from __future__ import annotations
