@@ -84,11 +84,37 @@ def federation_place(ctx: Context) -> str:
     return "\n".join(lines)
 
 
+#: Words of a when-question (「妇联几点上班」): answered with the office hours alone.
+HOURS_WORDS = ("几点", "上班", "下班", "开门", "办公时间", "工作时间", "周末", "星期")
+
+
+def hours_text(app: dict, *, offer_help: bool = True) -> str:
+    """When the federation's office is open (``[app] office_hours``), with its phone when
+    configured; not configured: said honestly, and 「求助」 offered (nothing about the address,
+    which the directory may know)."""
+    hours = str(app.get("office_hours") or "").strip()
+    phone = str(app.get("federation_phone") or "").strip()
+    lines = [f"县妇联办公时间：{hours}。" if hours else "县妇联的上班时间还没有登记在这里。"]
+    if phone:
+        lines.append(f"电话：{phone}。")
+    if not hours or not phone:
+        lines.append("您可以回复「求助」留言，工作人员会在后台看到并答复您。" if offer_help
+                     else "您正在写的留言工作人员会在后台看到并答复您。")
+    return "\n".join(lines) + f"\n{EMERGENCY}"
+
+
 def contact(ctx: Context) -> str:
     """Answer a contact question from the configuration; a where-question
     (:data:`WHERE_WORDS`) gets the directory's point of the federation when ``[app]
-    federation_address`` is not set."""
+    federation_address`` is not set; a when-question (:data:`HOURS_WORDS`, no where, no phone
+    word) while ``office_hours`` is not configured gets :func:`hours_text` (「电话和地址还没有
+    登记」 would contradict the directory's address)."""
     app = ctx.services.config.app
+    text = ctx.compact_text
+    if not str(app.get("office_hours") or "").strip() and any(w in text for w in HOURS_WORDS) \
+            and not any(w in text for w in WHERE_WORDS) \
+            and not any(w in text for w in ("电话", "号码", "联系方式")):
+        return hours_text(app, offer_help=not ctx.writing_to_staff)
     asks_where = any(w in ctx.compact_text for w in WHERE_WORDS)
     place = "" if str(app.get("federation_address") or "").strip() or not asks_where \
         else federation_place(ctx)

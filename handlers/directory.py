@@ -420,13 +420,23 @@ def on_directory_text(ctx: Context) -> str:
     if not found:
         return _nothing(ctx, f"暂时没有找到{what}。", pos, q)
     limit = _int_setting(ctx, "max_results", DEFAULT_MAX_RESULTS)
-    count = f"共{len(found)}处" + (f"，列出{'最近的' if pos else '前'}{limit}处" if len(found) > limit
-                                   else ("，按距离排序" if pos else ""))
+    home = None if pos or q.town else ctx.follower.town
+    if home:  # her known town's points first (the rest keep their order)
+        found = sorted(found, key=lambda f: f.point.town != home)
+    shown = min(PER_PAGE, limit, len(found))
+    count = f"共{len(found)}处" + (
+        f"，先列出{'最近的' if pos else ''}{shown}处，回复「更多」看其余" if len(found) > shown
+        else ("，按距离排序" if pos else ""))
     footer = "" if pos else "发送位置可按远近排序。"
     if len(found) > limit:  # the last page says how to see the rest: never a dead end
         footer = narrow_hint(ctx, q, len(found) - limit, pos is not None)
     note = synonyms().need_notes.get(q.need or "", "")  # e.g. hotlines: on the first page
-    return _list_reply(ctx, (note + "\n" if note else "") + f"{what}（{count}）：", found, footer)
+    ask = "" if pos or q.town or home or len(found) <= shown else ASK_TOWN_FIRST
+    return _list_reply(ctx, (note + "\n" if note else "") + ask + f"{what}（{count}）：", found, footer)
+
+
+#: Before a long list when neither her position nor her town is known: the order is no nearness.
+ASK_TOWN_FIRST = "您在哪个乡镇？回复乡镇名（如「调解 桃城」）或发送位置，我先列离您近的。\n"
 
 
 def narrow_hint(ctx: Context, q: Query, rest: int, has_position: bool) -> str:

@@ -229,13 +229,18 @@ def _nearby(ctx: Context, slots: engine.Slots) -> object:
 #: Words of fear or distress (not yet danger): the answer adds the 心理援助热线 12356.
 DISTRESS_WORDS = ("害怕", "怕", "难受", "难过", "伤心", "委屈", "想哭", "哭", "受不了", "睡不着",
                   "崩溃", "绝望", "心累", "不知道该找谁", "不知道怎么办", "没办法")
+#: Words of possible harm (hitting, threats, fear): only then does the family answer give 110;
+#: 「打麻将一晚上不回来」 is trouble, not an emergency.
+DANGER_CUES = ("打我", "打人", "打了", "被打", "挨打", "打孩子", "打她", "动手", "动刀", "拿刀",
+               "威胁", "害怕", "怕他", "摔东西", "砸东西", "掐", "推我", "踢", "暴力", "家暴", "吓人",
+               "伤", "杀", "不敢回家", "跟踪", "逼我", "锁在")
 #: How many mediation points the family-trouble answer lists (a phone screen, not a directory).
 MEDIATION_POINTS = 2
 
 
 def _mediation(ctx: Context, slots: engine.Slots) -> object:
     """Family trouble (「婆婆天天骂我」「老公摔东西我很害怕」): one warm line, the hotlines
-    (12356 too when she says she is afraid or hurting), the 「求助」 offer, and the nearest
+    (110 only with a word of harm, :data:`DANGER_CUES`; 12356 too when she says she is afraid or hurting), the 「求助」 offer, and the nearest
     mediation points only when her town or position is known (else: which town?).
     「预约调解」 starts the booking."""
     if "预约" in ctx.compact_text:
@@ -245,7 +250,8 @@ def _mediation(ctx: Context, slots: engine.Slots) -> object:
     distressed = any(w in text for w in DISTRESS_WORDS)
     lines = ["听起来您最近很不容易，别一个人扛着，我们帮您想办法。" if distressed
              else "家里有矛盾，别一个人闷着，我们帮您想办法。"]
-    hotlines = "如有危险请立即拨打110；妇女维权热线12338"
+    hotlines = ("如有危险请立即拨打110；妇女维权热线12338" if any(w in text for w in DANGER_CUES)
+                else "有委屈可拨妇女维权热线12338")
     lines.append(hotlines + ("；心里难受可拨心理援助热线12356。" if distressed else "。"))
     lines.append("回复「求助」留言，工作人员会联系您。")
     points_text = _mediation_points(ctx, slots)

@@ -158,9 +158,11 @@ def nearest(session: Session, lat: float, lng: float, limit: int = 3,
 
 
 def by_distance(rows: Iterable[ServicePoint], lat: float, lng: float) -> list[Found]:
-    """``rows`` with their haversine distance (metres) from (lat, lng), nearest first."""
+    """``rows`` with their haversine distance (metres) from (lat, lng), nearest first; points
+    placed at the county seat only because their town is unknown (``approximate`` and no town:
+    their distance means nothing, none is shown) come after every placed point."""
     found = [Found(p, haversine_m(lat, lng, p.lat, p.lng)) for p in rows]
-    found.sort(key=lambda f: (f.distance_m, f.point.id))
+    found.sort(key=lambda f: (bool(f.point.approximate and not f.point.town), f.distance_m, f.point.id))
     return found
 
 

@@ -52,6 +52,14 @@ def pages(services, router, first):
     return out
 
 
+def pages_after(services, router):
+    """The pages 「更多」 brings after the last reply."""
+    found = []
+    while not found or "回复「更多」" in found[-1]:
+        found.append(text(services, router, "更多"))
+    return found
+
+
 def location(services, router, lat, lng, now=None):
     return _dispatch(services, router, Update(msg_type="location", openid=OPENID,
                                               location=Location(lat, lng), msg_id="1"), now)
@@ -207,7 +215,10 @@ def test_a_town_with_a_need_is_not_asked_for_a_position(seeded, router):
 def test_unknown_location_points_show_no_distance(seeded, router):
     reply = location(seeded, router, 25.3205, 118.2905)
     assert "1. 永春县妇联\n   距离约1公里（大致位置），桃城镇\n" in reply
-    entry = reply.split("2. 永春县群团邻里中心\n")[1].split("\n3. ")[0]
+    assert "永春县群团邻里中心" not in reply  # placed only by default: after the points with a distance
+    later = "".join(pages_after(seeded, router))
+    entry = later.split(". 永春县群团邻里中心\n")[1].split("\n")[0:3]
+    entry = "\n".join(line for line in entry if line.startswith("   "))
     assert "公里" not in entry and "待核实" not in entry and "查看地图" not in entry
 
 
@@ -218,7 +229,7 @@ def test_mediation_mentions_the_hotlines(seeded, router):
 def test_need_nearest_first_when_location_known(seeded, router):
     location(seeded, router, *KENGZAIKOU)
     reply = text(seeded, router, "调解")
-    assert "最近的12处" in reply.split("\n")[1]
+    assert "先列出最近的3处" in reply.split("\n")[1]
     assert reply.split("\n")[2].startswith("1. 坑仔口镇")
 
 
@@ -338,7 +349,7 @@ def _all_pages(services, router, words):
 def test_paging_never_dead_ends_and_says_how_to_narrow(seeded, router):
     """Tester: 「调解」 said 共26处，列出前12处, and 「更多」 after page 4 got 没太明白."""
     pages = _all_pages(seeded, router, "调解")
-    assert "共26处，列出前12处" in pages[0]
+    assert "共26处，先列出3处，回复「更多」看其余" in pages[0]
     assert len(pages) == 4 and "12. " in pages[-1] and "13. " not in pages[-1]
     assert "还有14处没有列出" in pages[-1] and "「调解 桃城」" in pages[-1]
     assert "发送位置" in pages[-1]
@@ -347,7 +358,36 @@ def test_paging_never_dead_ends_and_says_how_to_narrow(seeded, router):
     assert "还有" not in narrowed[-1]
     location(seeded, router, *KENGZAIKOU)
     near = _all_pages(seeded, router, "调解")
-    assert "最近的12处" in near[0] and "还有14处没有列出" in near[-1] and "发送位置" not in near[-1]
+    assert "先列出最近的3处" in near[0] and "还有14处没有列出" in near[-1] and "发送位置" not in near[-1]
+
+
+def test_a_long_list_without_her_place_asks_her_town_first(seeded, router):
+    """Tester: 「我想离婚怎么办」 said 共26处，列出前12处 over 3 items, from a far-off town."""
+    first = text(seeded, router, "调解")
+    assert first.index("您在哪个乡镇？") < first.index("共26处，先列出3处") and "4. " not in first
+    assert "列出前12处" not in first
+
+
+def test_her_known_town_comes_first_in_a_county_list(seeded, router):
+    from models.followers import TOWN_STATED, set_follower_town
+
+    with seeded.db.session() as s:
+        set_follower_town(s, OPENID, "达埔镇", source=TOWN_STATED)
+    first = text(seeded, router, "调解")
+    assert "您在哪个乡镇" not in first
+    assert "达埔镇" in first.split("\n2. ")[0]
+
+
+def test_points_without_a_place_come_after_those_with_a_distance(services, router):
+    """Tester: 离您最近的「妇女微家」 began with points showing no distance."""
+    with services.db.session() as s:
+        s.add(ServicePoint(name="不知乡镇的微家", kind="妇女微家", platform="邻里守望", town="",
+                           lat=25.3219, lng=118.2899, approximate=True))
+        s.add(ServicePoint(name="有位置的微家", kind="妇女微家", platform="邻里守望", town="桃城镇",
+                           lat=25.35, lng=118.30))
+    location(services, router, 25.322, 118.29)
+    reply = text(services, router, "附近的妇女微家")
+    assert reply.index("有位置的微家") < reply.index("不知乡镇的微家")
 
 
 def test_short_lists_have_no_narrowing_hint(seeded, router):

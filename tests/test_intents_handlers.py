@@ -284,6 +284,8 @@ def test_family_trouble_lists_the_nearest_mediation_points_when_her_place_is_kno
 def test_family_trouble_without_fear_leaves_out_the_distress_line(chat):
     reply = chat.say("我老公打麻将一晚上不回来")
     assert "没太明白" not in reply and "求助" in reply and "12338" in reply
+    assert "110" not in reply  # no harm said: 110 is too heavy (issue 14)
+    assert "110" in chat.say("我老公打麻将输了回来就动手")
 
 
 @pytest.mark.parametrize("text", ["笑死我了", "累死了今天", "手机死机了"])
@@ -367,3 +369,50 @@ def test_a_voice_message_of_family_fear_gets_the_warm_answer(chat):
     reply = chat.push(msg_type="voice", media_id="VFEAR",
                       recognition="我家老公最近老是跟我吵架还摔东西我很害怕不知道该找谁")
     assert "不容易" in reply and "12356" in reply and "回复「求助」留言，工作人员会联系您" in reply
+
+
+# -- clear questions that got 「没太明白」 (issue 14, tester round 3) -----------------------------
+@pytest.mark.parametrize("text, expected", [
+    ("家政培训要钱吗", "费用以每场活动的通知为准"),
+    ("电商直播培训要交钱吗", "电商"),
+    ("近邻课堂是干什么的", "「近邻课堂」是妇联在村居"),
+    ("亲子早教几岁的孩子可以去", "适合谁参加，以活动通知为准"),
+    ("12338是什么电话", "12338：妇女维权公益服务热线"),
+    ("活动在哪里签到", "签到二维码"),
+    ("怎么扫码签到", "活动开始前2小时到结束后2小时"),
+    ("小孩不听话天天玩手机怎么办", "家庭教育指导"),
+    ("我老公赌博欠了很多钱", "预约调解"),
+    ("我们村能不能也搞个妇女微家", "县妇联一起商量"),
+    ("我想学理发", "不是理发培训课"),
+    ("能不能帮我介绍工作", "家政培训"),
+    ("我想给你们捐点东西", "谢谢您的爱心"),
+    ("妇联几点上班", "上班时间还没有登记"),
+])
+def test_clear_questions_get_a_short_honest_answer(chat, text, expected):
+    reply = chat.say(text)
+    assert "没太明白" not in reply and expected in reply
+
+
+def test_a_voice_question_about_where_and_fees_of_a_training(chat):
+    reply = chat.push(msg_type="voice", media_id="VFEE", recognition=(
+        "你好我是达埔的我想问一下你们那个家政培训是在哪里上课要不要钱的"))
+    assert "没太明白" not in reply and "费用以每场活动的通知为准" in reply
+
+
+def test_wanting_to_learn_hairdressing_is_not_the_haircut_list(chat):
+    reply = chat.say("我想学理发")
+    assert "服务点" not in reply and "每月17日为固定义剪日" not in reply and "求助" in reply
+
+
+def test_a_gift_offer_does_not_start_the_help_form(chat):
+    reply = chat.say("我想给你们捐点东西")
+    assert "请问是哪方面的事" not in reply and "志愿者" in reply
+    assert "没太明白" not in chat.say("活动")  # no form waiting for a number
+
+
+def test_office_hours_come_from_the_config(services):
+    import handlers
+
+    services.config.app["office_hours"] = "周一至周五 8:00-12:00，14:30-17:30"
+    reply = Chat(services, OPENID, features=handlers.FEATURES).say("妇联几点上班")
+    assert "办公时间：周一至周五 8:00-12:00" in reply and "没有登记" not in reply

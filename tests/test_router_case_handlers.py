@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from handlers.welcome import HELP, NOT_UNDERSTOOD, THANKS
+from handlers.welcome import ACK, HELP, NOT_UNDERSTOOD, THANKS
 from models.keywords import KeywordReply
 from tests.helpers import webhook_sender
 
@@ -26,9 +26,11 @@ def test_greetings_in_any_case(say, text):
     assert say("oCase2", text) != NOT_UNDERSTOOD
 
 
-@pytest.mark.parametrize("text", ["OK", "Ok", "ok", "ＯＫ", "Thanks", "THANKS"])
-def test_ok_and_thanks_in_any_case(say, text):
-    assert say("oCase3", text) == THANKS
+@pytest.mark.parametrize("text, answer", [("OK", ACK), ("Ok", ACK), ("ok", ACK), ("ＯＫ", ACK),
+                                          ("Thanks", THANKS), ("THANKS", THANKS)])
+def test_ok_and_thanks_in_any_case(say, text, answer):
+    """「OK」 is an acknowledgement (no 「不客气」: she did not thank us); 「Thanks」 is thanks."""
+    assert say("oCase3", text) == answer
 
 
 def test_staff_keywords_match_in_any_case(services, say):
