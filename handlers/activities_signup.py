@@ -17,7 +17,10 @@ go on with the signup; after 10 minutes of silence the Redis state expires and h
 is fresh.
 The seat is decided only at the end, by :func:`models.activities.sign_up` under the activity's lock.
 「报名」 alone, 「我要报名」, 「怎么报名」 get the how-to and the list; private mediation times
-(预约调解) are not found by 「报名 N」. Her own text is quoted at most 12 characters (``clip``);
+(预约调解) are not found by 「报名 N」. A spoken name (「17号的义剪」「那个十七号的剪头发」) is
+found by :func:`find_named` (date words and particles dropped, the classifier's category and
+date); her name and mobile may come in one message, also in the signup sentence itself
+(「…我叫陈美玲电话13905951234」), and a mobile in Chinese numerals (voice) is taken. Her own text is quoted at most 12 characters (``clip``);
 the 报名号 reads ``B0012`` so it is not taken for an activity number.
 """
 from __future__ import annotations
@@ -36,8 +39,8 @@ from handlers.router import Context, Router
 from models import activities as acts
 from models import followers
 from models import reminders
-from models.intents import find_town
-from models.privacy import mask_phone, normalize_mobile, normalize_name
+from models.intents import extract_slots, find_town
+from models.privacy import mask_phone, name_and_mobile, normalize_mobile, normalize_name
 from models.volunteers import get_volunteer, parse_town
 
 log = logging.getLogger(__name__)
@@ -65,7 +68,8 @@ CONSENT_TEXT = ("最后一步：您的姓名和手机号只用于本次活动的
 
 
 def _answer(ctx: Context) -> str:
-    return ctx.compact_text.lower().rstrip("!。.!~")
+    answer = ctx.compact_text.lower().rstrip("!。.!~")
+    return answer.rstrip("的啊呀呢吧嘛哦") or answer  # 「对的」「好的呀」「是啊」
 
 
 def start(ctx: Context) -> str:
@@ -78,6 +82,7 @@ def _start(ctx: Context, m: re.Match | None) -> str:
     """Begin signing up for what :data:`_START_RE` match ``m`` names, or say why not."""
     role = acts.VOLUNTEER if m and m.group(1) else acts.PARTICIPANT
     rest = (m.group(2) if m else "").strip("：:，,。 ")
+    rest, given = _given_contact(rest)
     if not rest:
         return how_to(ctx)
     if rest in ("志愿者", "志愿", "志愿服务"):
@@ -90,12 +95,81 @@ def _start(ctx: Context, m: re.Match | None) -> str:
         if activity is None or not acts.is_public(ctx.session, activity):  # 预约调解 times
             return f"没有找到编号为 {clip(rest)} 的活动。\n\n" + list_activities(ctx)
     else:
-        activity = acts.find_activity(ctx.session, rest, ctx.now)
+        activity = find_named(ctx, rest)
         if activity is None and any(w in rest for w in ("调解", "评理")):  # private: 预约调解
             return "调解不用报名：回复「预约调解」，选一个时间、留下手机号即可预约。"
         if activity is None:
             return f"近期没有找到「{clip(rest)}」相关的活动。\n\n" + list_activities(ctx)
-    return _begin(ctx, activity, role)
+    return _begin(ctx, activity, role, **given)
+
+
+#: Where her own details start in a signup sentence: 「我叫」「姓名」「电话」.
+_CONTACT_START = re.compile(r"[,，。 ]*(?:我叫|我是|我的名字|名字|姓名|本人|电话|手机|联系方式)")
+
+
+def _given_contact(rest: str) -> tuple[str, dict]:
+    """「电商直播培训我叫陈美玲电话13905951234」 -> (「电商直播培训」, her name and phone as
+    ``given_name``/``given_phone``); without a mobile number: ``rest`` unchanged, no details."""
+    start = _CONTACT_START.search(rest)
+    if start is None or start.start() == 0:
+        return rest, {}
+    name, phone = name_and_mobile(rest[start.start():].lstrip(",，。 "))
+    if phone is None:
+        return rest, {}
+    given = {"given_phone": phone}
+    if name:
+        given["given_name"] = name
+    return rest[:start.start()], given
+
+
+#: Words around an activity's name in a signup sentence: 「那个」「的」「活动」 and the like.
+_FILLER_RE = re.compile(r"^(?:一下|下|那个|这个|个|那|这)+|(?:的|那个|这个|活动|吧|呀|啊|哦)+$")
+#: Date words inside a name (「17号」「十七号」「这周六」「明天」): the slots carry the date.
+_DATE_WORDS_RE = re.compile(
+    rf"(?:(?:\d{{1,2}}|[{CN_NUMERALS}]{{1,3}})月)?(?:\d{{1,2}}|[{CN_NUMERALS}]{{1,3}})[号日]"
+    r"|(?:这|本|下)?(?:周|星期|礼拜)[一二三四五六日天末]|今天|明天|后天|这几天|近期|最近")
+
+
+def signup_name(words: str) -> str:
+    """The activity's name in 「17号的义剪」「那个十七号的剪头发」: date words and particles
+    dropped (「义剪」「剪头发」); may be empty (「17号的」)."""
+    name = _DATE_WORDS_RE.sub("", words)
+    previous = None
+    while previous != name:
+        previous, name = name, _FILLER_RE.sub("", name)
+    return name
+
+
+def find_named(ctx: Context, words: str) -> acts.Activity | None:
+    """The public upcoming activity a signup sentence names (「17号的义剪」「我想报名剪头发」):
+    its title or category words, else the classifier's slots (``extract_slots``: category —
+    剪头发/理发 mean 爱心义剪 — and date). Both slots: the one matching both, else the nearest
+    of that category, else the nearest on that date. None only when nothing matches."""
+    activity = acts.find_activity(ctx.session, words, ctx.now)
+    name = signup_name(words)
+    if activity is None and name and name != words:
+        activity = acts.find_activity(ctx.session, name, ctx.now)
+    if activity is not None:
+        return activity
+    tz = ctx.services.tz
+    slots = extract_slots(words, today=ctx.now.astimezone(tz).date())
+    if not slots.category and not slots.date_from:
+        return None
+    upcoming = acts.upcoming_activities(ctx.session, ctx.now, limit=200)
+
+    def of_category(act: acts.Activity) -> bool:
+        return bool(slots.category) and (act.category == slots.category
+                                         or slots.category in act.title)
+
+    def on_date(act: acts.Activity) -> bool:
+        day = act.starts_at.astimezone(tz).date()
+        return bool(slots.date_from) and slots.date_from <= day <= (slots.date_to or slots.date_from)
+
+    for fits in ((lambda a: of_category(a) and on_date(a)), of_category, on_date):
+        found = next((a for a in upcoming if fits(a)), None)
+        if found is not None:
+            return found
+    return None
 
 
 def start_named(ctx: Context, words: str) -> str:
@@ -109,7 +183,7 @@ def how_to(ctx: Context) -> str:
     return HOW_TO + "\n\n" + list_activities(ctx)
 
 
-def _begin(ctx: Context, activity: acts.Activity, role: str) -> str:
+def _begin(ctx: Context, activity: acts.Activity, role: str, **given) -> str:
     tz = ctx.services.tz
     if not activity.accepting(ctx.now):
         return closed_text(activity)
@@ -128,7 +202,7 @@ def _begin(ctx: Context, activity: acts.Activity, role: str) -> str:
         ask = f"{'志愿者岗位' if role == acts.VOLUNTEER else '名额'}已满。回复「是」加入候补名单，有人取消时按顺序递补并通知您；回复「取消」退出。"
     else:
         ask = f"确认{what}这个活动吗？回复「是」继续，回复「取消」退出。"
-    SIGNUP.begin(ctx, "confirm", number=activity.number, role=role)
+    SIGNUP.begin(ctx, "confirm", number=activity.number, role=role, **given)
     return f"{block}\n\n{ask}"
 
 
@@ -191,7 +265,12 @@ def _confirm(ctx: Context, state: ConversationState, yes: bool) -> str:
             ctx.conversation.end()
             return "请先回复「志愿者」登记成为志愿者。"
         return _finish(ctx, state, vol.name, vol.phone)
+    if state.data.get("given_name") and state.data.get("given_phone"):  # told in the sentence
+        return SIGNUP.goto(ctx, state, "consent", name=state.data["given_name"],
+                           phone=state.data["given_phone"])
     name, phone = acts.known_contact(ctx.session, ctx.openid)
+    if state.data.get("given_name"):
+        name, phone = state.data["given_name"], None
     if not name:
         vol = get_volunteer(ctx.session, ctx.openid)
         if vol is not None:
@@ -206,14 +285,24 @@ def _confirm(ctx: Context, state: ConversationState, yes: bool) -> str:
 
 
 def _parse_name(ctx: Context, state: ConversationState):
+    both = name_and_mobile(ctx.text)
+    if all(both):  # 「我叫陈美玲电话13905951234」: both steps at once
+        return both
     name = normalize_name(ctx.text)
     if name is None or name.lower() in YES | NO:
         return Invalid("请发送您的姓名，只要文字，例如：王秀英。回复「取消」可退出。")
     return name
 
 
+def _named(ctx: Context, state: ConversationState, answer) -> str:
+    """Her name (ask for the phone), or name and phone together (on to the consent)."""
+    if isinstance(answer, tuple):
+        return SIGNUP.goto(ctx, state, "consent", name=answer[0], phone=answer[1])
+    return SIGNUP.goto(ctx, state, "phone", name=answer)
+
+
 def _parse_phone(ctx: Context, state: ConversationState):
-    phone = normalize_mobile(ctx.compact_text)
+    phone = normalize_mobile(ctx.compact_text) or name_and_mobile(ctx.text)[1]
     return Invalid(PHONE_HELP) if phone is None else phone
 
 
@@ -344,14 +433,30 @@ def _town_told(ctx: Context, state: ConversationState, town: str | None):
 PICK_TIMEOUT = 600
 
 
+#: 「第二个」「我要第2个」「第三个活动吧」: a position in the list shown, never a number in 【】.
+_ORDINAL = re.compile(rf"^(?:我要|我选|选|要)?第(\d{{1,2}}|[{CN_NUMERALS}]{{1,3}})(?:个|项|条)?(?:活动)?吧?$")
+#: 「最后一个」「最后那个」「倒数第一个」: the last one shown.
+_LAST = re.compile(r"^(?:我要|我选|选|要)?(?:最后(?:一个|那个|1个|一项)?|倒数第[一1]个?)(?:活动)?吧?$")
+
+
 def _parse_pick(ctx: Context, state: ConversationState) -> int | None:
-    """Her number after the list (「2」「2号」「第二个」): the activity number it names — a
-    listed activity's own number, else the position in the list (1 = the first) — or None."""
-    m = _NUMBERED.match(ctx.compact_text.rstrip("。.!！?？"))
+    """Her choice after the list, as she sees it: 「第二个」 the second one shown and
+    「最后一个」 the last (positions); a bare 「2」「2号」 the activity shown as 【2】, else (no
+    such number shown) the second one shown; None for anything else."""
+    text = ctx.compact_text.rstrip("。.!！?？")
+    listed = [int(x) for x in state.data.get("numbers") or ()]
+    if _LAST.match(text):
+        return listed[-1] if listed else None
+    ordinal = _ORDINAL.match(text)
+    if ordinal:
+        digits = number_digits(ordinal.group(1))
+        n = int(digits) if digits else 0
+        return listed[n - 1] if 1 <= n <= len(listed) else None
+    m = _NUMBERED.match(text)
     digits = number_digits(m.group(1)) if m else None
     if not digits or len(digits) > 6:
         return None
-    n, listed = int(digits), [int(x) for x in state.data.get("numbers") or ()]
+    n = int(digits)
     if n in listed:
         return n
     return listed[n - 1] if 1 <= n <= len(listed) else None
@@ -393,7 +498,7 @@ SIGNUP = Conversation(
     steps=(
         Step("confirm", parse=_yes_no(YES, NO, "请回复「是」确认报名，或回复「取消」退出。"),
              then=_confirm),
-        Step("name", parse=_parse_name, next="phone", prompt=NAME_PROMPT,
+        Step("name", parse=_parse_name, then=_named, prompt=NAME_PROMPT,
              resume="请接着告诉我您的姓名（只要文字，例如：王秀英）；不报了回复「取消」。"),
         Step("phone", parse=_parse_phone, next="consent", prompt=PHONE_PROMPT,
              resume="请接着发送您的手机号（11 位，例如：13812345678）；不报了回复「取消」。"),

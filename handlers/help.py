@@ -165,6 +165,24 @@ def _text(ctx: Context, state: ConversationState) -> str:
     return ctx.compact_text
 
 
+#: At the message step, a short text the router's test finds is one of these is no part of her
+#: story: answered (「人工」 → how to reach staff), not stored.
+NOT_STORY_INTENTS = frozenset({"human"})
+
+
+def _parse_message(ctx: Context, state: ConversationState):
+    """The message step's parser: her text, unless it is short and clearly a request for a
+    person (「人工」「转人工」): then :class:`Invalid`, so the router answers it and she is told
+    how to go on (nothing is stored)."""
+    t = ctx.compact_text
+    if t and len(t) <= COMMAND_CHARS and ctx.router is not None \
+            and ctx.update.msg_type in ("text", "voice"):
+        found = ctx.router.elsewhere(ctx)
+        if found is not None and found.what in NOT_STORY_INTENTS:
+            return Invalid("请接着说说情况，说完回复「提交」。")
+    return t
+
+
 def start(ctx: Context):
     """Begin the conversation at the category step. With an urgent request of hers still open
     (a danger word in the last ``[help] urgent_merge_hours``), what she writes goes into it."""
@@ -504,7 +522,7 @@ HELP = Conversation(
         Step(STEP_CATEGORY, parse=lambda ctx, state: parse_category(ctx.compact_text),
              then=_step_category, prompt=lambda state: category_prompt(),
              resume="请接着回复数字 1-6，选是哪方面的事。"),
-        Step(STEP_MESSAGE, parse=_text, then=_step_message, prompt=MESSAGE_PROMPT,
+        Step(STEP_MESSAGE, parse=_parse_message, then=_step_message, prompt=MESSAGE_PROMPT,
              resume="请接着说说情况，说完回复「提交」。"),
         Step(STEP_CONTACT, parse=_parse_contact, then=_step_contact, prompt=CONTACT_PROMPT,
              resume="请接着回复 1（微信回复）、2（电话）或 3（不需要联系）。"),

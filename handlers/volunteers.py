@@ -16,8 +16,8 @@ from __future__ import annotations
 
 from bot.wechat.menu import VOLUNTEER as VOLUNTEER_KEY
 from handlers.activities import activity_block
-from handlers.conversation import (AGREE_WORDS, NO_WORDS, Conversation, ConversationState, Invalid,
-                                   Step)
+from handlers.conversation import (AGREE_WORDS, NO_WORDS, YES_WORDS, Conversation, ConversationState,
+                                   Invalid, Step)
 from handlers.router import Context, Router
 from models import activities as acts
 from models import volunteers as vols
@@ -142,8 +142,14 @@ def _parse_skills(ctx: Context, state: ConversationState):
     return list(skills)
 
 
+#: Answers that are no time (「同意」 sent a step early, a plain yes): asked again.
+NOT_TIMES = AGREE | YES_WORDS | NO | {"同意授权", "嗯嗯", "行", "知道了", "收到", "好滴"}
+
+
 def _parse_available(ctx: Context, state: ConversationState):
     available = _kept(ctx, state, "available") or ctx.text.strip()
+    if available.lower().rstrip("!。.!~的啊呀") in NOT_TIMES or available.lower() in NOT_TIMES:
+        return Invalid("请先告诉我您方便的时间，下一步再回复「同意」。\n" + AVAILABLE_PROMPT)
     if not available or len(available) > 200:
         return Invalid(AVAILABLE_PROMPT)
     return available
@@ -189,6 +195,8 @@ def hours(ctx: Context) -> str:
     total, rows = acts.volunteer_hours(ctx.session, ctx.openid)
     if not rows:
         if vols.get_volunteer(ctx.session, ctx.openid) is None:
+            if ctx.aside_of is VOLUNTEER:  # she is registering right now: no need to say how
+                return "您还没有志愿服务记录。"
             return "您还没有志愿服务记录。回复「志愿者」登记成为巾帼志愿者。"
         return "您还没有志愿服务时长记录。参加活动时扫描现场签到二维码，时长会自动累计。"
     from handlers.activities import fmt_time

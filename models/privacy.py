@@ -61,12 +61,18 @@ def mask_name(name: str | None) -> str:
     return name[0] + "*" * (len(name) - 1)
 
 
-def normalize_mobile(text: str) -> str | None:
-    """The 11-digit mobile number in ``text`` (spaces, dashes, a +86/86 prefix allowed), or None.
+#: Digits as voice recognition writes them (「一三九」, 「幺」 and 「两」 for 1 and 2).
+_CN_DIGITS = str.maketrans("零〇洞一幺二两三四五六七八九", "00011223456789")
 
-    ``"138 1234 1234"`` -> ``"13812341234"``; ``"12345"`` -> None.
+
+def normalize_mobile(text: str) -> str | None:
+    """The 11-digit mobile number in ``text`` (spaces, dashes, a +86/86 prefix allowed, digits
+    in Chinese numerals as voice gives them), or None.
+
+    ``"138 1234 1234"`` -> ``"13812341234"``; ``"幺三九零五九五一二三四"`` -> ``"13905951234"``;
+    ``"12345"`` -> None.
     """
-    digits = _SEPARATORS.sub("", text or "")
+    digits = _SEPARATORS.sub("", text or "").translate(_CN_DIGITS)
     if digits.startswith("86") and len(digits) == 13:
         digits = digits[2:]
     return digits if MOBILE_RE.match(digits) else None
@@ -125,6 +131,29 @@ def normalize_name(text: str | None) -> str | None:
             or _too_long(name)):
         return None
     return name
+
+
+#: A run that may be a mobile number: 11+ digits (Arabic first, then Chinese numerals).
+_MOBILE_RUNS = (re.compile(r"(?:\+?86)?\d(?:[\s\-]*\d){10}"),
+                re.compile(r"[零〇洞一幺二两三四五六七八九](?:[\s\-]*[零〇洞一幺二两三四五六七八九0-9]){10}"))
+#: Words that introduce the number: 「电话」「手机号是」「联系方式：」.
+_MOBILE_LEAD = re.compile(r"[,，。;；、\s]*(?:我的)?(?:电话号码|电话|手机号码|手机号|手机|号码|联系方式|联系电话)"
+                          r"(?:是|为)?[:：]?[,，\s]*$")
+
+
+def name_and_mobile(text: str | None) -> tuple[str | None, str | None]:
+    """Her name and mobile from one message (「我叫陈美玲电话13905951234」「王秀英 13812341234」),
+    each None when not there; (None, None) without a valid mobile."""
+    text = text or ""
+    for run in _MOBILE_RUNS:
+        for found in run.finditer(text):
+            phone = normalize_mobile(found.group())
+            if phone is None:
+                continue
+            before = _MOBILE_LEAD.sub("", text[:found.start()]).strip(",，。 ")
+            after = text[found.end():].strip(",，。 ")
+            return normalize_name(before or after) if (before or after) else None, phone
+    return None, None
 
 
 #: How an erased openid starts: nothing is ever sent to one (see :func:`is_erased`).
