@@ -600,15 +600,23 @@ def haircut_day(ctx: Context) -> str:
             f"回复「报名 {upcoming[0].number}」报名。")
 
 
-def haircut_when(ctx: Context) -> str:
+def haircut_when(ctx: Context, date_from: date | None = None, date_to: date | None = None) -> str:
     """「义剪几点开始」「义剪要钱吗」「17号义剪在哪里」 → the next 爱心义剪 (free) with its date,
-    time and place first, and its address or how to find out."""
-    upcoming = acts.upcoming_activities(ctx.session, ctx.now, category=HAIRCUT_CATEGORY, limit=1)
+    time and place first, and its address or how to find out. ``date_from`` .. ``date_to``
+    (local dates, inclusive; from the date words she used: 「下个月的义剪」) narrow it to the
+    first one in that range, when there is one."""
+    tz = ctx.services.tz
+    upcoming = acts.upcoming_activities(ctx.session, ctx.now, category=HAIRCUT_CATEGORY, limit=12)
+    soonest = upcoming[0] if upcoming else None
+    if date_from is not None:
+        within = [a for a in upcoming if a.starts_at.astimezone(tz).date() >= date_from
+                  and (date_to is None or a.starts_at.astimezone(tz).date() <= date_to)]
+        upcoming = within or upcoming
     if not upcoming:
         return haircut_day(ctx)
     a = upcoming[0]
-    tz = ctx.services.tz
-    return (f"下一场爱心义剪（免费理发）：{fmt_time(a.starts_at, tz)} 开始，到 {a.ends_at.astimezone(tz):%H:%M}。\n"
+    which = "下一场爱心义剪" if a is soonest else "那一场爱心义剪"
+    return (f"{which}（免费理发）：{fmt_time(a.starts_at, tz)} 开始，到 {a.ends_at.astimezone(tz):%H:%M}。\n"
             f"地点：{place_of(ctx.session, a)}\n{_where_line(ctx, a)}\n{seats_text(ctx.session, a)}。"
             f"回复「报名 {a.number}」报名（活动编号 {a.number}）。")
 

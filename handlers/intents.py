@@ -368,7 +368,7 @@ ANSWERS: dict[str, Answer] = {
     "signup": _signup,
     "my_signups": lambda ctx, s: activities.my_signups(ctx),
     "signup_cancel": lambda ctx, s: activities.cancel_matched(ctx, None),
-    "haircut": lambda ctx, s: activities.haircut_when(ctx),
+    "haircut": lambda ctx, s: activities.haircut_when(ctx, s.date_from, s.date_to),
     "volunteer": lambda ctx, s: volunteers.entry(ctx),
     "volunteer_hours": lambda ctx, s: volunteers.hours(ctx),
     "help": lambda ctx, s: help_.start(ctx),
