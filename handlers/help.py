@@ -291,7 +291,7 @@ def _contact_choice(t: str) -> str | None:
 def _parse_contact(ctx: Context, state):
     """(contact wish, phone or None): a phone number given directly, or 1/2/3 (or words)."""
     t = ctx.compact_text
-    phone = hr.normalize_phone(t) if any(ch.isdigit() for ch in t) and len(t) >= 7 else None
+    phone = hr.normalize_phone(t) if len(t) >= 7 and _has_digits(t) else None
     if phone:
         return hr.CONTACT_PHONE, phone
     choice = _contact_choice(t)
@@ -374,7 +374,7 @@ def _for_the_request(t: str) -> bool:
     (where she is: 「我在湖洋」「蓬壶」)."""
     if t in DONE_WORDS or t in START_WORDS or t in ANSWER_WORDS or t in MY_WORDS:
         return True
-    if any(ch.isdigit() for ch in t) and len(t) >= 7 and hr.normalize_phone(t):
+    if len(t) >= 7 and _has_digits(t) and hr.normalize_phone(t):
         return True
     if _contact_choice(t) == hr.CONTACT_NONE:
         return True
@@ -467,7 +467,7 @@ def _step_urgent_more(ctx: Context, state, t: str):
             return urgent_line(ctx, None)
         line = urgent_line(ctx, row, contact=row.contact != hr.CONTACT_NONE)
         return f"好的，您说的都已记入紧急求助。\n{line}"
-    phone = hr.normalize_phone(t) if any(ch.isdigit() for ch in t) and len(t) >= 7 else None
+    phone = hr.normalize_phone(t) if len(t) >= 7 and _has_digits(t) else None
     no_contact = phone is None and _contact_choice(t) == hr.CONTACT_NONE and not t.isdigit()
     text, item = _part_from(ctx)
     try:
@@ -491,6 +491,15 @@ def _step_urgent_more(ctx: Context, state, t: str):
     got = f"已收到，已补充到您的紧急求助（编号 {row.ref}）" + (f"，地点（{town}）已记下" if town else "")
     despair = f"\n{DISTRESS_LINE}" if _despair(ctx, row) else ""
     return f"{got}。\n{urgent_line(ctx, row)}{despair}\n{more}"
+
+
+#: Digits as voice input writes them (a phone number said aloud: 「一三八…」).
+_SPOKEN_DIGITS = frozenset("零〇洞一幺二两三四五六七八九")
+
+
+def _has_digits(text: str) -> bool:
+    """Whether ``text`` has digits, written or spoken (at least 7 spoken: a number, not 「一个」)."""
+    return any(ch.isdigit() for ch in text) or sum(ch in _SPOKEN_DIGITS for ch in text) >= 7
 
 
 def _town_in(text: str) -> str | None:

@@ -30,7 +30,7 @@ from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from bot.core.config import ConfigError
 from models.base import AwareDateTime, Base, utcnow
-from models.privacy import register_eraser
+from models.privacy import name_and_mobile, normalize_mobile, register_eraser
 
 log = logging.getLogger(__name__)
 
@@ -242,8 +242,14 @@ def parse_ref(value: str | int) -> int | None:
 
 
 def normalize_phone(text: str) -> str | None:
-    """A contact number she typed, cleaned: a mainland mobile (11 digits, 1[3-9]...) or a
+    """A contact number she typed, cleaned: a mainland mobile (11 digits, 1[3-9]...; also in
+    Chinese numerals as voice input writes them, 「一三八…」, alone or within a sentence) or a
     landline with area code (0595-2xxxxxxx, 7-8 digit local part); None when neither."""
+    mobile = normalize_mobile(text or "")
+    if mobile:
+        return mobile
+    if not any(ch.isdigit() for ch in text or ""):
+        return name_and_mobile(text)[1] if text else None
     digits = "".join(ch for ch in (text or "") if ch.isdigit())
     if len(digits) == 13 and digits.startswith("86"):
         digits = digits[2:]

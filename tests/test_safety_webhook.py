@@ -110,3 +110,22 @@ def test_checking_for_answers_on_an_urgent_request_says_who_knows(unstaffed):
     reply = say(openid, "查看回复")
     _says_nobody_is_told(reply, "没有值班人员")
     assert "工作日" not in reply and "还没有答复" in reply
+
+
+def test_a_phone_said_in_chinese_numerals_is_kept_with_the_urgent_request(unstaffed):
+    """A tester's voice message 「我电话一三八五九零零二二三三，在达埔」 after a danger word
+    kept the town but not the phone: spoken digits are read as a number there too."""
+    say = _sender(unstaffed)
+    openid = "o_spoken_phone"
+    say(openid, "救命，他在打我")
+    reply = say(openid, "我电话一三八五九零零二二三三，在达埔")
+    assert "138****2233" in reply, reply
+    with unstaffed.db.session() as s:
+        [row] = s.query(hr.HelpRequest).all()
+        assert row.phone == "13859002233"
+
+
+def test_a_help_contact_phone_in_chinese_numerals_is_accepted():
+    """At 求助's phone step 「一五九八零零一二三四五」 was 「这个号码好像不对」."""
+    assert hr.normalize_phone("一五九八零零一二三四五") == "15980012345"
+    assert hr.normalize_phone("我一个人在家") is None and hr.normalize_phone("138123412345") is None
