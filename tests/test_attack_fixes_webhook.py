@@ -1,0 +1,66 @@
+"""Attacker findings in the signup and FAQ paths (issue 14), through the webhook.
+
+1. A phone with extra digits is re-asked, never cut to 11 and saved.
+2. 「我不想去了」「确定不去了」 confirm 取消报名; the confirmation never loops.
+3. 「报名1 王秀英 13812341234」 takes 1 as the activity and keeps her details; a phone is never
+   quoted back in a "not found" line.
+5. FAQ answers need her asking (捐, 工作, 签到, 学费).
+"""
+from __future__ import annotations
+
+import pytest
+
+from tests.helpers import new_activity, signups_of, webhook_sender
+
+
+@pytest.fixture
+def say(services):
+    return webhook_sender(services)
+
+
+# 1. phones -------------------------------------------------------------------------------------
+@pytest.mark.parametrize("phone", ["138123412345", "一三八一二三四一二三四一二三四五六七八九零一二三四"])
+def test_a_phone_with_extra_digits_is_asked_again(say, services, phone):
+    number = new_activity(services)
+    openid = f"oAtk1p{len(phone)}"
+    say(openid, f"报名 {number}")
+    say(openid, "是")
+    assert "手机号" in say(openid, "王秀英")
+    reply = say(openid, phone)
+    assert "11 位" in reply and "同意" not in reply
+    say(openid, "同意")
+    assert openid not in signups_of(services, number)
+
+
+def test_volunteer_form_phone_with_extra_digits_is_asked_again(say, services):
+    openid = "oAtk1v"
+    say(openid, "志愿者")
+    reply = ""
+    for _ in range(6):  # walk to the phone step
+        if "手机号" in reply:
+            break
+        reply = say(openid, "王秀英" if "姓名" in reply else "是")
+    assert "手机号" in reply
+    assert "11 位" in say(openid, "138123412345")
+
+
+def test_phone_with_plus86_and_spaces_in_one_message(say, services):
+    number = new_activity(services)
+    openid = "oAtk1c"
+    say(openid, f"报名 {number}")
+    say(openid, "是")
+    assert "同意" in say(openid, "王秀英 +86 138 1234 1234")
+    assert "报名成功" in say(openid, "同意")
+    row = signups_of(services, number)[openid]
+    assert (row.name, row.phone) == ("王秀英", "13812341234")
+
+
+def test_name_ending_in_a_numeral_next_to_a_spoken_phone(say, services):
+    number = new_activity(services)
+    openid = "oAtk1w"
+    say(openid, f"报名 {number}")
+    say(openid, "是")
+    say(openid, "我叫王五 一三九零五九五一二三四")
+    say(openid, "同意")
+    row = signups_of(services, number)[openid]
+    assert (row.name, row.phone) == ("王五", "13905951234")
