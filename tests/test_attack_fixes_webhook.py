@@ -64,3 +64,30 @@ def test_name_ending_in_a_numeral_next_to_a_spoken_phone(say, services):
     say(openid, "同意")
     row = signups_of(services, number)[openid]
     assert (row.name, row.phone) == ("王五", "13905951234")
+
+
+# 2. 取消报名 confirmation ---------------------------------------------------------------------
+@pytest.mark.parametrize("answer", ["我不想去了", "确定不去了", "去不了了", "不去了", "我去不了了",
+                                    "确定不去", "不想去了", "不参加了"])
+def test_quit_phrases_confirm_the_cancel(say, services, answer):
+    from tests.helpers import complete_signup
+
+    number = new_activity(services)
+    openid = f"oAtk2y{abs(hash(answer)) % 100000}"
+    assert "报名成功" in complete_signup(services, openid, number)
+    assert "确定不去了" in say(openid, "取消报名")
+    reply = say(openid, answer)
+    assert "已取消" in reply, reply
+    assert signups_of(services, number)[openid].status == "cancelled"
+
+
+def test_the_cancel_confirmation_never_asks_twice_in_a_row(say, services):
+    from tests.helpers import complete_signup
+
+    number = new_activity(services)
+    openid = "oAtk2loop"
+    complete_signup(services, openid, number)
+    assert "确定不去了" in say(openid, "取消报名")
+    for text in ["取消报名", "我要取消报名", "不去", "想取消"]:
+        reply = say(openid, text)
+        assert "请回复「是」" not in reply or "已取消" in reply, (text, reply)
