@@ -91,3 +91,35 @@ def test_the_cancel_confirmation_never_asks_twice_in_a_row(say, services):
     for text in ["取消报名", "我要取消报名", "不去", "想取消"]:
         reply = say(openid, text)
         assert "请回复「是」" not in reply or "已取消" in reply, (text, reply)
+
+
+# 3. 「报名 N」 with her details -----------------------------------------------------------------
+@pytest.mark.parametrize("how", ["报名{n} 王秀英 13812341234", "报名{n}王秀英13812341234",
+                                 "报名 {n}，王秀英，13812341234"])
+def test_signup_number_then_name_and_phone(say, services, how):
+    number = new_activity(services)
+    openid = f"oAtk3a{abs(hash(how)) % 100000}"
+    reply = say(openid, how.format(n=number))
+    assert "没有找到" not in reply and "13812341234" not in reply and "确认报名" in reply
+    assert "同意" in say(openid, "是")
+    assert "报名成功" in say(openid, "同意")
+    row = signups_of(services, number)[openid]
+    assert (row.name, row.phone) == ("王秀英", "13812341234")
+
+
+def test_signup_number_then_phone_only_keeps_the_phone(say, services):
+    number = new_activity(services)
+    openid = "oAtk3b"
+    assert "确认报名" in say(openid, f"报名 {number} 电话13905951234")
+    assert "姓名" in say(openid, "是")
+    assert "同意" in say(openid, "王秀英")
+    assert "报名成功" in say(openid, "同意")
+    assert signups_of(services, number)[openid].phone == "13905951234"
+
+
+@pytest.mark.parametrize("text", ["报名 99 13812341234", "报名义剪王秀英13812341234",
+                                  "报名 213812341234"])
+def test_a_not_found_line_never_quotes_a_phone(say, services, text):
+    new_activity(services)
+    reply = say("oAtk3c", text)
+    assert "13812341234" not in reply and "1381234" not in reply
