@@ -123,3 +123,35 @@ def test_a_not_found_line_never_quotes_a_phone(say, services, text):
     new_activity(services)
     reply = say("oAtk3c", text)
     assert "13812341234" not in reply and "1381234" not in reply
+
+
+# 5. everyday questions need her asking -----------------------------------------------------------
+def test_money_given_to_a_temple_is_no_donation_offer(say):
+    reply = say("oAtk5a", "我老公把家里的钱都捐给寺庙了")
+    assert "谢谢您的爱心" not in reply
+
+
+@pytest.mark.parametrize("text", ["我想给你们捐点东西", "想给妇联捐点书", "可以捐衣服吗"])
+def test_a_donation_offer_is_still_thanked(say, text):
+    assert "谢谢您的爱心" in say(f"oAtk5b{len(text)}{text[-1]}", text)
+
+
+def test_a_husband_drinking_at_home_is_no_job_request(say):
+    reply = say("oAtk5c", "老公没工作天天在家喝酒")
+    assert "找工作的事" not in reply
+
+
+@pytest.mark.parametrize("text", ["能不能帮我介绍工作", "我想找工作"])
+def test_a_job_request_is_still_answered(say, text):
+    assert "找工作的事" in say("oAtk5d", text)
+
+
+def test_a_question_about_a_checked_in_activity_is_no_check_in_how_to(say):
+    assert "签到很简单" not in say("oAtk5e", "我签到的那个活动取消了吗")
+    assert "签到很简单" in say("oAtk5e", "怎么扫码签到")
+
+
+@pytest.mark.parametrize("text", ["孩子上学要交钱吗", "我家娃学费多少钱"])
+def test_school_fees_are_not_our_course_fees(say, text):
+    reply = say("oAtk5f", text)
+    assert "以每场活动的通知为准" not in reply and "学校" in reply
