@@ -155,3 +155,13 @@ def test_a_question_about_a_checked_in_activity_is_no_check_in_how_to(say):
 def test_school_fees_are_not_our_course_fees(say, text):
     reply = say("oAtk5f", text)
     assert "以每场活动的通知为准" not in reply and "学校" in reply
+
+
+# 6. 取消 at the urgent step ------------------------------------------------------------------
+def test_cancel_at_the_urgent_step_says_the_urgent_request_stays(say, services):
+    openid = "oAtk6u"
+    say(openid, "求助")
+    say(openid, "2")
+    assert "110" in say(openid, "他打我")
+    reply = say(openid, "取消")
+    assert "紧急求助" in reply and "仍然保留" in reply and "编号 H" in reply
