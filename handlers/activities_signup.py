@@ -476,6 +476,10 @@ _ORDINAL = re.compile(rf"^(?:我要|我选|选|要)?第(\d{{1,2}}|[{CN_NUMERALS}
 _LAST = re.compile(r"^(?:我要|我选|选|要)?(?:最后(?:一个|那个|1个|一项)?|倒数第[一1]个?)(?:活动)?吧?$")
 
 
+#: 「第0个」「第九十九个」: a position the list shown does not have.
+OUT_OF_LIST = -1
+
+
 def _parse_pick(ctx: Context, state: ConversationState) -> int | None:
     """Her choice after the list, as she sees it: 「第二个」 the second one shown and
     「最后一个」 the last (positions); a bare 「2」「2号」 the activity shown as 【2】, else (no
@@ -488,7 +492,7 @@ def _parse_pick(ctx: Context, state: ConversationState) -> int | None:
     if ordinal:
         digits = number_digits(ordinal.group(1))
         n = int(digits) if digits else 0
-        return listed[n - 1] if 1 <= n <= len(listed) else None
+        return listed[n - 1] if 1 <= n <= len(listed) else OUT_OF_LIST
     m = _NUMBERED.match(text)
     digits = number_digits(m.group(1)) if m else None
     if not digits or len(digits) > 6:
@@ -505,6 +509,11 @@ def _picked(ctx: Context, state: ConversationState, number: int | None):
     ctx.conversation.end()
     if number is None:
         return None
+    if number == OUT_OF_LIST:  # say how many there are; the list still answers a number
+        listed = [int(x) for x in state.data.get("numbers") or ()]
+        ctx.conversation.start(PICK_NAME, PICK_STEP, numbers=listed)
+        return (f"刚才的列表里只有 {len(listed)} 个活动，请回复「第1个」到「第{len(listed)}个」，"
+                "或回复「报名 活动编号」。")
     activity = acts.get_activity(ctx.session, number)
     if activity is None or not acts.is_public(ctx.session, activity):
         return None

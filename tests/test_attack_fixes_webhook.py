@@ -165,3 +165,15 @@ def test_cancel_at_the_urgent_step_says_the_urgent_request_stays(say, services):
     assert "110" in say(openid, "他打我")
     reply = say(openid, "取消")
     assert "紧急求助" in reply and "仍然保留" in reply and "编号 H" in reply
+
+
+# 6. a position the list does not have ---------------------------------------------------------
+@pytest.mark.parametrize("pick", ["第0个", "第九十九个", "第99个"])
+def test_a_position_out_of_the_list_says_how_many(say, services, pick):
+    first = new_activity(services, title="亲子早教课")
+    new_activity(services, title="家政培训班", days=6)
+    openid = f"oAtk6p{abs(hash(pick)) % 100000}"
+    say(openid, "活动")
+    reply = say(openid, pick)
+    assert "只有 2 个活动" in reply, reply
+    assert "确认报名" in say(openid, "第1个")
