@@ -82,8 +82,10 @@ NO_WORDS = frozenset({"不同意", "否", "不", "no"})
 #: No to 「确认报名吗？」 and to the consent (报名).
 SIGNUP_NO_WORDS = NO_WORDS | {"不是", "不要", "不用", "n", "2", "不报了"}
 #: Deleting cannot be undone: plain 「嗯」「好」 re-ask; these confirm (删除我的信息).
-CONFIRM_DELETE_WORDS = frozenset({"确认删除", "确定删除", "删除", "是", "是的", "确认", "确定", "删除吧",
-                                  "要删除", "确认删除我的信息"})
+#: Deleting cannot be undone, and a 「是」 meant for another question must never delete: only
+#: answers that say 删除 confirm.
+CONFIRM_DELETE_WORDS = frozenset({"确认删除", "确定删除", "删除", "删除吧", "要删除", "确认删除我的信息",
+                                  "我要删除", "是的删除", "对删除"})
 #: No to deleting her data.
 KEEP_DATA_WORDS = frozenset({"不删", "不删除", "保留", "否", "不", "不是", "不要", "算了", "不用"})
 

@@ -7,8 +7,8 @@ question here is a narrow word test on her compact text, answered from what the 
 (the activity list, the check-in rules of models/activities.py, the hotlines, ``[app]``),
 never with invented facts (fees, ages, dates): the rest goes to 「求助」, which staff read.
 
-One rule at a stage just above :attr:`Stage.INTENT` (after every command and phrase rule, before
-the classifier and the directory's bare words). The danger words (interceptors) answer first:
+One rule at :attr:`Stage.KNOWN_QUESTION`, just above :attr:`Stage.INTENT`
+(after every command and phrase rule, before the classifier and the directory's bare words). The danger words (interceptors) answer first:
 「老公赌博还打我」 gets the hotlines before this module sees it.
 """
 from __future__ import annotations
@@ -203,5 +203,5 @@ def on_known_question(ctx: Context) -> object:
 
 def register(router: Router) -> None:
     """One rule just above the classifier's stage (:attr:`Stage.INTENT`)."""
-    router.add(known_question, on_known_question, stage=Stage.INTENT + 1, name="known_question",
+    router.add(known_question, on_known_question, stage=Stage.KNOWN_QUESTION, name="known_question",
                msg_types=("text", "voice"))

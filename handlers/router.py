@@ -69,7 +69,7 @@ class Stage(IntEnum):
     4. database keyword replies with ``match = exact`` (staff's deliberate choice wins);
     5. code rules (``router.on_*``), by stage — :attr:`QR_SCENE`, :attr:`SPECIFIC`,
        :attr:`COMMAND` (the default: commands, menu clicks, messages by type), :attr:`LEFTOVER`,
-       :attr:`LOOSE_PHRASE`, :attr:`INTENT` (what the classifier understood, confidently or as
+       :attr:`LOOSE_PHRASE`, :attr:`KNOWN_QUESTION`, :attr:`INTENT` (what the classifier understood, confidently or as
        a numbered question; it leaves the directory's own towns and needs to
        :attr:`DIRECTORY`), :attr:`DIRECTORY`, :attr:`SMALL_TALK` — then registration order
        (the feature list in handlers/__init__.py);
@@ -97,6 +97,9 @@ class Stage(IntEnum):
     LEFTOVER = -1
     #: Phrases found anywhere in her text (「有事请打我电话」), below every command.
     LOOSE_PHRASE = -5
+    #: Everyday questions the classifier has no intent for (handlers/intents_questions.py:
+    #: fees, what a category is, the hotlines, 签到 ...), just above the classifier.
+    KNOWN_QUESTION = -7
     #: Free-form sentences by intent (handlers/intents.py): a confident answer, or one
     #: clarifying question with numbered choices. Texts the directory itself parses as a town,
     #: need, kind or platform are left to :attr:`DIRECTORY`.

@@ -584,10 +584,14 @@ def test_other_phone_answer_asks_for_the_new_number(services, answer):
     assert signups_of(services, second)["oPhone"].phone == "13900001111"
 
 
-@pytest.mark.parametrize("answer", ["是", "确认", "确定", "删除", "确认删除"])
-def test_erase_confirmed_by_plain_yes(services, answer):
+@pytest.mark.parametrize("answer", ["删除", "确认删除", "确定删除", "要删除"])
+def test_erase_confirmed_by_an_answer_that_says_delete(services, answer):
+    """Only an answer that says 删除 deletes; a bare 「是」「确认」「确定」 (it may answer another
+    question) is asked again (tests/test_privacy_handlers.py)."""
     register(services, "oGone")
     assert "确认删除" in say(services, "oGone", "删除我的信息")
+    for unclear in ("是", "确认", "确定"):
+        assert "请回复「确认删除」" in say(services, "oGone", unclear)
     assert "已删除您的个人信息" in say(services, "oGone", answer)
     with services.db.session() as s:
         assert vols.get_volunteer(s, "oGone") is None

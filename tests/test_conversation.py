@@ -82,7 +82,7 @@ def test_the_features_declare_what_danger_words_stop():
 def test_stages_keep_the_documented_order():
     assert [s.name for s in sorted(Stage, reverse=True)] == [
         "RECORD", "SAFETY", "SAFETY_NET", "QR_SCENE", "SPECIFIC", "COMMAND", "LEFTOVER",
-        "LOOSE_PHRASE", "INTENT", "DIRECTORY", "SMALL_TALK"]
+        "LOOSE_PHRASE", "KNOWN_QUESTION", "INTENT", "DIRECTORY", "SMALL_TALK"]
     router = build_router()
     assert [r.stage for r in router.interceptors] == [Stage.RECORD, Stage.SAFETY, Stage.SAFETY_NET]
     assert all(isinstance(r.stage, Stage) for r in router.rules)

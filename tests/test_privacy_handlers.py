@@ -78,3 +78,32 @@ def test_personal_fields_never_logged(services, caplog):
     text = caplog.text
     assert "13598765432" not in text and "赵丽华" not in text
     assert "13511112222" not in text and "钱芳" not in text
+
+
+def test_a_bare_yes_never_deletes_and_the_warning_names_the_signups(services):
+    """A tester's 「是」 (meant for another question while the deletion was still waiting)
+    erased her data and cancelled her signup without a word about it. A bare yes is asked
+    again; only an answer saying 删除 deletes; the warning and the result name the signups."""
+    n = new_activity(services, capacity=5)
+    complete_signup(services, "oYes", n)
+    warning = say(services, "oYes", "删除我的信息")
+    assert "取消报名" in warning
+    for answer in ("是", "确定", "嗯", "好的"):
+        assert "确认删除" in say(services, "oYes", answer)
+    assert "oYes" in signups_of(services, n) and signups_of(services, n)["oYes"].status == "confirmed"
+    say(services, "oYes", "删除我的信息")
+    done = say(services, "oYes", "确认删除")
+    assert "已删除" in done and "1 个还没开始的活动已取消报名" in done
+
+
+def test_another_question_ends_the_deletion_and_is_answered(services):
+    """Anything other than a yes or no to deleting ends the confirmation (nothing deleted) and
+    is answered as usual; a later 「是」 deletes nothing."""
+    n = new_activity(services, capacity=5)
+    complete_signup(services, "oOther2", n)
+    say(services, "oOther2", "删除我的信息")
+    assert "确认删除" not in say(services, "oOther2", "附近有妇女微家吗")
+    assert services.redis.get(conv_key(services, "oOther2")) is None
+    say(services, "oOther2", "是")
+    say(services, "oOther2", "确认删除")
+    assert signups_of(services, n)["oOther2"].status == "confirmed"
