@@ -143,6 +143,8 @@ _DIGIT = "0-9零〇洞一幺二两三四五六七八九"
 #: so 「138123412345」 (12 digits) is not read as the mobile 13812341234.
 _MOBILE_RUN = re.compile(rf"\+?[{_DIGIT}](?:[\s\-]*[{_DIGIT}])*")
 _CN_ONLY = re.compile(r"^[零〇洞一幺二两三四五六七八九]+$")
+#: Chinese numerals ending her name, then an Arabic mobile: 「王一一13812341234」.
+_CN_THEN_ARABIC = re.compile(r"[零〇洞一幺二两三四五六七八九]+[\s\-]*(\+?[0-9][0-9\s\-]*)$")
 #: Words that introduce the number: 「电话」「手机号是」「联系方式：」.
 _MOBILE_LEAD = re.compile(r"[,，。;；、\s]*(?:我的)?(?:电话号码|电话|手机号码|手机号|手机|号码|联系方式|联系电话)"
                           r"(?:是|为)?[:：]?[,，\s]*$")
@@ -151,11 +153,17 @@ _MOBILE_LEAD = re.compile(r"[,，。;；、\s]*(?:我的)?(?:电话号码|电话
 def _mobile_in_run(text: str, start: int, end: int) -> tuple[int, int, str] | None:
     """The mobile in the digit run ``text[start:end]`` as (start, end, phone), or None.
 
-    The whole run must be one mobile. Only a chunk of Chinese numerals glued to the word before or
-    after it and set apart by a space (「我叫王五 一三九…」: 五 ends her name) is left out."""
+    The whole run must be one mobile. Only Chinese numerals ending the word before an Arabic
+    number (「王一一13812341234」), or a chunk of them glued to the word before or after and set
+    apart by a space (「我叫王五 一三九…」: 五 ends her name), are left out."""
     phone = normalize_mobile(text[start:end])
     if phone is not None:
         return start, end, phone
+    glued = _CN_THEN_ARABIC.match(text, start, end)
+    if glued and start > 0 and not text[start - 1].isspace():  # 「王一一13812341234」
+        phone = normalize_mobile(glued.group(1))
+        if phone is not None:
+            return glued.start(1), end, phone
     chunks = list(re.finditer(r"\S+", text[start:end]))
     if len(chunks) < 2:
         return None

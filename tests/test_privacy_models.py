@@ -21,6 +21,8 @@ def test_a_longer_or_shorter_run_is_no_mobile(text):
     ("我叫王五 一三九零五九五一二三四", ("王五", "13905951234")),
     ("我叫陈美玲电话13905951234", ("陈美玲", "13905951234")),
     ("一三九 零五九五 一二三四", (None, "13905951234")),
+    ("王一一13812341234", ("王一一", "13812341234")),
+    ("张三 13812341234", ("张三", "13812341234")),
 ])
 def test_name_and_mobile(text, expected):
     assert name_and_mobile(text) == expected
