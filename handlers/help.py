@@ -117,7 +117,7 @@ def urgent_line(ctx: Context, row: hr.HelpRequest | None, *, contact: bool = Tru
     why = {hr.NOTICE_DRY_RUN: "但系统现在是演练模式，不会真正通知值班人员",
            hr.NOTICE_FAILED: "但通知值班人员没有成功"}.get(notice, "但现在没有值班人员能马上看到")
     return (f"您的消息已保存（编号 {row.ref}），{why}，工作人员上班时在后台能看到。"
-            f"请您直接拨打妇女维权热线12338{county}；危险时请立即拨打110。")
+            f"危险时请立即拨打110；也可以直接拨打妇女维权热线12338{county}。")
 
 
 #: Words that pick a category, checked in order (家庭教育 before 家庭).

@@ -155,3 +155,18 @@ def test_a_minnan_husband_hitting_gets_the_hotlines(say):
 def test_benign_sentences_with_scary_characters_do_not_alarm(say, text):
     reply = say(text, openid="oIntentBenign01")
     assert "110 报警" not in reply and "心理援助热线" not in reply, reply
+
+
+@pytest.mark.parametrize("text", ["我没有智能手机是我女儿帮我弄的", "我儿媳妇生了孩子没人带，有没有人帮忙",
+                                  "我是外地嫁过来的，这边没亲人", "我婆婆生病了没人照顾我一个人好累",
+                                  "我怀孕了老公不管我"])
+def test_hard_times_that_are_not_danger_get_no_hotlines(say, text):
+    """A tester's ordinary sentences about family and loneliness got 「您的安全最要紧！…110」
+    (danger 0.35–0.73 before): they are hard times, answered without the alarm."""
+    assert "您的安全最要紧" not in say(text)
+
+
+def test_minnan_wife_beating_is_a_danger_word(say):
+    """「我翁打某」 (闽南: my husband beats me) is on the danger word list: hotlines and an urgent request."""
+    answer = say("我翁打某，我很怕")
+    assert "110" in answer and "12338" in answer
