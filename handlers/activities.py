@@ -459,6 +459,9 @@ def _which_to_cancel(ctx: Context) -> str:
         return "您现在没有可以取消的报名。回复「活动」看看有哪些活动。"
     if len(rows) == 1:
         signup, activity = rows[0]
+        if getattr(ctx, ASKED_FLAG, False):  # this message just declined the same question: no loop
+            return (f"要取消【{activity.number}】{activity.title}的报名，请回复"
+                    f"「取消报名 {activity.number}」；不取消就不用回复。")
         CANCEL_CONFIRM.begin(ctx, number=activity.number, role=signup.role)
         return (f"您报名了【{activity.number}】{activity.title}（{fmt_time(activity.starts_at, ctx.services.tz)}）。"
                 "确定不去了，请回复「是」；不取消就不用回复。")
@@ -471,6 +474,15 @@ CANCEL_YES_WORDS = YES_WORDS | {"确定", "嗯", "1", "要", "是的，取消", 
                                 "不去了", "去不了", "ok", "yes"}
 #: No to it: the signup stays.
 CANCEL_NO_WORDS = frozenset({"不", "不是", "否", "不用", "不要", "2", "不取消", "不了", "保留", "no"})
+#: Yes in her words: 「我不想去了」「确定不去了」「去不了了」「不参加了」「取消报名」.
+CANCEL_YES_RE = re.compile(
+    r"^(?:我|那|那我)?(?:确定|确认|真的|还是|就)?(?:不想|不打算|不能|不|没空|没时间)(?:再)?"
+    r"(?:去|参加|报|报名|来)(?:了|吧|啦|哦)*$"
+    r"|^(?:我|那|那我)?(?:确定|确认|真的|还是)?(?:去不了|参加不了|来不了|去不成)(?:了|吧|啦|哦)*$"
+    r"|^(?:我要|我想|帮我)?取消(?:报名|这个报名|我的报名)(?:吧|了)?$")
+#: Set on the context when a message did not answer 「确定不去了吗？」: if it leads back to
+#: 「取消报名」, the question is not asked again (no loop).
+ASKED_FLAG = "cancel_confirm_declined"
 #: Her answer to 「确定不去了吗？」 is kept this many seconds.
 CANCEL_CONFIRM_TIMEOUT = 300
 KEPT = "好的，报名保留着，没有取消。"
@@ -479,7 +491,7 @@ KEPT = "好的，报名保留着，没有取消。"
 def _parse_cancel_answer(ctx: Context, state: ConversationState) -> bool | None:
     """True (cancel), False (keep), or None: not an answer to the question."""
     t = ctx.command_text.rstrip("。.!！~～")
-    if t in CANCEL_YES_WORDS:
+    if t in CANCEL_YES_WORDS or CANCEL_YES_RE.match(t):
         return True
     return False if t in CANCEL_NO_WORDS else None
 
@@ -489,6 +501,7 @@ def _cancel_answered(ctx: Context, state: ConversationState, yes: bool | None):
     message goes on as a fresh one."""
     ctx.conversation.end()
     if yes is None:
+        setattr(ctx, ASKED_FLAG, True)
         return None
     if not yes:
         return KEPT

@@ -83,6 +83,11 @@ def _start(ctx: Context, m: re.Match | None) -> str:
     role = acts.VOLUNTEER if m and m.group(1) else acts.PARTICIPANT
     rest = (m.group(2) if m else "").strip("：:，,。 ")
     rest, given = _given_contact(rest)
+    if not given:  # 「报名1 王秀英 13812341234」「报名 2 13905951234」: the number, then her details
+        spaced = _START_RE.match(ctx.text.strip())
+        spaced_rest = spaced.group(2).strip("：:，,。 ") if spaced else ""
+        if spaced_rest.replace(" ", "") == rest:
+            rest, given = _number_then_contact(spaced_rest, rest)
     if not rest:
         return how_to(ctx)
     if rest in ("志愿者", "志愿", "志愿服务"):
@@ -93,13 +98,13 @@ def _start(ctx: Context, m: re.Match | None) -> str:
     if rest.isdigit():  # any length: out of the database's range is simply not found
         activity = acts.get_activity(ctx.session, activity_number(rest))
         if activity is None or not acts.is_public(ctx.session, activity):  # 预约调解 times
-            return f"没有找到编号为 {clip(rest)} 的活动。\n\n" + list_activities(ctx)
+            return f"没有找到编号为 {_quote(rest)} 的活动。\n\n" + list_activities(ctx)
     else:
         activity = find_named(ctx, rest)
         if activity is None and any(w in rest for w in ("调解", "评理")):  # private: 预约调解
             return "调解不用报名：回复「预约调解」，选一个时间、留下手机号即可预约。"
         if activity is None:
-            return f"近期没有找到「{clip(rest)}」相关的活动。\n\n" + list_activities(ctx)
+            return f"近期没有找到「{_quote(rest)}」相关的活动。\n\n" + list_activities(ctx)
     return _begin(ctx, activity, role, **given)
 
 
@@ -120,6 +125,34 @@ def _given_contact(rest: str) -> tuple[str, dict]:
     if name:
         given["given_name"] = name
     return rest[:start.start()], given
+
+
+#: 「1 王秀英 13812341234」「2 13905951234」「三，王秀英13812341234」: an activity number, then more.
+_NUMBER_THEN = re.compile(rf"^第?(\d{{1,6}}|[{CN_NUMERALS}]{{1,6}})(?:号活动|号|个)?"
+                          rf"(?=[^\d{CN_NUMERALS}])[\s,，。:：]*(\S.*)$")
+#: A run of digits that may be a phone number: never quoted back as it is.
+_LONG_DIGITS = re.compile(r"[0-9零〇洞一幺二两三四五六七八九]{7,}")
+
+
+def _number_then_contact(spaced: str, rest: str) -> tuple[str, dict]:
+    """``spaced`` (the words after 「报名」, spaces kept) as an activity number followed by her
+    name and mobile (or the mobile alone): (the number, ``given_name``/``given_phone``);
+    otherwise (``rest``, no details)."""
+    m = _NUMBER_THEN.match(spaced)
+    if m is None:
+        return rest, {}
+    name, phone = name_and_mobile(m.group(2))
+    if phone is None:
+        return rest, {}
+    given = {"given_phone": phone}
+    if name:
+        given["given_name"] = name
+    return m.group(1), given
+
+
+def _quote(rest: str) -> str:
+    """Her words for a "not found" line: clipped, and a phone number in them masked."""
+    return clip(_LONG_DIGITS.sub(lambda d: mask_phone(d.group()), rest))
 
 
 #: Words around an activity's name in a signup sentence: 「那个」「的」「活动」 and the like.
@@ -277,6 +310,8 @@ def _confirm(ctx: Context, state: ConversationState, yes: bool) -> str:
             name, phone = vol.name, vol.phone
     if not name:
         return SIGNUP.goto(ctx, state, "name")
+    if state.data.get("given_phone"):  # 「报名 2 电话13905951234」: the phone she just gave
+        return SIGNUP.goto(ctx, state, "consent", name=name, phone=state.data["given_phone"])
     if phone:
         ctx.conversation.update(state, step="phone_known", name=name, known_phone=phone)
         return (f"{name}，您好！联系手机还用 {mask_phone(phone)} 吗？"
@@ -298,6 +333,8 @@ def _named(ctx: Context, state: ConversationState, answer) -> str:
     """Her name (ask for the phone), or name and phone together (on to the consent)."""
     if isinstance(answer, tuple):
         return SIGNUP.goto(ctx, state, "consent", name=answer[0], phone=answer[1])
+    if state.data.get("given_phone"):  # given with 「报名 2 电话…」: not asked again
+        return SIGNUP.goto(ctx, state, "consent", name=answer, phone=state.data["given_phone"])
     return SIGNUP.goto(ctx, state, "phone", name=answer)
 
 
@@ -439,6 +476,10 @@ _ORDINAL = re.compile(rf"^(?:我要|我选|选|要)?第(\d{{1,2}}|[{CN_NUMERALS}
 _LAST = re.compile(r"^(?:我要|我选|选|要)?(?:最后(?:一个|那个|1个|一项)?|倒数第[一1]个?)(?:活动)?吧?$")
 
 
+#: 「第0个」「第九十九个」: a position the list shown does not have.
+OUT_OF_LIST = -1
+
+
 def _parse_pick(ctx: Context, state: ConversationState) -> int | None:
     """Her choice after the list, as she sees it: 「第二个」 the second one shown and
     「最后一个」 the last (positions); a bare 「2」「2号」 the activity shown as 【2】, else (no
@@ -451,7 +492,7 @@ def _parse_pick(ctx: Context, state: ConversationState) -> int | None:
     if ordinal:
         digits = number_digits(ordinal.group(1))
         n = int(digits) if digits else 0
-        return listed[n - 1] if 1 <= n <= len(listed) else None
+        return listed[n - 1] if 1 <= n <= len(listed) else OUT_OF_LIST
     m = _NUMBERED.match(text)
     digits = number_digits(m.group(1)) if m else None
     if not digits or len(digits) > 6:
@@ -468,6 +509,11 @@ def _picked(ctx: Context, state: ConversationState, number: int | None):
     ctx.conversation.end()
     if number is None:
         return None
+    if number == OUT_OF_LIST:  # say how many there are; the list still answers a number
+        listed = [int(x) for x in state.data.get("numbers") or ()]
+        ctx.conversation.start(PICK_NAME, PICK_STEP, numbers=listed)
+        return (f"刚才的列表里只有 {len(listed)} 个活动，请回复「第1个」到「第{len(listed)}个」，"
+                "或回复「报名 活动编号」。")
     activity = acts.get_activity(ctx.session, number)
     if activity is None or not acts.is_public(ctx.session, activity):
         return None

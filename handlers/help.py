@@ -521,6 +521,17 @@ def discard_on_cancel(ctx: Context, state: ConversationState) -> None:
         hr.discard_draft(ctx.session, ctx.openid, state.data["draft_id"])
 
 
+def cancel_text(ctx: Context, state: ConversationState) -> str:
+    """What 「取消」 inside 「求助」 tells her: with an urgent request open, that it stays filed
+    and staff still see what she sent; else "" (the router's own 「已退出」)."""
+    urgent_id = state.data.get("urgent_id")
+    row = ctx.session.get(hr.HelpRequest, urgent_id) if urgent_id else None
+    if row is None:
+        return ""
+    return (f"好的，已退出。您的紧急求助（编号 {row.ref}）仍然保留，不会删除，"
+            f"您发来的内容工作人员都能看到。{SAFETY_LINE}")
+
+
 HELP = Conversation(
     name=CONVERSATION,
     label="求助",
@@ -541,6 +552,7 @@ HELP = Conversation(
              resume="还想补充紧急求助的情况，请直接发送，说完回复「好了」。危险时请立即拨打110。"),
     ),
     on_cancel=discard_on_cancel,
+    cancelled=cancel_text,  # an urgent request stays filed: she is told so
     broken=lambda ctx: start(ctx),
     quit_phrases=False,  # 「我不想去了」 here is part of her story, for staff: only 「取消」 leaves
     writes_to_staff=True,  # side answers (「人工」「联系方式」) do not offer 「求助」 again

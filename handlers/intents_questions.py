@@ -57,6 +57,8 @@ HOTLINES_EXPLAINED = (
 
 #: Check-in: a QR code posted at the activity, open from CHECKIN_EARLY before to CHECKIN_LATE after.
 CHECKIN_WORDS = ("签到",)
+#: ... asked as a how or where question (「我签到的那个活动取消了吗」 is not one).
+CHECKIN_HOW_WORDS = ("怎么", "在哪", "如何", "怎样", "哪里", "咋")
 
 
 def _hours(delta) -> str:
@@ -81,6 +83,8 @@ CHILD_ANSWER = (
 
 #: Family trouble the classifier misses (gambling, debts, drinking): the family answer.
 FAMILY_TROUBLE = ("赌博", "赌钱", "好赌", "欠债", "欠了很多钱", "欠一屁股", "酗酒", "喝醉了就")
+#: 「老公天天在家喝酒」: drinking day after day is family trouble too.
+DRINKING_RE = re.compile(r"(?:天天|老是|整天|每天|经常|总是|一直).{0,4}喝酒")
 
 #: 「我们村能不能也搞个妇女微家」: setting one up is the federation's matter.
 WEIJIA_RE = re.compile(r"(?:搞|建|办|开|成立|设立|申请|弄)(?:一个|个)?(?:妇女)?微家")
@@ -98,14 +102,17 @@ LEARN_HAIR_ANSWER = (
 
 #: She looks for work.
 JOB_WORDS = ("介绍工作", "介绍个工作", "介绍份工作", "找工作", "找份工作", "找个工作", "找活干",
-             "想上班", "想打工", "要工作", "没工作", "就业")
+             "想上班", "想打工", "想工作", "想要工作", "我要工作", "就业")
 JOB_ANSWER = (
     "找工作的事，妇联能帮的是学手艺：「家政培训」「电商直播培训」，学会了更好找活，"
     "回复「活动」看近期安排。\n"
     "想让工作人员帮您留意，回复「求助」留言（选「就业创业」），写上您在哪个乡镇、会做什么。")
 
 #: She wants to give something: thanks, and how to reach the federation (not the 求助 form).
-DONATE_RE = re.compile(r"捐")
+#: Her offering to give to us (「我想捐点东西」「给你们捐」「捐款给妇联」), not 「捐给寺庙了」.
+DONATE_RE = re.compile(r"(?:想|要|能|可以|愿意)(?:给你们|给妇联|帮|为)?(?:捐|捐赠|捐款)"
+                       r"|给(?:你们|妇联)捐|捐点|捐些|捐款给|捐赠给|怎么捐|在哪捐|哪里捐"
+                       r"|捐(?:给|到)(?:你们|妇联)")
 DONATE_FIRST = "谢谢您的爱心！"
 
 
@@ -120,6 +127,13 @@ def donate_answer(ctx: Context) -> str:
         lines.append("可以回复「求助」写下您想捐什么和联系方式，工作人员会联系您。")
     lines.append("想出份力，也可以回复「志愿者」登记成为巾帼志愿者。")
     return "\n".join(lines)
+
+
+#: School is not one of our courses: 「孩子上学要交钱吗」「我家娃学费多少钱」.
+SCHOOL_WORDS = ("学费", "上学", "学校", "读书", "幼儿园", "小学", "初中", "高中", "书费", "择校")
+SCHOOL_FEES_ANSWER = (
+    "孩子上学的学费、收费，要问孩子的学校或县教育局，妇联这里不清楚具体收多少。\n"
+    "如果家里供孩子上学有困难，可以回复「求助」留言，工作人员帮您问问有没有帮扶。")
 
 
 def _category(ctx: Context) -> str | None:
@@ -149,13 +163,16 @@ def _has(text: str, words) -> bool:
 #: (name, test on the compact text and ctx, answer), first match wins.
 QUESTIONS: tuple[tuple[str, Callable[[Context, str], bool], Callable[[Context], object]], ...] = (
     ("learn_hair", lambda ctx, t: _has(t, LEARN_HAIR), lambda ctx: LEARN_HAIR_ANSWER),
+    ("school_fees", lambda ctx, t: _has(t, SCHOOL_WORDS) and _has(t, MONEY_WORDS + ("学费",)),
+     lambda ctx: SCHOOL_FEES_ANSWER),
     ("fees", lambda ctx, t: _has(t, MONEY_WORDS) and _has(t, COURSE_WORDS)
      and _category(ctx) != activities.HAIRCUT_CATEGORY, _fees),
     ("hotlines", lambda ctx, t: bool(HOTLINE_RE.search(t)) and _has(t, HOTLINE_ASK)
      and len(t) <= 16, lambda ctx: HOTLINES_EXPLAINED),
-    ("checkin", lambda ctx, t: _has(t, CHECKIN_WORDS), lambda ctx: CHECKIN_HOW),
+    ("checkin", lambda ctx, t: _has(t, CHECKIN_WORDS) and _has(t, CHECKIN_HOW_WORDS),
+     lambda ctx: CHECKIN_HOW),
     ("child", lambda ctx, t: _has(t, CHILD_WORDS) and _has(t, CHILD_TROUBLE), lambda ctx: CHILD_ANSWER),
-    ("family", lambda ctx, t: _has(t, FAMILY_TROUBLE),
+    ("family", lambda ctx, t: _has(t, FAMILY_TROUBLE) or bool(DRINKING_RE.search(t)),
      lambda ctx: intents._mediation(ctx, _slots(ctx))),
     ("weijia", lambda ctx, t: bool(WEIJIA_RE.search(t)), lambda ctx: WEIJIA_ANSWER),
     ("job", lambda ctx, t: _has(t, JOB_WORDS), lambda ctx: JOB_ANSWER),

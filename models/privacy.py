@@ -106,6 +106,10 @@ _NAME_LEAD = re.compile(r"^(?:你好|您好)?(?:我的名字(?:是|叫)|我的�
                         r"姓名(?:是|叫)?|我叫|我是|叫我|本人)[:：,，]?")
 
 
+#: A name has at least one Chinese character or letter (「.」「·」「...」 are not names).
+_LETTER = re.compile(r"[\u4e00-\u9fffA-Za-z]")
+
+
 def _too_long(name: str) -> bool:
     """A Chinese name without 「·」 longer than :data:`MAX_CHINESE_NAME` is a sentence."""
     return (len(name) > MAX_CHINESE_NAME and "·" not in name
@@ -128,31 +132,65 @@ def normalize_name(text: str | None) -> str | None:
     name = _NAME_LEAD.sub("", re.sub(r"\s+", "", text or ""), count=1)
     if (not NAME_RE.match(name) or name.lower() in NOT_NAMES
             or any(part in name for part in NOT_NAME_PARTS) or _is_town(name)
-            or _too_long(name)):
+            or _too_long(name) or not _LETTER.search(name)):
         return None
     return name
 
 
-#: A run that may be a mobile number: 11+ digits (Arabic first, then Chinese numerals).
-_MOBILE_RUNS = (re.compile(r"(?:\+?86)?\d(?:[\s\-]*\d){10}"),
-                re.compile(r"[零〇洞一幺二两三四五六七八九](?:[\s\-]*[零〇洞一幺二两三四五六七八九0-9]){10}"))
+#: Characters of a phone number: Arabic digits and the Chinese numerals voice input gives.
+_DIGIT = "0-9零〇洞一幺二两三四五六七八九"
+#: A whole run of digits (spaces and dashes between, a leading 「+」): never a part of a longer run,
+#: so 「138123412345」 (12 digits) is not read as the mobile 13812341234.
+_MOBILE_RUN = re.compile(rf"\+?[{_DIGIT}](?:[\s\-]*[{_DIGIT}])*")
+_CN_ONLY = re.compile(r"^[零〇洞一幺二两三四五六七八九]+$")
+#: Chinese numerals ending her name, then an Arabic mobile: 「王一一13812341234」.
+_CN_THEN_ARABIC = re.compile(r"[零〇洞一幺二两三四五六七八九]+[\s\-]*(\+?[0-9][0-9\s\-]*)$")
 #: Words that introduce the number: 「电话」「手机号是」「联系方式：」.
 _MOBILE_LEAD = re.compile(r"[,，。;；、\s]*(?:我的)?(?:电话号码|电话|手机号码|手机号|手机|号码|联系方式|联系电话)"
                           r"(?:是|为)?[:：]?[,，\s]*$")
 
 
+def _mobile_in_run(text: str, start: int, end: int) -> tuple[int, int, str] | None:
+    """The mobile in the digit run ``text[start:end]`` as (start, end, phone), or None.
+
+    The whole run must be one mobile. Only Chinese numerals ending the word before an Arabic
+    number (「王一一13812341234」), or a chunk of them glued to the word before or after and set
+    apart by a space (「我叫王五 一三九…」: 五 ends her name), are left out."""
+    phone = normalize_mobile(text[start:end])
+    if phone is not None:
+        return start, end, phone
+    glued = _CN_THEN_ARABIC.match(text, start, end)
+    if glued and start > 0 and not text[start - 1].isspace():  # 「王一一13812341234」
+        phone = normalize_mobile(glued.group(1))
+        if phone is not None:
+            return glued.start(1), end, phone
+    chunks = list(re.finditer(r"\S+", text[start:end]))
+    if len(chunks) < 2:
+        return None
+    first, last = chunks[0], chunks[-1]
+    glued_before = start > 0 and not text[start - 1].isspace() and _CN_ONLY.match(first.group())
+    glued_after = end < len(text) and not text[end].isspace() and _CN_ONLY.match(last.group())
+    new_start = start + chunks[1].start() if glued_before else start
+    new_end = start + chunks[-2].end() if glued_after else end
+    if (new_start, new_end) == (start, end) or new_start >= new_end:
+        return None
+    phone = normalize_mobile(text[new_start:new_end])
+    return (new_start, new_end, phone) if phone else None
+
+
 def name_and_mobile(text: str | None) -> tuple[str | None, str | None]:
-    """Her name and mobile from one message (「我叫陈美玲电话13905951234」「王秀英 13812341234」),
-    each None when not there; (None, None) without a valid mobile."""
+    """Her name and mobile from one message (「我叫陈美玲电话13905951234」「王秀英 +86 138 1234 1234」),
+    each None when not there; (None, None) without a valid mobile. A longer or shorter run of
+    digits (「138123412345」) is no mobile: nothing is cut to 11 digits."""
     text = text or ""
-    for run in _MOBILE_RUNS:
-        for found in run.finditer(text):
-            phone = normalize_mobile(found.group())
-            if phone is None:
-                continue
-            before = _MOBILE_LEAD.sub("", text[:found.start()]).strip(",，。 ")
-            after = text[found.end():].strip(",，。 ")
-            return normalize_name(before or after) if (before or after) else None, phone
+    for found in _MOBILE_RUN.finditer(text):
+        got = _mobile_in_run(text, found.start(), found.end())
+        if got is None:
+            continue
+        start, end, phone = got
+        before = _MOBILE_LEAD.sub("", text[:start]).strip(",，。 ")
+        after = text[end:].strip(",，。 ")
+        return normalize_name(before or after) if (before or after) else None, phone
     return None, None
 
 
