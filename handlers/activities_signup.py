@@ -395,7 +395,7 @@ def _finish(ctx: Context, state: ConversationState, name: str | None, phone: str
 
     when = fmt_time(activity.starts_at, tz)
     where = place_of(ctx.session, activity)
-    label = "志愿服务" if role == acts.VOLUNTEER else "报名"
+    label = "志愿者报名" if role == acts.VOLUNTEER else "报名"
     if status == acts.WAITING:
         text = (f"已加入「{activity.title}」（活动编号 {number}）的候补名单，您是第 {position} 位，"
                 f"报名号 {ref}。\n时间：{when}\n有人取消时会按顺序递补并通知您。"

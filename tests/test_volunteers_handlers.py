@@ -82,7 +82,7 @@ def test_volunteer_signup_needs_registration_and_is_separate(services):
     r = say(services, "oHelper", "志愿者")
     assert f"【{n}】" in r and "志愿报名" in r
     assert "确认志愿服务" in say(services, "oHelper", f"志愿报名 {n}")
-    assert "志愿服务成功" in say(services, "oHelper", "是")
+    assert "志愿者报名成功" in say(services, "oHelper", "是")
     # she can also take a participant seat: roles are counted apart
     say(services, "oHelper", f"报名 {n}")
     assert "136****5678" in say(services, "oHelper", "是")
