@@ -439,3 +439,15 @@ def test_next_months_haircut_is_the_one_asked_about(services, chat):
     assert fmt_time(later, tz) in reply, reply
     if len(starts) == 2:  # this month's comes first: the one asked about is named as such
         assert "那一场爱心义剪" in reply and "下一场爱心义剪" in chat.say("义剪是几号")
+
+
+def test_every_everyday_question_test_needs_the_anchor():
+    """The one-search pre-check of handlers/intents_questions.py lets through every text a
+    question test accepts (here: each phrase the tests above answer)."""
+    from handlers import intents_questions as q
+
+    for text in ("家政培训要钱吗", "12338是什么电话", "怎么扫码签到", "小孩不听话天天玩手机怎么办",
+                 "我老公赌博欠了很多钱", "老公天天在家喝酒", "我们村能不能也搞个妇女微家", "我想学理发",
+                 "能不能帮我介绍工作", "我想给你们捐点东西", "近邻课堂是干什么的", "孩子上学要交钱吗"):
+        assert q._ANCHOR.search(text), text
+    assert not q._ANCHOR.search("你好") and not q._ANCHOR.search("活动")
