@@ -37,7 +37,7 @@ import threading
 from collections import OrderedDict
 from dataclasses import asdict, replace
 from datetime import date
-from typing import Callable
+from typing import Any, Callable
 
 import redis
 
@@ -468,15 +468,22 @@ def something_else(ctx: Context) -> Elsewhere | None:
 
 
 def _elsewhere_rules(router: Router, msg_type: str) -> tuple:
-    """The rules :func:`something_else` asks for ``msg_type`` (kept on the router, made again
-    when its rules change)."""
-    kept = getattr(router, "_intents_elsewhere", None)
+    """The rules :func:`something_else` asks for ``msg_type``."""
+    return _rules_kept(router, "_intents_elsewhere", msg_type,
+                       lambda r: r.stage in _ELSEWHERE_STAGES)
+
+
+def _rules_kept(router: Router, attribute: str, msg_type: str,
+                keep: Callable[[Any], bool]) -> tuple:
+    """``router``'s rules for ``msg_type`` that ``keep`` accepts, in dispatch order, kept on the
+    router under ``attribute`` per MsgType (made again when its rules change)."""
+    kept = getattr(router, attribute, None)
     if kept is None or kept[0] is not router.rules or kept[1] != len(router.rules):
-        kept = router._intents_elsewhere = (router.rules, len(router.rules), {})
+        kept = (router.rules, len(router.rules), {})
+        setattr(router, attribute, kept)
     rules = kept[2].get(msg_type)
     if rules is None:
-        rules = kept[2][msg_type] = tuple(r for r in router.rules_for(msg_type)
-                                          if r.stage in _ELSEWHERE_STAGES)
+        rules = kept[2][msg_type] = tuple(r for r in router.rules_for(msg_type) if keep(r))
     return rules
 
 
@@ -496,17 +503,9 @@ def _answered_below(ctx: Context) -> bool:
 
 
 def _rules_below(router: Router, msg_type: str) -> tuple:
-    """The rules of :func:`_answered_below` for ``msg_type``, kept on the router (made again
-    when its rules change)."""
-    kept = getattr(router, "_intents_below", None)
-    if kept is None or kept[0] is not router.rules or kept[1] != len(router.rules):
-        kept = router._intents_below = (router.rules, len(router.rules), {})
-    rules = kept[2].get(msg_type)
-    if rules is None:
-        rules = kept[2][msg_type] = tuple(
-            r for r in router.rules_for(msg_type)
-            if r.stage < Stage.INTENT and r.stage != Stage.DIRECTORY)
-    return rules
+    """The rules of :func:`_answered_below` for ``msg_type``."""
+    return _rules_kept(router, "_intents_below", msg_type,
+                       lambda r: r.stage < Stage.INTENT and r.stage != Stage.DIRECTORY)
 
 
 def on_intent(ctx: Context):
