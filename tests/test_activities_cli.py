@@ -26,7 +26,7 @@ def test_add_list_show_close(services, run):
     r = run("activities", "list")
     assert r.exit_code == 0 and "家政培训" in r.output and "2/2" in r.output
     r = run("activities", "show", str(number))
-    assert "confirmed 2  waiting 1  attended 0" in r.output and f"checkin:{number}" in r.output
+    assert "已报名 2  候补 1  已签到 0" in r.output and f"checkin:{number}" in r.output
     r = run("activities", "close", str(number))
     assert r.exit_code == 0 and "已截止报名" in r.output
     assert "没有活动" in run("activities", "list").output

@@ -159,8 +159,8 @@ def show(state, number: int) -> None:
                    f"　志愿者：{a.volunteers_needed}")
         for role, label in (("participant", "参加者"), ("volunteer", "志愿者")):
             c = counts[role]
-            click.echo(f"{label}：confirmed {c['confirmed']}  waiting {c['waiting']}  "
-                       f"attended {c['attended']}  cancelled {c['cancelled']}")
+            click.echo(f"{label}：已报名 {c['confirmed']}  候补 {c['waiting']}  "
+                       f"已签到 {c['attended']}  已取消 {c['cancelled']}")
         click.echo(f"签到二维码场景值：checkin:{a.number}")
 
 
